@@ -1,0 +1,321 @@
+//! Typed configuration of the telerad server, read from TOML and checked.
+//!
+//! This crate is for turning `telerad.toml` (or the embedded example) into a
+//! [`Config`] whose values are known to be usable: listeners, DICOM limits,
+//! storage location and the sending sites with their AE titles, networks
+//! and time zones. Every problem is reported with the path of the key that
+//! holds it, in words meant for the hospital IT person editing the file.
+//! It is not for command-line parsing, opening sockets or databases, or
+//! any runtime state: the `telerad` binary applies its overrides to a
+//! [`Config`], calls [`Config::validate`] again, and hands the sections to
+//! the crates that use them.
+
+mod dicom;
+mod http;
+mod parse;
+mod problem;
+mod site;
+mod storage;
+mod studies;
+mod validate;
+
+use std::path::Path;
+
+use serde::Serialize;
+
+pub use crate::dicom::DicomConfig;
+pub use crate::http::HttpConfig;
+pub use crate::problem::{ConfigError, Problem};
+pub use crate::site::Site;
+pub use crate::storage::StorageConfig;
+pub use crate::studies::StudiesConfig;
+
+/// The commented example configuration, also what `telerad serve` runs
+/// with when no file is given.
+pub const EXAMPLE_TOML: &str = include_str!("../example.toml");
+
+/// The whole server configuration.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Config {
+    pub dicom: DicomConfig,
+    pub http: HttpConfig,
+    pub storage: StorageConfig,
+    pub studies: StudiesConfig,
+    pub sites: Vec<Site>,
+}
+
+impl Config {
+    /// The configuration of [`EXAMPLE_TOML`].
+    ///
+    /// # Panics
+    ///
+    /// If the embedded example is invalid, which a unit test rules out.
+    pub fn example() -> Config {
+        match Config::from_toml_str(EXAMPLE_TOML) {
+            Ok(config) => config,
+            // The file is compiled in and its validity is a unit test, so
+            // this is a build defect, not an input error.
+            Err(error) => panic!("the embedded example.toml is not valid: {error}"),
+        }
+    }
+
+    /// Parses and validates a configuration. Keys left out take their
+    /// defaults; at least one site is required.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Parse`] if the text is not TOML or has unknown keys or
+    /// values of the wrong type, [`ConfigError::Invalid`] with every problem
+    /// found if values break the rules.
+    pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
+        let (config, conversion) = parse::parse(text)?;
+        let problems = validate::problems(&config, &conversion);
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    /// Reads, parses and validates the configuration file at `path`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Io`] if the file cannot be read, otherwise as
+    /// [`Config::from_toml_str`].
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::from_toml_str(&text)
+    }
+
+    /// Checks every rule again; for use after values were changed in code,
+    /// such as command-line overrides.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] with every problem found.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let problems = validate::problems(self, &[]);
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    /// The site that `calling_ae_title` belongs to. Leading and trailing
+    /// spaces (DICOM padding) are not significant; case is.
+    pub fn site_for_calling_ae(&self, calling_ae_title: &str) -> Option<&Site> {
+        self.sites
+            .iter()
+            .find(|site| site.has_ae_title(calling_ae_title))
+    }
+
+    /// The database to connect to: `storage.database_url`, or else
+    /// `sqlite://{data_dir}/telerad.db?mode=rwc`.
+    pub fn database_url(&self) -> String {
+        self.storage.database_url()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::path::PathBuf;
+
+    use super::*;
+
+    const ONE_SITE: &str = r#"
+[[sites]]
+name = "ch-a"
+ae_titles = ["CT"]
+time_zone = "Europe/Paris"
+"#;
+
+    fn config(text: &str) -> Config {
+        Config::from_toml_str(text).unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    #[test]
+    fn example_parses_and_is_valid() {
+        let config = Config::from_toml_str(EXAMPLE_TOML).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.validate().ok(), Some(()));
+        assert_eq!(Config::example(), config);
+    }
+
+    #[test]
+    fn example_has_the_two_documented_sites() {
+        let config = Config::example();
+        let names: Vec<&str> = config.sites.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["ch-vierzon", "ch-aubusson"]);
+
+        let vierzon = &config.sites[0];
+        assert_eq!(vierzon.ae_titles, ["CHV_CT", "CHV_MR", "STORESCU"]);
+        assert!(vierzon.allowed_networks.is_empty());
+        assert_eq!(vierzon.time_zone_name, "Europe/Paris");
+        assert_eq!(vierzon.quiet_period(&config.studies).as_secs(), 20);
+
+        let aubusson = &config.sites[1];
+        assert_eq!(aubusson.ae_titles, ["CHA_CT", "CHA_PACS"]);
+        assert!(aubusson.allows_address(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+        assert!(aubusson.allows_address(IpAddr::V4(Ipv4Addr::new(10, 23, 1, 2))));
+        assert!(!aubusson.allows_address(IpAddr::V4(Ipv4Addr::new(10, 24, 1, 2))));
+        assert_eq!(aubusson.quiet_period(&config.studies).as_secs(), 30);
+    }
+
+    #[test]
+    fn example_states_every_default() {
+        let example = Config::example();
+        let defaults = config(ONE_SITE);
+        assert_eq!(example.dicom, defaults.dicom);
+        assert_eq!(example.http, defaults.http);
+        assert_eq!(example.storage, defaults.storage);
+        assert_eq!(example.studies, defaults.studies);
+    }
+
+    #[test]
+    fn empty_file_has_only_the_no_site_problem() {
+        let error = Config::from_toml_str("").err();
+        let problems = error
+            .as_ref()
+            .map(ConfigError::problems)
+            .unwrap_or_default();
+        assert!(matches!(error, Some(ConfigError::Invalid(_))), "{error:?}");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].path, "sites");
+        assert!(
+            problems[0].message.contains("no scanner could send"),
+            "{}",
+            problems[0]
+        );
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let config = config(ONE_SITE);
+        assert_eq!(config.dicom.ae_title, "TELERAD");
+        assert_eq!(config.dicom.bind, IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        assert_eq!(config.dicom.port, 11112);
+        assert_eq!(config.dicom.max_associations, 32);
+        assert_eq!(config.dicom.max_pdu_length, 131_072);
+        assert_eq!(config.dicom.artim_timeout_secs, 30);
+        assert_eq!(config.dicom.idle_timeout_secs, 300);
+        assert_eq!(config.dicom.shutdown_grace_secs, 10);
+        assert_eq!(config.dicom.accepted_sop_classes, None);
+        assert_eq!(config.http.bind, IpAddr::V4(Ipv4Addr::LOCALHOST));
+        assert_eq!(config.http.port, 8080);
+        assert_eq!(config.storage.data_dir, PathBuf::from("data"));
+        assert_eq!(config.storage.database_url, None);
+        assert_eq!(config.studies.default_quiet_period_secs, 20);
+        assert_eq!(config.database_url(), "sqlite://data/telerad.db?mode=rwc");
+
+        let site = &config.sites[0];
+        assert!(site.allowed_networks.is_empty());
+        assert_eq!(site.quiet_period_secs, None);
+    }
+
+    #[test]
+    fn values_given_replace_defaults() {
+        let config = config(&format!(
+            r#"
+[dicom]
+ae_title = "ROUTER"
+bind = "::"
+port = 104
+max_pdu_length = 16384
+accepted_sop_classes = ["1.2.840.10008.5.1.4.1.1.2"]
+
+[storage]
+database_url = "postgres://telerad@db/telerad"
+{ONE_SITE}"#
+        ));
+        assert_eq!(config.dicom.ae_title, "ROUTER");
+        assert!(config.dicom.bind.is_unspecified() && config.dicom.bind.is_ipv6());
+        assert_eq!(config.dicom.port, 104);
+        assert_eq!(config.dicom.max_pdu_length, 16384);
+        assert_eq!(
+            config.dicom.accepted_sop_classes.as_deref(),
+            Some(&["1.2.840.10008.5.1.4.1.1.2".to_owned()][..])
+        );
+        assert_eq!(config.dicom.max_associations, 32);
+        assert_eq!(config.database_url(), "postgres://telerad@db/telerad");
+    }
+
+    #[test]
+    fn site_for_calling_ae_trims_spaces() {
+        let config = Config::example();
+        let name = |ae: &str| {
+            config
+                .site_for_calling_ae(ae)
+                .map(|site| site.name.as_str())
+        };
+        assert_eq!(name("CHV_MR"), Some("ch-vierzon"));
+        assert_eq!(name("  CHV_MR      "), Some("ch-vierzon"));
+        assert_eq!(name("CHA_PACS        "), Some("ch-aubusson"));
+        assert_eq!(name("STORESCU"), Some("ch-vierzon"));
+        assert_eq!(name("chv_mr"), None);
+        assert_eq!(name("UNKNOWN"), None);
+        assert_eq!(name(""), None);
+    }
+
+    #[test]
+    fn site_for_calling_ae_trims_configured_titles_too() {
+        let config =
+            config("[[sites]]\nname = \"a\"\nae_titles = [\"  CT1  \"]\ntime_zone = \"UTC\"\n");
+        assert_eq!(
+            config.site_for_calling_ae("CT1").map(|s| s.name.as_str()),
+            Some("a")
+        );
+    }
+
+    #[test]
+    fn validate_catches_overrides_applied_in_code() {
+        let mut config = Config::example();
+        config.dicom.port = 0;
+        config.sites[1].ae_titles.push("CHV_CT".to_owned());
+        let error = config.validate().err();
+        let paths: Vec<&str> = error
+            .as_ref()
+            .map(ConfigError::problems)
+            .unwrap_or_default()
+            .iter()
+            .map(|p| p.path.as_str())
+            .collect();
+        assert_eq!(paths, ["dicom.port", "sites[1].ae_titles[2]"]);
+    }
+
+    #[test]
+    fn serialized_config_reads_back_the_same() {
+        let example = Config::example();
+        let text = toml::to_string(&example).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config(&text), example);
+    }
+
+    #[test]
+    fn load_reads_a_file() {
+        let path =
+            std::env::temp_dir().join(format!("telerad-config-test-{}.toml", std::process::id()));
+        std::fs::write(&path, EXAMPLE_TOML).unwrap_or_else(|e| panic!("{e}"));
+        let loaded = Config::load(&path);
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(loaded.ok(), Some(Config::example()));
+    }
+
+    #[test]
+    fn load_of_a_missing_file_is_an_io_error_naming_it() {
+        let path = Path::new("/nonexistent/telerad.toml");
+        match Config::load(path) {
+            Err(ConfigError::Io {
+                path: reported,
+                source,
+            }) => {
+                assert_eq!(reported, path);
+                assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+            }
+            other => panic!("expected an I/O error, got {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! What went wrong in a configuration, said so that the person who edits
+//! `telerad.toml` can fix it without reading Rust.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// One thing wrong with a configuration, tied to the key that holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Where the problem is, as the TOML would spell it: `dicom.port`,
+    /// `sites[1].ae_titles[0]`. Empty when the file could not be read as TOML
+    /// at all, before any key was known.
+    pub path: String,
+    /// What is wrong and what is expected instead.
+    pub message: String,
+}
+
+impl Problem {
+    pub(crate) fn new(path: impl Into<String>, message: impl Into<String>) -> Problem {
+        Problem {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read (missing, unreadable, not UTF-8).
+    #[error("cannot read configuration file {}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The text is not TOML, or its keys and value types are not those of a
+    /// telerad configuration. Serde stops at the first such problem, so
+    /// there is usually one.
+    #[error("configuration file does not have the expected form:{}", ProblemList(.0))]
+    Parse(Vec<Problem>),
+    /// The configuration has the right form but values that telerad cannot
+    /// run with. Every problem found is listed, not only the first, so that
+    /// one round of editing fixes them all.
+    #[error("configuration is not valid:{}", ProblemList(.0))]
+    Invalid(Vec<Problem>),
+}
+
+impl ConfigError {
+    /// The problems found, each with its path; empty for [`ConfigError::Io`].
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            ConfigError::Io { .. } => &[],
+            ConfigError::Parse(problems) | ConfigError::Invalid(problems) => problems,
+        }
+    }
+}
+
+/// One problem a line, so that a long list stays readable in a terminal.
+struct ProblemList<'a>(&'a [Problem]);
+
+impl fmt::Display for ProblemList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for problem in self.0 {
+            write!(f, "\n  - {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problem_display_puts_the_path_first() {
+        let problem = Problem::new("sites[1].time_zone", "unknown time zone \"Europe/Pariss\"");
+        assert_eq!(
+            problem.to_string(),
+            "sites[1].time_zone: unknown time zone \"Europe/Pariss\""
+        );
+    }
+
+    #[test]
+    fn problem_without_path_displays_only_the_message() {
+        let problem = Problem::new("", "TOML syntax error at line 3");
+        assert_eq!(problem.to_string(), "TOML syntax error at line 3");
+    }
+
+    #[test]
+    fn error_display_lists_every_problem_on_its_own_line() {
+        let error = ConfigError::Invalid(vec![
+            Problem::new("dicom.port", "must not be 0"),
+            Problem::new("sites", "no site"),
+        ]);
+        assert_eq!(
+            error.to_string(),
+            "configuration is not valid:\n  - dicom.port: must not be 0\n  - sites: no site"
+        );
+        assert_eq!(error.problems().len(), 2);
+    }
+
+    #[test]
+    fn io_error_has_no_problems_and_keeps_its_cause() {
+        let error = ConfigError::Io {
+            path: PathBuf::from("/etc/telerad.toml"),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        };
+        assert!(error.problems().is_empty());
+        assert_eq!(
+            error.to_string(),
+            "cannot read configuration file /etc/telerad.toml"
+        );
+        assert!(std::error::Error::source(&error).is_some());
+    }
+}

@@ -1,0 +1,462 @@
+//! One accepted TCP connection, from A-ASSOCIATE-RQ to release or abort.
+//!
+//! PDUs are read one at a time (memory bounded by the announced maximum PDU
+//! length); command fragments are collected, data set fragments stream into
+//! the archive's pending file. C-STORE success is sent only when
+//! [`Archive::commit`] has returned.
+
+use crate::dimse::{self, Command, status};
+use crate::negotiation::{AcceptedContext, Decision, Policy, negotiate};
+use crate::pdu_io::{self, PduError};
+use dicom_ul::pdu::{AbortRQServiceProviderReason, AbortRQSource, PDataValue, PDataValueType, Pdu};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use telerad_store::{Archive, InstanceHeader, PendingInstance, StoreFailure};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tracing::Instrument;
+
+/// Command sets are small; this bounds a hostile one.
+const MAX_COMMAND_BYTES: usize = 64 * 1024;
+
+#[derive(Debug)]
+pub struct AssociationContext {
+    pub policy: Policy,
+    pub archive: Arc<Archive>,
+    pub artim_timeout: Duration,
+    pub idle_timeout: Duration,
+}
+
+/// What is being received on the association right now.
+enum Receiving {
+    Idle,
+    /// A C-STORE whose data set is streaming to disk.
+    Instance {
+        command: Command,
+        context_id: u8,
+        pending: Box<PendingInstance>,
+    },
+    /// A C-STORE already refused: its data set is read and dropped, then the
+    /// status is answered.
+    Refused {
+        command: Command,
+        context_id: u8,
+        status: u16,
+        comment: String,
+    },
+}
+
+struct Association {
+    stream: TcpStream,
+    peer: SocketAddr,
+    calling_ae_title: String,
+    site: String,
+    contexts: HashMap<u8, AcceptedContext>,
+    ctx: Arc<AssociationContext>,
+    read_buf: Vec<u8>,
+    write_buf: Vec<u8>,
+    command_buf: Vec<u8>,
+    receiving: Receiving,
+    stored: u64,
+}
+
+enum Flow {
+    Continue,
+    Close,
+}
+
+/// Serves one connection; `abort` fires when shutdown's grace period ends.
+pub async fn serve(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    ctx: Arc<AssociationContext>,
+    mut abort: watch::Receiver<bool>,
+) {
+    crate::socket::tune(&stream);
+    let mut buf = Vec::new();
+    let first = tokio::select! {
+        read = tokio::time::timeout(ctx.artim_timeout, pdu_io::read(&mut stream, ctx.policy.max_pdu_length, &mut buf)) => read,
+        _ = abort.changed() => return,
+    };
+    let rq = match first {
+        Err(_) => {
+            tracing::info!(%peer, "no association request within the ARTIM timeout: closing");
+            return;
+        }
+        Ok(Err(PduError::Closed)) => return,
+        Ok(Err(e)) => {
+            tracing::warn!(%peer, "invalid association request: {e}");
+            send_abort(&mut stream, &e, &mut buf).await;
+            return;
+        }
+        Ok(Ok(Pdu::AssociationRQ(rq))) => rq,
+        Ok(Ok(other)) => {
+            tracing::warn!(%peer, "expected A-ASSOCIATE-RQ, got {}", other.short_description());
+            let e = PduError::Malformed("unexpected PDU".into());
+            send_abort(&mut stream, &e, &mut buf).await;
+            return;
+        }
+    };
+    let calling = rq.calling_ae_title.trim().to_string();
+    let span = tracing::info_span!("association", calling_ae_title = %calling, %peer);
+    let run = async move {
+        match negotiate(&rq, peer.ip(), &ctx.policy) {
+            Decision::Reject { rj, why } => {
+                tracing::warn!("association rejected: {why}");
+                let _ = pdu_io::write(&mut stream, &Pdu::AssociationRJ(rj), &mut buf).await;
+            }
+            Decision::Accept {
+                ac,
+                site,
+                contexts,
+                peer_max_pdu: _,
+            } => {
+                if let Err(e) = pdu_io::write(&mut stream, &Pdu::AssociationAC(ac), &mut buf).await
+                {
+                    tracing::warn!("cannot answer the association request: {e}");
+                    return;
+                }
+                tracing::info!(site = %site, contexts = contexts.len(), "association accepted");
+                let mut association = Association {
+                    stream,
+                    peer,
+                    calling_ae_title: calling,
+                    site,
+                    contexts,
+                    ctx,
+                    read_buf: buf,
+                    write_buf: Vec::new(),
+                    command_buf: Vec::new(),
+                    receiving: Receiving::Idle,
+                    stored: 0,
+                };
+                association.run(&mut abort).await;
+            }
+        }
+    };
+    run.instrument(span).await;
+}
+
+async fn send_abort(stream: &mut TcpStream, error: &PduError, buf: &mut Vec<u8>) {
+    let reason = match error {
+        PduError::UnknownType(_) => AbortRQServiceProviderReason::UnrecognizedPdu,
+        PduError::TooLarge { .. } => AbortRQServiceProviderReason::InvalidPduParameter,
+        _ => AbortRQServiceProviderReason::UnexpectedPdu,
+    };
+    let pdu = Pdu::AbortRQ {
+        source: AbortRQSource::ServiceProvider(reason),
+    };
+    let _ = pdu_io::write(stream, &pdu, buf).await;
+}
+
+impl Association {
+    async fn run(&mut self, abort: &mut watch::Receiver<bool>) {
+        loop {
+            let read = tokio::select! {
+                read = tokio::time::timeout(
+                    self.ctx.idle_timeout,
+                    pdu_io::read(&mut self.stream, self.ctx.policy.max_pdu_length, &mut self.read_buf),
+                ) => read,
+                _ = abort.changed() => {
+                    tracing::warn!("server shutting down: aborting the association");
+                    self.abort_with(AbortRQServiceProviderReason::ReasonNotSpecified).await;
+                    return;
+                }
+            };
+            let pdu = match read {
+                Err(_) => {
+                    tracing::warn!("no PDU for {:?}: aborting", self.ctx.idle_timeout);
+                    self.abort_with(AbortRQServiceProviderReason::ReasonNotSpecified)
+                        .await;
+                    return;
+                }
+                Ok(Err(PduError::Closed)) => {
+                    self.log_lost_instance("connection closed");
+                    return;
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!("{e}: aborting");
+                    self.log_lost_instance("protocol error");
+                    send_abort(&mut self.stream, &e, &mut self.write_buf).await;
+                    return;
+                }
+                Ok(Ok(pdu)) => pdu,
+            };
+            let flow = match pdu {
+                Pdu::PData { data } => self.on_pdata(data).await,
+                Pdu::ReleaseRQ => {
+                    self.log_lost_instance("release requested");
+                    let _ =
+                        pdu_io::write(&mut self.stream, &Pdu::ReleaseRP, &mut self.write_buf).await;
+                    tracing::info!(stored = self.stored, "association released");
+                    Flow::Close
+                }
+                Pdu::AbortRQ { source } => {
+                    self.log_lost_instance("aborted by the peer");
+                    tracing::info!(
+                        stored = self.stored,
+                        "association aborted by the peer: {source:?}"
+                    );
+                    Flow::Close
+                }
+                other => {
+                    tracing::warn!(
+                        "unexpected {} within an association: aborting",
+                        other.short_description()
+                    );
+                    self.abort_with(AbortRQServiceProviderReason::UnexpectedPdu)
+                        .await;
+                    Flow::Close
+                }
+            };
+            if matches!(flow, Flow::Close) {
+                return;
+            }
+        }
+    }
+
+    fn log_lost_instance(&self, why: &str) {
+        if let Receiving::Instance { command, .. } = &self.receiving {
+            tracing::warn!(
+                sop_instance_uid = %command.affected_sop_instance_uid,
+                "{why} in the middle of an instance: discarded, never acknowledged"
+            );
+        }
+    }
+
+    async fn abort_with(&mut self, reason: AbortRQServiceProviderReason) {
+        self.log_lost_instance("association aborted");
+        self.receiving = Receiving::Idle;
+        let pdu = Pdu::AbortRQ {
+            source: AbortRQSource::ServiceProvider(reason),
+        };
+        let _ = pdu_io::write(&mut self.stream, &pdu, &mut self.write_buf).await;
+    }
+
+    async fn on_pdata(&mut self, values: Vec<PDataValue>) -> Flow {
+        for value in values {
+            if !self.contexts.contains_key(&value.presentation_context_id) {
+                tracing::warn!(
+                    context_id = value.presentation_context_id,
+                    "P-DATA on a presentation context that was not accepted: aborting"
+                );
+                self.abort_with(AbortRQServiceProviderReason::InvalidPduParameter)
+                    .await;
+                return Flow::Close;
+            }
+            let flow = match value.value_type {
+                PDataValueType::Command => self.on_command_fragment(value).await,
+                PDataValueType::Data => self.on_data_fragment(value).await,
+            };
+            if matches!(flow, Flow::Close) {
+                return flow;
+            }
+        }
+        Flow::Continue
+    }
+
+    async fn on_command_fragment(&mut self, value: PDataValue) -> Flow {
+        if !matches!(self.receiving, Receiving::Idle) {
+            tracing::warn!("a new command arrived before the previous data set ended: aborting");
+            self.abort_with(AbortRQServiceProviderReason::UnexpectedPdu)
+                .await;
+            return Flow::Close;
+        }
+        if self.command_buf.len() + value.data.len() > MAX_COMMAND_BYTES {
+            tracing::warn!("command set larger than {MAX_COMMAND_BYTES} bytes: aborting");
+            self.abort_with(AbortRQServiceProviderReason::InvalidPduParameter)
+                .await;
+            return Flow::Close;
+        }
+        self.command_buf.extend_from_slice(&value.data);
+        if !value.is_last {
+            return Flow::Continue;
+        }
+        let bytes = std::mem::take(&mut self.command_buf);
+        let command = match dimse::decode(&bytes) {
+            Ok(command) => command,
+            Err(e) => {
+                tracing::warn!("{e}: aborting");
+                self.abort_with(AbortRQServiceProviderReason::UnrecognizedPduParameter)
+                    .await;
+                return Flow::Close;
+            }
+        };
+        let context_id = value.presentation_context_id;
+        match command.command_field {
+            dimse::C_ECHO_RQ => {
+                tracing::debug!("C-ECHO");
+                self.respond(context_id, &command, status::SUCCESS, None)
+                    .await
+            }
+            dimse::C_STORE_RQ => {
+                self.receiving = self.begin_store(command, context_id);
+                Flow::Continue
+            }
+            dimse::C_CANCEL_RQ => Flow::Continue,
+            other => {
+                tracing::warn!(command_field = other, "unsupported DIMSE operation");
+                if command.has_data_set {
+                    self.receiving = Receiving::Refused {
+                        command,
+                        context_id,
+                        status: status::UNRECOGNIZED_OPERATION,
+                        comment: format!("operation 0x{other:04X} is not supported"),
+                    };
+                    Flow::Continue
+                } else {
+                    let comment = format!("operation 0x{other:04X} is not supported");
+                    self.respond(
+                        context_id,
+                        &command,
+                        status::UNRECOGNIZED_OPERATION,
+                        Some(&comment),
+                    )
+                    .await
+                }
+            }
+        }
+    }
+
+    fn begin_store(&self, command: Command, context_id: u8) -> Receiving {
+        let refuse = |status, comment: String| Receiving::Refused {
+            command: command.clone(),
+            context_id,
+            status,
+            comment,
+        };
+        let Some(context) = self.contexts.get(&context_id) else {
+            return refuse(
+                status::CANNOT_UNDERSTAND,
+                "unknown presentation context".into(),
+            );
+        };
+        if context.abstract_syntax != command.affected_sop_class_uid {
+            return refuse(
+                status::SOP_CLASS_NOT_SUPPORTED,
+                format!(
+                    "SOP class {} sent on the context negotiated for {}",
+                    command.affected_sop_class_uid, context.abstract_syntax
+                ),
+            );
+        }
+        if let Err(e) = telerad_store::uid::validate_uid(&command.affected_sop_instance_uid) {
+            return refuse(
+                status::CANNOT_UNDERSTAND,
+                format!("Affected SOP Instance UID: {e}"),
+            );
+        }
+        let header = InstanceHeader {
+            sop_class_uid: command.affected_sop_class_uid.clone(),
+            sop_instance_uid: command.affected_sop_instance_uid.clone(),
+            transfer_syntax_uid: context.transfer_syntax.clone(),
+            calling_ae_title: self.calling_ae_title.clone(),
+        };
+        match self.ctx.archive.begin(header) {
+            Ok(pending) => Receiving::Instance {
+                command,
+                context_id,
+                pending: Box::new(pending),
+            },
+            Err(e) => refuse(failure_status(e.failure), e.message),
+        }
+    }
+
+    async fn on_data_fragment(&mut self, value: PDataValue) -> Flow {
+        let context_matches = match &self.receiving {
+            Receiving::Idle => {
+                tracing::warn!("data set fragment without a command: aborting");
+                self.abort_with(AbortRQServiceProviderReason::UnexpectedPdu)
+                    .await;
+                return Flow::Close;
+            }
+            Receiving::Instance { context_id, .. } | Receiving::Refused { context_id, .. } => {
+                *context_id == value.presentation_context_id
+            }
+        };
+        if !context_matches {
+            tracing::warn!(
+                "data set fragment on another presentation context than its command: aborting"
+            );
+            self.abort_with(AbortRQServiceProviderReason::UnexpectedPduParameter)
+                .await;
+            return Flow::Close;
+        }
+        if let Receiving::Instance { pending, .. } = &mut self.receiving {
+            pending.write(&value.data);
+        }
+        if !value.is_last {
+            return Flow::Continue;
+        }
+        match std::mem::replace(&mut self.receiving, Receiving::Idle) {
+            Receiving::Instance {
+                command,
+                context_id,
+                pending,
+            } => {
+                let sop = command.affected_sop_instance_uid.clone();
+                match self.ctx.archive.commit(*pending, &self.site).await {
+                    Ok(stored) => {
+                        self.stored += 1;
+                        tracing::debug!(sop_instance_uid = %sop, ?stored, "stored");
+                        self.respond(context_id, &command, status::SUCCESS, None)
+                            .await
+                    }
+                    Err(e) => {
+                        tracing::warn!(sop_instance_uid = %sop, "instance refused: {}", e.message);
+                        let status = failure_status(e.failure);
+                        self.respond(context_id, &command, status, Some(&e.message))
+                            .await
+                    }
+                }
+            }
+            Receiving::Refused {
+                command,
+                context_id,
+                status,
+                comment,
+            } => {
+                tracing::warn!(sop_instance_uid = %command.affected_sop_instance_uid, "instance refused: {comment}");
+                self.respond(context_id, &command, status, Some(&comment))
+                    .await
+            }
+            Receiving::Idle => Flow::Continue,
+        }
+    }
+
+    async fn respond(
+        &mut self,
+        context_id: u8,
+        request: &Command,
+        status: u16,
+        comment: Option<&str>,
+    ) -> Flow {
+        let pdu = Pdu::PData {
+            data: vec![PDataValue {
+                presentation_context_id: context_id,
+                value_type: PDataValueType::Command,
+                is_last: true,
+                data: dimse::response(request, status, comment),
+            }],
+        };
+        // Responses are ~200 bytes: below any peer's maximum PDU length, so
+        // they are never fragmented.
+        match pdu_io::write(&mut self.stream, &pdu, &mut self.write_buf).await {
+            Ok(()) => Flow::Continue,
+            Err(e) => {
+                tracing::warn!(peer = %self.peer, "cannot send a response: {e}");
+                Flow::Close
+            }
+        }
+    }
+}
+
+fn failure_status(failure: StoreFailure) -> u16 {
+    match failure {
+        StoreFailure::OutOfResources => status::OUT_OF_RESOURCES,
+        StoreFailure::DataSetDoesNotMatch => status::DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
+        StoreFailure::CannotUnderstand => status::CANNOT_UNDERSTAND,
+    }
+}

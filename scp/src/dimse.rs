@@ -1,0 +1,266 @@
+//! DIMSE command sets (DICOM PS3.7 §9.3, §E): always implicit VR little
+//! endian, always led by the Command Group Length.
+
+use dicom_core::value::PrimitiveValue;
+use dicom_core::{DataElement, Tag, VR};
+use dicom_dictionary_std::tags;
+use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
+use dicom_object::InMemDicomObject;
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+
+pub const C_STORE_RQ: u16 = 0x0001;
+pub const C_STORE_RSP: u16 = 0x8001;
+pub const C_ECHO_RQ: u16 = 0x0030;
+pub const C_ECHO_RSP: u16 = 0x8030;
+pub const C_CANCEL_RQ: u16 = 0x0FFF;
+/// Command Data Set Type value meaning "no data set" (PS3.7 E.1-1).
+pub const NO_DATA_SET: u16 = 0x0101;
+
+/// DIMSE status codes used by telerad (PS3.7 Annex C, PS3.4 B.2.3).
+pub mod status {
+    pub const SUCCESS: u16 = 0x0000;
+    pub const UNRECOGNIZED_OPERATION: u16 = 0x0211;
+    pub const OUT_OF_RESOURCES: u16 = 0xA700;
+    pub const DATA_SET_DOES_NOT_MATCH_SOP_CLASS: u16 = 0xA900;
+    pub const CANNOT_UNDERSTAND: u16 = 0xC000;
+    pub const SOP_CLASS_NOT_SUPPORTED: u16 = 0x0122;
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("malformed DIMSE command: {0}")]
+pub struct CommandError(pub String);
+
+/// The fields of a received command that telerad acts on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Command {
+    pub command_field: u16,
+    pub message_id: u16,
+    pub message_id_being_responded_to: u16,
+    pub affected_sop_class_uid: String,
+    pub affected_sop_instance_uid: String,
+    pub has_data_set: bool,
+    pub status: u16,
+    pub error_comment: String,
+}
+
+fn implicit_le() -> &'static dicom_encoding::TransferSyntax {
+    // The registry always has the default transfer syntax (PS3.5 §10.1).
+    TransferSyntaxRegistry
+        .get("1.2.840.10008.1.2")
+        .expect("implicit VR little endian is built into the registry")
+}
+
+pub fn decode(bytes: &[u8]) -> Result<Command, CommandError> {
+    let object = InMemDicomObject::read_dataset_with_ts(bytes, implicit_le())
+        .map_err(|e| CommandError(e.to_string()))?;
+    let text = |tag: Tag| -> String {
+        object
+            .element_opt(tag)
+            .ok()
+            .flatten()
+            .and_then(|e| {
+                e.to_str()
+                    .ok()
+                    .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
+            })
+            .unwrap_or_default()
+    };
+    let number = |tag: Tag| -> Option<u16> {
+        object
+            .element_opt(tag)
+            .ok()
+            .flatten()
+            .and_then(|e| e.to_int::<u16>().ok())
+    };
+    let command_field = number(tags::COMMAND_FIELD)
+        .ok_or_else(|| CommandError("no Command Field (0000,0100)".into()))?;
+    Ok(Command {
+        command_field,
+        message_id: number(tags::MESSAGE_ID).unwrap_or(0),
+        message_id_being_responded_to: number(tags::MESSAGE_ID_BEING_RESPONDED_TO).unwrap_or(0),
+        affected_sop_class_uid: text(tags::AFFECTED_SOP_CLASS_UID),
+        affected_sop_instance_uid: text(tags::AFFECTED_SOP_INSTANCE_UID),
+        has_data_set: number(tags::COMMAND_DATA_SET_TYPE).is_some_and(|t| t != NO_DATA_SET),
+        status: number(tags::STATUS).unwrap_or(0),
+        error_comment: text(tags::ERROR_COMMENT),
+    })
+}
+
+fn uid(value: &str) -> PrimitiveValue {
+    // UIDs are padded with NUL to an even length (PS3.5 §9.1).
+    let mut padded = value.to_string();
+    if padded.len() % 2 == 1 {
+        padded.push('\0');
+    }
+    PrimitiveValue::from(padded)
+}
+
+fn text(value: &str) -> PrimitiveValue {
+    let mut padded: String = value
+        .chars()
+        .filter(|c| c.is_ascii() && !c.is_ascii_control())
+        .take(64)
+        .collect();
+    if padded.len() % 2 == 1 {
+        padded.push(' ');
+    }
+    PrimitiveValue::from(padded)
+}
+
+fn encode(elements: Vec<DataElement<InMemDicomObject>>) -> Vec<u8> {
+    let mut object = InMemDicomObject::from_element_iter(elements);
+    object.put(DataElement::new(
+        tags::COMMAND_GROUP_LENGTH,
+        VR::UL,
+        PrimitiveValue::from(0u32),
+    ));
+    let mut out = Vec::with_capacity(256);
+    // Writing into a Vec cannot fail on I/O; the elements are well formed.
+    if let Err(e) = object.write_dataset_with_ts(&mut out, implicit_le()) {
+        tracing::error!("cannot encode a DIMSE command: {e}");
+        return Vec::new();
+    }
+    // Group length element: tag (4) + length (4) + value (4); the value is
+    // the length of everything after it.
+    let rest = u32::try_from(out.len().saturating_sub(12)).unwrap_or(0);
+    if out.len() >= 12 {
+        out[8..12].copy_from_slice(&rest.to_le_bytes());
+    }
+    out
+}
+
+pub fn echo_rq(message_id: u16) -> Vec<u8> {
+    encode(vec![
+        DataElement::new(
+            tags::AFFECTED_SOP_CLASS_UID,
+            VR::UI,
+            uid(crate::sop_classes::VERIFICATION),
+        ),
+        DataElement::new(tags::COMMAND_FIELD, VR::US, PrimitiveValue::from(C_ECHO_RQ)),
+        DataElement::new(tags::MESSAGE_ID, VR::US, PrimitiveValue::from(message_id)),
+        DataElement::new(
+            tags::COMMAND_DATA_SET_TYPE,
+            VR::US,
+            PrimitiveValue::from(NO_DATA_SET),
+        ),
+    ])
+}
+
+pub fn store_rq(
+    message_id: u16,
+    sop_class_uid: &str,
+    sop_instance_uid: &str,
+    calling: Option<(&str, u16)>,
+) -> Vec<u8> {
+    let mut elements = vec![
+        DataElement::new(tags::AFFECTED_SOP_CLASS_UID, VR::UI, uid(sop_class_uid)),
+        DataElement::new(
+            tags::COMMAND_FIELD,
+            VR::US,
+            PrimitiveValue::from(C_STORE_RQ),
+        ),
+        DataElement::new(tags::MESSAGE_ID, VR::US, PrimitiveValue::from(message_id)),
+        // Priority MEDIUM.
+        DataElement::new(tags::PRIORITY, VR::US, PrimitiveValue::from(0u16)),
+        DataElement::new(
+            tags::COMMAND_DATA_SET_TYPE,
+            VR::US,
+            PrimitiveValue::from(0x0000u16),
+        ),
+        DataElement::new(
+            tags::AFFECTED_SOP_INSTANCE_UID,
+            VR::UI,
+            uid(sop_instance_uid),
+        ),
+    ];
+    if let Some((ae, id)) = calling {
+        elements.push(DataElement::new(
+            tags::MOVE_ORIGINATOR_APPLICATION_ENTITY_TITLE,
+            VR::AE,
+            text(ae),
+        ));
+        elements.push(DataElement::new(
+            tags::MOVE_ORIGINATOR_MESSAGE_ID,
+            VR::US,
+            PrimitiveValue::from(id),
+        ));
+    }
+    encode(elements)
+}
+
+/// A response to `request` (command field = request's | 0x8000).
+pub fn response(request: &Command, status: u16, comment: Option<&str>) -> Vec<u8> {
+    let mut elements = vec![
+        DataElement::new(
+            tags::AFFECTED_SOP_CLASS_UID,
+            VR::UI,
+            uid(&request.affected_sop_class_uid),
+        ),
+        DataElement::new(
+            tags::COMMAND_FIELD,
+            VR::US,
+            PrimitiveValue::from(request.command_field | 0x8000),
+        ),
+        DataElement::new(
+            tags::MESSAGE_ID_BEING_RESPONDED_TO,
+            VR::US,
+            PrimitiveValue::from(request.message_id),
+        ),
+        DataElement::new(
+            tags::COMMAND_DATA_SET_TYPE,
+            VR::US,
+            PrimitiveValue::from(NO_DATA_SET),
+        ),
+        DataElement::new(tags::STATUS, VR::US, PrimitiveValue::from(status)),
+    ];
+    if !request.affected_sop_instance_uid.is_empty() {
+        elements.push(DataElement::new(
+            tags::AFFECTED_SOP_INSTANCE_UID,
+            VR::UI,
+            uid(&request.affected_sop_instance_uid),
+        ));
+    }
+    if let Some(comment) = comment {
+        elements.push(DataElement::new(tags::ERROR_COMMENT, VR::LO, text(comment)));
+    }
+    encode(elements)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_request_round_trips_with_a_correct_group_length() {
+        let bytes = store_rq(7, "1.2.840.10008.5.1.4.1.1.2", "1.2.3.45", None);
+        let group_length = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+        assert_eq!(group_length as usize, bytes.len() - 12);
+        let command = decode(&bytes).unwrap();
+        assert_eq!(command.command_field, C_STORE_RQ);
+        assert_eq!(command.message_id, 7);
+        assert_eq!(command.affected_sop_instance_uid, "1.2.3.45");
+        assert!(command.has_data_set);
+    }
+
+    #[test]
+    fn response_carries_status_and_comment() {
+        let request = decode(&store_rq(3, "1.2.840.10008.5.1.4.1.1.4", "1.2.3", None)).unwrap();
+        let command = decode(&response(
+            &request,
+            status::OUT_OF_RESOURCES,
+            Some("disk full"),
+        ))
+        .unwrap();
+        assert_eq!(command.command_field, C_STORE_RSP);
+        assert_eq!(command.message_id_being_responded_to, 3);
+        assert_eq!(command.status, 0xA700);
+        assert_eq!(command.error_comment, "disk full");
+        assert!(!command.has_data_set);
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(decode(&[0xFF; 7]).is_err());
+        assert!(decode(&[]).is_err());
+    }
+}

@@ -1,0 +1,22 @@
+//! The DICOM network side of telerad: associations, DIMSE commands, the
+//! storage SCP (C-ECHO, C-STORE) and telerad's own SCU.
+//!
+//! PDUs are encoded and decoded by `dicom-ul`; this crate owns what it does
+//! not: association policy (which AE titles, from where, which SOP classes),
+//! the DIMSE layer, streaming of data sets to the archive and the limits
+//! (PDU size, timeouts, number of associations). It does not store or index
+//! anything itself: that is `telerad-store`'s job.
+
+pub mod association;
+pub mod dimse;
+pub mod negotiation;
+pub mod pdu_io;
+pub mod scu;
+pub mod server;
+pub mod socket;
+pub mod sop_classes;
+
+pub use association::AssociationContext;
+pub use negotiation::Policy;
+pub use scu::{ClientAssociation, Destination, FileToSend, ScuError, StoreResponse};
+pub use server::Scp;

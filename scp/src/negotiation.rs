@@ -1,0 +1,204 @@
+//! Accepting or rejecting an association (DICOM PS3.8 §7.1, §9.3.3–9.3.4).
+//!
+//! A pure function of the request, the peer's address and the policy, so
+//! every rule can be tested without a socket.
+
+use crate::sop_classes::{
+    DICOM_APPLICATION_CONTEXT, VERIFICATION, is_supported_transfer_syntax, trim_uid,
+};
+use dicom_ul::pdu::{
+    AssociationAC, AssociationRJ, AssociationRJResult, AssociationRJServiceProviderASCEReason,
+    AssociationRJServiceUserReason, AssociationRJSource, AssociationRQ, PresentationContextResult,
+    PresentationContextResultReason, UserVariableItem,
+};
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use telerad_config::Config;
+use telerad_store::part10::{IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME};
+
+/// What the SCP accepts, derived once from the configuration.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub ae_title: String,
+    pub max_pdu_length: u32,
+    pub storage_sop_classes: HashSet<String>,
+    pub config: std::sync::Arc<Config>,
+}
+
+impl Policy {
+    pub fn from_config(config: std::sync::Arc<Config>) -> Policy {
+        let classes = config
+            .dicom
+            .accepted_sop_classes
+            .clone()
+            .unwrap_or_else(crate::sop_classes::default_storage_sop_classes);
+        Policy {
+            ae_title: config.dicom.ae_title.trim().to_string(),
+            max_pdu_length: config.dicom.max_pdu_length,
+            storage_sop_classes: classes.into_iter().collect(),
+            config,
+        }
+    }
+}
+
+/// An accepted presentation context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptedContext {
+    pub id: u8,
+    pub abstract_syntax: String,
+    pub transfer_syntax: String,
+}
+
+#[derive(Debug)]
+pub enum Decision {
+    Accept {
+        ac: AssociationAC,
+        site: String,
+        contexts: HashMap<u8, AcceptedContext>,
+        /// The peer's maximum P-DATA length; 0 means no limit (PS3.8 D.1.1).
+        peer_max_pdu: u32,
+    },
+    Reject {
+        rj: AssociationRJ,
+        why: String,
+    },
+}
+
+fn reject(source: AssociationRJSource, why: String) -> Decision {
+    Decision::Reject {
+        rj: AssociationRJ {
+            result: AssociationRJResult::Permanent,
+            source,
+        },
+        why,
+    }
+}
+
+pub fn negotiate(rq: &AssociationRQ, peer: IpAddr, policy: &Policy) -> Decision {
+    let calling = rq.calling_ae_title.trim();
+    let called = rq.called_ae_title.trim();
+    if rq.protocol_version & 1 == 0 {
+        return reject(
+            AssociationRJSource::ServiceProviderASCE(
+                AssociationRJServiceProviderASCEReason::ProtocolVersionNotSupported,
+            ),
+            format!("protocol version {} not supported", rq.protocol_version),
+        );
+    }
+    if trim_uid(&rq.application_context_name) != DICOM_APPLICATION_CONTEXT {
+        return reject(
+            AssociationRJSource::ServiceUser(
+                AssociationRJServiceUserReason::ApplicationContextNameNotSupported,
+            ),
+            format!(
+                "application context {:?} not supported",
+                rq.application_context_name
+            ),
+        );
+    }
+    if called != policy.ae_title {
+        return reject(
+            AssociationRJSource::ServiceUser(
+                AssociationRJServiceUserReason::CalledAETitleNotRecognized,
+            ),
+            format!(
+                "called AE title {called:?} is not this server's ({:?})",
+                policy.ae_title
+            ),
+        );
+    }
+    let Some(site) = policy.config.site_for_calling_ae(calling) else {
+        return reject(
+            AssociationRJSource::ServiceUser(
+                AssociationRJServiceUserReason::CallingAETitleNotRecognized,
+            ),
+            format!("calling AE title {calling:?} is not configured for any site"),
+        );
+    };
+    if !site.allows_address(peer) {
+        return reject(
+            AssociationRJSource::ServiceUser(
+                AssociationRJServiceUserReason::CallingAETitleNotRecognized,
+            ),
+            format!(
+                "calling AE title {calling:?} of site {} may not connect from {peer}",
+                site.name
+            ),
+        );
+    }
+
+    let mut results = Vec::with_capacity(rq.presentation_contexts.len());
+    let mut contexts = HashMap::new();
+    for pc in &rq.presentation_contexts {
+        let abstract_syntax = trim_uid(&pc.abstract_syntax);
+        let known =
+            abstract_syntax == VERIFICATION || policy.storage_sop_classes.contains(abstract_syntax);
+        // The sender's order is its preference; the first one we can store
+        // unchanged wins.
+        let chosen = pc
+            .transfer_syntaxes
+            .iter()
+            .map(|ts| trim_uid(ts))
+            .find(|ts| is_supported_transfer_syntax(ts));
+        let (reason, transfer_syntax) = match (known, chosen) {
+            (false, _) => (
+                PresentationContextResultReason::AbstractSyntaxNotSupported,
+                pc.transfer_syntaxes
+                    .first()
+                    .map(|ts| trim_uid(ts))
+                    .unwrap_or_default(),
+            ),
+            (true, None) => (
+                PresentationContextResultReason::TransferSyntaxesNotSupported,
+                pc.transfer_syntaxes
+                    .first()
+                    .map(|ts| trim_uid(ts))
+                    .unwrap_or_default(),
+            ),
+            (true, Some(ts)) => {
+                contexts.insert(
+                    pc.id,
+                    AcceptedContext {
+                        id: pc.id,
+                        abstract_syntax: abstract_syntax.to_string(),
+                        transfer_syntax: ts.to_string(),
+                    },
+                );
+                (PresentationContextResultReason::Acceptance, ts)
+            }
+        };
+        results.push(PresentationContextResult {
+            id: pc.id,
+            reason,
+            transfer_syntax: transfer_syntax.to_string(),
+        });
+    }
+
+    let peer_max_pdu = rq
+        .user_variables
+        .iter()
+        .find_map(|v| match v {
+            UserVariableItem::MaxLength(n) => Some(*n),
+            _ => None,
+        })
+        .unwrap_or(0);
+    Decision::Accept {
+        ac: AssociationAC {
+            protocol_version: 1,
+            calling_ae_title: rq.calling_ae_title.clone(),
+            called_ae_title: rq.called_ae_title.clone(),
+            application_context_name: DICOM_APPLICATION_CONTEXT.to_string(),
+            presentation_contexts: results,
+            user_variables: vec![
+                UserVariableItem::MaxLength(policy.max_pdu_length),
+                UserVariableItem::ImplementationClassUID(IMPLEMENTATION_CLASS_UID.to_string()),
+                UserVariableItem::ImplementationVersionName(
+                    IMPLEMENTATION_VERSION_NAME.to_string(),
+                ),
+            ],
+        },
+        site: site.name.clone(),
+        contexts,
+        peer_max_pdu,
+    }
+}

@@ -1,0 +1,379 @@
+//! telerad's own SCU: C-ECHO and C-STORE of Part 10 files, each sent in its
+//! own transfer syntax (no transcoding), streamed from disk in PDU-sized
+//! chunks so that memory does not grow with the file.
+
+use crate::dimse::{self, Command, status};
+use crate::pdu_io::{self, PduError};
+use crate::sop_classes::{DICOM_APPLICATION_CONTEXT, VERIFICATION, trim_uid};
+use dicom_object::meta::FileMetaTable;
+use dicom_ul::pdu::{
+    AssociationRQ, PDataValue, PDataValueType, Pdu, PresentationContextProposed,
+    PresentationContextResultReason, UserVariableItem,
+};
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use telerad_store::part10::{IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME};
+use tokio::net::TcpStream;
+
+/// What we announce as our own maximum PDU length.
+const OWN_MAX_PDU: u32 = 128 * 1024;
+/// Used when the peer announces no limit (0).
+const DEFAULT_CHUNK_PDU: u32 = 128 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScuError {
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Pdu(#[from] PduError),
+    #[error("association rejected by {addr}: {reason}")]
+    Rejected { addr: String, reason: String },
+    #[error("the peer aborted the association")]
+    Aborted,
+    #[error("unexpected answer from the peer: {0}")]
+    Unexpected(String),
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    #[error("no accepted presentation context for SOP class {sop_class} in {transfer_syntax}")]
+    NoContext {
+        sop_class: String,
+        transfer_syntax: String,
+    },
+    #[error("{path}: {reason}")]
+    File { path: PathBuf, reason: String },
+}
+
+/// The remote application entity: `AE@HOST:PORT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    pub ae_title: String,
+    pub address: String,
+}
+
+impl std::str::FromStr for Destination {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Destination, String> {
+        let (ae, address) = s
+            .split_once('@')
+            .ok_or_else(|| format!("{s:?}: expected AE@HOST:PORT"))?;
+        if ae.is_empty() || ae.len() > 16 {
+            return Err(format!("{ae:?}: an AE title has 1 to 16 characters"));
+        }
+        if !address.contains(':') {
+            return Err(format!("{address:?}: expected HOST:PORT"));
+        }
+        Ok(Destination {
+            ae_title: ae.to_string(),
+            address: address.to_string(),
+        })
+    }
+}
+
+/// A Part 10 file, as far as sending it needs.
+#[derive(Debug, Clone)]
+pub struct FileToSend {
+    pub path: PathBuf,
+    pub sop_class_uid: String,
+    pub sop_instance_uid: String,
+    pub transfer_syntax_uid: String,
+    pub dataset_offset: u64,
+    pub size: u64,
+}
+
+impl FileToSend {
+    pub fn read(path: &Path) -> Result<FileToSend, ScuError> {
+        let fail = |reason: String| ScuError::File {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
+        let size = file.metadata().map_err(|e| fail(e.to_string()))?.len();
+        let mut reader = BufReader::new(file);
+        reader
+            .seek(SeekFrom::Start(128))
+            .map_err(|e| fail(e.to_string()))?;
+        let meta = FileMetaTable::from_reader(&mut reader)
+            .map_err(|e| fail(format!("not a DICOM Part 10 file: {e}")))?;
+        let dataset_offset = reader.stream_position().map_err(|e| fail(e.to_string()))?;
+        Ok(FileToSend {
+            path: path.to_path_buf(),
+            sop_class_uid: trim_uid(meta.media_storage_sop_class_uid()).to_string(),
+            sop_instance_uid: trim_uid(meta.media_storage_sop_instance_uid()).to_string(),
+            transfer_syntax_uid: trim_uid(meta.transfer_syntax()).to_string(),
+            dataset_offset,
+            size,
+        })
+    }
+}
+
+/// The answer to one C-STORE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreResponse {
+    pub status: u16,
+    pub error_comment: String,
+}
+
+impl StoreResponse {
+    /// Success or warning (PS3.4 B.2.3: 0000, B000, B007, B006).
+    pub fn is_success(&self) -> bool {
+        self.status == status::SUCCESS || (self.status & 0xF000) == 0xB000
+    }
+}
+
+#[derive(Debug)]
+pub struct ClientAssociation {
+    stream: TcpStream,
+    read_buf: Vec<u8>,
+    write_buf: Vec<u8>,
+    chunk: usize,
+    contexts: Vec<(u8, String, String)>,
+    next_message_id: u16,
+    timeout: Duration,
+}
+
+impl ClientAssociation {
+    /// Proposes one presentation context per (abstract syntax, transfer
+    /// syntax) pair, so that each file travels in its own syntax.
+    pub async fn connect(
+        calling_ae_title: &str,
+        destination: &Destination,
+        proposals: &[(String, String)],
+        timeout: Duration,
+    ) -> Result<ClientAssociation, ScuError> {
+        let stream = tokio::time::timeout(timeout, TcpStream::connect(&destination.address))
+            .await
+            .map_err(|_| ScuError::Timeout(timeout))?
+            .map_err(|source| ScuError::Connect {
+                addr: destination.address.clone(),
+                source,
+            })?;
+        crate::socket::tune(&stream);
+        let presentation_contexts: Vec<PresentationContextProposed> = proposals
+            .iter()
+            .take(128)
+            .enumerate()
+            .map(|(i, (abstract_syntax, ts))| PresentationContextProposed {
+                // Context ids are odd, 1 to 255 (PS3.8 §9.3.2.2).
+                id: u8::try_from(2 * i + 1).unwrap_or(255),
+                abstract_syntax: abstract_syntax.clone(),
+                transfer_syntaxes: vec![ts.clone()],
+            })
+            .collect();
+        let rq = Pdu::AssociationRQ(AssociationRQ {
+            protocol_version: 1,
+            calling_ae_title: calling_ae_title.to_string(),
+            called_ae_title: destination.ae_title.clone(),
+            application_context_name: DICOM_APPLICATION_CONTEXT.to_string(),
+            presentation_contexts: presentation_contexts.clone(),
+            user_variables: vec![
+                UserVariableItem::MaxLength(OWN_MAX_PDU),
+                UserVariableItem::ImplementationClassUID(IMPLEMENTATION_CLASS_UID.to_string()),
+                UserVariableItem::ImplementationVersionName(
+                    IMPLEMENTATION_VERSION_NAME.to_string(),
+                ),
+            ],
+        });
+        let mut association = ClientAssociation {
+            stream,
+            read_buf: Vec::new(),
+            write_buf: Vec::new(),
+            chunk: 0,
+            contexts: Vec::new(),
+            next_message_id: 1,
+            timeout,
+        };
+        pdu_io::write(&mut association.stream, &rq, &mut association.write_buf).await?;
+        match association.read_pdu().await? {
+            Pdu::AssociationAC(ac) => {
+                let peer_max = ac
+                    .user_variables
+                    .iter()
+                    .find_map(|v| match v {
+                        UserVariableItem::MaxLength(n) => Some(*n),
+                        _ => None,
+                    })
+                    .filter(|n| *n > 0)
+                    .unwrap_or(DEFAULT_CHUNK_PDU);
+                // A PDV item adds 6 bytes to its data (PS3.8 §9.3.5.1).
+                association.chunk = (peer_max.max(1024) - 6) as usize;
+                for result in ac.presentation_contexts {
+                    if result.reason != PresentationContextResultReason::Acceptance {
+                        continue;
+                    }
+                    if let Some(proposed) = presentation_contexts.iter().find(|p| p.id == result.id)
+                    {
+                        association.contexts.push((
+                            result.id,
+                            proposed.abstract_syntax.clone(),
+                            trim_uid(&result.transfer_syntax).to_string(),
+                        ));
+                    }
+                }
+                Ok(association)
+            }
+            Pdu::AssociationRJ(rj) => Err(ScuError::Rejected {
+                addr: destination.address.clone(),
+                reason: format!("{} ({:?})", rj.source, rj.result),
+            }),
+            other => Err(ScuError::Unexpected(other.short_description().to_string())),
+        }
+    }
+
+    pub fn accepted_contexts(&self) -> &[(u8, String, String)] {
+        &self.contexts
+    }
+
+    async fn read_pdu(&mut self) -> Result<Pdu, ScuError> {
+        let read = pdu_io::read(&mut self.stream, OWN_MAX_PDU, &mut self.read_buf);
+        match tokio::time::timeout(self.timeout, read).await {
+            Err(_) => Err(ScuError::Timeout(self.timeout)),
+            Ok(Err(e)) => Err(e.into()),
+            Ok(Ok(Pdu::AbortRQ { .. })) => Err(ScuError::Aborted),
+            Ok(Ok(pdu)) => Ok(pdu),
+        }
+    }
+
+    fn context_for(&self, abstract_syntax: &str, transfer_syntax: &str) -> Result<u8, ScuError> {
+        self.contexts
+            .iter()
+            .find(|(_, a, t)| a == abstract_syntax && t == transfer_syntax)
+            .map(|(id, _, _)| *id)
+            .ok_or_else(|| ScuError::NoContext {
+                sop_class: abstract_syntax.to_string(),
+                transfer_syntax: transfer_syntax.to_string(),
+            })
+    }
+
+    fn message_id(&mut self) -> u16 {
+        let id = self.next_message_id;
+        self.next_message_id = self.next_message_id.wrapping_add(1).max(1);
+        id
+    }
+
+    async fn send_command(&mut self, context_id: u8, command: Vec<u8>) -> Result<(), ScuError> {
+        let pdu = Pdu::PData {
+            data: vec![PDataValue {
+                presentation_context_id: context_id,
+                value_type: PDataValueType::Command,
+                is_last: true,
+                data: command,
+            }],
+        };
+        pdu_io::write(&mut self.stream, &pdu, &mut self.write_buf).await?;
+        Ok(())
+    }
+
+    /// Reads until a complete command set arrives.
+    async fn read_response(&mut self) -> Result<Command, ScuError> {
+        let mut command = Vec::new();
+        loop {
+            match self.read_pdu().await? {
+                Pdu::PData { data } => {
+                    for value in data {
+                        if value.value_type != PDataValueType::Command {
+                            return Err(ScuError::Unexpected("data set in a response".into()));
+                        }
+                        command.extend_from_slice(&value.data);
+                        if value.is_last {
+                            return dimse::decode(&command)
+                                .map_err(|e| ScuError::Unexpected(e.to_string()));
+                        }
+                    }
+                }
+                other => return Err(ScuError::Unexpected(other.short_description().to_string())),
+            }
+        }
+    }
+
+    pub async fn echo(&mut self) -> Result<u16, ScuError> {
+        let context_id = self
+            .contexts
+            .iter()
+            .find(|(_, a, _)| a == VERIFICATION)
+            .map(|(id, _, _)| *id)
+            .ok_or_else(|| ScuError::NoContext {
+                sop_class: VERIFICATION.into(),
+                transfer_syntax: "any".into(),
+            })?;
+        let id = self.message_id();
+        self.send_command(context_id, dimse::echo_rq(id)).await?;
+        Ok(self.read_response().await?.status)
+    }
+
+    /// Sends one file and waits for the C-STORE response.
+    pub async fn store(&mut self, file: &FileToSend) -> Result<StoreResponse, ScuError> {
+        let context_id = self.context_for(&file.sop_class_uid, &file.transfer_syntax_uid)?;
+        let id = self.message_id();
+        let command = dimse::store_rq(id, &file.sop_class_uid, &file.sop_instance_uid, None);
+        self.send_command(context_id, command).await?;
+        let fail = |reason: String| ScuError::File {
+            path: file.path.clone(),
+            reason,
+        };
+        let mut reader = std::fs::File::open(&file.path).map_err(|e| fail(e.to_string()))?;
+        reader
+            .seek(SeekFrom::Start(file.dataset_offset))
+            .map_err(|e| fail(e.to_string()))?;
+        let mut remaining = file.size.saturating_sub(file.dataset_offset);
+        let mut chunk = vec![0u8; self.chunk];
+        while remaining > 0 {
+            let n = usize::try_from(remaining)
+                .unwrap_or(usize::MAX)
+                .min(self.chunk);
+            reader
+                .read_exact(&mut chunk[..n])
+                .map_err(|e| fail(e.to_string()))?;
+            remaining -= n as u64;
+            let pdu = Pdu::PData {
+                data: vec![PDataValue {
+                    presentation_context_id: context_id,
+                    value_type: PDataValueType::Data,
+                    is_last: remaining == 0,
+                    data: chunk[..n].to_vec(),
+                }],
+            };
+            pdu_io::write(&mut self.stream, &pdu, &mut self.write_buf).await?;
+        }
+        let response = self.read_response().await?;
+        if response.message_id_being_responded_to != id {
+            return Err(ScuError::Unexpected(format!(
+                "response to message {} while waiting for {id}",
+                response.message_id_being_responded_to
+            )));
+        }
+        Ok(StoreResponse {
+            status: response.status,
+            error_comment: response.error_comment,
+        })
+    }
+
+    /// A-RELEASE (PS3.8 §7.2).
+    pub async fn release(mut self) -> Result<(), ScuError> {
+        pdu_io::write(&mut self.stream, &Pdu::ReleaseRQ, &mut self.write_buf).await?;
+        match self.read_pdu().await? {
+            Pdu::ReleaseRP => Ok(()),
+            other => Err(ScuError::Unexpected(other.short_description().to_string())),
+        }
+    }
+}
+
+/// Convenience for `telerad echo`: associate, C-ECHO, release.
+pub async fn echo(
+    calling_ae_title: &str,
+    destination: &Destination,
+    timeout: Duration,
+) -> Result<u16, ScuError> {
+    let proposals = [(
+        VERIFICATION.to_string(),
+        crate::sop_classes::IMPLICIT_VR_LITTLE_ENDIAN.to_string(),
+    )];
+    let mut association =
+        ClientAssociation::connect(calling_ae_title, destination, &proposals, timeout).await?;
+    let status = association.echo().await?;
+    association.release().await?;
+    Ok(status)
+}

@@ -1,0 +1,111 @@
+//! The listening socket: accepts connections, bounds how many associations
+//! run at once, and shuts down in two steps (stop accepting and let running
+//! associations finish for a grace period, then abort what remains).
+
+use crate::association::{AssociationContext, serve};
+use dicom_ul::pdu::{
+    AssociationRJ, AssociationRJResult, AssociationRJServiceProviderPresentationReason,
+    AssociationRJSource, Pdu,
+};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+pub struct Scp {
+    listener: TcpListener,
+    ctx: Arc<AssociationContext>,
+    max_associations: usize,
+    shutdown_grace: Duration,
+}
+
+impl Scp {
+    pub fn new(
+        listener: TcpListener,
+        ctx: AssociationContext,
+        max_associations: usize,
+        shutdown_grace: Duration,
+    ) -> Scp {
+        Scp {
+            listener,
+            ctx: Arc::new(ctx),
+            max_associations,
+            shutdown_grace,
+        }
+    }
+
+    /// Runs until `shutdown` becomes true, then drains as described above.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let slots = Arc::new(Semaphore::new(self.max_associations));
+        let (abort_tx, abort_rx) = watch::channel(false);
+        let mut running = JoinSet::new();
+        loop {
+            tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, peer)) => match slots.clone().try_acquire_owned() {
+                        Ok(permit) => {
+                            let ctx = self.ctx.clone();
+                            let abort = abort_rx.clone();
+                            running.spawn(async move {
+                                serve(stream, peer, ctx, abort).await;
+                                drop(permit);
+                            });
+                        }
+                        Err(_) => {
+                            tracing::warn!(%peer, "too many associations: rejecting");
+                            running.spawn(reject_busy(stream, self.ctx.artim_timeout));
+                        }
+                    },
+                    Err(e) => {
+                        // Usually EMFILE: back off rather than spin.
+                        tracing::error!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                },
+                Some(_) = running.join_next(), if !running.is_empty() => {}
+                _ = shutdown.changed() => break,
+            }
+        }
+        drop(self.listener);
+        if !running.is_empty() {
+            tracing::info!(
+                associations = running.len(),
+                "waiting up to {:?} for running associations",
+                self.shutdown_grace
+            );
+        }
+        let drained = tokio::time::timeout(self.shutdown_grace, async {
+            while running.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                associations = running.len(),
+                "grace period over: aborting associations"
+            );
+            let _ = abort_tx.send(true);
+            let _ = tokio::time::timeout(Duration::from_secs(5), async {
+                while running.join_next().await.is_some() {}
+            })
+            .await;
+        }
+    }
+}
+
+/// Reads the request (so the peer gets a proper answer, PS3.8 §9.3.4) and
+/// rejects it as transient: the sender may try again shortly.
+async fn reject_busy(mut stream: TcpStream, artim: Duration) {
+    let mut buf = Vec::new();
+    let read =
+        tokio::time::timeout(artim, crate::pdu_io::read(&mut stream, 16 * 1024, &mut buf)).await;
+    if matches!(read, Ok(Ok(Pdu::AssociationRQ(_)))) {
+        let rj = Pdu::AssociationRJ(AssociationRJ {
+            result: AssociationRJResult::Transient,
+            source: AssociationRJSource::ServiceProviderPresentation(
+                AssociationRJServiceProviderPresentationReason::LocalLimitExceeded,
+            ),
+        });
+        let _ = crate::pdu_io::write(&mut stream, &rj, &mut buf).await;
+    }
+}

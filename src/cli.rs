@@ -1,0 +1,206 @@
+//! The command line.
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use telerad_config::{Config, ConfigError};
+use telerad_scp::Destination;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "telerad",
+    version,
+    about = "Teleradiology DICOM router and reading worklist"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Receive studies over DICOM and serve the HTTP API.
+    Serve(ServeArgs),
+    /// Validate a configuration file and print every problem found.
+    CheckConfig {
+        /// The TOML file to check.
+        file: PathBuf,
+    },
+    /// Check that a DICOM peer answers (C-ECHO).
+    Echo {
+        /// AE@HOST:PORT
+        destination: Destination,
+        #[arg(long, default_value = "TELERAD_SCU")]
+        calling_ae: String,
+        #[arg(long, default_value_t = 30)]
+        timeout_secs: u64,
+    },
+    /// Send DICOM files, or every file under folders, to a peer (C-STORE).
+    Push(PushArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Configuration file (default: the embedded example, config/example.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Folder for received images and the SQLite database.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// sqlite:… or postgres://… (default: SQLite in the data folder).
+    #[arg(long, env = "TELERAD_DATABASE_URL")]
+    database_url: Option<String>,
+    #[arg(long)]
+    dicom_port: Option<u16>,
+    #[arg(long)]
+    dicom_bind: Option<IpAddr>,
+    #[arg(long)]
+    http_port: Option<u16>,
+    #[arg(long)]
+    http_bind: Option<IpAddr>,
+    /// This server's AE title.
+    #[arg(long)]
+    ae_title: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// Files or folders (walked recursively).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// AE@HOST:PORT
+    #[arg(long)]
+    pub to: Destination,
+    #[arg(long, default_value = "TELERAD_SCU")]
+    pub calling_ae: String,
+    /// Associations used in parallel.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub associations: u16,
+    #[arg(long, default_value_t = 60)]
+    pub timeout_secs: u64,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => {
+            let config = serve_config(args)?;
+            crate::serve::serve(config).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CheckConfig { file } => Ok(check_config(&file)),
+        Command::Echo {
+            destination,
+            calling_ae,
+            timeout_secs,
+        } => {
+            let status = telerad_scp::scu::echo(
+                &calling_ae,
+                &destination,
+                Duration::from_secs(timeout_secs),
+            )
+            .await
+            .with_context(|| {
+                format!("C-ECHO to {}@{}", destination.ae_title, destination.address)
+            })?;
+            if status == 0 {
+                println!(
+                    "{}@{} answered C-ECHO: success",
+                    destination.ae_title, destination.address
+                );
+                Ok(ExitCode::SUCCESS)
+            } else {
+                println!(
+                    "{}@{} answered C-ECHO with status 0x{status:04X}",
+                    destination.ae_title, destination.address
+                );
+                Ok(ExitCode::FAILURE)
+            }
+        }
+        Command::Push(args) => crate::push::push(args).await,
+    }
+}
+
+fn serve_config(args: ServeArgs) -> anyhow::Result<Config> {
+    let mut config = match &args.config {
+        Some(path) => Config::load(path).map_err(|e| config_error(path, e))?,
+        None => Config::example(),
+    };
+    if let Some(dir) = args.data_dir {
+        config.storage.data_dir = dir;
+    }
+    if let Some(url) = args.database_url {
+        config.storage.database_url = Some(url);
+    }
+    if let Some(port) = args.dicom_port {
+        config.dicom.port = port;
+    }
+    if let Some(bind) = args.dicom_bind {
+        config.dicom.bind = bind;
+    }
+    if let Some(port) = args.http_port {
+        config.http.port = port;
+    }
+    if let Some(bind) = args.http_bind {
+        config.http.bind = bind;
+    }
+    if let Some(ae) = args.ae_title {
+        config.dicom.ae_title = ae;
+    }
+    config.validate().map_err(|e| {
+        config_error(
+            args.config.as_deref().unwrap_or("(command line)".as_ref()),
+            e,
+        )
+    })?;
+    Ok(config)
+}
+
+fn config_error(path: &std::path::Path, e: ConfigError) -> anyhow::Error {
+    let problems = e.problems();
+    if problems.is_empty() {
+        return anyhow::anyhow!("{e}");
+    }
+    let list: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+    anyhow::anyhow!(
+        "invalid configuration {}:\n{}",
+        path.display(),
+        list.join("\n")
+    )
+}
+
+fn check_config(path: &std::path::Path) -> ExitCode {
+    match Config::load(path) {
+        Ok(config) => {
+            println!(
+                "{}: valid ({} site{}, AE title {}, DICOM port {}, HTTP port {})",
+                path.display(),
+                config.sites.len(),
+                if config.sites.len() == 1 { "" } else { "s" },
+                config.dicom.ae_title,
+                config.dicom.port,
+                config.http.port
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let problems = e.problems();
+            if problems.is_empty() {
+                println!("{}: {e}", path.display());
+            } else {
+                println!(
+                    "{}: {} problem{}",
+                    path.display(),
+                    problems.len(),
+                    if problems.len() == 1 { "" } else { "s" }
+                );
+                for problem in problems {
+                    println!("  {problem}");
+                }
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! `telerad serve`: opens the archive, starts the DICOM SCP, the quiet-period
+//! sweep and the HTTP API, and stops them in order on SIGINT or SIGTERM.
+
+use anyhow::Context;
+use std::sync::Arc;
+use std::time::Duration;
+use telerad_config::Config;
+use telerad_scp::{AssociationContext, Policy, Scp};
+use telerad_store::{Archive, SystemClock};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    let archive = Arc::new(
+        Archive::open(&config, Arc::new(SystemClock))
+            .await
+            .context("cannot open the archive")?,
+    );
+    let dicom_addr = (config.dicom.bind, config.dicom.port);
+    let dicom_listener = TcpListener::bind(dicom_addr).await.with_context(|| {
+        format!(
+            "cannot listen for DICOM on {}:{}",
+            dicom_addr.0, dicom_addr.1
+        )
+    })?;
+    let http_addr = (config.http.bind, config.http.port);
+    let http_listener = TcpListener::bind(http_addr)
+        .await
+        .with_context(|| format!("cannot listen for HTTP on {}:{}", http_addr.0, http_addr.1))?;
+    tracing::info!(
+        ae_title = %config.dicom.ae_title,
+        dicom = %dicom_listener.local_addr()?,
+        http = %http_listener.local_addr()?,
+        data_dir = %config.storage.data_dir.display(),
+        sites = config.sites.len(),
+        "telerad ready"
+    );
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let scp = Scp::new(
+        dicom_listener,
+        AssociationContext {
+            policy: Policy::from_config(config.clone()),
+            archive: archive.clone(),
+            artim_timeout: Duration::from_secs(config.dicom.artim_timeout_secs),
+            idle_timeout: Duration::from_secs(config.dicom.idle_timeout_secs),
+        },
+        config.dicom.max_associations,
+        Duration::from_secs(config.dicom.shutdown_grace_secs),
+    );
+    let scp_task = tokio::spawn(scp.run(shutdown_rx.clone()));
+    let completion_task = tokio::spawn(telerad_store::completion::run_completion(
+        archive.clone(),
+        shutdown_rx.clone(),
+    ));
+    let app = telerad_worklist::router(telerad_worklist::AppState {
+        archive: archive.clone(),
+    });
+    let mut http_shutdown = shutdown_rx.clone();
+    let http_task = tokio::spawn(async move {
+        axum::serve(http_listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = http_shutdown.changed().await;
+            })
+            .await
+    });
+
+    wait_for_signal().await?;
+    tracing::info!("shutting down: no new associations; running ones may finish");
+    let _ = shutdown_tx.send(true);
+    let _ = scp_task.await;
+    let _ = completion_task.await;
+    if let Ok(Err(e)) = http_task.await {
+        tracing::warn!("HTTP server stopped with an error: {e}");
+    }
+    archive.index().pool().close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("cannot watch SIGINT")?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot watch Ctrl-C")?;
+    Ok(())
+}

@@ -1,0 +1,319 @@
+//! The durable path of one instance, from the first byte received to the
+//! moment success may be answered.
+//!
+//! 1. [`Archive::begin`] opens a temporary file in `incoming/` and writes the
+//!    Part 10 header; the data set is appended as it arrives, hashed on the way.
+//! 2. [`Archive::commit`] syncs the file, checks the data set to its end,
+//!    renames it into `studies/…`, syncs the directory, and indexes it in one
+//!    transaction. Only when it returns `Ok` has the instance been stored.
+//!
+//! Anything that fails before the rename leaves nothing behind (the temporary
+//! file is deleted on drop; one left by a crash is removed at start-up). A
+//! failure to index after the rename removes the renamed file again.
+
+use crate::clock::Clock;
+use crate::error::StoreError;
+use crate::index::{NewInstance, StudyIndex};
+use crate::inspect::{InstanceAttributes, inspect};
+use crate::layout::{Layout, create_dir_durable, sync_dir};
+use crate::part10::{InstanceHeader, header_bytes};
+use crate::uid::validate_uid;
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tempfile::NamedTempFile;
+
+/// Serialises the commits of one SOP Instance UID (a re-send racing its
+/// original), striped so that the table stays small.
+const SOP_LOCK_STRIPES: usize = 64;
+
+#[derive(Debug)]
+pub struct Archive {
+    layout: Layout,
+    index: StudyIndex,
+    quiet_periods: HashMap<String, Duration>,
+    clock: Arc<dyn Clock>,
+    sop_locks: Vec<tokio::sync::Mutex<()>>,
+}
+
+/// An instance being received; dropping it discards what was written.
+#[derive(Debug)]
+pub struct PendingInstance {
+    file: NamedTempFile,
+    header: InstanceHeader,
+    dataset_offset: u64,
+    dataset_len: u64,
+    hasher: blake3::Hasher,
+    write_error: Option<std::io::Error>,
+}
+
+impl PendingInstance {
+    /// Appends data set bytes. A write error is kept and reported by
+    /// [`Archive::commit`]: the association must still read the rest of the
+    /// instance before it can answer.
+    pub fn write(&mut self, data: &[u8]) {
+        if self.write_error.is_some() {
+            return;
+        }
+        match self.file.write_all(data) {
+            Ok(()) => {
+                self.hasher.update(data);
+                self.dataset_len += data.len() as u64;
+            }
+            Err(e) => self.write_error = Some(e),
+        }
+    }
+
+    pub fn header(&self) -> &InstanceHeader {
+        &self.header
+    }
+}
+
+/// What [`Archive::commit`] did with an instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stored {
+    /// Stored and indexed; `version` > 1 when the SOP Instance UID was
+    /// already known with different content.
+    New { version: i64, path: String },
+    /// The same content was already stored: nothing written.
+    Duplicate { version: i64 },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot prepare the storage folder {path}: {source}")]
+    Storage {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Database(#[from] crate::db::DbError),
+    #[error("cannot record the configured sites in the database: {0}")]
+    Sites(#[source] sqlx::Error),
+}
+
+impl Archive {
+    /// Opens the storage folder and the index named by the configuration.
+    pub async fn open(
+        config: &telerad_config::Config,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Archive, OpenError> {
+        let root = &config.storage.data_dir;
+        let layout = Layout::open(root).map_err(|source| OpenError::Storage {
+            path: root.display().to_string(),
+            source,
+        })?;
+        let db = crate::db::Database::connect(&config.database_url()).await?;
+        let index = StudyIndex::new(db);
+        let mut quiet_periods = HashMap::new();
+        for site in &config.sites {
+            let quiet = site.quiet_period(&config.studies);
+            index
+                .sync_site(
+                    &site.name,
+                    &site.time_zone_name,
+                    i64::try_from(quiet.as_secs()).unwrap_or(i64::MAX),
+                )
+                .await
+                .map_err(OpenError::Sites)?;
+            quiet_periods.insert(site.name.clone(), quiet);
+        }
+        Ok(Archive {
+            layout,
+            index,
+            quiet_periods,
+            clock,
+            sop_locks: (0..SOP_LOCK_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
+        })
+    }
+
+    pub fn index(&self) -> &StudyIndex {
+        &self.index
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Starts receiving an instance announced by a C-STORE command.
+    pub fn begin(&self, header: InstanceHeader) -> Result<PendingInstance, StoreError> {
+        let bytes =
+            header_bytes(&header).map_err(|e| StoreError::cannot_understand(e.to_string()))?;
+        let mut file = tempfile::Builder::new()
+            .prefix("rx-")
+            .suffix(".part")
+            .tempfile_in(self.layout.incoming_dir())
+            .map_err(|e| StoreError::out_of_resources(format!("cannot create a file: {e}")))?;
+        file.write_all(&bytes)
+            .map_err(|e| StoreError::out_of_resources(format!("cannot write: {e}")))?;
+        Ok(PendingInstance {
+            file,
+            header,
+            dataset_offset: bytes.len() as u64,
+            dataset_len: 0,
+            hasher: blake3::Hasher::new(),
+            write_error: None,
+        })
+    }
+
+    /// Makes the instance durable and indexed; see the module documentation.
+    pub async fn commit(&self, pending: PendingInstance, site: &str) -> Result<Stored, StoreError> {
+        if let Some(e) = &pending.write_error {
+            return Err(StoreError::out_of_resources(format!(
+                "cannot write the instance to disk: {e}"
+            )));
+        }
+        if pending.dataset_len == 0 {
+            return Err(StoreError::cannot_understand("the data set is empty"));
+        }
+        let checksum = pending.hasher.finalize().to_hex().to_string();
+        let (pending, inspected) = tokio::task::spawn_blocking(move || {
+            let synced = pending.file.as_file().sync_all();
+            let inspected = synced.map(|()| {
+                inspect(
+                    pending.file.path(),
+                    pending.dataset_offset,
+                    &pending.header.transfer_syntax_uid,
+                )
+            });
+            (pending, inspected)
+        })
+        .await
+        .map_err(|e| StoreError::out_of_resources(format!("storage task failed: {e}")))?;
+        let attributes = inspected
+            .map_err(|e| StoreError::out_of_resources(format!("cannot sync the instance: {e}")))?
+            .map_err(|e| StoreError::cannot_understand(e.to_string()))?;
+        check_against_command(&attributes, &pending.header)?;
+
+        let sop = attributes.sop_instance_uid.clone();
+        let _guard = self.sop_locks[stripe(&sop)].lock().await;
+        let versions = self.index.versions_of(&sop).await.map_err(db_failure)?;
+        if let Some(same) = versions.iter().find(|v| v.checksum == checksum) {
+            tracing::info!(sop_instance_uid = %sop, version = same.version, "identical instance re-sent: already stored");
+            return Ok(Stored::Duplicate {
+                version: same.version,
+            });
+        }
+        let version = versions.last().map_or(1, |v| v.version + 1);
+        let relative = Layout::relative_instance_path(
+            &attributes.study_instance_uid,
+            &attributes.series_instance_uid,
+            &sop,
+            version,
+        );
+        let absolute = self.layout.absolute(&relative);
+        let size_bytes =
+            i64::try_from(pending.dataset_offset + pending.dataset_len).unwrap_or(i64::MAX);
+        let target = absolute.clone();
+        tokio::task::spawn_blocking(move || place(pending.file, &target))
+            .await
+            .map_err(|e| StoreError::out_of_resources(format!("storage task failed: {e}")))?
+            .map_err(|e| StoreError::out_of_resources(format!("cannot place the instance: {e}")))?;
+
+        let now = self.clock.now_ms();
+        let quiet = self
+            .quiet_periods
+            .get(site)
+            .copied()
+            .unwrap_or(Duration::from_secs(20));
+        let new = NewInstance {
+            site: site.to_string(),
+            version,
+            transfer_syntax_uid: pending.header.transfer_syntax_uid.clone(),
+            path: relative.clone(),
+            size_bytes,
+            checksum,
+            calling_ae_title: pending.header.calling_ae_title.trim().to_string(),
+            received_at: now,
+            complete_after: now + i64::try_from(quiet.as_millis()).unwrap_or(i64::MAX / 2),
+            attributes,
+        };
+        if let Err(e) = self.index.record_instance(&new).await {
+            // Not indexed means not stored: take the file back out of the tree.
+            let _ = tokio::task::spawn_blocking(move || unplace(&absolute)).await;
+            return Err(db_failure(e));
+        }
+        if version > 1 {
+            tracing::warn!(sop_instance_uid = %sop, version, "instance re-sent with different content: kept as a new version");
+        }
+        Ok(Stored::New {
+            version,
+            path: relative,
+        })
+    }
+}
+
+fn check_against_command(
+    attributes: &InstanceAttributes,
+    header: &InstanceHeader,
+) -> Result<(), StoreError> {
+    for (name, value) in [
+        ("SOP Instance UID (0008,0018)", &attributes.sop_instance_uid),
+        ("SOP Class UID (0008,0016)", &attributes.sop_class_uid),
+        (
+            "Study Instance UID (0020,000D)",
+            &attributes.study_instance_uid,
+        ),
+        (
+            "Series Instance UID (0020,000E)",
+            &attributes.series_instance_uid,
+        ),
+    ] {
+        if value.is_empty() {
+            return Err(StoreError::does_not_match(format!(
+                "the data set has no {name}"
+            )));
+        }
+        validate_uid(value).map_err(|e| StoreError::cannot_understand(format!("{name}: {e}")))?;
+    }
+    if attributes.sop_instance_uid != header.sop_instance_uid {
+        return Err(StoreError::does_not_match(format!(
+            "the data set's SOP Instance UID {} differs from the command's {}",
+            attributes.sop_instance_uid, header.sop_instance_uid
+        )));
+    }
+    if attributes.sop_class_uid != header.sop_class_uid {
+        return Err(StoreError::does_not_match(format!(
+            "the data set's SOP Class UID {} differs from the command's {}",
+            attributes.sop_class_uid, header.sop_class_uid
+        )));
+    }
+    Ok(())
+}
+
+fn place(file: NamedTempFile, target: &Path) -> std::io::Result<()> {
+    let dir = target
+        .parent()
+        .ok_or_else(|| std::io::Error::other("instance path has no folder"))?;
+    create_dir_durable(dir)?;
+    // A file already at `target` was placed by an earlier attempt that was
+    // never indexed (crash between rename and commit): replacing it is safe.
+    file.persist(target).map_err(|e| e.error)?;
+    sync_dir(dir)
+}
+
+fn unplace(target: &Path) -> std::io::Result<()> {
+    std::fs::remove_file(target)?;
+    if let Some(dir) = target.parent() {
+        sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+fn db_failure(e: sqlx::Error) -> StoreError {
+    StoreError::out_of_resources(format!("cannot index the instance: {e}"))
+}
+
+fn stripe(sop: &str) -> usize {
+    sop.bytes().fold(0usize, |h, b| {
+        h.wrapping_mul(31).wrapping_add(usize::from(b))
+    }) % SOP_LOCK_STRIPES
+}

@@ -1,0 +1,36 @@
+//! The quiet-period sweep: a study is complete once its site's quiet period
+//! has passed without a new instance. The due time lives in the database, so
+//! a restart neither forgets a pending study nor completes it early.
+
+use crate::archive::Archive;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How often the sweep looks; bounds how late a completion can be.
+pub const SWEEP_INTERVAL: Duration = Duration::from_millis(250);
+
+pub async fn run_completion(archive: Arc<Archive>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        match archive
+            .index()
+            .complete_quiet_studies(archive.clock().now_ms())
+            .await
+        {
+            Ok(events) => {
+                for event in events {
+                    tracing::info!(
+                        study_instance_uid = %event.study_instance_uid,
+                        instances = event.instance_count,
+                        "study complete"
+                    );
+                }
+            }
+            Err(e) => tracing::error!("quiet-period sweep failed: {e}"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(SWEEP_INTERVAL) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}

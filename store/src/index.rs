@@ -1,0 +1,414 @@
+//! The study index: one transaction per received instance, queries for the
+//! HTTP API, and the quiet-period sweep that marks studies complete.
+//!
+//! Rules that must hold across processes sharing one PostgreSQL database are
+//! enforced by the database (unique keys, `WHERE status = …` guards), not by
+//! in-process locks.
+
+use crate::db::Database;
+use serde::Serialize;
+use sqlx::{AnyPool, FromRow};
+
+#[derive(Debug, Clone)]
+pub struct StudyIndex {
+    db: Database,
+}
+
+/// What is written for one received instance.
+#[derive(Debug, Clone)]
+pub struct NewInstance {
+    pub site: String,
+    pub attributes: crate::inspect::InstanceAttributes,
+    pub version: i64,
+    pub transfer_syntax_uid: String,
+    pub path: String,
+    pub size_bytes: i64,
+    pub checksum: String,
+    pub calling_ae_title: String,
+    pub received_at: i64,
+    pub complete_after: i64,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct StoredVersion {
+    pub version: i64,
+    pub checksum: String,
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct StudySummary {
+    pub study_instance_uid: String,
+    pub site: String,
+    pub status: String,
+    pub patient_name: String,
+    pub patient_id: String,
+    pub patient_birth_date: String,
+    pub patient_sex: String,
+    pub accession_number: String,
+    pub study_date: String,
+    pub study_time: String,
+    pub study_description: String,
+    pub referring_physician_name: String,
+    pub modalities: String,
+    pub body_parts: String,
+    pub instance_count: i64,
+    pub first_received_at: i64,
+    pub last_received_at: i64,
+    pub completed_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct SeriesSummary {
+    pub series_instance_uid: String,
+    pub modality: String,
+    pub series_number: Option<i64>,
+    pub series_description: String,
+    pub body_part_examined: String,
+    pub instance_count: i64,
+}
+
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct InstanceRecord {
+    pub sop_instance_uid: String,
+    pub version: i64,
+    pub sop_class_uid: String,
+    pub transfer_syntax_uid: String,
+    pub instance_number: Option<i64>,
+    pub path: String,
+    pub size_bytes: i64,
+    pub checksum: String,
+    pub calling_ae_title: String,
+    pub received_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct StudyEvent {
+    pub id: i64,
+    pub study_instance_uid: String,
+    pub kind: String,
+    pub at: i64,
+    pub instance_count: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct StudyFilter {
+    pub status: Option<String>,
+    pub site: Option<String>,
+    pub limit: i64,
+}
+
+const STUDY_COLUMNS: &str = "study_instance_uid, site, status, patient_name, patient_id, \
+    patient_birth_date, patient_sex, accession_number, study_date, study_time, \
+    study_description, referring_physician_name, modalities, body_parts, instance_count, \
+    first_received_at, last_received_at, completed_at";
+
+impl StudyIndex {
+    pub fn new(db: Database) -> StudyIndex {
+        StudyIndex { db }
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.db.pool
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// Records the configured sites, so that studies can refer to them.
+    pub async fn sync_site(
+        &self,
+        name: &str,
+        time_zone: &str,
+        quiet_period_secs: i64,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO sites (name, time_zone, quiet_period_secs) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET time_zone = excluded.time_zone, \
+             quiet_period_secs = excluded.quiet_period_secs",
+        )
+        .bind(name)
+        .bind(time_zone)
+        .bind(quiet_period_secs)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn versions_of(
+        &self,
+        sop_instance_uid: &str,
+    ) -> Result<Vec<StoredVersion>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT version, checksum, path FROM instances WHERE sop_instance_uid = $1 \
+             ORDER BY version",
+        )
+        .bind(sop_instance_uid)
+        .fetch_all(self.pool())
+        .await
+    }
+
+    /// Indexes one instance whose file is already durable at `path`.
+    pub async fn record_instance(&self, new: &NewInstance) -> Result<(), sqlx::Error> {
+        let a = &new.attributes;
+        let counted = i64::from(new.version == 1);
+        let mut tx = self.pool().begin().await?;
+        // A write first, so that SQLite takes its write lock at once rather
+        // than failing to upgrade a read lock under concurrency.
+        sqlx::query(
+            "INSERT INTO studies (study_instance_uid, site, patient_name, patient_id, \
+             patient_birth_date, patient_sex, accession_number, study_date, study_time, \
+             study_description, referring_physician_name, first_received_at, last_received_at, \
+             complete_after) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13) \
+             ON CONFLICT (study_instance_uid) DO NOTHING",
+        )
+        .bind(&a.study_instance_uid)
+        .bind(&new.site)
+        .bind(&a.patient_name)
+        .bind(&a.patient_id)
+        .bind(&a.patient_birth_date)
+        .bind(&a.patient_sex)
+        .bind(&a.accession_number)
+        .bind(&a.study_date)
+        .bind(&a.study_time)
+        .bind(&a.study_description)
+        .bind(&a.referring_physician_name)
+        .bind(new.received_at)
+        .bind(new.complete_after)
+        .execute(&mut *tx)
+        .await?;
+        let reopened: Option<(i64, i64)> = sqlx::query_as(
+            "UPDATE studies SET status = 'receiving', completed_at = NULL \
+             WHERE study_instance_uid = $1 AND status = 'complete' RETURNING id, instance_count",
+        )
+        .bind(&a.study_instance_uid)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((study_id, count)) = reopened {
+            insert_event(&mut tx, study_id, "receiving", new.received_at, count).await?;
+        }
+        let (study_id, modalities, body_parts): (i64, String, String) = sqlx::query_as(
+            "UPDATE studies SET last_received_at = $2, complete_after = $3, \
+             instance_count = instance_count + $4 \
+             WHERE study_instance_uid = $1 RETURNING id, modalities, body_parts",
+        )
+        .bind(&a.study_instance_uid)
+        .bind(new.received_at)
+        .bind(new.complete_after)
+        .bind(counted)
+        .fetch_one(&mut *tx)
+        .await?;
+        let merged_modalities = merge_set(&modalities, &a.modality);
+        let merged_body_parts = merge_set(&body_parts, &a.body_part_examined);
+        if merged_modalities != modalities || merged_body_parts != body_parts {
+            sqlx::query("UPDATE studies SET modalities = $2, body_parts = $3 WHERE id = $1")
+                .bind(study_id)
+                .bind(&merged_modalities)
+                .bind(&merged_body_parts)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "INSERT INTO series (study_id, series_instance_uid, modality, series_number, \
+             series_description, body_part_examined) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (series_instance_uid) DO NOTHING",
+        )
+        .bind(study_id)
+        .bind(&a.series_instance_uid)
+        .bind(&a.modality)
+        .bind(a.series_number)
+        .bind(&a.series_description)
+        .bind(&a.body_part_examined)
+        .execute(&mut *tx)
+        .await?;
+        let (series_id,): (i64,) = sqlx::query_as(
+            "UPDATE series SET instance_count = instance_count + $2 \
+             WHERE series_instance_uid = $1 RETURNING id",
+        )
+        .bind(&a.series_instance_uid)
+        .bind(counted)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO instances (study_id, series_id, sop_instance_uid, version, sop_class_uid, \
+             transfer_syntax_uid, instance_number, path, size_bytes, checksum, calling_ae_title, \
+             received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(study_id)
+        .bind(series_id)
+        .bind(&a.sop_instance_uid)
+        .bind(new.version)
+        .bind(&a.sop_class_uid)
+        .bind(&new.transfer_syntax_uid)
+        .bind(a.instance_number)
+        .bind(&new.path)
+        .bind(new.size_bytes)
+        .bind(&new.checksum)
+        .bind(&new.calling_ae_title)
+        .bind(new.received_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
+    }
+
+    /// Marks complete every study whose quiet period has run out, recording a
+    /// `complete` event for each. Safe to run from several processes at once:
+    /// the `status = 'receiving'` guard lets only one of them win a study.
+    pub async fn complete_quiet_studies(&self, now: i64) -> Result<Vec<StudyEvent>, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        let done: Vec<(i64, i64)> = sqlx::query_as(
+            "UPDATE studies SET status = 'complete', completed_at = $1 \
+             WHERE status = 'receiving' AND complete_after <= $1 RETURNING id, instance_count",
+        )
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut events = Vec::with_capacity(done.len());
+        for (study_id, count) in done {
+            let id = insert_event(&mut tx, study_id, "complete", now, count).await?;
+            events.push(id);
+        }
+        tx.commit().await?;
+        let mut out = Vec::with_capacity(events.len());
+        for id in events {
+            if let Some(event) = self.event(id).await? {
+                out.push(event);
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn event(&self, id: i64) -> Result<Option<StudyEvent>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT e.id, s.study_instance_uid, e.kind, e.at, e.instance_count \
+             FROM study_events e JOIN studies s ON s.id = e.study_id WHERE e.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await
+    }
+
+    /// Events after `after_id`, oldest first: the router's feed.
+    pub async fn events_after(
+        &self,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<StudyEvent>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT e.id, s.study_instance_uid, e.kind, e.at, e.instance_count \
+             FROM study_events e JOIN studies s ON s.id = e.study_id \
+             WHERE e.id > $1 ORDER BY e.id LIMIT $2",
+        )
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await
+    }
+
+    /// Newest first.
+    pub async fn studies(&self, filter: &StudyFilter) -> Result<Vec<StudySummary>, sqlx::Error> {
+        // Unused filters compare a column with itself so that one statement
+        // serves every combination.
+        let sql = format!(
+            "SELECT {STUDY_COLUMNS} FROM studies \
+             WHERE ($1 = '' OR status = $1) AND ($2 = '' OR site = $2) \
+             ORDER BY last_received_at DESC, id DESC LIMIT $3"
+        );
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(filter.status.clone().unwrap_or_default())
+            .bind(filter.site.clone().unwrap_or_default())
+            .bind(filter.limit)
+            .fetch_all(self.pool())
+            .await
+    }
+
+    pub async fn study(
+        &self,
+        study_instance_uid: &str,
+    ) -> Result<Option<StudySummary>, sqlx::Error> {
+        let sql = format!("SELECT {STUDY_COLUMNS} FROM studies WHERE study_instance_uid = $1");
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(study_instance_uid)
+            .fetch_optional(self.pool())
+            .await
+    }
+
+    pub async fn series_of(
+        &self,
+        study_instance_uid: &str,
+    ) -> Result<Vec<SeriesSummary>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT se.series_instance_uid, se.modality, se.series_number, se.series_description, \
+             se.body_part_examined, se.instance_count FROM series se \
+             JOIN studies st ON st.id = se.study_id WHERE st.study_instance_uid = $1 \
+             ORDER BY se.series_number, se.id",
+        )
+        .bind(study_instance_uid)
+        .fetch_all(self.pool())
+        .await
+    }
+
+    /// Every stored version of every instance of a study.
+    pub async fn instances_of(
+        &self,
+        study_instance_uid: &str,
+    ) -> Result<Vec<InstanceRecord>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT i.sop_instance_uid, i.version, i.sop_class_uid, i.transfer_syntax_uid, \
+             i.instance_number, i.path, i.size_bytes, i.checksum, i.calling_ae_title, i.received_at \
+             FROM instances i JOIN studies st ON st.id = i.study_id \
+             WHERE st.study_instance_uid = $1 ORDER BY i.series_id, i.instance_number, i.id",
+        )
+        .bind(study_instance_uid)
+        .fetch_all(self.pool())
+        .await
+    }
+}
+
+async fn insert_event(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    study_id: i64,
+    kind: &str,
+    at: i64,
+    instance_count: i64,
+) -> Result<i64, sqlx::Error> {
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO study_events (study_id, kind, at, instance_count) VALUES ($1, $2, $3, $4) \
+         RETURNING id",
+    )
+    .bind(study_id)
+    .bind(kind)
+    .bind(at)
+    .bind(instance_count)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(id)
+}
+
+/// Adds a value to a backslash-separated set (the DICOM multi-value form),
+/// keeping it sorted so that equal sets compare equal.
+fn merge_set(set: &str, value: &str) -> String {
+    let value = value.trim();
+    let mut items: Vec<&str> = set.split('\\').filter(|s| !s.is_empty()).collect();
+    if value.is_empty() || items.contains(&value) {
+        return set.to_string();
+    }
+    items.push(value);
+    items.sort_unstable();
+    items.join("\\")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge_set;
+
+    #[test]
+    fn modality_sets_merge_sorted_without_duplicates() {
+        assert_eq!(merge_set("", "CT"), "CT");
+        assert_eq!(merge_set("CT", "CT"), "CT");
+        assert_eq!(merge_set("MR\\SR", "CT"), "CT\\MR\\SR");
+        assert_eq!(merge_set("CT", " "), "CT");
+    }
+}

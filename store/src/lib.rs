@@ -1,0 +1,25 @@
+//! Durable storage of received DICOM instances and the study index.
+//!
+//! This crate owns the storage folder (Part 10 files under
+//! `studies/STUDY/SERIES/`) and the index database (SQLite or PostgreSQL):
+//! sites, studies, series, instances and the study events the router
+//! consumes. It knows nothing of the network: the SCP hands it data set
+//! bytes and asks for a commit; HTTP crates query it.
+
+pub mod archive;
+pub mod clock;
+pub mod completion;
+pub mod db;
+pub mod error;
+pub mod index;
+pub mod inspect;
+pub mod layout;
+pub mod part10;
+pub mod uid;
+
+pub use archive::{Archive, OpenError, PendingInstance, Stored};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use db::{Backend, Database};
+pub use error::{StoreError, StoreFailure};
+pub use index::{StudyFilter, StudyIndex};
+pub use part10::InstanceHeader;

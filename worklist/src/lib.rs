@@ -1,0 +1,33 @@
+//! The HTTP side of telerad. For now the operators' view of the study index
+//! (`/healthz`, `/api/studies`); the reading worklist, request forms and
+//! reports come here next. Handlers are small and return `ApiError`, which
+//! maps every failure to a status and a JSON message once.
+
+pub mod error;
+pub mod health;
+pub mod state;
+pub mod studies;
+
+use axum::Router;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiError;
+pub use state::AppState;
+
+/// Request bodies are small JSON documents; anything larger is refused.
+const MAX_BODY_BYTES: usize = 1 << 20;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(health::routes())
+        .merge(studies::routes())
+        .fallback(not_found)
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::NotFound(format!("no such resource: {}", uri.path()))
+}

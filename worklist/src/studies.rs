@@ -1,0 +1,79 @@
+//! `GET /api/studies` and `GET /api/studies/{study_uid}`: what has arrived,
+//! from which site, and whether it is complete.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use telerad_store::StudyFilter;
+use telerad_store::index::{SeriesSummary, StudySummary};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/studies", get(list))
+        .route("/api/studies/{study_uid}", get(show))
+}
+
+const DEFAULT_LIMIT: i64 = 100;
+const MAX_LIMIT: i64 = 1000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    status: Option<String>,
+    site: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Vec<StudySummary>>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    if let Some(status) = query
+        .status
+        .as_ref()
+        .filter(|s| *s != "receiving" && *s != "complete")
+    {
+        return Err(ApiError::BadRequest(format!(
+            "status {status:?}: expected \"receiving\" or \"complete\""
+        )));
+    }
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::BadRequest(format!(
+            "limit {limit}: expected 1 to {MAX_LIMIT}"
+        )));
+    }
+    let filter = StudyFilter {
+        status: query.status,
+        site: query.site,
+        limit,
+    };
+    Ok(Json(state.archive.index().studies(&filter).await?))
+}
+
+#[derive(Debug, Serialize)]
+struct StudyDetail {
+    #[serde(flatten)]
+    study: StudySummary,
+    series: Vec<SeriesSummary>,
+}
+
+async fn show(
+    State(state): State<AppState>,
+    Path(study_uid): Path<String>,
+) -> Result<Json<StudyDetail>, ApiError> {
+    let uid = telerad_store::uid::validate_uid(&study_uid)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let index = state.archive.index();
+    let study = index
+        .study(uid)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no study {uid}")))?;
+    let series = index.series_of(uid).await?;
+    Ok(Json(StudyDetail { study, series }))
+}
