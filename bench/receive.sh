@@ -1,0 +1,445 @@
+#!/usr/bin/env bash
+# Receiver benchmark: telerad's C-STORE SCP against DCMTK's storescp.
+#
+# One run of this script, so that both receivers are measured on the same
+# machine under the same conditions:
+#   1. builds telerad and telerad-fixtures (release), generates one 300-slice
+#      synthetic CT (512x512, 16-bit, ~525 kB per slice);
+#   2. measures how many files per second the disk can make durable the way
+#      telerad does (bench/fsync_probe.py): the bound of any receiver that
+#      fsyncs before answering success, which storescp does not;
+#   3. pushes that CT with DCMTK storescu to storescp and to telerad, over 1
+#      association and over 4 (four storescu processes in parallel, a quarter
+#      of the files each), RUNS times each, interleaved so that background
+#      noise hits both receivers alike; every run starts a fresh receiver on
+#      a fresh directory and must deliver every instance, or it is counted
+#      as a failure and not as a figure;
+#   4. reads each receiver's peak RSS (bench/rss_sampler.py);
+#   5. pushes ~1 GB (2000 slices) to telerad over 8 associations and reports
+#      its peak RSS and images/s;
+#   6. prints the machine, the fsync limit and a markdown table of medians.
+#
+# Usage:  bench/receive.sh            (from anywhere; takes ~10 minutes)
+# Environment (defaults in brackets):
+#   RUNS [5]            measured runs per receiver and association count
+#   SLICES [300]        slices of the CT pushed in the comparison
+#   BIG_SLICES [2000]   slices of the ~1 GB study for the memory case
+#   BIG_RUNS [3]        runs of the memory case
+#   CARGO_TARGET_DIR [/tmp/target-bench]  where the release binaries are built
+#   BENCH_TMP [/tmp]    parent of the working directory; the data directories
+#                       live here, so this chooses the disk being measured
+#   PORT_BASE [21100]   ports PORT_BASE .. PORT_BASE+2 are used
+#   FSYNC_PROBE_FILES [300]  files per pattern in the fsync probe
+#
+# Exit status: 0 if every run delivered every instance, 1 otherwise.
+
+set -euo pipefail
+
+RUNS=${RUNS:-5}
+SLICES=${SLICES:-300}
+BIG_SLICES=${BIG_SLICES:-2000}
+BIG_RUNS=${BIG_RUNS:-3}
+BIG_ASSOCIATIONS=8
+ASSOCIATION_COUNTS=(1 4)
+PDU=131072
+PORT_BASE=${PORT_BASE:-21100}
+STORESCP_PORT=$PORT_BASE
+TELERAD_DICOM_PORT=$((PORT_BASE + 1))
+TELERAD_HTTP_PORT=$((PORT_BASE + 2))
+FSYNC_PROBE_FILES=${FSYNC_PROBE_FILES:-300}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/tmp/target-bench}
+BENCH_TMP=${BENCH_TMP:-/tmp}
+
+# DCMTK's storescu leaves Nagle's algorithm on unless told otherwise; with
+# delayed ACKs on the receiving side every C-STORE then stalls ~40 ms. Both
+# storescu and storescp read this variable, so it is exported for all.
+export TCP_NODELAY=1
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$BENCH_DIR/.." && pwd)
+
+log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# --- prerequisites ----------------------------------------------------------
+
+for tool in storescu storescp; do
+    command -v "$tool" >/dev/null ||
+        die "DCMTK's $tool is not installed: this benchmark compares telerad with DCMTK (Debian/Ubuntu: apt-get install dcmtk)"
+done
+for tool in cargo python3 curl jq; do
+    command -v "$tool" >/dev/null || die "$tool is required"
+done
+[[ $RUNS -ge 1 ]] || die "RUNS must be at least 1"
+
+# Ports must be free: a stale server from another run would be measured
+# instead of ours.
+for port in "$STORESCP_PORT" "$TELERAD_DICOM_PORT" "$TELERAD_HTTP_PORT"; do
+    if ss -Htln "sport = :$port" | grep -q .; then
+        die "port $port is already in use (set PORT_BASE to use others)"
+    fi
+done
+
+WORK=$(mktemp -d "$BENCH_TMP/telerad-bench-XXXXXX")
+RESULTS=$WORK/results.tsv
+SERVER_PID=
+SAMPLER_PID=
+
+# Whatever happens, stop what we started (by PID) and remove the data.
+cleanup() {
+    local pid
+    for pid in $SAMPLER_PID $SERVER_PID; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- 1. binaries and the study ----------------------------------------------
+
+log "building release binaries in $CARGO_TARGET_DIR"
+(cd "$REPO" && cargo build --release --quiet -p telerad -p telerad-fixtures)
+TELERAD=$CARGO_TARGET_DIR/release/telerad
+FIXTURES=$CARGO_TARGET_DIR/release/telerad-fixtures
+
+log "generating a $SLICES-slice CT"
+"$FIXTURES" generate --modality ct --slices "$SLICES" --out "$WORK/ct" >&2
+mapfile -t CT_FILES < <(find "$WORK/ct" -type f | sort)
+[[ ${#CT_FILES[@]} -eq $SLICES ]] || die "expected $SLICES generated files, found ${#CT_FILES[@]}"
+CT_BYTES=$(du -cb "${CT_FILES[@]}" | tail -1 | cut -f1)
+
+# telerad's configuration: the calling AE titles storescu uses must belong to
+# a site. The quiet period is the default one.
+cat >"$WORK/telerad.toml" <<EOF
+[dicom]
+ae_title = "TELERAD"
+port = $TELERAD_DICOM_PORT
+max_pdu_length = $PDU
+
+[http]
+port = $TELERAD_HTTP_PORT
+
+[storage]
+data_dir = "$WORK/telerad-unused"
+
+[studies]
+default_quiet_period_secs = 20
+
+[[sites]]
+name = "bench"
+ae_titles = ["STORESCU", "BENCH1", "BENCH2", "BENCH3", "BENCH4", "BENCH5", "BENCH6", "BENCH7", "BENCH8"]
+allowed_networks = []
+time_zone = "Europe/Paris"
+EOF
+"$TELERAD" check-config "$WORK/telerad.toml" >&2
+
+# --- helpers ----------------------------------------------------------------
+
+# Waits until something listens on TCP port $1 (read from ss, so that the
+# check itself opens no association), while process $2 is alive.
+wait_listening() {
+    local port=$1 pid=$2 tries=0
+    until ss -Htln "sport = :$port" | grep -q .; do
+        kill -0 "$pid" 2>/dev/null || return 1
+        ((++tries < 300)) || return 1
+        sleep 0.05
+    done
+}
+
+# push CALLED_AE PORT ASSOCIATIONS LOG_PREFIX FILE...
+# Runs ASSOCIATIONS storescu processes at once, each with every
+# ASSOCIATIONS-th file, and prints the wall time in seconds from the start of
+# the first to the end of the last. Returns 1 if any storescu failed.
+push() {
+    local called=$1 port=$2 associations=$3 prefix=$4
+    shift 4
+    local files=("$@") pids=() k i started ended failed=0
+    started=$(date +%s.%N)
+    for ((k = 0; k < associations; k++)); do
+        local share=()
+        for ((i = k; i < ${#files[@]}; i += associations)); do
+            share+=("${files[i]}")
+        done
+        storescu -aet "BENCH$((k + 1))" -aec "$called" --max-pdu "$PDU" \
+            127.0.0.1 "$port" "${share[@]}" >"$prefix.storescu$((k + 1)).log" 2>&1 &
+        pids+=($!)
+    done
+    for pid in "${pids[@]}"; do
+        wait "$pid" || failed=1
+    done
+    ended=$(date +%s.%N)
+    awk -v a="$started" -v b="$ended" 'BEGIN { printf "%.3f\n", b - a }'
+    return $failed
+}
+
+# Starts the RSS sampler on $1 (see bench/rss_sampler.py).
+start_sampler() {
+    python3 "$BENCH_DIR/rss_sampler.py" "$1" 20 >"$2" &
+    SAMPLER_PID=$!
+}
+
+# Stops it; its output is "root_hwm child_hwm tree_peak children" in kB.
+stop_sampler() {
+    kill -TERM "$SAMPLER_PID"
+    wait "$SAMPLER_PID" || true
+    SAMPLER_PID=
+}
+
+stop_server() {
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=
+}
+
+# record RECEIVER ASSOCIATIONS RUN SECONDS IMAGES BYTES SAMPLER_FILE OK
+record() {
+    local rss
+    rss=$(tr ' ' '\t' <"$7")
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$6" "$rss" "$8" >>"$RESULTS"
+}
+
+# Shows the end of a failed run's logs, which are removed with $WORK.
+show_logs() {
+    local f
+    for f in "$1".*log; do
+        [[ -s $f ]] || continue
+        log "--- tail of $f"
+        tail -5 "$f" >&2
+    done
+}
+
+# run_storescp ASSOCIATIONS RUN [record|warmup]
+# storescp serves one association at a time; with several senders, --fork
+# gives each association its own child process, as a site would run it.
+run_storescp() {
+    local associations=$1 run=$2 mode=${3:-record}
+    local out=$WORK/storescp-$associations-$run prefix=$WORK/storescp-$associations-$run
+    local args=(--max-pdu "$PDU" -aet STORESCP -od "$out") secs ok=1 count
+    ((associations > 1)) && args+=(--fork)
+    mkdir -p "$out"
+    sync # the previous run's data is not written back during this one
+    storescp "${args[@]}" "$STORESCP_PORT" >"$prefix.server.log" 2>&1 &
+    SERVER_PID=$!
+    wait_listening "$STORESCP_PORT" "$SERVER_PID" || { show_logs "$prefix"; die "storescp did not start"; }
+    start_sampler "$SERVER_PID" "$prefix.rss"
+    secs=$(push STORESCP "$STORESCP_PORT" "$associations" "$prefix" "${CT_FILES[@]}") || ok=0
+    stop_sampler
+    stop_server
+    count=$(find "$out" -type f | wc -l)
+    if [[ $count -ne $SLICES ]]; then
+        ok=0
+        log "FAILURE: storescp, $associations association(s), run $run: $count of $SLICES instances arrived"
+        show_logs "$prefix"
+    fi
+    [[ $mode == record ]] && record storescp "$associations" "$run" "$secs" "$SLICES" "$CT_BYTES" "$prefix.rss" "$ok"
+    log "storescp  x$associations run $run: $secs s, $count/$SLICES files, RSS (root child tree n) $(cat "$prefix.rss")"
+    rm -rf "$out"
+}
+
+# Counts what telerad stored: files under DATA/studies, and the instance
+# count its own API reports. Prints "files api_count".
+telerad_counts() {
+    local data=$1 files api
+    files=$(find "$data/studies" -type f -name '*.dcm' | wc -l)
+    api=$(curl -fsS "http://127.0.0.1:$TELERAD_HTTP_PORT/api/studies?limit=1000" |
+        jq '[.[].instance_count] | add // 0')
+    echo "$files $api"
+}
+
+start_telerad() {
+    local data=$1 prefix=$2 tries=0
+    "$TELERAD" serve --config "$WORK/telerad.toml" --data-dir "$data" >"$prefix.server.log" 2>&1 &
+    SERVER_PID=$!
+    until curl -fsS -o /dev/null "http://127.0.0.1:$TELERAD_HTTP_PORT/healthz" 2>/dev/null; do
+        kill -0 "$SERVER_PID" 2>/dev/null && ((++tries < 300)) || { show_logs "$prefix"; die "telerad did not start"; }
+        sleep 0.05
+    done
+    wait_listening "$TELERAD_DICOM_PORT" "$SERVER_PID" || { show_logs "$prefix"; die "telerad does not listen for DICOM"; }
+}
+
+# run_telerad ASSOCIATIONS RUN [record|warmup|big]
+# A fresh data directory (and so a fresh SQLite database) every run.
+run_telerad() {
+    local associations=$1 run=$2 mode=${3:-record}
+    local data=$WORK/telerad-$associations-$run prefix=$WORK/telerad-$associations-$run
+    local files=("${CT_FILES[@]}") expected=$SLICES bytes=$CT_BYTES name=telerad secs ok=1 counts
+    if [[ $mode == big ]]; then
+        files=("${BIG_FILES[@]}") expected=$BIG_SLICES bytes=$BIG_BYTES name=telerad-1GB
+    fi
+    sync
+    start_telerad "$data" "$prefix"
+    start_sampler "$SERVER_PID" "$prefix.rss"
+    secs=$(push TELERAD "$TELERAD_DICOM_PORT" "$associations" "$prefix" "${files[@]}") || ok=0
+    stop_sampler
+    counts=$(telerad_counts "$data")
+    stop_server
+    if [[ $counts != "$expected $expected" ]]; then
+        ok=0
+        log "FAILURE: telerad, $associations association(s), run $run: files, API count = $counts, expected $expected"
+        show_logs "$prefix"
+    fi
+    [[ $mode != warmup ]] && record "$name" "$associations" "$run" "$secs" "$expected" "$bytes" "$prefix.rss" "$ok"
+    log "$name x$associations run $run: $secs s, files/API $counts of $expected, RSS (root child tree n) $(cat "$prefix.rss")"
+    rm -rf "$data"
+}
+
+# --- 2. the machine, and its fsync limit -----------------------------------
+
+machine_facts() {
+    local mount
+    mount=$(findmnt -no SOURCE,FSTYPE,OPTIONS -T "$WORK")
+    echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "- CPU: $(nproc) cores online, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+    echo "- memory: $(awk '/MemTotal/ {printf "%.1f GB", $2 / 1048576}' /proc/meminfo)"
+    echo "- kernel: $(uname -sr)"
+    echo "- data directory's file system: $(stat -f -c %T "$WORK") ($mount)"
+    echo "- DCMTK: $(storescu --version | head -1 | sed 's/^\$dcmtk: //; s/ \$$//')"
+    # Others may be editing the checkout: say whether the binary measured is
+    # the commit or the commit plus uncommitted changes.
+    local tree=commit
+    git --no-optional-locks -C "$REPO" diff --quiet HEAD -- . ':!bench' ':!BENCHMARKS.md' 2>/dev/null ||
+        tree="commit + uncommitted changes"
+    echo "- telerad: $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?') ($tree), $(rustc --version)"
+    echo "- load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+MACHINE=$(machine_facts)
+
+log "measuring the fsync limit of $(findmnt -no TARGET -T "$WORK") ($FSYNC_PROBE_FILES files of 512 kB per pattern)"
+FSYNC=$(python3 "$BENCH_DIR/fsync_probe.py" "$WORK" "$FSYNC_PROBE_FILES" 512 4)
+log "fsync probe:"$'\n'"$FSYNC"
+
+# --- 3 and 4. the comparison ------------------------------------------------
+
+# One unrecorded run of each receiver: binaries and the study into the page
+# cache, SQLite's first-run costs out of the figures.
+log "warm-up"
+run_storescp 1 0 warmup
+run_telerad 1 0 warmup
+
+for ((run = 1; run <= RUNS; run++)); do
+    for associations in "${ASSOCIATION_COUNTS[@]}"; do
+        run_storescp "$associations" "$run"
+        run_telerad "$associations" "$run"
+    done
+done
+
+# --- 5. ~1 GB over 8 associations, telerad only ------------------------------
+
+log "generating a $BIG_SLICES-slice CT for the memory case"
+"$FIXTURES" generate --modality ct --slices "$BIG_SLICES" --out "$WORK/big" >&2
+mapfile -t BIG_FILES < <(find "$WORK/big" -type f | sort)
+[[ ${#BIG_FILES[@]} -eq $BIG_SLICES ]] || die "expected $BIG_SLICES generated files, found ${#BIG_FILES[@]}"
+BIG_BYTES=$(du -cb "${BIG_FILES[@]}" | tail -1 | cut -f1)
+for ((run = 1; run <= BIG_RUNS; run++)); do
+    run_telerad "$BIG_ASSOCIATIONS" "$run" big
+done
+
+# --- 6. report --------------------------------------------------------------
+
+echo
+echo "## Machine"
+echo
+echo "$MACHINE"
+echo
+echo "## fsync limit of the data directory's disk"
+echo
+echo "512 kB files made durable per second, one writer unless stated:"
+echo
+echo "| pattern | fsyncs per file | files/s | ms per file |"
+echo "|---|---|---|---|"
+echo "$FSYNC" | awk -F'\t' '{
+    n = ($1 == "file") ? 1 : ($1 == "file+dir") ? 2 : 3
+    printf "| %s | %d | %s | %s |\n", $1, n, $2, $3 }'
+echo
+python3 - "$RESULTS" "$SLICES" "$BIG_SLICES" <<'EOF'
+import statistics
+import sys
+
+results, slices, big_slices = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+runs = {}
+for line in open(results):
+    recv, assoc, run, secs, images, nbytes, root_hwm, child_hwm, tree, kids, ok = line.split("\t")
+    runs.setdefault((recv, int(assoc)), []).append(dict(
+        secs=float(secs), images=int(images), bytes=int(nbytes), root_hwm=int(root_hwm),
+        child_hwm=int(child_hwm), tree=int(tree), kids=int(kids), ok=ok.strip() == "1"))
+
+def mb(kb):
+    """VmHWM and VmRSS are in kB of 1024 bytes; MB here are 10^6 bytes."""
+    return f"{kb * 1024 / 1e6:.0f} MB"
+
+def summary(key):
+    good = [r for r in runs.get(key, []) if r["ok"]]
+    if not good:
+        return None
+    ips = [r["images"] / r["secs"] for r in good]
+    return dict(
+        n=len(good), total=len(runs[key]),
+        ips=statistics.median(ips), lo=min(ips), hi=max(ips),
+        mbs=statistics.median(r["bytes"] / 1e6 / r["secs"] for r in good),
+        root=statistics.median(r["root_hwm"] for r in good),
+        root_max=max(r["root_hwm"] for r in good),
+        child=max(r["child_hwm"] for r in good),
+        tree=statistics.median(r["tree"] for r in good),
+        tree_max=max(r["tree"] for r in good),
+        kids=max(r["kids"] for r in good))
+
+targets = {1: 0.8, 4: 1.0}
+print(f"## Receiving {slices} CT slices: medians\n")
+print("| receiver | associations | good runs | images/s (min–max) | MB/s | peak RSS | telerad ÷ storescp | target |")
+print("|---|---|---|---|---|---|---|---|")
+for assoc in sorted({a for (n, a) in runs if n in ("storescp", "telerad")}):
+    s, t = summary(("storescp", assoc)), summary(("telerad", assoc))
+    for name, r in (("storescp", s), ("telerad", t)):
+        if r is None:
+            print(f"| {name} | {assoc} | 0 | – | – | – | | |")
+            continue
+        if name == "storescp" and assoc > 1:
+            rss = f"{mb(r['tree'])} ¹"
+        else:
+            rss = mb(r["root"])
+        ratio = target = ""
+        if name == "telerad" and s is not None:
+            ratio = f"**{r['ips'] / s['ips']:.2f}×**"
+            verdict = "met" if r["ips"] / s["ips"] >= targets.get(assoc, 1.0) else "not met"
+            target = f"≥ {targets.get(assoc, 1.0)}× ({verdict})"
+        print(f"| {name} | {assoc} | {r['n']}/{r['total']} | {r['ips']:.0f} ({r['lo']:.0f}–{r['hi']:.0f}) "
+              f"| {r['mbs']:.0f} | {rss} | {ratio} | {target} |")
+print()
+for assoc in sorted(a for (n, a) in runs if n == "storescp" and a > 1):
+    r = summary(("storescp", assoc))
+    if r:
+        print(f"¹ storescp --fork, {assoc} associations: sum of VmRSS over the parent and its children, "
+              f"sampled every 20 ms (median {mb(r['tree'])}, max {mb(r['tree_max'])}); the parent's VmHWM is "
+              f"{mb(r['root'])}, the largest child VmHWM seen {mb(r['child'])} ({r['kids']} children).")
+for assoc in sorted(a for (n, a) in runs if n == "telerad"):
+    r = summary(("telerad", assoc))
+    if r:
+        print(f"telerad, {assoc} association(s): VmHWM median {mb(r['root'])}, max {mb(r['root_max'])}.")
+s1 = summary(("storescp", 1))
+if s1:
+    print(f"storescp, 1 association: VmHWM median {mb(s1['root'])}, max {mb(s1['root_max'])}.")
+
+big = summary(("telerad-1GB", 8))
+print(f"\n## telerad receiving ~1 GB ({big_slices} slices) over 8 associations\n")
+if big:
+    gb = runs[("telerad-1GB", 8)][0]["bytes"] / 1e9
+    verdict = "met" if big["root_max"] * 1024 < 150e6 else "not met"
+    print(f"- {gb:.2f} GB per run, {big['n']}/{big['total']} good runs")
+    print(f"- images/s: median {big['ips']:.0f} ({big['lo']:.0f}–{big['hi']:.0f}), {big['mbs']:.0f} MB/s")
+    print(f"- peak RSS (VmHWM): median {mb(big['root'])}, max {mb(big['root_max'])} "
+          f"; target < 150 MB (max of the runs): {verdict}")
+else:
+    print("- no good run")
+
+print("\n## Every run (seconds)\n")
+for key in sorted(runs):
+    secs = ", ".join(f"{r['secs']:.2f}" + ("" if r["ok"] else " FAILED") for r in runs[key])
+    print(f"- {key[0]} x{key[1]}: {secs}")
+EOF
+
+if awk -F'\t' '$11 != 1 { bad = 1 } END { exit !bad }' "$RESULTS"; then
+    log "some runs did not deliver every instance: they are excluded from the figures"
+    exit 1
+fi

@@ -1,0 +1,472 @@
+//! The end-to-end harness: a real `telerad serve` process on free ports, a
+//! real database (SQLite file, or a fresh PostgreSQL database per server
+//! when `TELERAD_TEST_POSTGRES_URL` is set), real peers (DCMTK, telerad's
+//! own SCU), and the helpers the tests share to look at what a user would
+//! see: the HTTP API, the files on disk, the index.
+
+#![allow(dead_code)]
+
+pub mod dicom;
+
+use serde_json::Value;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+pub const POSTGRES_URL_VAR: &str = "TELERAD_TEST_POSTGRES_URL";
+pub const SERVER_AE: &str = "TELERAD";
+
+/// Which index database a server runs on.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite,
+    Postgres { admin_url: String },
+}
+
+impl Backend {
+    /// The PostgreSQL backend when the environment names a server; the
+    /// tests then fail (not skip) if it cannot be reached.
+    pub fn postgres() -> Option<Backend> {
+        std::env::var(POSTGRES_URL_VAR)
+            .ok()
+            .filter(|url| !url.is_empty())
+            .map(|admin_url| Backend::Postgres { admin_url })
+    }
+}
+
+/// Runs a test body against SQLite and, when configured, PostgreSQL.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() { super::$name(&$crate::common::Backend::Sqlite) } )*
+        }
+        mod postgres {
+            $(
+                #[test]
+                fn $name() {
+                    match $crate::common::Backend::postgres() {
+                        Some(backend) => super::$name(&backend),
+                        None => eprintln!("not run on PostgreSQL: {} is not set", $crate::common::POSTGRES_URL_VAR),
+                    }
+                }
+            )*
+        }
+    };
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime for the test")
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A fresh PostgreSQL database, dropped with the value.
+#[derive(Debug)]
+pub struct PgDatabase {
+    admin_url: String,
+    name: String,
+    pub url: String,
+}
+
+impl PgDatabase {
+    pub fn create(admin_url: &str) -> PgDatabase {
+        let name = format!("telerad_t_{}_{}", std::process::id(), rand_suffix());
+        let url = replace_database(admin_url, &name);
+        runtime().block_on(async {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(admin_url)
+                .await
+                .unwrap_or_else(|e| panic!("{POSTGRES_URL_VAR}={admin_url} is set but unreachable: {e}"));
+            sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .await
+                .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
+        });
+        PgDatabase {
+            admin_url: admin_url.to_string(),
+            name,
+            url,
+        }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let name = self.name.clone();
+        // Dropping from a test thread that may already be inside a runtime:
+        // use a plain thread.
+        let _ = std::thread::spawn(move || {
+            runtime().block_on(async {
+                use sqlx::Connection;
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
+                    let _ = sqlx::Executor::execute(
+                        &mut conn,
+                        sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")),
+                    )
+                    .await;
+                }
+            })
+        })
+        .join();
+    }
+}
+
+fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+pub fn rand_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{nanos:x}{}", COUNTER.fetch_add(1, Ordering::SeqCst))
+}
+
+/// Settings a test may change; the rest is the harness's fixed config.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    pub quiet_period_secs: u64,
+    /// Where received files go; a tmpfs for the disk-full test.
+    pub data_dir: Option<PathBuf>,
+    pub extra_dicom: String,
+    pub max_associations: usize,
+}
+
+impl Default for ServerOptions {
+    fn default() -> ServerOptions {
+        ServerOptions {
+            quiet_period_secs: 2,
+            data_dir: None,
+            extra_dicom: String::new(),
+            max_associations: 32,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct TestServer {
+    child: Option<Child>,
+    pub dir: TempDir,
+    pub dicom_port: u16,
+    pub http_port: u16,
+    pub database_url: String,
+    pub data_dir: PathBuf,
+    config_path: PathBuf,
+    log_path: PathBuf,
+    _pg: Option<PgDatabase>,
+}
+
+pub fn telerad_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_telerad")
+}
+
+impl TestServer {
+    pub fn start(backend: &Backend) -> TestServer {
+        TestServer::start_with(backend, ServerOptions::default())
+    }
+
+    pub fn start_with(backend: &Backend, options: ServerOptions) -> TestServer {
+        let dir = tempfile::Builder::new()
+            .prefix("telerad-e2e-")
+            .tempdir()
+            .expect("a temp dir");
+        let data_dir = options
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| dir.path().join("data"));
+        let (database_url, pg) = match backend {
+            // Kept outside the data dir so a full data disk does not also
+            // take the index down (the disk-full test wants the file write
+            // to be what fails).
+            Backend::Sqlite => (
+                format!("sqlite://{}?mode=rwc", dir.path().join("index.db").display()),
+                None,
+            ),
+            Backend::Postgres { admin_url } => {
+                let db = PgDatabase::create(admin_url);
+                (db.url.clone(), Some(db))
+            }
+        };
+        let dicom_port = free_port();
+        let http_port = free_port();
+        let config = format!(
+            r#"
+[dicom]
+ae_title = "{SERVER_AE}"
+bind = "127.0.0.1"
+port = {dicom_port}
+max_associations = {max_assoc}
+artim_timeout_secs = 5
+idle_timeout_secs = 30
+shutdown_grace_secs = 5
+{extra_dicom}
+
+[http]
+bind = "127.0.0.1"
+port = {http_port}
+
+[storage]
+data_dir = "{data_dir}"
+database_url = "{database_url}"
+
+[studies]
+default_quiet_period_secs = {quiet}
+
+[[sites]]
+name = "site-a"
+ae_titles = ["STORESCU", "ECHOSCU", "TELERAD_SCU", "SITE_A"]
+allowed_networks = []
+time_zone = "Europe/Paris"
+
+[[sites]]
+name = "site-b"
+ae_titles = ["SITE_B"]
+allowed_networks = ["127.0.0.0/8"]
+time_zone = "America/Martinique"
+
+[[sites]]
+name = "site-c"
+ae_titles = ["SITE_C"]
+allowed_networks = ["127.0.0.0/8"]
+time_zone = "Europe/Paris"
+
+[[sites]]
+name = "site-far"
+ae_titles = ["SITE_FAR"]
+allowed_networks = ["10.99.0.0/16"]
+time_zone = "Europe/Paris"
+"#,
+            max_assoc = options.max_associations,
+            extra_dicom = options.extra_dicom,
+            data_dir = data_dir.display(),
+            quiet = options.quiet_period_secs,
+        );
+        let config_path = dir.path().join("telerad.toml");
+        std::fs::write(&config_path, config).expect("write the test config");
+        let log_path = dir.path().join("server.log");
+        let mut server = TestServer {
+            child: None,
+            dicom_port,
+            http_port,
+            database_url,
+            data_dir,
+            config_path,
+            log_path,
+            dir,
+            _pg: pg,
+        };
+        server.launch();
+        server
+    }
+
+    fn launch(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .expect("open the server log");
+        let child = Command::new(telerad_bin())
+            .args(["serve", "--config"])
+            .arg(&self.config_path)
+            .env("RUST_LOG", "info,telerad_scp=debug")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start telerad serve");
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!("telerad serve exited with {status} during start-up:\n{}", self.log());
+                }
+            }
+            if let Ok((200, _)) = self.try_get("/healthz") {
+                return;
+            }
+            assert!(Instant::now() < deadline, "telerad serve not ready after 30 s:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).expect("a running server")
+    }
+
+    /// SIGKILL: the crash the durability rules are about.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, and how the process ended.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("a running server");
+        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("telerad did not stop within 30 s of SIGTERM:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "stop the server before restarting it");
+        self.launch();
+    }
+
+    pub fn dicom_address(&self) -> String {
+        format!("127.0.0.1:{}", self.dicom_port)
+    }
+
+    pub fn destination(&self) -> telerad_scp::Destination {
+        telerad_scp::Destination {
+            ae_title: SERVER_AE.into(),
+            address: self.dicom_address(),
+        }
+    }
+
+    fn agent() -> ureq::Agent {
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(20)))
+            .build()
+            .into()
+    }
+
+    pub fn try_get(&self, path: &str) -> Result<(u16, Value), String> {
+        let url = format!("http://127.0.0.1:{}{path}", self.http_port);
+        let mut response = Self::agent().get(&url).call().map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let body = response.body_mut().read_to_string().map_err(|e| e.to_string())?;
+        let json = serde_json::from_str(&body).unwrap_or(Value::String(body));
+        Ok((status, json))
+    }
+
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        self.try_get(path)
+            .unwrap_or_else(|e| panic!("GET {path}: {e}\n{}", self.log()))
+    }
+
+    pub fn study(&self, study_uid: &str) -> Value {
+        let (status, body) = self.get(&format!("/api/studies/{study_uid}"));
+        assert_eq!(status, 200, "GET study {study_uid}: {body}\n{}", self.log());
+        body
+    }
+
+    /// Waits until the study has `count` instances and the given status.
+    pub fn wait_for_study(&self, study_uid: &str, status: &str, count: u64, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let (code, body) = self.get(&format!("/api/studies/{study_uid}"));
+            if code == 200 && body["status"] == status && body["instance_count"] == count {
+                return body;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "study {study_uid} not {status} with {count} instances after {timeout:?}: {body}\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Opens the index as the server sees it (the real store code).
+    pub fn index(&self, rt: &tokio::runtime::Runtime) -> telerad_store::StudyIndex {
+        let db = rt
+            .block_on(telerad_store::Database::connect(&self.database_url))
+            .expect("open the index database");
+        telerad_store::StudyIndex::new(db)
+    }
+
+    /// Files still in `incoming/`: partial receptions.
+    pub fn incoming_files(&self) -> Vec<PathBuf> {
+        files_under(&self.data_dir.join("incoming"))
+    }
+
+    pub fn stored_files(&self) -> Vec<PathBuf> {
+        files_under(&self.data_dir.join("studies"))
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return out };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Runs a peer program to completion, with a time limit.
+pub fn run(command: &mut Command) -> Output {
+    let program = format!("{command:?}");
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {program} (is DCMTK installed? `apt-get install dcmtk`): {e}"));
+    child.wait_with_output().expect("peer output")
+}
+
+pub fn text(output: &Output) -> String {
+    format!(
+        "status {}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
