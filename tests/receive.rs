@@ -71,13 +71,24 @@ fn storescu_sample(server: &TestServer, sample: &telerad_fixtures::Sample) -> st
 fn echo_answers_dcmtk_and_telerad(backend: &Backend) {
     let server = TestServer::start(backend);
     let port = server.dicom_port.to_string();
-    let out = run(Command::new("echoscu").args(["-aet", "ECHOSCU", "-aec", SERVER_AE, "127.0.0.1", &port]));
+    let out = run(Command::new("echoscu").args([
+        "-aet",
+        "ECHOSCU",
+        "-aec",
+        SERVER_AE,
+        "127.0.0.1",
+        &port,
+    ]));
     assert!(out.status.success(), "echoscu: {}", text(&out));
 
     let destination = format!("{SERVER_AE}@{}", server.dicom_address());
     let out = run(Command::new(telerad_bin()).args(["echo", &destination]));
     assert!(out.status.success(), "telerad echo: {}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("success"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("success"),
+        "{}",
+        text(&out)
+    );
 }
 
 fn every_sample_arrives_byte_identical_and_indexed(backend: &Backend) {
@@ -90,13 +101,20 @@ fn every_sample_arrives_byte_identical_and_indexed(backend: &Backend) {
     // that element.
     for sample in &samples {
         let out = storescu_sample(&server, sample);
-        assert!(out.status.success(), "storescu {}: {}", sample.file_name, text(&out));
+        assert!(
+            out.status.success(),
+            "storescu {}: {}",
+            sample.file_name,
+            text(&out)
+        );
     }
     let stored = server.stored_files();
     let mut instances_per_study: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for sample in &samples {
         let sent = FileToSend::read(&sample.path).expect("a sample");
-        let mut expected = dicom_object::open_file(&sample.path).expect("a sample").into_inner();
+        let mut expected = dicom_object::open_file(&sample.path)
+            .expect("a sample")
+            .into_inner();
         expected.remove_element(dicom_dictionary_std::tags::DATA_SET_TRAILING_PADDING);
         let versions = stored_versions(&stored, &sent.sop_instance_uid);
         let copy = versions
@@ -110,7 +128,14 @@ fn every_sample_arrives_byte_identical_and_indexed(backend: &Backend) {
         let received = FileToSend::read(copy).expect("a valid Part 10 file");
         assert_eq!(received.sop_class_uid, sample.sop_class_uid);
         let object = dicom_object::open_file(copy).expect("the stored file opens");
-        assert_eq!(object.meta().source_application_entity_title.as_deref().map(str::trim), Some("STORESCU"));
+        assert_eq!(
+            object
+                .meta()
+                .source_application_entity_title
+                .as_deref()
+                .map(str::trim),
+            Some("STORESCU")
+        );
         instances_per_study
             .entry(study_uid_of(&sample.path))
             .or_default()
@@ -137,11 +162,23 @@ fn every_sample_arrives_byte_identical_and_indexed(backend: &Backend) {
     }
 
     for (study, instances) in instances_per_study {
-        let body = server.wait_for_study(&study, "complete", instances.len() as u64, Duration::from_secs(20));
+        let body = server.wait_for_study(
+            &study,
+            "complete",
+            instances.len() as u64,
+            Duration::from_secs(20),
+        );
         assert_eq!(body["site"], "site-a");
-        assert!(body["series"].as_array().is_some_and(|s| !s.is_empty()), "{body}");
+        assert!(
+            body["series"].as_array().is_some_and(|s| !s.is_empty()),
+            "{body}"
+        );
     }
-    assert!(server.incoming_files().is_empty(), "partial files left: {:?}", server.incoming_files());
+    assert!(
+        server.incoming_files().is_empty(),
+        "partial files left: {:?}",
+        server.incoming_files()
+    );
 }
 
 fn synthetic_ct_arrives_and_completes(backend: &Backend) {
@@ -152,11 +189,26 @@ fn synthetic_ct_arrives_and_completes(backend: &Backend) {
     let port = server.dicom_port.to_string();
     let out = run(Command::new("storescu")
         .env("TCP_NODELAY", "1")
-        .args(["-aet", "STORESCU", "-aec", SERVER_AE, "--max-pdu", "131072", "+sd", "127.0.0.1", &port])
+        .args([
+            "-aet",
+            "STORESCU",
+            "-aec",
+            SERVER_AE,
+            "--max-pdu",
+            "131072",
+            "+sd",
+            "127.0.0.1",
+            &port,
+        ])
         .arg(dir.path()));
     assert!(out.status.success(), "storescu: {}", text(&out));
 
-    let body = server.wait_for_study(&study.study_instance_uid, "complete", 300, Duration::from_secs(30));
+    let body = server.wait_for_study(
+        &study.study_instance_uid,
+        "complete",
+        300,
+        Duration::from_secs(30),
+    );
     assert_eq!(body["modalities"], "CT");
     assert_eq!(body["body_parts"], "HEAD");
     assert_eq!(body["patient_id"], study.patient_id.as_str());
@@ -167,13 +219,26 @@ fn synthetic_ct_arrives_and_completes(backend: &Backend) {
         .block_on(server.index(&rt).instances_of(&study.study_instance_uid))
         .expect("query the index");
     assert_eq!(instances.len(), 300);
-    let by_uid: BTreeMap<_, _> = instances.iter().map(|i| (i.sop_instance_uid.clone(), i)).collect();
+    let by_uid: BTreeMap<_, _> = instances
+        .iter()
+        .map(|i| (i.sop_instance_uid.clone(), i))
+        .collect();
     for (index, file) in files.iter().enumerate() {
         let uid = study.sop_instance_uid(index);
-        let record = by_uid.get(&uid).unwrap_or_else(|| panic!("slice {index} not indexed"));
+        let record = by_uid
+            .get(&uid)
+            .unwrap_or_else(|| panic!("slice {index} not indexed"));
         let stored = server.data_dir.join(&record.path);
-        assert_eq!(dataset_hash(&stored), dataset_hash(file), "slice {index} differs");
-        assert_eq!(record.checksum, dataset_hash(file).to_hex().to_string(), "indexed checksum of slice {index}");
+        assert_eq!(
+            dataset_hash(&stored),
+            dataset_hash(file),
+            "slice {index} differs"
+        );
+        assert_eq!(
+            record.checksum,
+            dataset_hash(file).to_hex().to_string(),
+            "indexed checksum of slice {index}"
+        );
         assert_eq!(record.version, 1);
     }
 }
@@ -189,10 +254,23 @@ fn resending_identical_instances_adds_nothing(backend: &Backend) {
             .args(["push", "--to", &destination, "--associations", associations])
             .arg(dir.path()));
         assert!(out.status.success(), "telerad push: {}", text(&out));
-        assert!(String::from_utf8_lossy(&out.stdout).contains("sent 20/20 files"), "{}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("sent 20/20 files"),
+            "{}",
+            text(&out)
+        );
     }
-    server.wait_for_study(&study.study_instance_uid, "complete", 20, Duration::from_secs(20));
-    assert_eq!(server.stored_files().len(), 20, "a re-sent identical instance was stored twice");
+    server.wait_for_study(
+        &study.study_instance_uid,
+        "complete",
+        20,
+        Duration::from_secs(20),
+    );
+    assert_eq!(
+        server.stored_files().len(),
+        20,
+        "a re-sent identical instance was stored twice"
+    );
 
     // Same SOP Instance UID, different content: kept as version 2.
     let mut changed = study.instance(0);
@@ -202,21 +280,39 @@ fn resending_identical_instances_adds_nothing(backend: &Backend) {
         dicom_core::PrimitiveValue::from("CORRECTED"),
     ));
     let changed_path = dir.path().join("changed.dcm");
-    changed.write_to_file(&changed_path).expect("write the changed instance");
-    let out = run(Command::new(telerad_bin()).args(["push", "--to", &destination]).arg(&changed_path));
+    changed
+        .write_to_file(&changed_path)
+        .expect("write the changed instance");
+    let out = run(Command::new(telerad_bin())
+        .args(["push", "--to", &destination])
+        .arg(&changed_path));
     assert!(out.status.success(), "{}", text(&out));
     let versions = stored_versions(&server.stored_files(), &study.sop_instance_uid(0));
     assert_eq!(versions.len(), 2, "{versions:?}");
     let body = server.study(&study.study_instance_uid);
-    assert_eq!(body["instance_count"], 20, "a new version is not a new instance");
-    assert!(server.log().contains("kept as a new version"), "the new version was not logged");
+    assert_eq!(
+        body["instance_count"], 20,
+        "a new version is not a new instance"
+    );
+    assert!(
+        server.log().contains("kept as a new version"),
+        "the new version was not logged"
+    );
 }
 
 fn sixteen_associations_from_several_sites(backend: &Backend) {
     let server = TestServer::start(backend);
     let destination = format!("{SERVER_AE}@{}", server.dicom_address());
-    let senders = [("SITE_A", "site-a"), ("SITE_B", "site-b"), ("SITE_C", "site-c"), ("STORESCU", "site-a")];
-    let dirs: Vec<_> = senders.iter().map(|_| tempfile::tempdir().expect("a temp dir")).collect();
+    let senders = [
+        ("SITE_A", "site-a"),
+        ("SITE_B", "site-b"),
+        ("SITE_C", "site-c"),
+        ("STORESCU", "site-a"),
+    ];
+    let dirs: Vec<_> = senders
+        .iter()
+        .map(|_| tempfile::tempdir().expect("a temp dir"))
+        .collect();
     let mut studies = Vec::new();
     for dir in &dirs {
         let mut study = SyntheticStudy::ct(48);
@@ -231,7 +327,15 @@ fn sixteen_associations_from_several_sites(backend: &Backend) {
         .zip(&dirs)
         .map(|((calling, _), dir)| {
             Command::new(telerad_bin())
-                .args(["push", "--to", &destination, "--associations", "4", "--calling-ae", calling])
+                .args([
+                    "push",
+                    "--to",
+                    &destination,
+                    "--associations",
+                    "4",
+                    "--calling-ae",
+                    calling,
+                ])
                 .arg(dir.path())
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
@@ -244,7 +348,12 @@ fn sixteen_associations_from_several_sites(backend: &Backend) {
         assert!(out.status.success(), "push: {}", text(&out));
     }
     for ((_, site), study) in senders.iter().zip(&studies) {
-        let body = server.wait_for_study(&study.study_instance_uid, "complete", 48, Duration::from_secs(30));
+        let body = server.wait_for_study(
+            &study.study_instance_uid,
+            "complete",
+            48,
+            Duration::from_secs(30),
+        );
         assert_eq!(body["site"], *site);
     }
     assert_eq!(server.stored_files().len(), 4 * 48);
@@ -260,19 +369,33 @@ fn late_images_reopen_a_complete_study(backend: &Backend) {
     let files = study.write_to(dir.path()).expect("generate a CT");
     let destination = format!("{SERVER_AE}@{}", server.dicom_address());
     let push = |files: &[std::path::PathBuf]| {
-        let out = run(Command::new(telerad_bin()).args(["push", "--to", &destination]).args(files));
+        let out = run(Command::new(telerad_bin())
+            .args(["push", "--to", &destination])
+            .args(files));
         assert!(out.status.success(), "{}", text(&out));
     };
     push(&files[..4]);
-    server.wait_for_study(&study.study_instance_uid, "complete", 4, Duration::from_secs(20));
+    server.wait_for_study(
+        &study.study_instance_uid,
+        "complete",
+        4,
+        Duration::from_secs(20),
+    );
     push(&files[4..]);
     let (_, body) = server.get(&format!("/api/studies/{}", study.study_instance_uid));
     assert_eq!(body["instance_count"], 6);
     // Late images reopen the study until the quiet period passes again.
-    server.wait_for_study(&study.study_instance_uid, "complete", 6, Duration::from_secs(20));
+    server.wait_for_study(
+        &study.study_instance_uid,
+        "complete",
+        6,
+        Duration::from_secs(20),
+    );
 
     let rt = runtime();
-    let events = rt.block_on(server.index(&rt).events_after(0, 100)).expect("events");
+    let events = rt
+        .block_on(server.index(&rt).events_after(0, 100))
+        .expect("events");
     let kinds: Vec<_> = events
         .iter()
         .filter(|e| e.study_instance_uid == study.study_instance_uid)

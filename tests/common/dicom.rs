@@ -43,11 +43,24 @@ pub fn stored_versions(stored: &[PathBuf], sop_instance_uid: &str) -> Vec<PathBu
 }
 
 /// Writes slice 0 of `study` with the given UIDs, as a sender might.
-pub fn write_with_uids(study: &SyntheticStudy, dir: &Path, sop_instance_uid: &str, study_instance_uid: Option<&str>) -> PathBuf {
+pub fn write_with_uids(
+    study: &SyntheticStudy,
+    dir: &Path,
+    sop_instance_uid: &str,
+    study_instance_uid: Option<&str>,
+) -> PathBuf {
     let mut object = study.instance(0);
-    object.put(DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, PrimitiveValue::from(sop_instance_uid)));
+    object.put(DataElement::new(
+        tags::SOP_INSTANCE_UID,
+        VR::UI,
+        PrimitiveValue::from(sop_instance_uid),
+    ));
     if let Some(uid) = study_instance_uid {
-        object.put(DataElement::new(tags::STUDY_INSTANCE_UID, VR::UI, PrimitiveValue::from(uid)));
+        object.put(DataElement::new(
+            tags::STUDY_INSTANCE_UID,
+            VR::UI,
+            PrimitiveValue::from(uid),
+        ));
     }
     object.meta_mut().media_storage_sop_instance_uid = sop_instance_uid.to_string();
     object.meta_mut().update_information_group_length();
@@ -89,7 +102,9 @@ impl RawPeer {
         let mut bytes = header.to_vec();
         bytes.resize(6 + length, 0);
         self.stream.read_exact(&mut bytes[6..]).ok()?;
-        read_pdu(&bytes[..], dicom_ul::pdu::MAXIMUM_PDU_SIZE, false).ok().flatten()
+        read_pdu(&bytes[..], dicom_ul::pdu::MAXIMUM_PDU_SIZE, false)
+            .ok()
+            .flatten()
     }
 
     /// True when the server closes the connection (after an optional PDU).
@@ -137,15 +152,25 @@ impl RawPeer {
         });
     }
 
+    /// Sends data set bytes in fragments that fit telerad's announced
+    /// maximum PDU length (128 kB in the test configuration).
     pub fn send_data(&mut self, context_id: u8, data: &[u8], is_last: bool) {
-        self.send(&Pdu::PData {
-            data: vec![PDataValue {
-                presentation_context_id: context_id,
-                value_type: PDataValueType::Data,
-                is_last,
-                data: data.to_vec(),
-            }],
-        });
+        const FRAGMENT: usize = 16 * 1024;
+        let count = data.len().div_ceil(FRAGMENT).max(1);
+        for (i, chunk) in data
+            .chunks(FRAGMENT)
+            .chain(std::iter::once(&[][..]).take(usize::from(data.is_empty())))
+            .enumerate()
+        {
+            self.send(&Pdu::PData {
+                data: vec![PDataValue {
+                    presentation_context_id: context_id,
+                    value_type: PDataValueType::Data,
+                    is_last: is_last && i + 1 == count,
+                    data: chunk.to_vec(),
+                }],
+            });
+        }
     }
 
     /// Reads the next command set (a DIMSE response).
@@ -169,7 +194,10 @@ impl RawPeer {
 
 /// Equal content, whatever the length encoding of sequences and items
 /// (defined or undefined: senders such as DCMTK re-encode them).
-pub fn same_content(a: &dicom_object::InMemDicomObject, b: &dicom_object::InMemDicomObject) -> Result<(), String> {
+pub fn same_content(
+    a: &dicom_object::InMemDicomObject,
+    b: &dicom_object::InMemDicomObject,
+) -> Result<(), String> {
     use dicom_core::value::Value;
     let tags_a: Vec<_> = a.iter().map(|e| e.header().tag).collect();
     let tags_b: Vec<_> = b.iter().map(|e| e.header().tag).collect();
@@ -181,7 +209,8 @@ pub fn same_content(a: &dicom_object::InMemDicomObject, b: &dicom_object::InMemD
         match (x.value(), y.value()) {
             (Value::Primitive(p), Value::Primitive(q)) => {
                 // Trailing padding is not part of a text value (PS3.5 §6.2).
-                let unpadded = |v: &PrimitiveValue| v.to_str().trim_end_matches([' ', '\0']).to_string();
+                let unpadded =
+                    |v: &PrimitiveValue| v.to_str().trim_end_matches([' ', '\0']).to_string();
                 if p != q && p.to_bytes() != q.to_bytes() && unpadded(p) != unpadded(q) {
                     return Err(format!("{tag}: {p:?} vs {q:?}"));
                 }

@@ -88,10 +88,15 @@ impl PgDatabase {
             use sqlx::Connection;
             let mut conn = sqlx::PgConnection::connect(admin_url)
                 .await
-                .unwrap_or_else(|e| panic!("{POSTGRES_URL_VAR}={admin_url} is set but unreachable: {e}"));
-            sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .await
-                .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
+                .unwrap_or_else(|e| {
+                    panic!("{POSTGRES_URL_VAR}={admin_url} is set but unreachable: {e}")
+                });
+            sqlx::Executor::execute(
+                &mut conn,
+                sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
         });
         PgDatabase {
             admin_url: admin_url.to_string(),
@@ -124,7 +129,9 @@ impl Drop for PgDatabase {
 }
 
 fn replace_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
     let scheme_end = base.find("://").map_or(0, |i| i + 3);
     let base = match base[scheme_end..].find('/') {
         Some(slash) => &base[..scheme_end + slash],
@@ -203,7 +210,10 @@ impl TestServer {
             // take the index down (the disk-full test wants the file write
             // to be what fails).
             Backend::Sqlite => (
-                format!("sqlite://{}?mode=rwc", dir.path().join("index.db").display()),
+                format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("index.db").display()
+                ),
                 None,
             ),
             Backend::Postgres { admin_url } => {
@@ -306,13 +316,20 @@ time_zone = "Europe/Paris"
         loop {
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
-                    panic!("telerad serve exited with {status} during start-up:\n{}", self.log());
+                    panic!(
+                        "telerad serve exited with {status} during start-up:\n{}",
+                        self.log()
+                    );
                 }
             }
             if let Ok((200, _)) = self.try_get("/healthz") {
                 return;
             }
-            assert!(Instant::now() < deadline, "telerad serve not ready after 30 s:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "telerad serve not ready after 30 s:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -322,7 +339,10 @@ time_zone = "Europe/Paris"
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().map(Child::id).expect("a running server")
+        self.child
+            .as_ref()
+            .map(Child::id)
+            .expect("a running server")
     }
 
     /// SIGKILL: the crash the durability rules are about.
@@ -336,7 +356,9 @@ time_zone = "Europe/Paris"
     /// SIGTERM, and how the process ended.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("a running server");
-        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(Some(status)) = child.try_wait() {
@@ -344,7 +366,10 @@ time_zone = "Europe/Paris"
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
-                panic!("telerad did not stop within 30 s of SIGTERM:\n{}", self.log());
+                panic!(
+                    "telerad did not stop within 30 s of SIGTERM:\n{}",
+                    self.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -378,7 +403,10 @@ time_zone = "Europe/Paris"
         let url = format!("http://127.0.0.1:{}{path}", self.http_port);
         let mut response = Self::agent().get(&url).call().map_err(|e| e.to_string())?;
         let status = response.status().as_u16();
-        let body = response.body_mut().read_to_string().map_err(|e| e.to_string())?;
+        let body = response
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| e.to_string())?;
         let json = serde_json::from_str(&body).unwrap_or(Value::String(body));
         Ok((status, json))
     }
@@ -395,7 +423,13 @@ time_zone = "Europe/Paris"
     }
 
     /// Waits until the study has `count` instances and the given status.
-    pub fn wait_for_study(&self, study_uid: &str, status: &str, count: u64, timeout: Duration) -> Value {
+    pub fn wait_for_study(
+        &self,
+        study_uid: &str,
+        status: &str,
+        count: u64,
+        timeout: Duration,
+    ) -> Value {
         let deadline = Instant::now() + timeout;
         loop {
             let (code, body) = self.get(&format!("/api/studies/{study_uid}"));
@@ -437,7 +471,9 @@ impl Drop for TestServer {
 
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else { return out };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
@@ -458,7 +494,9 @@ pub fn run(command: &mut Command) -> Output {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {program} (is DCMTK installed? `apt-get install dcmtk`): {e}"));
+        .unwrap_or_else(|e| {
+            panic!("cannot run {program} (is DCMTK installed? `apt-get install dcmtk`): {e}")
+        });
     child.wait_with_output().expect("peer output")
 }
 

@@ -1,0 +1,270 @@
+//! Nothing acknowledged is ever lost: a SIGKILL in the middle of a push, a
+//! SIGTERM, a full disk. After each, every instance the sender saw
+//! acknowledged is on disk, intact and indexed, and nothing half-written is
+//! indexed or left visible.
+
+mod common;
+
+use common::dicom::dataset_hash;
+use common::*;
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use telerad_fixtures::SyntheticStudy;
+use telerad_scp::{ClientAssociation, FileToSend};
+
+on_every_backend!(
+    kill_9_mid_push_loses_no_acknowledged_instance,
+    sigterm_lets_running_associations_finish,
+    full_disk_answers_out_of_resources,
+);
+
+/// Every indexed instance has its file, complete (the indexed checksum
+/// matches the bytes on disk).
+fn assert_index_matches_disk(server: &TestServer, study_uid: &str) -> BTreeSet<String> {
+    let rt = runtime();
+    let instances = rt
+        .block_on(server.index(&rt).instances_of(study_uid))
+        .expect("query the index");
+    for instance in &instances {
+        let path = server.data_dir.join(&instance.path);
+        assert!(
+            path.is_file(),
+            "indexed but missing on disk: {}",
+            instance.path
+        );
+        assert_eq!(
+            dataset_hash(&path).to_hex().to_string(),
+            instance.checksum,
+            "indexed file {} is not what was acknowledged",
+            instance.path
+        );
+    }
+    instances.into_iter().map(|i| i.sop_instance_uid).collect()
+}
+
+fn kill_9_mid_push_loses_no_acknowledged_instance(backend: &Backend) {
+    let mut server = TestServer::start(backend);
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let mut study = SyntheticStudy::ct(150);
+    study.rows = 256;
+    study.columns = 256;
+    let paths = study.write_to(dir.path()).expect("generate a CT");
+    let files: Vec<FileToSend> = paths
+        .iter()
+        .map(|p| FileToSend::read(p).expect("a slice"))
+        .collect();
+
+    // Our SCU records exactly which instances were acknowledged; a killer
+    // thread strikes while later ones are in flight.
+    let pid = server.pid();
+    let acknowledged_count = Arc::new(AtomicUsize::new(0));
+    let killer = {
+        let count = acknowledged_count.clone();
+        std::thread::spawn(move || {
+            while count.load(Ordering::SeqCst) < 40 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            std::thread::sleep(Duration::from_millis(3));
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        })
+    };
+    let rt = runtime();
+    let acknowledged: Vec<String> = rt.block_on(async {
+        let proposals = [(
+            files[0].sop_class_uid.clone(),
+            files[0].transfer_syntax_uid.clone(),
+        )];
+        let mut association = ClientAssociation::connect(
+            "SITE_A",
+            &server.destination(),
+            &proposals,
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("associate");
+        let mut acknowledged = Vec::new();
+        for file in &files {
+            match association.store(file).await {
+                Ok(response) if response.is_success() => {
+                    acknowledged.push(file.sop_instance_uid.clone());
+                    acknowledged_count.fetch_add(1, Ordering::SeqCst);
+                }
+                Ok(response) => panic!("refused before the crash: {response:?}"),
+                Err(_) => break,
+            }
+        }
+        acknowledged
+    });
+    killer.join().expect("the killer thread");
+    assert!(
+        acknowledged.len() >= 40 && acknowledged.len() < files.len(),
+        "the kill did not land mid-push ({} acknowledged)",
+        acknowledged.len()
+    );
+
+    server.kill9();
+    server.restart();
+    assert!(
+        server.incoming_files().is_empty(),
+        "partial files survived a restart: {:?}",
+        server.incoming_files()
+    );
+    let indexed = assert_index_matches_disk(&server, &study.study_instance_uid);
+    for uid in &acknowledged {
+        assert!(
+            indexed.contains(uid),
+            "acknowledged instance {uid} lost in the crash"
+        );
+    }
+    // At most the one in flight may have been committed without its answer.
+    assert!(
+        indexed.len() <= acknowledged.len() + 1,
+        "{} indexed, {} acknowledged",
+        indexed.len(),
+        acknowledged.len()
+    );
+    // The restart did not forget the study: it completes after the quiet period.
+    server.wait_for_study(
+        &study.study_instance_uid,
+        "complete",
+        indexed.len() as u64,
+        Duration::from_secs(20),
+    );
+
+    // The sender resumes: everything arrives, nothing twice.
+    let destination = format!("{SERVER_AE}@{}", server.dicom_address());
+    let out = run(Command::new(telerad_bin())
+        .args(["push", "--to", &destination])
+        .arg(dir.path()));
+    assert!(out.status.success(), "{}", text(&out));
+    server.wait_for_study(
+        &study.study_instance_uid,
+        "complete",
+        150,
+        Duration::from_secs(20),
+    );
+    assert_eq!(server.stored_files().len(), 150);
+}
+
+fn sigterm_lets_running_associations_finish(backend: &Backend) {
+    let mut server = TestServer::start(backend);
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let mut study = SyntheticStudy::ct(60);
+    study.rows = 256;
+    study.columns = 256;
+    study.write_to(dir.path()).expect("generate a CT");
+    let destination = format!("{SERVER_AE}@{}", server.dicom_address());
+    let push = Command::new(telerad_bin())
+        .args(["push", "--to", &destination])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start telerad push");
+    // Wait until the association is running, then ask the server to stop.
+    let started = std::time::Instant::now();
+    while !server.log().contains("association accepted") {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "push never associated"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let status = server.terminate();
+    assert!(
+        status.success(),
+        "telerad exited with {status} on SIGTERM:\n{}",
+        server.log()
+    );
+    let out = push.wait_with_output().expect("push output");
+    // The running association was allowed to finish within the grace period.
+    assert!(
+        out.status.success(),
+        "the running push was cut: {}",
+        text(&out)
+    );
+    assert!(server.incoming_files().is_empty());
+    server.restart();
+    let indexed = assert_index_matches_disk(&server, &study.study_instance_uid);
+    assert_eq!(indexed.len(), 60);
+    // A new association after the stop is refused: nobody listens any more.
+    server.terminate();
+    let out = run(Command::new(telerad_bin()).args(["echo", &destination, "--timeout-secs", "5"]));
+    assert!(!out.status.success());
+}
+
+/// A small tmpfs as the storage folder: a real ENOSPC, not a simulation.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(path: &std::path::Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(path).expect("create the mount point");
+        let out = run(Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(path));
+        assert!(
+            out.status.success(),
+            "this test mounts a tmpfs and needs root (CI runs as root): {}",
+            text(&out)
+        );
+        Tmpfs(path.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+fn full_disk_answers_out_of_resources(backend: &Backend) {
+    let mount_dir = tempfile::tempdir().expect("a temp dir");
+    let data_dir = mount_dir.path().join("data");
+    let _tmpfs = Tmpfs::mount(&data_dir, "3m");
+    let server = TestServer::start_with(
+        backend,
+        ServerOptions {
+            data_dir: Some(data_dir.clone()),
+            ..ServerOptions::default()
+        },
+    );
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let study = SyntheticStudy::ct(12); // 12 × 525 kB: more than 3 MB
+    study.write_to(dir.path()).expect("generate a CT");
+    let destination = format!("{SERVER_AE}@{}", server.dicom_address());
+    let out = run(Command::new(telerad_bin())
+        .args(["push", "--to", &destination])
+        .arg(dir.path()));
+    let said = text(&out);
+    assert!(!out.status.success(), "a full disk went unnoticed: {said}");
+    assert!(said.contains("status 0xA700"), "{said}");
+    assert!(said.contains("No space left on device"), "{said}");
+
+    let indexed = assert_index_matches_disk(&server, &study.study_instance_uid);
+    assert!(
+        !indexed.is_empty() && indexed.len() < 12,
+        "{} stored",
+        indexed.len()
+    );
+    assert_eq!(
+        server.stored_files().len(),
+        indexed.len(),
+        "a file is on disk but not indexed"
+    );
+    assert!(
+        server.incoming_files().is_empty(),
+        "partial files left on the full disk"
+    );
+    // Still answering, and storing again once space is freed.
+    let status = runtime()
+        .block_on(telerad_scp::scu::echo(
+            "SITE_A",
+            &server.destination(),
+            Duration::from_secs(10),
+        ))
+        .expect("echo after a full disk");
+    assert_eq!(status, 0);
+}

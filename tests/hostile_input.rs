@@ -1,0 +1,406 @@
+//! Bad input gets a clear answer and nothing else: garbage, truncated and
+//! oversized PDUs, aborts mid-instance, unknown AE titles, unsupported SOP
+//! classes, hostile UIDs, truncated data sets. After each, the server still
+//! serves others.
+
+mod common;
+
+use common::dicom::{CT_IMAGE_STORAGE, EXPLICIT_VR_LE, RawPeer, dataset_bytes, write_with_uids};
+use common::*;
+use dicom_ul::pdu::{
+    AbortRQSource, AssociationRJResult, AssociationRJServiceUserReason, AssociationRJSource, Pdu,
+    PresentationContextResultReason,
+};
+use std::process::Command;
+use std::time::Duration;
+use telerad_fixtures::SyntheticStudy;
+
+on_every_backend!(
+    garbage_and_truncated_pdus_are_dropped,
+    oversized_pdu_is_aborted,
+    abort_or_disconnect_mid_instance_leaves_nothing,
+    unknown_ae_titles_and_addresses_are_rejected,
+    unsupported_sop_classes_and_syntaxes_are_refused_per_context,
+    hostile_uids_never_become_paths,
+    malformed_data_sets_get_a_failure_status,
+    other_associations_are_unaffected,
+);
+
+fn assert_still_serving(server: &TestServer) {
+    let status = runtime()
+        .block_on(telerad_scp::scu::echo(
+            "SITE_A",
+            &server.destination(),
+            Duration::from_secs(10),
+        ))
+        .unwrap_or_else(|e| panic!("the server no longer answers C-ECHO: {e}\n{}", server.log()));
+    assert_eq!(status, 0);
+}
+
+fn ct_context(peer: &mut RawPeer) -> u8 {
+    let ac = peer.expect_accepted("SITE_A", &[(CT_IMAGE_STORAGE, EXPLICIT_VR_LE)]);
+    assert_eq!(
+        ac.presentation_contexts[0].reason,
+        PresentationContextResultReason::Acceptance
+    );
+    ac.presentation_contexts[0].id
+}
+
+fn garbage_and_truncated_pdus_are_dropped(backend: &Backend) {
+    let server = TestServer::start(backend);
+    // Unknown PDU type.
+    let mut peer = RawPeer::connect(&server.dicom_address());
+    peer.send_bytes(&[0xAB; 200]);
+    match peer.receive() {
+        Some(Pdu::AbortRQ {
+            source: AbortRQSource::ServiceProvider(_),
+        })
+        | None => {}
+        other => panic!("garbage answered with {other:?}"),
+    }
+    assert!(peer.closed_by_server());
+    // An association request cut short, then the sender goes away.
+    let mut peer = RawPeer::connect(&server.dicom_address());
+    peer.send_bytes(&[0x01, 0x00, 0x00, 0x00, 0x03, 0xE8, 0x00, 0x01, 0x00, 0x00]);
+    let _ = peer.stream.shutdown(std::net::Shutdown::Write);
+    assert!(matches!(peer.receive(), None | Some(Pdu::AbortRQ { .. })));
+    // A well-framed PDU whose content is nonsense.
+    let mut peer = RawPeer::connect(&server.dicom_address());
+    let mut bad = vec![0x01, 0x00, 0x00, 0x00, 0x00, 0x40];
+    bad.extend_from_slice(&[0x55; 0x40]);
+    peer.send_bytes(&bad);
+    assert!(matches!(peer.receive(), None | Some(Pdu::AbortRQ { .. })));
+    assert_still_serving(&server);
+}
+
+fn oversized_pdu_is_aborted(backend: &Backend) {
+    let server = TestServer::start(backend);
+    let mut peer = RawPeer::connect(&server.dicom_address());
+    ct_context(&mut peer);
+    // A P-DATA-TF announcing 64 MiB, far over the 128 kB we announced.
+    peer.send_bytes(&[0x04, 0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00]);
+    match peer.receive() {
+        Some(Pdu::AbortRQ {
+            source: AbortRQSource::ServiceProvider(_),
+        }) => {}
+        other => panic!("oversized PDU answered with {other:?}"),
+    }
+    assert!(peer.closed_by_server());
+    assert!(
+        server.log().contains("exceeds the limit"),
+        "{}",
+        server.log()
+    );
+    assert_still_serving(&server);
+}
+
+fn abort_or_disconnect_mid_instance_leaves_nothing(backend: &Backend) {
+    let server = TestServer::start(backend);
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let study = SyntheticStudy::ct(2);
+    let files = study.write_to(dir.path()).expect("generate a CT");
+    let data = dataset_bytes(&files[0]);
+    for abort in [true, false] {
+        let mut peer = RawPeer::connect(&server.dicom_address());
+        let context = ct_context(&mut peer);
+        peer.send_command(
+            context,
+            telerad_scp::dimse::store_rq(1, CT_IMAGE_STORAGE, &study.sop_instance_uid(0), None),
+        );
+        peer.send_data(context, &data[..8000], false);
+        peer.send_data(context, &data[8000..16000], false);
+        if abort {
+            peer.send(&Pdu::AbortRQ {
+                source: AbortRQSource::ServiceUser,
+            });
+        }
+        drop(peer);
+    }
+    // Give the server a moment to notice.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        server.stored_files().is_empty(),
+        "{:?}",
+        server.stored_files()
+    );
+    assert!(
+        server.incoming_files().is_empty(),
+        "half-written files: {:?}",
+        server.incoming_files()
+    );
+    let (status, _) = server.get(&format!("/api/studies/{}", study.study_instance_uid));
+    assert_eq!(status, 404, "an instance never acknowledged was indexed");
+    assert!(
+        server.log().contains("never acknowledged"),
+        "{}",
+        server.log()
+    );
+    // The same instance, sent properly, is stored.
+    let destination = format!("{SERVER_AE}@{}", server.dicom_address());
+    let out = run(Command::new(telerad_bin())
+        .args(["push", "--to", &destination])
+        .arg(dir.path()));
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(server.stored_files().len(), 2);
+}
+
+fn rejection(pdu: Pdu) -> (AssociationRJResult, AssociationRJSource) {
+    match pdu {
+        Pdu::AssociationRJ(rj) => (rj.result, rj.source),
+        other => panic!("expected A-ASSOCIATE-RJ, got {other:?}"),
+    }
+}
+
+fn unknown_ae_titles_and_addresses_are_rejected(backend: &Backend) {
+    let server = TestServer::start(backend);
+    let contexts = [(CT_IMAGE_STORAGE, EXPLICIT_VR_LE)];
+    let calling_unknown = AssociationRJSource::ServiceUser(
+        AssociationRJServiceUserReason::CallingAETitleNotRecognized,
+    );
+    // An AE title no site has.
+    let (result, source) =
+        rejection(RawPeer::connect(&server.dicom_address()).associate("NOBODY", &contexts));
+    assert_eq!(
+        (result, source),
+        (AssociationRJResult::Permanent, calling_unknown.clone())
+    );
+    // A site's AE title, from an address outside its networks.
+    let (_, source) =
+        rejection(RawPeer::connect(&server.dicom_address()).associate("SITE_FAR", &contexts));
+    assert_eq!(source, calling_unknown);
+    // The wrong called AE title.
+    let port = server.dicom_port.to_string();
+    let out = run(Command::new("echoscu").args([
+        "-aet",
+        "ECHOSCU",
+        "-aec",
+        "NOT_TELERAD",
+        "127.0.0.1",
+        &port,
+    ]));
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("Called AE Title Not Recognized"),
+        "{}",
+        text(&out)
+    );
+    // DCMTK sees the calling AE rejection too.
+    let out = run(Command::new("echoscu").args([
+        "-aet",
+        "NOBODY",
+        "-aec",
+        SERVER_AE,
+        "127.0.0.1",
+        &port,
+    ]));
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("Calling AE Title Not Recognized"),
+        "{}",
+        text(&out)
+    );
+    assert!(server.log().contains("is not configured for any site"));
+    assert_still_serving(&server);
+}
+
+fn unsupported_sop_classes_and_syntaxes_are_refused_per_context(backend: &Backend) {
+    let options = ServerOptions {
+        // Restricted to CT and MR by configuration.
+        extra_dicom:
+            r#"accepted_sop_classes = ["1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.4"]"#
+                .into(),
+        ..ServerOptions::default()
+    };
+    let server = TestServer::start_with(backend, options);
+    let mut peer = RawPeer::connect(&server.dicom_address());
+    let ac = peer.expect_accepted(
+        "SITE_A",
+        &[
+            ("1.2.840.10008.5.1.4.1.1.481.5", EXPLICIT_VR_LE), // RT Plan: not for a teleradiology reader
+            ("1.2.840.10008.5.1.4.1.1.7", EXPLICIT_VR_LE), // Secondary Capture: excluded by config
+            (CT_IMAGE_STORAGE, "1.2.840.10008.1.2.4.110"), // JPEG XL: not a syntax we store
+            (CT_IMAGE_STORAGE, EXPLICIT_VR_LE),
+        ],
+    );
+    let reasons: Vec<_> = ac
+        .presentation_contexts
+        .iter()
+        .map(|pc| pc.reason.clone())
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            PresentationContextResultReason::AbstractSyntaxNotSupported,
+            PresentationContextResultReason::AbstractSyntaxNotSupported,
+            PresentationContextResultReason::TransferSyntaxesNotSupported,
+            PresentationContextResultReason::Acceptance,
+        ]
+    );
+    // Sending an instance on a context that was refused is a protocol error.
+    peer.send_command(
+        1,
+        telerad_scp::dimse::store_rq(1, "1.2.840.10008.5.1.4.1.1.481.5", "1.2.3", None),
+    );
+    assert!(matches!(peer.receive(), Some(Pdu::AbortRQ { .. }) | None));
+    assert_still_serving(&server);
+}
+
+fn push_output(server: &TestServer, file: &std::path::Path) -> std::process::Output {
+    let destination = format!("{SERVER_AE}@{}", server.dicom_address());
+    run(Command::new(telerad_bin())
+        .args(["push", "--to", &destination])
+        .arg(file))
+}
+
+fn hostile_uids_never_become_paths(backend: &Backend) {
+    let server = TestServer::start(backend);
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let study = SyntheticStudy::ct(1);
+    let files = study.write_to(dir.path()).expect("generate a CT");
+    let data = dataset_bytes(&files[0]);
+
+    // In the command: only a raw peer sends these (our SCU, like DCMTK,
+    // refuses to read such a file).
+    let mut peer = RawPeer::connect(&server.dicom_address());
+    let context = ct_context(&mut peer);
+    for (id, sop) in ["../../x", "1.2.3.4abc", "1.2.3/4", "..", "/etc/passwd"]
+        .into_iter()
+        .enumerate()
+    {
+        let id = u16::try_from(id).expect("few cases") + 1;
+        peer.send_command(
+            context,
+            telerad_scp::dimse::store_rq(id, CT_IMAGE_STORAGE, sop, None),
+        );
+        peer.send_data(context, &data, true);
+        let response = peer.receive_command();
+        assert_eq!(response.status, 0xC000, "{sop:?}: {response:?}");
+        assert!(
+            response.error_comment.contains("SOP Instance UID"),
+            "{sop:?}: {response:?}"
+        );
+    }
+    drop(peer);
+
+    // In the data set, from a file an SCU happily sends.
+    for (sop, study_uid) in [
+        ("1.2.826.0.1.3680043.99.1", "../../../../tmp/telerad-escape"),
+        ("1.2.826.0.1.3680043.99.2", "1.2.3/../../4"),
+    ] {
+        let file = write_with_uids(&study, dir.path(), sop, Some(study_uid));
+        let out = push_output(&server, &file);
+        let said = text(&out);
+        assert!(
+            !out.status.success(),
+            "hostile Study UID {study_uid:?} accepted: {said}"
+        );
+        assert!(said.contains("status 0xC000"), "{said}");
+        assert!(said.contains("Study Instance UID"), "{said}");
+    }
+    assert!(
+        server.stored_files().is_empty(),
+        "{:?}",
+        server.stored_files()
+    );
+    assert!(server.incoming_files().is_empty());
+    assert!(!std::path::Path::new("/tmp/telerad-escape").exists());
+    assert!(
+        !server
+            .data_dir
+            .parent()
+            .map(|p| p.join("x").exists())
+            .unwrap_or(false)
+    );
+    assert_still_serving(&server);
+}
+
+fn malformed_data_sets_get_a_failure_status(backend: &Backend) {
+    let server = TestServer::start(backend);
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let study = SyntheticStudy::ct(1);
+    let files = study.write_to(dir.path()).expect("generate a CT");
+    let data = dataset_bytes(&files[0]);
+    let mut peer = RawPeer::connect(&server.dicom_address());
+    let context = ct_context(&mut peer);
+    let sop = study.sop_instance_uid(0);
+
+    // Truncated: the data set stops in the middle of the pixel data.
+    peer.send_command(
+        context,
+        telerad_scp::dimse::store_rq(1, CT_IMAGE_STORAGE, &sop, None),
+    );
+    peer.send_data(context, &data[..data.len() * 3 / 5], true);
+    let response = peer.receive_command();
+    assert_eq!(response.status, 0xC000, "{response:?}");
+    assert!(response.error_comment.contains("malformed"), "{response:?}");
+
+    // Garbage bytes as a data set.
+    peer.send_command(
+        context,
+        telerad_scp::dimse::store_rq(2, CT_IMAGE_STORAGE, &sop, None),
+    );
+    peer.send_data(context, &[0xFF; 333], true);
+    let response = peer.receive_command();
+    assert_eq!(response.status, 0xC000, "{response:?}");
+
+    // A data set for another instance than the command announces.
+    peer.send_command(
+        context,
+        telerad_scp::dimse::store_rq(3, CT_IMAGE_STORAGE, "1.2.826.0.1.3680043.99.7", None),
+    );
+    peer.send_data(context, &data, true);
+    let response = peer.receive_command();
+    assert_eq!(response.status, 0xA900, "{response:?}");
+    assert!(
+        response.error_comment.contains("SOP Instance UID"),
+        "{response:?}"
+    );
+
+    // The same association still stores a good instance.
+    peer.send_command(
+        context,
+        telerad_scp::dimse::store_rq(4, CT_IMAGE_STORAGE, &sop, None),
+    );
+    peer.send_data(context, &data, true);
+    assert_eq!(peer.receive_command().status, 0x0000);
+    assert_eq!(server.stored_files().len(), 1);
+    assert!(server.incoming_files().is_empty());
+}
+
+fn other_associations_are_unaffected(backend: &Backend) {
+    let server = TestServer::start(backend);
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let mut study = SyntheticStudy::ct(120);
+    study.rows = 256;
+    study.columns = 256;
+    study.write_to(dir.path()).expect("generate a CT");
+    let destination = format!("{SERVER_AE}@{}", server.dicom_address());
+    let push = Command::new(telerad_bin())
+        .args(["push", "--to", &destination, "--associations", "2"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start telerad push");
+    // Meanwhile, hostile peers.
+    for _ in 0..5 {
+        let mut peer = RawPeer::connect(&server.dicom_address());
+        peer.send_bytes(&[0x07; 64]);
+        let mut peer = RawPeer::connect(&server.dicom_address());
+        ct_context(&mut peer);
+        peer.send_bytes(&[0x04, 0x00, 0xFF, 0xFF, 0xFF, 0xF0]);
+        let _ = peer.receive();
+    }
+    let out = push.wait_with_output().expect("push output");
+    assert!(
+        out.status.success(),
+        "the legitimate push suffered: {}",
+        text(&out)
+    );
+    server.wait_for_study(
+        &study.study_instance_uid,
+        "complete",
+        120,
+        Duration::from_secs(30),
+    );
+}
