@@ -5,9 +5,11 @@ use clap::{Args, Parser, Subcommand};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 use telerad_config::{Config, ConfigError};
 use telerad_scp::Destination;
+use telerad_store::{Clock, OffsetClock, SystemClock};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -40,6 +42,8 @@ enum Command {
     },
     /// Send DICOM files, or every file under folders, to a peer (C-STORE).
     Push(PushArgs),
+    /// Who is on duty at a given time, and why (weekly rota and overrides).
+    Rota(crate::rota::RotaArgs),
 }
 
 #[derive(Debug, Args)]
@@ -64,6 +68,11 @@ pub struct ServeArgs {
     /// This server's AE title.
     #[arg(long)]
     ae_title: Option<String>,
+    /// Start the clock at this instant (RFC 3339, e.g. 2026-03-29T03:00:00+02:00)
+    /// instead of now; it then runs at normal speed. For drills and tests of
+    /// the rota and escalation; never in production.
+    #[arg(long, hide = true)]
+    clock_start: Option<jiff::Timestamp>,
 }
 
 #[derive(Debug, Args)]
@@ -86,8 +95,15 @@ pub struct PushArgs {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => {
+            let clock: Arc<dyn Clock> = match args.clock_start {
+                Some(start) => {
+                    tracing::warn!("clock starts at {start}, not now (--clock-start)");
+                    Arc::new(OffsetClock::starting_at(start.as_millisecond()))
+                }
+                None => Arc::new(SystemClock),
+            };
             let config = serve_config(args)?;
-            crate::serve::serve(config).await?;
+            crate::serve::serve(config, clock).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig { file } => Ok(check_config(&file)),
@@ -120,6 +136,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Push(args) => crate::push::push(args).await,
+        Command::Rota(args) => crate::rota::rota(&args),
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod cli;
 mod push;
+mod rota;
 mod serve;
 
 use clap::Parser;

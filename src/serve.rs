@@ -5,15 +5,21 @@ use anyhow::Context;
 use std::sync::Arc;
 use std::time::Duration;
 use telerad_config::Config;
+use telerad_router::outbox::{Outbox, RetryPolicy};
 use telerad_scp::{AssociationContext, Policy, Scp};
-use telerad_store::{Archive, SystemClock};
+use telerad_store::{Archive, Clock};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-pub async fn serve(config: Config) -> anyhow::Result<()> {
+/// Parallel associations to one workstation: two keep a study flowing while
+/// one waits for a slow response, without crowding a workstation that was
+/// sized for a single modality sending to it.
+const FORWARD_ASSOCIATIONS_PER_DESTINATION: usize = 2;
+
+pub async fn serve(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
     let config = Arc::new(config);
     let archive = Arc::new(
-        Archive::open(&config, Arc::new(SystemClock))
+        Archive::open(&config, clock)
             .await
             .context("cannot open the archive")?,
     );
@@ -54,8 +60,31 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         archive.clone(),
         shutdown_rx.clone(),
     ));
+    // Deliveries to radiologists' workstations: the outbox lives in the
+    // index database; the forwarder sends as telerad's own AE title.
+    let outbox = Arc::new(Outbox::new(
+        archive.index().database().clone(),
+        RetryPolicy::default(),
+    ));
+    let forwarder_task = tokio::spawn(telerad_router::forwarder::run_forwarder(
+        outbox.clone(),
+        archive.clone(),
+        config.dicom.ae_title.clone(),
+        FORWARD_ASSOCIATIONS_PER_DESTINATION,
+        shutdown_rx.clone(),
+    ));
+    let router = Arc::new(
+        telerad_router::service::Router::new(&config, archive.clone(), outbox.clone())
+            .context("cannot start the router")?,
+    );
+    let router_task = tokio::spawn(telerad_router::service::run_router(
+        router.clone(),
+        shutdown_rx.clone(),
+    ));
     let app = telerad_worklist::router(telerad_worklist::AppState {
         archive: archive.clone(),
+        outbox: outbox.clone(),
+        router,
     });
     let mut http_shutdown = shutdown_rx.clone();
     let http_task = tokio::spawn(async move {
@@ -71,6 +100,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let _ = shutdown_tx.send(true);
     let _ = scp_task.await;
     let _ = completion_task.await;
+    let _ = router_task.await;
+    // After the SCP: a C-STORE under way to a workstation is finished.
+    let _ = forwarder_task.await;
     if let Ok(Err(e)) = http_task.await {
         tracing::warn!("HTTP server stopped with an error: {e}");
     }

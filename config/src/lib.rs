@@ -11,10 +11,16 @@
 //! the crates that use them.
 
 mod dicom;
+mod escalation;
 mod http;
 mod parse;
+mod priority;
 mod problem;
+mod radiologist;
+mod rota;
+mod rule;
 mod site;
+mod sla;
 mod storage;
 mod studies;
 mod validate;
@@ -24,9 +30,18 @@ use std::path::Path;
 use serde::Serialize;
 
 pub use crate::dicom::DicomConfig;
+pub use crate::escalation::EscalationConfig;
 pub use crate::http::HttpConfig;
+pub use crate::priority::{Priority, UnknownPriority};
 pub use crate::problem::{ConfigError, Problem};
+pub use crate::radiologist::{Radiologist, SUBSPECIALTIES, Workstation};
+pub use crate::rota::{
+    Override, OverrideKind, Resolution, Role, RotaConfig, Shift, WrittenInstant, day_name,
+    parse_clock_time, parse_day, parse_instant, resolve_local, time_zone,
+};
+pub use crate::rule::{DEFAULT_RULE_NAME, RuleConfig, description_regex_error};
 pub use crate::site::Site;
+pub use crate::sla::{SlaConfig, SlaTargets};
 pub use crate::storage::StorageConfig;
 pub use crate::studies::StudiesConfig;
 
@@ -42,6 +57,11 @@ pub struct Config {
     pub storage: StorageConfig,
     pub studies: StudiesConfig,
     pub sites: Vec<Site>,
+    pub radiologists: Vec<Radiologist>,
+    pub rota: RotaConfig,
+    pub rules: Vec<RuleConfig>,
+    pub sla: SlaConfig,
+    pub escalation: EscalationConfig,
 }
 
 impl Config {
@@ -153,7 +173,10 @@ time_zone = "Europe/Paris"
         assert_eq!(names, ["ch-vierzon", "ch-aubusson"]);
 
         let vierzon = &config.sites[0];
-        assert_eq!(vierzon.ae_titles, ["CHV_CT", "CHV_MR", "STORESCU"]);
+        assert_eq!(
+            vierzon.ae_titles,
+            ["CHV_CT", "CHV_MR", "STORESCU", "ECHOSCU", "TELERAD_SCU"]
+        );
         assert!(vierzon.allowed_networks.is_empty());
         assert_eq!(vierzon.time_zone_name, "Europe/Paris");
         assert_eq!(vierzon.quiet_period(&config.studies).as_secs(), 20);

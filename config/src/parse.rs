@@ -8,9 +8,14 @@ use serde_path_to_error::{Path, Segment};
 
 use crate::Config;
 use crate::dicom::DicomConfig;
+use crate::escalation::EscalationConfig;
 use crate::http::HttpConfig;
 use crate::problem::{ConfigError, Problem};
+use crate::radiologist::Radiologist;
+use crate::rota::RotaConfig;
+use crate::rule::RuleConfig;
 use crate::site::SiteEntry;
+use crate::sla::SlaConfig;
 use crate::storage::StorageConfig;
 use crate::studies::StudiesConfig;
 
@@ -25,6 +30,11 @@ struct ConfigFile {
     storage: StorageConfig,
     studies: StudiesConfig,
     sites: Vec<SiteEntry>,
+    radiologists: Vec<Radiologist>,
+    rota: RotaConfig,
+    rules: Vec<RuleConfig>,
+    sla: SlaConfig,
+    escalation: EscalationConfig,
 }
 
 /// The configuration in `text`, and per site the problems met converting
@@ -48,6 +58,11 @@ pub(crate) fn parse(text: &str) -> Result<(Config, Vec<Vec<Problem>>), ConfigErr
         storage: file.storage,
         studies: file.studies,
         sites,
+        radiologists: file.radiologists,
+        rota: file.rota,
+        rules: file.rules,
+        sla: file.sla,
+        escalation: file.escalation,
     };
     Ok((config, conversion))
 }

@@ -34,6 +34,12 @@ pub(crate) fn problems(config: &Config, conversion: &[Vec<Problem>]) -> Vec<Prob
     check.storage(config);
     check.studies(config);
     check.sites(config, conversion);
+    // Routing sections check themselves, each in its own module.
+    check.problems.extend(crate::radiologist::problems(config));
+    check.problems.extend(crate::rota::problems(config));
+    check.problems.extend(crate::rule::problems(config));
+    check.problems.extend(crate::sla::problems(config));
+    check.problems.extend(crate::escalation::problems(config));
     check.problems
 }
 

@@ -110,6 +110,31 @@ impl FileToSend {
     }
 }
 
+/// Where the data set of a C-STORE comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum DataSetSource<'a> {
+    /// `len` bytes of the file at `path` from `offset`: a stored instance
+    /// sent in its own transfer syntax, streamed from disk.
+    File {
+        path: &'a Path,
+        offset: u64,
+        len: u64,
+    },
+    /// A data set already in memory, such as one re-encoded in a transfer
+    /// syntax the peer accepts.
+    Bytes(&'a [u8]),
+}
+
+/// A C-STORE that got no response.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct StoreAttemptError {
+    pub error: ScuError,
+    /// The whole data set had been sent when it failed: the peer may have
+    /// stored the instance, so sending it again may make a duplicate.
+    pub data_set_sent: bool,
+}
+
 /// The answer to one C-STORE.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreResponse {
@@ -349,6 +374,103 @@ impl ClientAssociation {
             status: response.status,
             error_comment: response.error_comment,
         })
+    }
+
+    /// Sends one data set with a C-STORE and waits for the response, in
+    /// `transfer_syntax_uid`, which the peer must have accepted for
+    /// `sop_class_uid`. Unlike [`ClientAssociation::store`] the data set may
+    /// come from memory (re-encoded in another transfer syntax), and a
+    /// failure says whether the whole data set had gone out: if it had, the
+    /// peer may have stored the instance even though no response came.
+    pub async fn store_data_set(
+        &mut self,
+        sop_class_uid: &str,
+        sop_instance_uid: &str,
+        transfer_syntax_uid: &str,
+        data_set: DataSetSource<'_>,
+    ) -> Result<StoreResponse, StoreAttemptError> {
+        let not_sent = |error: ScuError| StoreAttemptError {
+            error,
+            data_set_sent: false,
+        };
+        let context_id = self
+            .context_for(sop_class_uid, transfer_syntax_uid)
+            .map_err(not_sent)?;
+        let id = self.message_id();
+        let command = dimse::store_rq(id, sop_class_uid, sop_instance_uid, None);
+        self.send_command(context_id, command)
+            .await
+            .map_err(not_sent)?;
+        match data_set {
+            DataSetSource::File { path, offset, len } => {
+                let fail = |reason: String| {
+                    not_sent(ScuError::File {
+                        path: path.to_path_buf(),
+                        reason,
+                    })
+                };
+                let mut reader = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
+                reader
+                    .seek(SeekFrom::Start(offset))
+                    .map_err(|e| fail(e.to_string()))?;
+                let mut remaining = len;
+                let mut chunk = vec![0u8; self.chunk];
+                while remaining > 0 {
+                    let n = usize::try_from(remaining)
+                        .unwrap_or(usize::MAX)
+                        .min(self.chunk);
+                    reader
+                        .read_exact(&mut chunk[..n])
+                        .map_err(|e| fail(e.to_string()))?;
+                    remaining -= n as u64;
+                    self.send_data(context_id, &chunk[..n], remaining == 0)
+                        .await
+                        .map_err(not_sent)?;
+                }
+            }
+            DataSetSource::Bytes(bytes) => {
+                let mut pieces = bytes.chunks(self.chunk.max(1)).peekable();
+                while let Some(piece) = pieces.next() {
+                    let last = pieces.peek().is_none();
+                    self.send_data(context_id, piece, last)
+                        .await
+                        .map_err(not_sent)?;
+                }
+            }
+        }
+        let sent = |error: ScuError| StoreAttemptError {
+            error,
+            data_set_sent: true,
+        };
+        let response = self.read_response().await.map_err(sent)?;
+        if response.message_id_being_responded_to != id {
+            return Err(sent(ScuError::Unexpected(format!(
+                "response to message {} while waiting for {id}",
+                response.message_id_being_responded_to
+            ))));
+        }
+        Ok(StoreResponse {
+            status: response.status,
+            error_comment: response.error_comment,
+        })
+    }
+
+    async fn send_data(
+        &mut self,
+        context_id: u8,
+        data: &[u8],
+        is_last: bool,
+    ) -> Result<(), ScuError> {
+        let pdu = Pdu::PData {
+            data: vec![PDataValue {
+                presentation_context_id: context_id,
+                value_type: PDataValueType::Data,
+                is_last,
+                data: data.to_vec(),
+            }],
+        };
+        pdu_io::write(&mut self.stream, &pdu, &mut self.write_buf).await?;
+        Ok(())
     }
 
     /// A-RELEASE (PS3.8 §7.2).

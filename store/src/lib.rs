@@ -18,7 +18,7 @@ pub mod part10;
 pub mod uid;
 
 pub use archive::{Archive, OpenError, PendingInstance, Stored};
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
 pub use db::{Backend, Database};
 pub use error::{StoreError, StoreFailure};
 pub use index::{StudyFilter, StudyIndex};

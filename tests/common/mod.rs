@@ -161,6 +161,12 @@ pub struct ServerOptions {
     pub data_dir: Option<PathBuf>,
     pub extra_dicom: String,
     pub max_associations: usize,
+    /// Appended to the configuration: radiologists, rota, rules, SLA.
+    pub extra_config: String,
+    /// `--clock-start`: the instant the server believes it is at start-up.
+    pub clock_start: Option<String>,
+    /// Another server's database, to run two processes on one index.
+    pub shared_database_url: Option<String>,
 }
 
 impl Default for ServerOptions {
@@ -170,6 +176,9 @@ impl Default for ServerOptions {
             data_dir: None,
             extra_dicom: String::new(),
             max_associations: 32,
+            extra_config: String::new(),
+            clock_start: None,
+            shared_database_url: None,
         }
     }
 }
@@ -184,6 +193,7 @@ pub struct TestServer {
     pub data_dir: PathBuf,
     config_path: PathBuf,
     log_path: PathBuf,
+    clock_start: Option<String>,
     _pg: Option<PgDatabase>,
 }
 
@@ -205,18 +215,19 @@ impl TestServer {
             .data_dir
             .clone()
             .unwrap_or_else(|| dir.path().join("data"));
-        let (database_url, pg) = match backend {
+        let (database_url, pg) = match (&options.shared_database_url, backend) {
+            (Some(url), _) => (url.clone(), None),
             // Kept outside the data dir so a full data disk does not also
             // take the index down (the disk-full test wants the file write
             // to be what fails).
-            Backend::Sqlite => (
+            (None, Backend::Sqlite) => (
                 format!(
                     "sqlite://{}?mode=rwc",
                     dir.path().join("index.db").display()
                 ),
                 None,
             ),
-            Backend::Postgres { admin_url } => {
+            (None, Backend::Postgres { admin_url }) => {
                 let db = PgDatabase::create(admin_url);
                 (db.url.clone(), Some(db))
             }
@@ -269,7 +280,10 @@ name = "site-far"
 ae_titles = ["SITE_FAR"]
 allowed_networks = ["10.99.0.0/16"]
 time_zone = "Europe/Paris"
+
+{extra_config}
 "#,
+            extra_config = options.extra_config,
             max_assoc = options.max_associations,
             extra_dicom = options.extra_dicom,
             data_dir = data_dir.display(),
@@ -286,6 +300,7 @@ time_zone = "Europe/Paris"
             data_dir,
             config_path,
             log_path,
+            clock_start: options.clock_start.clone(),
             dir,
             _pg: pg,
         };
@@ -299,9 +314,12 @@ time_zone = "Europe/Paris"
             .append(true)
             .open(&self.log_path)
             .expect("open the server log");
-        let child = Command::new(telerad_bin())
-            .args(["serve", "--config"])
-            .arg(&self.config_path)
+        let mut command = Command::new(telerad_bin());
+        command.args(["serve", "--config"]).arg(&self.config_path);
+        if let Some(start) = &self.clock_start {
+            command.args(["--clock-start", start]);
+        }
+        let child = command
             .env("RUST_LOG", "info,telerad_scp=debug")
             .stdout(Stdio::null())
             .stderr(log)
@@ -314,13 +332,11 @@ time_zone = "Europe/Paris"
     fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    panic!(
-                        "telerad serve exited with {status} during start-up:\n{}",
-                        self.log()
-                    );
-                }
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                panic!(
+                    "telerad serve exited with {status} during start-up:\n{}",
+                    self.log()
+                );
             }
             if let Ok((200, _)) = self.try_get("/healthz") {
                 return;
@@ -409,6 +425,21 @@ time_zone = "Europe/Paris"
             .map_err(|e| e.to_string())?;
         let json = serde_json::from_str(&body).unwrap_or(Value::String(body));
         Ok((status, json))
+    }
+
+    pub fn post(&self, path: &str, body: &str) -> (u16, Value) {
+        let url = format!("http://127.0.0.1:{}{path}", self.http_port);
+        let mut response = Self::agent()
+            .post(&url)
+            .header("content-type", "application/json")
+            .send(body)
+            .unwrap_or_else(|e| panic!("POST {path}: {e}\n{}", self.log()));
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     pub fn get(&self, path: &str) -> (u16, Value) {

@@ -12,6 +12,10 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("internal error: {0}")]
+    Internal(String),
     #[error("database error")]
     Database(#[from] sqlx::Error),
 }
@@ -21,6 +25,11 @@ impl IntoResponse for ApiError {
         let status = match &self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Internal(m) => {
+                tracing::error!("internal error while serving a request: {m}");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             ApiError::Database(e) => {
                 // The detail goes to the log, not to the client.
                 tracing::error!("database error while serving a request: {e}");

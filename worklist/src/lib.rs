@@ -3,7 +3,9 @@
 //! reports come here next. Handlers are small and return `ApiError`, which
 //! maps every failure to a status and a JSON message once.
 
+pub mod assignments;
 pub mod error;
+pub mod forwards;
 pub mod health;
 pub mod state;
 pub mod studies;
@@ -22,6 +24,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::routes())
         .merge(studies::routes())
+        .merge(forwards::routes())
+        .merge(assignments::routes())
         .fallback(not_found)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http())

@@ -61,6 +61,8 @@ struct StudyDetail {
     #[serde(flatten)]
     study: StudySummary,
     series: Vec<SeriesSummary>,
+    /// Who reads it, by when, and why (null until the study is complete).
+    assignment: Option<telerad_router::service::AssignmentView>,
 }
 
 async fn show(
@@ -75,5 +77,10 @@ async fn show(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no study {uid}")))?;
     let series = index.series_of(uid).await?;
-    Ok(Json(StudyDetail { study, series }))
+    let assignment = state.router.assignment(uid).await?;
+    Ok(Json(StudyDetail {
+        study,
+        series,
+        assignment,
+    }))
 }

@@ -1,0 +1,277 @@
+//! Assignments in the database: the row of each study, its history, and the
+//! loads that candidate selection compares.
+//!
+//! Every change is a guarded `UPDATE … WHERE state = … AND …` or an insert
+//! under a unique key, so that several telerad processes sharing one
+//! PostgreSQL database never assign a study twice nor fire one escalation
+//! twice.
+
+use crate::candidates::{Load, weight};
+use crate::rules::Priority;
+use serde::Serialize;
+use sqlx::{Any, FromRow, Transaction};
+use std::collections::HashMap;
+
+pub type Tx<'a> = Transaction<'a, Any>;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct AssignmentRow {
+    pub id: i64,
+    pub study_id: i64,
+    pub state: String,
+    pub radiologist_id: Option<String>,
+    pub subspecialty: String,
+    pub priority: String,
+    pub rule: String,
+    pub assigned_at: i64,
+    pub acknowledge_by: Option<i64>,
+    pub preliminary_by: i64,
+    pub acknowledged_at: Option<i64>,
+    pub escalation_level: i64,
+    pub tried: String,
+    pub new_images: i64,
+    pub assigned_instance_count: i64,
+    pub explanation: String,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "id, study_id, state, radiologist_id, subspecialty, priority, rule, \
+    assigned_at, acknowledge_by, preliminary_by, acknowledged_at, escalation_level, tried, \
+    new_images, assigned_instance_count, explanation, updated_at";
+
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct HistoryEntry {
+    pub at: i64,
+    pub action: String,
+    pub radiologist_id: Option<String>,
+    pub detail: String,
+}
+
+/// A new assignment row.
+#[derive(Debug, Clone)]
+pub struct NewAssignment<'a> {
+    pub study_id: i64,
+    pub radiologist_id: Option<&'a str>,
+    pub subspecialty: &'a str,
+    pub priority: Priority,
+    pub rule: &'a str,
+    pub now: i64,
+    pub acknowledge_by: Option<i64>,
+    pub preliminary_by: i64,
+    pub instance_count: i64,
+    pub explanation: &'a str,
+}
+
+pub async fn by_study(
+    tx: &mut Tx<'_>,
+    study_id: i64,
+) -> Result<Option<AssignmentRow>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM assignments WHERE study_id = $1");
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(study_id)
+        .fetch_optional(&mut **tx)
+        .await
+}
+
+pub async fn by_id(tx: &mut Tx<'_>, id: i64) -> Result<Option<AssignmentRow>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM assignments WHERE id = $1");
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await
+}
+
+/// Inserts the study's assignment unless it already has one (another process
+/// won): `Ok(false)` then.
+pub async fn insert(tx: &mut Tx<'_>, new: &NewAssignment<'_>) -> Result<bool, sqlx::Error> {
+    let state = if new.radiologist_id.is_some() {
+        "assigned"
+    } else {
+        "unassigned"
+    };
+    let inserted = sqlx::query(
+        "INSERT INTO assignments (study_id, state, radiologist_id, subspecialty, priority, rule, \
+         assigned_at, acknowledge_by, preliminary_by, tried, assigned_instance_count, explanation, \
+         updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $7) \
+         ON CONFLICT (study_id) DO NOTHING",
+    )
+    .bind(new.study_id)
+    .bind(state)
+    .bind(new.radiologist_id)
+    .bind(new.subspecialty)
+    .bind(new.priority.as_str())
+    .bind(new.rule)
+    .bind(new.now)
+    .bind(new.acknowledge_by)
+    .bind(new.preliminary_by)
+    .bind(new.radiologist_id.unwrap_or_default())
+    .bind(new.instance_count)
+    .bind(new.explanation)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
+}
+
+pub async fn record(
+    tx: &mut Tx<'_>,
+    study_id: i64,
+    at: i64,
+    action: &str,
+    radiologist_id: Option<&str>,
+    detail: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO assignment_history (study_id, at, action, radiologist_id, detail) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(study_id)
+    .bind(at)
+    .bind(action)
+    .bind(radiologist_id)
+    .bind(detail)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn raise_alert(
+    tx: &mut Tx<'_>,
+    study_id: i64,
+    at: i64,
+    kind: &str,
+    message: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO alerts (study_id, at, kind, message) VALUES ($1, $2, $3, $4)")
+        .bind(study_id)
+        .bind(at)
+        .bind(kind)
+        .bind(message)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub async fn resolve_alerts(tx: &mut Tx<'_>, study_id: i64, at: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE alerts SET resolved_at = $2 WHERE study_id = $1 AND resolved_at IS NULL")
+        .bind(study_id)
+        .bind(at)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub async fn history(
+    pool: &sqlx::AnyPool,
+    study_id: i64,
+) -> Result<Vec<HistoryEntry>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT at, action, radiologist_id, detail FROM assignment_history \
+         WHERE study_id = $1 ORDER BY id",
+    )
+    .bind(study_id)
+    .fetch_all(pool)
+    .await
+}
+
+/// Open studies (assigned or acknowledged) per radiologist.
+pub async fn loads(tx: &mut Tx<'_>) -> Result<HashMap<String, Load>, sqlx::Error> {
+    let rows: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT radiologist_id, priority, COUNT(*) FROM assignments \
+         WHERE state IN ('assigned', 'acknowledged') AND radiologist_id IS NOT NULL \
+         GROUP BY radiologist_id, priority",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut loads: HashMap<String, Load> = HashMap::new();
+    for (radiologist, priority, count) in rows {
+        let priority: Priority = priority.parse().unwrap_or(Priority::Routine);
+        let load = loads.entry(radiologist).or_default();
+        load.open += count;
+        load.weighted += count * weight(priority);
+        if priority == Priority::Stat {
+            load.stat_open += count;
+        }
+    }
+    Ok(loads)
+}
+
+/// The assignments whose acknowledgement deadline has passed.
+pub async fn overdue(
+    pool: &sqlx::AnyPool,
+    now: i64,
+    limit: i64,
+) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, escalation_level FROM assignments \
+         WHERE state = 'assigned' AND acknowledge_by <= $1 ORDER BY acknowledge_by LIMIT $2",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn unassigned(pool: &sqlx::AnyPool, limit: i64) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, escalation_level FROM assignments WHERE state = 'unassigned' \
+         ORDER BY assigned_at LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Claims an assignment for a change: succeeds for exactly one caller while
+/// the row is still in the expected state and escalation level.
+pub async fn claim(
+    tx: &mut Tx<'_>,
+    id: i64,
+    state: &str,
+    level: i64,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let claimed = sqlx::query(
+        "UPDATE assignments SET updated_at = $4 WHERE id = $1 AND state = $2 AND escalation_level = $3",
+    )
+    .bind(id)
+    .bind(state)
+    .bind(level)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(claimed == 1)
+}
+
+/// Gives the study to `radiologist` (or to nobody), one escalation level up.
+pub async fn hand_over(
+    tx: &mut Tx<'_>,
+    id: i64,
+    radiologist: Option<&str>,
+    acknowledge_by: Option<i64>,
+    tried: &str,
+    explanation: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let state = if radiologist.is_some() {
+        "assigned"
+    } else {
+        "unassigned"
+    };
+    sqlx::query(
+        "UPDATE assignments SET state = $2, radiologist_id = $3, acknowledge_by = $4, tried = $5, \
+         explanation = $6, escalation_level = escalation_level + 1, acknowledged_at = NULL, \
+         updated_at = $7 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(state)
+    .bind(radiologist)
+    .bind(acknowledge_by)
+    .bind(tried)
+    .bind(explanation)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

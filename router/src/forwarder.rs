@@ -1,0 +1,931 @@
+//! The forwarder: delivers the outbox's jobs by C-STORE, one task per
+//! destination with jobs due, up to `associations_per_destination`
+//! associations each.
+//!
+//! Each instance travels in the transfer syntax it was stored in when the
+//! destination accepts it. An uncompressed instance (implicit, explicit
+//! little or big endian, deflated) is otherwise re-encoded into explicit or
+//! implicit VR little endian, which every storage SCP must accept. A
+//! compressed one is never decompressed: if the destination refuses its
+//! syntax the job is `dead` at once, with a message saying so, since
+//! retrying cannot help.
+//!
+//! A job is only sent while this forwarder holds its claim in the database
+//! (see [`crate::outbox`]). A graceful stop finishes the C-STORE under way
+//! (for up to [`STOP_GRACE`]) and gives the other claimed jobs back; after a crash, the jobs left
+//! `sending` are put back at the next start (SQLite) or once their claim
+//! runs out (PostgreSQL, where another live process may hold them), and the
+//! one whose C-STORE had begun is re-sent flagged `possible_duplicate`.
+
+use crate::outbox::{Destination, Failure, ForwardJob, Outbox};
+use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
+use dicom_object::InMemDicomObject;
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::io::{BufReader, Seek, SeekFrom};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use telerad_scp::scu::{DataSetSource, StoreAttemptError};
+use telerad_scp::sop_classes::{
+    EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN, STORAGE_SOP_CLASSES, TRANSFER_SYNTAXES,
+    VERIFICATION,
+};
+use telerad_scp::{ClientAssociation, FileToSend};
+use telerad_store::{Archive, Backend};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+/// The longest the forwarder sleeps when nothing wakes it: bounds how late a
+/// retry that came due is picked up.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// Jobs claimed at a time per association: enough to keep an association
+/// busy, few enough that a stop gives back little.
+const CLAIM_PER_ASSOCIATION: i64 = 32;
+/// Connecting, and waiting for each answer of the destination.
+const NETWORK_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a stop waits for the C-STORE under way on each association:
+/// finishing it spares a possible duplicate, but a peer that stopped
+/// answering must not hold `telerad serve` up.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Presentation contexts of one association (PS3.8 §9.3.2.2: ids 1 to 255,
+/// odd), one of which is Verification.
+const MAX_CONTEXTS: usize = 128;
+
+const EXPLICIT_VR_BIG_ENDIAN: &str = "1.2.840.10008.1.2.2";
+const DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN: &str = "1.2.840.10008.1.2.1.99";
+
+/// Syntaxes whose data set telerad can read and write again in another
+/// uncompressed syntax without touching the pixel data's meaning.
+fn is_uncompressed(transfer_syntax_uid: &str) -> bool {
+    matches!(
+        transfer_syntax_uid,
+        IMPLICIT_VR_LITTLE_ENDIAN
+            | EXPLICIT_VR_LITTLE_ENDIAN
+            | EXPLICIT_VR_BIG_ENDIAN
+            | DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
+    )
+}
+
+/// What telerad proposes for an instance stored in `stored`: that syntax
+/// first, then, for uncompressed data, the two little-endian ones every
+/// storage SCP accepts (PS3.5 §10.1).
+fn acceptable_syntaxes(stored: &str) -> Vec<&str> {
+    let mut out = vec![stored];
+    if is_uncompressed(stored) {
+        for ts in [EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN] {
+            if !out.contains(&ts) {
+                out.push(ts);
+            }
+        }
+    }
+    out
+}
+
+fn sop_class_name(uid: &str) -> String {
+    STORAGE_SOP_CLASSES
+        .iter()
+        .find(|(u, _)| *u == uid)
+        .map_or_else(|| uid.to_string(), |(_, name)| format!("{name} ({uid})"))
+}
+
+fn transfer_syntax_name(uid: &str) -> String {
+    TRANSFER_SYNTAXES
+        .iter()
+        .find(|(u, _)| *u == uid)
+        .map_or_else(|| uid.to_string(), |(_, name)| format!("{name} ({uid})"))
+}
+
+/// Names this process's claims: host, process id and a per-run nonce, so
+/// that an operator looking at a stuck `sending` job knows whose it is.
+fn worker_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() % 1_000_000_007)
+        .unwrap_or(0);
+    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{host}:{}:{nonce:x}{run}", std::process::id())
+}
+
+/// Identifies a destination for grouping: its address, not its label.
+type DestinationKey = (String, String, u16);
+
+fn key_of(destination: &Destination) -> DestinationKey {
+    (
+        destination.ae_title.clone(),
+        destination.host.clone(),
+        destination.port,
+    )
+}
+
+/// What every destination task shares.
+struct Context {
+    outbox: Arc<Outbox>,
+    archive: Arc<Archive>,
+    calling_ae_title: String,
+    associations: usize,
+    worker: String,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Context {
+    fn stopping(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+}
+
+/// Runs until `shutdown` turns true (or its sender goes away), then
+/// finishes the C-STORE under way on each association and returns.
+pub async fn run_forwarder(
+    outbox: Arc<Outbox>,
+    archive: Arc<Archive>,
+    calling_ae_title: String,
+    associations_per_destination: usize,
+    shutdown: watch::Receiver<bool>,
+) {
+    let context = Arc::new(Context {
+        outbox: outbox.clone(),
+        archive,
+        calling_ae_title,
+        associations: associations_per_destination.max(1),
+        worker: worker_id(),
+        shutdown: shutdown.clone(),
+    });
+    let mut shutdown = shutdown;
+    tracing::info!(worker = %context.worker, "forwarder started");
+    // A SQLite database is served by one telerad process, so whatever is
+    // still `sending` was left by its previous run. On PostgreSQL another
+    // live process may hold those claims: only expired ones are taken.
+    let sqlite = outbox.database().backend == Backend::Sqlite;
+    requeue_abandoned(&outbox, sqlite).await;
+
+    let mut tasks: JoinSet<()> = JoinSet::new();
+    let mut running: HashMap<tokio::task::Id, DestinationKey> = HashMap::new();
+    let mut last_renewal = Instant::now();
+    loop {
+        if context.stopping() {
+            break;
+        }
+        if last_renewal.elapsed() >= outbox.renewal_interval() {
+            last_renewal = Instant::now();
+            if let Err(e) = outbox.renew_claims(&context.worker).await {
+                tracing::error!("cannot renew the forwarder's claims: {e}");
+            }
+            requeue_abandoned(&outbox, false).await;
+        }
+        match outbox.due_destinations().await {
+            Ok(destinations) => {
+                for destination in destinations {
+                    let key = key_of(&destination);
+                    if running.values().any(|k| *k == key) {
+                        continue;
+                    }
+                    let span = tracing::info_span!(
+                        "forward",
+                        destination = %destination.ae_title,
+                        address = %destination.address(),
+                        name = %destination.name,
+                    );
+                    let handle = tasks
+                        .spawn(serve_destination(context.clone(), destination).instrument(span));
+                    running.insert(handle.id(), key);
+                }
+            }
+            Err(e) => tracing::error!("cannot look for due forward jobs: {e}"),
+        }
+        // Until the next retry comes due, but never longer than the poll
+        // interval: another process may have enqueued work. Jobs already
+        // due belong to destinations being served (their tasks claim them,
+        // and wake this loop when they end).
+        let nap = match outbox.next_due_at().await {
+            Ok(Some(due)) if due > outbox.now_ms() => {
+                Duration::from_millis(u64::try_from(due - outbox.now_ms()).unwrap_or(0))
+                    .clamp(Duration::from_millis(5), POLL_INTERVAL)
+            }
+            Ok(_) => POLL_INTERVAL,
+            Err(e) => {
+                tracing::error!("cannot look for due forward jobs: {e}");
+                POLL_INTERVAL
+            }
+        };
+        tokio::select! {
+            _ = outbox.work_enqueued() => {}
+            _ = tokio::time::sleep(nap) => {}
+            Some(done) = tasks.join_next_with_id() => {
+                let id = match done {
+                    Ok((id, ())) => id,
+                    Err(e) => {
+                        tracing::error!("a forwarding task failed: {e}");
+                        e.id()
+                    }
+                };
+                running.remove(&id);
+            }
+            // An error means the sender is gone: nobody can ask any more,
+            // so stop as if asked.
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    break;
+                }
+            }
+        }
+    }
+    tracing::info!("forwarder stopping: finishing the C-STOREs under way");
+    while let Some(done) = tasks.join_next().await {
+        if let Err(e) = done {
+            tracing::error!("a forwarding task failed: {e}");
+        }
+    }
+    match outbox.release_claims(&context.worker).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(jobs = n, "unsent claimed jobs given back to the queue"),
+        Err(e) => tracing::error!(
+            "cannot give back claimed jobs (they return once their claim expires): {e}"
+        ),
+    }
+    tracing::info!("forwarder stopped");
+}
+
+async fn requeue_abandoned(outbox: &Outbox, all: bool) {
+    match outbox.requeue_abandoned(all).await {
+        Ok(found) => {
+            for abandoned in found {
+                let job = &abandoned.job;
+                if abandoned.send_started {
+                    tracing::warn!(
+                        job = job.id,
+                        study_instance_uid = %job.study_instance_uid,
+                        sop_instance_uid = %job.sop_instance_uid,
+                        destination = %job.destination,
+                        "a forwarder stopped while sending this instance: it will be sent again \
+                         and flagged possible_duplicate, the destination may already have it"
+                    );
+                } else {
+                    tracing::info!(
+                        job = job.id,
+                        sop_instance_uid = %job.sop_instance_uid,
+                        destination = %job.destination,
+                        "claimed job of a stopped forwarder put back in the queue (never sent)"
+                    );
+                }
+            }
+        }
+        Err(e) => tracing::error!("cannot recover the jobs of stopped forwarders: {e}"),
+    }
+}
+
+/// Delivers batches to one destination until none is due.
+async fn serve_destination(context: Arc<Context>, destination: Destination) {
+    let limit = CLAIM_PER_ASSOCIATION.saturating_mul(
+        i64::try_from(context.associations).unwrap_or(i64::MAX / CLAIM_PER_ASSOCIATION),
+    );
+    while !context.stopping() {
+        let jobs = match context
+            .outbox
+            .claim(&destination, &context.worker, limit)
+            .await
+        {
+            Ok(jobs) => jobs,
+            Err(e) => {
+                // The dispatcher looks again within a poll interval.
+                tracing::error!("cannot claim forward jobs: {e}");
+                return;
+            }
+        };
+        if jobs.is_empty() {
+            return;
+        }
+        for group in association_groups(jobs) {
+            deliver(&context, &destination, group).await;
+        }
+    }
+}
+
+/// Splits a batch so that each part needs at most [`MAX_CONTEXTS`]
+/// presentation contexts (Verification included). Almost always one part.
+fn association_groups(jobs: Vec<ForwardJob>) -> Vec<Vec<ForwardJob>> {
+    // Each part: the (SOP class, transfer syntax) pairs it needs, its jobs.
+    type Part = (BTreeSet<(String, String)>, Vec<ForwardJob>);
+    let mut groups: Vec<Part> = Vec::new();
+    for job in jobs {
+        let needed: Vec<(String, String)> = acceptable_syntaxes(&job.transfer_syntax_uid)
+            .into_iter()
+            .map(|ts| (job.sop_class_uid.clone(), ts.to_string()))
+            .collect();
+        let fits = groups.iter().position(|(contexts, _)| {
+            let new = needed.iter().filter(|c| !contexts.contains(*c)).count();
+            contexts.len() + new < MAX_CONTEXTS
+        });
+        match fits {
+            Some(i) => {
+                groups[i].0.extend(needed);
+                groups[i].1.push(job);
+            }
+            None => groups.push((needed.into_iter().collect(), vec![job])),
+        }
+    }
+    groups.into_iter().map(|(_, jobs)| jobs).collect()
+}
+
+fn proposals_for(jobs: &[ForwardJob]) -> Vec<(String, String)> {
+    let mut contexts = BTreeSet::new();
+    for job in jobs {
+        for ts in acceptable_syntaxes(&job.transfer_syntax_uid) {
+            contexts.insert((job.sop_class_uid.clone(), ts.to_string()));
+        }
+    }
+    // Verification keeps the association acceptable to SCPs (DCMTK's among
+    // them) that reject one where no context is accepted: a refused
+    // syntax must fail its job, not look like an unreachable destination.
+    let mut proposals = vec![(
+        VERIFICATION.to_string(),
+        IMPLICIT_VR_LITTLE_ENDIAN.to_string(),
+    )];
+    proposals.extend(contexts);
+    proposals
+}
+
+/// Sends one batch over up to `associations` parallel associations that
+/// share a queue. A job left in the queue because no association could be
+/// opened fails with the connection error (one attempt each).
+async fn deliver(context: &Arc<Context>, destination: &Destination, jobs: Vec<ForwardJob>) {
+    let proposals = Arc::new(proposals_for(&jobs));
+    let associations = context.associations.min(jobs.len()).max(1);
+    let queue = Arc::new(Mutex::new(VecDeque::from(jobs)));
+    let mut workers = JoinSet::new();
+    for _ in 0..associations {
+        let context = context.clone();
+        let destination = destination.clone();
+        let proposals = proposals.clone();
+        let queue = queue.clone();
+        workers.spawn(
+            async move { association_worker(&context, &destination, &proposals, &queue).await }
+                .in_current_span(),
+        );
+    }
+    let mut last_error = None;
+    while let Some(done) = workers.join_next().await {
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => last_error = Some(e),
+            Err(e) => last_error = Some(format!("forwarding task failed: {e}")),
+        }
+    }
+    let left: Vec<ForwardJob> = queue
+        .lock()
+        .map(|mut q| q.drain(..).collect())
+        .unwrap_or_default();
+    if left.is_empty() || context.stopping() {
+        // At a stop, unsent jobs are given back by `release_claims`.
+        return;
+    }
+    let message = last_error.unwrap_or_else(|| "no association could be opened".into());
+    tracing::warn!(
+        jobs = left.len(),
+        "cannot deliver to {destination}: {message}"
+    );
+    let failures: Vec<(&ForwardJob, Failure)> = left
+        .iter()
+        .map(|job| {
+            (
+                job,
+                Failure {
+                    message: message.clone(),
+                    hopeless: false,
+                    possibly_delivered: false,
+                },
+            )
+        })
+        .collect();
+    match context
+        .outbox
+        .record_failures(&failures, &context.worker)
+        .await
+    {
+        Ok(recorded) => log_dead(&recorded),
+        Err(e) => tracing::error!(
+            "cannot record a failed delivery (the jobs return once their claim expires): {e}"
+        ),
+    }
+}
+
+fn log_dead(jobs: &[ForwardJob]) {
+    for job in jobs
+        .iter()
+        .filter(|j| j.state == crate::outbox::JobState::Dead)
+    {
+        tracing::error!(
+            job = job.id,
+            study_instance_uid = %job.study_instance_uid,
+            sop_instance_uid = %job.sop_instance_uid,
+            destination = %job.destination,
+            attempts = job.attempts,
+            error = job.last_error.as_deref().unwrap_or_default(),
+            "forward job dead: an operator must look at it"
+        );
+    }
+}
+
+/// One association: opens it, then sends queued jobs until the queue is
+/// empty, the forwarder stops, or the association breaks. `Err` is why it
+/// could not be opened or broke, for jobs nobody else could send.
+async fn association_worker(
+    context: &Context,
+    destination: &Destination,
+    proposals: &[(String, String)],
+    queue: &Mutex<VecDeque<ForwardJob>>,
+) -> Result<(), String> {
+    let queue_empty = || queue.lock().map(|q| q.is_empty()).unwrap_or(true);
+    if context.stopping() || queue_empty() {
+        return Ok(());
+    }
+    let scu_destination = telerad_scp::Destination {
+        ae_title: destination.ae_title.clone(),
+        address: destination.address(),
+    };
+    let connect = ClientAssociation::connect(
+        &context.calling_ae_title,
+        &scu_destination,
+        proposals,
+        NETWORK_TIMEOUT,
+    );
+    let mut association = tokio::select! {
+        connected = connect => connected
+            .map_err(|e| format!("cannot open an association with {destination}: {e}"))?,
+        // Nothing sent yet: a stop need not wait for a slow peer.
+        () = stop_requested(context.shutdown.clone()) => return Ok(()),
+    };
+    loop {
+        if context.stopping() {
+            break;
+        }
+        let Some(job) = queue.lock().ok().and_then(|mut q| q.pop_front()) else {
+            break;
+        };
+        let outcome = tokio::select! {
+            outcome = send(context, &mut association, destination, &job) => outcome,
+            () = grace_after_stop(context.shutdown.clone()) => {
+                // Still claimed: given back at the stop if its C-STORE had
+                // not begun, otherwise re-sent, flagged, at the next start.
+                tracing::warn!(
+                    job = job.id,
+                    sop_instance_uid = %job.sop_instance_uid,
+                    "stopping: C-STORE abandoned after {STOP_GRACE:?} without an answer"
+                );
+                return Ok(());
+            }
+        };
+        let broken = match &outcome {
+            Outcome::Failed {
+                failure,
+                broken: true,
+            } => Some(failure.message.clone()),
+            _ => None,
+        };
+        record(context, &job, outcome).await;
+        if let Some(message) = broken {
+            // The jobs still queued go to the other associations, or fail
+            // with this message if there is none.
+            return Err(message);
+        }
+    }
+    match tokio::time::timeout(RELEASE_TIMEOUT, association.release()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::debug!("release of the association failed: {e}"),
+        Err(_) => tracing::debug!("no answer to the release within {RELEASE_TIMEOUT:?}"),
+    }
+    Ok(())
+}
+
+/// Resolves once a stop is asked (or can no longer be asked: the sender is
+/// gone).
+async fn stop_requested(mut shutdown: watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+/// Resolves [`STOP_GRACE`] after a stop is asked.
+async fn grace_after_stop(shutdown: watch::Receiver<bool>) {
+    stop_requested(shutdown).await;
+    tokio::time::sleep(STOP_GRACE).await;
+}
+
+enum Outcome {
+    Sent {
+        transfer_syntax_uid: String,
+    },
+    Failed {
+        failure: Failure,
+        /// The association cannot be used any more.
+        broken: bool,
+    },
+    /// Another forwarder took the claim over: not ours to send or record.
+    ClaimLost,
+}
+
+async fn record(context: &Context, job: &ForwardJob, outcome: Outcome) {
+    let outbox = &context.outbox;
+    match outcome {
+        Outcome::Sent {
+            transfer_syntax_uid,
+        } => match outbox.record_sent(job.id, &context.worker).await {
+            Ok(true) => tracing::debug!(
+                job = job.id,
+                sop_instance_uid = %job.sop_instance_uid,
+                transfer_syntax = %transfer_syntax_uid,
+                "instance forwarded"
+            ),
+            Ok(false) => tracing::warn!(
+                job = job.id,
+                sop_instance_uid = %job.sop_instance_uid,
+                "instance forwarded after this forwarder's claim had been taken over: \
+                 the other forwarder sends it again, flagged possible_duplicate"
+            ),
+            Err(e) => tracing::error!(
+                job = job.id,
+                "instance forwarded but not recorded (it will be re-sent, flagged \
+                 possible_duplicate, once its claim expires): {e}"
+            ),
+        },
+        Outcome::Failed { failure, .. } => {
+            tracing::warn!(
+                job = job.id,
+                study_instance_uid = %job.study_instance_uid,
+                sop_instance_uid = %job.sop_instance_uid,
+                "forwarding failed: {}",
+                failure.message
+            );
+            match outbox
+                .record_failures(&[(job, failure)], &context.worker)
+                .await
+            {
+                Ok(recorded) => log_dead(&recorded),
+                Err(e) => tracing::error!(job = job.id, "cannot record a failed delivery: {e}"),
+            }
+        }
+        Outcome::ClaimLost => tracing::warn!(
+            job = job.id,
+            "claim taken over by another forwarder before sending: skipped"
+        ),
+    }
+}
+
+/// How one job's data set goes out.
+enum Plan {
+    /// Stored syntax accepted: stream the file.
+    AsStored,
+    /// Re-encode into this accepted little-endian syntax.
+    Reencode(&'static str),
+}
+
+fn plan(
+    association: &ClientAssociation,
+    destination: &Destination,
+    job: &ForwardJob,
+) -> Result<Plan, Failure> {
+    let accepted: Vec<&str> = association
+        .accepted_contexts()
+        .iter()
+        .filter(|(_, abstract_syntax, _)| *abstract_syntax == job.sop_class_uid)
+        .map(|(_, _, ts)| ts.as_str())
+        .collect();
+    if accepted.contains(&job.transfer_syntax_uid.as_str()) {
+        return Ok(Plan::AsStored);
+    }
+    let hopeless = |message: String| Failure {
+        message,
+        hopeless: true,
+        possibly_delivered: false,
+    };
+    if is_uncompressed(&job.transfer_syntax_uid) {
+        for ts in [EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN] {
+            if accepted.contains(&ts) {
+                return Ok(Plan::Reencode(ts));
+            }
+        }
+        return Err(hopeless(format!(
+            "destination {} accepted none of {}, Explicit VR Little Endian or Implicit VR \
+             Little Endian for {}",
+            destination.ae_title,
+            transfer_syntax_name(&job.transfer_syntax_uid),
+            sop_class_name(&job.sop_class_uid)
+        )));
+    }
+    Err(hopeless(format!(
+        "destination {} refused {} for {}; telerad does not decompress",
+        destination.ae_title,
+        transfer_syntax_name(&job.transfer_syntax_uid),
+        sop_class_name(&job.sop_class_uid)
+    )))
+}
+
+async fn send(
+    context: &Context,
+    association: &mut ClientAssociation,
+    destination: &Destination,
+    job: &ForwardJob,
+) -> Outcome {
+    let failed = |message: String, hopeless: bool| Outcome::Failed {
+        failure: Failure {
+            message,
+            hopeless,
+            possibly_delivered: false,
+        },
+        broken: false,
+    };
+    let plan = match plan(association, destination, job) {
+        Ok(plan) => plan,
+        Err(failure) => {
+            return Outcome::Failed {
+                failure,
+                broken: false,
+            };
+        }
+    };
+    let path = context.archive.layout().absolute(&job.path);
+    let expected = (
+        job.sop_instance_uid.clone(),
+        job.transfer_syntax_uid.clone(),
+    );
+    let prepared = tokio::task::spawn_blocking(move || prepare(&path, &expected, &plan)).await;
+    let prepared = match prepared {
+        Ok(Ok(prepared)) => prepared,
+        Ok(Err(PrepareError { message, hopeless })) => return failed(message, hopeless),
+        Err(e) => return failed(format!("reading task failed: {e}"), false),
+    };
+    match context.outbox.begin_send(job.id, &context.worker).await {
+        Ok(true) => {}
+        Ok(false) => return Outcome::ClaimLost,
+        // Not sending without the mark: a crash would then re-send it
+        // unflagged.
+        Err(e) => return failed(format!("cannot record the start of sending: {e}"), false),
+    }
+    let source = match &prepared {
+        Prepared::File(file) => DataSetSource::File {
+            path: &file.path,
+            offset: file.dataset_offset,
+            len: file.size.saturating_sub(file.dataset_offset),
+        },
+        Prepared::Bytes { data, .. } => DataSetSource::Bytes(data),
+    };
+    let transfer_syntax_uid = match &prepared {
+        Prepared::File(_) => job.transfer_syntax_uid.clone(),
+        Prepared::Bytes {
+            transfer_syntax_uid,
+            ..
+        } => (*transfer_syntax_uid).to_string(),
+    };
+    let answer = association
+        .store_data_set(
+            &job.sop_class_uid,
+            &job.sop_instance_uid,
+            &transfer_syntax_uid,
+            source,
+        )
+        .await;
+    match answer {
+        Ok(response) if response.is_success() => {
+            if response.status != 0 {
+                tracing::info!(
+                    job = job.id,
+                    status = format!("0x{:04X}", response.status),
+                    comment = %response.error_comment,
+                    "destination stored the instance with a warning"
+                );
+            }
+            Outcome::Sent {
+                transfer_syntax_uid,
+            }
+        }
+        Ok(response) => failed(
+            format!(
+                "destination {} answered the C-STORE with status 0x{:04X}{}",
+                destination.ae_title,
+                response.status,
+                if response.error_comment.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", response.error_comment)
+                }
+            ),
+            false,
+        ),
+        Err(StoreAttemptError {
+            error,
+            data_set_sent,
+        }) => Outcome::Failed {
+            failure: Failure {
+                message: if data_set_sent {
+                    format!(
+                        "no C-STORE response from {} after the data set was sent (it may \
+                         have been stored): {error}",
+                        destination.ae_title
+                    )
+                } else {
+                    format!("C-STORE to {} failed: {error}", destination.ae_title)
+                },
+                hopeless: false,
+                possibly_delivered: data_set_sent,
+            },
+            broken: true,
+        },
+    }
+}
+
+enum Prepared {
+    File(FileToSend),
+    Bytes {
+        data: Vec<u8>,
+        transfer_syntax_uid: &'static str,
+    },
+}
+
+struct PrepareError {
+    message: String,
+    hopeless: bool,
+}
+
+/// Checks the stored file is the job's instance and, if needed, re-encodes
+/// its data set. Runs on a blocking thread: it reads the file.
+fn prepare(
+    path: &Path,
+    expected: &(String, String),
+    plan: &Plan,
+) -> Result<Prepared, PrepareError> {
+    let file = FileToSend::read(path).map_err(|e| PrepareError {
+        // A missing or unreadable file may be a passing storage problem
+        // (a network file system); the retry limit bounds the attempts.
+        message: format!("cannot read the stored instance: {e}"),
+        hopeless: false,
+    })?;
+    let (sop_instance_uid, transfer_syntax_uid) = expected;
+    if file.sop_instance_uid != *sop_instance_uid
+        || file.transfer_syntax_uid != *transfer_syntax_uid
+    {
+        return Err(PrepareError {
+            message: format!(
+                "the stored file {} holds {} in {}, not {} in {} as indexed",
+                path.display(),
+                file.sop_instance_uid,
+                file.transfer_syntax_uid,
+                sop_instance_uid,
+                transfer_syntax_uid
+            ),
+            hopeless: true,
+        });
+    }
+    match plan {
+        Plan::AsStored => Ok(Prepared::File(file)),
+        Plan::Reencode(target) => {
+            let data = reencode(&file.path, file.dataset_offset, transfer_syntax_uid, target)
+                .map_err(|message| PrepareError {
+                    message: format!(
+                        "cannot re-encode {} from {} to {}: {message}",
+                        path.display(),
+                        transfer_syntax_name(transfer_syntax_uid),
+                        transfer_syntax_name(target)
+                    ),
+                    // The stored data set does not change: neither will this.
+                    hopeless: true,
+                })?;
+            Ok(Prepared::Bytes {
+                data,
+                transfer_syntax_uid: target,
+            })
+        }
+    }
+}
+
+/// Reads the data set at `offset` in `from` syntax and writes it in `to`.
+/// The whole data set is held in memory: only uncompressed instances take
+/// this path, only for destinations that refuse their stored syntax, and
+/// those are mostly single images of a few megabytes.
+fn reencode(path: &Path, offset: u64, from: &str, to: &str) -> Result<Vec<u8>, String> {
+    let from_ts = TransferSyntaxRegistry
+        .get(from)
+        .ok_or_else(|| format!("transfer syntax {from} is not known"))?;
+    let to_ts = TransferSyntaxRegistry
+        .get(to)
+        .ok_or_else(|| format!("transfer syntax {to} is not known"))?;
+    let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    file.seek(SeekFrom::Start(offset))
+        .map_err(|e| e.to_string())?;
+    let reader = BufReader::new(file);
+    let mut object =
+        InMemDicomObject::read_dataset_with_ts(reader, from_ts).map_err(|e| e.to_string())?;
+    // Group lengths (gggg,0000) count bytes of the old encoding: wrong once
+    // re-encoded, and optional in a data set (PS3.5 §7.2), so dropped.
+    let group_lengths: Vec<_> = object
+        .iter()
+        .map(|element| element.header().tag)
+        .filter(|tag| tag.element() == 0)
+        .collect();
+    for tag in group_lengths {
+        object.remove_element(tag);
+    }
+    let mut out = Vec::new();
+    object
+        .write_dataset_with_ts(&mut out, to_ts)
+        .map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbox::JobState;
+
+    fn job(id: i64, sop_class: &str, ts: &str) -> ForwardJob {
+        ForwardJob {
+            id,
+            study_instance_uid: "1.2.3".into(),
+            sop_instance_uid: format!("1.2.3.{id}"),
+            version: 1,
+            path: format!("studies/x/{id}.dcm"),
+            sop_class_uid: sop_class.into(),
+            transfer_syntax_uid: ts.into(),
+            destination: Destination {
+                name: "dr".into(),
+                ae_title: "WS".into(),
+                host: "127.0.0.1".into(),
+                port: 104,
+            },
+            state: JobState::Sending,
+            attempts: 0,
+            next_attempt_at: 0,
+            last_error: None,
+            claimed_by: None,
+            claimed_at: None,
+            possible_duplicate: false,
+            created_at: 0,
+            sent_at: None,
+        }
+    }
+
+    #[test]
+    fn uncompressed_instances_also_propose_both_little_endian_syntaxes() {
+        assert_eq!(
+            acceptable_syntaxes(EXPLICIT_VR_BIG_ENDIAN),
+            [
+                EXPLICIT_VR_BIG_ENDIAN,
+                EXPLICIT_VR_LITTLE_ENDIAN,
+                IMPLICIT_VR_LITTLE_ENDIAN
+            ]
+        );
+        assert_eq!(
+            acceptable_syntaxes(IMPLICIT_VR_LITTLE_ENDIAN),
+            [IMPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN]
+        );
+        assert_eq!(
+            acceptable_syntaxes("1.2.840.10008.1.2.4.90"),
+            ["1.2.840.10008.1.2.4.90"]
+        );
+    }
+
+    #[test]
+    fn proposals_are_deduplicated_and_lead_with_verification() {
+        let jobs = [
+            job(1, "1.2.840.10008.5.1.4.1.1.2", EXPLICIT_VR_LITTLE_ENDIAN),
+            job(2, "1.2.840.10008.5.1.4.1.1.2", EXPLICIT_VR_LITTLE_ENDIAN),
+            job(3, "1.2.840.10008.5.1.4.1.1.7", "1.2.840.10008.1.2.4.91"),
+        ];
+        let proposals = proposals_for(&jobs);
+        assert_eq!(proposals[0].0, VERIFICATION);
+        assert_eq!(proposals.len(), 4);
+    }
+
+    #[test]
+    fn batches_needing_too_many_contexts_are_split() {
+        // 200 SOP classes in a compressed syntax: one context each.
+        let jobs: Vec<ForwardJob> = (0..200)
+            .map(|i| job(i, &format!("1.2.3.{i}"), "1.2.840.10008.1.2.4.50"))
+            .collect();
+        let groups = association_groups(jobs);
+        assert_eq!(groups.len(), 2);
+        for group in &groups {
+            assert!(proposals_for(group).len() <= MAX_CONTEXTS);
+        }
+        assert_eq!(groups.iter().map(Vec::len).sum::<usize>(), 200);
+    }
+
+    #[test]
+    fn names_are_spelled_out_for_operators() {
+        assert_eq!(
+            sop_class_name("1.2.840.10008.5.1.4.1.1.2"),
+            "CT Image Storage (1.2.840.10008.5.1.4.1.1.2)"
+        );
+        assert_eq!(
+            transfer_syntax_name("1.2.840.10008.1.2.4.91"),
+            "JPEG 2000 Image Compression (1.2.840.10008.1.2.4.91)"
+        );
+        assert_eq!(transfer_syntax_name("1.9.9"), "1.9.9");
+    }
+}

@@ -1,0 +1,805 @@
+//! The durable outbox: which instance versions must reach which DICOM
+//! destination (a radiologist's workstation), and how far each got.
+//!
+//! A [`ForwardJob`] is a row of `forward_jobs`, in the index database, so an
+//! enqueued instance survives any crash. Its life:
+//!
+//! ```text
+//! pending ──claim──▶ sending ──C-STORE success──▶ sent
+//!    ▲                  │
+//!    └──failure, backoff┤──failure, attempts used up or hopeless──▶ dead
+//!                       └──its forwarder died (lease run out / next start)──▶ pending
+//!                            (flagged possible_duplicate if its C-STORE had begun)
+//! dead ──retry (operator)──▶ pending
+//! ```
+//!
+//! Every transition is one guarded `UPDATE` (`WHERE state = …` and, while
+//! `sending`, `AND claimed_by = <this forwarder>`), so several telerad
+//! processes sharing one PostgreSQL database never deliver the same job at
+//! the same time. The sending itself is [`crate::forwarder`]'s job.
+
+use serde::{Deserialize, Serialize};
+use sqlx::FromRow;
+use std::time::Duration;
+use telerad_store::clock::{Clock, SystemClock};
+use telerad_store::{Backend, Database};
+use tokio::sync::Notify;
+
+/// How long a `sending` claim stays valid without renewal. A running
+/// forwarder renews its claims every [`Outbox::renewal_interval`], so only
+/// a process that died (or lost the database for this long) loses them.
+pub const DEFAULT_CLAIM_LEASE: Duration = Duration::from_secs(5 * 60);
+
+/// Where instances are delivered: a DICOM storage SCP.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Destination {
+    /// A label for people and logs, such as the radiologist's id. The
+    /// address (AE title, host, port) is what identifies a destination.
+    pub name: String,
+    pub ae_title: String,
+    pub host: String,
+    pub port: u16,
+}
+
+impl Destination {
+    /// `HOST:PORT`, with an IPv6 host in brackets.
+    pub fn address(&self) -> String {
+        if self.host.contains(':') && !self.host.starts_with('[') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    /// Why this destination cannot be used, if it cannot.
+    fn problem(&self) -> Option<String> {
+        let ae = &self.ae_title;
+        // PS3.5 §6.2: AE is 16 characters at most of the default repertoire,
+        // no backslash or control characters; leading and trailing spaces
+        // are padding.
+        if ae.trim().is_empty() || ae.len() > 16 {
+            return Some(format!("AE title {ae:?}: expected 1 to 16 characters"));
+        }
+        if ae.chars().any(|c| c == '\\' || !(' '..='~').contains(&c)) {
+            return Some(format!(
+                "AE title {ae:?}: only printable ASCII without backslash is allowed"
+            ));
+        }
+        if self.host.trim().is_empty() {
+            return Some("the host is empty".into());
+        }
+        if self.port == 0 {
+            return Some("port 0 is not a port one can connect to".into());
+        }
+        None
+    }
+}
+
+impl std::fmt::Display for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{} ({})", self.ae_title, self.address(), self.name)
+    }
+}
+
+/// Where a job is in its life; see the module documentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    Pending,
+    Sending,
+    Sent,
+    Dead,
+}
+
+impl JobState {
+    pub const ALL: [JobState; 4] = [
+        JobState::Pending,
+        JobState::Sending,
+        JobState::Sent,
+        JobState::Dead,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Pending => "pending",
+            JobState::Sending => "sending",
+            JobState::Sent => "sent",
+            JobState::Dead => "dead",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<JobState> {
+        JobState::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// When to try again after a failed delivery, and when to give up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Delay after the first failure; doubled after each further one.
+    pub base: Duration,
+    /// The delay never exceeds this.
+    pub max_delay: Duration,
+    /// After this many attempts the job is `dead`, for an operator to see.
+    pub max_attempts: u32,
+}
+
+impl Default for RetryPolicy {
+    /// 15 s, 30 s, 1 min, … up to 10 min between attempts, 20 attempts:
+    /// about two and a half hours of trying, enough to ride out a
+    /// workstation reboot or a night-time network cut, short enough that a
+    /// study still undelivered is seen by an operator during the same shift.
+    fn default() -> RetryPolicy {
+        RetryPolicy {
+            base: Duration::from_secs(15),
+            max_delay: Duration::from_secs(10 * 60),
+            max_attempts: 20,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait after the `attempt`-th failed attempt (1-based):
+    /// `base × 2^(attempt-1)`, capped by `max_delay`.
+    pub fn delay_after(&self, attempt: u32) -> Duration {
+        let doublings = attempt.saturating_sub(1).min(62);
+        self.base
+            .checked_mul(1u32.checked_shl(doublings).unwrap_or(u32::MAX))
+            .unwrap_or(self.max_delay)
+            .min(self.max_delay)
+    }
+}
+
+/// One instance version to deliver to one destination.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ForwardJob {
+    pub id: i64,
+    pub study_instance_uid: String,
+    pub sop_instance_uid: String,
+    pub version: i64,
+    /// Relative to the storage root, as in the index.
+    pub path: String,
+    pub sop_class_uid: String,
+    /// The transfer syntax the instance is stored in.
+    pub transfer_syntax_uid: String,
+    pub destination: Destination,
+    pub state: JobState,
+    /// C-STORE attempts made, successful or not.
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub claimed_by: Option<String>,
+    pub claimed_at: Option<i64>,
+    /// The destination may already have had this instance before this
+    /// delivery (telerad stopped, or the response was lost, after the data
+    /// set had been sent).
+    pub possible_duplicate: bool,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    #[error("outbox database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("no study {0} in the index")]
+    UnknownStudy(String),
+    #[error("destination {destination}: {reason}")]
+    InvalidDestination { destination: String, reason: String },
+    #[error("state {0:?}: expected pending, sending, sent or dead")]
+    InvalidState(String),
+    #[error("job {id} is {state}: only dead or pending jobs can be retried")]
+    NotRetryable { id: i64, state: JobState },
+    #[error("job {id} in the database is unreadable: {reason}")]
+    Corrupt { id: i64, reason: String },
+}
+
+/// How a delivery attempt failed, as the forwarder saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub message: String,
+    /// Trying again cannot help (e.g. the destination refuses the
+    /// instance's compressed transfer syntax): `dead` at once.
+    pub hopeless: bool,
+    /// The data set had been sent when the failure happened: the
+    /// destination may have stored it, so the next delivery is flagged.
+    pub possibly_delivered: bool,
+}
+
+/// A job found `sending` whose claim had run out, put back in the queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Abandoned {
+    pub job: ForwardJob,
+    /// Its C-STORE had begun: the destination may have it already.
+    pub send_started: bool,
+}
+
+const JOB_COLUMNS: &str = "id, study_instance_uid, sop_instance_uid, version, path, \
+    sop_class_uid, transfer_syntax_uid, destination_name, destination_ae_title, \
+    destination_host, destination_port, state, attempts, next_attempt_at, last_error, \
+    claimed_by, claimed_at, possible_duplicate, created_at, sent_at";
+
+/// A row as stored; [`ForwardJob`] is its checked form.
+#[derive(Debug, FromRow)]
+struct JobRow {
+    id: i64,
+    study_instance_uid: String,
+    sop_instance_uid: String,
+    version: i64,
+    path: String,
+    sop_class_uid: String,
+    transfer_syntax_uid: String,
+    destination_name: String,
+    destination_ae_title: String,
+    destination_host: String,
+    destination_port: i64,
+    state: String,
+    attempts: i64,
+    next_attempt_at: i64,
+    last_error: Option<String>,
+    claimed_by: Option<String>,
+    claimed_at: Option<i64>,
+    possible_duplicate: i64,
+    created_at: i64,
+    sent_at: Option<i64>,
+}
+
+impl TryFrom<JobRow> for ForwardJob {
+    type Error = OutboxError;
+    fn try_from(row: JobRow) -> Result<ForwardJob, OutboxError> {
+        let corrupt = |reason: String| OutboxError::Corrupt { id: row.id, reason };
+        let state = JobState::parse(&row.state)
+            .ok_or_else(|| corrupt(format!("unknown state {:?}", row.state)))?;
+        let port = u16::try_from(row.destination_port)
+            .map_err(|_| corrupt(format!("port {} out of range", row.destination_port)))?;
+        Ok(ForwardJob {
+            id: row.id,
+            study_instance_uid: row.study_instance_uid,
+            sop_instance_uid: row.sop_instance_uid,
+            version: row.version,
+            path: row.path,
+            sop_class_uid: row.sop_class_uid,
+            transfer_syntax_uid: row.transfer_syntax_uid,
+            destination: Destination {
+                name: row.destination_name,
+                ae_title: row.destination_ae_title,
+                host: row.destination_host,
+                port,
+            },
+            state,
+            attempts: row.attempts,
+            next_attempt_at: row.next_attempt_at,
+            last_error: row.last_error,
+            claimed_by: row.claimed_by,
+            claimed_at: row.claimed_at,
+            possible_duplicate: row.possible_duplicate != 0,
+            created_at: row.created_at,
+            sent_at: row.sent_at,
+        })
+    }
+}
+
+fn jobs(rows: Vec<JobRow>) -> Result<Vec<ForwardJob>, OutboxError> {
+    let mut out = rows
+        .into_iter()
+        .map(ForwardJob::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    // RETURNING gives no order; callers send in enqueue order.
+    out.sort_by_key(|j| j.id);
+    Ok(out)
+}
+
+/// The queue of deliveries, shared by whoever enqueues (assignment, the
+/// HTTP API) and the forwarder.
+#[derive(Debug)]
+pub struct Outbox {
+    db: Database,
+    policy: RetryPolicy,
+    lease: Duration,
+    clock: SystemClock,
+    /// Wakes the forwarder when work is enqueued, so that it need not wait
+    /// for its next poll.
+    work: Notify,
+}
+
+impl Outbox {
+    pub fn new(db: Database, policy: RetryPolicy) -> Outbox {
+        Outbox {
+            db,
+            policy,
+            lease: DEFAULT_CLAIM_LEASE,
+            clock: SystemClock,
+            work: Notify::new(),
+        }
+    }
+
+    /// Changes how long an unrenewed claim lasts (tests use a short one to
+    /// see a crashed forwarder's jobs recovered on PostgreSQL).
+    pub fn with_claim_lease(mut self, lease: Duration) -> Outbox {
+        self.lease = lease.max(Duration::from_millis(10));
+        self
+    }
+
+    pub fn policy(&self) -> &RetryPolicy {
+        &self.policy
+    }
+
+    pub fn claim_lease(&self) -> Duration {
+        self.lease
+    }
+
+    /// How often a forwarder renews its claims: well inside the lease, so
+    /// that a slow database or a long C-STORE does not let it run out.
+    pub fn renewal_interval(&self) -> Duration {
+        self.lease / 5
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Resolves when work was enqueued or made due since the last call.
+    pub async fn work_enqueued(&self) {
+        self.work.notified().await;
+    }
+
+    /// Enqueues, for `destination`, the current (latest) version of every
+    /// instance of the study not yet enqueued for it, and returns how many
+    /// jobs were added. Calling it again after late images adds only those;
+    /// a new version of an instance is a new job.
+    pub async fn enqueue_study(
+        &self,
+        study_instance_uid: &str,
+        destination: &Destination,
+    ) -> Result<u64, OutboxError> {
+        if let Some(reason) = destination.problem() {
+            return Err(OutboxError::InvalidDestination {
+                destination: destination.to_string(),
+                reason,
+            });
+        }
+        let known: Option<(i64,)> =
+            sqlx::query_as("SELECT id FROM studies WHERE study_instance_uid = $1")
+                .bind(study_instance_uid)
+                .fetch_optional(&self.db.pool)
+                .await?;
+        if known.is_none() {
+            return Err(OutboxError::UnknownStudy(study_instance_uid.to_string()));
+        }
+        // One statement: the set of instances and the insertion are one
+        // atomic step, and the unique key makes a repeated or concurrent
+        // call add nothing twice. The latest version is taken within the
+        // study (a SOP Instance UID re-used by another study is not this
+        // study's instance). The ORDER BY gives ids in series and instance
+        // order, which is the order the forwarder sends in.
+        let added = sqlx::query(
+            "INSERT INTO forward_jobs (study_instance_uid, sop_instance_uid, version, path, \
+             sop_class_uid, transfer_syntax_uid, destination_name, destination_ae_title, \
+             destination_host, destination_port, state, attempts, next_attempt_at, created_at) \
+             SELECT st.study_instance_uid, i.sop_instance_uid, i.version, i.path, \
+             i.sop_class_uid, i.transfer_syntax_uid, $2, $3, $4, $5, 'pending', 0, $6, $6 \
+             FROM instances i JOIN studies st ON st.id = i.study_id \
+             WHERE st.study_instance_uid = $1 AND i.version = \
+             (SELECT MAX(v.version) FROM instances v \
+              WHERE v.sop_instance_uid = i.sop_instance_uid AND v.study_id = i.study_id) \
+             ORDER BY i.series_id, i.instance_number, i.id \
+             ON CONFLICT (destination_ae_title, destination_host, destination_port, \
+             sop_instance_uid, version) DO NOTHING",
+        )
+        .bind(study_instance_uid)
+        .bind(&destination.name)
+        .bind(destination.ae_title.trim())
+        .bind(destination.host.trim())
+        .bind(i64::from(destination.port))
+        .bind(self.now_ms())
+        .execute(&self.db.pool)
+        .await?
+        .rows_affected();
+        if added > 0 {
+            tracing::info!(
+                study_instance_uid,
+                destination = %destination,
+                added,
+                "instances enqueued for forwarding"
+            );
+            self.work.notify_one();
+        }
+        Ok(added)
+    }
+
+    /// Jobs, newest first, optionally only those in `state`.
+    pub async fn list(
+        &self,
+        state: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<ForwardJob>, OutboxError> {
+        let state = match state {
+            Some(s) => JobState::parse(s)
+                .ok_or_else(|| OutboxError::InvalidState(s.to_string()))?
+                .as_str(),
+            None => "",
+        };
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM forward_jobs WHERE ($1 = '' OR state = $1) \
+             ORDER BY id DESC LIMIT $2"
+        );
+        let rows: Vec<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(state)
+            .bind(limit.max(0))
+            .fetch_all(&self.db.pool)
+            .await?;
+        let mut out = jobs(rows)?;
+        out.reverse();
+        Ok(out)
+    }
+
+    pub async fn job(&self, id: i64) -> Result<Option<ForwardJob>, OutboxError> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM forward_jobs WHERE id = $1");
+        let row: Option<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.db.pool)
+            .await?;
+        row.map(ForwardJob::try_from).transpose()
+    }
+
+    /// Every job of a study, in enqueue order.
+    pub async fn jobs_of_study(
+        &self,
+        study_instance_uid: &str,
+    ) -> Result<Vec<ForwardJob>, OutboxError> {
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM forward_jobs WHERE study_instance_uid = $1 ORDER BY id"
+        );
+        let rows: Vec<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(study_instance_uid)
+            .fetch_all(&self.db.pool)
+            .await?;
+        jobs(rows)
+    }
+
+    /// Puts a `dead` (or waiting `pending`) job back in the queue, due now,
+    /// with its attempts reset; `None` if there is no such job. The last
+    /// error is kept until the next attempt replaces it.
+    pub async fn retry(&self, id: i64) -> Result<Option<ForwardJob>, OutboxError> {
+        let sql = format!(
+            "UPDATE forward_jobs SET state = 'pending', attempts = 0, next_attempt_at = $2, \
+             claimed_by = NULL, claimed_at = NULL, send_started_at = NULL \
+             WHERE id = $1 AND state IN ('dead', 'pending') RETURNING {JOB_COLUMNS}"
+        );
+        let row: Option<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .bind(self.now_ms())
+            .fetch_optional(&self.db.pool)
+            .await?;
+        match row {
+            Some(row) => {
+                let job = ForwardJob::try_from(row)?;
+                tracing::info!(
+                    job = id,
+                    sop_instance_uid = %job.sop_instance_uid,
+                    destination = %job.destination,
+                    "forward job put back in the queue by request"
+                );
+                self.work.notify_one();
+                Ok(Some(job))
+            }
+            None => match self.job(id).await? {
+                None => Ok(None),
+                Some(job) => Err(OutboxError::NotRetryable {
+                    id,
+                    state: job.state,
+                }),
+            },
+        }
+    }
+
+    // The forwarder's side. Every call that touches a `sending` job names
+    // the forwarder (`worker`) and is guarded by `claimed_by = worker`, so a
+    // forwarder whose claim was taken over can no longer change the job.
+
+    /// Destinations with jobs due now.
+    pub async fn due_destinations(&self) -> Result<Vec<Destination>, OutboxError> {
+        let rows: Vec<(String, String, i64, String)> = sqlx::query_as(
+            "SELECT destination_ae_title, destination_host, destination_port, \
+             MIN(destination_name) FROM forward_jobs \
+             WHERE state = 'pending' AND next_attempt_at <= $1 \
+             GROUP BY destination_ae_title, destination_host, destination_port",
+        )
+        .bind(self.now_ms())
+        .fetch_all(&self.db.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (ae_title, host, port, name) in rows {
+            match u16::try_from(port) {
+                Ok(port) => out.push(Destination {
+                    name,
+                    ae_title,
+                    host,
+                    port,
+                }),
+                // The schema's CHECK rules this out.
+                Err(_) => tracing::error!(ae_title, host, port, "forward job with a bad port"),
+            }
+        }
+        Ok(out)
+    }
+
+    /// When the next `pending` job comes due, if any.
+    pub async fn next_due_at(&self) -> Result<Option<i64>, OutboxError> {
+        let (next,): (Option<i64>,) =
+            sqlx::query_as("SELECT MIN(next_attempt_at) FROM forward_jobs WHERE state = 'pending'")
+                .fetch_one(&self.db.pool)
+                .await?;
+        Ok(next)
+    }
+
+    /// Takes up to `limit` due jobs of `destination` for `worker`, oldest
+    /// first, marking them `sending`. Atomic: a job is claimed by one
+    /// forwarder only. On PostgreSQL the rows are chosen with
+    /// `FOR UPDATE SKIP LOCKED`, so concurrent claimers take different jobs
+    /// instead of waiting for each other; SQLite runs the single statement
+    /// under its one write lock, and the `state = 'pending'` guard holds.
+    pub async fn claim(
+        &self,
+        destination: &Destination,
+        worker: &str,
+        limit: i64,
+    ) -> Result<Vec<ForwardJob>, OutboxError> {
+        let lock = match self.db.backend {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE forward_jobs SET state = 'sending', claimed_by = $1, claimed_at = $2, \
+             send_started_at = NULL \
+             WHERE state = 'pending' AND id IN (SELECT id FROM forward_jobs \
+             WHERE state = 'pending' AND next_attempt_at <= $2 AND destination_ae_title = $3 \
+             AND destination_host = $4 AND destination_port = $5 ORDER BY id LIMIT $6 {lock}) \
+             RETURNING {JOB_COLUMNS}"
+        );
+        let rows: Vec<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(worker)
+            .bind(self.now_ms())
+            .bind(&destination.ae_title)
+            .bind(&destination.host)
+            .bind(i64::from(destination.port))
+            .bind(limit.max(1))
+            .fetch_all(&self.db.pool)
+            .await?;
+        jobs(rows)
+    }
+
+    /// Records that the C-STORE of a claimed job is about to begin, and
+    /// checks the claim is still `worker`'s: `false` means another forwarder
+    /// took it over and this one must not send it.
+    pub async fn begin_send(&self, id: i64, worker: &str) -> Result<bool, OutboxError> {
+        let now = self.now_ms();
+        let done = sqlx::query(
+            "UPDATE forward_jobs SET send_started_at = $3, claimed_at = $3 \
+             WHERE id = $1 AND claimed_by = $2 AND state = 'sending'",
+        )
+        .bind(id)
+        .bind(worker)
+        .bind(now)
+        .execute(&self.db.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The destination acknowledged the instance. `false` if the claim had
+    /// been lost meanwhile (the job is then someone else's, flagged).
+    pub async fn record_sent(&self, id: i64, worker: &str) -> Result<bool, OutboxError> {
+        let done = sqlx::query(
+            "UPDATE forward_jobs SET state = 'sent', sent_at = $3, attempts = attempts + 1, \
+             claimed_by = NULL, claimed_at = NULL, send_started_at = NULL \
+             WHERE id = $1 AND claimed_by = $2 AND state = 'sending'",
+        )
+        .bind(id)
+        .bind(worker)
+        .bind(self.now_ms())
+        .execute(&self.db.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Records failed attempts (one transaction: a connection failure fails
+    /// a whole batch), each either back to `pending` after its backoff or
+    /// `dead`. Returns the jobs as they now are.
+    pub async fn record_failures(
+        &self,
+        failures: &[(&ForwardJob, Failure)],
+        worker: &str,
+    ) -> Result<Vec<ForwardJob>, OutboxError> {
+        let now = self.now_ms();
+        let mut tx = self.db.pool.begin().await?;
+        let mut out = Vec::with_capacity(failures.len());
+        let sql = format!(
+            "UPDATE forward_jobs SET state = $3, attempts = attempts + 1, next_attempt_at = $4, \
+             last_error = $5, \
+             possible_duplicate = CASE WHEN $6 = 1 THEN 1 ELSE possible_duplicate END, \
+             claimed_by = NULL, claimed_at = NULL, send_started_at = NULL \
+             WHERE id = $1 AND claimed_by = $2 AND state = 'sending' RETURNING {JOB_COLUMNS}"
+        );
+        for (job, failure) in failures {
+            let attempts = u32::try_from(job.attempts.saturating_add(1)).unwrap_or(u32::MAX);
+            let dead = failure.hopeless || attempts >= self.policy.max_attempts;
+            let delay = i64::try_from(self.policy.delay_after(attempts).as_millis())
+                .unwrap_or(i64::MAX / 4);
+            let row: Option<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(job.id)
+                .bind(worker)
+                .bind(if dead { "dead" } else { "pending" })
+                .bind(if dead { now } else { now.saturating_add(delay) })
+                .bind(&failure.message)
+                .bind(i64::from(failure.possibly_delivered))
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(row) = row {
+                out.push(ForwardJob::try_from(row)?);
+            }
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Keeps `worker`'s claims alive.
+    pub async fn renew_claims(&self, worker: &str) -> Result<u64, OutboxError> {
+        let done = sqlx::query(
+            "UPDATE forward_jobs SET claimed_at = $2 WHERE claimed_by = $1 AND state = 'sending'",
+        )
+        .bind(worker)
+        .bind(self.now_ms())
+        .execute(&self.db.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Gives back `worker`'s claimed jobs whose sending never began (at a
+    /// graceful stop): they return to `pending` untouched.
+    pub async fn release_claims(&self, worker: &str) -> Result<u64, OutboxError> {
+        let done = sqlx::query(
+            "UPDATE forward_jobs SET state = 'pending', claimed_by = NULL, claimed_at = NULL \
+             WHERE claimed_by = $1 AND state = 'sending' AND send_started_at IS NULL",
+        )
+        .bind(worker)
+        .execute(&self.db.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Puts back in the queue the `sending` jobs of forwarders that died:
+    /// those whose claim is older than the lease, or, with `all`, every
+    /// one (at start-up on SQLite, whose database one process serves).
+    /// A job whose C-STORE had begun counts as an attempt and is flagged
+    /// `possible_duplicate`: the destination may have stored it before the
+    /// crash. One whose sending never began is put back as it was.
+    pub async fn requeue_abandoned(&self, all: bool) -> Result<Vec<Abandoned>, OutboxError> {
+        let now = self.now_ms();
+        let lease = i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX);
+        let cutoff = if all {
+            i64::MAX
+        } else {
+            now.saturating_sub(lease)
+        };
+        // Two statements so that each says which kind it put back; each is
+        // guarded by `state = 'sending'`, so concurrent recoveries by two
+        // processes requeue a job once.
+        let started = format!(
+            "UPDATE forward_jobs SET \
+             state = CASE WHEN attempts + 1 >= $3 THEN 'dead' ELSE 'pending' END, \
+             attempts = attempts + 1, next_attempt_at = $1, possible_duplicate = 1, \
+             last_error = 'interrupted: the forwarder stopped while sending (crash or lost \
+             claim); the destination may already have this instance', \
+             claimed_by = NULL, claimed_at = NULL, send_started_at = NULL \
+             WHERE state = 'sending' AND claimed_at < $2 AND send_started_at IS NOT NULL \
+             RETURNING {JOB_COLUMNS}"
+        );
+        let rows: Vec<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(started))
+            .bind(now)
+            .bind(cutoff)
+            .bind(i64::from(self.policy.max_attempts))
+            .fetch_all(&self.db.pool)
+            .await?;
+        let mut out: Vec<Abandoned> = jobs(rows)?
+            .into_iter()
+            .map(|job| Abandoned {
+                job,
+                send_started: true,
+            })
+            .collect();
+        let untouched = format!(
+            "UPDATE forward_jobs SET state = 'pending', claimed_by = NULL, claimed_at = NULL \
+             WHERE state = 'sending' AND claimed_at < $1 AND send_started_at IS NULL \
+             RETURNING {JOB_COLUMNS}"
+        );
+        let rows: Vec<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(untouched))
+            .bind(cutoff)
+            .fetch_all(&self.db.pool)
+            .await?;
+        out.extend(jobs(rows)?.into_iter().map(|job| Abandoned {
+            job,
+            send_started: false,
+        }));
+        if !out.is_empty() {
+            self.work.notify_one();
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_base_and_is_capped() {
+        let policy = RetryPolicy {
+            base: Duration::from_secs(10),
+            max_delay: Duration::from_secs(60),
+            max_attempts: 5,
+        };
+        let delays: Vec<u64> = (1..=6).map(|n| policy.delay_after(n).as_secs()).collect();
+        assert_eq!(delays, [10, 20, 40, 60, 60, 60]);
+        assert_eq!(policy.delay_after(0).as_secs(), 10);
+        assert_eq!(policy.delay_after(u32::MAX).as_secs(), 60);
+    }
+
+    #[test]
+    fn destinations_are_checked() {
+        let good = Destination {
+            name: "dr-martin".into(),
+            ae_title: "MARTIN_WS".into(),
+            host: "10.0.0.5".into(),
+            port: 104,
+        };
+        assert_eq!(good.problem(), None);
+        assert_eq!(good.address(), "10.0.0.5:104");
+        let v6 = Destination {
+            host: "::1".into(),
+            ..good.clone()
+        };
+        assert_eq!(v6.address(), "[::1]:104");
+        for bad in [
+            Destination {
+                ae_title: "".into(),
+                ..good.clone()
+            },
+            Destination {
+                ae_title: "A_TITLE_FAR_TOO_LONG".into(),
+                ..good.clone()
+            },
+            Destination {
+                ae_title: "BACK\\SLASH".into(),
+                ..good.clone()
+            },
+            Destination {
+                host: " ".into(),
+                ..good.clone()
+            },
+            Destination {
+                port: 0,
+                ..good.clone()
+            },
+        ] {
+            assert!(bad.problem().is_some(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn states_round_trip() {
+        for state in JobState::ALL {
+            assert_eq!(JobState::parse(state.as_str()), Some(state));
+        }
+        assert_eq!(JobState::parse("Dead"), None);
+    }
+}

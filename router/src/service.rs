@@ -1,0 +1,771 @@
+//! The router at work: consumes study events in order, assigns each complete
+//! study, escalates what is not acknowledged in time, and answers the manual
+//! operations (acknowledge, assign) of the HTTP API.
+//!
+//! Each event is handled in one transaction that also advances the cursor,
+//! under the cursor row's lock: with several processes on one PostgreSQL
+//! database, each event is handled exactly once.
+
+use crate::assignment::{self, AssignmentRow, HistoryEntry, NewAssignment, Tx};
+use crate::candidates::{Context, Decision, Reader, choose, next_in_chain};
+use crate::outbox::{Destination, Outbox};
+use crate::rota::Rota;
+use crate::rules::{Classification, Priority, Rules, StudyFacts};
+use crate::sla::sla_for;
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+use telerad_config::{Config, SlaConfig};
+use telerad_store::Archive;
+use tokio::sync::watch;
+
+/// How often the router looks for new events and overdue acknowledgements.
+pub const TICK: Duration = Duration::from_millis(250);
+
+#[derive(Debug, thiserror::Error)]
+pub enum RouterError {
+    #[error("invalid routing configuration: {0}")]
+    Config(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+#[derive(Debug)]
+pub struct Router {
+    rota: Rota,
+    rules: Rules,
+    readers: HashMap<String, Reader>,
+    workstations: HashMap<String, Destination>,
+    chain: Vec<String>,
+    sla: SlaConfig,
+    archive: Arc<Archive>,
+    outbox: Arc<Outbox>,
+}
+
+/// The study a forward is for, and to whom.
+#[derive(Debug)]
+struct Forward {
+    study_instance_uid: String,
+    radiologist_id: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RadiologistRef {
+    pub id: String,
+    pub name: String,
+}
+
+/// An assignment as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AssignmentView {
+    pub state: String,
+    pub radiologist: Option<RadiologistRef>,
+    pub priority: String,
+    pub subspecialty: String,
+    pub rule: String,
+    pub assigned_at: i64,
+    /// The acknowledgement deadline (escalation fires then).
+    pub acknowledge_by: Option<i64>,
+    pub preliminary_by: i64,
+    pub acknowledged_at: Option<i64>,
+    pub escalation_level: i64,
+    pub new_images: bool,
+    pub explanation: serde_json::Value,
+    pub history: Vec<HistoryEntry>,
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
+}
+
+impl Router {
+    pub fn new(
+        config: &Config,
+        archive: Arc<Archive>,
+        outbox: Arc<Outbox>,
+    ) -> Result<Router, RouterError> {
+        let rota = Rota::from_config(config).map_err(|e| RouterError::Config(e.to_string()))?;
+        let rules = Rules::from_config(config).map_err(|e| RouterError::Config(e.to_string()))?;
+        let readers = config
+            .radiologists
+            .iter()
+            .map(|r| {
+                (
+                    r.id.clone(),
+                    Reader {
+                        name: r.name.clone(),
+                        sites: r.sites.clone(),
+                        max_open_studies: i64::from(r.max_open_studies),
+                    },
+                )
+            })
+            .collect();
+        let workstations = config
+            .radiologists
+            .iter()
+            .filter_map(|r| {
+                r.workstation.as_ref().map(|w| {
+                    (
+                        r.id.clone(),
+                        Destination {
+                            name: r.id.clone(),
+                            ae_title: w.ae_title.clone(),
+                            host: w.host.clone(),
+                            port: w.port,
+                        },
+                    )
+                })
+            })
+            .collect();
+        Ok(Router {
+            rota,
+            rules,
+            readers,
+            workstations,
+            chain: config.escalation.chain.clone(),
+            sla: config.sla.clone(),
+            archive,
+            outbox,
+        })
+    }
+
+    fn now(&self) -> i64 {
+        self.archive.clock().now_ms()
+    }
+
+    fn pool(&self) -> &sqlx::AnyPool {
+        self.archive.index().pool()
+    }
+
+    fn duties_at(&self, now_ms: i64) -> Vec<crate::rota::Duty> {
+        match jiff::Timestamp::from_millisecond(now_ms) {
+            Ok(at) => self.rota.on_duty(at),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Handles the next study event, if any; `Ok(false)` when there is none.
+    pub async fn process_next_event(&self) -> Result<bool, RouterError> {
+        let mut tx = self.pool().begin().await?;
+        // A no-op write: takes the cursor row's lock (PostgreSQL) or the
+        // write lock (SQLite) before reading, so processes take turns.
+        let (cursor,): (i64,) = sqlx::query_as(
+            "UPDATE router_cursor SET last_event_id = last_event_id WHERE name = 'router' \
+             RETURNING last_event_id",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let event: Option<(i64, i64, String, i64)> = sqlx::query_as(
+            "SELECT id, study_id, kind, instance_count FROM study_events WHERE id > $1 \
+             ORDER BY id LIMIT 1",
+        )
+        .bind(cursor)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((event_id, study_id, kind, instance_count)) = event else {
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        let forward = if kind == "complete" {
+            self.on_complete(&mut tx, study_id, instance_count).await?
+        } else {
+            None
+        };
+        sqlx::query("UPDATE router_cursor SET last_event_id = $1 WHERE name = 'router'")
+            .bind(event_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        if let Some(forward) = forward {
+            self.forward(&forward).await;
+        }
+        Ok(true)
+    }
+
+    async fn study_facts(
+        &self,
+        tx: &mut Tx<'_>,
+        study_id: i64,
+    ) -> Result<(String, StudyFacts), RouterError> {
+        let (uid, site, modalities, body_parts, description): (
+            String,
+            String,
+            String,
+            String,
+            String,
+        ) = sqlx::query_as(
+            "SELECT study_instance_uid, site, modalities, body_parts, study_description \
+                 FROM studies WHERE id = $1",
+        )
+        .bind(study_id)
+        .fetch_one(&mut **tx)
+        .await?;
+        let series: Vec<(String,)> =
+            sqlx::query_as("SELECT series_description FROM series WHERE study_id = $1")
+                .bind(study_id)
+                .fetch_all(&mut **tx)
+                .await?;
+        let split = |s: &str| {
+            s.split('\\')
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+                .collect()
+        };
+        Ok((
+            uid,
+            StudyFacts {
+                site,
+                modalities: split(&modalities),
+                body_parts: split(&body_parts),
+                study_description: description,
+                series_descriptions: series.into_iter().map(|(d,)| d).collect(),
+                // Request forms (urgency, stroke flag) arrive with the worklist.
+                urgency: None,
+                stroke: false,
+            },
+        ))
+    }
+
+    async fn on_complete(
+        &self,
+        tx: &mut Tx<'_>,
+        study_id: i64,
+        instance_count: i64,
+    ) -> Result<Option<Forward>, RouterError> {
+        let now = self.now();
+        if let Some(row) = assignment::by_study(tx, study_id).await? {
+            // Late images never reassign: the reader is told there is more.
+            if instance_count <= row.assigned_instance_count {
+                return Ok(None);
+            }
+            sqlx::query(
+                "UPDATE assignments SET new_images = 1, assigned_instance_count = $2, updated_at = $3 \
+                 WHERE id = $1",
+            )
+            .bind(row.id)
+            .bind(instance_count)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+            let detail = format!(
+                "{} new images after assignment ({} in all)",
+                instance_count - row.assigned_instance_count,
+                instance_count
+            );
+            assignment::record(
+                tx,
+                study_id,
+                now,
+                "new_images",
+                row.radiologist_id.as_deref(),
+                &detail,
+            )
+            .await?;
+            let (uid,): (String,) =
+                sqlx::query_as("SELECT study_instance_uid FROM studies WHERE id = $1")
+                    .bind(study_id)
+                    .fetch_one(&mut **tx)
+                    .await?;
+            return Ok(row.radiologist_id.map(|radiologist_id| Forward {
+                study_instance_uid: uid,
+                radiologist_id,
+            }));
+        }
+
+        let (uid, facts) = self.study_facts(tx, study_id).await?;
+        let classification = self.rules.classify(&facts);
+        let duties = self.duties_at(now);
+        let loads = assignment::loads(tx).await?;
+        let exclude = HashSet::new();
+        let decision = choose(
+            &classification,
+            &duties,
+            &Context {
+                readers: &self.readers,
+                site: &facts.site,
+                loads: &loads,
+                exclude: &exclude,
+            },
+        );
+        let (ack, preliminary) = sla_for(&self.sla, classification.priority);
+        let explanation = serde_json::to_string(&decision).unwrap_or_default();
+        let inserted = assignment::insert(
+            tx,
+            &NewAssignment {
+                study_id,
+                radiologist_id: decision.chosen.as_deref(),
+                subspecialty: &classification.subspecialty,
+                priority: classification.priority,
+                rule: &classification.rule,
+                now,
+                acknowledge_by: decision.chosen.as_ref().map(|_| now + ms(ack)),
+                preliminary_by: now + ms(preliminary),
+                instance_count,
+                explanation: &explanation,
+            },
+        )
+        .await?;
+        if !inserted {
+            return Ok(None);
+        }
+        match &decision.chosen {
+            Some(radiologist) => {
+                tracing::info!(study_instance_uid = %uid, radiologist = %radiologist, priority = classification.priority.as_str(), "study assigned: {}", decision.why);
+                assignment::record(
+                    tx,
+                    study_id,
+                    now,
+                    "assigned",
+                    Some(radiologist),
+                    &decision.why,
+                )
+                .await?;
+            }
+            None => {
+                tracing::warn!(study_instance_uid = %uid, "study unassigned: {}", decision.why);
+                assignment::record(tx, study_id, now, "unassigned", None, &decision.why).await?;
+                assignment::raise_alert(tx, study_id, now, "unassigned", &decision.why).await?;
+            }
+        }
+        Ok(decision.chosen.map(|radiologist_id| Forward {
+            study_instance_uid: uid,
+            radiologist_id,
+        }))
+    }
+
+    /// Escalates every overdue assignment and retries the unassigned ones.
+    pub async fn escalate_due(&self) -> Result<usize, RouterError> {
+        let now = self.now();
+        let mut changed = 0;
+        for (id, level) in assignment::overdue(self.pool(), now, 100).await? {
+            if self.hand_on(id, "assigned", level).await? {
+                changed += 1;
+            }
+        }
+        for (id, level) in assignment::unassigned(self.pool(), 100).await? {
+            if self.hand_on(id, "unassigned", level).await? {
+                changed += 1;
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Moves one assignment on: from an unresponsive reader to the next
+    /// candidate, or from the unassigned queue to someone now on duty.
+    async fn hand_on(&self, id: i64, state: &str, level: i64) -> Result<bool, RouterError> {
+        let now = self.now();
+        let mut tx = self.pool().begin().await?;
+        if !assignment::claim(&mut tx, id, state, level, now).await? {
+            // Another process got there first.
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let Some(row) = assignment::by_id(&mut tx, id).await? else {
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        if state == "assigned" && row.acknowledge_by.is_none_or(|due| due > now) {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let (uid, facts) = self.study_facts(&mut tx, row.study_id).await?;
+        let mut tried: HashSet<String> = row
+            .tried
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        if let Some(current) = &row.radiologist_id {
+            tried.insert(current.clone());
+        }
+        let priority: Priority = row.priority.parse().unwrap_or(Priority::Routine);
+        let classification = Classification {
+            subspecialty: row.subspecialty.clone(),
+            priority,
+            rule: row.rule.clone(),
+        };
+        let duties = self.duties_at(now);
+        let loads = assignment::loads(&mut tx).await?;
+        let ctx = Context {
+            readers: &self.readers,
+            site: &facts.site,
+            loads: &loads,
+            exclude: &tried,
+        };
+        let mut decision = choose(&classification, &duties, &ctx);
+        if let Some(next) = next_in_chain(&self.chain, &ctx)
+            .filter(|_| decision.chosen.is_none() && state == "assigned")
+        {
+            decision.chosen = Some(next.to_string());
+            decision.pool = "escalation chain".to_string();
+            decision.why = format!("nobody left on duty; {next} is next in the escalation chain");
+        }
+        if state == "unassigned" && decision.chosen.is_none() {
+            // Still nobody: leave the row (and its alert) as it is.
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let (ack, _) = sla_for(&self.sla, priority);
+        let mut tried_list: Vec<_> = tried.into_iter().collect();
+        tried_list.sort();
+        if let Some(next) = &decision.chosen {
+            tried_list.push(next.clone());
+        }
+        let explanation = serde_json::to_string(&decision).unwrap_or_default();
+        assignment::hand_over(
+            &mut tx,
+            id,
+            decision.chosen.as_deref(),
+            decision.chosen.as_ref().map(|_| now + ms(ack)),
+            &tried_list.join(","),
+            &explanation,
+            now,
+        )
+        .await?;
+        let detail = match (state, &row.radiologist_id, &decision.chosen) {
+            ("assigned", Some(previous), Some(next)) => format!(
+                "{previous} did not acknowledge within {} min; given to {next} ({})",
+                ack.as_secs() / 60,
+                decision.pool
+            ),
+            ("assigned", Some(previous), None) => format!(
+                "{previous} did not acknowledge within {} min and nobody is left to call: alert raised",
+                ack.as_secs() / 60
+            ),
+            (_, _, Some(next)) => format!(
+                "{next} is now on duty ({}): {}",
+                decision.pool, decision.why
+            ),
+            _ => decision.why.clone(),
+        };
+        let action = match (state, &decision.chosen) {
+            ("unassigned", _) => "assigned",
+            (_, Some(_)) => "escalated",
+            (_, None) => "unassigned",
+        };
+        assignment::record(
+            &mut tx,
+            row.study_id,
+            now,
+            action,
+            decision.chosen.as_deref(),
+            &detail,
+        )
+        .await?;
+        if decision.chosen.is_none() {
+            assignment::raise_alert(&mut tx, row.study_id, now, "unassigned", &detail).await?;
+        } else if state == "unassigned" {
+            assignment::resolve_alerts(&mut tx, row.study_id, now).await?;
+        }
+        tx.commit().await?;
+        tracing::warn!(study_instance_uid = %uid, "{detail}");
+        if let Some(radiologist_id) = decision.chosen {
+            self.forward(&Forward {
+                study_instance_uid: uid,
+                radiologist_id,
+            })
+            .await;
+        }
+        Ok(true)
+    }
+
+    async fn study_row(
+        &self,
+        tx: &mut Tx<'_>,
+        study_uid: &str,
+    ) -> Result<(i64, String, i64), RouterError> {
+        sqlx::query_as("SELECT id, site, instance_count FROM studies WHERE study_instance_uid = $1")
+            .bind(study_uid)
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or_else(|| RouterError::NotFound(format!("no study {study_uid}")))
+    }
+
+    /// The assigned radiologist takes the study: escalation stops.
+    pub async fn acknowledge(
+        &self,
+        study_uid: &str,
+        radiologist_id: &str,
+    ) -> Result<AssignmentView, RouterError> {
+        let now = self.now();
+        let mut tx = self.pool().begin().await?;
+        let (study_id, _, _) = self.study_row(&mut tx, study_uid).await?;
+        let row = assignment::by_study(&mut tx, study_id)
+            .await?
+            .ok_or_else(|| {
+                RouterError::Conflict(format!("study {study_uid} is not assigned yet"))
+            })?;
+        match (row.state.as_str(), row.radiologist_id.as_deref()) {
+            ("assigned", Some(r)) if r == radiologist_id => {}
+            ("acknowledged", Some(r)) => {
+                return Err(RouterError::Conflict(format!(
+                    "already acknowledged by {r}"
+                )));
+            }
+            ("unassigned", _) => {
+                return Err(RouterError::Conflict("the study is unassigned".into()));
+            }
+            (_, r) => {
+                return Err(RouterError::Conflict(format!(
+                    "the study is assigned to {}, not to {radiologist_id}",
+                    r.unwrap_or("nobody")
+                )));
+            }
+        }
+        let done = sqlx::query(
+            "UPDATE assignments SET state = 'acknowledged', acknowledged_at = $2, acknowledge_by = NULL, \
+             updated_at = $2 WHERE id = $1 AND state = 'assigned' AND radiologist_id = $3",
+        )
+        .bind(row.id)
+        .bind(now)
+        .bind(radiologist_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if done != 1 {
+            return Err(RouterError::Conflict(
+                "the assignment changed meanwhile; reload it".into(),
+            ));
+        }
+        assignment::record(
+            &mut tx,
+            study_id,
+            now,
+            "acknowledged",
+            Some(radiologist_id),
+            "acknowledged",
+        )
+        .await?;
+        tx.commit().await?;
+        self.assignment(study_uid)
+            .await?
+            .ok_or_else(|| RouterError::NotFound(format!("no assignment for {study_uid}")))
+    }
+
+    /// A human gives the study to a radiologist, on duty or not; the licence
+    /// for the study's site still applies.
+    pub async fn assign_manually(
+        &self,
+        study_uid: &str,
+        radiologist_id: &str,
+    ) -> Result<AssignmentView, RouterError> {
+        let reader = self.readers.get(radiologist_id).ok_or_else(|| {
+            RouterError::BadRequest(format!("unknown radiologist {radiologist_id:?}"))
+        })?;
+        let now = self.now();
+        let mut tx = self.pool().begin().await?;
+        let (study_id, site, instance_count) = self.study_row(&mut tx, study_uid).await?;
+        if !reader.sites.contains(&site) {
+            return Err(RouterError::Conflict(format!(
+                "{radiologist_id} is not licensed for site {site}"
+            )));
+        }
+        let existing = assignment::by_study(&mut tx, study_id).await?;
+        let (classification, previous) = match &existing {
+            Some(row) => (
+                Classification {
+                    subspecialty: row.subspecialty.clone(),
+                    priority: row.priority.parse().unwrap_or(Priority::Routine),
+                    rule: row.rule.clone(),
+                },
+                row.radiologist_id.clone(),
+            ),
+            None => {
+                let (_, facts) = self.study_facts(&mut tx, study_id).await?;
+                (self.rules.classify(&facts), None)
+            }
+        };
+        let (ack, preliminary) = sla_for(&self.sla, classification.priority);
+        let why = format!(
+            "manual assignment to {radiologist_id}{}",
+            previous
+                .as_deref()
+                .map(|p| format!(" (was {p})"))
+                .unwrap_or_default()
+        );
+        let explanation = serde_json::to_string(&Decision {
+            rule: classification.rule.clone(),
+            subspecialty: classification.subspecialty.clone(),
+            priority: classification.priority.as_str().to_string(),
+            chosen: Some(radiologist_id.to_string()),
+            pool: "manual".into(),
+            why: why.clone(),
+            considered: Vec::new(),
+        })
+        .unwrap_or_default();
+        match existing {
+            Some(row) => {
+                let tried = if row.tried.split(',').any(|t| t == radiologist_id) {
+                    row.tried.clone()
+                } else if row.tried.is_empty() {
+                    radiologist_id.to_string()
+                } else {
+                    format!("{},{radiologist_id}", row.tried)
+                };
+                assignment::hand_over(
+                    &mut tx,
+                    row.id,
+                    Some(radiologist_id),
+                    Some(now + ms(ack)),
+                    &tried,
+                    &explanation,
+                    now,
+                )
+                .await?;
+                assignment::record(
+                    &mut tx,
+                    study_id,
+                    now,
+                    "reassigned",
+                    Some(radiologist_id),
+                    &why,
+                )
+                .await?;
+                assignment::resolve_alerts(&mut tx, study_id, now).await?;
+            }
+            None => {
+                assignment::insert(
+                    &mut tx,
+                    &NewAssignment {
+                        study_id,
+                        radiologist_id: Some(radiologist_id),
+                        subspecialty: &classification.subspecialty,
+                        priority: classification.priority,
+                        rule: &classification.rule,
+                        now,
+                        acknowledge_by: Some(now + ms(ack)),
+                        preliminary_by: now + ms(preliminary),
+                        instance_count,
+                        explanation: &explanation,
+                    },
+                )
+                .await?;
+                assignment::record(
+                    &mut tx,
+                    study_id,
+                    now,
+                    "assigned",
+                    Some(radiologist_id),
+                    &why,
+                )
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        self.forward(&Forward {
+            study_instance_uid: study_uid.to_string(),
+            radiologist_id: radiologist_id.to_string(),
+        })
+        .await;
+        self.assignment(study_uid)
+            .await?
+            .ok_or_else(|| RouterError::NotFound(format!("no assignment for {study_uid}")))
+    }
+
+    pub async fn assignment(&self, study_uid: &str) -> Result<Option<AssignmentView>, RouterError> {
+        let mut tx = self.pool().begin().await?;
+        let Ok((study_id, _, _)) = self.study_row(&mut tx, study_uid).await else {
+            return Ok(None);
+        };
+        let row: Option<AssignmentRow> = assignment::by_study(&mut tx, study_id).await?;
+        tx.rollback().await?;
+        let Some(row) = row else { return Ok(None) };
+        let history = assignment::history(self.pool(), study_id).await?;
+        Ok(Some(AssignmentView {
+            radiologist: row.radiologist_id.as_ref().map(|id| RadiologistRef {
+                id: id.clone(),
+                name: self
+                    .readers
+                    .get(id)
+                    .map(|r| r.name.clone())
+                    .unwrap_or_default(),
+            }),
+            state: row.state,
+            priority: row.priority,
+            subspecialty: row.subspecialty,
+            rule: row.rule,
+            assigned_at: row.assigned_at,
+            acknowledge_by: row.acknowledge_by,
+            preliminary_by: row.preliminary_by,
+            acknowledged_at: row.acknowledged_at,
+            escalation_level: row.escalation_level,
+            new_images: row.new_images != 0,
+            explanation: serde_json::from_str(&row.explanation).unwrap_or(serde_json::Value::Null),
+            history,
+        }))
+    }
+
+    /// Queues the study for the radiologist's workstation, if they have one.
+    /// Enqueuing is idempotent; what a crash between the commit above and
+    /// this call misses, [`Router::reconcile_forwards`] adds at start-up.
+    async fn forward(&self, forward: &Forward) {
+        let Some(destination) = self.workstations.get(&forward.radiologist_id) else {
+            return;
+        };
+        match self
+            .outbox
+            .enqueue_study(&forward.study_instance_uid, destination)
+            .await
+        {
+            Ok(added) if added > 0 => {
+                tracing::info!(study_instance_uid = %forward.study_instance_uid, workstation = %destination.ae_title, added, "instances queued for the workstation");
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(study_instance_uid = %forward.study_instance_uid, "cannot queue the forward: {e}")
+            }
+        }
+    }
+
+    /// Makes sure every open assignment's images are queued for its reader.
+    pub async fn reconcile_forwards(&self) -> Result<(), RouterError> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT s.study_instance_uid, a.radiologist_id FROM assignments a \
+             JOIN studies s ON s.id = a.study_id \
+             WHERE a.state IN ('assigned', 'acknowledged') AND a.radiologist_id IS NOT NULL",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        for (study_instance_uid, radiologist_id) in rows {
+            self.forward(&Forward {
+                study_instance_uid,
+                radiologist_id,
+            })
+            .await;
+        }
+        Ok(())
+    }
+}
+
+/// The router's loop, until shutdown.
+pub async fn run_router(router: Arc<Router>, mut shutdown: watch::Receiver<bool>) {
+    if let Err(e) = router.reconcile_forwards().await {
+        tracing::error!("cannot reconcile forwards at start-up: {e}");
+    }
+    loop {
+        loop {
+            match router.process_next_event().await {
+                Ok(true) => continue,
+                Ok(false) => break,
+                Err(e) => {
+                    tracing::error!("routing a study event failed: {e}");
+                    break;
+                }
+            }
+        }
+        if let Err(e) = router.escalate_due().await {
+            tracing::error!("escalation pass failed: {e}");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(TICK) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}

@@ -1,0 +1,473 @@
+//! The forwarding tests' harness: a real archive (storage folder and index
+//! database: SQLite, or a fresh PostgreSQL database per test when
+//! `TELERAD_TEST_POSTGRES_URL` is set) filled through the same commit path
+//! as received instances, and DCMTK `storescp` as the radiologist's
+//! workstation on a free port.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use telerad_router::outbox::{Destination, Outbox, RetryPolicy};
+use telerad_scp::FileToSend;
+use telerad_store::{Archive, InstanceHeader, Stored, SystemClock};
+use tempfile::TempDir;
+use tokio::sync::watch;
+
+pub const POSTGRES_URL_VAR: &str = "TELERAD_TEST_POSTGRES_URL";
+pub const SITE: &str = "site-a";
+pub const SENDER_AE: &str = "SITE_A";
+pub const TELERAD_AE: &str = "TELERAD";
+
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite,
+    Postgres { admin_url: String },
+}
+
+impl Backend {
+    /// PostgreSQL when the environment names a server; the tests then fail
+    /// (not skip) if it cannot be reached.
+    pub fn postgres() -> Option<Backend> {
+        std::env::var(POSTGRES_URL_VAR)
+            .ok()
+            .filter(|url| !url.is_empty())
+            .map(|admin_url| Backend::Postgres { admin_url })
+    }
+}
+
+/// Runs each async test body against SQLite and, when configured,
+/// PostgreSQL.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[test]
+                fn $name() {
+                    $crate::common::runtime().block_on(super::$name(&$crate::common::Backend::Sqlite))
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[test]
+                fn $name() {
+                    match $crate::common::Backend::postgres() {
+                        Some(backend) => $crate::common::runtime().block_on(super::$name(&backend)),
+                        None => eprintln!(
+                            "not run on PostgreSQL: {} is not set",
+                            $crate::common::POSTGRES_URL_VAR
+                        ),
+                    }
+                }
+            )*
+        }
+    };
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime for the test")
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn unique() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{}_{nanos:x}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// A fresh PostgreSQL database, dropped with the value.
+#[derive(Debug)]
+pub struct PgDatabase {
+    admin_url: String,
+    name: String,
+    pub url: String,
+}
+
+impl PgDatabase {
+    pub async fn create(admin_url: &str) -> PgDatabase {
+        use sqlx::Connection;
+        let name = format!("telerad_fwd_{}", unique());
+        let mut conn = sqlx::PgConnection::connect(admin_url)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("{POSTGRES_URL_VAR}={admin_url} is set but unreachable: {e}")
+            });
+        sqlx::Executor::execute(
+            &mut conn,
+            sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
+        let _ = conn.close().await;
+        PgDatabase {
+            url: replace_database(admin_url, &name),
+            admin_url: admin_url.to_string(),
+            name,
+        }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let name = self.name.clone();
+        // Dropped inside the test's runtime: a plain thread with its own.
+        let _ = std::thread::spawn(move || {
+            runtime().block_on(async {
+                use sqlx::Connection;
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
+                    let _ = sqlx::Executor::execute(
+                        &mut conn,
+                        sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")),
+                    )
+                    .await;
+                }
+            })
+        })
+        .join();
+    }
+}
+
+fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+/// telerad's storage: a folder and an index database, opened as the
+/// server opens them.
+pub struct TestArchive {
+    pub dir: TempDir,
+    pub database_url: String,
+    pub archive: Arc<Archive>,
+    _pg: Option<PgDatabase>,
+}
+
+impl TestArchive {
+    pub async fn open(backend: &Backend) -> TestArchive {
+        let dir = tempfile::Builder::new()
+            .prefix("telerad-fwd-")
+            .tempdir()
+            .expect("a temp dir");
+        let (database_url, pg) = match backend {
+            Backend::Sqlite => (
+                format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("index.db").display()
+                ),
+                None,
+            ),
+            Backend::Postgres { admin_url } => {
+                let db = PgDatabase::create(admin_url).await;
+                (db.url.clone(), Some(db))
+            }
+        };
+        let config = format!(
+            r#"
+[storage]
+data_dir = "{data_dir}"
+database_url = "{database_url}"
+
+[[sites]]
+name = "{SITE}"
+ae_titles = ["{SENDER_AE}"]
+allowed_networks = []
+time_zone = "Europe/Paris"
+"#,
+            data_dir = dir.path().join("data").display(),
+        );
+        let config = telerad_config::Config::from_toml_str(&config).expect("a valid test config");
+        let archive = Archive::open(&config, Arc::new(SystemClock))
+            .await
+            .expect("open the archive");
+        TestArchive {
+            dir,
+            database_url,
+            archive: Arc::new(archive),
+            _pg: pg,
+        }
+    }
+
+    /// Stores a Part 10 file as if a hospital had sent it: its data set
+    /// bytes through `Archive::begin`/`commit`.
+    pub async fn store(&self, path: &Path) -> Stored {
+        let file = FileToSend::read(path).unwrap_or_else(|e| panic!("{e}"));
+        let bytes = dataset_bytes(path);
+        let mut pending = self
+            .archive
+            .begin(InstanceHeader {
+                sop_class_uid: file.sop_class_uid.clone(),
+                sop_instance_uid: file.sop_instance_uid.clone(),
+                transfer_syntax_uid: file.transfer_syntax_uid.clone(),
+                calling_ae_title: SENDER_AE.into(),
+            })
+            .expect("begin storing");
+        pending.write(&bytes);
+        self.archive
+            .commit(pending, SITE)
+            .await
+            .unwrap_or_else(|e| panic!("store {}: {e}", path.display()))
+    }
+
+    pub async fn store_all(&self, paths: &[PathBuf]) {
+        for path in paths {
+            self.store(path).await;
+        }
+    }
+
+    /// The outbox on this archive's database.
+    pub fn outbox(&self, policy: RetryPolicy) -> Arc<Outbox> {
+        Arc::new(Outbox::new(self.archive.index().database().clone(), policy))
+    }
+
+    /// The stored file of the latest version of an instance.
+    pub fn stored_file(&self, relative: &str) -> PathBuf {
+        self.archive.layout().absolute(relative)
+    }
+}
+
+/// Tiny delays, so that retries happen within a test.
+pub fn quick_retries(max_attempts: u32) -> RetryPolicy {
+    RetryPolicy {
+        base: Duration::from_millis(50),
+        max_delay: Duration::from_millis(300),
+        max_attempts,
+    }
+}
+
+/// The bytes after the Part 10 header: what goes on the wire.
+pub fn dataset_bytes(path: &Path) -> Vec<u8> {
+    let file = FileToSend::read(path).unwrap_or_else(|e| panic!("{e}"));
+    let bytes = std::fs::read(path).expect("read a DICOM file");
+    bytes[usize::try_from(file.dataset_offset).expect("offset")..].to_vec()
+}
+
+/// A running forwarder, stoppable gracefully or killed.
+pub struct RunningForwarder {
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningForwarder {
+    pub fn start(
+        outbox: &Arc<Outbox>,
+        archive: &TestArchive,
+        associations: usize,
+    ) -> RunningForwarder {
+        let (shutdown, rx) = watch::channel(false);
+        let task = tokio::spawn(telerad_router::forwarder::run_forwarder(
+            outbox.clone(),
+            archive.archive.clone(),
+            TELERAD_AE.to_string(),
+            associations,
+            rx,
+        ));
+        RunningForwarder { shutdown, task }
+    }
+
+    /// Asks it to stop and waits until it has.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        tokio::time::timeout(Duration::from_secs(60), self.task)
+            .await
+            .expect("the forwarder stops within 60 s")
+            .expect("the forwarder task ends cleanly");
+    }
+
+    /// A crash: the task is dropped wherever it is, nothing more is
+    /// written to the database or the network.
+    pub async fn kill(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+/// DCMTK `storescp` playing a radiologist's workstation.
+pub struct Storescp {
+    child: Option<Child>,
+    pub ae_title: String,
+    pub port: u16,
+    pub out: PathBuf,
+    log: PathBuf,
+    args: Vec<String>,
+}
+
+impl Storescp {
+    /// `+B`: files are written exactly as received (so a data set can be
+    /// compared byte for byte); `+uf`: a re-sent instance gets a file of
+    /// its own, so duplicates can be counted.
+    pub fn start(dir: &Path, ae_title: &str, extra: &[&str]) -> Storescp {
+        Storescp::start_on(dir, ae_title, free_port(), extra)
+    }
+
+    pub fn start_on(dir: &Path, ae_title: &str, port: u16, extra: &[&str]) -> Storescp {
+        let out = dir.join(format!("received-{ae_title}-{port}"));
+        std::fs::create_dir_all(&out).expect("a folder for storescp");
+        let mut scp = Storescp {
+            child: None,
+            ae_title: ae_title.to_string(),
+            port,
+            log: dir.join(format!("storescp-{ae_title}-{port}.log")),
+            out,
+            args: extra.iter().map(|s| (*s).to_string()).collect(),
+        };
+        scp.launch();
+        scp
+    }
+
+    fn launch(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("a storescp log");
+        let child = Command::new("storescp")
+            .args(["-aet", &self.ae_title, "+B", "+uf", "-od"])
+            .arg(&self.out)
+            .args(&self.args)
+            .arg(self.port.to_string())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot run storescp (is DCMTK installed? `apt-get install dcmtk`): {e}")
+            });
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "storescp not listening after 10 s:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn destination(&self, name: &str) -> Destination {
+        Destination {
+            name: name.to_string(),
+            ae_title: self.ae_title.clone(),
+            host: "127.0.0.1".into(),
+            port: self.port,
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Files written so far (complete ones: storescp writes each before it
+    /// answers, so a file counted here was acknowledged or is about to be).
+    pub fn received(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.out)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.is_file())
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        files
+    }
+
+    /// SOP Instance UID → files received for it.
+    pub fn received_by_sop(&self) -> std::collections::BTreeMap<String, Vec<PathBuf>> {
+        let mut out: std::collections::BTreeMap<String, Vec<PathBuf>> = Default::default();
+        for path in self.received() {
+            let file =
+                FileToSend::read(&path).unwrap_or_else(|e| panic!("received file unreadable: {e}"));
+            out.entry(file.sop_instance_uid).or_default().push(path);
+        }
+        out
+    }
+
+    pub async fn wait_for_files(&self, count: usize, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let n = self.received().len();
+            if n >= count {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "storescp {} has {n} of {count} files after {timeout:?}:\n{}",
+                self.ae_title,
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops it (SIGKILL; it keeps no state worth a clean stop).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port and folder.
+    pub fn restart(&mut self, extra: &[&str]) {
+        self.stop();
+        self.args = extra.iter().map(|s| (*s).to_string()).collect();
+        self.launch();
+    }
+}
+
+impl Drop for Storescp {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Polls `check` until it returns `Some`, or fails with `what`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{what}: not after {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}

@@ -1,0 +1,806 @@
+//! Delivering studies to radiologists' workstations: instances stored in a
+//! real archive are enqueued in the outbox and sent by the forwarder to
+//! DCMTK `storescp`, which writes what it receives exactly as received.
+//! What a radiologist would see is checked: every image there, identical,
+//! once; and what an operator would see: each job's state, attempts and
+//! error.
+
+mod common;
+
+use common::*;
+use dicom_core::value::{PrimitiveValue, Value};
+use dicom_core::{DataElement, VR};
+use dicom_dictionary_std::tags;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use telerad_fixtures::SyntheticStudy;
+use telerad_router::outbox::{ForwardJob, JobState, Outbox, OutboxError};
+use telerad_scp::FileToSend;
+
+on_every_backend!(
+    a_study_arrives_identical_and_jobs_are_sent,
+    retries_with_backoff_until_the_destination_is_up,
+    a_graceful_restart_loses_nothing_and_sends_nothing_twice,
+    a_crash_resends_only_what_was_in_flight_and_flags_it,
+    jobs_die_after_max_attempts_and_retry_brings_one_back,
+    a_second_destination_gets_its_own_copy,
+    a_refused_compressed_syntax_kills_its_job_at_once_and_spares_the_others,
+    enqueueing_twice_adds_nothing_and_late_images_are_added,
+    uncompressed_instances_are_reencoded_for_the_destination,
+    two_forwarders_on_one_database_send_each_instance_once,
+);
+
+const LONG: Duration = Duration::from_secs(60);
+const JPEG_2000: &str = "1.2.840.10008.1.2.4.91";
+
+fn synthetic_ct(dir: &Path, slices: usize) -> (SyntheticStudy, Vec<PathBuf>) {
+    let study = SyntheticStudy::ct(slices);
+    let files = study
+        .write_to(&dir.join(format!("ct-{}", study.study_instance_uid)))
+        .expect("write a synthetic CT");
+    (study, files)
+}
+
+fn sample(file_name: &str) -> telerad_fixtures::Sample {
+    telerad_fixtures::samples()
+        .into_iter()
+        .find(|s| s.file_name == file_name)
+        .unwrap_or_else(|| panic!("no sample {file_name}"))
+}
+
+fn study_uid_of(path: &Path) -> String {
+    let object = dicom_object::open_file(path).expect("open a DICOM file");
+    text(&object, tags::STUDY_INSTANCE_UID)
+}
+
+fn text(object: &dicom_object::InMemDicomObject, tag: dicom_core::Tag) -> String {
+    object
+        .element(tag)
+        .expect("the element")
+        .to_str()
+        .expect("a text value")
+        .trim_end_matches(['\0', ' '])
+        .to_string()
+}
+
+async fn jobs_of(outbox: &Outbox, study_instance_uid: &str) -> Vec<ForwardJob> {
+    outbox
+        .jobs_of_study(study_instance_uid)
+        .await
+        .expect("list the study's jobs")
+}
+
+/// Waits until every job of the study is in `state`, and returns them.
+async fn wait_for_state(
+    outbox: &Outbox,
+    study_instance_uid: &str,
+    state: JobState,
+    timeout: Duration,
+) -> Vec<ForwardJob> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let jobs = jobs_of(outbox, study_instance_uid).await;
+        if !jobs.is_empty() && jobs.iter().all(|j| j.state == state) {
+            return jobs;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "jobs of {study_instance_uid} not all {state} after {timeout:?}: {:#?}",
+            jobs.iter()
+                .map(|j| (j.id, j.state, j.attempts, j.last_error.clone()))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// The stored data set of each job's instance version, byte for byte, is
+/// what the workstation received for that SOP Instance UID.
+fn assert_received_identical(archive: &TestArchive, scp: &Storescp, jobs: &[ForwardJob]) {
+    let received = scp.received_by_sop();
+    for job in jobs {
+        let files = received
+            .get(&job.sop_instance_uid)
+            .unwrap_or_else(|| panic!("{} never reached {}", job.sop_instance_uid, scp.ae_title));
+        let stored = dataset_bytes(&archive.stored_file(&job.path));
+        assert!(
+            files.iter().any(|f| dataset_bytes(f) == stored),
+            "{} reached {} with a different data set",
+            job.sop_instance_uid,
+            scp.ae_title
+        );
+        let file = FileToSend::read(&files[0]).expect("a received file");
+        assert_eq!(
+            file.transfer_syntax_uid, job.transfer_syntax_uid,
+            "sent in its stored syntax"
+        );
+    }
+}
+
+fn counts(received: &BTreeMap<String, Vec<PathBuf>>) -> BTreeMap<String, usize> {
+    received
+        .iter()
+        .map(|(sop, files)| (sop.clone(), files.len()))
+        .collect()
+}
+
+// (a)
+async fn a_study_arrives_identical_and_jobs_are_sent(backend: &Backend) {
+    let archive = TestArchive::open(backend).await;
+    let (study, files) = synthetic_ct(archive.dir.path(), 20);
+    archive.store_all(&files).await;
+    // --fork: two associations really run side by side.
+    let scp = Storescp::start(archive.dir.path(), "MARTIN_WS", &["--fork"]);
+    let outbox = archive.outbox(quick_retries(5));
+    let added = outbox
+        .enqueue_study(&study.study_instance_uid, &scp.destination("dr-martin"))
+        .await
+        .expect("enqueue");
+    assert_eq!(added, 20);
+    let forwarder = RunningForwarder::start(&outbox, &archive, 2);
+
+    let jobs = wait_for_state(&outbox, &study.study_instance_uid, JobState::Sent, LONG).await;
+    forwarder.stop().await;
+    assert_eq!(jobs.len(), 20);
+    for job in &jobs {
+        assert_eq!(job.attempts, 1, "{job:?}");
+        assert!(!job.possible_duplicate, "{job:?}");
+        assert!(job.sent_at.is_some() && job.claimed_by.is_none(), "{job:?}");
+        assert_eq!(job.destination.name, "dr-martin");
+    }
+    let received = scp.received_by_sop();
+    assert_eq!(received.len(), 20, "{:?}", counts(&received));
+    assert!(
+        received.values().all(|f| f.len() == 1),
+        "sent once each: {:?}",
+        counts(&received)
+    );
+    assert_received_identical(&archive, &scp, &jobs);
+    // And identical to what the hospital sent.
+    for path in &files {
+        let original = FileToSend::read(path).expect("a fixture");
+        let got = &received[&original.sop_instance_uid][0];
+        assert_eq!(
+            dataset_bytes(got),
+            dataset_bytes(path),
+            "{}",
+            path.display()
+        );
+    }
+}
+
+// (b)
+async fn retries_with_backoff_until_the_destination_is_up(backend: &Backend) {
+    let archive = TestArchive::open(backend).await;
+    let (study, files) = synthetic_ct(archive.dir.path(), 10);
+    archive.store_all(&files).await;
+    let port = free_port();
+    let destination = telerad_router::outbox::Destination {
+        name: "dr-martin".into(),
+        ae_title: "MARTIN_WS".into(),
+        host: "127.0.0.1".into(),
+        port,
+    };
+    let outbox = archive.outbox(quick_retries(1000));
+    outbox
+        .enqueue_study(&study.study_instance_uid, &destination)
+        .await
+        .expect("enqueue");
+    let started = std::time::Instant::now();
+    let forwarder = RunningForwarder::start(&outbox, &archive, 2);
+
+    let failed = eventually("three failed attempts each", LONG, || async {
+        let jobs = jobs_of(&outbox, &study.study_instance_uid).await;
+        jobs.iter().all(|j| j.attempts >= 3).then_some(jobs)
+    })
+    .await;
+    for job in &failed {
+        assert_ne!(job.state, JobState::Dead, "{job:?}");
+        assert_ne!(job.state, JobState::Sent, "{job:?}");
+        let error = job.last_error.as_deref().unwrap_or_default();
+        assert!(
+            error.contains("cannot open an association with MARTIN_WS@127.0.0.1")
+                && error.contains(&port.to_string()),
+            "{error}"
+        );
+    }
+    // Backoff, not a tight loop: 50, 100, 200, 300, 300 ms… between
+    // attempts allows a handful per second, not hundreds.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let attempts = jobs_of(&outbox, &study.study_instance_uid)
+        .await
+        .iter()
+        .map(|j| j.attempts)
+        .max()
+        .unwrap_or(0);
+    assert!(
+        (attempts as f64) < elapsed / 0.05 && attempts < 40,
+        "{attempts} attempts in {elapsed:.1} s: the backoff is not honoured"
+    );
+
+    let dir = archive.dir.path().to_path_buf();
+    let scp = Storescp::start_on(&dir, "MARTIN_WS", port, &[]);
+    let jobs = wait_for_state(&outbox, &study.study_instance_uid, JobState::Sent, LONG).await;
+    forwarder.stop().await;
+    assert_received_identical(&archive, &scp, &jobs);
+    assert_eq!(scp.received().len(), 10);
+    assert!(
+        jobs.iter()
+            .all(|j| !j.possible_duplicate && j.attempts >= 4)
+    );
+}
+
+/// storescp that waits a second before answering each C-STORE (after
+/// writing the file), so that a test can stop the forwarder mid-study.
+fn slow_workstation(dir: &Path, port: u16) -> Storescp {
+    Storescp::start_on(dir, "MARTIN_WS", port, &["--sleep-after", "1"])
+}
+
+// (c), a stop as `telerad serve` does on SIGTERM.
+async fn a_graceful_restart_loses_nothing_and_sends_nothing_twice(backend: &Backend) {
+    let archive = TestArchive::open(backend).await;
+    let (study, files) = synthetic_ct(archive.dir.path(), 20);
+    archive.store_all(&files).await;
+    let port = free_port();
+    let mut scp = slow_workstation(archive.dir.path(), port);
+    let outbox = archive.outbox(quick_retries(5));
+    outbox
+        .enqueue_study(&study.study_instance_uid, &scp.destination("dr-martin"))
+        .await
+        .expect("enqueue");
+    let forwarder = RunningForwarder::start(&outbox, &archive, 1);
+    scp.wait_for_files(3, LONG).await;
+    forwarder.stop().await;
+
+    let jobs = jobs_of(&outbox, &study.study_instance_uid).await;
+    let sent = jobs.iter().filter(|j| j.state == JobState::Sent).count();
+    let pending = jobs.iter().filter(|j| j.state == JobState::Pending).count();
+    assert!((3..20).contains(&sent), "{sent} sent at the stop");
+    assert_eq!(
+        sent + pending,
+        20,
+        "a stop leaves jobs sent or pending, never sending: {jobs:#?}"
+    );
+    assert!(
+        jobs.iter()
+            .all(|j| j.attempts == i64::from(j.state == JobState::Sent) && j.claimed_by.is_none())
+    );
+    assert_eq!(
+        scp.received().len(),
+        sent,
+        "the stop finished the C-STORE under way and began no other"
+    );
+
+    scp.restart(&[]);
+    // A new forwarder, with a new outbox, on the same database: as after
+    // restarting the process.
+    let outbox = archive.outbox(quick_retries(5));
+    let forwarder = RunningForwarder::start(&outbox, &archive, 2);
+    let jobs = wait_for_state(&outbox, &study.study_instance_uid, JobState::Sent, LONG).await;
+    forwarder.stop().await;
+    let received = scp.received_by_sop();
+    assert_eq!(received.len(), 20, "nothing lost");
+    assert!(
+        received.values().all(|f| f.len() == 1),
+        "nothing sent twice: {:?}",
+        counts(&received)
+    );
+    assert!(
+        jobs.iter()
+            .all(|j| !j.possible_duplicate && j.attempts == 1),
+        "{jobs:#?}"
+    );
+    assert_received_identical(&archive, &scp, &jobs);
+}
+
+// (c), a crash: the forwarder's task is dropped mid-C-STORE.
+async fn a_crash_resends_only_what_was_in_flight_and_flags_it(backend: &Backend) {
+    let archive = TestArchive::open(backend).await;
+    let (study, files) = synthetic_ct(archive.dir.path(), 20);
+    archive.store_all(&files).await;
+    let port = free_port();
+    let mut scp = slow_workstation(archive.dir.path(), port);
+    let outbox = archive.outbox(quick_retries(5));
+    outbox
+        .enqueue_study(&study.study_instance_uid, &scp.destination("dr-martin"))
+        .await
+        .expect("enqueue");
+    let forwarder = RunningForwarder::start(&outbox, &archive, 1);
+    // The third file is written; its response comes a second later.
+    scp.wait_for_files(3, LONG).await;
+    forwarder.kill().await;
+
+    let jobs = jobs_of(&outbox, &study.study_instance_uid).await;
+    let in_flight: Vec<&ForwardJob> = jobs
+        .iter()
+        .filter(|j| j.state == JobState::Sending)
+        .collect();
+    assert!(
+        !in_flight.is_empty(),
+        "the crash left claimed jobs: {jobs:#?}"
+    );
+
+    scp.restart(&[]);
+    // On PostgreSQL another live process could hold those claims, so they
+    // are taken back only once expired: a short lease for the test.
+    let outbox = std::sync::Arc::new(
+        Outbox::new(archive.archive.index().database().clone(), quick_retries(5))
+            .with_claim_lease(Duration::from_secs(1)),
+    );
+    let forwarder = RunningForwarder::start(&outbox, &archive, 1);
+    let jobs = wait_for_state(&outbox, &study.study_instance_uid, JobState::Sent, LONG).await;
+    forwarder.stop().await;
+
+    let received = scp.received_by_sop();
+    assert_eq!(received.len(), 20, "nothing lost: {:?}", counts(&received));
+    let flagged: BTreeSet<&str> = jobs
+        .iter()
+        .filter(|j| j.possible_duplicate)
+        .map(|j| j.sop_instance_uid.as_str())
+        .collect();
+    let twice: BTreeSet<&str> = received
+        .iter()
+        .filter(|(_, f)| f.len() > 1)
+        .map(|(sop, _)| sop.as_str())
+        .collect();
+    assert!(
+        !flagged.is_empty(),
+        "the C-STORE under way at the crash is re-sent flagged: {jobs:#?}"
+    );
+    assert!(
+        twice.is_subset(&flagged),
+        "every instance received twice is flagged: twice {twice:?}, flagged {flagged:?}"
+    );
+    assert!(
+        received.values().all(|f| f.len() <= 2),
+        "{:?}",
+        counts(&received)
+    );
+    for job in jobs.iter().filter(|j| j.possible_duplicate) {
+        assert!(
+            job.last_error
+                .as_deref()
+                .unwrap_or_default()
+                .contains("interrupted"),
+            "{job:?}"
+        );
+    }
+    // Claimed but never begun: given back without a flag.
+    assert!(
+        flagged.len() < in_flight.len() || in_flight.len() == 1,
+        "only begun C-STOREs are flagged: {flagged:?}"
+    );
+    assert_received_identical(&archive, &scp, &jobs);
+}
+
+// (d)
+async fn jobs_die_after_max_attempts_and_retry_brings_one_back(backend: &Backend) {
+    let archive = TestArchive::open(backend).await;
+    let (study, files) = synthetic_ct(archive.dir.path(), 3);
+    archive.store_all(&files).await;
+    let port = free_port();
+    let destination = telerad_router::outbox::Destination {
+        name: "dr-martin".into(),
+        ae_title: "MARTIN_WS".into(),
+        host: "127.0.0.1".into(),
+        port,
+    };
+    let outbox = archive.outbox(quick_retries(3));
+    outbox
+        .enqueue_study(&study.study_instance_uid, &destination)
+        .await
+        .expect("enqueue");
+    let forwarder = RunningForwarder::start(&outbox, &archive, 1);
+    let dead = wait_for_state(&outbox, &study.study_instance_uid, JobState::Dead, LONG).await;
+    for job in &dead {
+        assert_eq!(job.attempts, 3, "{job:?}");
+        assert!(
+            job.last_error
+                .as_deref()
+                .unwrap_or_default()
+                .contains("cannot open an association with MARTIN_WS"),
+            "{job:?}"
+        );
+    }
+    let listed = outbox
+        .list(Some("dead"), 100)
+        .await
+        .expect("list dead jobs");
+    assert_eq!(listed.len(), 3);
+    assert!(listed.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+
+    // The workstation comes back: dead jobs stay dead until asked.
+    let scp = Storescp::start_on(archive.dir.path(), "MARTIN_WS", port, &[]);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(scp.received().is_empty());
+
+    let first = dead[0].id;
+    let retried = outbox
+        .retry(first)
+        .await
+        .expect("retry")
+        .expect("the job exists");
+    assert_eq!((retried.state, retried.attempts), (JobState::Pending, 0));
+    let sent = eventually("the retried job sent", LONG, || async {
+        let job = outbox
+            .job(first)
+            .await
+            .expect("read a job")
+            .expect("the job");
+        (job.state == JobState::Sent).then_some(job)
+    })
+    .await;
+    assert_eq!(sent.attempts, 1);
+    scp.wait_for_files(1, LONG).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    forwarder.stop().await;
+    assert_eq!(scp.received().len(), 1);
+    assert_received_identical(&archive, &scp, std::slice::from_ref(&sent));
+    let states: Vec<JobState> = jobs_of(&outbox, &study.study_instance_uid)
+        .await
+        .iter()
+        .map(|j| j.state)
+        .collect();
+    assert_eq!(states, [JobState::Sent, JobState::Dead, JobState::Dead]);
+
+    assert!(
+        outbox.retry(987_654_321).await.expect("retry").is_none(),
+        "unknown id"
+    );
+    match outbox.retry(first).await {
+        Err(OutboxError::NotRetryable {
+            id,
+            state: JobState::Sent,
+        }) => assert_eq!(id, first),
+        other => panic!("a sent job cannot be retried: {other:?}"),
+    }
+    assert!(matches!(
+        outbox.list(Some("lost"), 10).await,
+        Err(OutboxError::InvalidState(_))
+    ));
+}
+
+// (e)
+async fn a_second_destination_gets_its_own_copy(backend: &Backend) {
+    let archive = TestArchive::open(backend).await;
+    let (study, files) = synthetic_ct(archive.dir.path(), 10);
+    archive.store_all(&files).await;
+    let martin = Storescp::start(archive.dir.path(), "MARTIN_WS", &[]);
+    let dupont = Storescp::start(archive.dir.path(), "DUPONT_WS", &[]);
+    let outbox = archive.outbox(quick_retries(5));
+    assert_eq!(
+        outbox
+            .enqueue_study(&study.study_instance_uid, &martin.destination("dr-martin"))
+            .await
+            .expect("enqueue"),
+        10
+    );
+    assert_eq!(
+        outbox
+            .enqueue_study(&study.study_instance_uid, &dupont.destination("dr-dupont"))
+            .await
+            .expect("enqueue"),
+        10
+    );
+    let forwarder = RunningForwarder::start(&outbox, &archive, 2);
+    let jobs = wait_for_state(&outbox, &study.study_instance_uid, JobState::Sent, LONG).await;
+    forwarder.stop().await;
+    assert_eq!(jobs.len(), 20);
+    for scp in [&martin, &dupont] {
+        let mine: Vec<ForwardJob> = jobs
+            .iter()
+            .filter(|j| j.destination.ae_title == scp.ae_title)
+            .cloned()
+            .collect();
+        assert_eq!(mine.len(), 10);
+        let received = scp.received_by_sop();
+        assert_eq!(received.len(), 10);
+        assert!(received.values().all(|f| f.len() == 1));
+        assert_received_identical(&archive, scp, &mine);
+    }
+}
+
+// (f)
+async fn a_refused_compressed_syntax_kills_its_job_at_once_and_spares_the_others(
+    backend: &Backend,
+) {
+    let archive = TestArchive::open(backend).await;
+    let (ct, files) = synthetic_ct(archive.dir.path(), 5);
+    archive.store_all(&files).await;
+    let j2k = sample("JPEG2000.dcm");
+    assert_eq!(j2k.transfer_syntax_uid, JPEG_2000);
+    archive.store(&j2k.path).await;
+    let j2k_study = study_uid_of(&j2k.path);
+    // storescp's default: uncompressed syntaxes only.
+    let martin = Storescp::start(archive.dir.path(), "MARTIN_WS", &[]);
+    // +xa: every syntax DCMTK knows, JPEG 2000 included.
+    let accepting = Storescp::start(archive.dir.path(), "DUPONT_WS", &["+xa"]);
+    let outbox = archive.outbox(quick_retries(5));
+    // Both studies before the forwarder starts: one batch, one association.
+    for study in [&ct.study_instance_uid, &j2k_study] {
+        outbox
+            .enqueue_study(study, &martin.destination("dr-martin"))
+            .await
+            .expect("enqueue");
+    }
+    outbox
+        .enqueue_study(&j2k_study, &accepting.destination("dr-dupont"))
+        .await
+        .expect("enqueue");
+    let forwarder = RunningForwarder::start(&outbox, &archive, 1);
+
+    let ct_jobs = wait_for_state(&outbox, &ct.study_instance_uid, JobState::Sent, LONG).await;
+    let j2k_jobs = eventually("the JPEG 2000 jobs settled", LONG, || async {
+        let jobs = jobs_of(&outbox, &j2k_study).await;
+        jobs.iter()
+            .all(|j| matches!(j.state, JobState::Sent | JobState::Dead))
+            .then_some(jobs)
+    })
+    .await;
+    // Long enough for several retries, had it been retried.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    forwarder.stop().await;
+
+    let refused = j2k_jobs
+        .iter()
+        .find(|j| j.destination.ae_title == "MARTIN_WS")
+        .expect("a job for MARTIN_WS");
+    let refused = outbox
+        .job(refused.id)
+        .await
+        .expect("read")
+        .expect("the job");
+    assert_eq!(refused.state, JobState::Dead);
+    assert_eq!(refused.attempts, 1, "dead at once: retrying cannot help");
+    assert_eq!(
+        refused.last_error.as_deref(),
+        Some(
+            "destination MARTIN_WS refused JPEG 2000 Image Compression (1.2.840.10008.1.2.4.91) for \
+             Secondary Capture Image Storage (1.2.840.10008.5.1.4.1.1.7); telerad does not decompress"
+        )
+    );
+    assert_eq!(martin.received_by_sop().len(), 5, "the CT went through");
+    assert_received_identical(&archive, &martin, &ct_jobs);
+
+    let delivered = j2k_jobs
+        .iter()
+        .find(|j| j.destination.ae_title == "DUPONT_WS")
+        .expect("a job for DUPONT_WS");
+    assert_eq!(delivered.state, JobState::Sent);
+    assert_received_identical(&archive, &accepting, std::slice::from_ref(delivered));
+}
+
+// (g)
+async fn enqueueing_twice_adds_nothing_and_late_images_are_added(backend: &Backend) {
+    let archive = TestArchive::open(backend).await;
+    let dir = archive.dir.path().to_path_buf();
+    let (study, files) = synthetic_ct(&dir, 20);
+    archive.store_all(&files).await;
+    let scp = Storescp::start(&dir, "MARTIN_WS", &[]);
+    let destination = scp.destination("dr-martin");
+    let outbox = archive.outbox(quick_retries(5));
+    assert_eq!(
+        outbox
+            .enqueue_study(&study.study_instance_uid, &destination)
+            .await
+            .expect("enqueue"),
+        20
+    );
+    assert_eq!(
+        outbox
+            .enqueue_study(&study.study_instance_uid, &destination)
+            .await
+            .expect("enqueue"),
+        0
+    );
+    // The label is not part of the identity: same workstation, same jobs.
+    let relabelled = telerad_router::outbox::Destination {
+        name: "dr-martin-home".into(),
+        ..destination.clone()
+    };
+    assert_eq!(
+        outbox
+            .enqueue_study(&study.study_instance_uid, &relabelled)
+            .await
+            .expect("enqueue"),
+        0
+    );
+    assert_eq!(jobs_of(&outbox, &study.study_instance_uid).await.len(), 20);
+
+    // A late image, and a corrected re-send of slice 1 (same SOP Instance
+    // UID, new content: a second version).
+    let late_study = SyntheticStudy {
+        slices: 21,
+        ..study.clone()
+    };
+    let late = dir.join("late.dcm");
+    late_study
+        .instance(20)
+        .write_to_file(&late)
+        .expect("write the late image");
+    archive.store(&late).await;
+    let mut corrected = study.instance(0);
+    corrected.put(DataElement::new(
+        tags::SERIES_DESCRIPTION,
+        VR::LO,
+        PrimitiveValue::from("CORRECTED"),
+    ));
+    let corrected_path = dir.join("corrected.dcm");
+    corrected
+        .write_to_file(&corrected_path)
+        .expect("write the corrected image");
+    assert!(matches!(
+        archive.store(&corrected_path).await,
+        telerad_store::Stored::New { version: 2, .. }
+    ));
+    assert_eq!(
+        outbox
+            .enqueue_study(&study.study_instance_uid, &destination)
+            .await
+            .expect("enqueue"),
+        2
+    );
+    assert_eq!(
+        outbox
+            .enqueue_study(&study.study_instance_uid, &destination)
+            .await
+            .expect("enqueue"),
+        0
+    );
+    let jobs = jobs_of(&outbox, &study.study_instance_uid).await;
+    assert_eq!(jobs.len(), 22);
+    let first = study.sop_instance_uid(0);
+    let versions: Vec<i64> = jobs
+        .iter()
+        .filter(|j| j.sop_instance_uid == first)
+        .map(|j| j.version)
+        .collect();
+    assert_eq!(versions, [1, 2]);
+
+    let forwarder = RunningForwarder::start(&outbox, &archive, 2);
+    let jobs = wait_for_state(&outbox, &study.study_instance_uid, JobState::Sent, LONG).await;
+    forwarder.stop().await;
+    let received = scp.received_by_sop();
+    assert_eq!(received.len(), 21);
+    assert_eq!(
+        received[&first].len(),
+        2,
+        "both versions of slice 1 delivered"
+    );
+    assert_received_identical(&archive, &scp, &jobs);
+
+    // Errors a caller can act on.
+    assert!(matches!(
+        outbox.enqueue_study("1.2.3.4.5.999", &destination).await,
+        Err(OutboxError::UnknownStudy(_))
+    ));
+    let nameless = telerad_router::outbox::Destination {
+        ae_title: "".into(),
+        ..destination
+    };
+    assert!(matches!(
+        outbox
+            .enqueue_study(&study.study_instance_uid, &nameless)
+            .await,
+        Err(OutboxError::InvalidDestination { .. })
+    ));
+}
+
+/// Same elements with the same values, whatever the encoding: text
+/// padding aside, values compared in their little-endian bytes.
+fn same_content(
+    a: &dicom_object::InMemDicomObject,
+    b: &dicom_object::InMemDicomObject,
+) -> Result<(), String> {
+    let wanted = |e: &&dicom_object::mem::InMemElement| e.header().tag.element() != 0;
+    let tags_a: Vec<_> = a.iter().filter(wanted).map(|e| e.header().tag).collect();
+    let tags_b: Vec<_> = b.iter().filter(wanted).map(|e| e.header().tag).collect();
+    if tags_a != tags_b {
+        return Err(format!("different elements: {tags_a:?} vs {tags_b:?}"));
+    }
+    for (x, y) in a.iter().filter(wanted).zip(b.iter().filter(wanted)) {
+        let tag = x.header().tag;
+        match (x.value(), y.value()) {
+            (Value::Primitive(p), Value::Primitive(q)) => {
+                let unpadded =
+                    |v: &PrimitiveValue| v.to_str().trim_end_matches([' ', '\0']).to_string();
+                if p.to_bytes() != q.to_bytes() && unpadded(p) != unpadded(q) {
+                    return Err(format!("{tag}: {p:?} vs {q:?}"));
+                }
+            }
+            (Value::Sequence(s), Value::Sequence(t)) => {
+                if s.items().len() != t.items().len() {
+                    return Err(format!("{tag}: item counts differ"));
+                }
+                for (i, j) in s.items().iter().zip(t.items()) {
+                    same_content(i, j).map_err(|e| format!("{tag} > {e}"))?;
+                }
+            }
+            _ => return Err(format!("{tag}: different kinds of value")),
+        }
+    }
+    Ok(())
+}
+
+// Not in the brief's list, but the other half of "send in the stored
+// syntax, else re-encode": a workstation that takes implicit VR only.
+async fn uncompressed_instances_are_reencoded_for_the_destination(backend: &Backend) {
+    let archive = TestArchive::open(backend).await;
+    let (ct, files) = synthetic_ct(archive.dir.path(), 3);
+    archive.store_all(&files).await;
+    let big_endian = sample("MR_small_bigendian.dcm");
+    archive.store(&big_endian.path).await;
+    let mr_study = study_uid_of(&big_endian.path);
+    // +xi: implicit VR little endian only.
+    let scp = Storescp::start(archive.dir.path(), "IMPLICIT_WS", &["+xi"]);
+    let outbox = archive.outbox(quick_retries(5));
+    for study in [&ct.study_instance_uid, &mr_study] {
+        outbox
+            .enqueue_study(study, &scp.destination("dr-old"))
+            .await
+            .expect("enqueue");
+    }
+    let forwarder = RunningForwarder::start(&outbox, &archive, 1);
+    wait_for_state(&outbox, &ct.study_instance_uid, JobState::Sent, LONG).await;
+    wait_for_state(&outbox, &mr_study, JobState::Sent, LONG).await;
+    forwarder.stop().await;
+
+    let received = scp.received_by_sop();
+    assert_eq!(received.len(), 4);
+    for original in files.iter().chain([&big_endian.path]) {
+        let sent = FileToSend::read(original).expect("a fixture");
+        let got = &received[&sent.sop_instance_uid];
+        assert_eq!(got.len(), 1);
+        let got_file = FileToSend::read(&got[0]).expect("a received file");
+        assert_eq!(
+            got_file.transfer_syntax_uid, "1.2.840.10008.1.2",
+            "re-encoded to implicit VR LE"
+        );
+        let a = dicom_object::open_file(original).expect("open the original");
+        let b = dicom_object::open_file(&got[0]).expect("open the received file");
+        if let Err(e) = same_content(&a, &b) {
+            panic!("{} changed on the way: {e}", original.display());
+        }
+    }
+}
+
+// The property the claim protocol exists for: two telerad processes
+// sharing a database never both send a job.
+async fn two_forwarders_on_one_database_send_each_instance_once(backend: &Backend) {
+    let archive = TestArchive::open(backend).await;
+    let (study, files) = synthetic_ct(archive.dir.path(), 30);
+    archive.store_all(&files).await;
+    let scp = Storescp::start(archive.dir.path(), "MARTIN_WS", &["--fork"]);
+    // Each with its own connection pool, as two processes would have.
+    let first = archive.outbox(quick_retries(5));
+    let second_db = telerad_store::Database::connect(&archive.database_url)
+        .await
+        .expect("a second connection pool");
+    let second = std::sync::Arc::new(Outbox::new(second_db, quick_retries(5)));
+    let one = RunningForwarder::start(&first, &archive, 2);
+    let two = RunningForwarder::start(&second, &archive, 2);
+    // Both past their start-up recovery before there is anything to take.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    first
+        .enqueue_study(&study.study_instance_uid, &scp.destination("dr-martin"))
+        .await
+        .expect("enqueue");
+    // The second learns of the work by polling, the first by being woken.
+    let jobs = wait_for_state(&first, &study.study_instance_uid, JobState::Sent, LONG).await;
+    one.stop().await;
+    two.stop().await;
+    let received = scp.received_by_sop();
+    assert_eq!(received.len(), 30);
+    assert!(
+        received.values().all(|f| f.len() == 1),
+        "{:?}",
+        counts(&received)
+    );
+    assert!(
+        jobs.iter()
+            .all(|j| j.attempts == 1 && !j.possible_duplicate),
+        "{jobs:#?}"
+    );
+}

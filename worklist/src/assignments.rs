@@ -1,0 +1,73 @@
+//! Router operations over HTTP: a radiologist acknowledges a study, or a
+//! coordinator gives it to someone (`POST /api/studies/{uid}/acknowledge`,
+//! `POST /api/studies/{uid}/assign`, body `{"radiologist": "id"}`).
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+use telerad_router::service::{AssignmentView, RouterError};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/studies/{study_uid}/acknowledge", post(acknowledge))
+        .route("/api/studies/{study_uid}/assign", post(assign))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RadiologistBody {
+    radiologist: String,
+}
+
+fn body(json: Result<Json<RadiologistBody>, JsonRejection>) -> Result<RadiologistBody, ApiError> {
+    json.map(|Json(b)| b).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "expected {{\"radiologist\": \"id\"}}: {}",
+            e.body_text()
+        ))
+    })
+}
+
+fn study_uid(raw: &str) -> Result<&str, ApiError> {
+    telerad_store::uid::validate_uid(raw).map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+impl From<RouterError> for ApiError {
+    fn from(e: RouterError) -> ApiError {
+        match e {
+            RouterError::NotFound(m) => ApiError::NotFound(m),
+            RouterError::Conflict(m) => ApiError::Conflict(m),
+            RouterError::BadRequest(m) => ApiError::BadRequest(m),
+            RouterError::Database(e) => ApiError::Database(e),
+            RouterError::Config(m) => ApiError::Internal(m),
+        }
+    }
+}
+
+async fn acknowledge(
+    State(state): State<AppState>,
+    Path(raw_uid): Path<String>,
+    json: Result<Json<RadiologistBody>, JsonRejection>,
+) -> Result<Json<AssignmentView>, ApiError> {
+    let uid = study_uid(&raw_uid)?;
+    let body = body(json)?;
+    Ok(Json(
+        state.router.acknowledge(uid, &body.radiologist).await?,
+    ))
+}
+
+async fn assign(
+    State(state): State<AppState>,
+    Path(raw_uid): Path<String>,
+    json: Result<Json<RadiologistBody>, JsonRejection>,
+) -> Result<Json<AssignmentView>, ApiError> {
+    let uid = study_uid(&raw_uid)?;
+    let body = body(json)?;
+    Ok(Json(
+        state.router.assign_manually(uid, &body.radiologist).await?,
+    ))
+}

@@ -1,0 +1,287 @@
+//! `GET /api/forwards` and `POST /api/forwards/{id}/retry`: the operators'
+//! view of deliveries to radiologists' workstations, above all the `dead`
+//! ones (with why they failed), and the way to send one again.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRef, Path, Query, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use std::sync::Arc;
+use telerad_router::outbox::{ForwardJob, Outbox, OutboxError};
+
+/// The handlers need the outbox only; taking just that lets them be served
+/// (and tested) without the rest of the application state.
+pub fn routes<S>() -> Router<S>
+where
+    Arc<Outbox>: FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
+    Router::new()
+        .route("/api/forwards", get(list))
+        .route("/api/forwards/{id}/retry", post(retry))
+}
+
+impl FromRef<AppState> for Arc<Outbox> {
+    fn from_ref(state: &AppState) -> Arc<Outbox> {
+        state.outbox.clone()
+    }
+}
+
+const DEFAULT_LIMIT: i64 = 100;
+const MAX_LIMIT: i64 = 1000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    state: Option<String>,
+    limit: Option<i64>,
+}
+
+/// Newest first.
+async fn list(
+    State(outbox): State<Arc<Outbox>>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Vec<ForwardJob>>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::BadRequest(format!(
+            "limit {limit}: expected 1 to {MAX_LIMIT}"
+        )));
+    }
+    let jobs = outbox
+        .list(query.state.as_deref(), limit)
+        .await
+        .map_err(api_error)?;
+    Ok(Json(jobs))
+}
+
+async fn retry(
+    State(outbox): State<Arc<Outbox>>,
+    Path(id): Path<String>,
+) -> Result<Json<ForwardJob>, ApiError> {
+    let id: i64 = id
+        .parse()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| ApiError::BadRequest(format!("{id:?} is not a forward job id")))?;
+    match outbox.retry(id).await.map_err(api_error)? {
+        Some(job) => Ok(Json(job)),
+        None => Err(ApiError::NotFound(format!("no forward job {id}"))),
+    }
+}
+
+fn api_error(e: OutboxError) -> ApiError {
+    match e {
+        OutboxError::Database(e) => ApiError::Database(e),
+        OutboxError::InvalidState(_) => ApiError::BadRequest(e.to_string()),
+        OutboxError::NotRetryable { .. } => ApiError::Conflict(e.to_string()),
+        OutboxError::UnknownStudy(_)
+        | OutboxError::InvalidDestination { .. }
+        | OutboxError::Corrupt { .. } => ApiError::Internal(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The endpoints served on a real socket and called as an operator's
+    //! tool would, over a real archive whose jobs died against a
+    //! workstation that does not answer.
+
+    use super::*;
+    use std::time::Duration;
+    use telerad_router::outbox::{Destination, JobState, RetryPolicy};
+    use telerad_store::{Archive, InstanceHeader, SystemClock};
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port")
+    }
+
+    async fn archive_with_study(dir: &std::path::Path) -> (Arc<Archive>, String) {
+        let config = format!(
+            "[storage]\ndata_dir = \"{}\"\n\n[[sites]]\nname = \"site-a\"\n\
+             ae_titles = [\"SITE_A\"]\nallowed_networks = []\ntime_zone = \"Europe/Paris\"\n",
+            dir.join("data").display()
+        );
+        let config = telerad_config::Config::from_toml_str(&config).expect("a test config");
+        let archive = Archive::open(&config, Arc::new(SystemClock))
+            .await
+            .expect("open the archive");
+        let study = telerad_fixtures::SyntheticStudy::ct(2);
+        for path in study.write_to(&dir.join("ct")).expect("write a CT") {
+            let file = telerad_scp::FileToSend::read(&path).expect("a fixture");
+            let bytes = std::fs::read(&path).expect("read a fixture");
+            let offset = usize::try_from(file.dataset_offset).expect("an offset");
+            let mut pending = archive
+                .begin(InstanceHeader {
+                    sop_class_uid: file.sop_class_uid,
+                    sop_instance_uid: file.sop_instance_uid,
+                    transfer_syntax_uid: file.transfer_syntax_uid,
+                    calling_ae_title: "SITE_A".into(),
+                })
+                .expect("begin");
+            pending.write(&bytes[offset..]);
+            archive.commit(pending, "site-a").await.expect("store");
+        }
+        (Arc::new(archive), study.study_instance_uid)
+    }
+
+    /// (status, JSON body) of a request, from a blocking thread.
+    async fn call(method: &'static str, url: String) -> (u16, serde_json::Value) {
+        tokio::task::spawn_blocking(move || {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(10)))
+                .build()
+                .into();
+            let mut response = match method {
+                "POST" => agent.post(&url).send_empty(),
+                _ => agent.get(&url).call(),
+            }
+            .expect("an HTTP answer");
+            let status = response.status().as_u16();
+            let body = response
+                .body_mut()
+                .read_to_string()
+                .expect("a response body");
+            let json =
+                serde_json::from_str(&body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"));
+            (status, json)
+        })
+        .await
+        .expect("the HTTP client thread")
+    }
+
+    #[test]
+    fn operators_list_dead_jobs_and_retry_them() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            let dir = tempfile::tempdir().expect("a temp dir");
+            let (archive, study) = archive_with_study(dir.path()).await;
+            let outbox = Arc::new(Outbox::new(
+                archive.index().database().clone(),
+                RetryPolicy {
+                    base: Duration::from_millis(10),
+                    max_delay: Duration::from_millis(10),
+                    max_attempts: 1,
+                },
+            ));
+            // Nothing listens there: one refused connection and the jobs
+            // are dead.
+            let destination = Destination {
+                name: "dr-martin".into(),
+                ae_title: "MARTIN_WS".into(),
+                host: "127.0.0.1".into(),
+                port: free_port(),
+            };
+            assert_eq!(
+                outbox
+                    .enqueue_study(&study, &destination)
+                    .await
+                    .expect("enqueue"),
+                2
+            );
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let forwarder = tokio::spawn(telerad_router::forwarder::run_forwarder(
+                outbox.clone(),
+                archive.clone(),
+                "TELERAD".into(),
+                1,
+                stopped,
+            ));
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while outbox.list(Some("dead"), 10).await.expect("list").len() < 2 {
+                assert!(std::time::Instant::now() < deadline, "jobs not dead");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let _ = stop.send(true);
+            forwarder.await.expect("the forwarder stops");
+
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("a port");
+            let base = format!("http://{}", listener.local_addr().expect("an address"));
+            let app = routes::<Arc<Outbox>>().with_state(outbox.clone());
+            tokio::spawn(async move { axum::serve(listener, app).await });
+
+            let (status, body) =
+                call("GET", format!("{base}/api/forwards?state=dead&limit=100")).await;
+            assert_eq!(status, 200, "{body}");
+            let jobs = body.as_array().expect("a list");
+            assert_eq!(jobs.len(), 2);
+            let job = &jobs[0];
+            assert_eq!(job["state"], "dead");
+            assert_eq!(job["attempts"], 1);
+            assert_eq!(job["possible_duplicate"], false);
+            assert_eq!(job["destination"]["ae_title"], "MARTIN_WS");
+            assert_eq!(job["destination"]["name"], "dr-martin");
+            assert_eq!(job["destination"]["port"], destination.port);
+            assert_eq!(job["study_instance_uid"], study.as_str());
+            let error = job["last_error"].as_str().expect("an error");
+            assert!(
+                error.contains("cannot open an association with MARTIN_WS"),
+                "{error}"
+            );
+            assert!(
+                jobs[0]["id"].as_i64() > jobs[1]["id"].as_i64(),
+                "newest first"
+            );
+
+            let id = job["id"].as_i64().expect("an id");
+            let (status, body) = call("POST", format!("{base}/api/forwards/{id}/retry")).await;
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(
+                (body["id"].as_i64(), &body["state"], &body["attempts"]),
+                (Some(id), &"pending".into(), &0.into())
+            );
+            let (_, body) = call("GET", format!("{base}/api/forwards?state=dead")).await;
+            assert_eq!(body.as_array().map(Vec::len), Some(1));
+            let (_, body) = call("GET", format!("{base}/api/forwards")).await;
+            assert_eq!(body.as_array().map(Vec::len), Some(2), "all states");
+
+            // Delivered by hand through the forwarder's own calls: a sent
+            // job cannot be retried.
+            let claimed = outbox.claim(&destination, "test", 10).await.expect("claim");
+            assert_eq!(claimed.len(), 1);
+            assert!(outbox.begin_send(id, "test").await.expect("begin"));
+            assert!(outbox.record_sent(id, "test").await.expect("sent"));
+            assert_eq!(
+                outbox.job(id).await.expect("job").map(|j| j.state),
+                Some(JobState::Sent)
+            );
+            let (status, body) = call("POST", format!("{base}/api/forwards/{id}/retry")).await;
+            assert_eq!(status, 409, "{body}");
+            assert!(
+                body["error"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("is sent"),
+                "{body}"
+            );
+
+            for (method, path, expected) in [
+                ("POST", "/api/forwards/987654321/retry".to_string(), 404),
+                ("POST", "/api/forwards/abc/retry".to_string(), 400),
+                ("POST", "/api/forwards/-3/retry".to_string(), 400),
+                ("GET", "/api/forwards?state=lost".to_string(), 400),
+                ("GET", "/api/forwards?limit=0".to_string(), 400),
+                ("GET", "/api/forwards?limit=many".to_string(), 400),
+                ("GET", "/api/forwards?colour=red".to_string(), 400),
+            ] {
+                let (status, body) = call(method, format!("{base}{path}")).await;
+                assert_eq!(status, expected, "{method} {path}: {body}");
+                assert!(body["error"].is_string(), "{method} {path}: {body}");
+            }
+        });
+    }
+}
