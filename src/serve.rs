@@ -11,11 +11,6 @@ use telerad_store::{Archive, Clock};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-/// Parallel associations to one workstation: two keep a study flowing while
-/// one waits for a slow response, without crowding a workstation that was
-/// sized for a single modality sending to it.
-const FORWARD_ASSOCIATIONS_PER_DESTINATION: usize = 2;
-
 pub async fn serve(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
     let config = Arc::new(config);
     let archive = Arc::new(
@@ -64,13 +59,17 @@ pub async fn serve(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<()> 
     // index database; the forwarder sends as telerad's own AE title.
     let outbox = Arc::new(Outbox::new(
         archive.index().database().clone(),
-        RetryPolicy::default(),
+        RetryPolicy {
+            base: config.forwarding.retry_base(),
+            max_delay: config.forwarding.retry_max_delay(),
+            max_attempts: config.forwarding.max_attempts,
+        },
     ));
     let forwarder_task = tokio::spawn(telerad_router::forwarder::run_forwarder(
         outbox.clone(),
         archive.clone(),
         config.dicom.ae_title.clone(),
-        FORWARD_ASSOCIATIONS_PER_DESTINATION,
+        config.forwarding.associations_per_destination,
         shutdown_rx.clone(),
     ));
     let router = Arc::new(

@@ -404,3 +404,82 @@ fn other_associations_are_unaffected(backend: &Backend) {
         Duration::from_secs(30),
     );
 }
+
+mod limits {
+    //! Limits from the configuration: how many associations, how long a
+    //! silent peer may hold a connection.
+
+    use super::*;
+
+    on_every_backend!(
+        associations_over_the_limit_are_rejected_as_transient,
+        silent_peers_are_dropped_after_the_timeouts,
+    );
+
+    fn associations_over_the_limit_are_rejected_as_transient(backend: &Backend) {
+        let server = TestServer::start_with(
+            backend,
+            ServerOptions {
+                max_associations: 2,
+                ..ServerOptions::default()
+            },
+        );
+        let mut first = RawPeer::connect(&server.dicom_address());
+        ct_context(&mut first);
+        let mut second = RawPeer::connect(&server.dicom_address());
+        ct_context(&mut second);
+        let (result, source) = rejection(
+            RawPeer::connect(&server.dicom_address())
+                .associate("SITE_A", &[(CT_IMAGE_STORAGE, EXPLICIT_VR_LE)]),
+        );
+        assert_eq!(
+            result,
+            AssociationRJResult::Transient,
+            "the sender should retry later"
+        );
+        assert_eq!(
+            source,
+            AssociationRJSource::ServiceProviderPresentation(
+                dicom_ul::pdu::AssociationRJServiceProviderPresentationReason::LocalLimitExceeded
+            )
+        );
+        // A slot frees when an association ends.
+        first.send(&Pdu::ReleaseRQ);
+        assert!(matches!(first.receive(), Some(Pdu::ReleaseRP)));
+        drop(first);
+        std::thread::sleep(Duration::from_millis(300));
+        let mut third = RawPeer::connect(&server.dicom_address());
+        ct_context(&mut third);
+    }
+
+    fn silent_peers_are_dropped_after_the_timeouts(backend: &Backend) {
+        let server = TestServer::start_with(
+            backend,
+            ServerOptions {
+                artim_timeout_secs: 1,
+                idle_timeout_secs: 2,
+                ..ServerOptions::default()
+            },
+        );
+        // Connects and says nothing: closed once the ARTIM timer runs out.
+        let started = std::time::Instant::now();
+        let mut silent = RawPeer::connect(&server.dicom_address());
+        assert!(silent.closed_by_server());
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(900) && waited < Duration::from_secs(10),
+            "closed after {waited:?}"
+        );
+        // Associates, then idles: aborted once the idle timeout runs out.
+        let started = std::time::Instant::now();
+        let mut idle = RawPeer::connect(&server.dicom_address());
+        ct_context(&mut idle);
+        assert!(matches!(idle.receive(), Some(Pdu::AbortRQ { .. })));
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(1900) && waited < Duration::from_secs(15),
+            "aborted after {waited:?}"
+        );
+        assert_still_serving(&server);
+    }
+}

@@ -161,6 +161,24 @@ fn every_sample_arrives_byte_identical_and_indexed(backend: &Backend) {
         );
     }
 
+    // An independent implementation reads every received file as valid
+    // Part 10 (preamble, file meta, data set in the received syntax).
+    for file in server.stored_files() {
+        let out = run(Command::new("dcmdump").arg("-q").arg(&file));
+        assert!(
+            out.status.success(),
+            "dcmdump {}: {}",
+            file.display(),
+            text(&out)
+        );
+        assert!(
+            !String::from_utf8_lossy(&out.stderr).contains("E: "),
+            "dcmdump {}: {}",
+            file.display(),
+            text(&out)
+        );
+    }
+
     for (study, instances) in instances_per_study {
         let body = server.wait_for_study(
             &study,

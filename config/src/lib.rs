@@ -12,6 +12,7 @@
 
 mod dicom;
 mod escalation;
+mod forwarding;
 mod http;
 mod parse;
 mod priority;
@@ -31,6 +32,7 @@ use serde::Serialize;
 
 pub use crate::dicom::DicomConfig;
 pub use crate::escalation::EscalationConfig;
+pub use crate::forwarding::ForwardingConfig;
 pub use crate::http::HttpConfig;
 pub use crate::priority::{Priority, UnknownPriority};
 pub use crate::problem::{ConfigError, Problem};
@@ -62,6 +64,7 @@ pub struct Config {
     pub rules: Vec<RuleConfig>,
     pub sla: SlaConfig,
     pub escalation: EscalationConfig,
+    pub forwarding: ForwardingConfig,
 }
 
 impl Config {

@@ -9,6 +9,7 @@ use serde_path_to_error::{Path, Segment};
 use crate::Config;
 use crate::dicom::DicomConfig;
 use crate::escalation::EscalationConfig;
+use crate::forwarding::ForwardingConfig;
 use crate::http::HttpConfig;
 use crate::problem::{ConfigError, Problem};
 use crate::radiologist::Radiologist;
@@ -35,6 +36,7 @@ struct ConfigFile {
     rules: Vec<RuleConfig>,
     sla: SlaConfig,
     escalation: EscalationConfig,
+    forwarding: ForwardingConfig,
 }
 
 /// The configuration in `text`, and per site the problems met converting
@@ -63,6 +65,7 @@ pub(crate) fn parse(text: &str) -> Result<(Config, Vec<Vec<Problem>>), ConfigErr
         rules: file.rules,
         sla: file.sla,
         escalation: file.escalation,
+        forwarding: file.forwarding,
     };
     Ok((config, conversion))
 }

@@ -40,6 +40,7 @@ pub(crate) fn problems(config: &Config, conversion: &[Vec<Problem>]) -> Vec<Prob
     check.problems.extend(crate::rule::problems(config));
     check.problems.extend(crate::sla::problems(config));
     check.problems.extend(crate::escalation::problems(config));
+    check.problems.extend(crate::forwarding::problems(config));
     check.problems
 }
 

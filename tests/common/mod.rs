@@ -161,6 +161,8 @@ pub struct ServerOptions {
     pub data_dir: Option<PathBuf>,
     pub extra_dicom: String,
     pub max_associations: usize,
+    pub artim_timeout_secs: u64,
+    pub idle_timeout_secs: u64,
     /// Appended to the configuration: radiologists, rota, rules, SLA.
     pub extra_config: String,
     /// `--clock-start`: the instant the server believes it is at start-up.
@@ -176,6 +178,8 @@ impl Default for ServerOptions {
             data_dir: None,
             extra_dicom: String::new(),
             max_associations: 32,
+            artim_timeout_secs: 5,
+            idle_timeout_secs: 30,
             extra_config: String::new(),
             clock_start: None,
             shared_database_url: None,
@@ -241,8 +245,8 @@ ae_title = "{SERVER_AE}"
 bind = "127.0.0.1"
 port = {dicom_port}
 max_associations = {max_assoc}
-artim_timeout_secs = 5
-idle_timeout_secs = 30
+artim_timeout_secs = {artim}
+idle_timeout_secs = {idle}
 shutdown_grace_secs = 5
 {extra_dicom}
 
@@ -285,6 +289,8 @@ time_zone = "Europe/Paris"
 "#,
             extra_config = options.extra_config,
             max_assoc = options.max_associations,
+            artim = options.artim_timeout_secs,
+            idle = options.idle_timeout_secs,
             extra_dicom = options.extra_dicom,
             data_dir = data_dir.display(),
             quiet = options.quiet_period_secs,
