@@ -329,51 +329,20 @@ impl ClientAssociation {
         Ok(self.read_response().await?.status)
     }
 
-    /// Sends one file and waits for the C-STORE response.
+    /// Sends one file, as it is on disk, and waits for the C-STORE response.
     pub async fn store(&mut self, file: &FileToSend) -> Result<StoreResponse, ScuError> {
-        let context_id = self.context_for(&file.sop_class_uid, &file.transfer_syntax_uid)?;
-        let id = self.message_id();
-        let command = dimse::store_rq(id, &file.sop_class_uid, &file.sop_instance_uid, None);
-        self.send_command(context_id, command).await?;
-        let fail = |reason: String| ScuError::File {
-            path: file.path.clone(),
-            reason,
-        };
-        let mut reader = std::fs::File::open(&file.path).map_err(|e| fail(e.to_string()))?;
-        reader
-            .seek(SeekFrom::Start(file.dataset_offset))
-            .map_err(|e| fail(e.to_string()))?;
-        let mut remaining = file.size.saturating_sub(file.dataset_offset);
-        let mut chunk = vec![0u8; self.chunk];
-        while remaining > 0 {
-            let n = usize::try_from(remaining)
-                .unwrap_or(usize::MAX)
-                .min(self.chunk);
-            reader
-                .read_exact(&mut chunk[..n])
-                .map_err(|e| fail(e.to_string()))?;
-            remaining -= n as u64;
-            let pdu = Pdu::PData {
-                data: vec![PDataValue {
-                    presentation_context_id: context_id,
-                    value_type: PDataValueType::Data,
-                    is_last: remaining == 0,
-                    data: chunk[..n].to_vec(),
-                }],
-            };
-            pdu_io::write(&mut self.stream, &pdu, &mut self.write_buf).await?;
-        }
-        let response = self.read_response().await?;
-        if response.message_id_being_responded_to != id {
-            return Err(ScuError::Unexpected(format!(
-                "response to message {} while waiting for {id}",
-                response.message_id_being_responded_to
-            )));
-        }
-        Ok(StoreResponse {
-            status: response.status,
-            error_comment: response.error_comment,
-        })
+        self.store_data_set(
+            &file.sop_class_uid,
+            &file.sop_instance_uid,
+            &file.transfer_syntax_uid,
+            DataSetSource::File {
+                path: &file.path,
+                offset: file.dataset_offset,
+                len: file.size.saturating_sub(file.dataset_offset),
+            },
+        )
+        .await
+        .map_err(|attempt| attempt.error)
     }
 
     /// Sends one data set with a C-STORE and waits for the response, in

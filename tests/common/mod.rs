@@ -15,26 +15,10 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
-pub const POSTGRES_URL_VAR: &str = "TELERAD_TEST_POSTGRES_URL";
+// Each test binary compiles this module; not all of them use every name.
+#[allow(unused_imports)]
+pub use telerad_fixtures::database::{Backend, POSTGRES_URL_VAR, PgDatabase};
 pub const SERVER_AE: &str = "TELERAD";
-
-/// Which index database a server runs on.
-#[derive(Debug, Clone)]
-pub enum Backend {
-    Sqlite,
-    Postgres { admin_url: String },
-}
-
-impl Backend {
-    /// The PostgreSQL backend when the environment names a server; the
-    /// tests then fail (not skip) if it cannot be reached.
-    pub fn postgres() -> Option<Backend> {
-        std::env::var(POSTGRES_URL_VAR)
-            .ok()
-            .filter(|url| !url.is_empty())
-            .map(|admin_url| Backend::Postgres { admin_url })
-    }
-}
 
 /// Runs a test body against SQLite and, when configured, PostgreSQL.
 #[macro_export]
@@ -72,85 +56,8 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// A fresh PostgreSQL database, dropped with the value.
-#[derive(Debug)]
-pub struct PgDatabase {
-    admin_url: String,
-    name: String,
-    pub url: String,
-}
-
-impl PgDatabase {
-    pub fn create(admin_url: &str) -> PgDatabase {
-        let name = format!("telerad_t_{}_{}", std::process::id(), rand_suffix());
-        let url = replace_database(admin_url, &name);
-        runtime().block_on(async {
-            use sqlx::Connection;
-            let mut conn = sqlx::PgConnection::connect(admin_url)
-                .await
-                .unwrap_or_else(|e| {
-                    panic!("{POSTGRES_URL_VAR}={admin_url} is set but unreachable: {e}")
-                });
-            sqlx::Executor::execute(
-                &mut conn,
-                sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
-        });
-        PgDatabase {
-            admin_url: admin_url.to_string(),
-            name,
-            url,
-        }
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let admin_url = self.admin_url.clone();
-        let name = self.name.clone();
-        // Dropping from a test thread that may already be inside a runtime:
-        // use a plain thread.
-        let _ = std::thread::spawn(move || {
-            runtime().block_on(async {
-                use sqlx::Connection;
-                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
-                    let _ = sqlx::Executor::execute(
-                        &mut conn,
-                        sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")),
-                    )
-                    .await;
-                }
-            })
-        })
-        .join();
-    }
-}
-
-fn replace_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[scheme_end..].find('/') {
-        Some(slash) => &base[..scheme_end + slash],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{base}/{name}?{q}"),
-        None => format!("{base}/{name}"),
-    }
-}
-
 pub fn rand_suffix() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("{nanos:x}{}", COUNTER.fetch_add(1, Ordering::SeqCst))
+    telerad_fixtures::database::unique_suffix()
 }
 
 /// Settings a test may change; the rest is the harness's fixed config.
@@ -232,7 +139,7 @@ impl TestServer {
                 None,
             ),
             (None, Backend::Postgres { admin_url }) => {
-                let db = PgDatabase::create(admin_url);
+                let db = PgDatabase::create_blocking(admin_url);
                 (db.url.clone(), Some(db))
             }
         };

@@ -17,27 +17,12 @@ use telerad_store::{Archive, InstanceHeader, Stored, SystemClock};
 use tempfile::TempDir;
 use tokio::sync::watch;
 
-pub const POSTGRES_URL_VAR: &str = "TELERAD_TEST_POSTGRES_URL";
+// Each test binary compiles this module; not all of them use every name.
+#[allow(unused_imports)]
+pub use telerad_fixtures::database::{Backend, POSTGRES_URL_VAR, PgDatabase};
 pub const SITE: &str = "site-a";
 pub const SENDER_AE: &str = "SITE_A";
 pub const TELERAD_AE: &str = "TELERAD";
-
-#[derive(Debug, Clone)]
-pub enum Backend {
-    Sqlite,
-    Postgres { admin_url: String },
-}
-
-impl Backend {
-    /// PostgreSQL when the environment names a server; the tests then fail
-    /// (not skip) if it cannot be reached.
-    pub fn postgres() -> Option<Backend> {
-        std::env::var(POSTGRES_URL_VAR)
-            .ok()
-            .filter(|url| !url.is_empty())
-            .map(|admin_url| Backend::Postgres { admin_url })
-    }
-}
 
 /// Runs each async test body against SQLite and, when configured,
 /// PostgreSQL.
@@ -82,88 +67,6 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port")
-}
-
-fn unique() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(
-        "{}_{nanos:x}_{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::SeqCst)
-    )
-}
-
-/// A fresh PostgreSQL database, dropped with the value.
-#[derive(Debug)]
-pub struct PgDatabase {
-    admin_url: String,
-    name: String,
-    pub url: String,
-}
-
-impl PgDatabase {
-    pub async fn create(admin_url: &str) -> PgDatabase {
-        use sqlx::Connection;
-        let name = format!("telerad_fwd_{}", unique());
-        let mut conn = sqlx::PgConnection::connect(admin_url)
-            .await
-            .unwrap_or_else(|e| {
-                panic!("{POSTGRES_URL_VAR}={admin_url} is set but unreachable: {e}")
-            });
-        sqlx::Executor::execute(
-            &mut conn,
-            sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
-        let _ = conn.close().await;
-        PgDatabase {
-            url: replace_database(admin_url, &name),
-            admin_url: admin_url.to_string(),
-            name,
-        }
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let admin_url = self.admin_url.clone();
-        let name = self.name.clone();
-        // Dropped inside the test's runtime: a plain thread with its own.
-        let _ = std::thread::spawn(move || {
-            runtime().block_on(async {
-                use sqlx::Connection;
-                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
-                    let _ = sqlx::Executor::execute(
-                        &mut conn,
-                        sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")),
-                    )
-                    .await;
-                }
-            })
-        })
-        .join();
-    }
-}
-
-fn replace_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[scheme_end..].find('/') {
-        Some(slash) => &base[..scheme_end + slash],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{base}/{name}?{q}"),
-        None => format!("{base}/{name}"),
-    }
 }
 
 /// telerad's storage: a folder and an index database, opened as the
