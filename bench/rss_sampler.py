@@ -17,7 +17,8 @@ It polls /proc/PID/task/PID/children rather than scanning /proc, to cost
 little CPU on a 2-core machine; it runs beside every receiver, telerad
 included, so that its cost is the same for all.
 
-Usage: rss_sampler.py PID [INTERVAL_MS]. Stops when PID exits or on
+Usage: rss_sampler.py PID INTERVAL_MS READY_FILE. READY_FILE is created
+once the sampler is watching, so that the caller starts work only then. Stops when PID exits or on
 SIGTERM/SIGINT, then prints one line, in kB:
   root_hwm_kb  max_child_hwm_kb  peak_tree_rss_kb  children_seen
 """
@@ -48,7 +49,8 @@ def children(pid):
 
 def main():
     root = int(sys.argv[1])
-    interval = (int(sys.argv[2]) if len(sys.argv) > 2 else 20) / 1000
+    interval = int(sys.argv[2]) / 1000
+    ready_file = sys.argv[3]
     stop = False
 
     def on_signal(_signum, _frame):
@@ -75,6 +77,8 @@ def main():
         peaks["tree"] = max(peaks["tree"], tree)
         return True
 
+    sample()
+    open(ready_file, "w").close()
     while not stop and sample():
         time.sleep(interval)
     sample()  # a last look: the root's VmHWM as the run ends

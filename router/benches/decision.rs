@@ -106,7 +106,11 @@ fn local(day: i64, hour: u8) -> Result<String> {
 /// The whole configuration as an operator would write it.
 fn config_toml(data_dir: &Path, database_url: &str, rng: &mut Rng) -> Result<String> {
     let mut t = String::new();
-    writeln!(t, "[storage]\ndata_dir = {:?}\ndatabase_url = {database_url:?}\n", data_dir.display().to_string())?;
+    writeln!(
+        t,
+        "[storage]\ndata_dir = {:?}\ndatabase_url = {database_url:?}\n",
+        data_dir.display().to_string()
+    )?;
     for s in 0..SITES {
         writeln!(
             t,
@@ -126,7 +130,13 @@ fn config_toml(data_dir: &Path, database_url: &str, rng: &mut Rng) -> Result<Str
                 sites.push(s);
             }
         }
-        let quoted = |items: Vec<String>| items.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ");
+        let quoted = |items: Vec<String>| {
+            items
+                .iter()
+                .map(|s| format!("{s:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         writeln!(
             t,
             "[[radiologists]]\nid = \"{}\"\nname = \"Dr Reader {i:03}\"\nsubspecialties = [{}]\n\
@@ -140,9 +150,22 @@ fn config_toml(data_dir: &Path, database_url: &str, rng: &mut Rng) -> Result<Str
     for i in 0..RADIOLOGISTS {
         // Days on days i..i+2, nights on i+4 and i+5, two days off: the
         // group covers every day and night of the week.
-        let role = if (i / SUBSPECIALTIES.len()) % 4 == 3 { "backup" } else { "primary" };
-        let days = |offsets: &[usize]| offsets.iter().map(|o| format!("\"{}\"", DAYS[(i + o) % 7])).collect::<Vec<_>>().join(", ");
-        for (offsets, start, end) in [(&[0, 1, 2][..], "08:00", "20:00"), (&[4, 5][..], "20:00", "08:00")] {
+        let role = if (i / SUBSPECIALTIES.len()) % 4 == 3 {
+            "backup"
+        } else {
+            "primary"
+        };
+        let days = |offsets: &[usize]| {
+            offsets
+                .iter()
+                .map(|o| format!("\"{}\"", DAYS[(i + o) % 7]))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        for (offsets, start, end) in [
+            (&[0, 1, 2][..], "08:00", "20:00"),
+            (&[4, 5][..], "20:00", "08:00"),
+        ] {
             writeln!(
                 t,
                 "[[rota.shifts]]\nradiologist = \"{}\"\nrole = \"{role}\"\nsubspecialty = \"{}\"\n\
@@ -177,7 +200,9 @@ fn config_toml(data_dir: &Path, database_url: &str, rng: &mut Rng) -> Result<Str
             )?,
             _ => {
                 // Someone of the same subspecialty takes two days of shifts.
-                let with = (i + SUBSPECIALTIES.len() * (1 + rng.below(RADIOLOGISTS / SUBSPECIALTIES.len() - 1))) % RADIOLOGISTS;
+                let with = (i + SUBSPECIALTIES.len()
+                    * (1 + rng.below(RADIOLOGISTS / SUBSPECIALTIES.len() - 1)))
+                    % RADIOLOGISTS;
                 writeln!(
                     t,
                     "[[rota.overrides]]\nradiologist = \"{who}\"\nkind = \"swap\"\nwith = \"{}\"\nfrom = \"{}\"\nto = \"{}\"\n",
@@ -189,7 +214,10 @@ fn config_toml(data_dir: &Path, database_url: &str, rng: &mut Rng) -> Result<Str
         }
     }
     t.push_str(RULES);
-    writeln!(t, "[escalation]\nchain = [\"dr-004\", \"dr-009\", \"dr-014\"]")?;
+    writeln!(
+        t,
+        "[escalation]\nchain = [\"dr-004\", \"dr-009\", \"dr-014\"]"
+    )?;
     Ok(t)
 }
 
@@ -265,7 +293,9 @@ priority = "routine"
 "#;
 
 const MODALITIES: [&str; 3] = ["CT", "MR", "CR"];
-const BODY_PARTS: [&str; 8] = ["HEAD", "BRAIN", "CHEST", "ABDOMEN", "PELVIS", "KNEE", "SPINE", "HAND"];
+const BODY_PARTS: [&str; 8] = [
+    "HEAD", "BRAIN", "CHEST", "ABDOMEN", "PELVIS", "KNEE", "SPINE", "HAND",
+];
 const DESCRIPTIONS: [&str; 6] = [
     "TDM CEREBRALE AVC",
     "POLYTRAUMA BODY",
@@ -298,7 +328,10 @@ fn random_facts(rng: &mut Rng) -> StudyFacts {
 
 /// A random instant of the month, in Unix milliseconds.
 fn random_instant(rng: &mut Rng) -> Result<i64> {
-    let start = month_start().to_zoned(TimeZone::get(ZONE)?)?.timestamp().as_millisecond();
+    let start = month_start()
+        .to_zoned(TimeZone::get(ZONE)?)?
+        .timestamp()
+        .as_millisecond();
     let span = MONTH_DAYS * 86_400_000;
     Ok(start + i64::try_from(rng.next() % u64::try_from(span)?)?)
 }
@@ -360,7 +393,13 @@ fn sql_text(s: &str) -> String {
 /// Inserts the 10,000 open studies with their series, `complete` events
 /// (already consumed by the router), assignments and history, in one
 /// transaction of multi-row inserts.
-async fn populate(archive: &Archive, open: &[Open], facts: &[StudyFacts], explanation: &str, now: i64) -> Result<()> {
+async fn populate(
+    archive: &Archive,
+    open: &[Open],
+    facts: &[StudyFacts],
+    explanation: &str,
+    now: i64,
+) -> Result<()> {
     let pool = archive.index().pool();
     let mut tx = pool.begin().await?;
     const BATCH: usize = 500;
@@ -386,7 +425,9 @@ async fn populate(archive: &Archive, open: &[Open], facts: &[StudyFacts], explan
         );
         (&mut *tx).execute(AssertSqlSafe(sql)).await?;
     }
-    let ids: Vec<(i64,)> = sqlx::query_as("SELECT id FROM studies ORDER BY id").fetch_all(&mut *tx).await?;
+    let ids: Vec<(i64,)> = sqlx::query_as("SELECT id FROM studies ORDER BY id")
+        .fetch_all(&mut *tx)
+        .await?;
     let ids: Vec<i64> = ids.into_iter().map(|(id,)| id).collect();
     for (chunk_index, chunk) in ids.chunks(BATCH).enumerate() {
         let at = |j: usize| chunk_index * BATCH + j;
@@ -404,18 +445,23 @@ async fn populate(archive: &Archive, open: &[Open], facts: &[StudyFacts], explan
                 )
             })
             .collect();
-        (&mut *tx).execute(AssertSqlSafe(format!(
-            "INSERT INTO series (study_id, series_instance_uid, modality, series_description, \
+        (&mut *tx)
+            .execute(AssertSqlSafe(format!(
+                "INSERT INTO series (study_id, series_instance_uid, modality, series_description, \
              body_part_examined, instance_count) VALUES {}",
-            series.join(", ")
-        )))
-        .await?;
-        let events: Vec<String> = chunk.iter().map(|id| format!("({id}, 'complete', {now}, 120)")).collect();
-        (&mut *tx).execute(AssertSqlSafe(format!(
-            "INSERT INTO study_events (study_id, kind, at, instance_count) VALUES {}",
-            events.join(", ")
-        )))
-        .await?;
+                series.join(", ")
+            )))
+            .await?;
+        let events: Vec<String> = chunk
+            .iter()
+            .map(|id| format!("({id}, 'complete', {now}, 120)"))
+            .collect();
+        (&mut *tx)
+            .execute(AssertSqlSafe(format!(
+                "INSERT INTO study_events (study_id, kind, at, instance_count) VALUES {}",
+                events.join(", ")
+            )))
+            .await?;
         let assignments: Vec<String> = chunk
             .iter()
             .enumerate()
@@ -467,7 +513,12 @@ async fn populate(archive: &Archive, open: &[Open], facts: &[StudyFacts], explan
 
 /// A new complete study, as the quiet-period sweep leaves it: the study,
 /// its series and its `complete` event. Returns the study's id.
-async fn insert_complete_study(archive: &Archive, n: usize, facts: &StudyFacts, now: i64) -> Result<i64> {
+async fn insert_complete_study(
+    archive: &Archive,
+    n: usize,
+    facts: &StudyFacts,
+    now: i64,
+) -> Result<i64> {
     let pool = archive.index().pool();
     let mut tx = pool.begin().await?;
     let (id,): (i64,) = sqlx::query_as(
@@ -519,7 +570,10 @@ impl Samples {
         let mut sorted = self.0.clone();
         sorted.sort();
         let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-        sorted.get(rank.saturating_sub(1)).copied().unwrap_or_default()
+        sorted
+            .get(rank.saturating_sub(1))
+            .copied()
+            .unwrap_or_default()
     }
     fn max(&self) -> Duration {
         self.0.iter().max().copied().unwrap_or_default()
@@ -543,50 +597,84 @@ struct BackendRun {
     name: String,
     decisions: Samples,
     loads: Samples,
+    /// The load query once a covering index exists (not in the schema).
+    covered: Samples,
     idle: Samples,
     outcomes: Vec<(String, i64)>,
     fallbacks: i64,
     open_before: i64,
+    /// The explanation stored with each open assignment.
+    explanation_bytes: usize,
 }
 
 /// Everything for one database: open, fill, decide, probe.
-async fn run_backend(name: &str, data_dir: &Path, database_url: &str, decisions: usize) -> Result<BackendRun> {
+async fn run_backend(
+    name: &str,
+    data_dir: &Path,
+    database_url: &str,
+    decisions: usize,
+) -> Result<BackendRun> {
     let mut rng = Rng(0x7E1E_4AD0);
     let config = Config::from_toml_str(&config_toml(data_dir, database_url, &mut rng)?)?;
     let clock = Arc::new(ManualClock::new(random_instant(&mut rng)?));
     let archive = Arc::new(Archive::open(&config, clock.clone()).await?);
-    let outbox = Arc::new(Outbox::new(archive.index().database().clone(), RetryPolicy::default()));
+    let outbox = Arc::new(Outbox::new(
+        archive.index().database().clone(),
+        RetryPolicy::default(),
+    ));
     let router = Router::new(&config, archive.clone(), outbox)?;
 
     // A real explanation, so that the assignments rows have their usual size.
     let rota = Rota::from_config(&config)?;
     let rules = Rules::from_config(&config)?;
     let readers = readers_of(&config);
-    let open: Vec<Open> = (0..OPEN_ASSIGNMENTS).map(|_| random_open(&mut rng)).collect();
-    let open_facts: Vec<StudyFacts> = (0..OPEN_ASSIGNMENTS).map(|_| random_facts(&mut rng)).collect();
+    let open: Vec<Open> = (0..OPEN_ASSIGNMENTS)
+        .map(|_| random_open(&mut rng))
+        .collect();
+    let open_facts: Vec<StudyFacts> = (0..OPEN_ASSIGNMENTS)
+        .map(|_| random_facts(&mut rng))
+        .collect();
     let loads = loads_of(&open);
     let sample = random_facts(&mut rng);
     let duties = rota.on_duty(jiff::Timestamp::from_millisecond(clock_now(&clock))?);
     let decision = choose(
         &rules.classify(&sample),
         &duties,
-        &Context { readers: &readers, site: &sample.site, loads: &loads, exclude: &HashSet::new() },
+        &Context {
+            readers: &readers,
+            site: &sample.site,
+            loads: &loads,
+            exclude: &HashSet::new(),
+        },
     );
     let explanation = serde_json::to_string(&decision)?;
 
     let started = Instant::now();
-    populate(&archive, &open, &open_facts, &explanation, clock_now(&clock)).await?;
+    populate(
+        &archive,
+        &open,
+        &open_facts,
+        &explanation,
+        clock_now(&clock),
+    )
+    .await?;
     let pool = archive.index().pool();
     if archive.index().database().backend == telerad_store::Backend::Postgres {
         // What autovacuum would have done after such an insert.
         pool.execute("ANALYZE").await?;
     }
-    eprintln!("{name}: {OPEN_ASSIGNMENTS} open assignments inserted in {:.1} s", started.elapsed().as_secs_f64());
-    let (max_old_study,): (i64,) = sqlx::query_as("SELECT MAX(id) FROM studies").fetch_one(pool).await?;
-    let (open_before,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM assignments WHERE state IN ('assigned', 'acknowledged')")
-            .fetch_one(pool)
-            .await?;
+    eprintln!(
+        "{name}: {OPEN_ASSIGNMENTS} open assignments inserted in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let (max_old_study,): (i64,) = sqlx::query_as("SELECT MAX(id) FROM studies")
+        .fetch_one(pool)
+        .await?;
+    let (open_before,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM assignments WHERE state IN ('assigned', 'acknowledged')",
+    )
+    .fetch_one(pool)
+    .await?;
 
     let mut times = Samples::default();
     for k in 0..WARM_UP + decisions {
@@ -613,7 +701,10 @@ async fn run_backend(name: &str, data_dir: &Path, database_url: &str, decisions:
     let decided: i64 = outcomes.iter().map(|(_, n)| n).sum();
     let expected = i64::try_from(WARM_UP + decisions)?;
     if decided != expected {
-        return Err(format!("{name}: {decided} assignments recorded for {expected} complete events").into());
+        return Err(format!(
+            "{name}: {decided} assignments recorded for {expected} complete events"
+        )
+        .into());
     }
     let (fallbacks,): (i64,) = sqlx::query_as(
         "SELECT COUNT(*) FROM assignments WHERE study_id > $1 AND explanation LIKE '%radiologist available)%'",
@@ -643,16 +734,37 @@ async fn run_backend(name: &str, data_dir: &Path, database_url: &str, decisions:
             return Err("an event was left unhandled".into());
         }
     }
+    // What-if, not in the schema: an index that covers the load query.
+    pool.execute(
+        "CREATE INDEX bench_loads_covering ON assignments (state, radiologist_id, priority)",
+    )
+    .await?;
+    if archive.index().database().backend == telerad_store::Backend::Postgres {
+        pool.execute("ANALYZE assignments").await?;
+    }
+    let mut covered = Samples::default();
+    for _ in 0..PROBES {
+        let mut tx = pool.begin().await?;
+        let start = Instant::now();
+        let loads = assignment::loads(&mut tx).await?;
+        covered.0.push(start.elapsed());
+        tx.rollback().await?;
+        if loads.is_empty() {
+            return Err("no loads read".into());
+        }
+    }
     drop(router);
     pool.close().await;
     Ok(BackendRun {
         name: name.to_string(),
         decisions: times,
         loads: load_times,
+        covered,
         idle,
         outcomes,
         fallbacks,
         open_before,
+        explanation_bytes: explanation.len(),
     })
 }
 
@@ -676,7 +788,9 @@ fn run_pure(data_dir: &Path) -> Result<Pure> {
     let rota = Rota::from_config(&config)?;
     let rules = Rules::from_config(&config)?;
     let readers = readers_of(&config);
-    let open: Vec<Open> = (0..OPEN_ASSIGNMENTS).map(|_| random_open(&mut rng)).collect();
+    let open: Vec<Open> = (0..OPEN_ASSIGNMENTS)
+        .map(|_| random_open(&mut rng))
+        .collect();
     let loads = loads_of(&open);
 
     let mut on_duty = Samples::default();
@@ -689,7 +803,10 @@ fn run_pure(data_dir: &Path) -> Result<Pure> {
 
     let mut classify = Samples::default();
     let facts: Vec<StudyFacts> = (0..PURE_SAMPLES).map(|_| random_facts(&mut rng)).collect();
-    let classifications: Vec<_> = facts.iter().map(|f| classify.time(|| rules.classify(f))).collect();
+    let classifications: Vec<_> = facts
+        .iter()
+        .map(|f| classify.time(|| rules.classify(f)))
+        .collect();
 
     let mut choose_times = Samples::default();
     let mut explain = Samples::default();
@@ -697,7 +814,12 @@ fn run_pure(data_dir: &Path) -> Result<Pure> {
     let mut considered = 0usize;
     for (i, (f, c)) in facts.iter().zip(&classifications).enumerate() {
         let duties = &duty_sets[i];
-        let ctx = Context { readers: &readers, site: &f.site, loads: &loads, exclude: &exclude };
+        let ctx = Context {
+            readers: &readers,
+            site: &f.site,
+            loads: &loads,
+            exclude: &exclude,
+        };
         let decision = choose_times.time(|| choose(c, duties, &ctx));
         considered += decision.considered.len();
         let json = explain.time(|| serde_json::to_string(&decision))?;
@@ -718,11 +840,16 @@ fn run_pure(data_dir: &Path) -> Result<Pure> {
 /// A fresh PostgreSQL database on the server of `admin_url`.
 async fn create_pg_database(admin_url: &str, name: &str) -> Result<String> {
     let mut conn = sqlx::PgConnection::connect(admin_url).await?;
-    conn.execute(AssertSqlSafe(format!("CREATE DATABASE {name}"))).await?;
+    conn.execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await?;
     conn.close().await?;
-    let (base, query) = admin_url.split_once('?').map_or((admin_url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = admin_url
+        .split_once('?')
+        .map_or((admin_url, None), |(b, q)| (b, Some(q)));
     let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let base = base[scheme_end..].find('/').map_or(base, |slash| &base[..scheme_end + slash]);
+    let base = base[scheme_end..]
+        .find('/')
+        .map_or(base, |slash| &base[..scheme_end + slash]);
     Ok(match query {
         Some(q) => format!("{base}/{name}?{q}"),
         None => format!("{base}/{name}"),
@@ -731,14 +858,19 @@ async fn create_pg_database(admin_url: &str, name: &str) -> Result<String> {
 
 async fn drop_pg_database(admin_url: &str, name: &str) -> Result<()> {
     let mut conn = sqlx::PgConnection::connect(admin_url).await?;
-    conn.execute(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).await?;
+    conn.execute(AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .await?;
     conn.close().await?;
     Ok(())
 }
 
 async fn pg_version(url: &str) -> Result<String> {
     let mut conn = sqlx::PgConnection::connect(url).await?;
-    let (version,): (String,) = sqlx::query_as("SHOW server_version").fetch_one(&mut conn).await?;
+    let (version,): (String,) = sqlx::query_as("SHOW server_version")
+        .fetch_one(&mut conn)
+        .await?;
     conn.close().await?;
     Ok(version)
 }
@@ -748,11 +880,19 @@ fn main() -> Result<()> {
         Ok(n) => n.parse().map_err(|e| format!("DECISIONS={n}: {e}"))?,
         Err(_) => 600,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let dir = tempfile::Builder::new().prefix("telerad-rbench-").tempdir()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let dir = tempfile::Builder::new()
+        .prefix("telerad-rbench-")
+        .tempdir()?;
 
     let pure = run_pure(&dir.path().join("pure"))?;
-    let sqlite_url = format!("sqlite://{}?mode=rwc", dir.path().join("index.db").display());
+    let sqlite_url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("index.db").display()
+    );
     let mut runs = vec![runtime.block_on(run_backend(
         "SQLite",
         &dir.path().join("sqlite-data"),
@@ -760,18 +900,24 @@ fn main() -> Result<()> {
         decisions,
     ))?];
     let mut pg_note = "PostgreSQL: not measured (set TELERAD_TEST_POSTGRES_URL)".to_string();
-    if let Some(admin_url) = std::env::var(POSTGRES_URL_VAR).ok().filter(|u| !u.is_empty()) {
+    if let Some(admin_url) = std::env::var(POSTGRES_URL_VAR)
+        .ok()
+        .filter(|u| !u.is_empty())
+    {
         let name = format!("telerad_rbench_{}", std::process::id());
         let url = runtime.block_on(create_pg_database(&admin_url, &name))?;
         let result = runtime.block_on(async {
             let version = pg_version(&url).await?;
-            let run = run_backend("PostgreSQL", &dir.path().join("pg-data"), &url, decisions).await?;
+            let run =
+                run_backend("PostgreSQL", &dir.path().join("pg-data"), &url, decisions).await?;
             Ok::<_, Box<dyn Error>>((version, run))
         });
         // Dropped whatever happened.
         runtime.block_on(drop_pg_database(&admin_url, &name))?;
         let (version, run) = result?;
-        pg_note = format!("PostgreSQL {version} on this machine, fresh database, ANALYZE after the bulk insert");
+        pg_note = format!(
+            "PostgreSQL {version} on this machine, fresh database, ANALYZE after the bulk insert"
+        );
         runs.push(run);
     }
 
@@ -779,16 +925,21 @@ fn main() -> Result<()> {
     println!(
         "{RADIOLOGISTS} radiologists (neuro/body/chest/msk/general, {SITES_PER_RADIOLOGIST} of {SITES} sites each), \
          {} weekly shifts (days and nights), {OVERRIDES} dated overrides over March 2026 (absences, extras, swaps), \
-         10 rules; {} open assignments at the start; the clock at a random instant of the month for each decision. \
+         10 rules; {} open assignments at the start (each with a real {}-byte explanation); the clock at a random instant of the month for each decision. \
          Time of `Router::process_next_event()` alone (one `complete` event: classify, rota, loads, choose, \
          insert the assignment and its history, commit), after {WARM_UP} unmeasured decisions.\n",
         2 * RADIOLOGISTS,
         runs.first().map_or(0, |r| r.open_before),
+        runs.first().map_or(0, |r| r.explanation_bytes),
     );
     println!("| backend | decisions | p50 | p99 | max | mean | outcomes |");
     println!("|---|---|---|---|---|---|---|");
     for run in &runs {
-        let outcomes: Vec<String> = run.outcomes.iter().map(|(s, n)| format!("{n} {s}")).collect();
+        let outcomes: Vec<String> = run
+            .outcomes
+            .iter()
+            .map(|(s, n)| format!("{n} {s}"))
+            .collect();
         println!(
             "| {} | {} | {} | {} | {} | {} | {}; {} from the general pool (no subspecialist available) |",
             run.name,
@@ -801,7 +952,9 @@ fn main() -> Result<()> {
             run.fallbacks,
         );
     }
-    println!("\nSQLite: WAL, synchronous=FULL (a commit is an fsync), file in a temporary folder. {pg_note}.\n");
+    println!(
+        "\nSQLite: WAL, synchronous=FULL (a commit is an fsync), file in a temporary folder. {pg_note}.\n"
+    );
     println!("### Where the time goes\n");
     println!("| part | calls | p50 | p99 |");
     println!("|---|---|---|---|");
@@ -838,6 +991,13 @@ fn main() -> Result<()> {
             run.loads.0.len(),
             ms(run.loads.pct(50.0)),
             ms(run.loads.pct(99.0))
+        );
+        println!(
+            "| {}: the same with an index on (state, radiologist_id, priority), not in the schema | {} | {} | {} |",
+            run.name,
+            run.covered.0.len(),
+            ms(run.covered.pct(50.0)),
+            ms(run.covered.pct(99.0))
         );
         println!(
             "| {}: `process_next_event` with no event (begin, cursor lock, read, rollback) | {} | {} | {} |",

@@ -20,7 +20,8 @@ use telerad_config::{Config, SlaConfig};
 use telerad_store::Archive;
 use tokio::sync::watch;
 
-/// How often the router looks for new events and overdue acknowledgements.
+/// How often the router looks for overdue acknowledgements, and for events
+/// recorded by other processes (its own process wakes it at once).
 pub const TICK: Duration = Duration::from_millis(250);
 
 #[derive(Debug, thiserror::Error)]
@@ -765,6 +766,7 @@ pub async fn run_router(router: Arc<Router>, mut shutdown: watch::Receiver<bool>
         }
         tokio::select! {
             _ = tokio::time::sleep(TICK) => {}
+            _ = router.archive.study_events().notified() => {}
             _ = shutdown.changed() => return,
         }
     }

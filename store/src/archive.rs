@@ -36,6 +36,9 @@ pub struct Archive {
     quiet_periods: HashMap<String, Duration>,
     clock: Arc<dyn Clock>,
     sop_locks: Vec<tokio::sync::Mutex<()>>,
+    /// Signalled when study events are recorded, so that their consumer (the
+    /// router) need not wait for its next poll.
+    study_events: tokio::sync::Notify,
 }
 
 /// An instance being received; dropping it discards what was written.
@@ -128,6 +131,7 @@ impl Archive {
             sop_locks: (0..SOP_LOCK_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
+            study_events: tokio::sync::Notify::new(),
         })
     }
 
@@ -141,6 +145,12 @@ impl Archive {
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
+    }
+
+    /// Notified (one permit, kept if nobody waits) when this process records
+    /// study events. Events recorded by another process are found by polling.
+    pub fn study_events(&self) -> &tokio::sync::Notify {
+        &self.study_events
     }
 
     /// Starts receiving an instance announced by a C-STORE command.

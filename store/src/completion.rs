@@ -18,6 +18,9 @@ pub async fn run_completion(archive: Arc<Archive>, mut shutdown: watch::Receiver
             .await
         {
             Ok(events) => {
+                if !events.is_empty() {
+                    archive.study_events().notify_one();
+                }
                 for event in events {
                     tracing::info!(
                         study_instance_uid = %event.study_instance_uid,

@@ -12,6 +12,11 @@ use sqlx::{AnyPool, FromRow};
 #[derive(Debug, Clone)]
 pub struct StudyIndex {
     db: Database,
+    /// SQLite has one writer at a time, and a connection that finds the
+    /// lock taken sleeps in SQLite's busy handler (1, 2, 5 … 100 ms) rather
+    /// than queueing: concurrent associations then spend more time asleep
+    /// than writing. Instance transactions queue here instead.
+    sqlite_writer: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
 }
 
 /// What is written for one received instance.
@@ -105,7 +110,9 @@ const STUDY_COLUMNS: &str = "study_instance_uid, site, status, patient_name, pat
 
 impl StudyIndex {
     pub fn new(db: Database) -> StudyIndex {
-        StudyIndex { db }
+        let sqlite_writer = (db.backend == crate::db::Backend::Sqlite)
+            .then(|| std::sync::Arc::new(tokio::sync::Mutex::new(())));
+        StudyIndex { db, sqlite_writer }
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -153,6 +160,10 @@ impl StudyIndex {
     pub async fn record_instance(&self, new: &NewInstance) -> Result<(), sqlx::Error> {
         let a = &new.attributes;
         let counted = i64::from(new.version == 1);
+        let _writer = match &self.sqlite_writer {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        };
         let mut tx = self.pool().begin().await?;
         // A write first, so that SQLite takes its write lock at once rather
         // than failing to upgrade a read lock under concurrency.

@@ -145,6 +145,16 @@ pub fn inspect(
                         file_len.saturating_sub(decoder.position())
                     )));
                 }
+                // Pixel data that ends exactly where the file ends closes
+                // the data set: its bounds are checked above, and skipping
+                // it would read it all back (the lazy skip reads, it does
+                // not seek).
+                if depth == 0
+                    && header.tag == tags::PIXEL_DATA
+                    && decoder.position() + len == file_len
+                {
+                    return Ok(attributes);
+                }
                 let token = LazyDataToken::LazyValue { header, decoder };
                 if depth == 0 && WANTED.contains(&header.tag) {
                     let value = token.into_value().map_err(|e| malformed(&e))?;
