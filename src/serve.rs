@@ -57,14 +57,17 @@ pub async fn serve(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<()> 
     ));
     // Deliveries to radiologists' workstations: the outbox lives in the
     // index database; the forwarder sends as telerad's own AE title.
-    let outbox = Arc::new(Outbox::new(
-        archive.index().database().clone(),
-        RetryPolicy {
-            base: config.forwarding.retry_base(),
-            max_delay: config.forwarding.retry_max_delay(),
-            max_attempts: config.forwarding.max_attempts,
-        },
-    ));
+    let outbox = Arc::new(
+        Outbox::new(
+            archive.index().database().clone(),
+            RetryPolicy {
+                base: config.forwarding.retry_base(),
+                max_delay: config.forwarding.retry_max_delay(),
+                max_attempts: config.forwarding.max_attempts,
+            },
+        )
+        .with_clock(archive.clock().clone()),
+    );
     let forwarder_task = tokio::spawn(telerad_router::forwarder::run_forwarder(
         outbox.clone(),
         archive.clone(),

@@ -254,6 +254,19 @@ fn stroke_ct_at_night_is_assigned_forwarded_and_escalated(backend: &Backend) {
         4000
     );
     neuro_ws.wait_for(12, Duration::from_secs(30));
+    // The deliveries are dated on the server's clock, like the assignment.
+    let assigned_at = assignment["assigned_at"].as_i64().expect("a time");
+    let (status, jobs) = server.get("/api/forwards?limit=100");
+    assert_eq!(status, 200, "{jobs}");
+    let jobs = jobs.as_array().expect("a list of forward jobs");
+    assert_eq!(jobs.len(), 12, "one job per instance");
+    for job in jobs {
+        let created_at = job["created_at"].as_i64().expect("a creation time");
+        assert!(
+            (created_at - assigned_at).abs() < 60_000,
+            "job dated {created_at}, assignment {assigned_at}"
+        );
+    }
 
     // Nobody acknowledges: after the SLA the backup gets it, and the images.
     let assignment = wait_for_assignment(

@@ -20,6 +20,7 @@
 
 use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
+use std::sync::Arc;
 use std::time::Duration;
 use telerad_store::clock::{Clock, SystemClock};
 use telerad_store::{Backend, Database};
@@ -302,7 +303,10 @@ pub struct Outbox {
     db: Database,
     policy: RetryPolicy,
     lease: Duration,
-    clock: SystemClock,
+    /// Times in `forward_jobs` are on this clock: the archive's, so that
+    /// they compare with the assignments' (a drill's `--clock-start` moves
+    /// both). It must run in real time: backoff waits are slept for real.
+    clock: Arc<dyn Clock>,
     /// Wakes the forwarder when work is enqueued, so that it need not wait
     /// for its next poll.
     work: Notify,
@@ -314,7 +318,7 @@ impl Outbox {
             db,
             policy,
             lease: DEFAULT_CLAIM_LEASE,
-            clock: SystemClock,
+            clock: Arc::new(SystemClock),
             work: Notify::new(),
         }
     }
@@ -323,6 +327,12 @@ impl Outbox {
     /// see a crashed forwarder's jobs recovered on PostgreSQL).
     pub fn with_claim_lease(mut self, lease: Duration) -> Outbox {
         self.lease = lease.max(Duration::from_millis(10));
+        self
+    }
+
+    /// Puts the jobs' times on `clock` (see the field).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Outbox {
+        self.clock = clock;
         self
     }
 
