@@ -105,7 +105,7 @@ fn abort_or_disconnect_mid_instance_leaves_nothing(backend: &Backend) {
         let context = ct_context(&mut peer);
         peer.send_command(
             context,
-            telerad_scp::dimse::store_rq(1, CT_IMAGE_STORAGE, &study.sop_instance_uid(0), None),
+            telerad_scp::dimse::store_rq(1, CT_IMAGE_STORAGE, &study.sop_instance_uid(0)),
         );
         peer.send_data(context, &data[..8000], false);
         peer.send_data(context, &data[8000..16000], false);
@@ -239,7 +239,7 @@ fn unsupported_sop_classes_and_syntaxes_are_refused_per_context(backend: &Backen
     // Sending an instance on a context that was refused is a protocol error.
     peer.send_command(
         1,
-        telerad_scp::dimse::store_rq(1, "1.2.840.10008.5.1.4.1.1.481.5", "1.2.3", None),
+        telerad_scp::dimse::store_rq(1, "1.2.840.10008.5.1.4.1.1.481.5", "1.2.3"),
     );
     assert!(matches!(peer.receive(), Some(Pdu::AbortRQ { .. }) | None));
     assert_still_serving(&server);
@@ -270,7 +270,7 @@ fn hostile_uids_never_become_paths(backend: &Backend) {
         let id = u16::try_from(id).expect("few cases") + 1;
         peer.send_command(
             context,
-            telerad_scp::dimse::store_rq(id, CT_IMAGE_STORAGE, sop, None),
+            telerad_scp::dimse::store_rq(id, CT_IMAGE_STORAGE, sop),
         );
         peer.send_data(context, &data, true);
         let response = peer.receive_command();
@@ -327,7 +327,7 @@ fn malformed_data_sets_get_a_failure_status(backend: &Backend) {
     // Truncated: the data set stops in the middle of the pixel data.
     peer.send_command(
         context,
-        telerad_scp::dimse::store_rq(1, CT_IMAGE_STORAGE, &sop, None),
+        telerad_scp::dimse::store_rq(1, CT_IMAGE_STORAGE, &sop),
     );
     peer.send_data(context, &data[..data.len() * 3 / 5], true);
     let response = peer.receive_command();
@@ -337,7 +337,7 @@ fn malformed_data_sets_get_a_failure_status(backend: &Backend) {
     // Garbage bytes as a data set.
     peer.send_command(
         context,
-        telerad_scp::dimse::store_rq(2, CT_IMAGE_STORAGE, &sop, None),
+        telerad_scp::dimse::store_rq(2, CT_IMAGE_STORAGE, &sop),
     );
     peer.send_data(context, &[0xFF; 333], true);
     let response = peer.receive_command();
@@ -346,7 +346,7 @@ fn malformed_data_sets_get_a_failure_status(backend: &Backend) {
     // A data set for another instance than the command announces.
     peer.send_command(
         context,
-        telerad_scp::dimse::store_rq(3, CT_IMAGE_STORAGE, "1.2.826.0.1.3680043.99.7", None),
+        telerad_scp::dimse::store_rq(3, CT_IMAGE_STORAGE, "1.2.826.0.1.3680043.99.7"),
     );
     peer.send_data(context, &data, true);
     let response = peer.receive_command();
@@ -359,7 +359,7 @@ fn malformed_data_sets_get_a_failure_status(backend: &Backend) {
     // The same association still stores a good instance.
     peer.send_command(
         context,
-        telerad_scp::dimse::store_rq(4, CT_IMAGE_STORAGE, &sop, None),
+        telerad_scp::dimse::store_rq(4, CT_IMAGE_STORAGE, &sop),
     );
     peer.send_data(context, &data, true);
     assert_eq!(peer.receive_command().status, 0x0000);

@@ -146,13 +146,8 @@ pub fn echo_rq(message_id: u16) -> Vec<u8> {
     ])
 }
 
-pub fn store_rq(
-    message_id: u16,
-    sop_class_uid: &str,
-    sop_instance_uid: &str,
-    calling: Option<(&str, u16)>,
-) -> Vec<u8> {
-    let mut elements = vec![
+pub fn store_rq(message_id: u16, sop_class_uid: &str, sop_instance_uid: &str) -> Vec<u8> {
+    encode(vec![
         DataElement::new(tags::AFFECTED_SOP_CLASS_UID, VR::UI, uid(sop_class_uid)),
         DataElement::new(
             tags::COMMAND_FIELD,
@@ -172,20 +167,7 @@ pub fn store_rq(
             VR::UI,
             uid(sop_instance_uid),
         ),
-    ];
-    if let Some((ae, id)) = calling {
-        elements.push(DataElement::new(
-            tags::MOVE_ORIGINATOR_APPLICATION_ENTITY_TITLE,
-            VR::AE,
-            text(ae),
-        ));
-        elements.push(DataElement::new(
-            tags::MOVE_ORIGINATOR_MESSAGE_ID,
-            VR::US,
-            PrimitiveValue::from(id),
-        ));
-    }
-    encode(elements)
+    ])
 }
 
 /// A response to `request` (command field = request's | 0x8000).
@@ -232,7 +214,7 @@ mod tests {
 
     #[test]
     fn store_request_round_trips_with_a_correct_group_length() {
-        let bytes = store_rq(7, "1.2.840.10008.5.1.4.1.1.2", "1.2.3.45", None);
+        let bytes = store_rq(7, "1.2.840.10008.5.1.4.1.1.2", "1.2.3.45");
         let group_length = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
         assert_eq!(group_length as usize, bytes.len() - 12);
         let command = decode(&bytes).unwrap();
@@ -244,7 +226,7 @@ mod tests {
 
     #[test]
     fn response_carries_status_and_comment() {
-        let request = decode(&store_rq(3, "1.2.840.10008.5.1.4.1.1.4", "1.2.3", None)).unwrap();
+        let request = decode(&store_rq(3, "1.2.840.10008.5.1.4.1.1.4", "1.2.3")).unwrap();
         let command = decode(&response(
             &request,
             status::OUT_OF_RESOURCES,

@@ -366,7 +366,7 @@ impl ClientAssociation {
             .context_for(sop_class_uid, transfer_syntax_uid)
             .map_err(not_sent)?;
         let id = self.message_id();
-        let command = dimse::store_rq(id, sop_class_uid, sop_instance_uid, None);
+        let command = dimse::store_rq(id, sop_class_uid, sop_instance_uid);
         self.send_command(context_id, command)
             .await
             .map_err(not_sent)?;

@@ -269,36 +269,27 @@ impl StudyIndex {
     /// the `status = 'receiving'` guard lets only one of them win a study.
     pub async fn complete_quiet_studies(&self, now: i64) -> Result<Vec<StudyEvent>, sqlx::Error> {
         let mut tx = self.pool().begin().await?;
-        let done: Vec<(i64, i64)> = sqlx::query_as(
+        let done: Vec<(i64, i64, String)> = sqlx::query_as(
             "UPDATE studies SET status = 'complete', completed_at = $1 \
-             WHERE status = 'receiving' AND complete_after <= $1 RETURNING id, instance_count",
+             WHERE status = 'receiving' AND complete_after <= $1 \
+             RETURNING id, instance_count, study_instance_uid",
         )
         .bind(now)
         .fetch_all(&mut *tx)
         .await?;
-        let mut events = Vec::with_capacity(done.len());
-        for (study_id, count) in done {
-            let id = insert_event(&mut tx, study_id, "complete", now, count).await?;
-            events.push(id);
+        let mut out = Vec::with_capacity(done.len());
+        for (study_id, instance_count, study_instance_uid) in done {
+            let id = insert_event(&mut tx, study_id, "complete", now, instance_count).await?;
+            out.push(StudyEvent {
+                id,
+                study_instance_uid,
+                kind: "complete".to_string(),
+                at: now,
+                instance_count,
+            });
         }
         tx.commit().await?;
-        let mut out = Vec::with_capacity(events.len());
-        for id in events {
-            if let Some(event) = self.event(id).await? {
-                out.push(event);
-            }
-        }
         Ok(out)
-    }
-
-    pub async fn event(&self, id: i64) -> Result<Option<StudyEvent>, sqlx::Error> {
-        sqlx::query_as(
-            "SELECT e.id, s.study_instance_uid, e.kind, e.at, e.instance_count \
-             FROM study_events e JOIN studies s ON s.id = e.study_id WHERE e.id = $1",
-        )
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await
     }
 
     /// Events after `after_id`, oldest first: the router's feed.
