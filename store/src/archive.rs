@@ -2,8 +2,9 @@
 //! moment success may be answered.
 //!
 //! 1. [`Archive::begin`] opens a temporary file in `incoming/` and writes the
-//!    Part 10 header; the data set is appended as it arrives, hashed on the way.
-//! 2. [`Archive::commit`] syncs the file, checks the data set to its end,
+//!    Part 10 header; the data set is appended as it arrives, hashed on the
+//!    way, and its write-back to disk is started chunk by chunk.
+//! 2. [`Archive::commit`] checks the data set to its end, syncs the file,
 //!    renames it into `studies/…`, syncs the directory, and indexes it in one
 //!    transaction. Only when it returns `Ok` has the instance been stored.
 //!
@@ -18,6 +19,7 @@ use crate::inspect::{InstanceAttributes, inspect};
 use crate::layout::{Layout, create_dir_durable, sync_dir};
 use crate::part10::{InstanceHeader, header_bytes};
 use crate::uid::validate_uid;
+use crate::writeback::Writeback;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
@@ -50,6 +52,7 @@ pub struct PendingInstance {
     dataset_len: u64,
     hasher: blake3::Hasher,
     write_error: Option<std::io::Error>,
+    writeback: Writeback,
 }
 
 impl PendingInstance {
@@ -64,6 +67,8 @@ impl PendingInstance {
             Ok(()) => {
                 self.hasher.update(data);
                 self.dataset_len += data.len() as u64;
+                self.writeback
+                    .written(self.file.as_file(), self.dataset_offset + self.dataset_len);
             }
             Err(e) => self.write_error = Some(e),
         }
@@ -171,6 +176,7 @@ impl Archive {
             dataset_len: 0,
             hasher: blake3::Hasher::new(),
             write_error: None,
+            writeback: Writeback::default(),
         })
     }
 
@@ -185,49 +191,40 @@ impl Archive {
             return Err(StoreError::cannot_understand("the data set is empty"));
         }
         let checksum = pending.hasher.finalize().to_hex().to_string();
-        let (pending, inspected) = tokio::task::spawn_blocking(move || {
-            let synced = pending.file.as_file().sync_all();
-            let inspected = synced.map(|()| {
-                inspect(
-                    pending.file.path(),
-                    pending.dataset_offset,
-                    &pending.header.transfer_syntax_uid,
-                )
-            });
-            (pending, inspected)
+        // The data set must carry the command's SOP Instance UID (checked in
+        // `place_durably`), so locking the command's serialises re-sends.
+        let _guard = self.sop_locks[stripe(&pending.header.sop_instance_uid)]
+            .lock()
+            .await;
+        let versions = self
+            .index
+            .versions_of(&pending.header.sop_instance_uid)
+            .await
+            .map_err(db_failure)?;
+        // One hop to a blocking thread for all the file work: each hop costs
+        // a thread wake-up, on the path of every acknowledgement.
+        let layout = self.layout.clone();
+        let ready = tokio::task::spawn_blocking(move || {
+            place_durably(&layout, pending, &checksum, &versions)
         })
         .await
-        .map_err(|e| StoreError::out_of_resources(format!("storage task failed: {e}")))?;
-        let attributes = inspected
-            .map_err(|e| StoreError::out_of_resources(format!("cannot sync the instance: {e}")))?
-            .map_err(|e| StoreError::cannot_understand(e.to_string()))?;
-        check_against_command(&attributes, &pending.header)?;
-
-        let sop = attributes.sop_instance_uid.clone();
-        let _guard = self.sop_locks[stripe(&sop)].lock().await;
-        let versions = self.index.versions_of(&sop).await.map_err(db_failure)?;
-        if let Some(same) = versions.iter().find(|v| v.checksum == checksum) {
-            tracing::info!(sop_instance_uid = %sop, version = same.version, "identical instance re-sent: already stored");
-            return Ok(Stored::Duplicate {
-                version: same.version,
-            });
-        }
-        let version = versions.last().map_or(1, |v| v.version + 1);
-        let relative = Layout::relative_instance_path(
-            &attributes.study_instance_uid,
-            &attributes.series_instance_uid,
-            &sop,
+        .map_err(|e| StoreError::out_of_resources(format!("storage task failed: {e}")))??;
+        let Placed {
+            header,
+            attributes,
+            checksum,
             version,
-        );
+            relative,
+            size_bytes,
+        } = match ready {
+            Ready::Placed(placed) => *placed,
+            Ready::Duplicate { sop, version } => {
+                tracing::info!(sop_instance_uid = %sop, version, "identical instance re-sent: already stored");
+                return Ok(Stored::Duplicate { version });
+            }
+        };
         let absolute = self.layout.absolute(&relative);
-        let size_bytes =
-            i64::try_from(pending.dataset_offset + pending.dataset_len).unwrap_or(i64::MAX);
-        let target = absolute.clone();
-        tokio::task::spawn_blocking(move || place(pending.file, &target))
-            .await
-            .map_err(|e| StoreError::out_of_resources(format!("storage task failed: {e}")))?
-            .map_err(|e| StoreError::out_of_resources(format!("cannot place the instance: {e}")))?;
-
+        let sop = attributes.sop_instance_uid.clone();
         let now = self.clock.now_ms();
         let quiet = self
             .quiet_periods
@@ -237,11 +234,11 @@ impl Archive {
         let new = NewInstance {
             site: site.to_string(),
             version,
-            transfer_syntax_uid: pending.header.transfer_syntax_uid.clone(),
+            transfer_syntax_uid: header.transfer_syntax_uid,
             path: relative.clone(),
             size_bytes,
             checksum,
-            calling_ae_title: pending.header.calling_ae_title.trim().to_string(),
+            calling_ae_title: header.calling_ae_title.trim().to_string(),
             received_at: now,
             complete_after: now + i64::try_from(quiet.as_millis()).unwrap_or(i64::MAX / 2),
             attributes,
@@ -259,6 +256,78 @@ impl Archive {
             path: relative,
         })
     }
+}
+
+/// What the blocking part of [`Archive::commit`] hands back.
+enum Ready {
+    Placed(Box<Placed>),
+    /// Same data set, same transfer syntax as a stored version.
+    Duplicate {
+        sop: String,
+        version: i64,
+    },
+}
+
+/// An instance durable at its place in the tree, not yet indexed.
+struct Placed {
+    header: InstanceHeader,
+    attributes: InstanceAttributes,
+    checksum: String,
+    version: i64,
+    relative: String,
+    size_bytes: i64,
+}
+
+/// Checks the data set to its end, makes the file durable and renames it
+/// into the tree, the directory synced. The check comes first so that the
+/// write-back started while receiving has time to progress before `fsync`,
+/// and so that a refused instance costs no `fsync`.
+fn place_durably(
+    layout: &Layout,
+    pending: PendingInstance,
+    checksum: &str,
+    versions: &[crate::index::StoredVersion],
+) -> Result<Ready, StoreError> {
+    let attributes = inspect(
+        pending.file.path(),
+        pending.dataset_offset,
+        &pending.header.transfer_syntax_uid,
+    )
+    .map_err(|e| StoreError::cannot_understand(e.to_string()))?;
+    check_against_command(&attributes, &pending.header)?;
+    let sop = attributes.sop_instance_uid.clone();
+    if let Some(same) = versions.iter().find(|v| {
+        v.checksum == checksum && v.transfer_syntax_uid == pending.header.transfer_syntax_uid
+    }) {
+        return Ok(Ready::Duplicate {
+            sop,
+            version: same.version,
+        });
+    }
+    pending
+        .file
+        .as_file()
+        .sync_all()
+        .map_err(|e| StoreError::out_of_resources(format!("cannot sync the instance: {e}")))?;
+    let version = versions.last().map_or(1, |v| v.version + 1);
+    let relative = Layout::relative_instance_path(
+        &attributes.study_instance_uid,
+        &attributes.series_instance_uid,
+        &sop,
+        version,
+    );
+    let size_bytes =
+        i64::try_from(pending.dataset_offset + pending.dataset_len).unwrap_or(i64::MAX);
+    place(pending.file, &layout.absolute(&relative))
+        .map_err(|e| StoreError::out_of_resources(format!("cannot place the instance: {e}")))?;
+    Ok(Ready::Placed(Box::new(Placed {
+        header: pending.header,
+        attributes,
+        checksum: checksum.to_string(),
+        version,
+        relative,
+        size_bytes,
+    })))
 }
 
 fn check_against_command(

@@ -56,6 +56,10 @@ impl Database {
                     // SQLite has one writer at a time; a few connections
                     // suffice and keep lock waits short.
                     .max_connections(8)
+                    // An embedded database's connections do not go stale;
+                    // the ping on each acquisition would be one more hop to
+                    // sqlx's worker thread per transaction.
+                    .test_before_acquire(false)
                     .after_connect(|conn, _meta| {
                         Box::pin(async move {
                             // WAL lets readers (HTTP) run beside the writer;

@@ -38,6 +38,7 @@ pub struct NewInstance {
 pub struct StoredVersion {
     pub version: i64,
     pub checksum: String,
+    pub transfer_syntax_uid: String,
     pub path: String,
 }
 
@@ -148,7 +149,8 @@ impl StudyIndex {
         sop_instance_uid: &str,
     ) -> Result<Vec<StoredVersion>, sqlx::Error> {
         sqlx::query_as(
-            "SELECT version, checksum, path FROM instances WHERE sop_instance_uid = $1 \
+            "SELECT version, checksum, transfer_syntax_uid, path FROM instances \
+             WHERE sop_instance_uid = $1 \
              ORDER BY version",
         )
         .bind(sop_instance_uid)
@@ -164,16 +166,29 @@ impl StudyIndex {
             Some(lock) => Some(lock.lock().await),
             None => None,
         };
+        // Five round trips in the usual case (begin, study, series, instance,
+        // commit): on SQLite each one is a hop to sqlx's worker thread, and
+        // they are most of the cost of indexing an instance.
         let mut tx = self.pool().begin().await?;
-        // A write first, so that SQLite takes its write lock at once rather
-        // than failing to upgrade a read lock under concurrency.
-        sqlx::query(
+        // The study's status is left alone here, so that the one returned
+        // says whether late images reopen a complete study.
+        let (study_id, status, instance_count, modalities, body_parts): (
+            i64,
+            String,
+            i64,
+            String,
+            String,
+        ) = sqlx::query_as(
             "INSERT INTO studies (study_instance_uid, site, patient_name, patient_id, \
              patient_birth_date, patient_sex, accession_number, study_date, study_time, \
              study_description, referring_physician_name, first_received_at, last_received_at, \
-             complete_after) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13) \
-             ON CONFLICT (study_instance_uid) DO NOTHING",
+             complete_after, instance_count) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14) \
+             ON CONFLICT (study_instance_uid) DO UPDATE SET \
+             last_received_at = excluded.last_received_at, \
+             complete_after = excluded.complete_after, \
+             instance_count = studies.instance_count + excluded.instance_count \
+             RETURNING id, status, instance_count, modalities, body_parts",
         )
         .bind(&a.study_instance_uid)
         .bind(&new.site)
@@ -188,29 +203,20 @@ impl StudyIndex {
         .bind(&a.referring_physician_name)
         .bind(new.received_at)
         .bind(new.complete_after)
-        .execute(&mut *tx)
-        .await?;
-        let reopened: Option<(i64, i64)> = sqlx::query_as(
-            "UPDATE studies SET status = 'receiving', completed_at = NULL \
-             WHERE study_instance_uid = $1 AND status = 'complete' RETURNING id, instance_count",
-        )
-        .bind(&a.study_instance_uid)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some((study_id, count)) = reopened {
-            insert_event(&mut tx, study_id, "receiving", new.received_at, count).await?;
-        }
-        let (study_id, modalities, body_parts): (i64, String, String) = sqlx::query_as(
-            "UPDATE studies SET last_received_at = $2, complete_after = $3, \
-             instance_count = instance_count + $4 \
-             WHERE study_instance_uid = $1 RETURNING id, modalities, body_parts",
-        )
-        .bind(&a.study_instance_uid)
-        .bind(new.received_at)
-        .bind(new.complete_after)
         .bind(counted)
         .fetch_one(&mut *tx)
         .await?;
+        if status == "complete" {
+            sqlx::query(
+                "UPDATE studies SET status = 'receiving', completed_at = NULL WHERE id = $1",
+            )
+            .bind(study_id)
+            .execute(&mut *tx)
+            .await?;
+            // The event counts what the study held when it was reopened.
+            let before = instance_count - counted;
+            insert_event(&mut tx, study_id, "receiving", new.received_at, before).await?;
+        }
         let merged_modalities = merge_set(&modalities, &a.modality);
         let merged_body_parts = merge_set(&body_parts, &a.body_part_examined);
         if merged_modalities != modalities || merged_body_parts != body_parts {
@@ -221,10 +227,13 @@ impl StudyIndex {
                 .execute(&mut *tx)
                 .await?;
         }
-        sqlx::query(
+        let (series_id,): (i64,) = sqlx::query_as(
             "INSERT INTO series (study_id, series_instance_uid, modality, series_number, \
-             series_description, body_part_examined) VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (series_instance_uid) DO NOTHING",
+             series_description, body_part_examined, instance_count) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (series_instance_uid) DO UPDATE SET \
+             instance_count = series.instance_count + excluded.instance_count \
+             RETURNING id",
         )
         .bind(study_id)
         .bind(&a.series_instance_uid)
@@ -232,13 +241,6 @@ impl StudyIndex {
         .bind(a.series_number)
         .bind(&a.series_description)
         .bind(&a.body_part_examined)
-        .execute(&mut *tx)
-        .await?;
-        let (series_id,): (i64,) = sqlx::query_as(
-            "UPDATE series SET instance_count = instance_count + $2 \
-             WHERE series_instance_uid = $1 RETURNING id",
-        )
-        .bind(&a.series_instance_uid)
         .bind(counted)
         .fetch_one(&mut *tx)
         .await?;

@@ -76,8 +76,9 @@ pub fn create_dir_durable(dir: &Path) -> io::Result<()> {
     }
     match fs::create_dir(dir) {
         Ok(()) => {}
-        // Another association created it first.
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
+        // Another association created it first, and may not have synced the
+        // parent yet: sync it here too rather than rely on that.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(e),
     }
     if let Some(parent) = dir.parent() {

@@ -16,6 +16,7 @@ pub mod inspect;
 pub mod layout;
 pub mod part10;
 pub mod uid;
+pub mod writeback;
 
 pub use archive::{Archive, OpenError, PendingInstance, Stored};
 pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
