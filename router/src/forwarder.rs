@@ -11,11 +11,13 @@
 //! retrying cannot help.
 //!
 //! A job is only sent while this forwarder holds its claim in the database
-//! (see [`crate::outbox`]). A graceful stop finishes the C-STORE under way
-//! (for up to [`STOP_GRACE`]) and gives the other claimed jobs back; after a crash, the jobs left
-//! `sending` are put back at the next start (SQLite) or once their claim
-//! runs out (PostgreSQL, where another live process may hold them), and the
-//! one whose C-STORE had begun is re-sent flagged `possible_duplicate`.
+//! (see [`crate::outbox`]). Jobs go out in batches of [`SEND_BATCH`] per
+//! association, marked as being sent before the batch and recorded as sent
+//! after it. A graceful stop finishes the C-STORE under way (for up to
+//! [`STOP_GRACE`]) and gives the other claimed jobs back; after a crash, the
+//! jobs left `sending` are put back at the next start (SQLite) or once their
+//! claim runs out (PostgreSQL, where another live process may hold them),
+//! and those of the batch under way are re-sent flagged `possible_duplicate`.
 
 use crate::outbox::{Destination, Failure, ForwardJob, Outbox};
 use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
@@ -43,6 +45,10 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// Jobs claimed at a time per association: enough to keep an association
 /// busy, few enough that a stop gives back little.
 const CLAIM_PER_ASSOCIATION: i64 = 32;
+/// Jobs marked, sent, then recorded together on one association: each
+/// batch costs two durable database writes, and a crash during it re-sends
+/// at most this many instances per association, all flagged.
+const SEND_BATCH: usize = 16;
 /// Connecting, and waiting for each answer of the destination.
 const NETWORK_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a stop waits for the C-STORE under way on each association:
@@ -468,34 +474,29 @@ async fn association_worker(
         if context.stopping() {
             break;
         }
-        let Some(job) = queue.lock().ok().and_then(|mut q| q.pop_front()) else {
+        let batch: Vec<ForwardJob> = queue
+            .lock()
+            .map(|mut q| {
+                let n = q.len().min(SEND_BATCH);
+                q.drain(..n).collect()
+            })
+            .unwrap_or_default();
+        if batch.is_empty() {
             break;
-        };
-        let outcome = tokio::select! {
-            outcome = send(context, &mut association, destination, &job) => outcome,
-            () = grace_after_stop(context.shutdown.clone()) => {
-                // Still claimed: given back at the stop if its C-STORE had
-                // not begun, otherwise re-sent, flagged, at the next start.
-                tracing::warn!(
-                    job = job.id,
-                    sop_instance_uid = %job.sop_instance_uid,
-                    "stopping: C-STORE abandoned after {STOP_GRACE:?} without an answer"
-                );
-                return Ok(());
+        }
+        match send_batch(context, &mut association, destination, batch).await {
+            BatchEnd::Done => {}
+            BatchEnd::Stopping => return Ok(()),
+            BatchEnd::Broken { message, unsent } => {
+                // The jobs not sent go to the other associations, or fail
+                // with this message if there is none.
+                if let Ok(mut q) = queue.lock() {
+                    for job in unsent.into_iter().rev() {
+                        q.push_front(job);
+                    }
+                }
+                return Err(message);
             }
-        };
-        let broken = match &outcome {
-            Outcome::Failed {
-                failure,
-                broken: true,
-            } => Some(failure.message.clone()),
-            _ => None,
-        };
-        record(context, &job, outcome).await;
-        if let Some(message) = broken {
-            // The jobs still queued go to the other associations, or fail
-            // with this message if there is none.
-            return Err(message);
         }
     }
     match tokio::time::timeout(RELEASE_TIMEOUT, association.release()).await {
@@ -504,6 +505,155 @@ async fn association_worker(
         Err(_) => tracing::debug!("no answer to the release within {RELEASE_TIMEOUT:?}"),
     }
     Ok(())
+}
+
+enum BatchEnd {
+    Done,
+    /// The forwarder is stopping: the association is left as it is.
+    Stopping,
+    Broken {
+        message: String,
+        unsent: Vec<ForwardJob>,
+    },
+}
+
+/// Sends a batch of jobs on one association, with two database writes for
+/// the whole batch (the mark before sending, the record after) rather than
+/// two per instance: each is a transaction the disk must make durable.
+async fn send_batch(
+    context: &Context,
+    association: &mut ClientAssociation,
+    destination: &Destination,
+    batch: Vec<ForwardJob>,
+) -> BatchEnd {
+    let ids: Vec<i64> = batch.iter().map(|job| job.id).collect();
+    let ours = match context.outbox.begin_send(&ids, &context.worker).await {
+        Ok(ours) => ours,
+        Err(e) => {
+            // Not sending without the mark: a crash would then re-send
+            // them unflagged.
+            let message = format!("cannot record the start of sending: {e}");
+            for job in &batch {
+                let failure = Failure {
+                    message: message.clone(),
+                    hopeless: false,
+                    possibly_delivered: false,
+                };
+                record_failure(context, job, failure).await;
+            }
+            return BatchEnd::Done;
+        }
+    };
+    let mut sent = Vec::new();
+    let mut jobs = batch.into_iter();
+    let mut end = BatchEnd::Done;
+    for job in jobs.by_ref() {
+        if !ours.contains(&job.id) {
+            tracing::warn!(
+                job = job.id,
+                "claim taken over by another forwarder before sending: skipped"
+            );
+            continue;
+        }
+        let outcome = tokio::select! {
+            outcome = send(context, association, destination, &job) => outcome,
+            () = grace_after_stop(context.shutdown.clone()) => {
+                // Still claimed and marked: re-sent, flagged, at the next
+                // start, since its C-STORE had begun. The rest of the batch
+                // is unmarked below and given back by the stop.
+                tracing::warn!(
+                    job = job.id,
+                    sop_instance_uid = %job.sop_instance_uid,
+                    "stopping: C-STORE abandoned after {STOP_GRACE:?} without an answer"
+                );
+                end = BatchEnd::Stopping;
+                break;
+            }
+        };
+        match outcome {
+            Outcome::Sent {
+                transfer_syntax_uid,
+            } => {
+                tracing::debug!(
+                    job = job.id,
+                    sop_instance_uid = %job.sop_instance_uid,
+                    transfer_syntax = %transfer_syntax_uid,
+                    "instance forwarded"
+                );
+                sent.push(job.id);
+            }
+            Outcome::Failed { failure, broken } => {
+                let message = failure.message.clone();
+                record_failure(context, &job, failure).await;
+                if broken {
+                    end = BatchEnd::Broken {
+                        message,
+                        unsent: Vec::new(),
+                    };
+                    break;
+                }
+            }
+        }
+        if context.stopping() {
+            end = BatchEnd::Stopping;
+            break;
+        }
+    }
+    record_sent(context, &sent).await;
+    let unsent: Vec<ForwardJob> = jobs.filter(|job| ours.contains(&job.id)).collect();
+    let unsent_ids: Vec<i64> = unsent.iter().map(|job| job.id).collect();
+    if let Err(e) = context
+        .outbox
+        .unmark_unsent(&unsent_ids, &context.worker)
+        .await
+    {
+        tracing::warn!(
+            jobs = unsent_ids.len(),
+            "cannot clear the mark of jobs not sent (a restart will flag them \
+             possible_duplicate): {e}"
+        );
+    }
+    match end {
+        BatchEnd::Broken { message, .. } => BatchEnd::Broken { message, unsent },
+        other => other,
+    }
+}
+
+async fn record_sent(context: &Context, sent: &[i64]) {
+    match context.outbox.record_sent(sent, &context.worker).await {
+        Ok(recorded) => {
+            for id in sent.iter().filter(|id| !recorded.contains(id)) {
+                tracing::warn!(
+                    job = id,
+                    "instance forwarded after this forwarder's claim had been taken over: \
+                     the other forwarder sends it again, flagged possible_duplicate"
+                );
+            }
+        }
+        Err(e) => tracing::error!(
+            jobs = sent.len(),
+            "instances forwarded but not recorded (they will be re-sent, flagged \
+             possible_duplicate, once their claim expires): {e}"
+        ),
+    }
+}
+
+async fn record_failure(context: &Context, job: &ForwardJob, failure: Failure) {
+    tracing::warn!(
+        job = job.id,
+        study_instance_uid = %job.study_instance_uid,
+        sop_instance_uid = %job.sop_instance_uid,
+        "forwarding failed: {}",
+        failure.message
+    );
+    match context
+        .outbox
+        .record_failures(&[(job, failure)], &context.worker)
+        .await
+    {
+        Ok(recorded) => log_dead(&recorded),
+        Err(e) => tracing::error!(job = job.id, "cannot record a failed delivery: {e}"),
+    }
 }
 
 /// Resolves once a stop is asked (or can no longer be asked: the sender is
@@ -527,55 +677,6 @@ enum Outcome {
         /// The association cannot be used any more.
         broken: bool,
     },
-    /// Another forwarder took the claim over: not ours to send or record.
-    ClaimLost,
-}
-
-async fn record(context: &Context, job: &ForwardJob, outcome: Outcome) {
-    let outbox = &context.outbox;
-    match outcome {
-        Outcome::Sent {
-            transfer_syntax_uid,
-        } => match outbox.record_sent(job.id, &context.worker).await {
-            Ok(true) => tracing::debug!(
-                job = job.id,
-                sop_instance_uid = %job.sop_instance_uid,
-                transfer_syntax = %transfer_syntax_uid,
-                "instance forwarded"
-            ),
-            Ok(false) => tracing::warn!(
-                job = job.id,
-                sop_instance_uid = %job.sop_instance_uid,
-                "instance forwarded after this forwarder's claim had been taken over: \
-                 the other forwarder sends it again, flagged possible_duplicate"
-            ),
-            Err(e) => tracing::error!(
-                job = job.id,
-                "instance forwarded but not recorded (it will be re-sent, flagged \
-                 possible_duplicate, once its claim expires): {e}"
-            ),
-        },
-        Outcome::Failed { failure, .. } => {
-            tracing::warn!(
-                job = job.id,
-                study_instance_uid = %job.study_instance_uid,
-                sop_instance_uid = %job.sop_instance_uid,
-                "forwarding failed: {}",
-                failure.message
-            );
-            match outbox
-                .record_failures(&[(job, failure)], &context.worker)
-                .await
-            {
-                Ok(recorded) => log_dead(&recorded),
-                Err(e) => tracing::error!(job = job.id, "cannot record a failed delivery: {e}"),
-            }
-        }
-        Outcome::ClaimLost => tracing::warn!(
-            job = job.id,
-            "claim taken over by another forwarder before sending: skipped"
-        ),
-    }
 }
 
 /// How one job's data set goes out.
@@ -661,13 +762,6 @@ async fn send(
         Ok(Err(PrepareError { message, hopeless })) => return failed(message, hopeless),
         Err(e) => return failed(format!("reading task failed: {e}"), false),
     };
-    match context.outbox.begin_send(job.id, &context.worker).await {
-        Ok(true) => {}
-        Ok(false) => return Outcome::ClaimLost,
-        // Not sending without the mark: a crash would then re-send it
-        // unflagged.
-        Err(e) => return failed(format!("cannot record the start of sending: {e}"), false),
-    }
     let source = match &prepared {
         Prepared::File(file) => DataSetSource::File {
             path: &file.path,

@@ -589,37 +589,72 @@ impl Outbox {
         jobs(rows)
     }
 
-    /// Records that the C-STORE of a claimed job is about to begin, and
-    /// checks the claim is still `worker`'s: `false` means another forwarder
-    /// took it over and this one must not send it.
-    pub async fn begin_send(&self, id: i64, worker: &str) -> Result<bool, OutboxError> {
-        let now = self.now_ms();
-        let done = sqlx::query(
-            "UPDATE forward_jobs SET send_started_at = $3, claimed_at = $3 \
-             WHERE id = $1 AND claimed_by = $2 AND state = 'sending'",
-        )
-        .bind(id)
-        .bind(worker)
-        .bind(now)
-        .execute(&self.db.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+    /// Records that the C-STOREs of these claimed jobs are about to begin,
+    /// in one transaction for the batch, and returns those whose claim is
+    /// still `worker`'s: the others were taken over by another forwarder and
+    /// must not be sent. Marking a batch at once errs on the safe side: after
+    /// a crash every marked job is re-sent flagged `possible_duplicate`,
+    /// including those whose C-STORE had not begun.
+    pub async fn begin_send(&self, ids: &[i64], worker: &str) -> Result<Vec<i64>, OutboxError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "UPDATE forward_jobs SET send_started_at = $2, claimed_at = $2 \
+             WHERE id IN ({}) AND claimed_by = $1 AND state = 'sending' RETURNING id",
+            placeholders(3, ids.len())
+        );
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(worker)
+            .bind(self.now_ms());
+        for id in ids {
+            query = query.bind(*id);
+        }
+        let rows: Vec<(i64,)> = query.fetch_all(&self.db.pool).await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
-    /// The destination acknowledged the instance. `false` if the claim had
-    /// been lost meanwhile (the job is then someone else's, flagged).
-    pub async fn record_sent(&self, id: i64, worker: &str) -> Result<bool, OutboxError> {
-        let done = sqlx::query(
-            "UPDATE forward_jobs SET state = 'sent', sent_at = $3, attempts = attempts + 1, \
+    /// Marked jobs that were not sent after all (the association broke or
+    /// the forwarder is stopping before their turn): their C-STORE never
+    /// began, so a restart must not flag them.
+    pub async fn unmark_unsent(&self, ids: &[i64], worker: &str) -> Result<(), OutboxError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let sql = format!(
+            "UPDATE forward_jobs SET send_started_at = NULL \
+             WHERE id IN ({}) AND claimed_by = $1 AND state = 'sending'",
+            placeholders(2, ids.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(worker);
+        for id in ids {
+            query = query.bind(*id);
+        }
+        query.execute(&self.db.pool).await?;
+        Ok(())
+    }
+
+    /// The destination acknowledged these instances: recorded in one
+    /// transaction. Returns the jobs recorded; one missing had lost its claim
+    /// meanwhile (it is then someone else's, flagged).
+    pub async fn record_sent(&self, ids: &[i64], worker: &str) -> Result<Vec<i64>, OutboxError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "UPDATE forward_jobs SET state = 'sent', sent_at = $2, attempts = attempts + 1, \
              claimed_by = NULL, claimed_at = NULL, send_started_at = NULL \
-             WHERE id = $1 AND claimed_by = $2 AND state = 'sending'",
-        )
-        .bind(id)
-        .bind(worker)
-        .bind(self.now_ms())
-        .execute(&self.db.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+             WHERE id IN ({}) AND claimed_by = $1 AND state = 'sending' RETURNING id",
+            placeholders(3, ids.len())
+        );
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(worker)
+            .bind(self.now_ms());
+        for id in ids {
+            query = query.bind(*id);
+        }
+        let rows: Vec<(i64,)> = query.fetch_all(&self.db.pool).await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
     /// Records failed attempts (one transaction: a connection failure fails
@@ -747,9 +782,23 @@ impl Outbox {
     }
 }
 
+/// `$first, $first+1, …`: `count` numbered parameters for an `IN` list.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_from_the_first() {
+        assert_eq!(placeholders(3, 3), "$3, $4, $5");
+        assert_eq!(placeholders(2, 1), "$2");
+    }
 
     #[test]
     fn backoff_doubles_from_base_and_is_capped() {

@@ -253,8 +253,8 @@ mod tests {
             // job cannot be retried.
             let claimed = outbox.claim(&destination, "test", 10).await.expect("claim");
             assert_eq!(claimed.len(), 1);
-            assert!(outbox.begin_send(id, "test").await.expect("begin"));
-            assert!(outbox.record_sent(id, "test").await.expect("sent"));
+            assert_eq!(outbox.begin_send(&[id], "test").await.expect("begin"), [id]);
+            assert_eq!(outbox.record_sent(&[id], "test").await.expect("sent"), [id]);
             assert_eq!(
                 outbox.job(id).await.expect("job").map(|j| j.state),
                 Some(JobState::Sent)
