@@ -7,8 +7,9 @@
 
 use crate::dimse::{self, Command, status};
 use crate::negotiation::{AcceptedContext, Decision, Policy, negotiate};
+use crate::pdu_io::Pdv;
 use crate::pdu_io::{self, PduError};
-use dicom_ul::pdu::{AbortRQServiceProviderReason, AbortRQSource, PDataValue, PDataValueType, Pdu};
+use dicom_ul::pdu::{AbortRQServiceProviderReason, AbortRQSource, Pdu};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -65,6 +66,12 @@ struct Association {
 enum Flow {
     Continue,
     Close,
+}
+
+enum Incoming {
+    /// P-DATA-TF, its values in `read_buf`.
+    PData(Vec<Pdv>),
+    Other(Pdu),
 }
 
 /// Serves one connection; `abort` fires when shutdown's grace period ends.
@@ -157,7 +164,7 @@ impl Association {
             let read = tokio::select! {
                 read = tokio::time::timeout(
                     self.ctx.idle_timeout,
-                    pdu_io::read(&mut self.stream, self.ctx.policy.max_pdu_length, &mut self.read_buf),
+                    pdu_io::read_raw(&mut self.stream, self.ctx.policy.max_pdu_length, &mut self.read_buf),
                 ) => read,
                 _ = abort.changed() => {
                     tracing::warn!("server shutting down: aborting the association");
@@ -165,7 +172,7 @@ impl Association {
                     return;
                 }
             };
-            let pdu = match read {
+            let pdu_type = match read {
                 Err(_) => {
                     tracing::warn!("no PDU for {:?}: aborting", self.ctx.idle_timeout);
                     self.abort_with(AbortRQServiceProviderReason::ReasonNotSpecified)
@@ -182,18 +189,32 @@ impl Association {
                     send_abort(&mut self.stream, &e, &mut self.write_buf).await;
                     return;
                 }
-                Ok(Ok(pdu)) => pdu,
+                Ok(Ok(pdu_type)) => pdu_type,
             };
-            let flow = match pdu {
-                Pdu::PData { data } => self.on_pdata(data).await,
-                Pdu::ReleaseRQ => {
+            let decoded = if pdu_type == pdu_io::P_DATA_TF {
+                pdu_io::pdata_values(&self.read_buf).map(Incoming::PData)
+            } else {
+                pdu_io::decode(&self.read_buf).map(Incoming::Other)
+            };
+            let incoming = match decoded {
+                Ok(incoming) => incoming,
+                Err(e) => {
+                    tracing::warn!("{e}: aborting");
+                    self.log_lost_instance("protocol error");
+                    send_abort(&mut self.stream, &e, &mut self.write_buf).await;
+                    return;
+                }
+            };
+            let flow = match incoming {
+                Incoming::PData(values) => self.on_pdata(values).await,
+                Incoming::Other(Pdu::ReleaseRQ) => {
                     self.log_lost_instance("release requested");
                     let _ =
                         pdu_io::write(&mut self.stream, &Pdu::ReleaseRP, &mut self.write_buf).await;
                     tracing::info!(stored = self.stored, "association released");
                     Flow::Close
                 }
-                Pdu::AbortRQ { source } => {
+                Incoming::Other(Pdu::AbortRQ { source }) => {
                     self.log_lost_instance("aborted by the peer");
                     tracing::info!(
                         stored = self.stored,
@@ -201,7 +222,7 @@ impl Association {
                     );
                     Flow::Close
                 }
-                other => {
+                Incoming::Other(other) => {
                     tracing::warn!(
                         "unexpected {} within an association: aborting",
                         other.short_description()
@@ -235,20 +256,31 @@ impl Association {
         let _ = pdu_io::write(&mut self.stream, &pdu, &mut self.write_buf).await;
     }
 
-    async fn on_pdata(&mut self, values: Vec<PDataValue>) -> Flow {
+    async fn on_pdata(&mut self, values: Vec<Pdv>) -> Flow {
+        // The fragments are slices of the read buffer, which is not needed
+        // again before the next read.
+        let buf = std::mem::take(&mut self.read_buf);
+        let flow = self.on_pdvs(&buf, values).await;
+        self.read_buf = buf;
+        flow
+    }
+
+    async fn on_pdvs(&mut self, buf: &[u8], values: Vec<Pdv>) -> Flow {
         for value in values {
-            if !self.contexts.contains_key(&value.presentation_context_id) {
+            if !self.contexts.contains_key(&value.context_id) {
                 tracing::warn!(
-                    context_id = value.presentation_context_id,
+                    context_id = value.context_id,
                     "P-DATA on a presentation context that was not accepted: aborting"
                 );
                 self.abort_with(AbortRQServiceProviderReason::InvalidPduParameter)
                     .await;
                 return Flow::Close;
             }
-            let flow = match value.value_type {
-                PDataValueType::Command => self.on_command_fragment(value).await,
-                PDataValueType::Data => self.on_data_fragment(value).await,
+            let data = &buf[value.data.clone()];
+            let flow = if value.is_command {
+                self.on_command_fragment(&value, data).await
+            } else {
+                self.on_data_fragment(&value, data).await
             };
             if matches!(flow, Flow::Close) {
                 return flow;
@@ -257,20 +289,20 @@ impl Association {
         Flow::Continue
     }
 
-    async fn on_command_fragment(&mut self, value: PDataValue) -> Flow {
+    async fn on_command_fragment(&mut self, value: &Pdv, data: &[u8]) -> Flow {
         if !matches!(self.receiving, Receiving::Idle) {
             tracing::warn!("a new command arrived before the previous data set ended: aborting");
             self.abort_with(AbortRQServiceProviderReason::UnexpectedPdu)
                 .await;
             return Flow::Close;
         }
-        if self.command_buf.len() + value.data.len() > MAX_COMMAND_BYTES {
+        if self.command_buf.len() + data.len() > MAX_COMMAND_BYTES {
             tracing::warn!("command set larger than {MAX_COMMAND_BYTES} bytes: aborting");
             self.abort_with(AbortRQServiceProviderReason::InvalidPduParameter)
                 .await;
             return Flow::Close;
         }
-        self.command_buf.extend_from_slice(&value.data);
+        self.command_buf.extend_from_slice(data);
         if !value.is_last {
             return Flow::Continue;
         }
@@ -284,7 +316,7 @@ impl Association {
                 return Flow::Close;
             }
         };
-        let context_id = value.presentation_context_id;
+        let context_id = value.context_id;
         match command.command_field {
             dimse::C_ECHO_RQ => {
                 tracing::debug!("C-ECHO");
@@ -364,7 +396,7 @@ impl Association {
         }
     }
 
-    async fn on_data_fragment(&mut self, value: PDataValue) -> Flow {
+    async fn on_data_fragment(&mut self, value: &Pdv, data: &[u8]) -> Flow {
         let context_matches = match &self.receiving {
             Receiving::Idle => {
                 tracing::warn!("data set fragment without a command: aborting");
@@ -373,7 +405,7 @@ impl Association {
                 return Flow::Close;
             }
             Receiving::Instance { context_id, .. } | Receiving::Refused { context_id, .. } => {
-                *context_id == value.presentation_context_id
+                *context_id == value.context_id
             }
         };
         if !context_matches {
@@ -385,7 +417,7 @@ impl Association {
             return Flow::Close;
         }
         if let Receiving::Instance { pending, .. } = &mut self.receiving {
-            pending.write(&value.data);
+            pending.write(data);
         }
         if !value.is_last {
             return Flow::Continue;
@@ -433,17 +465,19 @@ impl Association {
         status: u16,
         comment: Option<&str>,
     ) -> Flow {
-        let pdu = Pdu::PData {
-            data: vec![PDataValue {
-                presentation_context_id: context_id,
-                value_type: PDataValueType::Command,
-                is_last: true,
-                data: dimse::response(request, status, comment),
-            }],
-        };
+        let response = dimse::response(request, status, comment);
         // Responses are ~200 bytes: below any peer's maximum PDU length, so
         // they are never fragmented.
-        match pdu_io::write(&mut self.stream, &pdu, &mut self.write_buf).await {
+        match pdu_io::write_pdata(
+            &mut self.stream,
+            context_id,
+            true,
+            true,
+            &response,
+            &mut self.write_buf,
+        )
+        .await
+        {
             Ok(()) => Flow::Continue,
             Err(e) => {
                 tracing::warn!(peer = %self.peer, "cannot send a response: {e}");

@@ -1,7 +1,10 @@
 //! Reading and writing whole PDUs on a socket (DICOM PS3.8 §9.3).
 //!
 //! The 6-byte PDU header is checked before any body is read, so an oversized
-//! or unknown PDU costs no memory; the body is then decoded by `dicom-ul`.
+//! or unknown PDU costs no memory. Negotiation PDUs are decoded by `dicom-ul`;
+//! P-DATA-TF, which carries the images, is split into its PDV items here,
+//! as ranges of the read buffer: `dicom-ul` would copy each 128 kB PDU twice
+//! before the data reaches the file.
 
 use crate::socket::rearm_quickack;
 use dicom_ul::pdu::{Pdu, read_pdu, write_pdu};
@@ -25,12 +28,35 @@ pub enum PduError {
     Malformed(String),
 }
 
+/// P-DATA-TF's PDU type (PS3.8 §9.3.5).
+pub const P_DATA_TF: u8 = 0x04;
+
+/// One presentation data value of a P-DATA-TF, its data at `data` in the
+/// buffer the PDU was read into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pdv {
+    pub context_id: u8,
+    pub is_command: bool,
+    pub is_last: bool,
+    pub data: std::ops::Range<usize>,
+}
+
 /// Reads one PDU. `max_pdata` is the maximum length we announced for P-DATA.
 pub async fn read(
     stream: &mut TcpStream,
     max_pdata: u32,
     buf: &mut Vec<u8>,
 ) -> Result<Pdu, PduError> {
+    read_raw(stream, max_pdata, buf).await?;
+    decode(buf)
+}
+
+/// Reads one PDU into `buf`, its header included, and returns its type.
+pub async fn read_raw(
+    stream: &mut TcpStream,
+    max_pdata: u32,
+    buf: &mut Vec<u8>,
+) -> Result<u8, PduError> {
     let mut header = [0u8; 6];
     match stream.read_exact(&mut header).await {
         Ok(_) => {}
@@ -58,13 +84,83 @@ pub async fn read(
         }
     })?;
     rearm_quickack(stream);
-    // The length was checked above against our own limit; dicom-ul's check
-    // would use its own bounds, so it is not repeated (strict = false).
-    match read_pdu(&buf[..], dicom_ul::pdu::MAXIMUM_PDU_SIZE, false) {
+    Ok(pdu_type)
+}
+
+/// Decodes a PDU read by [`read_raw`].
+pub fn decode(buf: &[u8]) -> Result<Pdu, PduError> {
+    // The length was checked on reading against our own limit; dicom-ul's
+    // check would use its own bounds, so it is not repeated (strict = false).
+    match read_pdu(buf, dicom_ul::pdu::MAXIMUM_PDU_SIZE, false) {
         Ok(Some(pdu)) => Ok(pdu),
         Ok(None) => Err(PduError::Malformed("incomplete PDU".into())),
         Err(e) => Err(PduError::Malformed(e.to_string())),
     }
+}
+
+/// Splits a P-DATA-TF read by [`read_raw`] into its PDV items (PS3.8
+/// §9.3.5 and Annex E.2): each a 4-byte item length, the presentation
+/// context id, a message control header (bit 0: command, bit 1: last
+/// fragment), then the fragment.
+pub fn pdata_values(buf: &[u8]) -> Result<Vec<Pdv>, PduError> {
+    let malformed = |why: String| PduError::Malformed(format!("P-DATA-TF: {why}"));
+    if buf.first() != Some(&P_DATA_TF) || buf.len() < 6 {
+        return Err(malformed("not a P-DATA-TF PDU".into()));
+    }
+    let mut values = Vec::with_capacity(1);
+    let mut at = 6;
+    while at < buf.len() {
+        let Some(header) = buf.get(at..at + 6) else {
+            return Err(malformed(format!(
+                "{} bytes left, too few for a PDV item header",
+                buf.len() - at
+            )));
+        };
+        let item_length = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
+        let item_length = usize::try_from(item_length).unwrap_or(usize::MAX);
+        if item_length < 2 {
+            return Err(malformed(format!("PDV item length {item_length} < 2")));
+        }
+        let start = at + 6;
+        let end = at.saturating_add(4).saturating_add(item_length);
+        if end > buf.len() {
+            return Err(malformed(format!(
+                "PDV item of {item_length} bytes overruns the PDU"
+            )));
+        }
+        values.push(Pdv {
+            context_id: header[4],
+            is_command: header[5] & 0x01 != 0,
+            is_last: header[5] & 0x02 != 0,
+            data: start..end,
+        });
+        at = end;
+    }
+    Ok(values)
+}
+
+/// Writes one P-DATA-TF of a single PDV: the data is copied once, into `buf`
+/// behind the headers, where `dicom-ul` would copy it twice.
+pub async fn write_pdata(
+    stream: &mut TcpStream,
+    context_id: u8,
+    is_command: bool,
+    is_last: bool,
+    data: &[u8],
+    buf: &mut Vec<u8>,
+) -> Result<(), PduError> {
+    let too_large = || PduError::Malformed(format!("PDV of {} bytes", data.len()));
+    let item_length = u32::try_from(data.len() + 2).map_err(|_| too_large())?;
+    let pdu_length = item_length.checked_add(4).ok_or_else(too_large)?;
+    let control = u8::from(is_command) | (u8::from(is_last) << 1);
+    buf.clear();
+    buf.extend_from_slice(&[P_DATA_TF, 0]);
+    buf.extend_from_slice(&pdu_length.to_be_bytes());
+    buf.extend_from_slice(&item_length.to_be_bytes());
+    buf.extend_from_slice(&[context_id, control]);
+    buf.extend_from_slice(data);
+    stream.write_all(buf).await?;
+    Ok(())
 }
 
 pub async fn write(stream: &mut TcpStream, pdu: &Pdu, buf: &mut Vec<u8>) -> Result<(), PduError> {
@@ -72,4 +168,79 @@ pub async fn write(stream: &mut TcpStream, pdu: &Pdu, buf: &mut Vec<u8>) -> Resu
     write_pdu(buf, pdu).map_err(|e| PduError::Malformed(e.to_string()))?;
     stream.write_all(buf).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dicom_ul::pdu::{PDataValue, PDataValueType, write_pdu};
+
+    fn encoded(values: Vec<PDataValue>) -> Vec<u8> {
+        let mut buf = Vec::new();
+        write_pdu(&mut buf, &Pdu::PData { data: values }).expect("encode");
+        buf
+    }
+
+    #[test]
+    fn pdv_items_match_dicom_ul_decoding() {
+        let values = vec![
+            PDataValue {
+                presentation_context_id: 1,
+                value_type: PDataValueType::Command,
+                is_last: true,
+                data: vec![1, 2, 3],
+            },
+            PDataValue {
+                presentation_context_id: 3,
+                value_type: PDataValueType::Data,
+                is_last: false,
+                data: vec![9; 1000],
+            },
+            PDataValue {
+                presentation_context_id: 3,
+                value_type: PDataValueType::Data,
+                is_last: true,
+                data: Vec::new(),
+            },
+        ];
+        let buf = encoded(values.clone());
+        let parsed = pdata_values(&buf).expect("parse");
+        assert_eq!(parsed.len(), values.len());
+        for (pdv, value) in parsed.iter().zip(&values) {
+            assert_eq!(pdv.context_id, value.presentation_context_id);
+            assert_eq!(pdv.is_command, value.value_type == PDataValueType::Command);
+            assert_eq!(pdv.is_last, value.is_last);
+            assert_eq!(&buf[pdv.data.clone()], &value.data[..]);
+        }
+    }
+
+    #[test]
+    fn broken_items_are_refused() {
+        let good = encoded(vec![PDataValue {
+            presentation_context_id: 1,
+            value_type: PDataValueType::Data,
+            is_last: true,
+            data: vec![7; 10],
+        }]);
+        // Item length 1: no room for its own context id and header.
+        let mut short_item = good.clone();
+        short_item[6..10].copy_from_slice(&1u32.to_be_bytes());
+        // Item length past the end of the PDU.
+        let mut overrun = good.clone();
+        overrun[6..10].copy_from_slice(&100u32.to_be_bytes());
+        // A trailing fragment of an item header.
+        let mut trailing = good.clone();
+        trailing.extend_from_slice(&[0, 0, 0]);
+        for (name, buf) in [
+            ("short item", short_item),
+            ("overrun", overrun),
+            ("trailing", trailing),
+        ] {
+            assert!(
+                matches!(pdata_values(&buf), Err(PduError::Malformed(_))),
+                "{name} accepted"
+            );
+        }
+        assert!(pdata_values(&good).is_ok());
+    }
 }

@@ -430,15 +430,15 @@ impl ClientAssociation {
         data: &[u8],
         is_last: bool,
     ) -> Result<(), ScuError> {
-        let pdu = Pdu::PData {
-            data: vec![PDataValue {
-                presentation_context_id: context_id,
-                value_type: PDataValueType::Data,
-                is_last,
-                data: data.to_vec(),
-            }],
-        };
-        pdu_io::write(&mut self.stream, &pdu, &mut self.write_buf).await?;
+        pdu_io::write_pdata(
+            &mut self.stream,
+            context_id,
+            false,
+            is_last,
+            data,
+            &mut self.write_buf,
+        )
+        .await?;
         Ok(())
     }
 
