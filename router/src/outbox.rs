@@ -569,12 +569,17 @@ impl Outbox {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
+        // The chosen ids are materialized once: as a plain `IN (SELECT …
+        // LIMIT n FOR UPDATE SKIP LOCKED)`, PostgreSQL may evaluate the
+        // subquery again for later rows and claim more than `limit` jobs
+        // (seen in the outbox tests: 6 claimed for a limit of 5).
         let sql = format!(
-            "UPDATE forward_jobs SET state = 'sending', claimed_by = $1, claimed_at = $2, \
-             send_started_at = NULL \
-             WHERE state = 'pending' AND id IN (SELECT id FROM forward_jobs \
+            "WITH picked AS MATERIALIZED (SELECT id FROM forward_jobs \
              WHERE state = 'pending' AND next_attempt_at <= $2 AND destination_ae_title = $3 \
              AND destination_host = $4 AND destination_port = $5 ORDER BY id LIMIT $6 {lock}) \
+             UPDATE forward_jobs SET state = 'sending', claimed_by = $1, claimed_at = $2, \
+             send_started_at = NULL \
+             WHERE state = 'pending' AND id IN (SELECT id FROM picked) \
              RETURNING {JOB_COLUMNS}"
         );
         let rows: Vec<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))

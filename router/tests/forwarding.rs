@@ -29,6 +29,7 @@ on_every_backend!(
     enqueueing_twice_adds_nothing_and_late_images_are_added,
     uncompressed_instances_are_reencoded_for_the_destination,
     two_forwarders_on_one_database_send_each_instance_once,
+    batch_marks_flag_only_what_may_have_been_sent,
 );
 
 const LONG: Duration = Duration::from_secs(60);
@@ -803,4 +804,101 @@ async fn two_forwarders_on_one_database_send_each_instance_once(backend: &Backen
             .all(|j| j.attempts == 1 && !j.possible_duplicate),
         "{jobs:#?}"
     );
+}
+
+/// The forwarder marks a batch of jobs before sending it and records the
+/// batch after: what a crash leaves marked is re-sent flagged, what was
+/// unmarked (never sent) is re-sent unflagged, and what was recorded sent is
+/// not re-sent. A job another forwarder took over is neither marked nor
+/// recorded by this one.
+async fn batch_marks_flag_only_what_may_have_been_sent(backend: &Backend) {
+    let archive = TestArchive::open(backend).await;
+    let dir = archive.dir.path().to_path_buf();
+    let (study, files) = synthetic_ct(&dir, 6);
+    archive.store_all(&files).await;
+    let destination = telerad_router::outbox::Destination {
+        name: "dr-martin".into(),
+        ae_title: "MARTIN_WS".into(),
+        host: "127.0.0.1".into(),
+        port: free_port(),
+    };
+    let outbox = archive.outbox(quick_retries(5));
+    outbox
+        .enqueue_study(&study.study_instance_uid, &destination)
+        .await
+        .expect("enqueue");
+    let claimed = outbox
+        .claim(&destination, "worker-a", 5)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 5);
+    let ids: Vec<i64> = claimed.iter().map(|j| j.id).collect();
+    let unclaimed = jobs_of(&outbox, &study.study_instance_uid)
+        .await
+        .into_iter()
+        .find(|j| !ids.contains(&j.id))
+        .expect("the sixth job");
+
+    // Another worker's marks and records touch none of worker-a's jobs.
+    assert!(
+        outbox
+            .begin_send(&ids, "worker-b")
+            .await
+            .expect("mark")
+            .is_empty()
+    );
+    // The unclaimed job cannot be marked without a claim.
+    let mut asked = ids.clone();
+    asked.push(unclaimed.id);
+    let marked = outbox.begin_send(&asked, "worker-a").await.expect("mark");
+    assert_eq!(marked, ids);
+    // Jobs 0 and 1 were sent and recorded; 2 was in flight at the crash;
+    // 3 and 4 were given back unmarked when the association broke.
+    assert_eq!(
+        outbox
+            .record_sent(&ids[..2], "worker-a")
+            .await
+            .expect("record"),
+        ids[..2]
+    );
+    assert!(
+        outbox
+            .record_sent(&ids[2..], "worker-b")
+            .await
+            .expect("record")
+            .is_empty()
+    );
+    outbox
+        .unmark_unsent(&ids[3..], "worker-a")
+        .await
+        .expect("unmark");
+
+    // The crash: every `sending` job is recovered.
+    let abandoned = outbox.requeue_abandoned(true).await.expect("requeue");
+    let flagged: BTreeSet<i64> = abandoned
+        .iter()
+        .filter(|a| a.send_started)
+        .map(|a| a.job.id)
+        .collect();
+    let untouched: BTreeSet<i64> = abandoned
+        .iter()
+        .filter(|a| !a.send_started)
+        .map(|a| a.job.id)
+        .collect();
+    assert_eq!(flagged, BTreeSet::from([ids[2]]));
+    assert_eq!(untouched, ids[3..].iter().copied().collect());
+    for job in jobs_of(&outbox, &study.study_instance_uid).await {
+        let expected = if ids[..2].contains(&job.id) {
+            (JobState::Sent, false, 1)
+        } else if job.id == ids[2] {
+            (JobState::Pending, true, 1)
+        } else {
+            (JobState::Pending, false, 0)
+        };
+        assert_eq!(
+            (job.state, job.possible_duplicate, job.attempts),
+            expected,
+            "{job:?}"
+        );
+    }
 }
