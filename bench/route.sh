@@ -13,9 +13,9 @@
 #       between the two 250 ms loops is set when a server starts.
 #   (b) forwarding throughput: a SLICES-slice 512x512 CT is pushed to a fresh
 #       telerad; the time from the assignment (the outbox jobs' created_at,
-#       written right after the assignment commits, on the system clock) to
-#       the moment storescp has written the last of the SLICES files (newest
-#       file mtime) is compared with DCMTK storescu (TCP_NODELAY=1,
+#       written right after the assignment commits) to the last job recorded
+#       sent (sent_at, written once the workstation answered; both on
+#       telerad's clock) is compared with DCMTK storescu (TCP_NODELAY=1,
 #       --max-pdu 131072, +sd) sending the same files straight to a fresh
 #       storescp, from its start to the same newest mtime. Both storescp
 #       processes are started the same way. RUNS runs each, interleaved,
@@ -317,7 +317,7 @@ storescu_run() {
 
 # telerad_run RUN [record|warmup]
 telerad_run() {
-    local run=$1 mode=${2:-record} data=$WORK/b-$1 ws=$WORK/ws-$1 count ok=1 p0 p1 jobs enq t1 secs first gaps fork=()
+    local run=$1 mode=${2:-record} data=$WORK/b-$1 ws=$WORK/ws-$1 count ok=1 p0 p1 jobs enq done_at t1 secs first gaps fork=()
     [[ $WS_FORK == 1 ]] && fork=(--fork)
     sync
     start_storescp "$WS_PORT" "$ws" "$ws.storescp.log" "${fork[@]}"
@@ -338,18 +338,24 @@ telerad_run() {
     [[ $count -eq $SLICES ]] || ok=0
     [[ $(jq '[.[] | select(.state == "sent")] | length' <<<"$jobs") -eq $SLICES ]] ||
         { ok=0; log "FAILURE: telerad run $run: $(jq -c '[.[].state] | group_by(.) | map({(.[0]): length}) | add' <<<"$jobs") jobs"; }
+    # created_at and sent_at are on telerad's clock, which --clock-start
+    # sets months away from the file times: the time is taken between them
+    # (from the first enqueue to the last job recorded sent, a few ms after
+    # its file was written), and the first file's delay from the spread of
+    # the file times.
     enq=$(jq '[.[].created_at] | min / 1000' <<<"$jobs")
+    done_at=$(jq '[.[].sent_at] | max / 1000' <<<"$jobs")
     t1=$(newest_mtime "$ws")
-    first=$(oldest_mtime "$ws")
-    secs=$(awk -v a="$enq" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+    secs=$(awk -v a="$enq" -v b="$done_at" 'BEGIN { printf "%.3f", b - a }')
+    first=$(awk -v s="$secs" -v t1="$t1" -v t0="$(oldest_mtime "$ws")" 'BEGIN { printf "%.3f", s - (t1 - t0) }')
     # Gaps between consecutive sent_at (ms): median, and the largest ones
     # (batch boundaries: claim, association set-up).
     gaps=$(jq -r '[.[].sent_at] | sort | [range(1; length) as $i | .[$i] - .[$i - 1]] | sort |
         "\(.[length / 2 | floor]) \(.[-1]) \(.[-2]) \(.[-3]) \(map(select(. >= 5)) | length)"' <<<"$jobs")
-    log "telerad  run $run: $secs s from enqueue to the last file ($count/$SLICES), first file after $(awk -v a="$enq" -v b="$first" 'BEGIN { printf "%.3f", b - a }') s, CPU $(((p1 - p0) * 1000 / CLK_TCK)) ms, sent_at gaps ms (median max 2nd 3rd n>=5ms) $gaps"
+    log "telerad  run $run: $secs s from enqueue to the last job sent ($count/$SLICES files), first file after $first s, CPU $(((p1 - p0) * 1000 / CLK_TCK)) ms, sent_at gaps ms (median max 2nd 3rd n>=5ms) $gaps"
     [[ $mode == record ]] && printf 'telerad\t%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$secs" \
         "$(awk -v t="$((p1 - p0))" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", t / hz }')" "$count" "$ok" \
-        "$(awk -v a="$enq" -v b="$first" 'BEGIN { printf "%.3f", b - a }') ${gaps// /,}" >>"$FORWARDS"
+        "$first ${gaps// /,}" >>"$FORWARDS"
     rm -rf "$data" "$ws"
 }
 
@@ -430,8 +436,8 @@ for line in open(forwards_file):
     sender, run, secs, cpu, count, ok, extra = line.rstrip("\n").split("\t")
     runs.setdefault(sender, []).append(dict(secs=float(secs), cpu=float(cpu), count=int(count), ok=ok == "1", extra=extra))
 print(f"\n## Forwarding {slices} CT slices ({ct_bytes / 1e6:.1f} MB) to a DCMTK storescp\n")
-print("telerad: from the assignment (the forward jobs' `created_at`) to the newest file written by the "
-      "workstation's storescp. storescu: from its start (`storescu +sd --max-pdu 131072`, TCP_NODELAY=1, "
+print("telerad: from the assignment (the forward jobs' `created_at`) to the last job recorded sent "
+      "(`sent_at`, written once the workstation's storescp answered; both on telerad's clock). storescu: from its start (`storescu +sd --max-pdu 131072`, TCP_NODELAY=1, "
       "one association) to the newest file written by a fresh storescp. "
       + ("The workstation storescp runs with --fork (telerad opens 2 associations per destination)."
          if ws_fork else "Both storescp run without --fork, as started for the routing test: one association at a time.")
