@@ -4,13 +4,15 @@
 //! 1. [`Archive::begin`] opens a temporary file in `incoming/` and writes the
 //!    Part 10 header; the data set is appended as it arrives, hashed on the
 //!    way, and its write-back to disk is started chunk by chunk.
-//! 2. [`Archive::commit`] checks the data set to its end, syncs the file,
-//!    renames it into `studies/…`, syncs the directory, and indexes it in one
-//!    transaction. Only when it returns `Ok` has the instance been stored.
+//! 2. [`Archive::commit`] checks the data set to its end, renames the file
+//!    into `studies/…`, syncs the file and the directory (in parallel), and
+//!    only then indexes it in one transaction. Only when it returns `Ok` has
+//!    the instance been stored.
 //!
 //! Anything that fails before the rename leaves nothing behind (the temporary
 //! file is deleted on drop; one left by a crash is removed at start-up). A
-//! failure to index after the rename removes the renamed file again.
+//! failure to sync or to index after the rename removes the renamed file
+//! again.
 
 use crate::clock::Clock;
 use crate::error::StoreError;
@@ -278,10 +280,10 @@ struct Placed {
     size_bytes: i64,
 }
 
-/// Checks the data set to its end, makes the file durable and renames it
-/// into the tree, the directory synced. The check comes first so that the
-/// write-back started while receiving has time to progress before `fsync`,
-/// and so that a refused instance costs no `fsync`.
+/// Checks the data set to its end, then places the file in the tree, durable
+/// with its name. The check comes first so that the write-back started
+/// while receiving has time to progress before `fsync`, and so that a
+/// refused instance costs no `fsync`.
 fn place_durably(
     layout: &Layout,
     pending: PendingInstance,
@@ -304,11 +306,6 @@ fn place_durably(
             version: same.version,
         });
     }
-    pending
-        .file
-        .as_file()
-        .sync_all()
-        .map_err(|e| StoreError::out_of_resources(format!("cannot sync the instance: {e}")))?;
     let version = versions.last().map_or(1, |v| v.version + 1);
     let relative = Layout::relative_instance_path(
         &attributes.study_instance_uid,
@@ -368,6 +365,11 @@ fn check_against_command(
     Ok(())
 }
 
+/// Renames the file into the tree, then makes its content and its name
+/// durable with the two fsyncs in parallel rather than one after the other:
+/// on one association they are on the path of every acknowledgement. Nothing
+/// is indexed or acknowledged before both have returned; a file a crash
+/// leaves in the tree unsynced was never indexed, and a re-send replaces it.
 fn place(file: NamedTempFile, target: &Path) -> std::io::Result<()> {
     let dir = target
         .parent()
@@ -375,8 +377,24 @@ fn place(file: NamedTempFile, target: &Path) -> std::io::Result<()> {
     create_dir_durable(dir)?;
     // A file already at `target` was placed by an earlier attempt that was
     // never indexed (crash between rename and commit): replacing it is safe.
-    file.persist(target).map_err(|e| e.error)?;
-    sync_dir(dir)
+    let file = file.persist(target).map_err(|e| e.error)?;
+    // A thread of its own for the directory: ~30 µs to start, against two
+    // fsyncs of ~0.2 ms each; a shared pool would make concurrent
+    // associations queue for it.
+    let (content, name) = std::thread::scope(|scope| {
+        let name = scope.spawn(|| sync_dir(dir));
+        let content = file.sync_all();
+        let name = name
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the directory sync panicked")));
+        (content, name)
+    });
+    if let Err(e) = content.and(name) {
+        // Not durable, so never to be indexed: out of the tree again.
+        let _ = std::fs::remove_file(target);
+        return Err(e);
+    }
+    Ok(())
 }
 
 fn unplace(target: &Path) -> std::io::Result<()> {
