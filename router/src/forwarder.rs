@@ -547,19 +547,31 @@ async fn send_batch(
             return BatchEnd::Done;
         }
     };
+    let (mine, lost): (Vec<ForwardJob>, Vec<ForwardJob>) =
+        batch.into_iter().partition(|job| ours.contains(&job.id));
+    for job in &lost {
+        tracing::warn!(
+            job = job.id,
+            "claim taken over by another forwarder before sending: skipped"
+        );
+    }
     let mut sent = Vec::new();
-    let mut jobs = batch.into_iter();
+    let mut jobs = mine.into_iter().peekable();
     let mut end = BatchEnd::Done;
-    for job in jobs.by_ref() {
-        if !ours.contains(&job.id) {
-            tracing::warn!(
-                job = job.id,
-                "claim taken over by another forwarder before sending: skipped"
-            );
-            continue;
-        }
+    let mut preparing = jobs
+        .peek()
+        .map(|job| start_preparing(context, association, destination, job));
+    while let Some(job) = jobs.next() {
+        let Some(current) = preparing.take() else {
+            break;
+        };
+        // The next file is read while this one is sent: the hop to a
+        // blocking thread is then off the path between two C-STOREs.
+        preparing = jobs
+            .peek()
+            .map(|next| start_preparing(context, association, destination, next));
         let outcome = tokio::select! {
-            outcome = send(context, association, destination, &job) => outcome,
+            outcome = send(association, destination, &job, current) => outcome,
             () = grace_after_stop(context.shutdown.clone()) => {
                 // Still claimed and marked: re-sent, flagged, at the next
                 // start, since its C-STORE had begun. The rest of the batch
@@ -603,7 +615,7 @@ async fn send_batch(
         }
     }
     record_sent(context, &sent).await;
-    let unsent: Vec<ForwardJob> = jobs.filter(|job| ours.contains(&job.id)).collect();
+    let unsent: Vec<ForwardJob> = jobs.collect();
     let unsent_ids: Vec<i64> = unsent.iter().map(|job| job.id).collect();
     if let Err(e) = context
         .outbox
@@ -731,11 +743,39 @@ fn plan(
     )))
 }
 
-async fn send(
+/// A job's file being checked (and re-encoded if need be) on a blocking
+/// thread, ahead of its turn on the association.
+enum Preparing {
+    Refused(Failure),
+    Reading(tokio::task::JoinHandle<Result<Prepared, PrepareError>>),
+}
+
+fn start_preparing(
     context: &Context,
+    association: &ClientAssociation,
+    destination: &Destination,
+    job: &ForwardJob,
+) -> Preparing {
+    match plan(association, destination, job) {
+        Err(failure) => Preparing::Refused(failure),
+        Ok(plan) => {
+            let path = context.archive.layout().absolute(&job.path);
+            let expected = (
+                job.sop_instance_uid.clone(),
+                job.transfer_syntax_uid.clone(),
+            );
+            Preparing::Reading(tokio::task::spawn_blocking(move || {
+                prepare(&path, &expected, &plan)
+            }))
+        }
+    }
+}
+
+async fn send(
     association: &mut ClientAssociation,
     destination: &Destination,
     job: &ForwardJob,
+    preparing: Preparing,
 ) -> Outcome {
     let failed = |message: String, hopeless: bool| Outcome::Failed {
         failure: Failure {
@@ -745,25 +785,18 @@ async fn send(
         },
         broken: false,
     };
-    let plan = match plan(association, destination, job) {
-        Ok(plan) => plan,
-        Err(failure) => {
+    let prepared = match preparing {
+        Preparing::Refused(failure) => {
             return Outcome::Failed {
                 failure,
                 broken: false,
             };
         }
-    };
-    let path = context.archive.layout().absolute(&job.path);
-    let expected = (
-        job.sop_instance_uid.clone(),
-        job.transfer_syntax_uid.clone(),
-    );
-    let prepared = tokio::task::spawn_blocking(move || prepare(&path, &expected, &plan)).await;
-    let prepared = match prepared {
-        Ok(Ok(prepared)) => prepared,
-        Ok(Err(PrepareError { message, hopeless })) => return failed(message, hopeless),
-        Err(e) => return failed(format!("reading task failed: {e}"), false),
+        Preparing::Reading(reading) => match reading.await {
+            Ok(Ok(prepared)) => prepared,
+            Ok(Err(PrepareError { message, hopeless })) => return failed(message, hopeless),
+            Err(e) => return failed(format!("reading task failed: {e}"), false),
+        },
     };
     let source = match &prepared {
         Prepared::File(file) => DataSetSource::File {
