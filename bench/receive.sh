@@ -102,6 +102,21 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# A run's files are moved aside, not deleted, until the script ends: on an
+# ext4 without a journal, creating an inode soon after mass deletions scans
+# past recently freed ones (ext4's recently_deleted()). One profile of
+# telerad taken right after earlier runs' files were deleted put 23 % of its
+# CPU samples there; it was not seen again without such deletions. Deleting
+# would tax the next run, whichever receiver it measures.
+set_aside() {
+    mkdir -p "$WORK/done"
+    local dir
+    for dir in "$@"; do
+        [[ -e $dir ]] && mv "$dir" "$WORK/done/$(basename "$dir")-$RANDOM$RANDOM"
+    done
+    return 0
+}
+
 # --- 1. binaries and the study ----------------------------------------------
 
 if [[ -n ${BENCH_REV:-} ]]; then
@@ -298,7 +313,7 @@ run_storescp() {
     fi
     [[ $mode == record ]] && record storescp "$associations" "$run" "$secs" "$SLICES" "$CT_BYTES" "$prefix.rss" "$ok"
     log "storescp  x$associations run $run: (s, CPU s, busy %) $secs, $count/$SLICES files, RSS (root child tree n) $(cat "$prefix.rss")"
-    rm -rf "$out"
+    set_aside "$out"
 }
 
 # Counts what telerad stored: files under DATA/studies, and the instance
@@ -345,7 +360,7 @@ run_telerad() {
     fi
     [[ $mode != warmup ]] && record "$name" "$associations" "$run" "$secs" "$expected" "$bytes" "$prefix.rss" "$ok"
     log "$name x$associations run $run: (s, CPU s, busy %) $secs, files/API $counts of $expected, RSS (root child tree n) $(cat "$prefix.rss")"
-    rm -rf "$data"
+    set_aside "$data"
 }
 
 # --- 2. the machine, and its fsync limit -----------------------------------

@@ -112,6 +112,21 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# A run's files are moved aside, not deleted, until the script ends: on an
+# ext4 without a journal, creating an inode soon after mass deletions scans
+# past recently freed ones (ext4's recently_deleted()). One profile of
+# telerad taken right after earlier runs' files were deleted put 23 % of its
+# CPU samples there; it was not seen again without such deletions. Deleting
+# would tax the next run, whichever receiver it measures.
+set_aside() {
+    mkdir -p "$WORK/done"
+    local dir
+    for dir in "$@"; do
+        [[ -e $dir ]] && mv "$dir" "$WORK/done/$(basename "$dir")-$RANDOM$RANDOM"
+    done
+    return 0
+}
+
 # --- binaries and studies -----------------------------------------------------
 
 SRC_DESC="$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')"
@@ -312,7 +327,7 @@ storescu_run() {
     secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
     log "storescu run $run: $secs s to the last file ($count/$SLICES), storescu wall/user/sys $cpu"
     [[ $mode == record ]] && printf 'storescu\t%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$secs" "$(echo "$cpu" | awk '{ print $2 + $3 }')" "$count" "$ok" "-" >>"$FORWARDS"
-    rm -rf "$dir"
+    set_aside "$dir"
 }
 
 # telerad_run RUN [record|warmup]
@@ -356,7 +371,7 @@ telerad_run() {
     [[ $mode == record ]] && printf 'telerad\t%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$secs" \
         "$(awk -v t="$((p1 - p0))" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", t / hz }')" "$count" "$ok" \
         "$first ${gaps// /,}" >>"$FORWARDS"
-    rm -rf "$data" "$ws"
+    set_aside "$data" "$ws"
 }
 
 log "(b) warm-up"
@@ -463,8 +478,16 @@ for sender in ("storescu", "telerad"):
         target = "≥ 0.9×: " + ("met" if x >= 0.9 else "not met")
     print(f"| {sender} | {len(good)}/{len(rs)} | {med:.2f} ({min(secs):.2f}–{max(secs):.2f}) | {slices / med:.0f} "
           f"| {ct_bytes / 1e6 / med:.0f} | {statistics.median(r['cpu'] for r in good):.2f} | {ratio} | {target} |")
+pairs = [s["secs"] / t["secs"] for s, t in zip(runs.get("storescu", []), runs.get("telerad", []))
+         if s["ok"] and t["ok"]]
 print("\nThe ratio is images/s of telerad over images/s of storescu (medians). telerad's CPU is the whole "
       "server process between the end of the push and the last file (routing, forwarding, idle loops).")
+if pairs:
+    # Each storescu run is followed by a telerad run: on a machine whose speed drifts, the ratio
+    # within each pair is steadier than the ratio of the two medians.
+    print(f"\nRun by run (storescu run k ÷ telerad run k, interleaved pairs): median "
+          f"**{statistics.median(pairs):.2f}×**, range {min(pairs):.2f}–{max(pairs):.2f}, "
+          f"{sum(p >= 0.9 for p in pairs)} of {len(pairs)} pairs ≥ 0.9×.")
 print("\n### Every run\n")
 for sender, rs in sorted(runs.items()):
     for i, r in enumerate(rs, 1):
