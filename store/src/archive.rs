@@ -195,19 +195,14 @@ impl Archive {
         let checksum = pending.hasher.finalize().to_hex().to_string();
         // The data set must carry the command's SOP Instance UID (checked in
         // `place_durably`), so locking the command's serialises re-sends.
-        let _guard = self.sop_locks[stripe(&pending.header.sop_instance_uid)]
-            .lock()
-            .await;
-        let versions = self
-            .index
-            .versions_of(&pending.header.sop_instance_uid)
-            .await
-            .map_err(db_failure)?;
+        let sop = pending.header.sop_instance_uid.clone();
+        let _guard = self.sop_locks[stripe(&sop)].lock().await;
+        let versions = self.index.versions_of(&sop).await.map_err(db_failure)?;
         // One hop to a blocking thread for all the file work: each hop costs
         // a thread wake-up, on the path of every acknowledgement.
         let layout = self.layout.clone();
         let ready = tokio::task::spawn_blocking(move || {
-            place_durably(&layout, pending, &checksum, &versions)
+            place_durably(&layout, pending, checksum, &versions)
         })
         .await
         .map_err(|e| StoreError::out_of_resources(format!("storage task failed: {e}")))??;
@@ -220,13 +215,12 @@ impl Archive {
             size_bytes,
         } = match ready {
             Ready::Placed(placed) => *placed,
-            Ready::Duplicate { sop, version } => {
+            Ready::Duplicate { version } => {
                 tracing::info!(sop_instance_uid = %sop, version, "identical instance re-sent: already stored");
                 return Ok(Stored::Duplicate { version });
             }
         };
         let absolute = self.layout.absolute(&relative);
-        let sop = attributes.sop_instance_uid.clone();
         let now = self.clock.now_ms();
         let quiet = self
             .quiet_periods
@@ -265,7 +259,6 @@ enum Ready {
     Placed(Box<Placed>),
     /// Same data set, same transfer syntax as a stored version.
     Duplicate {
-        sop: String,
         version: i64,
     },
 }
@@ -287,7 +280,7 @@ struct Placed {
 fn place_durably(
     layout: &Layout,
     pending: PendingInstance,
-    checksum: &str,
+    checksum: String,
     versions: &[crate::index::StoredVersion],
 ) -> Result<Ready, StoreError> {
     let attributes = inspect(
@@ -297,12 +290,10 @@ fn place_durably(
     )
     .map_err(|e| StoreError::cannot_understand(e.to_string()))?;
     check_against_command(&attributes, &pending.header)?;
-    let sop = attributes.sop_instance_uid.clone();
     if let Some(same) = versions.iter().find(|v| {
         v.checksum == checksum && v.transfer_syntax_uid == pending.header.transfer_syntax_uid
     }) {
         return Ok(Ready::Duplicate {
-            sop,
             version: same.version,
         });
     }
@@ -310,7 +301,7 @@ fn place_durably(
     let relative = Layout::relative_instance_path(
         &attributes.study_instance_uid,
         &attributes.series_instance_uid,
-        &sop,
+        &attributes.sop_instance_uid,
         version,
     );
     let size_bytes =
@@ -320,7 +311,7 @@ fn place_durably(
     Ok(Ready::Placed(Box::new(Placed {
         header: pending.header,
         attributes,
-        checksum: checksum.to_string(),
+        checksum,
         version,
         relative,
         size_bytes,
