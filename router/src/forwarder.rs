@@ -402,13 +402,19 @@ async fn deliver(context: &Arc<Context>, destination: &Destination, jobs: Vec<Fo
         jobs = left.len(),
         "cannot deliver to {destination}: {message}"
     );
-    let failures: Vec<(&ForwardJob, Failure)> = left
+    fail_unsent(context, &left, &message).await;
+}
+
+/// Records one failed attempt, with the same message, for jobs that were not
+/// sent (a retry with backoff, or dead after the last attempt).
+async fn fail_unsent(context: &Context, jobs: &[ForwardJob], message: &str) {
+    let failures: Vec<(&ForwardJob, Failure)> = jobs
         .iter()
         .map(|job| {
             (
                 job,
                 Failure {
-                    message: message.clone(),
+                    message: message.to_string(),
                     hopeless: false,
                     possibly_delivered: false,
                 },
@@ -535,15 +541,12 @@ async fn send_batch(
         Err(e) => {
             // Not sending without the mark: a crash would then re-send
             // them unflagged.
-            let message = format!("cannot record the start of sending: {e}");
-            for job in &batch {
-                let failure = Failure {
-                    message: message.clone(),
-                    hopeless: false,
-                    possibly_delivered: false,
-                };
-                record_failure(context, job, failure).await;
-            }
+            fail_unsent(
+                context,
+                &batch,
+                &format!("cannot record the start of sending: {e}"),
+            )
+            .await;
             return BatchEnd::Done;
         }
     };
@@ -557,14 +560,13 @@ async fn send_batch(
     }
     let mut sent = Vec::new();
     let mut jobs = mine.into_iter().peekable();
-    let mut end = BatchEnd::Done;
-    let mut preparing = jobs
-        .peek()
-        .map(|job| start_preparing(context, association, destination, job));
+    let mut stopping = false;
+    let mut broken = None;
+    let mut preparing = None;
     while let Some(job) = jobs.next() {
-        let Some(current) = preparing.take() else {
-            break;
-        };
+        let current = preparing
+            .take()
+            .unwrap_or_else(|| start_preparing(context, association, destination, &job));
         // The next file is read while this one is sent: the hop to a
         // blocking thread is then off the path between two C-STOREs.
         preparing = jobs
@@ -581,7 +583,7 @@ async fn send_batch(
                     sop_instance_uid = %job.sop_instance_uid,
                     "stopping: C-STORE abandoned after {STOP_GRACE:?} without an answer"
                 );
-                end = BatchEnd::Stopping;
+                stopping = true;
                 break;
             }
         };
@@ -597,20 +599,20 @@ async fn send_batch(
                 );
                 sent.push(job.id);
             }
-            Outcome::Failed { failure, broken } => {
+            Outcome::Failed {
+                failure,
+                broken: association_broken,
+            } => {
                 let message = failure.message.clone();
                 record_failure(context, &job, failure).await;
-                if broken {
-                    end = BatchEnd::Broken {
-                        message,
-                        unsent: Vec::new(),
-                    };
+                if association_broken {
+                    broken = Some(message);
                     break;
                 }
             }
         }
         if context.stopping() {
-            end = BatchEnd::Stopping;
+            stopping = true;
             break;
         }
     }
@@ -628,9 +630,10 @@ async fn send_batch(
              possible_duplicate): {e}"
         );
     }
-    match end {
-        BatchEnd::Broken { message, .. } => BatchEnd::Broken { message, unsent },
-        other => other,
+    match broken {
+        Some(message) => BatchEnd::Broken { message, unsent },
+        None if stopping => BatchEnd::Stopping,
+        None => BatchEnd::Done,
     }
 }
 

@@ -601,41 +601,17 @@ impl Outbox {
     /// a crash every marked job is re-sent flagged `possible_duplicate`,
     /// including those whose C-STORE had not begun.
     pub async fn begin_send(&self, ids: &[i64], worker: &str) -> Result<Vec<i64>, OutboxError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let sql = format!(
-            "UPDATE forward_jobs SET send_started_at = $2, claimed_at = $2 \
-             WHERE id IN ({}) AND claimed_by = $1 AND state = 'sending' RETURNING id",
-            placeholders(3, ids.len())
-        );
-        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(worker)
-            .bind(self.now_ms());
-        for id in ids {
-            query = query.bind(*id);
-        }
-        let rows: Vec<(i64,)> = query.fetch_all(&self.db.pool).await?;
-        Ok(rows.into_iter().map(|(id,)| id).collect())
+        self.update_claimed("send_started_at = $2, claimed_at = $2", ids, worker)
+            .await
     }
 
     /// Marked jobs that were not sent after all (the association broke or
     /// the forwarder is stopping before their turn): their C-STORE never
-    /// began, so a restart must not flag them.
+    /// began, so a restart must not flag them. Their claim is renewed on the
+    /// way, as any write by its holder does.
     pub async fn unmark_unsent(&self, ids: &[i64], worker: &str) -> Result<(), OutboxError> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let sql = format!(
-            "UPDATE forward_jobs SET send_started_at = NULL \
-             WHERE id IN ({}) AND claimed_by = $1 AND state = 'sending'",
-            placeholders(2, ids.len())
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(worker);
-        for id in ids {
-            query = query.bind(*id);
-        }
-        query.execute(&self.db.pool).await?;
+        self.update_claimed("send_started_at = NULL, claimed_at = $2", ids, worker)
+            .await?;
         Ok(())
     }
 
@@ -643,14 +619,33 @@ impl Outbox {
     /// transaction. Returns the jobs recorded; one missing had lost its claim
     /// meanwhile (it is then someone else's, flagged).
     pub async fn record_sent(&self, ids: &[i64], worker: &str) -> Result<Vec<i64>, OutboxError> {
+        self.update_claimed(
+            "state = 'sent', sent_at = $2, attempts = attempts + 1, claimed_by = NULL, \
+             claimed_at = NULL, send_started_at = NULL",
+            ids,
+            worker,
+        )
+        .await
+    }
+
+    /// Applies `set` (an SQL assignment list that may use `$2`, now) to those
+    /// of `ids` that `worker` still holds, in one statement; returns their ids.
+    async fn update_claimed(
+        &self,
+        set: &'static str,
+        ids: &[i64],
+        worker: &str,
+    ) -> Result<Vec<i64>, OutboxError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
+        let list = (3..3 + ids.len())
+            .map(|n| format!("${n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let sql = format!(
-            "UPDATE forward_jobs SET state = 'sent', sent_at = $2, attempts = attempts + 1, \
-             claimed_by = NULL, claimed_at = NULL, send_started_at = NULL \
-             WHERE id IN ({}) AND claimed_by = $1 AND state = 'sending' RETURNING id",
-            placeholders(3, ids.len())
+            "UPDATE forward_jobs SET {set} \
+             WHERE id IN ({list}) AND claimed_by = $1 AND state = 'sending' RETURNING id"
         );
         let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(worker)
@@ -787,23 +782,9 @@ impl Outbox {
     }
 }
 
-/// `$first, $first+1, …`: `count` numbered parameters for an `IN` list.
-fn placeholders(first: usize, count: usize) -> String {
-    (first..first + count)
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn placeholders_are_numbered_from_the_first() {
-        assert_eq!(placeholders(3, 3), "$3, $4, $5");
-        assert_eq!(placeholders(2, 1), "$2");
-    }
 
     #[test]
     fn backoff_doubles_from_base_and_is_capped() {
