@@ -63,27 +63,14 @@ export TCP_NODELAY=1
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$BENCH_DIR/.." && pwd)
 
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+# shellcheck source=bench/lib.sh
+source "$BENCH_DIR/lib.sh"
 
 # --- prerequisites ----------------------------------------------------------
 
-for tool in storescu storescp; do
-    command -v "$tool" >/dev/null ||
-        die "DCMTK's $tool is not installed: this benchmark compares telerad with DCMTK (Debian/Ubuntu: apt-get install dcmtk)"
-done
-for tool in cargo python3 curl jq; do
-    command -v "$tool" >/dev/null || die "$tool is required"
-done
+require_tools storescu storescp cargo python3 curl jq ss
 [[ $RUNS -ge 1 ]] || die "RUNS must be at least 1"
-
-# Ports must be free: a stale server from another run would be measured
-# instead of ours.
-for port in "$STORESCP_PORT" "$TELERAD_DICOM_PORT" "$TELERAD_HTTP_PORT"; do
-    if ss -Htln "sport = :$port" | grep -q .; then
-        die "port $port is already in use (set PORT_BASE to use others)"
-    fi
-done
+require_free_ports "$STORESCP_PORT" "$TELERAD_DICOM_PORT" "$TELERAD_HTTP_PORT"
 
 WORK=$(mktemp -d "$BENCH_TMP/telerad-bench-XXXXXX")
 RESULTS=$WORK/results.tsv
@@ -92,30 +79,13 @@ SAMPLER_PID=
 
 # Whatever happens, stop what we started (by PID) and remove the data.
 cleanup() {
-    local pid
-    for pid in $SAMPLER_PID $SERVER_PID; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
+    stop_pid "$SAMPLER_PID"
+    stop_pid "$SERVER_PID"
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A run's files are moved aside, not deleted, until the script ends: on an
-# ext4 without a journal, creating an inode soon after mass deletions scans
-# past recently freed ones (ext4's recently_deleted()). One profile of
-# telerad taken right after earlier runs' files were deleted put 23 % of its
-# CPU samples there; it was not seen again without such deletions. Deleting
-# would tax the next run, whichever receiver it measures.
-set_aside() {
-    mkdir -p "$WORK/done"
-    local dir
-    for dir in "$@"; do
-        [[ -e $dir ]] && mv "$dir" "$WORK/done/$(basename "$dir")-$RANDOM$RANDOM"
-    done
-    return 0
-}
 
 # --- 1. binaries and the study ----------------------------------------------
 
@@ -177,17 +147,6 @@ EOF
 
 # --- helpers ----------------------------------------------------------------
 
-# Waits until something listens on TCP port $1 (read from ss, so that the
-# check itself opens no association), while process $2 is alive.
-wait_listening() {
-    local port=$1 pid=$2 tries=0
-    until ss -Htln "sport = :$port" | grep -q .; do
-        kill -0 "$pid" 2>/dev/null || return 1
-        ((++tries < 300)) || return 1
-        sleep 0.05
-    done
-}
-
 # push CALLED_AE PORT ASSOCIATIONS LOG_PREFIX FILE...
 # Runs ASSOCIATIONS storescu processes at once, each with every
 # ASSOCIATIONS-th file, and prints the wall time in seconds from the start of
@@ -235,8 +194,7 @@ stop_sampler() {
 }
 
 stop_server() {
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
+    stop_pid "$SERVER_PID"
     SERVER_PID=
 }
 

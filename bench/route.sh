@@ -72,22 +72,12 @@ export TCP_NODELAY=1
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$BENCH_DIR/.." && pwd)
 
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+# shellcheck source=bench/lib.sh
+source "$BENCH_DIR/lib.sh"
 
-for tool in storescu storescp; do
-    command -v "$tool" >/dev/null ||
-        die "DCMTK's $tool is not installed (Debian/Ubuntu: apt-get install dcmtk)"
-done
-for tool in cargo python3 curl jq ss; do
-    command -v "$tool" >/dev/null || die "$tool is required"
-done
+require_tools storescu storescp cargo python3 curl jq ss
 [[ $RUNS -ge 1 && $STUDIES -ge 1 && $A_SERVERS -ge 1 ]] || die "RUNS, STUDIES and A_SERVERS must be at least 1"
-for port in "$TELERAD_DICOM_PORT" "$TELERAD_HTTP_PORT" "$WS_PORT" "$DIRECT_PORT"; do
-    if ss -Htln "sport = :$port" | grep -q .; then
-        die "port $port is already in use (set PORT_BASE to use others)"
-    fi
-done
+require_free_ports "$TELERAD_DICOM_PORT" "$TELERAD_HTTP_PORT" "$WS_PORT" "$DIRECT_PORT"
 
 WORK=$(mktemp -d "$BENCH_TMP/telerad-rbench-XXXXXX")
 SERVER_PID=
@@ -98,11 +88,6 @@ DELAYS=$WORK/delays.tsv
 : >"$FORWARDS"
 : >"$DELAYS"
 
-stop_pid() {
-    [[ -n $1 ]] || return 0
-    kill -TERM "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-}
 cleanup() {
     stop_pid "$SERVER_PID"
     stop_pid "$WS_PID"
@@ -112,20 +97,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A run's files are moved aside, not deleted, until the script ends: on an
-# ext4 without a journal, creating an inode soon after mass deletions scans
-# past recently freed ones (ext4's recently_deleted()). One profile of
-# telerad taken right after earlier runs' files were deleted put 23 % of its
-# CPU samples there; it was not seen again without such deletions. Deleting
-# would tax the next run, whichever receiver it measures.
-set_aside() {
-    mkdir -p "$WORK/done"
-    local dir
-    for dir in "$@"; do
-        [[ -e $dir ]] && mv "$dir" "$WORK/done/$(basename "$dir")-$RANDOM$RANDOM"
-    done
-    return 0
-}
 
 # --- binaries and studies -----------------------------------------------------
 
@@ -214,15 +185,6 @@ EOF
 "$TELERAD" check-config "$WORK/telerad.toml" >&2
 
 # --- helpers ------------------------------------------------------------------
-
-wait_listening() {
-    local port=$1 pid=$2 tries=0
-    until ss -Htln "sport = :$port" | grep -q .; do
-        kill -0 "$pid" 2>/dev/null || return 1
-        ((++tries < 300)) || return 1
-        sleep 0.05
-    done
-}
 
 # start_storescp PORT DIR LOG [--fork]: sets WS_PID.
 start_storescp() {
