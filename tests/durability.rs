@@ -19,6 +19,7 @@ on_every_backend!(
     kill_9_mid_push_loses_no_acknowledged_instance,
     sigterm_lets_running_associations_finish,
     full_disk_answers_out_of_resources,
+    an_instance_that_cannot_be_placed_leaves_no_index_row,
 );
 
 /// Every indexed instance has its file, complete (the indexed checksum
@@ -267,4 +268,54 @@ fn full_disk_answers_out_of_resources(backend: &Backend) {
         ))
         .expect("echo after a full disk");
     assert_eq!(status, 0);
+}
+
+/// The index rows of an instance are written while its file is synced, and
+/// committed only once it is durable at its place: when placing fails, they
+/// must be rolled back with everything they counted.
+fn an_instance_that_cannot_be_placed_leaves_no_index_row(backend: &Backend) {
+    let server = TestServer::start(backend);
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let study = SyntheticStudy::ct(3);
+    study.write_to(dir.path()).expect("generate a CT");
+    // A folder where the first slice's file belongs: the data set passes
+    // every check, then the rename onto it fails (even for root).
+    let blocker = server
+        .data_dir
+        .join("studies")
+        .join(&study.study_instance_uid)
+        .join(&study.series_instance_uid)
+        .join(format!("{}.dcm", study.sop_instance_uid(0)));
+    std::fs::create_dir_all(blocker.join("inside")).expect("create the blocking folder");
+    let destination = format!("{SERVER_AE}@{}", server.dicom_address());
+    let push = || {
+        run(Command::new(telerad_bin())
+            .args(["push", "--to", &destination])
+            .arg(dir.path()))
+    };
+    let out = push();
+    let said = text(&out);
+    assert!(
+        !out.status.success(),
+        "the failed placing went unnoticed: {said}"
+    );
+    assert!(said.contains("status 0xA700"), "{said}");
+
+    let indexed = assert_index_matches_disk(&server, &study.study_instance_uid);
+    assert_eq!(indexed.len(), 2, "{indexed:?}");
+    assert!(!indexed.contains(&study.sop_instance_uid(0)));
+    assert_eq!(
+        server.study(&study.study_instance_uid)["instance_count"],
+        2,
+        "the study counts an instance whose rows were rolled back"
+    );
+    assert!(server.incoming_files().is_empty());
+
+    // Once the way is clear, a re-send stores it.
+    std::fs::remove_dir_all(&blocker).expect("remove the blocking folder");
+    let out = push();
+    assert!(out.status.success(), "{}", text(&out));
+    let indexed = assert_index_matches_disk(&server, &study.study_instance_uid);
+    assert_eq!(indexed.len(), 3);
+    assert_eq!(server.study(&study.study_instance_uid)["instance_count"], 3);
 }

@@ -5,9 +5,10 @@
 //!    Part 10 header; the data set is appended as it arrives, hashed on the
 //!    way, and its write-back to disk is started chunk by chunk.
 //! 2. [`Archive::commit`] checks the data set to its end, renames the file
-//!    into `studies/…`, syncs the file and the directory (in parallel), and
-//!    only then indexes it in one transaction. Only when it returns `Ok` has
-//!    the instance been stored.
+//!    into `studies/…` and syncs the file and the directory (in parallel).
+//!    The index rows are written in one transaction meanwhile, and committed
+//!    only once both syncs have returned. Only when it returns `Ok` has the
+//!    instance been stored.
 //!
 //! Anything that fails before the rename leaves nothing behind (the temporary
 //! file is deleted on drop; one left by a crash is removed at start-up). A
@@ -28,6 +29,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tempfile::NamedTempFile;
+use tokio::sync::oneshot;
 
 /// Serialises the commits of one SOP Instance UID (a re-send racing its
 /// original), striped so that the table stays small.
@@ -197,15 +199,44 @@ impl Archive {
         // `place_durably`), so locking the command's serialises re-sends.
         let sop = pending.header.sop_instance_uid.clone();
         let _guard = self.sop_locks[stripe(&sop)].lock().await;
-        let versions = self.index.versions_of(&sop).await.map_err(db_failure)?;
         // One hop to a blocking thread for all the file work: each hop costs
-        // a thread wake-up, on the path of every acknowledgement.
+        // a thread wake-up, on the path of every acknowledgement. The index
+        // is queried while the thread checks the data set, and the thread
+        // says what it found before its fsyncs, so that the index rows are
+        // written while it waits for them.
         let layout = self.layout.clone();
-        let ready = tokio::task::spawn_blocking(move || {
-            place_durably(&layout, pending, checksum, &versions)
-        })
-        .await
-        .map_err(|e| StoreError::out_of_resources(format!("storage task failed: {e}")))??;
+        let (versions_tx, versions_rx) = oneshot::channel();
+        let (checked_tx, checked_rx) = oneshot::channel();
+        let durable = tokio::task::spawn_blocking(move || {
+            place_durably(&layout, pending, checksum, versions_rx, checked_tx)
+        });
+        match self.index.versions_of(&sop).await {
+            Ok(versions) => {
+                let _ = versions_tx.send(versions);
+            }
+            // Dropping `versions_tx` stops the thread before it places
+            // anything.
+            Err(e) => {
+                drop(versions_tx);
+                let _ = durable.await;
+                return Err(db_failure(e));
+            }
+        }
+        let placed = match checked_rx.await {
+            Ok(Checked::Placing(placed)) => *placed,
+            Ok(Checked::Duplicate { version }) => {
+                joined(durable).await?;
+                tracing::info!(sop_instance_uid = %sop, version, "identical instance re-sent: already stored");
+                return Ok(Stored::Duplicate { version });
+            }
+            // The check failed: the thread's result says why.
+            Err(_) => {
+                joined(durable).await?;
+                return Err(StoreError::out_of_resources(
+                    "the storage task ended without a result",
+                ));
+            }
+        };
         let Placed {
             header,
             attributes,
@@ -213,13 +244,7 @@ impl Archive {
             version,
             relative,
             size_bytes,
-        } = match ready {
-            Ready::Placed(placed) => *placed,
-            Ready::Duplicate { version } => {
-                tracing::info!(sop_instance_uid = %sop, version, "identical instance re-sent: already stored");
-                return Ok(Stored::Duplicate { version });
-            }
-        };
+        } = placed;
         let absolute = self.layout.absolute(&relative);
         let now = self.clock.now_ms();
         let quiet = self
@@ -239,7 +264,21 @@ impl Archive {
             complete_after: now + i64::try_from(quiet.as_millis()).unwrap_or(i64::MAX / 2),
             attributes,
         };
-        if let Err(e) = self.index.record_instance(&new).await {
+        let (staged, durable) = tokio::join!(self.index.try_stage_instance(&new), joined(durable));
+        if let Err(e) = durable {
+            if let Some(Ok(staged)) = staged {
+                let _ = staged.rollback().await;
+            }
+            return Err(e);
+        }
+        // The rows are committed only now that the file and its name are
+        // durable: an index row never points to a file a crash could lose.
+        let indexed = match staged {
+            Some(Ok(staged)) => staged.commit().await,
+            Some(Err(e)) => Err(e),
+            None => self.index.record_instance(&new).await,
+        };
+        if let Err(e) = indexed {
             // Not indexed means not stored: take the file back out of the tree.
             let _ = tokio::task::spawn_blocking(move || unplace(&absolute)).await;
             return Err(db_failure(e));
@@ -254,16 +293,23 @@ impl Archive {
     }
 }
 
-/// What the blocking part of [`Archive::commit`] hands back.
-enum Ready {
-    Placed(Box<Placed>),
-    /// Same data set, same transfer syntax as a stored version.
-    Duplicate {
-        version: i64,
-    },
+/// Waits for the blocking part of [`Archive::commit`].
+async fn joined(task: tokio::task::JoinHandle<Result<(), StoreError>>) -> Result<(), StoreError> {
+    task.await
+        .map_err(|e| StoreError::out_of_resources(format!("storage task failed: {e}")))?
 }
 
-/// An instance durable at its place in the tree, not yet indexed.
+/// What the blocking part of [`Archive::commit`] says once the data set is
+/// checked, before any fsync.
+enum Checked {
+    /// Being placed at its path in the tree; the thread's result says
+    /// whether it became durable there.
+    Placing(Box<Placed>),
+    /// Same data set, same transfer syntax as a stored version.
+    Duplicate { version: i64 },
+}
+
+/// An instance on its way to its place in the tree, not yet indexed.
 struct Placed {
     header: InstanceHeader,
     attributes: InstanceAttributes,
@@ -276,13 +322,15 @@ struct Placed {
 /// Checks the data set to its end, then places the file in the tree, durable
 /// with its name. The check comes first so that the write-back started
 /// while receiving has time to progress before `fsync`, and so that a
-/// refused instance costs no `fsync`.
+/// refused instance costs no `fsync`. What the check found is sent on
+/// `checked` before the fsyncs; the result says whether they succeeded.
 fn place_durably(
     layout: &Layout,
     pending: PendingInstance,
     checksum: String,
-    versions: &[crate::index::StoredVersion],
-) -> Result<Ready, StoreError> {
+    versions: oneshot::Receiver<Vec<crate::index::StoredVersion>>,
+    checked: oneshot::Sender<Checked>,
+) -> Result<(), StoreError> {
     let attributes = inspect(
         pending.file.path(),
         pending.dataset_offset,
@@ -290,12 +338,16 @@ fn place_durably(
     )
     .map_err(|e| StoreError::cannot_understand(e.to_string()))?;
     check_against_command(&attributes, &pending.header)?;
+    let versions = versions
+        .blocking_recv()
+        .map_err(|_| StoreError::out_of_resources("the index could not be read"))?;
     if let Some(same) = versions.iter().find(|v| {
         v.checksum == checksum && v.transfer_syntax_uid == pending.header.transfer_syntax_uid
     }) {
-        return Ok(Ready::Duplicate {
+        let _ = checked.send(Checked::Duplicate {
             version: same.version,
         });
+        return Ok(());
     }
     let version = versions.last().map_or(1, |v| v.version + 1);
     let relative = Layout::relative_instance_path(
@@ -306,16 +358,22 @@ fn place_durably(
     );
     let size_bytes =
         i64::try_from(pending.dataset_offset + pending.dataset_len).unwrap_or(i64::MAX);
-    place(pending.file, &layout.absolute(&relative))
-        .map_err(|e| StoreError::out_of_resources(format!("cannot place the instance: {e}")))?;
-    Ok(Ready::Placed(Box::new(Placed {
+    let target = layout.absolute(&relative);
+    let placing = Checked::Placing(Box::new(Placed {
         header: pending.header,
         attributes,
         checksum,
         version,
         relative,
         size_bytes,
-    })))
+    }));
+    if checked.send(placing).is_err() {
+        // Nobody waits for this instance any more (the association was
+        // stopped): it will not be acknowledged, so it is not placed.
+        return Ok(());
+    }
+    place(pending.file, &target)
+        .map_err(|e| StoreError::out_of_resources(format!("cannot place the instance: {e}")))
 }
 
 fn check_against_command(

@@ -17,6 +17,31 @@ pub struct StudyIndex {
     /// than queueing: concurrent associations then spend more time asleep
     /// than writing. Instance transactions queue here instead.
     sqlite_writer: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
+    /// Held by the one instance whose rows may wait, uncommitted, for its
+    /// file's fsync ([`StudyIndex::try_stage_instance`]). On SQLite it is the
+    /// writer lock itself.
+    stager: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+/// An instance's rows, written in a transaction that is not committed yet:
+/// nobody else sees them, and dropping this rolls them back.
+#[derive(Debug)]
+pub struct StagedInstance {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    _lock: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl StagedInstance {
+    /// Makes the rows durable and visible (on SQLite, the WAL fsync).
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+
+    /// Rolls back now rather than on drop, so that the lock is released
+    /// with the database's own.
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
 }
 
 /// What is written for one received instance.
@@ -113,7 +138,14 @@ impl StudyIndex {
     pub fn new(db: Database) -> StudyIndex {
         let sqlite_writer = (db.backend == crate::db::Backend::Sqlite)
             .then(|| std::sync::Arc::new(tokio::sync::Mutex::new(())));
-        StudyIndex { db, sqlite_writer }
+        let stager = sqlite_writer
+            .clone()
+            .unwrap_or_else(|| std::sync::Arc::new(tokio::sync::Mutex::new(())));
+        StudyIndex {
+            db,
+            sqlite_writer,
+            stager,
+        }
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -160,12 +192,36 @@ impl StudyIndex {
 
     /// Indexes one instance whose file is already durable at `path`.
     pub async fn record_instance(&self, new: &NewInstance) -> Result<(), sqlx::Error> {
-        let a = &new.attributes;
-        let counted = i64::from(new.version == 1);
-        let _writer = match &self.sqlite_writer {
-            Some(lock) => Some(lock.lock().await),
+        let writer = match &self.sqlite_writer {
+            Some(lock) => Some(lock.clone().lock_owned().await),
             None => None,
         };
+        self.stage_rows(new, writer).await?.commit().await
+    }
+
+    /// Writes an instance's rows without committing them, for a caller that
+    /// must wait for something else (its file's fsync) before they may
+    /// become visible: the writes then overlap that wait, and only the
+    /// commit is left after it. `None` when another instance is staged: an
+    /// uncommitted transaction holds SQLite's write lock, or on PostgreSQL
+    /// the study's row, so a second one would wait for the first's fsync
+    /// too; that caller should use [`StudyIndex::record_instance`] once its
+    /// file is durable.
+    pub async fn try_stage_instance(
+        &self,
+        new: &NewInstance,
+    ) -> Option<Result<StagedInstance, sqlx::Error>> {
+        let lock = self.stager.clone().try_lock_owned().ok()?;
+        Some(self.stage_rows(new, Some(lock)).await)
+    }
+
+    async fn stage_rows(
+        &self,
+        new: &NewInstance,
+        lock: Option<tokio::sync::OwnedMutexGuard<()>>,
+    ) -> Result<StagedInstance, sqlx::Error> {
+        let a = &new.attributes;
+        let counted = i64::from(new.version == 1);
         // Five round trips in the usual case (begin, study, series, instance,
         // commit): on SQLite each one is a hop to sqlx's worker thread, and
         // they are most of the cost of indexing an instance.
@@ -263,7 +319,7 @@ impl StudyIndex {
         .bind(new.received_at)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await
+        Ok(StagedInstance { tx, _lock: lock })
     }
 
     /// Marks complete every study whose quiet period has run out, recording a
