@@ -12,15 +12,13 @@ use sqlx::{AnyPool, FromRow};
 #[derive(Debug, Clone)]
 pub struct StudyIndex {
     db: Database,
-    /// SQLite has one writer at a time, and a connection that finds the
-    /// lock taken sleeps in SQLite's busy handler (1, 2, 5 … 100 ms) rather
-    /// than queueing: concurrent associations then spend more time asleep
-    /// than writing. Instance transactions queue here instead.
-    sqlite_writer: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
     /// Held by the one instance whose rows may wait, uncommitted, for its
-    /// file's fsync ([`StudyIndex::try_stage_instance`]). On SQLite it is the
-    /// writer lock itself.
-    stager: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// file's fsync ([`StudyIndex::try_stage_instance`]). On SQLite, every
+    /// instance transaction also queues here: SQLite has one writer at a
+    /// time, and a connection that finds the lock taken sleeps in SQLite's
+    /// busy handler (1, 2, 5 … 100 ms) rather than queueing, so concurrent
+    /// associations would spend more time asleep than writing.
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// An instance's rows, written in a transaction that is not committed yet:
@@ -136,15 +134,9 @@ const STUDY_COLUMNS: &str = "study_instance_uid, site, status, patient_name, pat
 
 impl StudyIndex {
     pub fn new(db: Database) -> StudyIndex {
-        let sqlite_writer = (db.backend == crate::db::Backend::Sqlite)
-            .then(|| std::sync::Arc::new(tokio::sync::Mutex::new(())));
-        let stager = sqlite_writer
-            .clone()
-            .unwrap_or_else(|| std::sync::Arc::new(tokio::sync::Mutex::new(())));
         StudyIndex {
             db,
-            sqlite_writer,
-            stager,
+            writer: std::sync::Arc::default(),
         }
     }
 
@@ -192,9 +184,9 @@ impl StudyIndex {
 
     /// Indexes one instance whose file is already durable at `path`.
     pub async fn record_instance(&self, new: &NewInstance) -> Result<(), sqlx::Error> {
-        let writer = match &self.sqlite_writer {
-            Some(lock) => Some(lock.clone().lock_owned().await),
-            None => None,
+        let writer = match self.db.backend {
+            crate::db::Backend::Sqlite => Some(self.writer.clone().lock_owned().await),
+            crate::db::Backend::Postgres => None,
         };
         self.stage_rows(new, writer).await?.commit().await
     }
@@ -211,7 +203,7 @@ impl StudyIndex {
         &self,
         new: &NewInstance,
     ) -> Option<Result<StagedInstance, sqlx::Error>> {
-        let lock = self.stager.clone().try_lock_owned().ok()?;
+        let lock = self.writer.clone().try_lock_owned().ok()?;
         Some(self.stage_rows(new, Some(lock)).await)
     }
 
@@ -222,9 +214,10 @@ impl StudyIndex {
     ) -> Result<StagedInstance, sqlx::Error> {
         let a = &new.attributes;
         let counted = i64::from(new.version == 1);
-        // Five round trips in the usual case (begin, study, series, instance,
-        // commit): on SQLite each one is a hop to sqlx's worker thread, and
-        // they are most of the cost of indexing an instance.
+        // Four round trips in the usual case (begin, study, series, instance),
+        // and the caller's commit: on SQLite each one is a hop to sqlx's
+        // worker thread, and they are most of the cost of indexing an
+        // instance.
         let mut tx = self.pool().begin().await?;
         // The study's status is left alone here, so that the one returned
         // says whether late images reopen a complete study.
