@@ -7,8 +7,7 @@
 
 use crate::dimse::{self, Command, status};
 use crate::negotiation::{AcceptedContext, Decision, Policy, negotiate};
-use crate::pdu_io::Pdv;
-use crate::pdu_io::{self, PduError};
+use crate::pdu_io::{self, PduError, Pdv};
 use dicom_ul::pdu::{AbortRQServiceProviderReason, AbortRQSource, Pdu};
 use std::collections::HashMap;
 use std::net::SocketAddr;

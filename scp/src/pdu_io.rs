@@ -73,16 +73,21 @@ pub async fn read_raw(
     if length > limit {
         return Err(PduError::TooLarge { length, limit });
     }
+    // Read into the buffer's spare capacity, which is not zeroed first: a
+    // `resize` would write 128 kB of zeros per P-DATA before the socket
+    // overwrites them.
+    let total = 6 + length as usize;
     buf.clear();
+    buf.reserve(total);
     buf.extend_from_slice(&header);
-    buf.resize(6 + length as usize, 0);
-    stream.read_exact(&mut buf[6..]).await.map_err(|e| {
-        if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            PduError::Malformed(format!("PDU truncated: {length} bytes announced"))
-        } else {
-            PduError::Io(e)
+    while buf.len() < total {
+        let wanted = (total - buf.len()) as u64;
+        if (&mut *stream).take(wanted).read_buf(buf).await? == 0 {
+            return Err(PduError::Malformed(format!(
+                "PDU truncated: {length} bytes announced"
+            )));
         }
-    })?;
+    }
     rearm_quickack(stream);
     Ok(pdu_type)
 }
