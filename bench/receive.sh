@@ -86,7 +86,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-
 # --- 1. binaries and the study ----------------------------------------------
 
 if [[ -n ${BENCH_REV:-} ]]; then

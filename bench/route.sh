@@ -97,7 +97,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-
 # --- binaries and studies -----------------------------------------------------
 
 SRC_DESC="$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')"
