@@ -505,7 +505,7 @@ async fn populate(
         )))
         .await?;
     }
-    (&mut *tx).execute("UPDATE router_cursor SET last_event_id = (SELECT MAX(id) FROM study_events) WHERE name = 'router'")
+    (&mut *tx).execute("UPDATE event_consumers SET last_event_id = (SELECT MAX(id) FROM study_events) WHERE name = 'router'")
         .await?;
     tx.commit().await?;
     Ok(())

@@ -174,8 +174,16 @@ pub async fn history(
     .await
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error("an open assignment has a corrupt priority: {0}")]
+    Priority(#[from] telerad_config::UnknownPriority),
+}
+
 /// Open studies (assigned or acknowledged) per radiologist.
-pub async fn loads(tx: &mut Tx<'_>) -> Result<HashMap<String, Load>, sqlx::Error> {
+pub async fn loads(tx: &mut Tx<'_>) -> Result<HashMap<String, Load>, LoadError> {
     let rows: Vec<(String, String, i64)> = sqlx::query_as(
         "SELECT radiologist_id, priority, COUNT(*) FROM assignments \
          WHERE state IN ('assigned', 'acknowledged') AND radiologist_id IS NOT NULL \
@@ -185,7 +193,7 @@ pub async fn loads(tx: &mut Tx<'_>) -> Result<HashMap<String, Load>, sqlx::Error
     .await?;
     let mut loads: HashMap<String, Load> = HashMap::new();
     for (radiologist, priority, count) in rows {
-        let priority: Priority = priority.parse().unwrap_or(Priority::Routine);
+        let priority: Priority = priority.parse()?;
         let load = loads.entry(radiologist).or_default();
         load.open += count;
         load.weighted += count * weight(priority);
@@ -212,11 +220,17 @@ pub async fn overdue(
     .await
 }
 
-pub async fn unassigned(pool: &sqlx::AnyPool, limit: i64) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+/// Unassigned studies with an id above `after`, in id order (a page).
+pub async fn unassigned(
+    pool: &sqlx::AnyPool,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<(i64, i64)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, escalation_level FROM assignments WHERE state = 'unassigned' \
-         ORDER BY assigned_at LIMIT $1",
+        "SELECT id, escalation_level FROM assignments WHERE state = 'unassigned' AND id > $1 \
+         ORDER BY id LIMIT $2",
     )
+    .bind(after)
     .bind(limit)
     .fetch_all(pool)
     .await

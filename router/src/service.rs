@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use telerad_config::{Config, SlaConfig};
 use telerad_store::Archive;
+use telerad_store::events::{Consumer, Event, EventError, EventKind, Failure, RetryPolicy};
 use tokio::sync::watch;
 
 /// How often the router looks for overdue acknowledgements, and for events
@@ -36,6 +37,36 @@ pub enum RouterError {
     BadRequest(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("study event log: {0}")]
+    Events(#[from] EventError),
+    #[error("{0}")]
+    Load(#[from] crate::assignment::LoadError),
+    /// A stored value that telerad cannot have written: never read as a
+    /// default (a corrupt STAT must not become routine).
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+}
+
+impl RouterError {
+    /// The database could not be reached: retrying the same work later may
+    /// succeed, so it is not held against the event being handled.
+    pub fn is_transient(&self) -> bool {
+        let transient = |e: &sqlx::Error| {
+            matches!(
+                e,
+                sqlx::Error::Io(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::WorkerCrashed
+            )
+        };
+        match self {
+            RouterError::Database(e)
+            | RouterError::Events(EventError::Database(e))
+            | RouterError::Load(crate::assignment::LoadError::Database(e)) => transient(e),
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -48,7 +79,11 @@ pub struct Router {
     sla: SlaConfig,
     archive: Arc<Archive>,
     outbox: Arc<Outbox>,
+    events: Consumer,
 }
+
+/// The router's cursor in the study event log.
+pub const EVENT_CONSUMER: &str = "router";
 
 /// The study a forward is for, and to whom.
 #[derive(Debug)]
@@ -80,6 +115,12 @@ pub struct AssignmentView {
     pub new_images: bool,
     pub explanation: serde_json::Value,
     pub history: Vec<HistoryEntry>,
+}
+
+fn parse_priority(stored: &str) -> Result<Priority, RouterError> {
+    stored
+        .parse()
+        .map_err(|e| RouterError::Corrupt(format!("assignment priority: {e}")))
 }
 
 fn ms(d: Duration) -> i64 {
@@ -134,7 +175,14 @@ impl Router {
             sla: config.sla.clone(),
             archive,
             outbox,
+            events: Consumer::new(EVENT_CONSUMER, RetryPolicy::default()),
         })
+    }
+
+    /// The same router with another retry policy for failed events.
+    pub fn with_event_retry(mut self, retry: RetryPolicy) -> Router {
+        self.events = Consumer::new(EVENT_CONSUMER, retry);
+        self
     }
 
     fn now(&self) -> i64 {
@@ -152,42 +200,117 @@ impl Router {
         }
     }
 
-    /// Handles the next study event, if any; `Ok(false)` when there is none.
+    /// Handles the next study event, or else a failed one whose retry is
+    /// due; `Ok(false)` when there is neither.
+    ///
+    /// The event's effects (assignment, history, alerts) and the cursor's
+    /// move commit together. An event whose handling fails is set aside for
+    /// a retry and the cursor moves past it, so it never holds up the
+    /// others; a database that cannot be reached is an error and nothing
+    /// moves.
     pub async fn process_next_event(&self) -> Result<bool, RouterError> {
         let mut tx = self.pool().begin().await?;
-        // A no-op write: takes the cursor row's lock (PostgreSQL) or the
-        // write lock (SQLite) before reading, so processes take turns.
-        let (cursor,): (i64,) = sqlx::query_as(
-            "UPDATE router_cursor SET last_event_id = last_event_id WHERE name = 'router' \
-             RETURNING last_event_id",
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        let event: Option<(i64, i64, String, i64)> = sqlx::query_as(
-            "SELECT id, study_id, kind, instance_count FROM study_events WHERE id > $1 \
-             ORDER BY id LIMIT 1",
-        )
-        .bind(cursor)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some((event_id, study_id, kind, instance_count)) = event else {
+        let cursor = self.events.lock_cursor(&mut tx).await?;
+        let Some((event_id, event)) = self.events.next_after(&mut tx, cursor).await? else {
+            tx.rollback().await?;
+            return self.retry_due_event().await;
+        };
+        match self.handle(&mut tx, event).await {
+            Ok(forward) => {
+                self.events.advance(&mut tx, event_id).await?;
+                tx.commit().await?;
+                if let Some(forward) = forward {
+                    self.forward(&forward).await;
+                }
+                Ok(true)
+            }
+            Err(e) if e.is_transient() => Err(e),
+            Err(e) => {
+                tx.rollback().await?;
+                self.set_aside(event_id, Some(cursor), &e).await?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Tries again the oldest failed event that is due.
+    async fn retry_due_event(&self) -> Result<bool, RouterError> {
+        let mut tx = self.pool().begin().await?;
+        // Taken for its lock: processes take turns on retries as on events.
+        self.events.lock_cursor(&mut tx).await?;
+        let Some((event_id, event)) = self.events.due_retry(&mut tx, self.now()).await? else {
             tx.rollback().await?;
             return Ok(false);
         };
-        let forward = if kind == "complete" {
-            self.on_complete(&mut tx, study_id, instance_count).await?
-        } else {
-            None
-        };
-        sqlx::query("UPDATE router_cursor SET last_event_id = $1 WHERE name = 'router'")
-            .bind(event_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        if let Some(forward) = forward {
-            self.forward(&forward).await;
+        match self.handle(&mut tx, event).await {
+            Ok(forward) => {
+                self.events.clear_failure(&mut tx, event_id).await?;
+                tx.commit().await?;
+                tracing::info!(event_id, "study event handled on retry");
+                if let Some(forward) = forward {
+                    self.forward(&forward).await;
+                }
+                Ok(true)
+            }
+            Err(e) if e.is_transient() => Err(e),
+            Err(e) => {
+                tx.rollback().await?;
+                self.set_aside(event_id, None, &e).await?;
+                Ok(true)
+            }
         }
-        Ok(true)
+    }
+
+    async fn set_aside(
+        &self,
+        event_id: i64,
+        at_cursor: Option<i64>,
+        error: &RouterError,
+    ) -> Result<(), RouterError> {
+        let outcome = self
+            .events
+            .record_failure(
+                self.pool(),
+                event_id,
+                at_cursor,
+                &error.to_string(),
+                self.now(),
+            )
+            .await?;
+        match outcome {
+            Failure::Retrying {
+                attempts,
+                next_attempt_at,
+            } => tracing::error!(
+                event_id,
+                attempts,
+                next_attempt_at,
+                "routing a study event failed, will retry: {error}"
+            ),
+            Failure::Dead { attempts } => tracing::error!(
+                event_id,
+                attempts,
+                "routing a study event failed for the last time; kept as a dead letter: {error}"
+            ),
+            Failure::Superseded => {}
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        tx: &mut Tx<'_>,
+        event: Result<Event, EventError>,
+    ) -> Result<Option<Forward>, RouterError> {
+        let event = event?;
+        match event.kind {
+            EventKind::Complete => {
+                self.on_complete(tx, event.study_id, event.instance_count)
+                    .await
+            }
+            // Reopened studies are handled when they complete again.
+            EventKind::Receiving => Ok(None),
+        }
     }
 
     async fn study_facts(
@@ -306,7 +429,8 @@ impl Router {
                 priority: classification.priority,
                 rule: &classification.rule,
                 now,
-                acknowledge_by: decision.chosen.as_ref().map(|_| now + ms(ack)),
+                // Unassigned too: past it, the escalation chain is called.
+                acknowledge_by: Some(now + ms(ack)),
                 preliminary_by: now + ms(preliminary),
                 instance_count,
                 explanation: &explanation,
@@ -350,10 +474,21 @@ impl Router {
                 changed += 1;
             }
         }
-        for (id, level) in assignment::unassigned(self.pool(), 100).await? {
-            if self.hand_on(id, "unassigned", level).await? {
-                changed += 1;
+        // All of them, a page at a time: a fixed first page would leave
+        // the rest waiting for ever.
+        let mut after = 0;
+        loop {
+            let page = assignment::unassigned(self.pool(), after, 100).await?;
+            let Some(&(last, _)) = page.last() else { break };
+            for &(id, level) in &page {
+                if self.hand_on(id, "unassigned", level).await? {
+                    changed += 1;
+                }
             }
+            if page.len() < 100 {
+                break;
+            }
+            after = last;
         }
         Ok(changed)
     }
@@ -386,7 +521,7 @@ impl Router {
         if let Some(current) = &row.radiologist_id {
             tried.insert(current.clone());
         }
-        let priority: Priority = row.priority.parse().unwrap_or(Priority::Routine);
+        let priority = parse_priority(&row.priority)?;
         let classification = Classification {
             subspecialty: row.subspecialty.clone(),
             priority,
@@ -401,8 +536,11 @@ impl Router {
             exclude: &tried,
         };
         let mut decision = choose(&classification, &duties, &ctx);
-        if let Some(next) = next_in_chain(&self.chain, &ctx)
-            .filter(|_| decision.chosen.is_none() && state == "assigned")
+        // An unresponsive reader, or a study nobody on duty could take whose
+        // acknowledgement deadline has passed: the chain is called.
+        let chain_due = state == "assigned" || row.acknowledge_by.is_some_and(|due| due <= now);
+        if let Some(next) =
+            next_in_chain(&self.chain, &ctx).filter(|_| decision.chosen.is_none() && chain_due)
         {
             decision.chosen = Some(next.to_string());
             decision.pool = "escalation chain".to_string();
@@ -573,7 +711,7 @@ impl Router {
             Some(row) => (
                 Classification {
                     subspecialty: row.subspecialty.clone(),
-                    priority: row.priority.parse().unwrap_or(Priority::Routine),
+                    priority: parse_priority(&row.priority)?,
                     rule: row.rule.clone(),
                 },
                 row.radiologist_id.clone(),
@@ -756,7 +894,7 @@ pub async fn run_router(router: Arc<Router>, mut shutdown: watch::Receiver<bool>
                 Ok(true) => continue,
                 Ok(false) => break,
                 Err(e) => {
-                    tracing::error!("routing a study event failed: {e}");
+                    tracing::error!("cannot read the study event log: {e}");
                     break;
                 }
             }

@@ -42,9 +42,11 @@ pub struct Archive {
     quiet_periods: HashMap<String, Duration>,
     clock: Arc<dyn Clock>,
     sop_locks: Vec<tokio::sync::Mutex<()>>,
-    /// Signalled when study events are recorded, so that their consumer (the
-    /// router) need not wait for its next poll.
-    study_events: tokio::sync::Notify,
+    /// Signalled when study events are recorded, here or (PostgreSQL) by
+    /// another process, so that their consumer (the router) need not wait
+    /// for its next poll.
+    study_events: Arc<tokio::sync::Notify>,
+    _event_listener: Option<crate::events::AbortOnDrop>,
 }
 
 /// An instance being received; dropping it discards what was written.
@@ -132,6 +134,8 @@ impl Archive {
                 .map_err(OpenError::Sites)?;
             quiet_periods.insert(site.name.clone(), quiet);
         }
+        let study_events = Arc::new(tokio::sync::Notify::new());
+        let _event_listener = crate::events::wake_on_append(index.database(), study_events.clone());
         Ok(Archive {
             layout,
             index,
@@ -140,7 +144,8 @@ impl Archive {
             sop_locks: (0..SOP_LOCK_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
-            study_events: tokio::sync::Notify::new(),
+            study_events,
+            _event_listener,
         })
     }
 
@@ -156,8 +161,9 @@ impl Archive {
         &self.clock
     }
 
-    /// Notified (one permit, kept if nobody waits) when this process records
-    /// study events. Events recorded by another process are found by polling.
+    /// Notified (one permit, kept if nobody waits) when study events are
+    /// recorded: by this process, or by another one sharing the PostgreSQL
+    /// database.
     pub fn study_events(&self) -> &tokio::sync::Notify {
         &self.study_events
     }

@@ -35,6 +35,8 @@ pub enum DbError {
 pub struct Database {
     pub pool: AnyPool,
     pub backend: Backend,
+    /// As given (PostgreSQL's listener opens a connection of its own).
+    pub url: String,
 }
 
 impl Database {
@@ -52,6 +54,7 @@ impl Database {
         let pool = match backend {
             Backend::Sqlite => {
                 create_sqlite_dir(url)?;
+                let url = &create_if_missing(url);
                 options
                     // SQLite has one writer at a time; a few connections
                     // suffice and keep lock waits short.
@@ -83,7 +86,25 @@ impl Database {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
-        Ok(Database { pool, backend })
+        Ok(Database {
+            pool,
+            backend,
+            url: url.to_string(),
+        })
+    }
+}
+
+/// A SQLite URL without an open mode would refuse a file that does not
+/// exist yet ("unable to open database file"): a new database is created.
+fn create_if_missing(url: &str) -> String {
+    let has_mode = url
+        .split_once('?')
+        .is_some_and(|(_, query)| query.split('&').any(|p| p.starts_with("mode=")));
+    let memory = url.contains(":memory:");
+    match (has_mode || memory, url.contains('?')) {
+        (true, _) => url.to_string(),
+        (false, true) => format!("{url}&mode=rwc"),
+        (false, false) => format!("{url}?mode=rwc"),
     }
 }
 

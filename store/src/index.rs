@@ -6,6 +6,7 @@
 //! in-process locks.
 
 use crate::db::Database;
+use crate::events::{self, EventKind};
 use serde::Serialize;
 use sqlx::{AnyPool, FromRow};
 
@@ -111,11 +112,11 @@ pub struct InstanceRecord {
     pub received_at: i64,
 }
 
-#[derive(Debug, Clone, Serialize, FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct StudyEvent {
     pub id: i64,
     pub study_instance_uid: String,
-    pub kind: String,
+    pub kind: EventKind,
     pub at: i64,
     pub instance_count: i64,
 }
@@ -264,7 +265,15 @@ impl StudyIndex {
             .await?;
             // The event counts what the study held when it was reopened.
             let before = instance_count - counted;
-            insert_event(&mut tx, study_id, "receiving", new.received_at, before).await?;
+            events::append(
+                &mut tx,
+                self.db.backend,
+                study_id,
+                EventKind::Receiving,
+                new.received_at,
+                before,
+            )
+            .await?;
         }
         let merged_modalities = merge_set(&modalities, &a.modality);
         let merged_body_parts = merge_set(&body_parts, &a.body_part_examined);
@@ -330,11 +339,19 @@ impl StudyIndex {
         .await?;
         let mut out = Vec::with_capacity(done.len());
         for (study_id, instance_count, study_instance_uid) in done {
-            let id = insert_event(&mut tx, study_id, "complete", now, instance_count).await?;
+            let id = events::append(
+                &mut tx,
+                self.db.backend,
+                study_id,
+                EventKind::Complete,
+                now,
+                instance_count,
+            )
+            .await?;
             out.push(StudyEvent {
                 id,
                 study_instance_uid,
-                kind: "complete".to_string(),
+                kind: EventKind::Complete,
                 at: now,
                 instance_count,
             });
@@ -343,13 +360,14 @@ impl StudyIndex {
         Ok(out)
     }
 
-    /// Events after `after_id`, oldest first: the router's feed.
+    /// Events after `after_id`, oldest first, for operators and tests;
+    /// consumers read the log through [`events::Consumer`].
     pub async fn events_after(
         &self,
         after_id: i64,
         limit: i64,
-    ) -> Result<Vec<StudyEvent>, sqlx::Error> {
-        sqlx::query_as(
+    ) -> Result<Vec<StudyEvent>, events::EventError> {
+        let rows: Vec<(i64, String, String, i64, i64)> = sqlx::query_as(
             "SELECT e.id, s.study_instance_uid, e.kind, e.at, e.instance_count \
              FROM study_events e JOIN studies s ON s.id = e.study_id \
              WHERE e.id > $1 ORDER BY e.id LIMIT $2",
@@ -357,7 +375,21 @@ impl StudyIndex {
         .bind(after_id)
         .bind(limit)
         .fetch_all(self.pool())
-        .await
+        .await?;
+        rows.into_iter()
+            .map(|(id, study_instance_uid, kind, at, instance_count)| {
+                let kind = kind
+                    .parse()
+                    .map_err(|source| events::EventError::Corrupt { id, source })?;
+                Ok(StudyEvent {
+                    id,
+                    study_instance_uid,
+                    kind,
+                    at,
+                    instance_count,
+                })
+            })
+            .collect()
     }
 
     /// Newest first.
@@ -418,26 +450,6 @@ impl StudyIndex {
         .fetch_all(self.pool())
         .await
     }
-}
-
-async fn insert_event(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    study_id: i64,
-    kind: &str,
-    at: i64,
-    instance_count: i64,
-) -> Result<i64, sqlx::Error> {
-    let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO study_events (study_id, kind, at, instance_count) VALUES ($1, $2, $3, $4) \
-         RETURNING id",
-    )
-    .bind(study_id)
-    .bind(kind)
-    .bind(at)
-    .bind(instance_count)
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok(id)
 }
 
 /// Adds a value to a backslash-separated set (the DICOM multi-value form),

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod completion;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod index;
 pub mod inspect;
 pub mod layout;

@@ -43,7 +43,9 @@ impl From<RouterError> for ApiError {
             RouterError::Conflict(m) => ApiError::Conflict(m),
             RouterError::BadRequest(m) => ApiError::BadRequest(m),
             RouterError::Database(e) => ApiError::Database(e),
-            RouterError::Config(m) => ApiError::Internal(m),
+            RouterError::Config(m) | RouterError::Corrupt(m) => ApiError::Internal(m),
+            RouterError::Events(e) => ApiError::Internal(e.to_string()),
+            RouterError::Load(e) => ApiError::Internal(e.to_string()),
         }
     }
 }

@@ -1,0 +1,409 @@
+//! The study event log as its consumers see it: an event committed after a
+//! later one is still consumed (PostgreSQL hands out ids at insert, not at
+//! commit), a poisoned event is retried and then dead-lettered without
+//! holding up the others, and another process is woken by an append.
+
+mod common;
+
+use common::{Backend, PgDatabase, dataset_bytes};
+use sqlx::Executor;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use telerad_router::outbox::{Outbox, RetryPolicy as ForwardRetry};
+use telerad_router::service::Router;
+use telerad_store::events::{self, EventKind, RetryPolicy};
+use telerad_store::{Archive, Clock, InstanceHeader, ManualClock};
+
+on_every_backend!(a_poisoned_event_is_retried_then_dead_lettered_without_holding_up_the_others);
+
+const CONFIG: &str = r#"
+[[sites]]
+name = "site-a"
+ae_titles = ["SITE_A"]
+allowed_networks = []
+time_zone = "Europe/Paris"
+
+[[radiologists]]
+id = "dr-a"
+name = "Dr A"
+subspecialties = ["general"]
+sites = ["site-a"]
+max_open_studies = 50
+
+"#;
+
+/// Two telerad "processes" (archives and routers on their own pools) on one
+/// database, and a clock the test moves.
+struct Nodes {
+    _dir: tempfile::TempDir,
+    _pg: Option<PgDatabase>,
+    clock: Arc<ManualClock>,
+    archives: Vec<Arc<Archive>>,
+    routers: Vec<Arc<Router>>,
+}
+
+async fn nodes(backend: &Backend, retry: RetryPolicy) -> Nodes {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let (database_url, pg) = match backend {
+        Backend::Sqlite => (
+            format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("index.db").display()
+            ),
+            None,
+        ),
+        Backend::Postgres { admin_url } => {
+            let db = PgDatabase::create(admin_url).await;
+            (db.url.clone(), Some(db))
+        }
+    };
+    let text = format!(
+        "[storage]\ndata_dir = \"{}\"\ndatabase_url = \"{database_url}\"\n{CONFIG}",
+        dir.path().join("data").display()
+    );
+    let config = telerad_config::Config::from_toml_str(&text).expect("a valid config");
+    let night: jiff::Timestamp = "2026-03-18T02:00:00Z".parse().expect("an instant");
+    let clock = Arc::new(ManualClock::new(night.as_millisecond()));
+    let mut archives = Vec::new();
+    let mut routers = Vec::new();
+    for _ in 0..2 {
+        let archive = Arc::new(
+            Archive::open(&config, clock.clone())
+                .await
+                .expect("open the archive"),
+        );
+        let outbox = Arc::new(Outbox::new(
+            archive.index().database().clone(),
+            ForwardRetry::default(),
+        ));
+        let router = Router::new(&config, archive.clone(), outbox)
+            .expect("a router")
+            .with_event_retry(retry);
+        routers.push(Arc::new(router));
+        archives.push(archive);
+    }
+    Nodes {
+        _dir: dir,
+        _pg: pg,
+        clock,
+        archives,
+        routers,
+    }
+}
+
+impl Nodes {
+    fn pool(&self) -> &sqlx::AnyPool {
+        self.archives[0].index().pool()
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// One single-slice study stored through the archive; its row id.
+    async fn study(&self) -> i64 {
+        let slices = tempfile::tempdir().expect("a temp dir");
+        let mut study = telerad_fixtures::SyntheticStudy::ct(1);
+        study.rows = 16;
+        study.columns = 16;
+        let paths = study.write_to(slices.path()).expect("generate");
+        let file = telerad_scp::FileToSend::read(&paths[0]).expect("a slice");
+        let mut pending = self.archives[0]
+            .begin(InstanceHeader {
+                sop_class_uid: file.sop_class_uid.clone(),
+                sop_instance_uid: file.sop_instance_uid.clone(),
+                transfer_syntax_uid: file.transfer_syntax_uid.clone(),
+                calling_ae_title: "SITE_A".into(),
+            })
+            .expect("begin");
+        pending.write(&dataset_bytes(&paths[0]));
+        self.archives[0]
+            .commit(pending, "site-a")
+            .await
+            .expect("commit");
+        let (id,): (i64,) = sqlx::query_as("SELECT id FROM studies WHERE study_instance_uid = $1")
+            .bind(&study.study_instance_uid)
+            .fetch_one(self.pool())
+            .await
+            .expect("the study row");
+        id
+    }
+
+    /// Runs both routers, alternately, until neither finds work.
+    async fn drain(&self) {
+        loop {
+            let mut any = false;
+            for router in &self.routers {
+                any |= router
+                    .process_next_event()
+                    .await
+                    .expect("no database error");
+            }
+            if !any {
+                return;
+            }
+        }
+    }
+
+    async fn assigned(&self) -> Vec<i64> {
+        let rows: Vec<(i64,)> =
+            sqlx::query_as("SELECT study_id FROM assignments ORDER BY study_id")
+                .fetch_all(self.pool())
+                .await
+                .expect("assignments");
+        rows.into_iter().map(|(id,)| id).collect()
+    }
+
+    async fn failure(&self, event_id: i64) -> Option<(i64, Option<i64>, Option<i64>, String)> {
+        sqlx::query_as(
+            "SELECT attempts, next_attempt_at, dead_at, last_error FROM event_failures \
+             WHERE consumer = 'router' AND event_id = $1",
+        )
+        .bind(event_id)
+        .fetch_optional(self.pool())
+        .await
+        .expect("event failures")
+    }
+}
+
+/// A `complete` event as the completion sweep writes it, in `tx`.
+async fn complete(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    backend: telerad_store::Backend,
+    study_id: i64,
+    now: i64,
+) -> i64 {
+    sqlx::query("UPDATE studies SET status = 'complete', completed_at = $2 WHERE id = $1")
+        .bind(study_id)
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .expect("mark complete");
+    events::append(tx, backend, study_id, EventKind::Complete, now, 1)
+        .await
+        .expect("append")
+}
+
+#[test]
+fn an_event_committed_after_a_later_one_is_consumed() {
+    let Some(backend) = Backend::postgres() else {
+        eprintln!("not run: {} is not set", common::POSTGRES_URL_VAR);
+        return;
+    };
+    common::runtime().block_on(async {
+        let nodes = nodes(&backend, RetryPolicy::default()).await;
+        let first = nodes.study().await;
+        let second = nodes.study().await;
+        let pg = telerad_store::Backend::Postgres;
+
+        // The first event's transaction stays open.
+        let mut slow = nodes.archives[0]
+            .index()
+            .pool()
+            .begin()
+            .await
+            .expect("begin");
+        complete(&mut slow, pg, first, nodes.now()).await;
+
+        // A second process appends a later event and tries to commit it.
+        let pool = nodes.archives[1].index().pool().clone();
+        let now = nodes.now();
+        let later = tokio::spawn(async move {
+            let mut tx = pool.begin().await.expect("begin");
+            let id = complete(&mut tx, pg, second, now).await;
+            tx.commit().await.expect("commit");
+            id
+        });
+        // Until it has either committed or is seen waiting for its turn.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (waiting,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+            )
+            .fetch_one(nodes.pool())
+            .await
+            .expect("pg_locks");
+            if waiting > 0 || later.is_finished() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the later append neither committed nor waited"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+
+        // Both consumers run while the first event is still uncommitted.
+        nodes.drain().await;
+        slow.commit().await.expect("commit the first event");
+        later.await.expect("the later append");
+        nodes.drain().await;
+
+        assert_eq!(
+            nodes.assigned().await,
+            [first, second],
+            "both complete studies are assigned"
+        );
+        let (cursor,): (i64,) =
+            sqlx::query_as("SELECT last_event_id FROM event_consumers WHERE name = 'router'")
+                .fetch_one(nodes.pool())
+                .await
+                .expect("cursor");
+        let (last,): (i64,) = sqlx::query_as("SELECT MAX(id) FROM study_events")
+            .fetch_one(nodes.pool())
+            .await
+            .expect("events");
+        assert_eq!(cursor, last);
+    });
+}
+
+#[test]
+fn another_process_is_woken_by_an_append() {
+    let Some(backend) = Backend::postgres() else {
+        eprintln!("not run: {} is not set", common::POSTGRES_URL_VAR);
+        return;
+    };
+    common::runtime().block_on(async {
+        let nodes = nodes(&backend, RetryPolicy::default()).await;
+        let study = nodes.study().await;
+        let listener = nodes.archives[0].clone();
+        let wait = |what: &'static str| {
+            let listener = listener.clone();
+            async move {
+                tokio::time::timeout(Duration::from_secs(20), listener.study_events().notified())
+                    .await
+                    .unwrap_or_else(|_| panic!("{what}: no wake-up within 20 s"));
+            }
+        };
+        // The listener says once that it listens (and any permit left by
+        // this process's own store is taken too).
+        wait("listening").await;
+        while tokio::time::timeout(Duration::from_millis(1), listener.study_events().notified())
+            .await
+            .is_ok()
+        {}
+
+        // The other process completes the study.
+        nodes.clock.advance(3_600_000);
+        let appended = nodes.archives[1]
+            .index()
+            .complete_quiet_studies(nodes.now())
+            .await
+            .expect("sweep");
+        assert_eq!(appended.len(), 1);
+        wait("an event appended by another process").await;
+        nodes.drain().await;
+        assert_eq!(nodes.assigned().await, [study]);
+    });
+}
+
+/// Appends an event of a kind no telerad writes, as a corrupt row would be.
+async fn append_corrupt(nodes: &Nodes, backend: &Backend, study_id: i64) -> i64 {
+    let mut conn = nodes.pool().acquire().await.expect("a connection");
+    match backend {
+        Backend::Sqlite => {
+            conn.execute("PRAGMA ignore_check_constraints = ON")
+                .await
+                .expect("pragma");
+        }
+        Backend::Postgres { .. } => {
+            conn.execute(
+                "ALTER TABLE study_events DROP CONSTRAINT IF EXISTS study_events_kind_check",
+            )
+            .await
+            .expect("drop the check");
+        }
+    }
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO study_events (study_id, kind, at, instance_count) \
+         VALUES ($1, 'bogus', $2, 1) RETURNING id",
+    )
+    .bind(study_id)
+    .bind(nodes.now())
+    .fetch_one(&mut *conn)
+    .await
+    .expect("a corrupt event");
+    if matches!(backend, Backend::Sqlite) {
+        conn.execute("PRAGMA ignore_check_constraints = OFF")
+            .await
+            .expect("pragma");
+    }
+    id
+}
+
+async fn a_poisoned_event_is_retried_then_dead_lettered_without_holding_up_the_others(
+    backend: &Backend,
+) {
+    let retry = RetryPolicy {
+        max_attempts: 3,
+        first_delay: Duration::from_secs(1),
+        max_delay: Duration::from_secs(60),
+    };
+    let nodes = nodes(backend, retry).await;
+    let db_backend = nodes.archives[0].index().database().backend;
+    let (a, b, c, d) = (
+        nodes.study().await,
+        nodes.study().await,
+        nodes.study().await,
+        nodes.study().await,
+    );
+    let mut tx = nodes.pool().begin().await.expect("begin");
+    complete(&mut tx, db_backend, a, nodes.now()).await;
+    tx.commit().await.expect("commit");
+    // B's event will be repaired after its first failure; C's never is.
+    let repaired = append_corrupt(&nodes, backend, b).await;
+    let poisoned = append_corrupt(&nodes, backend, c).await;
+    let mut tx = nodes.pool().begin().await.expect("begin");
+    complete(&mut tx, db_backend, d, nodes.now()).await;
+    tx.commit().await.expect("commit");
+
+    nodes.drain().await;
+    assert_eq!(
+        nodes.assigned().await,
+        [a, d],
+        "the good events went through"
+    );
+    let t0 = nodes.now();
+    for id in [repaired, poisoned] {
+        let (attempts, next, dead, error) = nodes.failure(id).await.expect("set aside");
+        assert_eq!((attempts, next, dead), (1, Some(t0 + 1_000), None));
+        assert!(
+            error.contains("unknown study event kind \"bogus\""),
+            "{error}"
+        );
+    }
+
+    // Not due yet: nothing to do.
+    nodes.clock.advance(999);
+    assert!(!nodes.routers[0].process_next_event().await.expect("run"));
+
+    sqlx::query("UPDATE study_events SET kind = 'complete' WHERE id = $1")
+        .bind(repaired)
+        .execute(nodes.pool())
+        .await
+        .expect("repair");
+    nodes.clock.advance(1);
+    nodes.drain().await;
+    assert_eq!(
+        nodes.assigned().await,
+        [a, b, d],
+        "the repaired event went through"
+    );
+    assert_eq!(nodes.failure(repaired).await, None);
+    let (attempts, next, dead, _) = nodes.failure(poisoned).await.expect("still set aside");
+    assert_eq!((attempts, next, dead), (2, Some(t0 + 1_000 + 2_000), None));
+
+    nodes.clock.advance(2_000);
+    nodes.drain().await;
+    let (attempts, next, dead, _) = nodes.failure(poisoned).await.expect("a dead letter");
+    assert_eq!((attempts, next, dead), (3, None, Some(t0 + 3_000)));
+
+    // Dead: never tried again, and shown to operators.
+    nodes.clock.advance(3_600_000);
+    assert!(!nodes.routers[1].process_next_event().await.expect("run"));
+    let failed = events::failed_events(nodes.pool()).await.expect("list");
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].event_id, poisoned);
+    assert_eq!(failed[0].consumer, "router");
+    assert_eq!(failed[0].dead_at, Some(t0 + 3_000));
+}
