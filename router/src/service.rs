@@ -539,9 +539,8 @@ impl Router {
         // An unresponsive reader, or a study nobody on duty could take whose
         // acknowledgement deadline has passed: the chain is called.
         let chain_due = state == "assigned" || row.acknowledge_by.is_some_and(|due| due <= now);
-        if let Some(next) =
-            next_in_chain(&self.chain, &ctx).filter(|_| decision.chosen.is_none() && chain_due)
-        {
+        let chain_called = decision.chosen.is_none() && chain_due;
+        if let Some(next) = next_in_chain(&self.chain, &ctx).filter(|_| chain_called) {
             decision.chosen = Some(next.to_string());
             decision.pool = "escalation chain".to_string();
             decision.why = format!("nobody left on duty; {next} is next in the escalation chain");
@@ -578,6 +577,10 @@ impl Router {
                 "{previous} did not acknowledge within {} min and nobody is left to call: alert raised",
                 ack.as_secs() / 60
             ),
+            ("unassigned", _, Some(next)) if chain_called => format!(
+                "nobody on duty could take it before its acknowledgement deadline; \
+                 {next} is next in the escalation chain"
+            ),
             (_, _, Some(next)) => format!(
                 "{next} is now on duty ({}): {}",
                 decision.pool, decision.why
@@ -585,6 +588,7 @@ impl Router {
             _ => decision.why.clone(),
         };
         let action = match (state, &decision.chosen) {
+            ("unassigned", _) if chain_called => "escalated",
             ("unassigned", _) => "assigned",
             (_, Some(_)) => "escalated",
             (_, None) => "unassigned",

@@ -5,166 +5,13 @@
 
 mod common;
 
-use common::{Backend, PgDatabase, dataset_bytes};
+use common::Backend;
+use common::nodes::{Nodes, nodes};
 use sqlx::Executor;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-use telerad_router::outbox::{Outbox, RetryPolicy as ForwardRetry};
-use telerad_router::service::Router;
 use telerad_store::events::{self, EventKind, RetryPolicy};
-use telerad_store::{Archive, Clock, InstanceHeader, ManualClock};
 
 on_every_backend!(a_poisoned_event_is_retried_then_dead_lettered_without_holding_up_the_others);
-
-const CONFIG: &str = r#"
-[[sites]]
-name = "site-a"
-ae_titles = ["SITE_A"]
-allowed_networks = []
-time_zone = "Europe/Paris"
-
-[[radiologists]]
-id = "dr-a"
-name = "Dr A"
-subspecialties = ["general"]
-sites = ["site-a"]
-max_open_studies = 50
-
-"#;
-
-/// Two telerad "processes" (archives and routers on their own pools) on one
-/// database, and a clock the test moves.
-struct Nodes {
-    _dir: tempfile::TempDir,
-    _pg: Option<PgDatabase>,
-    clock: Arc<ManualClock>,
-    archives: Vec<Arc<Archive>>,
-    routers: Vec<Arc<Router>>,
-}
-
-async fn nodes(backend: &Backend, retry: RetryPolicy) -> Nodes {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let (database_url, pg) = match backend {
-        Backend::Sqlite => (
-            format!(
-                "sqlite://{}?mode=rwc",
-                dir.path().join("index.db").display()
-            ),
-            None,
-        ),
-        Backend::Postgres { admin_url } => {
-            let db = PgDatabase::create(admin_url).await;
-            (db.url.clone(), Some(db))
-        }
-    };
-    let text = format!(
-        "[storage]\ndata_dir = \"{}\"\ndatabase_url = \"{database_url}\"\n{CONFIG}",
-        dir.path().join("data").display()
-    );
-    let config = telerad_config::Config::from_toml_str(&text).expect("a valid config");
-    let night: jiff::Timestamp = "2026-03-18T02:00:00Z".parse().expect("an instant");
-    let clock = Arc::new(ManualClock::new(night.as_millisecond()));
-    let mut archives = Vec::new();
-    let mut routers = Vec::new();
-    for _ in 0..2 {
-        let archive = Arc::new(
-            Archive::open(&config, clock.clone())
-                .await
-                .expect("open the archive"),
-        );
-        let outbox = Arc::new(Outbox::new(
-            archive.index().database().clone(),
-            ForwardRetry::default(),
-        ));
-        let router = Router::new(&config, archive.clone(), outbox)
-            .expect("a router")
-            .with_event_retry(retry);
-        routers.push(Arc::new(router));
-        archives.push(archive);
-    }
-    Nodes {
-        _dir: dir,
-        _pg: pg,
-        clock,
-        archives,
-        routers,
-    }
-}
-
-impl Nodes {
-    fn pool(&self) -> &sqlx::AnyPool {
-        self.archives[0].index().pool()
-    }
-
-    fn now(&self) -> i64 {
-        self.clock.now_ms()
-    }
-
-    /// One single-slice study stored through the archive; its row id.
-    async fn study(&self) -> i64 {
-        let slices = tempfile::tempdir().expect("a temp dir");
-        let mut study = telerad_fixtures::SyntheticStudy::ct(1);
-        study.rows = 16;
-        study.columns = 16;
-        let paths = study.write_to(slices.path()).expect("generate");
-        let file = telerad_scp::FileToSend::read(&paths[0]).expect("a slice");
-        let mut pending = self.archives[0]
-            .begin(InstanceHeader {
-                sop_class_uid: file.sop_class_uid.clone(),
-                sop_instance_uid: file.sop_instance_uid.clone(),
-                transfer_syntax_uid: file.transfer_syntax_uid.clone(),
-                calling_ae_title: "SITE_A".into(),
-            })
-            .expect("begin");
-        pending.write(&dataset_bytes(&paths[0]));
-        self.archives[0]
-            .commit(pending, "site-a")
-            .await
-            .expect("commit");
-        let (id,): (i64,) = sqlx::query_as("SELECT id FROM studies WHERE study_instance_uid = $1")
-            .bind(&study.study_instance_uid)
-            .fetch_one(self.pool())
-            .await
-            .expect("the study row");
-        id
-    }
-
-    /// Runs both routers, alternately, until neither finds work.
-    async fn drain(&self) {
-        loop {
-            let mut any = false;
-            for router in &self.routers {
-                any |= router
-                    .process_next_event()
-                    .await
-                    .expect("no database error");
-            }
-            if !any {
-                return;
-            }
-        }
-    }
-
-    async fn assigned(&self) -> Vec<i64> {
-        let rows: Vec<(i64,)> =
-            sqlx::query_as("SELECT study_id FROM assignments ORDER BY study_id")
-                .fetch_all(self.pool())
-                .await
-                .expect("assignments");
-        rows.into_iter().map(|(id,)| id).collect()
-    }
-
-    async fn failure(&self, event_id: i64) -> Option<(i64, Option<i64>, Option<i64>, String)> {
-        sqlx::query_as(
-            "SELECT attempts, next_attempt_at, dead_at, last_error FROM event_failures \
-             WHERE consumer = 'router' AND event_id = $1",
-        )
-        .bind(event_id)
-        .fetch_optional(self.pool())
-        .await
-        .expect("event failures")
-    }
-}
 
 /// A `complete` event as the completion sweep writes it, in `tx`.
 async fn complete(
@@ -191,7 +38,7 @@ fn an_event_committed_after_a_later_one_is_consumed() {
         return;
     };
     common::runtime().block_on(async {
-        let nodes = nodes(&backend, RetryPolicy::default()).await;
+        let nodes = nodes(&backend, "", RetryPolicy::default()).await;
         let first = nodes.study().await;
         let second = nodes.study().await;
         let pg = telerad_store::Backend::Postgres;
@@ -264,7 +111,7 @@ fn another_process_is_woken_by_an_append() {
         return;
     };
     common::runtime().block_on(async {
-        let nodes = nodes(&backend, RetryPolicy::default()).await;
+        let nodes = nodes(&backend, "", RetryPolicy::default()).await;
         let study = nodes.study().await;
         let listener = nodes.archives[0].clone();
         let wait = |what: &'static str| {
@@ -339,7 +186,7 @@ async fn a_poisoned_event_is_retried_then_dead_lettered_without_holding_up_the_o
         first_delay: Duration::from_secs(1),
         max_delay: Duration::from_secs(60),
     };
-    let nodes = nodes(backend, retry).await;
+    let nodes = nodes(backend, "", retry).await;
     let db_backend = nodes.archives[0].index().database().backend;
     let (a, b, c, d) = (
         nodes.study().await,

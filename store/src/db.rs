@@ -130,3 +130,39 @@ fn create_sqlite_dir(url: &str) -> Result<(), DbError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sqlite_url_without_a_mode_creates_its_file() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("new").join("telerad.db");
+        let url = format!("sqlite://{}", path.display());
+        assert!(url.starts_with("sqlite:///"), "an absolute path: {url}");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let db = runtime
+            .block_on(Database::connect(&url))
+            .expect("a new database is created");
+        assert_eq!(db.backend, Backend::Sqlite);
+        assert!(path.is_file());
+    }
+
+    #[test]
+    fn an_explicit_mode_is_kept() {
+        assert_eq!(create_if_missing("sqlite://a.db"), "sqlite://a.db?mode=rwc");
+        assert_eq!(
+            create_if_missing("sqlite://a.db?cache=shared"),
+            "sqlite://a.db?cache=shared&mode=rwc"
+        );
+        assert_eq!(
+            create_if_missing("sqlite://a.db?mode=ro"),
+            "sqlite://a.db?mode=ro"
+        );
+        assert_eq!(create_if_missing("sqlite::memory:"), "sqlite::memory:");
+    }
+}
