@@ -31,13 +31,15 @@ pub struct AssignmentRow {
     pub tried: String,
     pub new_images: i64,
     pub assigned_instance_count: i64,
+    /// The newest instance row (any version) accounted for.
+    pub last_instance_id: i64,
     pub explanation: String,
     pub updated_at: i64,
 }
 
 const COLUMNS: &str = "id, study_id, state, radiologist_id, subspecialty, priority, rule, \
     assigned_at, acknowledge_by, preliminary_by, acknowledged_at, escalation_level, tried, \
-    new_images, assigned_instance_count, explanation, updated_at";
+    new_images, assigned_instance_count, last_instance_id, explanation, updated_at";
 
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct HistoryEntry {
@@ -92,7 +94,8 @@ pub async fn insert(tx: &mut Tx<'_>, new: &NewAssignment<'_>) -> Result<bool, sq
     let inserted = sqlx::query(
         "INSERT INTO assignments (study_id, state, radiologist_id, subspecialty, priority, rule, \
          assigned_at, acknowledge_by, preliminary_by, tried, assigned_instance_count, explanation, \
-         updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $7) \
+         updated_at, last_instance_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $7, \
+         (SELECT COALESCE(MAX(id), 0) FROM instances WHERE study_id = $1)) \
          ON CONFLICT (study_id) DO NOTHING",
     )
     .bind(new.study_id)

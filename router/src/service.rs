@@ -117,6 +117,15 @@ pub struct AssignmentView {
     pub history: Vec<HistoryEntry>,
 }
 
+/// "1 new image", "3 new images", "1 image re-sent", "2 images re-sent".
+fn images(n: i64, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {}", what.replacen("image", "images", 1))
+    }
+}
+
 fn parse_priority(stored: &str) -> Result<Priority, RouterError> {
     stored
         .parse()
@@ -365,24 +374,46 @@ impl Router {
     ) -> Result<Option<Forward>, RouterError> {
         let now = self.now();
         if let Some(row) = assignment::by_study(tx, study_id).await? {
-            // Late images never reassign: the reader is told there is more.
-            if instance_count <= row.assigned_instance_count {
+            // Late images never reassign: the reader is told there is more,
+            // new instances and corrected re-sends (new versions) alike.
+            let (last_instance_id, versions_since): (i64, i64) = sqlx::query_as(
+                "SELECT COALESCE(MAX(id), 0), COUNT(*) FROM instances \
+                 WHERE study_id = $1 AND id > $2",
+            )
+            .bind(study_id)
+            .bind(row.last_instance_id)
+            .fetch_one(&mut **tx)
+            .await?;
+            if versions_since == 0 {
                 return Ok(None);
             }
             sqlx::query(
-                "UPDATE assignments SET new_images = 1, assigned_instance_count = $2, updated_at = $3 \
-                 WHERE id = $1",
+                "UPDATE assignments SET new_images = 1, assigned_instance_count = $2, \
+                 last_instance_id = $3, updated_at = $4 WHERE id = $1",
             )
             .bind(row.id)
-            .bind(instance_count)
+            .bind(instance_count.max(row.assigned_instance_count))
+            .bind(last_instance_id)
             .bind(now)
             .execute(&mut **tx)
             .await?;
-            let detail = format!(
-                "{} new images after assignment ({} in all)",
-                instance_count - row.assigned_instance_count,
-                instance_count
-            );
+            let added = (instance_count - row.assigned_instance_count).max(0);
+            let corrected = versions_since - added;
+            let detail = match (added, corrected) {
+                (_, 0) => format!(
+                    "{} after assignment ({instance_count} in all)",
+                    images(added, "new image")
+                ),
+                (0, _) => format!(
+                    "{} with corrected content after assignment",
+                    images(corrected, "image re-sent")
+                ),
+                _ => format!(
+                    "{} and {corrected} re-sent with corrected content after assignment \
+                     ({instance_count} in all)",
+                    images(added, "new image")
+                ),
+            };
             assignment::record(
                 tx,
                 study_id,

@@ -491,5 +491,6 @@ fn failure_status(failure: StoreFailure) -> u16 {
         StoreFailure::OutOfResources => status::OUT_OF_RESOURCES,
         StoreFailure::DataSetDoesNotMatch => status::DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
         StoreFailure::CannotUnderstand => status::CANNOT_UNDERSTAND,
+        StoreFailure::Refused => status::NOT_AUTHORIZED,
     }
 }

@@ -19,6 +19,8 @@ pub const NO_DATA_SET: u16 = 0x0101;
 /// DIMSE status codes used by telerad (PS3.7 Annex C, PS3.4 B.2.3).
 pub mod status {
     pub const SUCCESS: u16 = 0x0000;
+    /// Refused: not authorized (PS3.7 C.4.2).
+    pub const NOT_AUTHORIZED: u16 = 0x0124;
     pub const UNRECOGNIZED_OPERATION: u16 = 0x0211;
     pub const OUT_OF_RESOURCES: u16 = 0xA700;
     pub const DATA_SET_DOES_NOT_MATCH_SOP_CLASS: u16 = 0xA900;

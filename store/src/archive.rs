@@ -17,7 +17,7 @@
 
 use crate::clock::Clock;
 use crate::error::StoreError;
-use crate::index::{NewInstance, StudyIndex};
+use crate::index::{IdentityConflict, IndexError, NewInstance, StudyIndex};
 use crate::inspect::{InstanceAttributes, inspect};
 use crate::layout::{Layout, create_dir_durable, sync_dir};
 use crate::part10::{InstanceHeader, header_bytes};
@@ -213,8 +213,12 @@ impl Archive {
         let layout = self.layout.clone();
         let (versions_tx, versions_rx) = oneshot::channel();
         let (checked_tx, checked_rx) = oneshot::channel();
+        let owner = Owner {
+            site: site.to_string(),
+            at: self.clock.now_ms(),
+        };
         let durable = tokio::task::spawn_blocking(move || {
-            place_durably(&layout, pending, checksum, versions_rx, checked_tx)
+            place_durably(&layout, pending, checksum, &owner, versions_rx, checked_tx)
         });
         match self.index.versions_of(&sop).await {
             Ok(versions) => {
@@ -230,6 +234,10 @@ impl Archive {
         }
         let placed = match checked_rx.await {
             Ok(Checked::Placing(placed)) => *placed,
+            Ok(Checked::Conflict(conflict)) => {
+                joined(durable).await?;
+                return Err(self.refuse(&conflict).await);
+            }
             Ok(Checked::Duplicate { version }) => {
                 joined(durable).await?;
                 tracing::info!(sop_instance_uid = %sop, version, "identical instance re-sent: already stored");
@@ -280,14 +288,17 @@ impl Archive {
         // The rows are committed only now that the file and its name are
         // durable: an index row never points to a file a crash could lose.
         let indexed = match staged {
-            Some(Ok(staged)) => staged.commit().await,
+            Some(Ok(staged)) => staged.commit().await.map_err(IndexError::from),
             Some(Err(e)) => Err(e),
             None => self.index.record_instance(&new).await,
         };
         if let Err(e) = indexed {
             // Not indexed means not stored: take the file back out of the tree.
             let _ = tokio::task::spawn_blocking(move || unplace(&absolute)).await;
-            return Err(db_failure(e));
+            return Err(match e {
+                IndexError::Database(e) => db_failure(e),
+                IndexError::Conflict(conflict) => self.refuse(&conflict).await,
+            });
         }
         if version > 1 {
             tracing::warn!(sop_instance_uid = %sop, version, "instance re-sent with different content: kept as a new version");
@@ -297,6 +308,30 @@ impl Archive {
             path: relative,
         })
     }
+}
+
+impl Archive {
+    /// Records an identity conflict for operators and says why the instance
+    /// is refused.
+    async fn refuse(&self, conflict: &IdentityConflict) -> StoreError {
+        tracing::warn!(
+            site = %conflict.site,
+            owner_site = %conflict.owner_site,
+            study_instance_uid = %conflict.study_instance_uid,
+            sop_instance_uid = %conflict.sop_instance_uid,
+            "instance refused: {}", conflict.detail
+        );
+        if let Err(e) = self.index.record_conflict(conflict).await {
+            tracing::error!("cannot record the identity conflict: {e}");
+        }
+        StoreError::refused(conflict.detail.clone())
+    }
+}
+
+/// The site an instance is received for, and when.
+struct Owner {
+    site: String,
+    at: i64,
 }
 
 /// Waits for the blocking part of [`Archive::commit`].
@@ -313,6 +348,9 @@ enum Checked {
     Placing(Box<Placed>),
     /// Same data set, same transfer syntax as a stored version.
     Duplicate { version: i64 },
+    /// The SOP Instance UID is stored for another site: refused, nothing
+    /// placed.
+    Conflict(Box<IdentityConflict>),
 }
 
 /// An instance on its way to its place in the tree, not yet indexed.
@@ -334,6 +372,7 @@ fn place_durably(
     layout: &Layout,
     pending: PendingInstance,
     checksum: String,
+    owner: &Owner,
     versions: oneshot::Receiver<Vec<crate::index::StoredVersion>>,
     checked: oneshot::Sender<Checked>,
 ) -> Result<(), StoreError> {
@@ -347,6 +386,22 @@ fn place_durably(
     let versions = versions
         .blocking_recv()
         .map_err(|_| StoreError::out_of_resources("the index could not be read"))?;
+    if let Some(other) = versions.iter().find(|v| v.site != owner.site) {
+        let _ = checked.send(Checked::Conflict(Box::new(IdentityConflict {
+            at: owner.at,
+            site: owner.site.clone(),
+            calling_ae_title: pending.header.calling_ae_title.trim().to_string(),
+            study_instance_uid: attributes.study_instance_uid.clone(),
+            series_instance_uid: attributes.series_instance_uid.clone(),
+            sop_instance_uid: attributes.sop_instance_uid.clone(),
+            owner_site: other.site.clone(),
+            detail: format!(
+                "SOP Instance UID {} is stored for site {}, not for {}",
+                attributes.sop_instance_uid, other.site, owner.site
+            ),
+        })));
+        return Ok(());
+    }
     if let Some(same) = versions.iter().find(|v| {
         v.checksum == checksum && v.transfer_syntax_uid == pending.header.transfer_syntax_uid
     }) {

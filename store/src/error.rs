@@ -11,6 +11,10 @@ pub enum StoreFailure {
     DataSetDoesNotMatch,
     /// The data set cannot be parsed, or a UID in it is unusable (status C000).
     CannotUnderstand,
+    /// Well formed, but telerad will not take it: a UID that belongs to
+    /// another site's study (status 0124, refused: not authorized, PS3.7
+    /// C.4.2): the sender must not retry.
+    Refused,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +34,12 @@ impl StoreError {
     pub fn does_not_match(message: impl Into<String>) -> StoreError {
         StoreError {
             failure: StoreFailure::DataSetDoesNotMatch,
+            message: message.into(),
+        }
+    }
+    pub fn refused(message: impl Into<String>) -> StoreError {
+        StoreError {
+            failure: StoreFailure::Refused,
             message: message.into(),
         }
     }

@@ -43,6 +43,27 @@ impl StagedInstance {
     }
 }
 
+/// A UID of another site's (or another study's) reused by an instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+pub struct IdentityConflict {
+    pub at: i64,
+    pub site: String,
+    pub calling_ae_title: String,
+    pub study_instance_uid: String,
+    pub series_instance_uid: String,
+    pub sop_instance_uid: String,
+    pub owner_site: String,
+    pub detail: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error("{}", .0.detail)]
+    Conflict(Box<IdentityConflict>),
+}
+
 /// What is written for one received instance.
 #[derive(Debug, Clone)]
 pub struct NewInstance {
@@ -61,6 +82,8 @@ pub struct NewInstance {
 #[derive(Debug, Clone, FromRow)]
 pub struct StoredVersion {
     pub version: i64,
+    /// The site whose study holds this version.
+    pub site: String,
     pub checksum: String,
     pub transfer_syntax_uid: String,
     pub path: String,
@@ -174,9 +197,9 @@ impl StudyIndex {
         sop_instance_uid: &str,
     ) -> Result<Vec<StoredVersion>, sqlx::Error> {
         sqlx::query_as(
-            "SELECT version, checksum, transfer_syntax_uid, path FROM instances \
-             WHERE sop_instance_uid = $1 \
-             ORDER BY version",
+            "SELECT i.version, st.site, i.checksum, i.transfer_syntax_uid, i.path \
+             FROM instances i JOIN studies st ON st.id = i.study_id \
+             WHERE i.sop_instance_uid = $1 ORDER BY i.version",
         )
         .bind(sop_instance_uid)
         .fetch_all(self.pool())
@@ -184,12 +207,45 @@ impl StudyIndex {
     }
 
     /// Indexes one instance whose file is already durable at `path`.
-    pub async fn record_instance(&self, new: &NewInstance) -> Result<(), sqlx::Error> {
+    pub async fn record_instance(&self, new: &NewInstance) -> Result<(), IndexError> {
         let writer = match self.db.backend {
             crate::db::Backend::Sqlite => Some(self.writer.clone().lock_owned().await),
             crate::db::Backend::Postgres => None,
         };
-        self.stage_rows(new, writer).await?.commit().await
+        Ok(self.stage_rows(new, writer).await?.commit().await?)
+    }
+
+    /// Keeps an identity conflict for operators (in a transaction of its
+    /// own: the instance's rows were rolled back).
+    pub async fn record_conflict(&self, conflict: &IdentityConflict) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO identity_conflicts (at, site, calling_ae_title, study_instance_uid, \
+             series_instance_uid, sop_instance_uid, owner_site, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(conflict.at)
+        .bind(&conflict.site)
+        .bind(&conflict.calling_ae_title)
+        .bind(&conflict.study_instance_uid)
+        .bind(&conflict.series_instance_uid)
+        .bind(&conflict.sop_instance_uid)
+        .bind(&conflict.owner_site)
+        .bind(&conflict.detail)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The most recent identity conflicts, newest first.
+    pub async fn conflicts(&self, limit: i64) -> Result<Vec<IdentityConflict>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT at, site, calling_ae_title, study_instance_uid, series_instance_uid, \
+             sop_instance_uid, owner_site, detail FROM identity_conflicts \
+             ORDER BY at DESC, id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await
     }
 
     /// Writes an instance's rows without committing them, for a caller that
@@ -203,7 +259,7 @@ impl StudyIndex {
     pub async fn try_stage_instance(
         &self,
         new: &NewInstance,
-    ) -> Option<Result<StagedInstance, sqlx::Error>> {
+    ) -> Option<Result<StagedInstance, IndexError>> {
         let lock = self.writer.clone().try_lock_owned().ok()?;
         Some(self.stage_rows(new, Some(lock)).await)
     }
@@ -212,7 +268,7 @@ impl StudyIndex {
         &self,
         new: &NewInstance,
         lock: Option<tokio::sync::OwnedMutexGuard<()>>,
-    ) -> Result<StagedInstance, sqlx::Error> {
+    ) -> Result<StagedInstance, IndexError> {
         let a = &new.attributes;
         let counted = i64::from(new.version == 1);
         // Four round trips in the usual case (begin, study, series, instance),
@@ -222,13 +278,9 @@ impl StudyIndex {
         let mut tx = self.pool().begin().await?;
         // The study's status is left alone here, so that the one returned
         // says whether late images reopen a complete study.
-        let (study_id, status, instance_count, modalities, body_parts): (
-            i64,
-            String,
-            i64,
-            String,
-            String,
-        ) = sqlx::query_as(
+        // A study of another site is left alone (no row comes back): its
+        // UID is not this site's to add to.
+        let study: Option<(i64, String, i64, String, String)> = sqlx::query_as(
             "INSERT INTO studies (study_instance_uid, site, patient_name, patient_id, \
              patient_birth_date, patient_sex, accession_number, study_date, study_time, \
              study_description, referring_physician_name, first_received_at, last_received_at, \
@@ -238,6 +290,7 @@ impl StudyIndex {
              last_received_at = excluded.last_received_at, \
              complete_after = excluded.complete_after, \
              instance_count = studies.instance_count + excluded.instance_count \
+             WHERE studies.site = excluded.site \
              RETURNING id, status, instance_count, modalities, body_parts",
         )
         .bind(&a.study_instance_uid)
@@ -254,8 +307,23 @@ impl StudyIndex {
         .bind(new.received_at)
         .bind(new.complete_after)
         .bind(counted)
-        .fetch_one(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
+        let Some((study_id, status, instance_count, modalities, body_parts)) = study else {
+            let (owner,): (String,) =
+                sqlx::query_as("SELECT site FROM studies WHERE study_instance_uid = $1")
+                    .bind(&a.study_instance_uid)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            return Err(conflict(
+                new,
+                owner.clone(),
+                format!(
+                    "Study Instance UID {} belongs to a study of site {owner}, not of {}",
+                    a.study_instance_uid, new.site
+                ),
+            ));
+        };
         if status == "complete" {
             sqlx::query(
                 "UPDATE studies SET status = 'receiving', completed_at = NULL WHERE id = $1",
@@ -285,12 +353,13 @@ impl StudyIndex {
                 .execute(&mut *tx)
                 .await?;
         }
-        let (series_id,): (i64,) = sqlx::query_as(
+        let series: Option<(i64,)> = sqlx::query_as(
             "INSERT INTO series (study_id, series_instance_uid, modality, series_number, \
              series_description, body_part_examined, instance_count) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (series_instance_uid) DO UPDATE SET \
              instance_count = series.instance_count + excluded.instance_count \
+             WHERE series.study_id = excluded.study_id \
              RETURNING id",
         )
         .bind(study_id)
@@ -300,8 +369,26 @@ impl StudyIndex {
         .bind(&a.series_description)
         .bind(&a.body_part_examined)
         .bind(counted)
-        .fetch_one(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
+        let Some((series_id,)) = series else {
+            let (owner, study_uid): (String, String) = sqlx::query_as(
+                "SELECT st.site, st.study_instance_uid FROM series se \
+                 JOIN studies st ON st.id = se.study_id WHERE se.series_instance_uid = $1",
+            )
+            .bind(&a.series_instance_uid)
+            .fetch_one(&mut *tx)
+            .await?;
+            return Err(conflict(
+                new,
+                owner.clone(),
+                format!(
+                    "Series Instance UID {} belongs to study {study_uid} of site {owner}, \
+                     not to study {}",
+                    a.series_instance_uid, a.study_instance_uid
+                ),
+            ));
+        };
         sqlx::query(
             "INSERT INTO instances (study_id, series_id, sop_instance_uid, version, sop_class_uid, \
              transfer_syntax_uid, instance_number, path, size_bytes, checksum, calling_ae_title, \
@@ -450,6 +537,20 @@ impl StudyIndex {
         .fetch_all(self.pool())
         .await
     }
+}
+
+fn conflict(new: &NewInstance, owner_site: String, detail: String) -> IndexError {
+    let a = &new.attributes;
+    IndexError::Conflict(Box::new(IdentityConflict {
+        at: new.received_at,
+        site: new.site.clone(),
+        calling_ae_title: new.calling_ae_title.clone(),
+        study_instance_uid: a.study_instance_uid.clone(),
+        series_instance_uid: a.series_instance_uid.clone(),
+        sop_instance_uid: a.sop_instance_uid.clone(),
+        owner_site,
+        detail,
+    }))
 }
 
 /// Adds a value to a backslash-separated set (the DICOM multi-value form),

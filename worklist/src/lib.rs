@@ -4,7 +4,9 @@
 //! maps every failure to a status and a JSON message once.
 
 pub mod assignments;
+pub mod conflicts;
 pub mod error;
+pub mod events;
 pub mod forwards;
 pub mod health;
 pub mod state;
@@ -26,6 +28,8 @@ pub fn router(state: AppState) -> Router {
         .merge(studies::routes())
         .merge(forwards::routes())
         .merge(assignments::routes())
+        .merge(conflicts::routes())
+        .merge(events::routes())
         .fallback(not_found)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http())

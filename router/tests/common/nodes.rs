@@ -100,7 +100,18 @@ impl Nodes {
         study.rows = 16;
         study.columns = 16;
         let paths = study.write_to(slices.path()).expect("generate");
-        let file = telerad_scp::FileToSend::read(&paths[0]).expect("a slice");
+        self.store(&paths[0]).await;
+        let (id,): (i64,) = sqlx::query_as("SELECT id FROM studies WHERE study_instance_uid = $1")
+            .bind(&study.study_instance_uid)
+            .fetch_one(self.pool())
+            .await
+            .expect("the study row");
+        id
+    }
+
+    /// Stores a Part 10 file through the archive, as received from site A.
+    pub async fn store(&self, path: &std::path::Path) -> telerad_store::Stored {
+        let file = telerad_scp::FileToSend::read(path).expect("a DICOM file");
         let mut pending = self.archives[0]
             .begin(InstanceHeader {
                 sop_class_uid: file.sop_class_uid.clone(),
@@ -109,17 +120,22 @@ impl Nodes {
                 calling_ae_title: "SITE_A".into(),
             })
             .expect("begin");
-        pending.write(&dataset_bytes(&paths[0]));
+        pending.write(&dataset_bytes(path));
         self.archives[0]
             .commit(pending, "site-a")
             .await
-            .expect("commit");
-        let (id,): (i64,) = sqlx::query_as("SELECT id FROM studies WHERE study_instance_uid = $1")
-            .bind(&study.study_instance_uid)
-            .fetch_one(self.pool())
+            .expect("commit")
+    }
+
+    /// Lets the quiet period pass and runs the completion sweep.
+    pub async fn complete_quiet_studies(&self) -> usize {
+        self.clock.advance(3_600_000);
+        self.archives[0]
+            .index()
+            .complete_quiet_studies(self.now())
             .await
-            .expect("the study row");
-        id
+            .expect("sweep")
+            .len()
     }
 
     /// Runs both routers, alternately, until neither finds work.
