@@ -27,7 +27,11 @@ on_every_backend!(
 fn assert_index_matches_disk(server: &TestServer, study_uid: &str) -> BTreeSet<String> {
     let rt = runtime();
     let instances = rt
-        .block_on(server.index(&rt).instances_of(study_uid))
+        .block_on(
+            server
+                .index(&rt)
+                .instances_of(study_uid, &telerad_store::Scope::All),
+        )
         .expect("query the index");
     for instance in &instances {
         let path = server.data_dir.join(&instance.path);

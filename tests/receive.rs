@@ -234,7 +234,11 @@ fn synthetic_ct_arrives_and_completes(backend: &Backend) {
 
     let rt = runtime();
     let instances = rt
-        .block_on(server.index(&rt).instances_of(&study.study_instance_uid))
+        .block_on(
+            server
+                .index(&rt)
+                .instances_of(&study.study_instance_uid, &telerad_store::Scope::All),
+        )
         .expect("query the index");
     assert_eq!(instances.len(), 300);
     let by_uid: BTreeMap<_, _> = instances

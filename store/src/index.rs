@@ -7,6 +7,7 @@
 
 use crate::db::Database;
 use crate::events::{self, EventKind};
+use crate::scope::Scope;
 use serde::Serialize;
 use sqlx::{AnyPool, FromRow};
 
@@ -479,63 +480,85 @@ impl StudyIndex {
             .collect()
     }
 
-    /// Newest first.
-    pub async fn studies(&self, filter: &StudyFilter) -> Result<Vec<StudySummary>, sqlx::Error> {
+    /// Newest first, within `scope`.
+    pub async fn studies(
+        &self,
+        filter: &StudyFilter,
+        scope: &Scope,
+    ) -> Result<Vec<StudySummary>, sqlx::Error> {
         // Unused filters compare a column with itself so that one statement
         // serves every combination.
         let sql = format!(
             "SELECT {STUDY_COLUMNS} FROM studies \
-             WHERE ($1 = '' OR status = $1) AND ($2 = '' OR site = $2) \
-             ORDER BY last_received_at DESC, id DESC LIMIT $3"
+             WHERE ($1 = '' OR status = $1) AND ($2 = '' OR site = $2) AND {} \
+             ORDER BY last_received_at DESC, id DESC LIMIT $3",
+            scope.condition("site", 4)
         );
-        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(filter.status.clone().unwrap_or_default())
             .bind(filter.site.clone().unwrap_or_default())
-            .bind(filter.limit)
-            .fetch_all(self.pool())
-            .await
+            .bind(filter.limit);
+        for site in scope.values() {
+            query = query.bind(site);
+        }
+        query.fetch_all(self.pool()).await
     }
 
+    /// The study, if it exists within `scope`: another site's study is
+    /// not found, as if it did not exist.
     pub async fn study(
         &self,
         study_instance_uid: &str,
+        scope: &Scope,
     ) -> Result<Option<StudySummary>, sqlx::Error> {
-        let sql = format!("SELECT {STUDY_COLUMNS} FROM studies WHERE study_instance_uid = $1");
-        sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(study_instance_uid)
-            .fetch_optional(self.pool())
-            .await
+        let sql = format!(
+            "SELECT {STUDY_COLUMNS} FROM studies WHERE study_instance_uid = $1 AND {}",
+            scope.condition("site", 2)
+        );
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(study_instance_uid);
+        for site in scope.values() {
+            query = query.bind(site);
+        }
+        query.fetch_optional(self.pool()).await
     }
 
     pub async fn series_of(
         &self,
         study_instance_uid: &str,
+        scope: &Scope,
     ) -> Result<Vec<SeriesSummary>, sqlx::Error> {
-        sqlx::query_as(
+        let sql = format!(
             "SELECT se.series_instance_uid, se.modality, se.series_number, se.series_description, \
              se.body_part_examined, se.instance_count FROM series se \
-             JOIN studies st ON st.id = se.study_id WHERE st.study_instance_uid = $1 \
+             JOIN studies st ON st.id = se.study_id WHERE st.study_instance_uid = $1 AND {} \
              ORDER BY se.series_number, se.id",
-        )
-        .bind(study_instance_uid)
-        .fetch_all(self.pool())
-        .await
+            scope.condition("st.site", 2)
+        );
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(study_instance_uid);
+        for site in scope.values() {
+            query = query.bind(site);
+        }
+        query.fetch_all(self.pool()).await
     }
 
-    /// Every stored version of every instance of a study.
+    /// Every stored version of every instance of a study within `scope`.
     pub async fn instances_of(
         &self,
         study_instance_uid: &str,
+        scope: &Scope,
     ) -> Result<Vec<InstanceRecord>, sqlx::Error> {
-        sqlx::query_as(
+        let sql = format!(
             "SELECT i.sop_instance_uid, i.version, i.sop_class_uid, i.transfer_syntax_uid, \
              i.instance_number, i.path, i.size_bytes, i.checksum, i.calling_ae_title, i.received_at \
              FROM instances i JOIN studies st ON st.id = i.study_id \
-             WHERE st.study_instance_uid = $1 ORDER BY i.series_id, i.instance_number, i.id",
-        )
-        .bind(study_instance_uid)
-        .fetch_all(self.pool())
-        .await
+             WHERE st.study_instance_uid = $1 AND {} ORDER BY i.series_id, i.instance_number, i.id",
+            scope.condition("st.site", 2)
+        );
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(study_instance_uid);
+        for site in scope.values() {
+            query = query.bind(site);
+        }
+        query.fetch_all(self.pool()).await
     }
 }
 

@@ -16,6 +16,7 @@ pub mod index;
 pub mod inspect;
 pub mod layout;
 pub mod part10;
+pub mod scope;
 pub mod uid;
 pub mod writeback;
 
@@ -25,3 +26,4 @@ pub use db::{Backend, Database};
 pub use error::{StoreError, StoreFailure};
 pub use index::{StudyFilter, StudyIndex};
 pub use part10::InstanceHeader;
+pub use scope::Scope;

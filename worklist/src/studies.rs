@@ -8,8 +8,8 @@ use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use telerad_store::StudyFilter;
 use telerad_store::index::{SeriesSummary, StudySummary};
+use telerad_store::{Scope, StudyFilter};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -53,7 +53,18 @@ async fn list(
         site: query.site,
         limit,
     };
-    Ok(Json(state.archive.index().studies(&filter).await?))
+    Ok(Json(
+        state
+            .archive
+            .index()
+            .studies(&filter, &operator_scope())
+            .await?,
+    ))
+}
+
+/// Until accounts exist, the API is the operators' view of every site.
+fn operator_scope() -> Scope {
+    Scope::All
 }
 
 #[derive(Debug, Serialize)]
@@ -73,10 +84,10 @@ async fn show(
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let index = state.archive.index();
     let study = index
-        .study(uid)
+        .study(uid, &operator_scope())
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no study {uid}")))?;
-    let series = index.series_of(uid).await?;
+    let series = index.series_of(uid, &operator_scope()).await?;
     let assignment = state.router.assignment(uid).await?;
     Ok(Json(StudyDetail {
         study,

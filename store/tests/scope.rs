@@ -1,0 +1,115 @@
+//! Reads of patient data are narrowed to the caller's sites: another site's
+//! study is not found, as if it did not exist.
+
+use telerad_fixtures::database::{Backend, PgDatabase};
+use telerad_store::index::NewInstance;
+use telerad_store::inspect::InstanceAttributes;
+use telerad_store::{Database, Scope, StudyFilter, StudyIndex};
+
+async fn index_with_one_study(url: &str) -> StudyIndex {
+    let index = StudyIndex::new(Database::connect(url).await.expect("connect"));
+    for site in ["site-a", "site-b"] {
+        index
+            .sync_site(site, "Europe/Paris", 20)
+            .await
+            .expect("a site");
+    }
+    index
+        .record_instance(&NewInstance {
+            site: "site-a".into(),
+            attributes: InstanceAttributes {
+                sop_class_uid: "1.2.840.10008.5.1.4.1.1.2".into(),
+                sop_instance_uid: "1.2.3.4.1.1".into(),
+                study_instance_uid: "1.2.3.4".into(),
+                series_instance_uid: "1.2.3.4.1".into(),
+                patient_name: "DOE^JANE".into(),
+                ..InstanceAttributes::default()
+            },
+            version: 1,
+            transfer_syntax_uid: "1.2.840.10008.1.2.1".into(),
+            path: "studies/1.2.3.4/1.2.3.4.1/1.2.3.4.1.1.dcm".into(),
+            size_bytes: 1,
+            checksum: "x".into(),
+            calling_ae_title: "SITE_A".into(),
+            received_at: 1,
+            complete_after: 2,
+        })
+        .await
+        .expect("an instance");
+    index
+}
+
+async fn another_sites_study_is_not_found(url: &str) {
+    let index = index_with_one_study(url).await;
+    let filter = StudyFilter {
+        limit: 10,
+        ..StudyFilter::default()
+    };
+    for (scope, visible) in [
+        (Scope::All, true),
+        (Scope::site("site-a"), true),
+        (Scope::Sites(vec!["site-b".into(), "site-a".into()]), true),
+        (Scope::site("site-b"), false),
+        (Scope::Sites(Vec::new()), false),
+    ] {
+        let what = format!("{scope:?}");
+        assert_eq!(
+            index.studies(&filter, &scope).await.expect("studies").len(),
+            usize::from(visible),
+            "{what}"
+        );
+        assert_eq!(
+            index
+                .study("1.2.3.4", &scope)
+                .await
+                .expect("study")
+                .is_some(),
+            visible,
+            "{what}"
+        );
+        assert_eq!(
+            index
+                .series_of("1.2.3.4", &scope)
+                .await
+                .expect("series")
+                .len(),
+            usize::from(visible),
+            "{what}"
+        );
+        assert_eq!(
+            index
+                .instances_of("1.2.3.4", &scope)
+                .await
+                .expect("instances")
+                .len(),
+            usize::from(visible),
+            "{what}"
+        );
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
+#[test]
+fn sqlite_another_sites_study_is_not_found() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let url = format!("sqlite://{}", dir.path().join("index.db").display());
+    runtime().block_on(another_sites_study_is_not_found(&url));
+}
+
+#[test]
+fn postgres_another_sites_study_is_not_found() {
+    let Some(Backend::Postgres { admin_url }) = Backend::postgres() else {
+        eprintln!("not run on PostgreSQL: TELERAD_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    runtime().block_on(async {
+        let db = PgDatabase::create(&admin_url).await;
+        another_sites_study_is_not_found(&db.url).await;
+    });
+}
