@@ -13,6 +13,7 @@ use tokio::sync::watch;
 
 pub async fn serve(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
     let config = Arc::new(config);
+    let _process_lock = telerad_store::process_lock::lock_for_serving(&config.database_url())?;
     let archive = Arc::new(
         Archive::open(&config, clock)
             .await

@@ -412,6 +412,24 @@ fn two_processes_on_one_database_assign_and_escalate_once(backend: &Backend) {
         ..ServerOptions::default()
     };
     let first = TestServer::start_with(backend, options.clone());
+    if matches!(backend, Backend::Sqlite) {
+        // SQLite serves one process: the second is refused at start-up.
+        let out = run(Command::new(telerad_bin())
+            .args(["serve", "--config"])
+            .arg(first.config_path())
+            .args(["--dicom-port", &free_port().to_string()])
+            .args(["--http-port", &free_port().to_string()]));
+        let said = text(&out);
+        assert!(!out.status.success(), "a second server started:\n{said}");
+        assert!(
+            said.contains(&format!(
+                "another telerad process (pid {}) already serves the SQLite database",
+                first.pid()
+            )) && said.contains("use PostgreSQL for several nodes"),
+            "{said}"
+        );
+        return;
+    }
     let second = TestServer::start_with(
         backend,
         ServerOptions {

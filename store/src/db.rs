@@ -108,18 +108,26 @@ fn create_if_missing(url: &str) -> String {
     }
 }
 
-/// `sqlite://data/telerad.db?mode=rwc` → creates `data/`.
-fn create_sqlite_dir(url: &str) -> Result<(), DbError> {
+/// The file of a SQLite URL; `None` for another database or in memory.
+pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
     let path = url
-        .trim_start_matches("sqlite:")
+        .strip_prefix("sqlite:")?
         .trim_start_matches("//")
         .split('?')
         .next()
         .unwrap_or_default();
-    if path.is_empty() || path == ":memory:" {
-        return Ok(());
+    if path.is_empty() || path.starts_with(":memory:") {
+        return None;
     }
-    if let Some(parent) = Path::new(path)
+    Some(path.into())
+}
+
+/// `sqlite://data/telerad.db?mode=rwc` → creates `data/`.
+fn create_sqlite_dir(url: &str) -> Result<(), DbError> {
+    let Some(path) = sqlite_path(url) else {
+        return Ok(());
+    };
+    if let Some(parent) = Path::new(&path)
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
     {

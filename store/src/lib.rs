@@ -16,6 +16,7 @@ pub mod index;
 pub mod inspect;
 pub mod layout;
 pub mod part10;
+pub mod process_lock;
 pub mod scope;
 pub mod uid;
 pub mod writeback;

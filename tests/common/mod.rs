@@ -267,6 +267,10 @@ time_zone = "Europe/Paris"
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
+    pub fn config_path(&self) -> &Path {
+        &self.config_path
+    }
+
     pub fn pid(&self) -> u32 {
         self.child
             .as_ref()
