@@ -170,7 +170,7 @@ fn unknown_ae_titles_and_addresses_are_rejected(backend: &Backend) {
     assert_eq!(source, calling_unknown);
     // The wrong called AE title.
     let port = server.dicom_port.to_string();
-    let out = run(Command::new("echoscu").args([
+    let out = run(telerad_fixtures::dcmtk::command("echoscu").args([
         "-aet",
         "ECHOSCU",
         "-aec",
@@ -185,7 +185,7 @@ fn unknown_ae_titles_and_addresses_are_rejected(backend: &Backend) {
         text(&out)
     );
     // DCMTK sees the calling AE rejection too.
-    let out = run(Command::new("echoscu").args([
+    let out = run(telerad_fixtures::dcmtk::command("echoscu").args([
         "-aet",
         "NOBODY",
         "-aec",

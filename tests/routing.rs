@@ -123,7 +123,7 @@ struct Workstation {
 impl Workstation {
     fn start(ae_title: &str, port: u16) -> Workstation {
         let dir = tempfile::tempdir().expect("a temp dir");
-        let child = Command::new("storescp")
+        let child = telerad_fixtures::dcmtk::command("storescp")
             .args(["-aet", ae_title, "-od"])
             .arg(dir.path())
             .arg(port.to_string())

@@ -8,7 +8,7 @@
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use telerad_router::outbox::{Destination, Outbox, RetryPolicy};
@@ -256,7 +256,7 @@ impl Storescp {
             .append(true)
             .open(&self.log)
             .expect("a storescp log");
-        let child = Command::new("storescp")
+        let child = telerad_fixtures::dcmtk::command("storescp")
             .args(["-aet", &self.ae_title, "+B", "+uf", "-od"])
             .arg(&self.out)
             .args(&self.args)
