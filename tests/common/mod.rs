@@ -20,7 +20,8 @@ use tempfile::TempDir;
 pub use telerad_fixtures::database::{Backend, POSTGRES_URL_VAR, PgDatabase};
 pub const SERVER_AE: &str = "TELERAD";
 
-/// Runs a test body against SQLite and, when configured, PostgreSQL.
+/// Runs a test body against SQLite and, when configured, PostgreSQL; the
+/// PostgreSQL variants are reported ignored when it is not (see `build.rs`).
 #[macro_export]
 macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {
@@ -30,11 +31,9 @@ macro_rules! on_every_backend {
         mod postgres {
             $(
                 #[test]
+                #[cfg_attr(not(telerad_postgres), ignore = "TELERAD_TEST_POSTGRES_URL is not set")]
                 fn $name() {
-                    match $crate::common::Backend::postgres() {
-                        Some(backend) => super::$name(&backend),
-                        None => eprintln!("not run on PostgreSQL: {} is not set", $crate::common::POSTGRES_URL_VAR),
-                    }
+                    super::$name(&$crate::common::Backend::required_postgres())
                 }
             )*
         }

@@ -25,7 +25,8 @@ pub const SENDER_AE: &str = "SITE_A";
 pub const TELERAD_AE: &str = "TELERAD";
 
 /// Runs each async test body against SQLite and, when configured,
-/// PostgreSQL.
+/// PostgreSQL; the PostgreSQL variants are reported ignored when it is not
+/// (see `build.rs`).
 #[macro_export]
 macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {
@@ -40,14 +41,9 @@ macro_rules! on_every_backend {
         mod postgres {
             $(
                 #[test]
+                #[cfg_attr(not(telerad_postgres), ignore = "TELERAD_TEST_POSTGRES_URL is not set")]
                 fn $name() {
-                    match $crate::common::Backend::postgres() {
-                        Some(backend) => $crate::common::runtime().block_on(super::$name(&backend)),
-                        None => eprintln!(
-                            "not run on PostgreSQL: {} is not set",
-                            $crate::common::POSTGRES_URL_VAR
-                        ),
-                    }
+                    $crate::common::runtime().block_on(super::$name(&$crate::common::Backend::required_postgres()))
                 }
             )*
         }
