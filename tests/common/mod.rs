@@ -429,6 +429,20 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Polls `check` every 20 ms until it returns `Some`, and returns that; fails
+/// the test with `what` (and the value `check` last saw, through `what`'s
+/// caller) once `timeout` has passed.
+pub fn eventually<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{what}: not after {timeout:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Runs a peer program to completion, with a time limit.
 pub fn run(command: &mut Command) -> Output {
     let program = format!("{command:?}");
