@@ -196,6 +196,25 @@ impl RunningForwarder {
         RunningForwarder { shutdown, task }
     }
 
+    /// The same, returning once the forwarder's start-up recovery is done:
+    /// from then on it takes back no claim another forwarder holds.
+    pub async fn start_recovered(
+        outbox: &Arc<Outbox>,
+        archive: &TestArchive,
+        associations: usize,
+    ) -> RunningForwarder {
+        telerad_router::forwarder::recover_at_start_up(outbox).await;
+        let (shutdown, rx) = watch::channel(false);
+        let task = tokio::spawn(telerad_router::forwarder::serve_outbox(
+            outbox.clone(),
+            archive.archive.clone(),
+            TELERAD_AE.to_string(),
+            associations,
+            rx,
+        ));
+        RunningForwarder { shutdown, task }
+    }
+
     /// Asks it to stop and waits until it has.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
