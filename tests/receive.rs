@@ -54,7 +54,7 @@ fn storescu_proposal(transfer_syntax_uid: &str) -> &'static str {
 
 fn storescu_sample(server: &TestServer, sample: &telerad_fixtures::Sample) -> std::process::Output {
     let port = server.dicom_port.to_string();
-    let mut command = Command::new("storescu");
+    let mut command = telerad_fixtures::dcmtk::command("storescu");
     command
         .env("TCP_NODELAY", "1")
         // One context listing the file's own syntax first (+C): telerad
@@ -71,7 +71,7 @@ fn storescu_sample(server: &TestServer, sample: &telerad_fixtures::Sample) -> st
 fn echo_answers_dcmtk_and_telerad(backend: &Backend) {
     let server = TestServer::start(backend);
     let port = server.dicom_port.to_string();
-    let out = run(Command::new("echoscu").args([
+    let out = run(telerad_fixtures::dcmtk::command("echoscu").args([
         "-aet",
         "ECHOSCU",
         "-aec",
@@ -164,7 +164,9 @@ fn every_sample_arrives_byte_identical_and_indexed(backend: &Backend) {
     // An independent implementation reads every received file as valid
     // Part 10 (preamble, file meta, data set in the received syntax).
     for file in server.stored_files() {
-        let out = run(Command::new("dcmdump").arg("-q").arg(&file));
+        let out = run(telerad_fixtures::dcmtk::command("dcmdump")
+            .arg("-q")
+            .arg(&file));
         assert!(
             out.status.success(),
             "dcmdump {}: {}",
@@ -205,7 +207,7 @@ fn synthetic_ct_arrives_and_completes(backend: &Backend) {
     let study = SyntheticStudy::ct(300);
     let files = study.write_to(dir.path()).expect("generate a CT");
     let port = server.dicom_port.to_string();
-    let out = run(Command::new("storescu")
+    let out = run(telerad_fixtures::dcmtk::command("storescu")
         .env("TCP_NODELAY", "1")
         .args([
             "-aet",

@@ -123,7 +123,7 @@ struct Workstation {
 impl Workstation {
     fn start(ae_title: &str, port: u16) -> Workstation {
         let dir = tempfile::tempdir().expect("a temp dir");
-        let child = Command::new("storescp")
+        let child = telerad_fixtures::dcmtk::command("storescp")
             .args(["-aet", ae_title, "-od"])
             .arg(dir.path())
             .arg(port.to_string())
@@ -298,8 +298,28 @@ fn stroke_ct_at_night_is_assigned_forwarded_and_escalated(backend: &Backend) {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["state"], "acknowledged");
     backup_ws.wait_for(12, Duration::from_secs(30));
-    // Acknowledged: no further escalation after another SLA period.
-    std::thread::sleep(Duration::from_secs(5));
+    // Acknowledged: not escalated once its deadline has passed. The sign
+    // that the escalation sweep has looked past that deadline: another
+    // stroke CT, assigned later, is escalated at its own later deadline.
+    let deadline = assignment["acknowledge_by"].as_i64().expect("a deadline");
+    let witness = stroke_ct(2);
+    push_study(&server, &witness, "SITE_A");
+    let witnessed = wait_for_assignment(
+        &server,
+        &witness.study_instance_uid,
+        |a| a["state"] == "assigned",
+        Duration::from_secs(20),
+    );
+    assert!(
+        witnessed["acknowledge_by"].as_i64().expect("a deadline") > deadline,
+        "{witnessed}"
+    );
+    wait_for_assignment(
+        &server,
+        &witness.study_instance_uid,
+        |a| a["escalation_level"] == 1,
+        Duration::from_secs(20),
+    );
     let (_, body) = server.get(&format!("/api/studies/{uid}"));
     assert_eq!(body["assignment"]["state"], "acknowledged");
     assert_eq!(body["assignment"]["escalation_level"], 1);

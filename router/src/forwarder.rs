@@ -153,8 +153,40 @@ impl Context {
 }
 
 /// Runs until `shutdown` turns true (or its sender goes away), then
-/// finishes the C-STORE under way on each association and returns.
+/// finishes the C-STORE under way on each association and returns: the
+/// start-up recovery, then [`serve_outbox`].
 pub async fn run_forwarder(
+    outbox: Arc<Outbox>,
+    archive: Arc<Archive>,
+    calling_ae_title: String,
+    associations_per_destination: usize,
+    shutdown: watch::Receiver<bool>,
+) {
+    recover_at_start_up(&outbox).await;
+    serve_outbox(
+        outbox,
+        archive,
+        calling_ae_title,
+        associations_per_destination,
+        shutdown,
+    )
+    .await;
+}
+
+/// A forwarder's first step: puts back in the queue the jobs a stopped
+/// forwarder left claimed. A SQLite database is served by one telerad
+/// process, so whatever is still `sending` was left by its previous run.
+/// On PostgreSQL another live process may hold those claims: only expired
+/// ones are taken.
+pub async fn recover_at_start_up(outbox: &Outbox) {
+    let sqlite = outbox.database().backend == Backend::Sqlite;
+    requeue_abandoned(outbox, sqlite).await;
+}
+
+/// [`run_forwarder`] after its start-up recovery, for a caller that must
+/// know when that recovery is over (forwarders started side by side on one
+/// database, each of which would otherwise take back the other's claims).
+pub async fn serve_outbox(
     outbox: Arc<Outbox>,
     archive: Arc<Archive>,
     calling_ae_title: String,
@@ -171,11 +203,6 @@ pub async fn run_forwarder(
     });
     let mut shutdown = shutdown;
     tracing::info!(worker = %context.worker, "forwarder started");
-    // A SQLite database is served by one telerad process, so whatever is
-    // still `sending` was left by its previous run. On PostgreSQL another
-    // live process may hold those claims: only expired ones are taken.
-    let sqlite = outbox.database().backend == Backend::Sqlite;
-    requeue_abandoned(&outbox, sqlite).await;
 
     let mut tasks: JoinSet<()> = JoinSet::new();
     let mut running: HashMap<tokio::task::Id, DestinationKey> = HashMap::new();

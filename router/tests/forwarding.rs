@@ -13,10 +13,12 @@ use dicom_core::{DataElement, VR};
 use dicom_dictionary_std::tags;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use telerad_fixtures::SyntheticStudy;
 use telerad_router::outbox::{ForwardJob, JobState, Outbox, OutboxError};
 use telerad_scp::FileToSend;
+use telerad_store::ManualClock;
 
 on_every_backend!(
     a_study_arrives_identical_and_jobs_are_sent,
@@ -33,6 +35,8 @@ on_every_backend!(
 );
 
 const LONG: Duration = Duration::from_secs(60);
+/// Where the backoff test's clock starts: any instant will do.
+const START_MS: i64 = 1_773_800_000_000;
 const JPEG_2000: &str = "1.2.840.10008.1.2.4.91";
 
 fn synthetic_ct(dir: &Path, slices: usize) -> (SyntheticStudy, Vec<PathBuf>) {
@@ -183,54 +187,71 @@ async fn retries_with_backoff_until_the_destination_is_up(backend: &Backend) {
         host: "127.0.0.1".into(),
         port,
     };
-    let outbox = archive.outbox(quick_retries(1000));
+    // The outbox's clock is the test's and moves only when told: every
+    // failure of one round is recorded at the same instant, and no job
+    // comes due before the test moves the clock to its recorded time.
+    let clock = Arc::new(ManualClock::new(START_MS));
+    let outbox = Arc::new(
+        Outbox::new(
+            archive.archive.index().database().clone(),
+            quick_retries(1000),
+        )
+        .with_clock(clock.clone()),
+    );
     outbox
         .enqueue_study(&study.study_instance_uid, &destination)
         .await
         .expect("enqueue");
-    let started = std::time::Instant::now();
     let forwarder = RunningForwarder::start(&outbox, &archive, 2);
 
-    let failed = eventually("three failed attempts each", LONG, || async {
-        let jobs = jobs_of(&outbox, &study.study_instance_uid).await;
-        jobs.iter().all(|j| j.attempts >= 3).then_some(jobs)
-    })
-    .await;
-    for job in &failed {
-        assert_ne!(job.state, JobState::Dead, "{job:?}");
-        assert_ne!(job.state, JobState::Sent, "{job:?}");
-        let error = job.last_error.as_deref().unwrap_or_default();
-        assert!(
-            error.contains("cannot open an association with MARTIN_WS@127.0.0.1")
-                && error.contains(&port.to_string()),
-            "{error}"
-        );
+    // Nothing listens on the port: each round fails at once, and each job
+    // is due again after base 50 ms doubled per failure, capped at 300 ms.
+    let mut now = START_MS;
+    let mut waits = Vec::new();
+    for attempt in 1..=6 {
+        let failed = eventually(&format!("attempt {attempt} failed"), LONG, || async {
+            let jobs = jobs_of(&outbox, &study.study_instance_uid).await;
+            jobs.iter().all(|j| j.attempts >= attempt).then_some(jobs)
+        })
+        .await;
+        assert_eq!(failed.len(), 10);
+        let due = failed[0].next_attempt_at;
+        for job in &failed {
+            assert_eq!(
+                (job.state, job.attempts, job.next_attempt_at),
+                (JobState::Pending, attempt, due),
+                "{job:?}"
+            );
+            let error = job.last_error.as_deref().unwrap_or_default();
+            assert!(
+                error.contains("cannot open an association with MARTIN_WS@127.0.0.1")
+                    && error.contains(&port.to_string()),
+                "{error}"
+            );
+        }
+        waits.push(due - now);
+        now = due;
+        if attempt < 6 {
+            clock.set(now);
+        }
     }
-    // Backoff, not a tight loop: 50, 100, 200, 300, 300 ms… between
-    // attempts allows a handful per second, not hundreds.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let elapsed = started.elapsed().as_secs_f64();
-    let attempts = jobs_of(&outbox, &study.study_instance_uid)
-        .await
-        .iter()
-        .map(|j| j.attempts)
-        .max()
-        .unwrap_or(0);
-    assert!(
-        (attempts as f64) < elapsed / 0.05 && attempts < 40,
-        "{attempts} attempts in {elapsed:.1} s: the backoff is not honoured"
-    );
+    assert_eq!(waits, [50, 100, 200, 300, 300, 300], "the retry schedule");
 
+    // The workstation is up when the seventh attempt comes due.
     let dir = archive.dir.path().to_path_buf();
     let scp = Storescp::start_on(&dir, "MARTIN_WS", port, &[]);
+    clock.set(now);
     let jobs = wait_for_state(&outbox, &study.study_instance_uid, JobState::Sent, LONG).await;
     forwarder.stop().await;
     assert_received_identical(&archive, &scp, &jobs);
     assert_eq!(scp.received().len(), 10);
-    assert!(
-        jobs.iter()
-            .all(|j| !j.possible_duplicate && j.attempts >= 4)
-    );
+    for job in &jobs {
+        assert_eq!(
+            (job.attempts, job.sent_at, job.possible_duplicate),
+            (7, Some(now), false),
+            "{job:?}"
+        );
+    }
 }
 
 /// storescp that waits a second before answering each C-STORE (after
@@ -412,11 +433,10 @@ async fn jobs_die_after_max_attempts_and_retry_brings_one_back(backend: &Backend
     assert_eq!(listed.len(), 3);
     assert!(listed.windows(2).all(|w| w[0].id > w[1].id), "newest first");
 
-    // The workstation comes back: dead jobs stay dead until asked.
+    // The workstation comes back: dead jobs stay dead until asked. The
+    // one retried is claimed with whatever else is pending for that
+    // destination, so once it is sent the others' fate is decided.
     let scp = Storescp::start_on(archive.dir.path(), "MARTIN_WS", port, &[]);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(scp.received().is_empty());
-
     let first = dead[0].id;
     let retried = outbox
         .retry(first)
@@ -434,17 +454,24 @@ async fn jobs_die_after_max_attempts_and_retry_brings_one_back(backend: &Backend
     })
     .await;
     assert_eq!(sent.attempts, 1);
-    scp.wait_for_files(1, LONG).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // After the stop the forwarder sends nothing more: what reached the
+    // workstation is final.
     forwarder.stop().await;
     assert_eq!(scp.received().len(), 1);
     assert_received_identical(&archive, &scp, std::slice::from_ref(&sent));
-    let states: Vec<JobState> = jobs_of(&outbox, &study.study_instance_uid)
+    let states: Vec<(JobState, i64)> = jobs_of(&outbox, &study.study_instance_uid)
         .await
         .iter()
-        .map(|j| j.state)
+        .map(|j| (j.state, j.attempts))
         .collect();
-    assert_eq!(states, [JobState::Sent, JobState::Dead, JobState::Dead]);
+    assert_eq!(
+        states,
+        [
+            (JobState::Sent, 1),
+            (JobState::Dead, 3),
+            (JobState::Dead, 3)
+        ]
+    );
 
     assert!(
         outbox.retry(987_654_321).await.expect("retry").is_none(),
@@ -540,8 +567,8 @@ async fn a_refused_compressed_syntax_kills_its_job_at_once_and_spares_the_others
             .then_some(jobs)
     })
     .await;
-    // Long enough for several retries, had it been retried.
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // `dead` is final: only an operator's retry makes a job pending again,
+    // so the row read back after the stop is the decision.
     forwarder.stop().await;
 
     let refused = j2k_jobs
@@ -780,10 +807,9 @@ async fn two_forwarders_on_one_database_send_each_instance_once(backend: &Backen
         .await
         .expect("a second connection pool");
     let second = std::sync::Arc::new(Outbox::new(second_db, quick_retries(5)));
-    let one = RunningForwarder::start(&first, &archive, 2);
-    let two = RunningForwarder::start(&second, &archive, 2);
     // Both past their start-up recovery before there is anything to take.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let one = RunningForwarder::start_recovered(&first, &archive, 2).await;
+    let two = RunningForwarder::start_recovered(&second, &archive, 2).await;
     first
         .enqueue_study(&study.study_instance_uid, &scp.destination("dr-martin"))
         .await

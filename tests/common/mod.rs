@@ -20,7 +20,8 @@ use tempfile::TempDir;
 pub use telerad_fixtures::database::{Backend, POSTGRES_URL_VAR, PgDatabase};
 pub const SERVER_AE: &str = "TELERAD";
 
-/// Runs a test body against SQLite and, when configured, PostgreSQL.
+/// Runs a test body against SQLite and, when configured, PostgreSQL; the
+/// PostgreSQL variants are reported ignored when it is not (see `build.rs`).
 #[macro_export]
 macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {
@@ -30,11 +31,9 @@ macro_rules! on_every_backend {
         mod postgres {
             $(
                 #[test]
+                #[cfg_attr(not(telerad_postgres), ignore = "TELERAD_TEST_POSTGRES_URL is not set")]
                 fn $name() {
-                    match $crate::common::Backend::postgres() {
-                        Some(backend) => super::$name(&backend),
-                        None => eprintln!("not run on PostgreSQL: {} is not set", $crate::common::POSTGRES_URL_VAR),
-                    }
+                    super::$name(&$crate::common::Backend::required_postgres())
                 }
             )*
         }
@@ -432,6 +431,20 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, and returns that; fails
+/// the test with `what` (and the value `check` last saw, through `what`'s
+/// caller) once `timeout` has passed.
+pub fn eventually<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{what}: not after {timeout:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Runs a peer program to completion, with a time limit.

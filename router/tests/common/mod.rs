@@ -10,7 +10,7 @@ pub mod nodes;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use telerad_router::outbox::{Destination, Outbox, RetryPolicy};
@@ -27,7 +27,8 @@ pub const SENDER_AE: &str = "SITE_A";
 pub const TELERAD_AE: &str = "TELERAD";
 
 /// Runs each async test body against SQLite and, when configured,
-/// PostgreSQL.
+/// PostgreSQL; the PostgreSQL variants are reported ignored when it is not
+/// (see `build.rs`).
 #[macro_export]
 macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {
@@ -42,14 +43,9 @@ macro_rules! on_every_backend {
         mod postgres {
             $(
                 #[test]
+                #[cfg_attr(not(telerad_postgres), ignore = "TELERAD_TEST_POSTGRES_URL is not set")]
                 fn $name() {
-                    match $crate::common::Backend::postgres() {
-                        Some(backend) => $crate::common::runtime().block_on(super::$name(&backend)),
-                        None => eprintln!(
-                            "not run on PostgreSQL: {} is not set",
-                            $crate::common::POSTGRES_URL_VAR
-                        ),
-                    }
+                    $crate::common::runtime().block_on(super::$name(&$crate::common::Backend::required_postgres()))
                 }
             )*
         }
@@ -202,6 +198,25 @@ impl RunningForwarder {
         RunningForwarder { shutdown, task }
     }
 
+    /// The same, returning once the forwarder's start-up recovery is done:
+    /// from then on it takes back no claim another forwarder holds.
+    pub async fn start_recovered(
+        outbox: &Arc<Outbox>,
+        archive: &TestArchive,
+        associations: usize,
+    ) -> RunningForwarder {
+        telerad_router::forwarder::recover_at_start_up(outbox).await;
+        let (shutdown, rx) = watch::channel(false);
+        let task = tokio::spawn(telerad_router::forwarder::serve_outbox(
+            outbox.clone(),
+            archive.archive.clone(),
+            TELERAD_AE.to_string(),
+            associations,
+            rx,
+        ));
+        RunningForwarder { shutdown, task }
+    }
+
     /// Asks it to stop and waits until it has.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
@@ -258,7 +273,7 @@ impl Storescp {
             .append(true)
             .open(&self.log)
             .expect("a storescp log");
-        let child = Command::new("storescp")
+        let child = telerad_fixtures::dcmtk::command("storescp")
             .args(["-aet", &self.ae_title, "+B", "+uf", "-od"])
             .arg(&self.out)
             .args(&self.args)
