@@ -8,14 +8,14 @@ mod common;
 use common::*;
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 use telerad_fixtures::SyntheticStudy;
 
 on_every_backend!(another_sites_uids_are_refused_and_recorded);
 
 fn storescu(server: &TestServer, calling_ae: &str, file: &Path) -> Output {
-    run(Command::new("storescu")
+    run(telerad_fixtures::dcmtk::command("storescu")
         .env("TCP_NODELAY", "1")
         .args(["-v", "-aet", calling_ae, "-aec", SERVER_AE, "127.0.0.1"])
         .arg(server.dicom_port.to_string())

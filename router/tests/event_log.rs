@@ -32,11 +32,9 @@ async fn complete(
 }
 
 #[test]
+#[cfg_attr(not(telerad_postgres), ignore = "TELERAD_TEST_POSTGRES_URL is not set")]
 fn an_event_committed_after_a_later_one_is_consumed() {
-    let Some(backend) = Backend::postgres() else {
-        eprintln!("not run: {} is not set", common::POSTGRES_URL_VAR);
-        return;
-    };
+    let backend = Backend::required_postgres();
     common::runtime().block_on(async {
         let nodes = nodes(&backend, "", RetryPolicy::default()).await;
         let first = nodes.study().await;
@@ -105,11 +103,9 @@ fn an_event_committed_after_a_later_one_is_consumed() {
 }
 
 #[test]
+#[cfg_attr(not(telerad_postgres), ignore = "TELERAD_TEST_POSTGRES_URL is not set")]
 fn another_process_is_woken_by_an_append() {
-    let Some(backend) = Backend::postgres() else {
-        eprintln!("not run: {} is not set", common::POSTGRES_URL_VAR);
-        return;
-    };
+    let backend = Backend::required_postgres();
     common::runtime().block_on(async {
         let nodes = nodes(&backend, "", RetryPolicy::default()).await;
         let study = nodes.study().await;

@@ -103,10 +103,10 @@ fn sqlite_another_sites_study_is_not_found() {
 }
 
 #[test]
+#[cfg_attr(not(telerad_postgres), ignore = "TELERAD_TEST_POSTGRES_URL is not set")]
 fn postgres_another_sites_study_is_not_found() {
-    let Some(Backend::Postgres { admin_url }) = Backend::postgres() else {
-        eprintln!("not run on PostgreSQL: TELERAD_TEST_POSTGRES_URL is not set");
-        return;
+    let Backend::Postgres { admin_url } = Backend::required_postgres() else {
+        unreachable!("required_postgres returns PostgreSQL or panics");
     };
     runtime().block_on(async {
         let db = PgDatabase::create(&admin_url).await;
