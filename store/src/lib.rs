@@ -18,6 +18,7 @@ pub mod layout;
 pub mod part10;
 pub mod process_lock;
 pub mod scope;
+pub mod time;
 pub mod uid;
 pub mod writeback;
 
