@@ -205,7 +205,9 @@ fn check_config(path: &std::path::Path) -> ExitCode {
         Err(e) => {
             let problems = e.problems();
             if problems.is_empty() {
-                println!("{}: {e}", path.display());
+                // Only an unreadable file has no problem list; its message
+                // names the path and the reason.
+                println!("{e}");
             } else {
                 println!(
                     "{}: {} problem{}",

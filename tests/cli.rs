@@ -77,6 +77,66 @@ fn unknown_keys_are_reported_with_their_path() {
 }
 
 #[test]
+fn check_config_reports_a_typo_and_the_other_problems_each_with_its_line() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("typo.toml");
+    std::fs::write(
+        &path,
+        "[dicom]\n\
+         ae_titel = \"ROUTER\"\n\
+         max_associations = 0\n\
+         \n\
+         [[sites]]\n\
+         name = \"ch-a\"\n\
+         ae_titles = [\"CT\"]\n\
+         time_zone = \"Europe/Pariss\"\n",
+    )
+    .expect("write a config");
+    let out = run(Command::new(telerad_bin()).arg("check-config").arg(&path));
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("3 problems"), "{said}");
+    for (key, line) in [
+        ("dicom.ae_titel", 2),
+        ("dicom.max_associations", 3),
+        ("sites[0].time_zone", 8),
+    ] {
+        let reported = said
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{key}:")))
+            .unwrap_or_else(|| panic!("{key} not reported:\n{said}"));
+        assert!(
+            reported.ends_with(&format!("(line {line})")),
+            "{key} without line {line}: {reported}"
+        );
+    }
+}
+
+#[test]
+fn check_config_says_why_a_file_cannot_be_read() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("missing.toml");
+    let out = run(Command::new(telerad_bin()).arg("check-config").arg(&path));
+    assert!(!out.status.success());
+    let said = text(&out);
+    let expected = format!(
+        "cannot read configuration file {}: No such file or directory (os error 2)",
+        path.display()
+    );
+    assert!(said.contains(&expected), "{said}");
+    assert_eq!(said.matches("No such file").count(), 1, "{said}");
+
+    // serve says the same, once.
+    let out = run(Command::new(telerad_bin())
+        .args(["serve", "--config"])
+        .arg(&path));
+    assert!(!out.status.success());
+    let said = text(&out);
+    assert!(said.contains(&expected), "{said}");
+    assert_eq!(said.matches("No such file").count(), 1, "{said}");
+}
+
+#[test]
 fn push_and_echo_fail_clearly_when_nobody_listens() {
     let port = free_port();
     let destination = format!("TELERAD@127.0.0.1:{port}");
