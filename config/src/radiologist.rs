@@ -523,7 +523,7 @@ mod tests {
             );
         }
         assert_eq!(config.rota.time_zone.as_deref(), Some("Europe/Paris"));
-        assert_eq!(config.rota.shifts.len(), 8);
+        assert_eq!(config.rota.shifts.len(), 11);
         assert_eq!(config.rota.overrides.len(), 2);
         let names: Vec<&str> = config.rules.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(
