@@ -102,8 +102,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 None => Arc::new(SystemClock),
             };
+            let source = match &args.config {
+                Some(path) => std::path::absolute(path)
+                    .unwrap_or_else(|_| path.clone())
+                    .display()
+                    .to_string(),
+                None => "embedded example configuration (config/example.toml)".to_owned(),
+            };
             let config = serve_config(args)?;
-            crate::serve::serve(config, clock).await?;
+            crate::serve::serve(config, &source, clock).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig { file } => Ok(check_config(&file)),

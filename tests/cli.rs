@@ -4,7 +4,8 @@
 mod common;
 
 use common::*;
-use std::process::Command;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 
 #[test]
 fn check_config_accepts_the_example() {
@@ -151,4 +152,70 @@ fn push_and_echo_fail_clearly_when_nobody_listens() {
     let out = run(Command::new(telerad_bin()).args(["push", "--to", "no-at-sign", "x.dcm"]));
     assert!(!out.status.success());
     assert!(text(&out).contains("AE@HOST:PORT"), "{}", text(&out));
+}
+
+#[test]
+fn start_up_lines_name_the_configuration_database_storage_and_who_is_on_duty() {
+    let server = TestServer::start(&Backend::Sqlite);
+    // The server answers HTTP only after its start-up lines are written.
+    let log = server.log();
+    let config_path = server.dir.path().join("telerad.toml");
+    for expected in [
+        format!("configuration: {}", config_path.display()),
+        format!("database: {}", server.database_url),
+        format!("storage: {}", server.data_dir.display()),
+        // The test configuration has no rota.
+        "nobody on duty for site site-a".to_owned(),
+        format!("DICOM as TELERAD on 127.0.0.1:{}", server.dicom_port),
+        format!("HTTP on http://127.0.0.1:{}", server.http_port),
+    ] {
+        assert!(log.contains(&expected), "{expected:?} missing from:\n{log}");
+    }
+    assert!(!log.contains("\x1b["), "colour codes in a log file:\n{log}");
+}
+
+#[test]
+fn start_up_with_the_embedded_example_says_so_and_names_who_is_on_duty() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let mut child = Command::new(telerad_bin())
+        .args(["serve", "--data-dir"])
+        .arg(dir.path())
+        .args(["--dicom-port", &free_port().to_string()])
+        .args(["--http-port", &free_port().to_string()])
+        // Saturday night after the clocks went forward.
+        .args(["--clock-start", "2026-03-29T03:00:00+02:00"])
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start telerad serve");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let mut lines = Vec::new();
+    for line in BufReader::new(stderr).lines() {
+        let Ok(line) = line else { break };
+        let ready = line.contains("telerad ready");
+        lines.push(line);
+        if ready {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = lines.join("\n");
+    assert!(log.contains("telerad ready"), "never ready:\n{log}");
+    for expected in [
+        "configuration: embedded example configuration".to_owned(),
+        format!("database: sqlite://{}/telerad.db", dir.path().display()),
+        format!("storage: {}", dir.path().display()),
+        "on duty for site ch-vierzon: dr-lefebvre (primary general), \
+         dr-nguyen (primary neuro), dr-rousseau (backup general)"
+            .to_owned(),
+        "on duty for site ch-aubusson: dr-nguyen (primary neuro), \
+         dr-rousseau (backup general)"
+            .to_owned(),
+    ] {
+        assert!(log.contains(&expected), "{expected:?} missing from:\n{log}");
+    }
+    assert!(!log.contains("\x1b["), "colour codes in a pipe:\n{log}");
 }
