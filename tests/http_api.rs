@@ -101,3 +101,120 @@ fn bad_requests_get_a_clear_4xx(backend: &Backend) {
         assert!(message.contains(mentions), "{path}: {message}");
     }
 }
+
+/// (status, content type, JSON body) of a request whose body, if any, is
+/// `size` bytes of JSON-looking text, sent with a Content-Length or, when
+/// `chunked`, without one.
+fn call(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    body: Option<(usize, bool)>,
+) -> (u16, String, Option<String>, serde_json::Value) {
+    let url = format!("http://127.0.0.1:{}{path}", server.http_port);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .allow_non_standard_methods(true)
+        .timeout_global(Some(Duration::from_secs(20)))
+        .build()
+        .into();
+    let request = ureq::http::Request::builder()
+        .method(method)
+        .uri(&url)
+        .header("content-type", "application/json");
+    let result = match body {
+        None => agent.run(request.body(()).expect("a request")),
+        // As curl does for large bodies: the server can refuse by the
+        // declared length before the body is sent, and does.
+        Some((size, false)) => agent.run(
+            request
+                .header("expect", "100-continue")
+                .body(vec![b' '; size])
+                .expect("a request"),
+        ),
+        Some((size, true)) => {
+            let reader = std::io::Read::take(std::io::repeat(b' '), size as u64);
+            agent.run(
+                request
+                    .body(ureq::SendBody::from_owned_reader(reader))
+                    .expect("a request"),
+            )
+        }
+    };
+    let mut response = result.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let allow = response
+        .headers()
+        .get("allow")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    let json = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{method} {path}: {status} body is not JSON ({e}): {text:?}"));
+    (status, content_type, allow, json)
+}
+
+#[test]
+fn every_error_is_json() {
+    let server = TestServer::start(&Backend::Sqlite);
+    let too_large = telerad_worklist::MAX_BODY_BYTES + 1;
+    for (method, path, body, status, mentions) in [
+        (
+            "DELETE",
+            "/api/studies",
+            None,
+            405,
+            "method DELETE is not allowed on /api/studies",
+        ),
+        (
+            "PUT",
+            "/api/forwards/1/retry",
+            None,
+            405,
+            "the Allow header",
+        ),
+        ("GET", "/api/nothing-here", None, 404, "no such resource"),
+        (
+            "POST",
+            "/api/studies/1.2.3/assign",
+            Some((too_large, false)),
+            413,
+            "too large",
+        ),
+        (
+            "POST",
+            "/api/studies/1.2.3/assign",
+            Some((too_large, true)),
+            413,
+            "too large",
+        ),
+        (
+            "POST",
+            "/api/studies/1.2.3/assign",
+            Some((10, true)),
+            400,
+            "radiologist",
+        ),
+    ] {
+        let what = format!("{method} {path} {body:?}");
+        let (code, content_type, allow, json) = call(&server, method, path, body);
+        assert_eq!(code, status, "{what}: {json}");
+        if status == 405 {
+            assert!(
+                allow.is_some_and(|a| !a.is_empty()),
+                "{what}: no Allow header"
+            );
+        }
+        assert_eq!(content_type, "application/json", "{what}");
+        let message = json["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{what}: no error message: {json}"));
+        assert!(message.contains(mentions), "{what}: {message}");
+    }
+}
