@@ -15,6 +15,7 @@ pub mod index;
 pub mod inspect;
 pub mod layout;
 pub mod part10;
+pub mod study_pages;
 pub mod uid;
 pub mod writeback;
 
@@ -24,3 +25,4 @@ pub use db::{Backend, Database};
 pub use error::{StoreError, StoreFailure};
 pub use index::{StudyFilter, StudyIndex};
 pub use part10::InstanceHeader;
+pub use study_pages::{StudyCursor, StudyPage, StudyPageQuery};

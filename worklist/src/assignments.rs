@@ -6,7 +6,6 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -25,20 +24,8 @@ struct RadiologistBody {
 }
 
 fn body(json: Result<Json<RadiologistBody>, JsonRejection>) -> Result<RadiologistBody, ApiError> {
-    json.map(|Json(b)| b).map_err(|e| {
-        // A chunked body has no length to refuse it by up front: it is
-        // cut while read, and is as much a 413 as a declared one.
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            return ApiError::TooLarge(format!(
-                "request body too large: at most {} bytes are accepted",
-                crate::MAX_BODY_BYTES
-            ));
-        }
-        ApiError::BadRequest(format!(
-            "expected {{\"radiologist\": \"id\"}}: {}",
-            e.body_text()
-        ))
-    })
+    json.map(|Json(b)| b)
+        .map_err(|e| ApiError::from_json_rejection(&e, "expected {\"radiologist\": \"id\"}"))
 }
 
 fn study_uid(raw: &str) -> Result<&str, ApiError> {

@@ -2,6 +2,7 @@
 //! `{"error": "..."}` that says what was wrong with the request.
 
 use axum::Json;
+use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -20,6 +21,22 @@ pub enum ApiError {
     Internal(String),
     #[error("database error")]
     Database(#[from] sqlx::Error),
+}
+
+impl ApiError {
+    /// A JSON body that could not be read: a 413 when it was over the
+    /// limit (a chunked body is cut while read, so only the extractor
+    /// knows), otherwise a 400 saying what was `expected`.
+    pub fn from_json_rejection(rejection: &JsonRejection, expected: &str) -> ApiError {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge(format!(
+                "request body too large: at most {} bytes are accepted",
+                crate::MAX_BODY_BYTES
+            ))
+        } else {
+            ApiError::BadRequest(format!("{expected}: {}", rejection.body_text()))
+        }
+    }
 }
 
 impl IntoResponse for ApiError {

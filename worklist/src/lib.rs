@@ -8,6 +8,7 @@ pub mod error;
 pub mod forwards;
 pub mod health;
 pub mod json_errors;
+pub mod paging;
 pub mod state;
 pub mod studies;
 
