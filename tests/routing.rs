@@ -258,7 +258,8 @@ fn stroke_ct_at_night_is_assigned_forwarded_and_escalated(backend: &Backend) {
     let assigned_at = assignment["assigned_at"].as_i64().expect("a time");
     let (status, jobs) = server.get("/api/forwards?limit=100");
     assert_eq!(status, 200, "{jobs}");
-    let jobs = jobs.as_array().expect("a list of forward jobs");
+    assert!(jobs["next"].is_null(), "all jobs on one page: {jobs}");
+    let jobs = jobs["items"].as_array().expect("a list of forward jobs");
     assert_eq!(jobs.len(), 12, "one job per instance");
     for job in jobs {
         let created_at = job["created_at"].as_i64().expect("a creation time");
