@@ -143,7 +143,10 @@ fn push_and_echo_fail_clearly_when_nobody_listens() {
     let destination = format!("TELERAD@127.0.0.1:{port}");
     let out = run(Command::new(telerad_bin()).args(["echo", &destination]));
     assert!(!out.status.success());
-    assert!(text(&out).contains("cannot connect"), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot connect"), "{}", text(&out));
+    // The OS error once, not once per link of the error chain.
+    assert_eq!(stderr.matches("Connection refused").count(), 1, "{stderr}");
     let out = run(Command::new(telerad_bin())
         .args(["push", "--to", &destination])
         .arg(telerad_fixtures::samples_dir().join("CT_small.dcm")));
@@ -218,4 +221,54 @@ fn start_up_with_the_embedded_example_says_so_and_names_who_is_on_duty() {
         assert!(log.contains(&expected), "{expected:?} missing from:\n{log}");
     }
     assert!(!log.contains("\x1b["), "colour codes in a pipe:\n{log}");
+}
+
+#[test]
+fn push_prints_the_servers_error_comment_whole() {
+    // The data set names another SOP instance than its file meta
+    // information, which push sends as the command's: telerad answers
+    // A900 with a comment saying so, written to fit the 64 characters of
+    // an LO without losing its sense.
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let file = dir.path().join("mismatch.dcm");
+    let mut bytes =
+        std::fs::read(telerad_fixtures::samples_dir().join("CT_small.dcm")).expect("a sample");
+    // CT_small is explicit VR little endian: (0008,0018) UI, 2-byte length,
+    // value. Its last digit changes; the meta information keeps the old UID.
+    let tag = [0x08, 0x00, 0x18, 0x00, b'U', b'I'];
+    let at = bytes
+        .windows(tag.len())
+        .position(|w| w == tag)
+        .expect("a SOP Instance UID element");
+    let len = usize::from(u16::from_le_bytes([bytes[at + 6], bytes[at + 7]]));
+    let last = bytes[at + 8..at + 8 + len]
+        .iter()
+        .rposition(u8::is_ascii_digit)
+        .map(|i| at + 8 + i)
+        .expect("a digit");
+    bytes[last] = if bytes[last] == b'9' {
+        b'8'
+    } else {
+        bytes[last] + 1
+    };
+    std::fs::write(&file, bytes).expect("write the file");
+    let server = TestServer::start(&Backend::Sqlite);
+    let destination = format!("{SERVER_AE}@{}", server.dicom_address());
+    let out = run(Command::new(telerad_bin())
+        .args(["push", "--to", &destination])
+        .arg(&file));
+    assert!(!out.status.success());
+    let said = text(&out);
+    assert!(
+        said.contains("status 0xA900 the data set's SOP Instance UID differs from the command's\n"),
+        "{said}"
+    );
+    // The log has the whole story, UIDs included.
+    assert!(
+        server
+            .log()
+            .contains("differs from the command's 1.3.6.1.4.1.5962"),
+        "{}",
+        server.log()
+    );
 }
