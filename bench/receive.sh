@@ -279,7 +279,7 @@ telerad_counts() {
     local data=$1 files api
     files=$(find "$data/studies" -type f -name '*.dcm' | wc -l)
     api=$(curl -fsS "http://127.0.0.1:$TELERAD_HTTP_PORT/api/studies?limit=1000" |
-        jq '[.[].instance_count] | add // 0')
+        jq '[.items[].instance_count] | add // 0')
     echo "$files $api"
 }
 

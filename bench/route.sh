@@ -305,7 +305,7 @@ telerad_run() {
     wait_files "$ws" "$SLICES" 120 || { ok=0; log "FAILURE: the workstation got $(files_in "$ws") of $SLICES files"; }
     sleep 0.3 # the last C-STORE-RSP and record_sent
     p1=$(process_ticks "$SERVER_PID")
-    jobs=$(curl -fsS "http://127.0.0.1:$TELERAD_HTTP_PORT/api/forwards?limit=1000")
+    jobs=$(curl -fsS "http://127.0.0.1:$TELERAD_HTTP_PORT/api/forwards?limit=1000" | jq '.items')
     stop_pid "$SERVER_PID"
     SERVER_PID=
     stop_pid "$WS_PID"

@@ -102,8 +102,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 None => Arc::new(SystemClock),
             };
+            let source = match &args.config {
+                Some(path) => std::path::absolute(path)
+                    .unwrap_or_else(|_| path.clone())
+                    .display()
+                    .to_string(),
+                None => "embedded example configuration (config/example.toml)".to_owned(),
+            };
             let config = serve_config(args)?;
-            crate::serve::serve(config, clock).await?;
+            crate::serve::serve(config, &source, clock).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig { file } => Ok(check_config(&file)),
@@ -205,7 +212,9 @@ fn check_config(path: &std::path::Path) -> ExitCode {
         Err(e) => {
             let problems = e.problems();
             if problems.is_empty() {
-                println!("{}: {e}", path.display());
+                // Only an unreadable file has no problem list; its message
+                // names the path and the reason.
+                println!("{e}");
             } else {
                 println!(
                     "{}: {} problem{}",

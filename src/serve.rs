@@ -6,14 +6,18 @@ use std::sync::Arc;
 use std::time::Duration;
 use telerad_config::Config;
 use telerad_router::outbox::{Outbox, RetryPolicy};
+use telerad_router::rota::Rota;
 use telerad_scp::{AssociationContext, Policy, Scp};
 use telerad_store::{Archive, Clock};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-pub async fn serve(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
+/// Runs the server until SIGINT or SIGTERM. `source` says where `config`
+/// came from, for the start-up lines.
+pub async fn serve(config: Config, source: &str, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
     let config = Arc::new(config);
     let _process_lock = telerad_store::process_lock::lock_for_serving(&config.database_url())?;
+    let now_ms = clock.now_ms();
     let archive = Arc::new(
         Archive::open(&config, clock)
             .await
@@ -30,13 +34,12 @@ pub async fn serve(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<()> 
     let http_listener = TcpListener::bind(http_addr)
         .await
         .with_context(|| format!("cannot listen for HTTP on {}:{}", http_addr.0, http_addr.1))?;
+    log_start_up(&config, source, now_ms);
     tracing::info!(
-        ae_title = %config.dicom.ae_title,
-        dicom = %dicom_listener.local_addr()?,
-        http = %http_listener.local_addr()?,
-        data_dir = %config.storage.data_dir.display(),
-        sites = config.sites.len(),
-        "telerad ready"
+        "telerad ready: DICOM as {} on {}, HTTP on http://{}",
+        config.dicom.ae_title,
+        dicom_listener.local_addr()?,
+        http_listener.local_addr()?
     );
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -112,6 +115,60 @@ pub async fn serve(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<()> 
     archive.index().pool().close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// What an operator needs to know that the server runs as intended: which
+/// configuration, where the data goes, and who would be given a study now.
+fn log_start_up(config: &Config, source: &str, now_ms: i64) {
+    tracing::info!("configuration: {source}");
+    tracing::info!("database: {}", config.storage.database_url_for_log());
+    let data_dir = &config.storage.data_dir;
+    let data_dir = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.clone());
+    tracing::info!(
+        "storage: {} (images in studies/, receptions in progress in incoming/)",
+        data_dir.display()
+    );
+    for line in on_duty_lines(config, now_ms) {
+        tracing::info!("{line}");
+    }
+}
+
+/// Per site, who is on duty at `now_ms` and licensed for it.
+fn on_duty_lines(config: &Config, now_ms: i64) -> Vec<String> {
+    let duties = match (
+        Rota::from_config(config),
+        jiff::Timestamp::from_millisecond(now_ms),
+    ) {
+        (Ok(rota), Ok(now)) => rota.on_duty(now),
+        (Err(e), _) => return vec![format!("rota cannot be read: {e}")],
+        (_, Err(e)) => return vec![format!("the clock is out of range: {e}")],
+    };
+    config
+        .sites
+        .iter()
+        .map(|site| {
+            let licensed: Vec<String> = duties
+                .iter()
+                .filter(|duty| {
+                    config
+                        .radiologists
+                        .iter()
+                        .any(|r| r.id == duty.radiologist_id && r.sites.contains(&site.name))
+                })
+                .map(|duty| {
+                    format!(
+                        "{} ({} {})",
+                        duty.radiologist_id, duty.role, duty.subspecialty
+                    )
+                })
+                .collect();
+            if licensed.is_empty() {
+                format!("nobody on duty for site {}", site.name)
+            } else {
+                format!("on duty for site {}: {}", site.name, licensed.join(", "))
+            }
+        })
+        .collect()
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

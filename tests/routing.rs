@@ -258,7 +258,8 @@ fn stroke_ct_at_night_is_assigned_forwarded_and_escalated(backend: &Backend) {
     let assigned_at = assignment["assigned_at"].as_i64().expect("a time");
     let (status, jobs) = server.get("/api/forwards?limit=100");
     assert_eq!(status, 200, "{jobs}");
-    let jobs = jobs.as_array().expect("a list of forward jobs");
+    assert!(jobs["next"].is_null(), "all jobs on one page: {jobs}");
+    let jobs = jobs["items"].as_array().expect("a list of forward jobs");
     assert_eq!(jobs.len(), 12, "one job per instance");
     for job in jobs {
         let created_at = job["created_at"].as_i64().expect("a creation time");
@@ -278,12 +279,19 @@ fn stroke_ct_at_night_is_assigned_forwarded_and_escalated(backend: &Backend) {
     assert_eq!(assignment["state"], "assigned");
     assert_eq!(assignment["escalation_level"], 1);
     let history = assignment["history"].as_array().expect("a history");
+    let escalated = history
+        .iter()
+        .find(|h| h["action"] == "escalated" && h["radiologist_id"] == "dr-backup")
+        .unwrap_or_else(|| panic!("no escalation in {assignment}"));
+    // The SLA is 4 s: said in seconds, not "0 min".
     assert!(
-        history
-            .iter()
-            .any(|h| h["action"] == "escalated" && h["radiologist_id"] == "dr-backup"),
-        "{assignment}"
+        escalated["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("dr-neuro-a did not acknowledge within 4 s; given to dr-backup"),
+        "{escalated}"
     );
+    assert_eq!(assignment["assigned_at"], escalated["at"], "{assignment}");
 
     // The wrong radiologist cannot acknowledge; the right one can.
     let (status, body) = server.post(
@@ -346,13 +354,16 @@ fn stroke_ct_at_night_is_assigned_forwarded_and_escalated(backend: &Backend) {
     );
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["radiologist"]["id"], "dr-general");
-    assert!(
-        body["history"]
-            .as_array()
-            .expect("history")
-            .iter()
-            .any(|h| h["action"] == "reassigned")
-    );
+    let reassigned = body["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .find(|h| h["action"] == "reassigned")
+        .unwrap_or_else(|| panic!("no reassignment in {body}"))
+        .clone();
+    // A person's choice is not an escalation: the level is the one before.
+    assert_eq!(body["escalation_level"], 1, "{body}");
+    assert_eq!(body["assigned_at"], reassigned["at"], "{body}");
 
     // Late images do not reassign; the assignment says there is more.
     let mut late = study.clone();
@@ -388,6 +399,7 @@ fn nobody_on_duty_leaves_the_study_unassigned_with_an_alert(backend: &Backend) {
         Duration::from_secs(20),
     );
     assert!(assignment["radiologist"].is_null());
+    assert!(assignment["assigned_at"].is_null(), "{assignment}");
     assert!(
         assignment["explanation"]["why"]
             .as_str()

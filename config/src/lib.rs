@@ -87,12 +87,22 @@ impl Config {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::Parse`] if the text is not TOML or has unknown keys or
-    /// values of the wrong type, [`ConfigError::Invalid`] with every problem
-    /// found if values break the rules.
+    /// [`ConfigError::Parse`] if the text is not TOML or has a missing key or
+    /// a value of the wrong type, [`ConfigError::Invalid`] with every problem
+    /// found (unknown keys, values that break the rules), each with its line.
     pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
-        let (config, conversion) = parse::parse(text)?;
-        let problems = validate::problems(&config, &conversion);
+        let document = parse::Document::parse(text)?;
+        let parsed = parse::parse(&document)?;
+        let mut problems = parsed.unknown_keys;
+        problems.extend(
+            validate::problems(&parsed.config, &parsed.conversion)
+                .into_iter()
+                .map(|problem| {
+                    let line = problem.line.or_else(|| document.line_of(&problem.path));
+                    problem.at_line(line)
+                }),
+        );
+        let config = parsed.config;
         if problems.is_empty() {
             Ok(config)
         } else {
@@ -107,9 +117,9 @@ impl Config {
     /// [`ConfigError::Io`] if the file cannot be read, otherwise as
     /// [`Config::from_toml_str`].
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Io {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         Config::from_toml_str(&text)
     }
@@ -321,6 +331,88 @@ database_url = "postgres://telerad@db/telerad"
     }
 
     #[test]
+    fn a_typo_does_not_hide_the_other_problems_and_each_has_its_line() {
+        let text = "\
+[dicom]
+ae_titel = \"ROUTER\"
+port = 0
+
+[[sites]]
+name = \"ch-a\"
+ae_titles = [\"CT\"]
+time_zone = \"Europe/Pariss\"
+";
+        let error = Config::from_toml_str(text).err();
+        assert!(matches!(error, Some(ConfigError::Invalid(_))), "{error:?}");
+        let problems = error
+            .as_ref()
+            .map(ConfigError::problems)
+            .unwrap_or_default();
+        let found: Vec<(&str, Option<usize>)> =
+            problems.iter().map(|p| (p.path.as_str(), p.line)).collect();
+        assert_eq!(
+            found,
+            [
+                ("dicom.ae_titel", Some(2)),
+                ("dicom.port", Some(3)),
+                ("sites[0].time_zone", Some(8)),
+            ],
+            "{problems:#?}"
+        );
+        assert!(problems[0].message.contains("unknown field `ae_titel`"));
+        assert!(problems[0].message.contains("`ae_title`"));
+    }
+
+    #[test]
+    fn several_typos_are_all_reported() {
+        let text = format!("[http]\nprot = 80\n{ONE_SITE}colour = \"blue\"\n");
+        let error = Config::from_toml_str(&text).err();
+        let paths: Vec<&str> = error
+            .as_ref()
+            .map(ConfigError::problems)
+            .unwrap_or_default()
+            .iter()
+            .map(|p| p.path.as_str())
+            .collect();
+        assert_eq!(paths, ["http.prot", "sites[0].colour"], "{error:?}");
+    }
+
+    #[test]
+    fn a_problem_with_a_defaulted_key_has_the_line_of_its_section() {
+        // http.port is left to its default, 8080, which dicom.port
+        // repeats: the problem points at [http].
+        let text = format!(
+            "[dicom]\nport = 8080\nbind = \"127.0.0.1\"\n\n[http]\nbind = \"127.0.0.1\"\n{ONE_SITE}"
+        );
+        let error = Config::from_toml_str(&text).err();
+        let problems = error
+            .as_ref()
+            .map(ConfigError::problems)
+            .unwrap_or_default();
+        let found: Vec<(&str, Option<usize>)> =
+            problems.iter().map(|p| (p.path.as_str(), p.line)).collect();
+        assert_eq!(found, [("http.port", Some(5))], "{problems:#?}");
+    }
+
+    #[test]
+    fn a_missing_key_after_a_typo_lists_both() {
+        let text = "[[sites]]\nname = \"ch-a\"\nae_titles = [\"CT\"]\ntime_zon = \"UTC\"\n";
+        let error = Config::from_toml_str(text).err();
+        assert!(matches!(error, Some(ConfigError::Parse(_))), "{error:?}");
+        let problems = error
+            .as_ref()
+            .map(ConfigError::problems)
+            .unwrap_or_default();
+        let found: Vec<(&str, Option<usize>)> =
+            problems.iter().map(|p| (p.path.as_str(), p.line)).collect();
+        assert_eq!(
+            found,
+            [("sites[0].time_zon", Some(4)), ("sites[0]", Some(1))],
+            "{problems:#?}"
+        );
+    }
+
+    #[test]
     fn load_reads_a_file() {
         let path =
             std::env::temp_dir().join(format!("telerad-config-test-{}.toml", std::process::id()));
@@ -336,10 +428,10 @@ database_url = "postgres://telerad@db/telerad"
         match Config::load(path) {
             Err(ConfigError::Io {
                 path: reported,
-                source,
+                error,
             }) => {
                 assert_eq!(reported, path);
-                assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+                assert_eq!(error.kind(), std::io::ErrorKind::NotFound);
             }
             other => panic!("expected an I/O error, got {other:?}"),
         }

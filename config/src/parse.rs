@@ -5,6 +5,8 @@ use std::fmt::Write as _;
 
 use serde::Deserialize;
 use serde_path_to_error::{Path, Segment};
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
 
 use crate::Config;
 use crate::dicom::DicomConfig;
@@ -39,14 +41,129 @@ struct ConfigFile {
     forwarding: ForwardingConfig,
 }
 
-/// The configuration in `text`, and per site the problems met converting
-/// it (to be merged with the validation problems). Fails only when the text
-/// is not TOML or not of the expected form.
-pub(crate) fn parse(text: &str) -> Result<(Config, Vec<Vec<Problem>>), ConfigError> {
-    let deserializer = toml::Deserializer::parse(text)
-        .map_err(|error| ConfigError::Parse(vec![syntax_problem(text, &error)]))?;
-    let file: ConfigFile = serde_path_to_error::deserialize(deserializer)
-        .map_err(|error| ConfigError::Parse(vec![form_problem(text, &error)]))?;
+/// The TOML document as written, with the position of every key, kept to
+/// give each problem the line of the key it is about.
+pub(crate) struct Document<'i> {
+    text: &'i str,
+    root: Spanned<DeTable<'i>>,
+}
+
+impl<'i> Document<'i> {
+    /// Reads `text` as TOML. Fails only when it is not TOML.
+    pub(crate) fn parse(text: &'i str) -> Result<Document<'i>, ConfigError> {
+        let root = DeTable::parse(text)
+            .map_err(|error| ConfigError::Parse(vec![syntax_problem(text, &error)]))?;
+        Ok(Document { text, root })
+    }
+
+    /// The line of the key at `path` (as [`Problem::path`] spells it), or of
+    /// its nearest ancestor written in the file when the key itself was left
+    /// to its default. `None` when not even the section is written.
+    pub(crate) fn line_of(&self, path: &str) -> Option<usize> {
+        let mut span = None;
+        let mut node = Node::Table(self.root.get_ref());
+        for segment in path_segments(path) {
+            let found = match (&node, &segment) {
+                (Node::Table(table), PathSegment::Key(key)) => table
+                    .get_key_value(key.as_str())
+                    .map(|(key, value)| (key.span(), value)),
+                (Node::Array(array), PathSegment::Index(index)) => {
+                    array.get(*index).map(|value| (value.span(), value))
+                }
+                _ => None,
+            };
+            let Some((found_span, value)) = found else {
+                break;
+            };
+            span = Some(found_span);
+            node = match value.get_ref() {
+                DeValue::Table(table) => Node::Table(table),
+                DeValue::Array(array) => Node::Array(array),
+                _ => Node::Leaf,
+            };
+        }
+        span.map(|span| line_and_column(self.text, span.start).0)
+    }
+}
+
+enum Node<'a, 'i> {
+    Table(&'a DeTable<'i>),
+    Array(&'a [Spanned<DeValue<'i>>]),
+    Leaf,
+}
+
+enum PathSegment {
+    Key(String),
+    Index(usize),
+}
+
+/// The segments of a path written by [`path_text`]: bare keys, `"quoted"`
+/// keys and `[index]`es.
+fn path_segments(path: &str) -> Vec<PathSegment> {
+    let mut segments = Vec::new();
+    let mut chars = path.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '.' => {}
+            '[' => {
+                let digits: String = chars.by_ref().take_while(|&c| c != ']').collect();
+                match digits.parse() {
+                    Ok(index) => segments.push(PathSegment::Index(index)),
+                    Err(_) => break,
+                }
+            }
+            '"' => {
+                let mut key = String::new();
+                while let Some(c) = chars.next() {
+                    match c {
+                        '"' => break,
+                        '\\' => key.extend(chars.next()),
+                        other => key.push(other),
+                    }
+                }
+                segments.push(PathSegment::Key(key));
+            }
+            first => {
+                let mut key = String::from(first);
+                while let Some(&c) = chars.peek() {
+                    if c == '.' || c == '[' {
+                        break;
+                    }
+                    key.push(c);
+                    chars.next();
+                }
+                segments.push(PathSegment::Key(key));
+            }
+        }
+    }
+    segments
+}
+
+/// The configuration of `document`, per site the problems met converting
+/// it (to be merged with the validation problems), and the unknown keys.
+/// An unknown key (a typo, most often) is one problem among the others: it
+/// is set aside and the rest is read, so that the other problems are still
+/// found. Fails only when a key is missing or has a value of the wrong type.
+pub(crate) fn parse(document: &Document<'_>) -> Result<Parsed, ConfigError> {
+    let mut root = document.root.clone();
+    let mut unknown_keys = Vec::new();
+    // Serde stops at the first unknown key: each round removes one, so
+    // there are at most as many rounds as keys.
+    let file: ConfigFile = loop {
+        match serde_path_to_error::deserialize(toml::de::Deserializer::from(root.clone())) {
+            Ok(file) => break file,
+            Err(error) => {
+                let problem = form_problem(document, &error);
+                let unknown = error.inner().message().starts_with("unknown field");
+                if unknown && remove_key(root.get_mut(), error.path()) {
+                    unknown_keys.push(problem);
+                } else {
+                    unknown_keys.push(problem);
+                    return Err(ConfigError::Parse(unknown_keys));
+                }
+            }
+        }
+    };
 
     let (sites, conversion): (Vec<_>, Vec<_>) = file
         .sites
@@ -67,7 +184,48 @@ pub(crate) fn parse(text: &str) -> Result<(Config, Vec<Vec<Problem>>), ConfigErr
         escalation: file.escalation,
         forwarding: file.forwarding,
     };
-    Ok((config, conversion))
+    Ok(Parsed {
+        config,
+        conversion,
+        unknown_keys,
+    })
+}
+
+/// What [`parse`] read.
+pub(crate) struct Parsed {
+    pub(crate) config: Config,
+    pub(crate) conversion: Vec<Vec<Problem>>,
+    pub(crate) unknown_keys: Vec<Problem>,
+}
+
+/// Removes the key at `path` from `root`; false if there is none there.
+fn remove_key(root: &mut DeTable<'_>, path: &Path) -> bool {
+    let segments: Vec<&Segment> = path.iter().collect();
+    let Some((Segment::Map { key: last }, parents)) = segments.split_last() else {
+        return false;
+    };
+    let mut cursor = Cursor::Table(root);
+    for segment in parents {
+        let value = match (segment, cursor) {
+            (Segment::Map { key }, Cursor::Table(table)) => table.get_mut(key.as_str()),
+            (Segment::Seq { index }, Cursor::Array(elements)) => elements.get_mut(*index),
+            _ => None,
+        };
+        cursor = match value.map(Spanned::get_mut) {
+            Some(DeValue::Table(table)) => Cursor::Table(table),
+            Some(DeValue::Array(elements)) => Cursor::Array(elements),
+            _ => return false,
+        };
+    }
+    match cursor {
+        Cursor::Table(table) => table.remove(last.as_str()).is_some(),
+        Cursor::Array(_) => false,
+    }
+}
+
+enum Cursor<'a, 'i> {
+    Table(&'a mut DeTable<'i>),
+    Array(&'a mut [Spanned<DeValue<'i>>]),
 }
 
 /// The text is not TOML: there is no key path yet, only a position.
@@ -86,7 +244,10 @@ fn syntax_problem(text: &str, error: &toml::de::Error) -> Problem {
 }
 
 /// The text is TOML but a key is unknown, missing or of the wrong type.
-fn form_problem(text: &str, error: &serde_path_to_error::Error<toml::de::Error>) -> Problem {
+fn form_problem(
+    document: &Document<'_>,
+    error: &serde_path_to_error::Error<toml::de::Error>,
+) -> Problem {
     let inner = error.inner();
     let path = path_text(error.path());
     let mut message = plain_number_types(&one_line(inner.message()));
@@ -94,11 +255,11 @@ fn form_problem(text: &str, error: &serde_path_to_error::Error<toml::de::Error>)
         message.push_str("; write each site as a [[sites]] table, with double brackets");
     }
     // Only the line, never its text: it may hold a database password.
-    if let Some(span) = inner.span() {
-        let (line, _) = line_and_column(text, span.start);
-        let _ = write!(message, " (line {line})");
-    }
-    Problem::new(path, message)
+    let line = match inner.span() {
+        Some(span) => Some(line_and_column(document.text, span.start).0),
+        None => document.line_of(&path),
+    };
+    Problem::new(path, message).at_line(line)
 }
 
 /// serde names the Rust type it expected ("expected u16"); say what that
@@ -184,18 +345,19 @@ fn one_line(message: &str) -> String {
 mod tests {
     use super::*;
 
+    /// The one problem met reading `text`: a syntax or form error, or an
+    /// unknown key.
     fn parse_problem(text: &str) -> Problem {
-        match parse(text) {
-            Err(ConfigError::Parse(problems)) => {
-                assert_eq!(problems.len(), 1, "{problems:?}");
-                problems
-                    .into_iter()
-                    .next()
-                    .unwrap_or_else(|| unreachable!())
-            }
+        let problems = match Document::parse(text).and_then(|document| parse(&document)) {
+            Err(ConfigError::Parse(problems)) => problems,
             Err(other) => panic!("expected a parse error, got {other}"),
-            Ok((config, _)) => panic!("expected a parse error, got {config:?}"),
-        }
+            Ok(parsed) => parsed.unknown_keys,
+        };
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        problems
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| unreachable!())
     }
 
     const SITE: &str = "[[sites]]\nname = \"ch-a\"\nae_titles = [\"CT\"]\ntime_zone = \"UTC\"\n";
@@ -210,7 +372,7 @@ mod tests {
             "{problem}"
         );
         assert!(problem.message.contains("`ae_titles`"), "{problem}");
-        assert!(problem.message.contains("(line 5)"), "{problem}");
+        assert_eq!(problem.line, Some(5), "{problem}");
     }
 
     #[test]
@@ -218,7 +380,7 @@ mod tests {
         let problem = parse_problem("[dicom]\nport = 104\naet = \"X\"\n");
         assert_eq!(problem.path, "dicom.aet");
         assert!(problem.message.contains("unknown field `aet`"), "{problem}");
-        assert!(problem.message.contains("(line 3)"), "{problem}");
+        assert_eq!(problem.line, Some(3), "{problem}");
     }
 
     #[test]
@@ -236,7 +398,7 @@ mod tests {
         let problem = parse_problem("[dicom]\n\nport = \"104\"\n");
         assert_eq!(problem.path, "dicom.port");
         assert!(problem.message.contains("invalid type"), "{problem}");
-        assert!(problem.message.contains("(line 3)"), "{problem}");
+        assert_eq!(problem.line, Some(3), "{problem}");
     }
 
     #[test]
@@ -245,8 +407,9 @@ mod tests {
         assert_eq!(problem.path, "http.port");
         assert_eq!(
             problem.message,
-            "invalid value: integer `70000`, expected a whole number from 0 to 65535 (line 2)"
+            "invalid value: integer `70000`, expected a whole number from 0 to 65535"
         );
+        assert_eq!(problem.line, Some(2));
     }
 
     #[test]

@@ -13,6 +13,10 @@ pub struct Problem {
     pub path: String,
     /// What is wrong and what is expected instead.
     pub message: String,
+    /// The line of the file where the key is written (or its section, when
+    /// the key was left to its default); `None` for a configuration changed
+    /// in code, or a problem no line stands for.
+    pub line: Option<usize>,
 }
 
 impl Problem {
@@ -20,16 +24,26 @@ impl Problem {
         Problem {
             path: path.into(),
             message: message.into(),
+            line: None,
         }
+    }
+
+    pub(crate) fn at_line(mut self, line: Option<usize>) -> Problem {
+        self.line = line;
+        self
     }
 }
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.path.is_empty() {
-            f.write_str(&self.message)
+            f.write_str(&self.message)?;
         } else {
-            write!(f, "{}: {}", self.path, self.message)
+            write!(f, "{}: {}", self.path, self.message)?;
+        }
+        match self.line {
+            Some(line) => write!(f, " (line {line})"),
+            None => Ok(()),
         }
     }
 }
@@ -37,18 +51,20 @@ impl fmt::Display for Problem {
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The file could not be read (missing, unreadable, not UTF-8).
-    #[error("cannot read configuration file {}", path.display())]
+    /// The file could not be read (missing, unreadable, not UTF-8). The
+    /// reason is part of the message rather than a source, so that it is
+    /// printed once however the error is shown.
+    #[error("cannot read configuration file {}: {error}", path.display())]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    /// The text is not TOML, or its keys and value types are not those of a
-    /// telerad configuration. Serde stops at the first such problem, so
-    /// there is usually one.
+    /// The text is not TOML, or a key is missing or has a value of the wrong
+    /// type. Serde stops at the first such problem; unknown keys met before
+    /// it are listed too.
     #[error("configuration file does not have the expected form:{}", ProblemList(.0))]
     Parse(Vec<Problem>),
-    /// The configuration has the right form but values that telerad cannot
+    /// The configuration has unknown keys, or values that telerad cannot
     /// run with. Every problem found is listed, not only the first, so that
     /// one round of editing fixes them all.
     #[error("configuration is not valid:{}", ProblemList(.0))]
@@ -110,16 +126,23 @@ mod tests {
     }
 
     #[test]
-    fn io_error_has_no_problems_and_keeps_its_cause() {
+    fn problem_display_ends_with_its_line() {
+        let problem = Problem::new("dicom.port", "must not be 0").at_line(Some(7));
+        assert_eq!(problem.to_string(), "dicom.port: must not be 0 (line 7)");
+    }
+
+    #[test]
+    fn io_error_says_why_once() {
         let error = ConfigError::Io {
             path: PathBuf::from("/etc/telerad.toml"),
-            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            error: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
         };
         assert!(error.problems().is_empty());
         assert_eq!(
             error.to_string(),
-            "cannot read configuration file /etc/telerad.toml"
+            "cannot read configuration file /etc/telerad.toml: permission denied"
         );
-        assert!(std::error::Error::source(&error).is_some());
+        // Not also a source: `{:#}` chains would print the reason twice.
+        assert!(std::error::Error::source(&error).is_none());
     }
 }

@@ -319,11 +319,17 @@ max_open_studies = 1
         }
     }
 
-    /// The single parse problem of `BASE` followed by `more`.
+    /// The single problem of form of `BASE` followed by `more`: a missing
+    /// key, a value of the wrong type, or an unknown key (which is listed
+    /// with the validation problems).
     pub(crate) fn parse_problem(more: &str) -> Problem {
         match Config::from_toml_str(&format!("{BASE}\n{more}")) {
-            Err(ConfigError::Parse(problems)) if problems.len() == 1 => problems[0].clone(),
-            other => panic!("expected one parse problem, got {other:?}"),
+            Err(ConfigError::Parse(problems) | ConfigError::Invalid(problems))
+                if problems.len() == 1 =>
+            {
+                problems[0].clone()
+            }
+            other => panic!("expected one problem, got {other:?}"),
         }
     }
 
@@ -517,7 +523,7 @@ mod tests {
             );
         }
         assert_eq!(config.rota.time_zone.as_deref(), Some("Europe/Paris"));
-        assert_eq!(config.rota.shifts.len(), 8);
+        assert_eq!(config.rota.shifts.len(), 11);
         assert_eq!(config.rota.overrides.len(), 2);
         let names: Vec<&str> = config.rules.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(

@@ -38,6 +38,12 @@ impl StorageConfig {
             ),
         }
     }
+
+    /// [`StorageConfig::database_url`] with any password replaced by
+    /// `***`, for logs.
+    pub fn database_url_for_log(&self) -> String {
+        redact_password(&self.database_url())
+    }
 }
 
 // Written by hand so that logging the configuration at start-up does not
@@ -117,6 +123,18 @@ fn redact_password(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn database_url_for_log_hides_the_password() {
+        let storage = StorageConfig {
+            database_url: Some("postgres://telerad:secret@db/telerad".to_owned()),
+            ..StorageConfig::default()
+        };
+        assert_eq!(
+            storage.database_url_for_log(),
+            "postgres://telerad:***@db/telerad"
+        );
+    }
 
     #[test]
     fn defaults_are_data_and_sqlite() {

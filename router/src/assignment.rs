@@ -49,6 +49,25 @@ pub struct HistoryEntry {
     pub detail: String,
 }
 
+/// When `radiologist` was given the study: the last step of `history` that
+/// gave it to them (assigned, escalated or reassigned); `None` when nobody
+/// has it. The row's own `assigned_at` is when the assignment was created,
+/// whoever has it now.
+pub fn given_at(radiologist: Option<&str>, history: &[HistoryEntry]) -> Option<i64> {
+    let radiologist = radiologist?;
+    history
+        .iter()
+        .rev()
+        .find(|entry| {
+            entry.radiologist_id.as_deref() == Some(radiologist)
+                && matches!(
+                    entry.action.as_str(),
+                    "assigned" | "escalated" | "reassigned"
+                )
+        })
+        .map(|entry| entry.at)
+}
+
 /// A new assignment row.
 #[derive(Debug, Clone)]
 pub struct NewAssignment<'a> {
@@ -261,6 +280,32 @@ pub async fn claim(
     Ok(claimed == 1)
 }
 
+/// A person gives the study to `radiologist`: like [`hand_over`], but the
+/// escalation level stays where it was, since no deadline was missed.
+pub async fn reassign(
+    tx: &mut Tx<'_>,
+    id: i64,
+    radiologist: &str,
+    acknowledge_by: i64,
+    tried: &str,
+    explanation: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE assignments SET state = 'assigned', radiologist_id = $2, acknowledge_by = $3, \
+         tried = $4, explanation = $5, acknowledged_at = NULL, updated_at = $6 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(radiologist)
+    .bind(acknowledge_by)
+    .bind(tried)
+    .bind(explanation)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// Gives the study to `radiologist` (or to nobody), one escalation level up.
 pub async fn hand_over(
     tx: &mut Tx<'_>,
@@ -291,4 +336,35 @@ pub async fn hand_over(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(at: i64, action: &str, radiologist: Option<&str>) -> HistoryEntry {
+        HistoryEntry {
+            at,
+            action: action.to_owned(),
+            radiologist_id: radiologist.map(str::to_owned),
+            detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn given_at_is_when_the_current_reader_got_the_study() {
+        let history = [
+            step(10, "unassigned", None),
+            step(20, "assigned", Some("dr-a")),
+            step(30, "escalated", Some("dr-b")),
+            step(40, "acknowledged", Some("dr-b")),
+            step(50, "reassigned", Some("dr-a")),
+            step(60, "acknowledged", Some("dr-a")),
+        ];
+        assert_eq!(given_at(Some("dr-a"), &history), Some(50));
+        assert_eq!(given_at(Some("dr-b"), &history[..4]), Some(30));
+        // Nobody has it: no time, whatever the history holds.
+        assert_eq!(given_at(None, &history), None);
+        assert_eq!(given_at(None, &history[..1]), None);
+    }
 }

@@ -193,11 +193,17 @@ pub fn choose(classification: &Classification, duties: &[Duty], ctx: &Context<'_
         chosen: None,
         pool: "nobody".to_string(),
         why: format!(
-            "rule {:?} gives {} / {}; no {} or general radiologist on duty can take a study from {}",
+            "rule {:?} gives {} / {}; no {} radiologist on duty can take a study from {}",
             classification.rule,
             classification.subspecialty,
             classification.priority.as_str(),
-            classification.subspecialty,
+            // General is the fallback of every other subspecialty: name it
+            // once when it was the one asked for.
+            if classification.subspecialty == "general" {
+                "general".to_owned()
+            } else {
+                format!("{} or general", classification.subspecialty)
+            },
             ctx.site
         ),
         considered,

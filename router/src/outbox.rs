@@ -185,6 +185,23 @@ pub struct ForwardJob {
     pub sent_at: Option<i64>,
 }
 
+/// A page of [`Outbox::page`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobPage {
+    pub jobs: Vec<ForwardJob>,
+    /// The `before` of the next page; `None` on the last page.
+    pub next: Option<i64>,
+}
+
+/// Which dead jobs [`Outbox::retry_dead`] puts back in the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryScope<'a> {
+    /// Every dead job of the study with this Study Instance UID.
+    Study(&'a str),
+    /// Every dead job to the destination with this name or AE title.
+    Destination(&'a str),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum OutboxError {
     #[error("outbox database error: {0}")]
@@ -453,6 +470,40 @@ impl Outbox {
         Ok(out)
     }
 
+    /// One page of jobs, newest first: those older than job `before` when
+    /// given. `next` is where the following page starts, `None` on the last.
+    pub async fn page(
+        &self,
+        state: Option<&str>,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<JobPage, OutboxError> {
+        let state = match state {
+            Some(s) => JobState::parse(s)
+                .ok_or_else(|| OutboxError::InvalidState(s.to_string()))?
+                .as_str(),
+            None => "",
+        };
+        let limit = limit.max(1);
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM forward_jobs WHERE ($1 = '' OR state = $1) AND id < $2 \
+             ORDER BY id DESC LIMIT $3"
+        );
+        // One more than asked: whether it exists says if there is a next page.
+        let rows: Vec<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(state)
+            .bind(before.unwrap_or(i64::MAX))
+            .bind(limit.saturating_add(1))
+            .fetch_all(&self.db.pool)
+            .await?;
+        let mut jobs = jobs(rows)?;
+        jobs.reverse();
+        let more = i64::try_from(jobs.len()).unwrap_or(i64::MAX) > limit;
+        jobs.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        let next = jobs.last().filter(|_| more).map(|job| job.id);
+        Ok(JobPage { jobs, next })
+    }
+
     pub async fn job(&self, id: i64) -> Result<Option<ForwardJob>, OutboxError> {
         let sql = format!("SELECT {JOB_COLUMNS} FROM forward_jobs WHERE id = $1");
         let row: Option<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -511,6 +562,38 @@ impl Outbox {
                 }),
             },
         }
+    }
+
+    /// Puts every `dead` job of a study, or of a destination (its name or
+    /// AE title), back in the queue with a fresh count of attempts, as
+    /// [`Outbox::retry`] does for one; the number of jobs re-queued.
+    pub async fn retry_dead(&self, scope: RetryScope<'_>) -> Result<u64, OutboxError> {
+        let (condition, value) = match scope {
+            RetryScope::Study(uid) => ("study_instance_uid = $2", uid),
+            RetryScope::Destination(name) => {
+                ("(destination_name = $2 OR destination_ae_title = $2)", name)
+            }
+        };
+        let sql = format!(
+            "UPDATE forward_jobs SET state = 'pending', attempts = 0, next_attempt_at = $1, \
+             claimed_by = NULL, claimed_at = NULL, send_started_at = NULL \
+             WHERE state = 'dead' AND {condition}"
+        );
+        let requeued = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(self.now_ms())
+            .bind(value)
+            .execute(&self.db.pool)
+            .await?
+            .rows_affected();
+        if requeued > 0 {
+            tracing::info!(
+                ?scope,
+                requeued,
+                "dead forward jobs put back in the queue by request"
+            );
+            self.work.notify_one();
+        }
+        Ok(requeued)
     }
 
     // The forwarder's side. Every call that touches a `sending` job names

@@ -432,8 +432,49 @@ mod tests {
                 ("dr-martin", Role::Primary, "neuro"),
             ]
         );
-        // Friday 10:00: nobody (the night ended at 08:00).
-        assert_eq!(rota.on_duty(paris("2026-06-05T10:00")), vec![]);
+        // Friday 10:00: the weekday day shift (the night ended at 08:00).
+        assert_eq!(
+            who(&rota.on_duty(paris("2026-06-05T10:00"))),
+            [
+                ("dr-lefebvre", Role::Primary, "chest"),
+                ("dr-nguyen", Role::Primary, "neuro"),
+                ("dr-rousseau", Role::Primary, "general"),
+            ]
+        );
+    }
+
+    /// The README's trial works whenever it is tried: at every hour of a
+    /// week, including both daylight saving changes of Europe/Paris, each
+    /// example site has a radiologist on duty who is licensed for it and
+    /// reads general studies (what an unclassified study needs).
+    #[test]
+    fn example_covers_every_site_at_every_hour_of_the_week() {
+        let config = Config::example();
+        let rota = example();
+        for monday in ["2026-03-23T00:30", "2026-10-19T00:30", "2026-06-01T00:30"] {
+            let start = paris(monday);
+            // 7 × 24 h in absolute time, plus one so that the week's last
+            // hour is past the clock changes on either Sunday.
+            for hour in 0..=(7 * 24) {
+                let at = start + jiff::SignedDuration::from_hours(hour);
+                let duties = rota.on_duty(at);
+                for site in &config.sites {
+                    let covered = duties.iter().any(|duty| {
+                        config.radiologists.iter().any(|r| {
+                            r.id == duty.radiologist_id
+                                && r.sites.contains(&site.name)
+                                && r.has_subspecialty("general")
+                        })
+                    });
+                    assert!(
+                        covered,
+                        "nobody licensed for {} reads general at {at}: {:?}",
+                        site.name,
+                        who(&duties)
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::candidates::{Context, Decision, Reader, choose, next_in_chain};
 use crate::outbox::{Destination, Outbox};
 use crate::rota::Rota;
 use crate::rules::{Classification, Priority, Rules, StudyFacts};
-use crate::sla::sla_for;
+use crate::sla::{human_duration, sla_for};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -106,7 +106,9 @@ pub struct AssignmentView {
     pub priority: String,
     pub subspecialty: String,
     pub rule: String,
-    pub assigned_at: i64,
+    /// When the current radiologist was given the study; `null` while
+    /// nobody has it.
+    pub assigned_at: Option<i64>,
     /// The acknowledgement deadline (escalation fires then).
     pub acknowledge_by: Option<i64>,
     pub preliminary_by: i64,
@@ -600,13 +602,13 @@ impl Router {
         .await?;
         let detail = match (state, &row.radiologist_id, &decision.chosen) {
             ("assigned", Some(previous), Some(next)) => format!(
-                "{previous} did not acknowledge within {} min; given to {next} ({})",
-                ack.as_secs() / 60,
+                "{previous} did not acknowledge within {}; given to {next} ({})",
+                human_duration(ack),
                 decision.pool
             ),
             ("assigned", Some(previous), None) => format!(
-                "{previous} did not acknowledge within {} min and nobody is left to call: alert raised",
-                ack.as_secs() / 60
+                "{previous} did not acknowledge within {} and nobody is left to call: alert raised",
+                human_duration(ack)
             ),
             ("unassigned", _, Some(next)) if chain_called => format!(
                 "nobody on duty could take it before its acknowledgement deadline; \
@@ -783,11 +785,12 @@ impl Router {
                 } else {
                     format!("{},{radiologist_id}", row.tried)
                 };
-                assignment::hand_over(
+                // A person's choice, not an escalation: the level stays.
+                assignment::reassign(
                     &mut tx,
                     row.id,
-                    Some(radiologist_id),
-                    Some(now + ms(ack)),
+                    radiologist_id,
+                    now + ms(ack),
                     &tried,
                     &explanation,
                     now,
@@ -865,7 +868,7 @@ impl Router {
             priority: row.priority,
             subspecialty: row.subspecialty,
             rule: row.rule,
-            assigned_at: row.assigned_at,
+            assigned_at: assignment::given_at(row.radiologist_id.as_deref(), &history),
             acknowledge_by: row.acknowledge_by,
             preliminary_by: row.preliminary_by,
             acknowledged_at: row.acknowledged_at,

@@ -109,6 +109,53 @@ fn text(value: &str) -> PrimitiveValue {
     PrimitiveValue::from(padded)
 }
 
+/// Error Comment (0000,0902) is LO: at most 64 characters (PS3.7 C.4.2,
+/// PS3.5 6.2). Our messages are written for the log and often longer,
+/// mostly because of the UIDs they quote; the sender knows those already,
+/// so they are dropped first. What is still too long is cut at a word and
+/// marked "...". The log keeps the whole message.
+pub fn error_comment(message: &str) -> String {
+    const MAX: usize = 64;
+    let message: String = message
+        .chars()
+        .filter(|c| c.is_ascii() && !c.is_ascii_control())
+        .collect();
+    if message.len() <= MAX {
+        return message;
+    }
+    let without_uids = message
+        .split_whitespace()
+        .filter(|word| !is_uid_like(word))
+        .collect::<Vec<_>>()
+        .join(" ");
+    if without_uids.len() <= MAX {
+        return without_uids;
+    }
+    let mut cut = String::new();
+    for word in without_uids.split(' ') {
+        if cut.len() + word.len() + 1 > MAX - 3 {
+            break;
+        }
+        if !cut.is_empty() {
+            cut.push(' ');
+        }
+        cut.push_str(word);
+    }
+    if cut.is_empty() {
+        // One word longer than the field: cut it.
+        cut = without_uids.chars().take(MAX - 3).collect();
+    }
+    cut.push_str("...");
+    cut
+}
+
+/// A UID as quoted in a message: digits and dots, possibly in quotes or
+/// followed by punctuation.
+fn is_uid_like(word: &str) -> bool {
+    let core = word.trim_matches(|c: char| matches!(c, '"' | '\'' | ',' | ':' | ';' | '(' | ')'));
+    core.contains('.') && core.len() > 8 && core.chars().all(|c| c.is_ascii_digit() || c == '.')
+}
+
 fn encode(elements: Vec<DataElement<InMemDicomObject>>) -> Vec<u8> {
     let mut object = InMemDicomObject::from_element_iter(elements);
     object.put(DataElement::new(
@@ -205,7 +252,11 @@ pub fn response(request: &Command, status: u16, comment: Option<&str>) -> Vec<u8
         ));
     }
     if let Some(comment) = comment {
-        elements.push(DataElement::new(tags::ERROR_COMMENT, VR::LO, text(comment)));
+        elements.push(DataElement::new(
+            tags::ERROR_COMMENT,
+            VR::LO,
+            text(&error_comment(comment)),
+        ));
     }
     encode(elements)
 }
@@ -224,6 +275,27 @@ mod tests {
         assert_eq!(command.message_id, 7);
         assert_eq!(command.affected_sop_instance_uid, "1.2.3.45");
         assert!(command.has_data_set);
+    }
+
+    #[test]
+    fn error_comments_fit_in_an_lo_and_keep_their_sense() {
+        assert_eq!(error_comment("disk full"), "disk full");
+        let uids = "the data set's SOP Instance UID 1.2.826.0.1.3680043.8.498.1234567890 \
+                    differs from the command's 1.2.826.0.1.3680043.8.498.1234567891";
+        assert_eq!(
+            error_comment(uids),
+            "the data set's SOP Instance UID differs from the command's"
+        );
+        let long = "cannot write the instance to disk: No space left on device (os error 28) \
+                    while syncing the study folder";
+        let comment = error_comment(long);
+        assert!(comment.len() <= 64, "{comment}");
+        assert_eq!(
+            comment,
+            "cannot write the instance to disk: No space left on device..."
+        );
+        let word = "x".repeat(100);
+        assert_eq!(error_comment(&word).len(), 64);
     }
 
     #[test]

@@ -301,7 +301,7 @@ impl Archive {
             });
         }
         if version > 1 {
-            tracing::warn!(sop_instance_uid = %sop, version, "instance re-sent with different content: kept as a new version");
+            tracing::info!(sop_instance_uid = %sop, version, "same SOP Instance UID with different content: stored as version {version}");
         }
         Ok(Stored::New {
             version,

@@ -145,13 +145,6 @@ pub struct StudyEvent {
     pub instance_count: i64,
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct StudyFilter {
-    pub status: Option<String>,
-    pub site: Option<String>,
-    pub limit: i64,
-}
-
 const STUDY_COLUMNS: &str = "study_instance_uid, site, status, patient_name, patient_id, \
     patient_birth_date, patient_sex, accession_number, study_date, study_time, \
     study_description, referring_physician_name, modalities, body_parts, instance_count, \
@@ -478,30 +471,6 @@ impl StudyIndex {
                 })
             })
             .collect()
-    }
-
-    /// Newest first, within `scope`.
-    pub async fn studies(
-        &self,
-        filter: &StudyFilter,
-        scope: &Scope,
-    ) -> Result<Vec<StudySummary>, sqlx::Error> {
-        // Unused filters compare a column with itself so that one statement
-        // serves every combination.
-        let sql = format!(
-            "SELECT {STUDY_COLUMNS} FROM studies \
-             WHERE ($1 = '' OR status = $1) AND ($2 = '' OR site = $2) AND {} \
-             ORDER BY last_received_at DESC, id DESC LIMIT $3",
-            scope.condition("site", 4)
-        );
-        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(filter.status.clone().unwrap_or_default())
-            .bind(filter.site.clone().unwrap_or_default())
-            .bind(filter.limit);
-        for site in scope.values() {
-            query = query.bind(site);
-        }
-        query.fetch_all(self.pool()).await
     }
 
     /// The study, if it exists within `scope`: another site's study is

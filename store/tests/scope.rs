@@ -4,7 +4,7 @@
 use telerad_fixtures::database::{Backend, PgDatabase};
 use telerad_store::index::NewInstance;
 use telerad_store::inspect::InstanceAttributes;
-use telerad_store::{Database, Scope, StudyFilter, StudyIndex};
+use telerad_store::{Database, Scope, StudyIndex, StudyPageQuery};
 
 async fn index_with_one_study(url: &str) -> StudyIndex {
     let index = StudyIndex::new(Database::connect(url).await.expect("connect"));
@@ -41,9 +41,9 @@ async fn index_with_one_study(url: &str) -> StudyIndex {
 
 async fn another_sites_study_is_not_found(url: &str) {
     let index = index_with_one_study(url).await;
-    let filter = StudyFilter {
+    let page = StudyPageQuery {
         limit: 10,
-        ..StudyFilter::default()
+        ..StudyPageQuery::default()
     };
     for (scope, visible) in [
         (Scope::All, true),
@@ -54,7 +54,12 @@ async fn another_sites_study_is_not_found(url: &str) {
     ] {
         let what = format!("{scope:?}");
         assert_eq!(
-            index.studies(&filter, &scope).await.expect("studies").len(),
+            index
+                .study_page(&page, &scope)
+                .await
+                .expect("a page")
+                .studies
+                .len(),
             usize::from(visible),
             "{what}"
         );

@@ -24,12 +24,8 @@ struct RadiologistBody {
 }
 
 fn body(json: Result<Json<RadiologistBody>, JsonRejection>) -> Result<RadiologistBody, ApiError> {
-    json.map(|Json(b)| b).map_err(|e| {
-        ApiError::BadRequest(format!(
-            "expected {{\"radiologist\": \"id\"}}: {}",
-            e.body_text()
-        ))
-    })
+    json.map(|Json(b)| b)
+        .map_err(|e| ApiError::from_json_rejection(&e, "expected {\"radiologist\": \"id\"}"))
 }
 
 fn study_uid(raw: &str) -> Result<&str, ApiError> {

@@ -2,6 +2,7 @@
 //! `{"error": "..."}` that says what was wrong with the request.
 
 use axum::Json;
+use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -14,10 +15,28 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    TooLarge(String),
     #[error("internal error: {0}")]
     Internal(String),
     #[error("database error")]
     Database(#[from] sqlx::Error),
+}
+
+impl ApiError {
+    /// A JSON body that could not be read: a 413 when it was over the
+    /// limit (a chunked body is cut while read, so only the extractor
+    /// knows), otherwise a 400 saying what was `expected`.
+    pub fn from_json_rejection(rejection: &JsonRejection, expected: &str) -> ApiError {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge(format!(
+                "request body too large: at most {} bytes are accepted",
+                crate::MAX_BODY_BYTES
+            ))
+        } else {
+            ApiError::BadRequest(format!("{expected}: {}", rejection.body_text()))
+        }
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -26,6 +45,7 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Internal(m) => {
                 tracing::error!("internal error while serving a request: {m}");
                 StatusCode::INTERNAL_SERVER_ERROR

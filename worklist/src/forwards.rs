@@ -1,16 +1,19 @@
-//! `GET /api/forwards` and `POST /api/forwards/{id}/retry`: the operators'
-//! view of deliveries to radiologists' workstations, above all the `dead`
-//! ones (with why they failed), and the way to send one again.
+//! `GET /api/forwards`, `POST /api/forwards/{id}/retry` and
+//! `POST /api/forwards/retry`: the operators' view of deliveries to
+//! radiologists' workstations, above all the `dead` ones (with why they
+//! failed), and the way to send one, or all those of a study or a
+//! destination, again.
 
 use crate::error::ApiError;
+use crate::paging::{self, Page};
 use crate::state::AppState;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRef, Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use telerad_router::outbox::{ForwardJob, Outbox, OutboxError};
+use telerad_router::outbox::{ForwardJob, Outbox, OutboxError, RetryScope};
 
 /// The handlers need the outbox only; taking just that lets them be served
 /// (and tested) without the rest of the application state.
@@ -21,6 +24,7 @@ where
 {
     Router::new()
         .route("/api/forwards", get(list))
+        .route("/api/forwards/retry", post(retry_dead))
         .route("/api/forwards/{id}/retry", post(retry))
 }
 
@@ -30,33 +34,76 @@ impl FromRef<AppState> for Arc<Outbox> {
     }
 }
 
-const DEFAULT_LIMIT: i64 = 100;
-const MAX_LIMIT: i64 = 1000;
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     state: Option<String>,
     limit: Option<i64>,
+    cursor: Option<String>,
 }
 
-/// Newest first.
+/// Newest first, a page at a time.
 async fn list(
     State(outbox): State<Arc<Outbox>>,
     query: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<Vec<ForwardJob>>, ApiError> {
+) -> Result<Json<Page<ForwardJob>>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::BadRequest(format!(
-            "limit {limit}: expected 1 to {MAX_LIMIT}"
-        )));
-    }
-    let jobs = outbox
-        .list(query.state.as_deref(), limit)
+    let limit = paging::limit(query.limit)?;
+    let before = match query.cursor.as_deref() {
+        Some(text) => Some(text.parse().ok().filter(|id| *id > 0).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "cursor {text:?}: expected the next_cursor of a previous page"
+            ))
+        })?),
+        None => None,
+    };
+    let page = outbox
+        .page(query.state.as_deref(), before, limit)
         .await
         .map_err(api_error)?;
-    Ok(Json(jobs))
+    Ok(Json(Page::new(
+        page.jobs,
+        "/api/forwards",
+        &[("state", query.state.as_deref())],
+        limit,
+        page.next.map(|id| id.to_string()),
+    )))
+}
+
+/// Which dead jobs to re-queue: exactly one of the two.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetryBody {
+    study_instance_uid: Option<String>,
+    destination: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Requeued {
+    requeued: u64,
+}
+
+/// `POST /api/forwards/retry`: every dead job of a study or of a
+/// destination back in the queue, in one call.
+async fn retry_dead(
+    State(outbox): State<Arc<Outbox>>,
+    json: Result<Json<RetryBody>, JsonRejection>,
+) -> Result<Json<Requeued>, ApiError> {
+    const EXPECTED: &str =
+        "expected {\"study_instance_uid\": \"UID\"} or {\"destination\": \"name or AE title\"}";
+    let Json(body) = json.map_err(|e| ApiError::from_json_rejection(&e, EXPECTED))?;
+    let scope = match (&body.study_instance_uid, &body.destination) {
+        (Some(uid), None) => RetryScope::Study(
+            telerad_store::uid::validate_uid(uid)
+                .map_err(|e| ApiError::BadRequest(e.to_string()))?,
+        ),
+        (None, Some(destination)) if !destination.trim().is_empty() => {
+            RetryScope::Destination(destination.trim())
+        }
+        _ => return Err(ApiError::BadRequest(EXPECTED.to_owned())),
+    };
+    let requeued = outbox.retry_dead(scope).await.map_err(api_error)?;
+    Ok(Json(Requeued { requeued }))
 }
 
 async fn retry(
@@ -134,14 +181,28 @@ mod tests {
 
     /// (status, JSON body) of a request, from a blocking thread.
     async fn call(method: &'static str, url: String) -> (u16, serde_json::Value) {
+        send(method, url, None::<String>).await
+    }
+
+    /// As [`call`], with a JSON body for a POST.
+    async fn send(
+        method: &'static str,
+        url: String,
+        json: Option<impl Into<String>>,
+    ) -> (u16, serde_json::Value) {
+        let json: Option<String> = json.map(Into::into);
         tokio::task::spawn_blocking(move || {
             let agent: ureq::Agent = ureq::Agent::config_builder()
                 .http_status_as_error(false)
                 .timeout_global(Some(Duration::from_secs(10)))
                 .build()
                 .into();
-            let mut response = match method {
-                "POST" => agent.post(&url).send_empty(),
+            let mut response = match (method, json) {
+                ("POST", Some(json)) => agent
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .send(json.as_str()),
+                ("POST", None) => agent.post(&url).send_empty(),
                 _ => agent.get(&url).call(),
             }
             .expect("an HTTP answer");
@@ -158,6 +219,62 @@ mod tests {
         .expect("the HTTP client thread")
     }
 
+    /// An archive with a two-image study whose two forward jobs died
+    /// against a workstation that does not answer.
+    async fn dead_jobs(dir: &std::path::Path) -> (Arc<Archive>, Arc<Outbox>, String, Destination) {
+        let (archive, study) = archive_with_study(dir).await;
+        let outbox = Arc::new(Outbox::new(
+            archive.index().database().clone(),
+            RetryPolicy {
+                base: Duration::from_millis(10),
+                max_delay: Duration::from_millis(10),
+                max_attempts: 1,
+            },
+        ));
+        // Nothing listens there: one refused connection and the jobs
+        // are dead.
+        let destination = Destination {
+            name: "dr-martin".into(),
+            ae_title: "MARTIN_WS".into(),
+            host: "127.0.0.1".into(),
+            port: free_port(),
+        };
+        assert_eq!(
+            outbox
+                .enqueue_study(&study, &destination)
+                .await
+                .expect("enqueue"),
+            2
+        );
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let forwarder = tokio::spawn(telerad_router::forwarder::run_forwarder(
+            outbox.clone(),
+            archive.clone(),
+            "TELERAD".into(),
+            1,
+            stopped,
+        ));
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while outbox.list(Some("dead"), 10).await.expect("list").len() < 2 {
+            assert!(std::time::Instant::now() < deadline, "jobs not dead");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = stop.send(true);
+        forwarder.await.expect("the forwarder stops");
+        (archive, outbox, study, destination)
+    }
+
+    /// The worklist's forward routes on a free port; their base URL.
+    async fn serve(outbox: Arc<Outbox>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
+        let base = format!("http://{}", listener.local_addr().expect("an address"));
+        let app = routes::<Arc<Outbox>>().with_state(outbox);
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        base
+    }
+
     #[test]
     fn operators_list_dead_jobs_and_retry_them() {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -167,58 +284,15 @@ mod tests {
             .expect("a runtime");
         runtime.block_on(async {
             let dir = tempfile::tempdir().expect("a temp dir");
-            let (archive, study) = archive_with_study(dir.path()).await;
-            let outbox = Arc::new(Outbox::new(
-                archive.index().database().clone(),
-                RetryPolicy {
-                    base: Duration::from_millis(10),
-                    max_delay: Duration::from_millis(10),
-                    max_attempts: 1,
-                },
-            ));
-            // Nothing listens there: one refused connection and the jobs
-            // are dead.
-            let destination = Destination {
-                name: "dr-martin".into(),
-                ae_title: "MARTIN_WS".into(),
-                host: "127.0.0.1".into(),
-                port: free_port(),
-            };
-            assert_eq!(
-                outbox
-                    .enqueue_study(&study, &destination)
-                    .await
-                    .expect("enqueue"),
-                2
-            );
-            let (stop, stopped) = tokio::sync::watch::channel(false);
-            let forwarder = tokio::spawn(telerad_router::forwarder::run_forwarder(
-                outbox.clone(),
-                archive.clone(),
-                "TELERAD".into(),
-                1,
-                stopped,
-            ));
-            let deadline = std::time::Instant::now() + Duration::from_secs(30);
-            while outbox.list(Some("dead"), 10).await.expect("list").len() < 2 {
-                assert!(std::time::Instant::now() < deadline, "jobs not dead");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            let _ = stop.send(true);
-            forwarder.await.expect("the forwarder stops");
-
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("a port");
-            let base = format!("http://{}", listener.local_addr().expect("an address"));
-            let app = routes::<Arc<Outbox>>().with_state(outbox.clone());
-            tokio::spawn(async move { axum::serve(listener, app).await });
+            let (_archive, outbox, study, destination) = dead_jobs(dir.path()).await;
+            let base = serve(outbox.clone()).await;
 
             let (status, body) =
                 call("GET", format!("{base}/api/forwards?state=dead&limit=100")).await;
             assert_eq!(status, 200, "{body}");
-            let jobs = body.as_array().expect("a list");
+            let jobs = body["items"].as_array().expect("a list");
             assert_eq!(jobs.len(), 2);
+            assert_eq!(body["next"], serde_json::Value::Null, "one page holds all");
             let job = &jobs[0];
             assert_eq!(job["state"], "dead");
             assert_eq!(job["attempts"], 1);
@@ -245,9 +319,26 @@ mod tests {
                 (Some(id), &"pending".into(), &0.into())
             );
             let (_, body) = call("GET", format!("{base}/api/forwards?state=dead")).await;
-            assert_eq!(body.as_array().map(Vec::len), Some(1));
+            assert_eq!(body["items"].as_array().map(Vec::len), Some(1));
             let (_, body) = call("GET", format!("{base}/api/forwards")).await;
-            assert_eq!(body.as_array().map(Vec::len), Some(2), "all states");
+            assert_eq!(
+                body["items"].as_array().map(Vec::len),
+                Some(2),
+                "all states"
+            );
+
+            // One job a page: the first page says where the second is, the
+            // second is the last.
+            let (_, first) = call("GET", format!("{base}/api/forwards?limit=1")).await;
+            let next = first["next"].as_str().expect("a next page").to_owned();
+            assert_eq!(
+                next,
+                format!("/api/forwards?limit=1&cursor={}", first["items"][0]["id"])
+            );
+            let (_, second) = call("GET", format!("{base}{next}")).await;
+            assert_eq!(second["items"].as_array().map(Vec::len), Some(1));
+            assert!(second["items"][0]["id"].as_i64() < first["items"][0]["id"].as_i64());
+            assert_eq!(second["next"], serde_json::Value::Null, "{second}");
 
             // Delivered by hand through the forwarder's own calls: a sent
             // job cannot be retried.
@@ -277,10 +368,84 @@ mod tests {
                 ("GET", "/api/forwards?limit=0".to_string(), 400),
                 ("GET", "/api/forwards?limit=many".to_string(), 400),
                 ("GET", "/api/forwards?colour=red".to_string(), 400),
+                ("GET", "/api/forwards?cursor=x".to_string(), 400),
+                ("GET", "/api/forwards?limit=1001".to_string(), 400),
             ] {
                 let (status, body) = call(method, format!("{base}{path}")).await;
                 assert_eq!(status, expected, "{method} {path}: {body}");
                 assert!(body["error"].is_string(), "{method} {path}: {body}");
+            }
+        });
+    }
+
+    #[test]
+    fn dead_jobs_are_retried_by_study_or_destination_in_one_call() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            let dir = tempfile::tempdir().expect("a temp dir");
+            let (archive, outbox, study, _) = dead_jobs(dir.path()).await;
+            let base = serve(outbox.clone()).await;
+            let retry = format!("{base}/api/forwards/retry");
+            let dead = || async {
+                let page = outbox.page(Some("dead"), None, 10).await.expect("page");
+                page.jobs.len()
+            };
+
+            // Nothing of another destination or study: nothing re-queued.
+            for other in [
+                r#"{"destination": "OTHER_WS"}"#,
+                r#"{"study_instance_uid": "1.2.3.4"}"#,
+            ] {
+                let (status, body) = send("POST", retry.clone(), Some(other)).await;
+                assert_eq!((status, &body["requeued"]), (200, &0.into()), "{other}");
+            }
+            assert_eq!(dead().await, 2);
+
+            // By destination (its AE title here): both jobs.
+            let (status, body) = send(
+                "POST",
+                retry.clone(),
+                Some(r#"{"destination": "MARTIN_WS"}"#),
+            )
+            .await;
+            assert_eq!((status, &body["requeued"]), (200, &2.into()), "{body}");
+            assert_eq!(dead().await, 0);
+            let pending = outbox.page(Some("pending"), None, 10).await.expect("page");
+            assert!(pending.jobs.iter().all(|j| j.attempts == 0), "{pending:?}");
+
+            // Already pending: a second call re-queues nothing more.
+            let (_, body) = send(
+                "POST",
+                retry.clone(),
+                Some(r#"{"destination": "dr-martin"}"#),
+            )
+            .await;
+            assert_eq!(body["requeued"], 0, "{body}");
+
+            // By study, once they are dead again.
+            sqlx::query("UPDATE forward_jobs SET state = 'dead'")
+                .execute(archive.index().pool())
+                .await
+                .expect("mark dead");
+            let body = format!(r#"{{"study_instance_uid": "{study}"}}"#);
+            let (status, body) = send("POST", retry.clone(), Some(body)).await;
+            assert_eq!((status, &body["requeued"]), (200, &2.into()), "{body}");
+
+            for bad in [
+                r#"{}"#,
+                r#"{"destination": "MARTIN_WS", "study_instance_uid": "1.2.3"}"#,
+                r#"{"destination": "  "}"#,
+                r#"{"study_instance_uid": "../etc"}"#,
+                r#"{"colour": "red"}"#,
+                r#"not json"#,
+            ] {
+                let (status, body) = send("POST", retry.clone(), Some(bad)).await;
+                assert_eq!(status, 400, "{bad}: {body}");
+                assert!(body["error"].is_string(), "{bad}: {body}");
             }
         });
     }

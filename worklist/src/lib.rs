@@ -9,6 +9,8 @@ pub mod error;
 pub mod events;
 pub mod forwards;
 pub mod health;
+pub mod json_errors;
+pub mod paging;
 pub mod state;
 pub mod studies;
 
@@ -20,7 +22,7 @@ pub use error::ApiError;
 pub use state::AppState;
 
 /// Request bodies are small JSON documents; anything larger is refused.
-const MAX_BODY_BYTES: usize = 1 << 20;
+pub const MAX_BODY_BYTES: usize = 1 << 20;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -32,6 +34,8 @@ pub fn router(state: AppState) -> Router {
         .merge(events::routes())
         .fallback(not_found)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        // Outside the body limit, so that its 413 is JSON too.
+        .layer(axum::middleware::from_fn(json_errors::json_errors))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

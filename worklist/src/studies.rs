@@ -2,6 +2,7 @@
 //! from which site, and whether it is complete.
 
 use crate::error::ApiError;
+use crate::paging::{self, Page};
 use crate::state::AppState;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -9,7 +10,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use telerad_store::index::{SeriesSummary, StudySummary};
-use telerad_store::{Scope, StudyFilter};
+use telerad_store::{Scope, StudyCursor, StudyPageQuery};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -17,21 +18,20 @@ pub fn routes() -> Router<AppState> {
         .route("/api/studies/{study_uid}", get(show))
 }
 
-const DEFAULT_LIMIT: i64 = 100;
-const MAX_LIMIT: i64 = 1000;
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     status: Option<String>,
     site: Option<String>,
     limit: Option<i64>,
+    cursor: Option<String>,
 }
 
+/// Most recently active first, a page at a time.
 async fn list(
     State(state): State<AppState>,
     query: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<Vec<StudySummary>>, ApiError> {
+) -> Result<Json<Page<StudySummary>>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     if let Some(status) = query
         .status
@@ -42,24 +42,38 @@ async fn list(
             "status {status:?}: expected \"receiving\" or \"complete\""
         )));
     }
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::BadRequest(format!(
-            "limit {limit}: expected 1 to {MAX_LIMIT}"
-        )));
-    }
-    let filter = StudyFilter {
-        status: query.status,
-        site: query.site,
-        limit,
+    let limit = paging::limit(query.limit)?;
+    let after = match query.cursor.as_deref() {
+        Some(text) => Some(StudyCursor::parse(text).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "cursor {text:?}: expected the next_cursor of a previous page"
+            ))
+        })?),
+        None => None,
     };
-    Ok(Json(
-        state
-            .archive
-            .index()
-            .studies(&filter, &operator_scope())
-            .await?,
-    ))
+    let page = state
+        .archive
+        .index()
+        .study_page(
+            &StudyPageQuery {
+                status: query.status.clone(),
+                site: query.site.clone(),
+                after,
+                limit,
+            },
+            &operator_scope(),
+        )
+        .await?;
+    Ok(Json(Page::new(
+        page.studies,
+        "/api/studies",
+        &[
+            ("status", query.status.as_deref()),
+            ("site", query.site.as_deref()),
+        ],
+        limit,
+        page.next.map(|cursor| cursor.to_string()),
+    )))
 }
 
 /// Until accounts exist, the API is the operators' view of every site.

@@ -165,6 +165,17 @@ fn falls_back_to_general_then_nobody() {
         "{}",
         d.why
     );
+
+    // A general study: general is named once.
+    let d = case.choose(&classification("general", Priority::Routine), &[], "a");
+    assert_eq!(d.chosen, None);
+    assert!(
+        d.why
+            .contains("; no general radiologist on duty can take a study from a"),
+        "{}",
+        d.why
+    );
+    assert!(!d.why.contains("general or general"), "{}", d.why);
 }
 
 #[test]
