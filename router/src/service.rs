@@ -530,7 +530,7 @@ impl Router {
     /// candidate, or from the unassigned queue to someone now on duty.
     async fn hand_on(&self, id: i64, state: &str, level: i64) -> Result<bool, RouterError> {
         let now = self.now();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.archive.index().database().begin_write().await?;
         if !assignment::claim(&mut tx, id, state, level, now).await? {
             // Another process got there first.
             tx.rollback().await?;
@@ -671,7 +671,7 @@ impl Router {
         radiologist_id: &str,
     ) -> Result<AssignmentView, RouterError> {
         let now = self.now();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.archive.index().database().begin_write().await?;
         let (study_id, _, _) = self.study_row(&mut tx, study_uid).await?;
         let row = assignment::by_study(&mut tx, study_id)
             .await?
@@ -736,7 +736,7 @@ impl Router {
             RouterError::BadRequest(format!("unknown radiologist {radiologist_id:?}"))
         })?;
         let now = self.now();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.archive.index().database().begin_write().await?;
         let (study_id, site, instance_count) = self.study_row(&mut tx, study_uid).await?;
         if !reader.sites.contains(&site) {
             return Err(RouterError::Conflict(format!(

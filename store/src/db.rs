@@ -40,6 +40,18 @@ pub struct Database {
 }
 
 impl Database {
+    /// A transaction that reads, then writes. On SQLite it takes the write
+    /// lock at once (`BEGIN IMMEDIATE`): a read transaction cannot be
+    /// upgraded once another connection has committed (the WAL snapshot is
+    /// stale), and SQLite then fails at once with "database is locked"
+    /// instead of waiting its busy timeout.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
     /// Connects and applies pending migrations.
     pub async fn connect(url: &str) -> Result<Database, DbError> {
         install_default_drivers();
