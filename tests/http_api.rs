@@ -74,7 +74,7 @@ fn studies_are_listed_newest_first_and_filtered(backend: &Backend) {
         first.series_instance_uid.as_str()
     );
     assert_eq!(body["series"][0]["instance_count"], 3);
-    assert!(body["completed_at"].as_i64().is_some());
+    assert!(ms(&body["completed_at"]).is_some());
     let (_, list) = server.get("/api/studies?status=complete");
     assert!(
         list["items"]

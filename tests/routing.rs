@@ -249,20 +249,20 @@ fn stroke_ct_at_night_is_assigned_forwarded_and_escalated(backend: &Backend) {
     );
     // The deadline is the STAT acknowledgement SLA after assignment.
     assert_eq!(
-        assignment["acknowledge_by"].as_i64().expect("a deadline")
-            - assignment["assigned_at"].as_i64().expect("a time"),
+        ms(&assignment["acknowledge_by"]).expect("a deadline")
+            - ms(&assignment["assigned_at"]).expect("a time"),
         4000
     );
     neuro_ws.wait_for(12, Duration::from_secs(30));
     // The deliveries are dated on the server's clock, like the assignment.
-    let assigned_at = assignment["assigned_at"].as_i64().expect("a time");
+    let assigned_at = ms(&assignment["assigned_at"]).expect("a time");
     let (status, jobs) = server.get("/api/forwards?limit=100");
     assert_eq!(status, 200, "{jobs}");
     assert!(jobs["next"].is_null(), "all jobs on one page: {jobs}");
     let jobs = jobs["items"].as_array().expect("a list of forward jobs");
     assert_eq!(jobs.len(), 12, "one job per instance");
     for job in jobs {
-        let created_at = job["created_at"].as_i64().expect("a creation time");
+        let created_at = ms(&job["created_at"]).expect("a creation time");
         assert!(
             (created_at - assigned_at).abs() < 60_000,
             "job dated {created_at}, assignment {assigned_at}"
@@ -309,7 +309,7 @@ fn stroke_ct_at_night_is_assigned_forwarded_and_escalated(backend: &Backend) {
     // Acknowledged: not escalated once its deadline has passed. The sign
     // that the escalation sweep has looked past that deadline: another
     // stroke CT, assigned later, is escalated at its own later deadline.
-    let deadline = assignment["acknowledge_by"].as_i64().expect("a deadline");
+    let deadline = ms(&assignment["acknowledge_by"]).expect("a deadline");
     let witness = stroke_ct(2);
     push_study(&server, &witness, "SITE_A");
     let witnessed = wait_for_assignment(
@@ -319,7 +319,7 @@ fn stroke_ct_at_night_is_assigned_forwarded_and_escalated(backend: &Backend) {
         Duration::from_secs(20),
     );
     assert!(
-        witnessed["acknowledge_by"].as_i64().expect("a deadline") > deadline,
+        ms(&witnessed["acknowledge_by"]).expect("a deadline") > deadline,
         "{witnessed}"
     );
     wait_for_assignment(
@@ -505,7 +505,7 @@ fn two_processes_on_one_database_assign_and_escalate_once(backend: &Backend) {
         assert_eq!(readers, ["dr-neuro-a", "dr-backup", "dr-general"], "{body}");
         // Each hand-over waited for the full acknowledgement SLA (2 s): an
         // escalation fired twice would move on at once.
-        let times: Vec<i64> = history.iter().filter_map(|h| h["at"].as_i64()).collect();
+        let times: Vec<i64> = history.iter().filter_map(|h| ms(&h["at"])).collect();
         for pair in times.windows(2) {
             assert!(
                 pair[1] - pair[0] >= 2000,

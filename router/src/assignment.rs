@@ -43,6 +43,7 @@ const COLUMNS: &str = "id, study_id, state, radiologist_id, subspecialty, priori
 
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct HistoryEntry {
+    #[serde(serialize_with = "telerad_store::time::rfc3339")]
     pub at: i64,
     pub action: String,
     pub radiologist_id: Option<String>,

@@ -173,15 +173,19 @@ pub struct ForwardJob {
     pub state: JobState,
     /// C-STORE attempts made, successful or not.
     pub attempts: i64,
+    #[serde(serialize_with = "telerad_store::time::rfc3339")]
     pub next_attempt_at: i64,
     pub last_error: Option<String>,
     pub claimed_by: Option<String>,
+    #[serde(serialize_with = "telerad_store::time::rfc3339_opt")]
     pub claimed_at: Option<i64>,
     /// The destination may already have had this instance before this
     /// delivery (telerad stopped, or the response was lost, after the data
     /// set had been sent).
     pub possible_duplicate: bool,
+    #[serde(serialize_with = "telerad_store::time::rfc3339")]
     pub created_at: i64,
+    #[serde(serialize_with = "telerad_store::time::rfc3339_opt")]
     pub sent_at: Option<i64>,
 }
 

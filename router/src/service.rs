@@ -108,10 +108,14 @@ pub struct AssignmentView {
     pub rule: String,
     /// When the current radiologist was given the study; `null` while
     /// nobody has it.
+    #[serde(serialize_with = "telerad_store::time::rfc3339_opt")]
     pub assigned_at: Option<i64>,
     /// The acknowledgement deadline (escalation fires then).
+    #[serde(serialize_with = "telerad_store::time::rfc3339_opt")]
     pub acknowledge_by: Option<i64>,
+    #[serde(serialize_with = "telerad_store::time::rfc3339")]
     pub preliminary_by: i64,
+    #[serde(serialize_with = "telerad_store::time::rfc3339_opt")]
     pub acknowledged_at: Option<i64>,
     pub escalation_level: i64,
     pub new_images: bool,

@@ -189,8 +189,11 @@ pub struct FailedEvent {
     pub kind: String,
     pub attempts: i64,
     pub last_error: String,
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub first_failed_at: i64,
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
     pub next_attempt_at: Option<i64>,
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
     pub dead_at: Option<i64>,
 }
 

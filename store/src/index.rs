@@ -47,6 +47,7 @@ impl StagedInstance {
 /// A UID of another site's (or another study's) reused by an instance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
 pub struct IdentityConflict {
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub at: i64,
     pub site: String,
     pub calling_ae_title: String,
@@ -107,8 +108,11 @@ pub struct StudySummary {
     pub modalities: String,
     pub body_parts: String,
     pub instance_count: i64,
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub first_received_at: i64,
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub last_received_at: i64,
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
     pub completed_at: Option<i64>,
 }
 
@@ -133,6 +137,7 @@ pub struct InstanceRecord {
     pub size_bytes: i64,
     pub checksum: String,
     pub calling_ae_title: String,
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub received_at: i64,
 }
 
@@ -141,6 +146,7 @@ pub struct StudyEvent {
     pub id: i64,
     pub study_instance_uid: String,
     pub kind: EventKind,
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub at: i64,
     pub instance_count: i64,
 }

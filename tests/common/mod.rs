@@ -447,6 +447,16 @@ pub fn eventually<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> O
     }
 }
 
+/// A time of the HTTP API (RFC 3339, UTC) in Unix milliseconds; `None`
+/// when the value is not such a time.
+pub fn ms(value: &Value) -> Option<i64> {
+    let text = value.as_str()?;
+    assert!(text.ends_with('Z'), "API times are UTC: {text}");
+    text.parse::<jiff::Timestamp>()
+        .ok()
+        .map(|at| at.as_millisecond())
+}
+
 /// Runs a peer program to completion, with a time limit.
 pub fn run(command: &mut Command) -> Output {
     let program = format!("{command:?}");
