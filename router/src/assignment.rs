@@ -243,15 +243,25 @@ pub async fn overdue(
     .await
 }
 
+/// A study waiting for a reader.
+#[derive(Debug, Clone, FromRow)]
+pub struct Unassigned {
+    pub id: i64,
+    pub level: i64,
+    pub site: String,
+    pub acknowledge_by: Option<i64>,
+}
+
 /// Unassigned studies with an id above `after`, in id order (a page).
 pub async fn unassigned(
     pool: &sqlx::AnyPool,
     after: i64,
     limit: i64,
-) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+) -> Result<Vec<Unassigned>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, escalation_level FROM assignments WHERE state = 'unassigned' AND id > $1 \
-         ORDER BY id LIMIT $2",
+        "SELECT a.id, a.escalation_level AS level, s.site, a.acknowledge_by FROM assignments a \
+         JOIN studies s ON s.id = a.study_id \
+         WHERE a.state = 'unassigned' AND a.id > $1 ORDER BY a.id LIMIT $2",
     )
     .bind(after)
     .bind(limit)

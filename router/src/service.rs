@@ -513,12 +513,19 @@ impl Router {
         }
         // All of them, a page at a time: a fixed first page would leave
         // the rest waiting for ever.
+        let duties = self.duties_at(now);
         let mut after = 0;
         loop {
             let page = assignment::unassigned(self.pool(), after, 100).await?;
-            let Some(&(last, _)) = page.last() else { break };
-            for &(id, level) in &page {
-                if self.hand_on(id, "unassigned", level).await? {
+            let Some(last) = page.last().map(|u| u.id) else {
+                break;
+            };
+            for waiting in &page {
+                if self.anybody_for(waiting, &duties, now)
+                    && self
+                        .hand_on(waiting.id, "unassigned", waiting.level)
+                        .await?
+                {
                     changed += 1;
                 }
             }
@@ -528,6 +535,26 @@ impl Router {
             after = last;
         }
         Ok(changed)
+    }
+
+    /// Whether anybody could be given an unassigned study now: someone on
+    /// duty licensed for its site or, past its deadline, the escalation
+    /// chain. Read-only: a study nobody can take costs no write at each
+    /// pass; [`Router::hand_on`] decides for the others.
+    fn anybody_for(
+        &self,
+        waiting: &assignment::Unassigned,
+        duties: &[crate::rota::Duty],
+        now: i64,
+    ) -> bool {
+        let licensed = |id: &String| {
+            self.readers
+                .get(id)
+                .is_some_and(|r| r.sites.contains(&waiting.site))
+        };
+        duties.iter().any(|d| licensed(&d.radiologist_id))
+            || (waiting.acknowledge_by.is_some_and(|due| due <= now)
+                && self.chain.iter().any(licensed))
     }
 
     /// Moves one assignment on: from an unresponsive reader to the next

@@ -12,7 +12,8 @@ use telerad_store::events::RetryPolicy;
 
 on_every_backend!(
     past_its_deadline_an_unassigned_study_goes_to_the_escalation_chain,
-    studies_nobody_can_take_do_not_hold_up_the_others
+    studies_nobody_can_take_do_not_hold_up_the_others,
+    a_pass_with_nobody_to_give_a_study_to_writes_nothing
 );
 
 const CHAIN: &str = r#"
@@ -97,11 +98,10 @@ async fn past_its_deadline_an_unassigned_study_goes_to_the_escalation_chain(back
     );
 }
 
-async fn studies_nobody_can_take_do_not_hold_up_the_others(backend: &Backend) {
-    let nodes = nodes(backend, CHAIN, RetryPolicy::default()).await;
+/// 150 unassigned studies of site B, for which nobody is licensed, all past
+/// their deadline, then one of site A: their assignment ids.
+async fn waiting_studies(nodes: &Nodes) -> Vec<i64> {
     let now = nodes.now();
-    // 150 unassigned studies of site B, for which nobody is licensed, all
-    // past their deadline, then one of site A.
     let mut tx = nodes.pool().begin().await.expect("begin");
     let mut ids = Vec::new();
     for (n, site) in (0..151).map(|n| (n, if n < 150 { "site-b" } else { "site-a" })) {
@@ -129,6 +129,12 @@ async fn studies_nobody_can_take_do_not_hold_up_the_others(backend: &Backend) {
         ids.push(id);
     }
     tx.commit().await.expect("commit");
+    ids
+}
+
+async fn studies_nobody_can_take_do_not_hold_up_the_others(backend: &Backend) {
+    let nodes = nodes(backend, CHAIN, RetryPolicy::default()).await;
+    let ids = waiting_studies(&nodes).await;
 
     assert_eq!(nodes.routers[0].escalate_due().await.expect("pass"), 1);
     let last = *ids.last().expect("ids");
@@ -138,4 +144,39 @@ async fn studies_nobody_can_take_do_not_hold_up_the_others(backend: &Backend) {
         "the study after the first hundred is reached"
     );
     assert_eq!(assignment(&nodes, ids[0]).await.0, "unassigned");
+}
+
+async fn a_pass_with_nobody_to_give_a_study_to_writes_nothing(backend: &Backend) {
+    let nodes = nodes(backend, CHAIN, RetryPolicy::default()).await;
+    let ids = waiting_studies(&nodes).await;
+    // Site A's study finds its reader; site B's 150 are left to wait.
+    assert_eq!(nodes.routers[0].escalate_due().await.expect("pass"), 1);
+
+    // Another connection holds what a write would need: SQLite's write
+    // lock, or on PostgreSQL every assignment row.
+    let mut holder = nodes.pool().begin().await.expect("begin");
+    match backend {
+        Backend::Sqlite => {
+            sqlx::query("UPDATE sites SET quiet_period_secs = quiet_period_secs")
+                .execute(&mut *holder)
+                .await
+                .expect("take the write lock");
+        }
+        Backend::Postgres { .. } => {
+            sqlx::query("SELECT id FROM assignments FOR UPDATE")
+                .fetch_all(&mut *holder)
+                .await
+                .expect("lock the rows");
+        }
+    }
+    let pass = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        nodes.routers[1].escalate_due(),
+    )
+    .await
+    .expect("a pass that writes nothing does not wait for the lock")
+    .expect("pass");
+    assert_eq!(pass, 0);
+    holder.rollback().await.expect("release");
+    assert_eq!(ids.len(), 151);
 }
