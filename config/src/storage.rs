@@ -15,6 +15,11 @@ pub struct StorageConfig {
     /// `None` means a SQLite file in `data_dir`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
+    /// This process's name among the nodes sharing the database and the
+    /// storage folder (its receptions in progress are its own); `None`
+    /// means the machine's host name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<String>,
 }
 
 impl Default for StorageConfig {
@@ -22,6 +27,7 @@ impl Default for StorageConfig {
         StorageConfig {
             data_dir: PathBuf::from("data"),
             database_url: None,
+            node_id: None,
         }
     }
 }
@@ -39,6 +45,19 @@ impl StorageConfig {
         }
     }
 
+    /// The configured node id, or the host name (`telerad` if it has none
+    /// that fits a folder name).
+    pub fn node_id(&self) -> String {
+        if let Some(id) = &self.node_id {
+            return id.clone();
+        }
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+            .filter(|h| node_id_error(h).is_none())
+            .unwrap_or_else(|| "telerad".to_string())
+    }
+
     /// [`StorageConfig::database_url`] with any password replaced by
     /// `***`, for logs.
     pub fn database_url_for_log(&self) -> String {
@@ -52,6 +71,7 @@ impl fmt::Debug for StorageConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StorageConfig")
             .field("data_dir", &self.data_dir)
+            .field("node_id", &self.node_id)
             .field(
                 "database_url",
                 &self.database_url.as_deref().map(redact_password),
@@ -65,6 +85,18 @@ const DATABASE_SCHEMES: [&str; 3] = ["sqlite:", "postgres://", "postgresql://"];
 
 /// Why `url` cannot be a database URL, or `None` if it can. Only the scheme
 /// is quoted back: the rest may hold a password.
+/// Why a node id is unusable (it names a folder and a database value).
+pub(crate) fn node_id_error(id: &str) -> Option<String> {
+    let fits = !id.is_empty()
+        && id.len() <= 64
+        && !id.starts_with('.')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    (!fits)
+        .then(|| format!("{id:?}: 1 to 64 letters, digits, '-', '_' or '.', not starting with '.'"))
+}
+
 pub(crate) fn database_url_error(url: &str) -> Option<String> {
     if DATABASE_SCHEMES
         .iter()
@@ -149,6 +181,7 @@ mod tests {
         let storage = StorageConfig {
             data_dir: PathBuf::from("/var/lib/telerad/"),
             database_url: None,
+            node_id: None,
         };
         assert_eq!(
             storage.database_url(),
@@ -162,6 +195,7 @@ mod tests {
         let storage = StorageConfig {
             data_dir: PathBuf::from("data"),
             database_url: Some(url.to_owned()),
+            node_id: None,
         };
         assert_eq!(storage.database_url(), url);
     }
@@ -205,6 +239,7 @@ mod tests {
                 "postgres://telerad:hunter2@db.example:5432/telerad?sslmode=require&password=hunter3"
                     .to_owned(),
             ),
+            node_id: None,
         };
         let debug = format!("{storage:?}");
         assert!(!debug.contains("hunter2"), "{debug}");

@@ -13,7 +13,7 @@ use crate::Config;
 use crate::dicom::{ae_title_error, uid_error};
 use crate::problem::Problem;
 use crate::site::trim_ae_title;
-use crate::storage::database_url_error;
+use crate::storage::{database_url_error, node_id_error};
 
 const MAX_ASSOCIATIONS: RangeInclusive<usize> = 1..=1024;
 /// Below 4 KiB a data set would be cut into absurdly many PDUs; above
@@ -161,6 +161,9 @@ impl Check {
             && let Some(message) = database_url_error(url)
         {
             self.report("storage.database_url", message);
+        }
+        if let Some(message) = storage.node_id.as_deref().and_then(node_id_error) {
+            self.report("storage.node_id", message);
         }
     }
 
@@ -582,6 +585,15 @@ time_zone = "UTC"
             &with_site_a("[storage]\ndatabase_url = \"mysql://root:hunter2@db/telerad\""),
             "storage.database_url",
             "scheme \"mysql\" is not supported",
+        );
+    }
+
+    #[test]
+    fn a_node_id_that_cannot_name_a_folder_is_reported() {
+        assert_one(
+            &with_site_a("[storage]\nnode_id = \"../other\""),
+            "storage.node_id",
+            "1 to 64 letters, digits",
         );
     }
 

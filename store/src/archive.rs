@@ -115,10 +115,11 @@ impl Archive {
         clock: Arc<dyn Clock>,
     ) -> Result<Archive, OpenError> {
         let root = &config.storage.data_dir;
-        let layout = Layout::open(root).map_err(|source| OpenError::Storage {
-            path: root.display().to_string(),
-            source,
-        })?;
+        let layout =
+            Layout::open(root, &config.storage.node_id()).map_err(|source| OpenError::Storage {
+                path: root.display().to_string(),
+                source,
+            })?;
         let db = crate::db::Database::connect(&config.database_url()).await?;
         let index = StudyIndex::new(db);
         let mut quiet_periods = HashMap::new();
@@ -133,6 +134,17 @@ impl Archive {
                 .await
                 .map_err(OpenError::Sites)?;
             quiet_periods.insert(site.name.clone(), quiet);
+        }
+        // This node's receptions in progress were removed with `incoming/`.
+        let released = index
+            .release_claims_of(layout.node_id())
+            .await
+            .map_err(OpenError::Sites)?;
+        if released > 0 {
+            tracing::info!(
+                released,
+                "version claims of receptions interrupted by a stop removed"
+            );
         }
         let study_events = Arc::new(tokio::sync::Notify::new());
         let _event_listener = crate::events::wake_on_append(index.database(), study_events.clone());
@@ -192,6 +204,23 @@ impl Archive {
 
     /// Makes the instance durable and indexed; see the module documentation.
     pub async fn commit(&self, pending: PendingInstance, site: &str) -> Result<Stored, StoreError> {
+        let sop = pending.header.sop_instance_uid.clone();
+        let mut claimed = None;
+        let stored = self.commit_claiming(pending, site, &mut claimed).await;
+        if let (Err(_), Some(version)) = (&stored, claimed)
+            && let Err(e) = self.index.release_claim(&sop, version).await
+        {
+            tracing::warn!(sop_instance_uid = %sop, version, "cannot release a version claim: {e}");
+        }
+        stored
+    }
+
+    async fn commit_claiming(
+        &self,
+        pending: PendingInstance,
+        site: &str,
+        claimed: &mut Option<i64>,
+    ) -> Result<Stored, StoreError> {
         if let Some(e) = &pending.write_error {
             return Err(StoreError::out_of_resources(format!(
                 "cannot write the instance to disk: {e}"
@@ -213,16 +242,43 @@ impl Archive {
         let layout = self.layout.clone();
         let (versions_tx, versions_rx) = oneshot::channel();
         let (checked_tx, checked_rx) = oneshot::channel();
+        let owner_site = site.to_string();
         let owner = Owner {
             site: site.to_string(),
             at: self.clock.now_ms(),
         };
+        let transfer_syntax_uid = pending.header.transfer_syntax_uid.clone();
+        let our_checksum = checksum.clone();
         let durable = tokio::task::spawn_blocking(move || {
             place_durably(&layout, pending, checksum, &owner, versions_rx, checked_tx)
         });
-        match self.index.versions_of(&sop).await {
-            Ok(versions) => {
-                let _ = versions_tx.send(versions);
+        let claim = async {
+            let versions = self.index.versions_of(&sop).await?;
+            // Other nodes may be placing this SOP instance too: on
+            // PostgreSQL the version is claimed before the file takes its
+            // name, unless the thread will find nothing to place (the same
+            // content, or another site's instance).
+            let placing = self.index.database().backend == crate::db::Backend::Postgres
+                && !versions.iter().any(|v| {
+                    v.site != owner_site
+                        || (v.checksum == our_checksum
+                            && v.transfer_syntax_uid == transfer_syntax_uid)
+                });
+            let version = match placing {
+                true => {
+                    let next = versions.last().map_or(1, |v| v.version + 1);
+                    let node = self.layout.node_id();
+                    let now = self.clock.now_ms();
+                    Some(self.index.claim_version(&sop, next, node, now).await?)
+                }
+                false => None,
+            };
+            Ok::<_, sqlx::Error>((versions, version))
+        };
+        match claim.await {
+            Ok((versions, version)) => {
+                *claimed = version;
+                let _ = versions_tx.send((versions, version));
             }
             // Dropping `versions_tx` stops the thread before it places
             // anything.
@@ -373,7 +429,7 @@ fn place_durably(
     pending: PendingInstance,
     checksum: String,
     owner: &Owner,
-    versions: oneshot::Receiver<Vec<crate::index::StoredVersion>>,
+    versions: oneshot::Receiver<(Vec<crate::index::StoredVersion>, Option<i64>)>,
     checked: oneshot::Sender<Checked>,
 ) -> Result<(), StoreError> {
     let attributes = inspect(
@@ -383,7 +439,7 @@ fn place_durably(
     )
     .map_err(|e| StoreError::cannot_understand(e.to_string()))?;
     check_against_command(&attributes, &pending.header)?;
-    let versions = versions
+    let (versions, claimed) = versions
         .blocking_recv()
         .map_err(|_| StoreError::out_of_resources("the index could not be read"))?;
     if let Some(other) = versions.iter().find(|v| v.site != owner.site) {
@@ -410,7 +466,7 @@ fn place_durably(
         });
         return Ok(());
     }
-    let version = versions.last().map_or(1, |v| v.version + 1);
+    let version = claimed.unwrap_or_else(|| versions.last().map_or(1, |v| v.version + 1));
     let relative = Layout::relative_instance_path(
         &attributes.study_instance_uid,
         &attributes.series_instance_uid,

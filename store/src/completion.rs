@@ -10,8 +10,22 @@ use tokio::sync::watch;
 /// How often the sweep looks; bounds how late a completion can be.
 pub const SWEEP_INTERVAL: Duration = Duration::from_millis(250);
 
+/// Claims of stored versions are kept this long (see
+/// [`crate::index::StudyIndex::release_settled_claims`]), and looked at
+/// every this many sweeps.
+const CLAIMS_KEPT_MS: i64 = 10 * 60 * 1000;
+const SWEEPS_PER_CLAIM_CLEANUP: u32 = 240;
+
 pub async fn run_completion(archive: Arc<Archive>, mut shutdown: watch::Receiver<bool>) {
+    let mut sweeps = 0u32;
     loop {
+        sweeps = sweeps.wrapping_add(1);
+        if sweeps % SWEEPS_PER_CLAIM_CLEANUP == 0 {
+            let before = archive.clock().now_ms() - CLAIMS_KEPT_MS;
+            if let Err(e) = archive.index().release_settled_claims(before).await {
+                tracing::warn!("cannot remove settled version claims: {e}");
+            }
+        }
         match archive
             .index()
             .complete_quiet_studies(archive.clock().now_ms())

@@ -192,6 +192,89 @@ impl StudyIndex {
         Ok(())
     }
 
+    /// Claims the first version from `from` that neither an index row nor
+    /// another node's claim holds, for `node` (see migration 0007).
+    pub async fn claim_version(
+        &self,
+        sop_instance_uid: &str,
+        from: i64,
+        node: &str,
+        now: i64,
+    ) -> Result<i64, sqlx::Error> {
+        let mut version = from.max(1);
+        loop {
+            let mut tx = self.pool().begin().await?;
+            if self.db.backend == crate::db::Backend::Postgres {
+                // No wait for the WAL flush: a claim lost in a crash had no
+                // durable index row after it (the WAL is flushed in order),
+                // so nothing acknowledged depended on it.
+                sqlx::query("SET LOCAL synchronous_commit = off")
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let claimed = sqlx::query(
+                "INSERT INTO instance_claims (sop_instance_uid, version, node_id, claimed_at) \
+                 SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM instances \
+                 WHERE sop_instance_uid = $1 AND version = $2) \
+                 ON CONFLICT (sop_instance_uid, version) DO NOTHING",
+            )
+            .bind(sop_instance_uid)
+            .bind(version)
+            .bind(node)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            if claimed == 1 {
+                return Ok(version);
+            }
+            // Taken: by another node's reception, or indexed meanwhile.
+            version += 1;
+        }
+    }
+
+    /// Gives a claim up (the instance was not stored).
+    pub async fn release_claim(
+        &self,
+        sop_instance_uid: &str,
+        version: i64,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM instance_claims WHERE sop_instance_uid = $1 AND version = $2")
+            .bind(sop_instance_uid)
+            .bind(version)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Removes the claims of versions indexed before `before`. Not at once:
+    /// a node claiming meanwhile may have read the versions before the
+    /// instance row was committed, and must still find the claim.
+    pub async fn release_settled_claims(&self, before: i64) -> Result<u64, sqlx::Error> {
+        Ok(sqlx::query(
+            "DELETE FROM instance_claims WHERE claimed_at < $1 AND EXISTS (SELECT 1 FROM \
+             instances i WHERE i.sop_instance_uid = instance_claims.sop_instance_uid \
+             AND i.version = instance_claims.version)",
+        )
+        .bind(before)
+        .execute(self.pool())
+        .await?
+        .rows_affected())
+    }
+
+    /// Removes the claims a crash of `node` left behind; at its start-up,
+    /// when none of its receptions is in progress.
+    pub async fn release_claims_of(&self, node: &str) -> Result<u64, sqlx::Error> {
+        Ok(
+            sqlx::query("DELETE FROM instance_claims WHERE node_id = $1")
+                .bind(node)
+                .execute(self.pool())
+                .await?
+                .rows_affected(),
+        )
+    }
+
     pub async fn versions_of(
         &self,
         sop_instance_uid: &str,

@@ -1,8 +1,8 @@
 //! Where instances live on disk.
 //!
 //! `ROOT/studies/STUDY/SERIES/SOP.dcm` for the first version of an instance,
-//! `SOP.vN.dcm` for later versions, and `ROOT/incoming/` for files still being
-//! received. `incoming/` is on the same file system as the final tree so that
+//! `SOP.vN.dcm` for later versions, and `ROOT/incoming/NODE/` for files
+//! still being received by node NODE (nodes may share the folder). `incoming/` is on the same file system as the final tree so that
 //! the last step is an atomic `rename`. Paths are only ever built from UIDs
 //! that passed [`crate::uid::validate_uid`].
 
@@ -13,14 +13,17 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone)]
 pub struct Layout {
     root: PathBuf,
+    node_id: String,
 }
 
 impl Layout {
-    /// Creates the folders if needed and removes what an interrupted run left
-    /// in `incoming/`: those instances were never acknowledged.
-    pub fn open(root: &Path) -> io::Result<Layout> {
+    /// Creates the folders if needed and removes what an interrupted run of
+    /// this node left in its `incoming/` folder: those instances were never
+    /// acknowledged. Other nodes' receptions in progress are left alone.
+    pub fn open(root: &Path, node_id: &str) -> io::Result<Layout> {
         let layout = Layout {
             root: root.to_path_buf(),
+            node_id: node_id.to_string(),
         };
         fs::create_dir_all(layout.studies_dir())?;
         fs::create_dir_all(layout.incoming_dir())?;
@@ -38,7 +41,11 @@ impl Layout {
     }
 
     pub fn incoming_dir(&self) -> PathBuf {
-        self.root.join("incoming")
+        self.root.join("incoming").join(&self.node_id)
+    }
+
+    pub fn node_id(&self) -> &str {
+        &self.node_id
     }
 
     pub fn studies_dir(&self) -> PathBuf {
@@ -85,4 +92,22 @@ pub fn create_dir_durable(dir: &Path) -> io::Result<()> {
         sync_dir(parent)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_clears_only_its_own_receptions_in_progress() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let a = Layout::open(dir.path(), "node-a").expect("node a");
+        let b = Layout::open(dir.path(), "node-b").expect("node b");
+        fs::write(a.incoming_dir().join("rx-1.part"), b"a").expect("a's file");
+        fs::write(b.incoming_dir().join("rx-2.part"), b"b").expect("b's file");
+        // Node A restarts.
+        let a = Layout::open(dir.path(), "node-a").expect("node a again");
+        assert!(!a.incoming_dir().join("rx-1.part").exists());
+        assert!(b.incoming_dir().join("rx-2.part").exists());
+    }
 }
