@@ -20,7 +20,7 @@ pub async fn run_completion(archive: Arc<Archive>, mut shutdown: watch::Receiver
     let mut sweeps = 0u32;
     loop {
         sweeps = sweeps.wrapping_add(1);
-        if sweeps % SWEEPS_PER_CLAIM_CLEANUP == 0 {
+        if sweeps.is_multiple_of(SWEEPS_PER_CLAIM_CLEANUP) {
             let before = archive.clock().now_ms() - CLAIMS_KEPT_MS;
             if let Err(e) = archive.index().release_settled_claims(before).await {
                 tracing::warn!("cannot remove settled version claims: {e}");
