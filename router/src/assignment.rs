@@ -11,6 +11,7 @@ use crate::rules::Priority;
 use serde::Serialize;
 use sqlx::{Any, FromRow, Transaction};
 use std::collections::HashMap;
+use telerad_store::timers::{self, TimerKind};
 
 pub type Tx<'a> = Transaction<'a, Any>;
 
@@ -103,20 +104,20 @@ pub async fn by_id(tx: &mut Tx<'_>, id: i64) -> Result<Option<AssignmentRow>, sq
         .await
 }
 
-/// Inserts the study's assignment unless it already has one (another process
-/// won): `Ok(false)` then.
+/// Inserts the study's assignment, with its acknowledgement timer, unless it
+/// already has one (another process won): `Ok(false)` then.
 pub async fn insert(tx: &mut Tx<'_>, new: &NewAssignment<'_>) -> Result<bool, sqlx::Error> {
     let state = if new.radiologist_id.is_some() {
         "assigned"
     } else {
         "unassigned"
     };
-    let inserted = sqlx::query(
+    let inserted: Option<(i64,)> = sqlx::query_as(
         "INSERT INTO assignments (study_id, state, radiologist_id, subspecialty, priority, rule, \
          assigned_at, acknowledge_by, preliminary_by, tried, assigned_instance_count, explanation, \
          updated_at, last_instance_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $7, \
          (SELECT COALESCE(MAX(id), 0) FROM instances WHERE study_id = $1)) \
-         ON CONFLICT (study_id) DO NOTHING",
+         ON CONFLICT (study_id) DO NOTHING RETURNING id",
     )
     .bind(new.study_id)
     .bind(state)
@@ -130,10 +131,15 @@ pub async fn insert(tx: &mut Tx<'_>, new: &NewAssignment<'_>) -> Result<bool, sq
     .bind(new.radiologist_id.unwrap_or_default())
     .bind(new.instance_count)
     .bind(new.explanation)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    Ok(inserted == 1)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some((id,)) = inserted else {
+        return Ok(false);
+    };
+    if let Some(due) = new.acknowledge_by {
+        timers::schedule(tx, TimerKind::Acknowledgement, id, due).await?;
+    }
+    Ok(true)
 }
 
 pub async fn record(
@@ -227,22 +233,6 @@ pub async fn loads(tx: &mut Tx<'_>) -> Result<HashMap<String, Load>, LoadError> 
     Ok(loads)
 }
 
-/// The assignments whose acknowledgement deadline has passed.
-pub async fn overdue(
-    pool: &sqlx::AnyPool,
-    now: i64,
-    limit: i64,
-) -> Result<Vec<(i64, i64)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, escalation_level FROM assignments \
-         WHERE state = 'assigned' AND acknowledge_by <= $1 ORDER BY acknowledge_by LIMIT $2",
-    )
-    .bind(now)
-    .bind(limit)
-    .fetch_all(pool)
-    .await
-}
-
 /// A study waiting for a reader.
 #[derive(Debug, Clone, FromRow)]
 pub struct Unassigned {
@@ -314,7 +304,7 @@ pub async fn reassign(
     .bind(now)
     .execute(&mut **tx)
     .await?;
-    Ok(())
+    timers::schedule(tx, TimerKind::Acknowledgement, id, acknowledge_by).await
 }
 
 /// Gives the study to `radiologist` (or to nobody), one escalation level up.
@@ -346,7 +336,10 @@ pub async fn hand_over(
     .bind(now)
     .execute(&mut **tx)
     .await?;
-    Ok(())
+    match acknowledge_by {
+        Some(due) => timers::schedule(tx, TimerKind::Acknowledgement, id, due).await,
+        None => timers::cancel(tx, TimerKind::Acknowledgement, id).await,
+    }
 }
 
 #[cfg(test)]

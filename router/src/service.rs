@@ -19,6 +19,8 @@ use std::time::Duration;
 use telerad_config::{Config, SlaConfig};
 use telerad_store::Archive;
 use telerad_store::events::{Consumer, Event, EventError, EventKind, Failure, RetryPolicy};
+use telerad_store::index::TIMER_LEASE_MS;
+use telerad_store::timers::{self, Timer, TimerKind};
 use tokio::sync::watch;
 
 /// How often the router looks for overdue acknowledgements, and for events
@@ -506,8 +508,18 @@ impl Router {
     pub async fn escalate_due(&self) -> Result<usize, RouterError> {
         let now = self.now();
         let mut changed = 0;
-        for (id, level) in assignment::overdue(self.pool(), now, 100).await? {
-            if self.hand_on(id, "assigned", level).await? {
+        let index = self.archive.index();
+        let due = timers::claim_due(
+            self.pool(),
+            TimerKind::Acknowledgement,
+            index.node_id(),
+            now,
+            TIMER_LEASE_MS,
+            100,
+        )
+        .await?;
+        for timer in due {
+            if self.on_deadline(&timer).await? {
                 changed += 1;
             }
         }
@@ -555,6 +567,29 @@ impl Router {
         duties.iter().any(|d| licensed(&d.radiologist_id))
             || (waiting.acknowledge_by.is_some_and(|due| due <= now)
                 && self.chain.iter().any(licensed))
+    }
+
+    /// An acknowledgement deadline has passed: the study moves on, or, when
+    /// nobody can take it, its alert stays and the timer is done (a reader
+    /// coming on duty is found by the pass over unassigned studies).
+    async fn on_deadline(&self, timer: &Timer) -> Result<bool, RouterError> {
+        let row: Option<(String, i64)> =
+            sqlx::query_as("SELECT state, escalation_level FROM assignments WHERE id = $1")
+                .bind(timer.subject_id)
+                .fetch_optional(self.pool())
+                .await?;
+        let moved = match &row {
+            Some((state, level)) if state != "acknowledged" => {
+                self.hand_on(timer.subject_id, state, *level).await?
+            }
+            _ => false,
+        };
+        if !moved {
+            let mut tx = self.pool().begin().await?;
+            timers::done(&mut tx, timer, self.archive.index().node_id()).await?;
+            tx.commit().await?;
+        }
+        Ok(moved)
     }
 
     /// Moves one assignment on: from an unresponsive reader to the next
@@ -741,6 +776,7 @@ impl Router {
                 "the assignment changed meanwhile; reload it".into(),
             ));
         }
+        timers::cancel(&mut tx, TimerKind::Acknowledgement, row.id).await?;
         assignment::record(
             &mut tx,
             study_id,

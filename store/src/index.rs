@@ -8,12 +8,15 @@
 use crate::db::Database;
 use crate::events::{self, EventKind};
 use crate::scope::Scope;
+use crate::timers::{self, TimerKind};
 use serde::Serialize;
 use sqlx::{AnyPool, FromRow};
 
 #[derive(Debug, Clone)]
 pub struct StudyIndex {
     db: Database,
+    /// Who claims timers ([`crate::timers`]) for this process.
+    node_id: String,
     /// Held by the one instance whose rows may wait, uncommitted, for its
     /// file's fsync ([`StudyIndex::try_stage_instance`]). On SQLite, every
     /// instance transaction also queues here: SQLite has one writer at a
@@ -151,6 +154,10 @@ pub struct StudyEvent {
     pub instance_count: i64,
 }
 
+/// How long a claimed timer stays with its node: past it, a node that
+/// stopped mid-way loses it to another.
+pub const TIMER_LEASE_MS: i64 = 30_000;
+
 const STUDY_COLUMNS: &str = "study_instance_uid, site, status, patient_name, patient_id, \
     patient_birth_date, patient_sex, accession_number, study_date, study_time, \
     study_description, referring_physician_name, modalities, body_parts, instance_count, \
@@ -160,8 +167,14 @@ impl StudyIndex {
     pub fn new(db: Database) -> StudyIndex {
         StudyIndex {
             db,
+            node_id: format!("telerad-{}", std::process::id()),
             writer: std::sync::Arc::default(),
         }
+    }
+
+    /// Who claims timers for this process.
+    pub fn node_id(&self) -> &str {
+        &self.node_id
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -363,7 +376,7 @@ impl StudyIndex {
         // says whether late images reopen a complete study.
         // A study of another site is left alone (no row comes back): its
         // UID is not this site's to add to.
-        let study: Option<(i64, String, i64, String, String)> = sqlx::query_as(
+        let study: Option<(i64, String, i64, String, String, i64)> = sqlx::query_as(
             "INSERT INTO studies (study_instance_uid, site, patient_name, patient_id, \
              patient_birth_date, patient_sex, accession_number, study_date, study_time, \
              study_description, referring_physician_name, first_received_at, last_received_at, \
@@ -374,7 +387,7 @@ impl StudyIndex {
              complete_after = excluded.complete_after, \
              instance_count = studies.instance_count + excluded.instance_count \
              WHERE studies.site = excluded.site \
-             RETURNING id, status, instance_count, modalities, body_parts",
+             RETURNING id, status, instance_count, modalities, body_parts, first_received_at",
         )
         .bind(&a.study_instance_uid)
         .bind(&new.site)
@@ -392,7 +405,9 @@ impl StudyIndex {
         .bind(counted)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some((study_id, status, instance_count, modalities, body_parts)) = study else {
+        let Some((study_id, status, instance_count, modalities, body_parts, first_received_at)) =
+            study
+        else {
             let (owner,): (String,) =
                 sqlx::query_as("SELECT site FROM studies WHERE study_instance_uid = $1")
                     .bind(&a.study_instance_uid)
@@ -423,6 +438,25 @@ impl StudyIndex {
                 EventKind::Receiving,
                 new.received_at,
                 before,
+            )
+            .await?;
+            timers::schedule(
+                &mut tx,
+                TimerKind::StudyComplete,
+                study_id,
+                new.complete_after,
+            )
+            .await?;
+        } else if first_received_at == new.received_at && instance_count == counted {
+            // A study this instance created (or one created in the same
+            // millisecond: the timer is only set if missing). Later
+            // instances move `complete_after`, not the timer: it looks again
+            // when it fires.
+            timers::schedule_if_none(
+                &mut tx,
+                TimerKind::StudyComplete,
+                study_id,
+                new.complete_after,
             )
             .await?;
         }
@@ -495,38 +529,77 @@ impl StudyIndex {
     }
 
     /// Marks complete every study whose quiet period has run out, recording a
-    /// `complete` event for each. Safe to run from several processes at once:
-    /// the `status = 'receiving'` guard lets only one of them win a study.
+    /// `complete` event for each: the due `study_complete` timers, each in a
+    /// transaction of its own. A study that received images since its timer
+    /// was set gets it again at its new quiet-period end. Safe to run from
+    /// several processes at once: a timer is claimed by one, and the
+    /// `status = 'receiving'` guard lets only one complete a study.
     pub async fn complete_quiet_studies(&self, now: i64) -> Result<Vec<StudyEvent>, sqlx::Error> {
-        let mut tx = self.pool().begin().await?;
-        let done: Vec<(i64, i64, String)> = sqlx::query_as(
-            "UPDATE studies SET status = 'complete', completed_at = $1 \
-             WHERE status = 'receiving' AND complete_after <= $1 \
-             RETURNING id, instance_count, study_instance_uid",
+        let due = timers::claim_due(
+            self.pool(),
+            TimerKind::StudyComplete,
+            &self.node_id,
+            now,
+            TIMER_LEASE_MS,
+            100,
         )
-        .bind(now)
-        .fetch_all(&mut *tx)
         .await?;
-        let mut out = Vec::with_capacity(done.len());
-        for (study_id, instance_count, study_instance_uid) in done {
-            let id = events::append(
-                &mut tx,
-                self.db.backend,
-                study_id,
-                EventKind::Complete,
-                now,
-                instance_count,
+        let mut out = Vec::with_capacity(due.len());
+        for timer in due {
+            let mut tx = self.pool().begin().await?;
+            let completed: Option<(i64, String)> = sqlx::query_as(
+                "UPDATE studies SET status = 'complete', completed_at = $2 \
+                 WHERE id = $1 AND status = 'receiving' AND complete_after <= $2 \
+                 RETURNING instance_count, study_instance_uid",
             )
+            .bind(timer.subject_id)
+            .bind(now)
+            .fetch_optional(&mut *tx)
             .await?;
-            out.push(StudyEvent {
-                id,
-                study_instance_uid,
-                kind: EventKind::Complete,
-                at: now,
-                instance_count,
-            });
+            match completed {
+                Some((instance_count, study_instance_uid)) => {
+                    let id = events::append(
+                        &mut tx,
+                        self.db.backend,
+                        timer.subject_id,
+                        EventKind::Complete,
+                        now,
+                        instance_count,
+                    )
+                    .await?;
+                    timers::done(&mut tx, &timer, &self.node_id).await?;
+                    out.push(StudyEvent {
+                        id,
+                        study_instance_uid,
+                        kind: EventKind::Complete,
+                        at: now,
+                        instance_count,
+                    });
+                }
+                None => {
+                    let pending: Option<(i64,)> = sqlx::query_as(
+                        "SELECT complete_after FROM studies WHERE id = $1 AND status = 'receiving'",
+                    )
+                    .bind(timer.subject_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    match pending {
+                        // More images came: look again when the quiet period ends.
+                        Some((complete_after,)) => {
+                            timers::schedule(
+                                &mut tx,
+                                TimerKind::StudyComplete,
+                                timer.subject_id,
+                                complete_after,
+                            )
+                            .await?;
+                        }
+                        None => timers::done(&mut tx, &timer, &self.node_id).await?,
+                    }
+                }
+            }
+            tx.commit().await?;
         }
-        tx.commit().await?;
         Ok(out)
     }
 

@@ -20,6 +20,7 @@ pub mod process_lock;
 pub mod scope;
 pub mod study_pages;
 pub mod time;
+pub mod timers;
 pub mod uid;
 pub mod writeback;
 
