@@ -5,9 +5,9 @@ use anyhow::Context;
 use std::sync::Arc;
 use std::time::Duration;
 use telerad_config::Config;
-use telerad_router::outbox::{Outbox, RetryPolicy};
 use telerad_router::rota::Rota;
 use telerad_scp::{AssociationContext, Policy, Scp};
+use telerad_store::outbox::{Outbox, RetryPolicy};
 use telerad_store::{Archive, Clock};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -72,7 +72,7 @@ pub async fn serve(config: Config, source: &str, clock: Arc<dyn Clock>) -> anyho
         )
         .with_clock(archive.clock().clone()),
     );
-    let forwarder_task = tokio::spawn(telerad_router::forwarder::run_forwarder(
+    let forwarder_task = tokio::spawn(telerad_forward::forwarder::run_forwarder(
         outbox.clone(),
         archive.clone(),
         config.dicom.ae_title.clone(),

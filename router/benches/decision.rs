@@ -31,10 +31,10 @@ use std::time::{Duration, Instant};
 use telerad_config::Config;
 use telerad_router::assignment;
 use telerad_router::candidates::{Context, Load, Reader, choose, weight};
-use telerad_router::outbox::{Outbox, RetryPolicy};
 use telerad_router::rota::Rota;
 use telerad_router::rules::{Priority, Rules, StudyFacts};
 use telerad_router::service::Router;
+use telerad_store::outbox::{Outbox, RetryPolicy};
 use telerad_store::{Archive, ManualClock};
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;

@@ -7,9 +7,10 @@
 //! priority. Those three are pure functions of the configuration and their
 //! inputs: no clock, no database, no network, so that they can be tested
 //! exhaustively (see the property tests) and explained line by line. The
-//! database-backed assignment and escalation, and the forwarding of images
-//! to workstations, live in the other modules and call them. It is not for
-//! receiving or storing images, nor for serving the worklist.
+//! database-backed assignment and escalation live in the other modules and
+//! call them; images are queued for workstations in the store's outbox.
+//! It is not for receiving, storing or sending images (the `telerad-forward`
+//! crate sends them), nor for serving the worklist.
 
 pub mod rota;
 pub mod rules;
@@ -17,6 +18,4 @@ pub mod sla;
 
 pub mod assignment;
 pub mod candidates;
-pub mod forwarder;
-pub mod outbox;
 pub mod service;

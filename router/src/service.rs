@@ -8,7 +8,6 @@
 
 use crate::assignment::{self, AssignmentRow, HistoryEntry, NewAssignment, Tx};
 use crate::candidates::{Context, Decision, Reader, choose, next_in_chain};
-use crate::outbox::{Destination, Outbox};
 use crate::rota::Rota;
 use crate::rules::{Classification, Priority, Rules, StudyFacts};
 use crate::sla::{human_duration, sla_for};
@@ -20,6 +19,7 @@ use telerad_config::{Config, SlaConfig};
 use telerad_store::Archive;
 use telerad_store::events::{Consumer, Event, EventError, EventKind, Failure, RetryPolicy};
 use telerad_store::index::TIMER_LEASE_MS;
+use telerad_store::outbox::{Destination, Outbox};
 use telerad_store::timers::{self, Timer, TimerKind};
 use tokio::sync::watch;
 

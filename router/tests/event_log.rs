@@ -11,7 +11,9 @@ use sqlx::Executor;
 use std::time::{Duration, Instant};
 use telerad_store::events::{self, EventKind, RetryPolicy};
 
-on_every_backend!(a_poisoned_event_is_retried_then_dead_lettered_without_holding_up_the_others);
+telerad_fixtures::on_every_backend!(
+    a_poisoned_event_is_retried_then_dead_lettered_without_holding_up_the_others
+);
 
 /// A `complete` event as the completion sweep writes it, in `tx`.
 async fn complete(

@@ -9,7 +9,7 @@ use common::nodes::nodes;
 use telerad_store::Stored;
 use telerad_store::events::RetryPolicy;
 
-on_every_backend!(a_corrected_resend_after_assignment_is_flagged_and_forwarded);
+telerad_fixtures::on_every_backend!(a_corrected_resend_after_assignment_is_flagged_and_forwarded);
 
 /// Dr A (the harness's radiologist) on duty every night, with a
 /// workstation (nothing listens there: only the queued jobs are checked).

@@ -7,12 +7,12 @@ mod common;
 
 use common::{Backend, PgDatabase};
 use std::sync::Arc;
-use telerad_router::outbox::{Outbox, RetryPolicy};
 use telerad_router::service::Router;
+use telerad_store::outbox::{Outbox, RetryPolicy};
 use telerad_store::{Archive, InstanceHeader, ManualClock};
 use tokio::sync::Barrier;
 
-on_every_backend!(events_and_escalations_happen_once_under_contention);
+telerad_fixtures::on_every_backend!(events_and_escalations_happen_once_under_contention);
 
 const RACERS: usize = 8;
 

@@ -10,7 +10,7 @@ use common::Backend;
 use common::nodes::{Nodes, nodes};
 use telerad_store::events::RetryPolicy;
 
-on_every_backend!(
+telerad_fixtures::on_every_backend!(
     past_its_deadline_an_unassigned_study_goes_to_the_escalation_chain,
     studies_nobody_can_take_do_not_hold_up_the_others,
     a_pass_with_nobody_to_give_a_study_to_writes_nothing

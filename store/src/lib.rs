@@ -15,6 +15,7 @@ pub mod events;
 pub mod index;
 pub mod inspect;
 pub mod layout;
+pub mod outbox;
 pub mod part10;
 pub mod process_lock;
 pub mod scope;

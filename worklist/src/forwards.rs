@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use telerad_router::outbox::{ForwardJob, Outbox, OutboxError, RetryScope};
+use telerad_store::outbox::{ForwardJob, Outbox, OutboxError, RetryScope};
 
 /// The handlers need the outbox only; taking just that lets them be served
 /// (and tested) without the rest of the application state.
@@ -140,7 +140,7 @@ mod tests {
 
     use super::*;
     use std::time::Duration;
-    use telerad_router::outbox::{Destination, JobState, RetryPolicy};
+    use telerad_store::outbox::{Destination, JobState, RetryPolicy};
     use telerad_store::{Archive, InstanceHeader, SystemClock};
 
     fn free_port() -> u16 {
@@ -247,7 +247,7 @@ mod tests {
             2
         );
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let forwarder = tokio::spawn(telerad_router::forwarder::run_forwarder(
+        let forwarder = tokio::spawn(telerad_forward::forwarder::run_forwarder(
             outbox.clone(),
             archive.clone(),
             "TELERAD".into(),

@@ -6,6 +6,6 @@ use telerad_store::Archive;
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub archive: Arc<Archive>,
-    pub outbox: Arc<telerad_router::outbox::Outbox>,
+    pub outbox: Arc<telerad_store::outbox::Outbox>,
     pub router: Arc<telerad_router::service::Router>,
 }

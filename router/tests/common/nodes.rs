@@ -4,9 +4,9 @@
 
 use super::{Backend, PgDatabase, dataset_bytes};
 use std::sync::Arc;
-use telerad_router::outbox::{Outbox, RetryPolicy as ForwardRetry};
 use telerad_router::service::Router;
 use telerad_store::events::RetryPolicy;
+use telerad_store::outbox::{Outbox, RetryPolicy as ForwardRetry};
 use telerad_store::{Archive, Clock, InstanceHeader, ManualClock};
 
 const CONFIG: &str = r#"

@@ -11,7 +11,7 @@
 //! retrying cannot help.
 //!
 //! A job is only sent while this forwarder holds its claim in the database
-//! (see [`crate::outbox`]). Jobs go out in batches of [`SEND_BATCH`] per
+//! (see [`telerad_store::outbox`]). Jobs go out in batches of [`SEND_BATCH`] per
 //! association, marked as being sent before the batch and recorded as sent
 //! after it. A graceful stop finishes the C-STORE under way (for up to
 //! [`STOP_GRACE`]) and gives the other claimed jobs back; after a crash, the
@@ -19,7 +19,6 @@
 //! claim runs out (PostgreSQL, where another live process may hold them),
 //! and those of the batch under way are re-sent flagged `possible_duplicate`.
 
-use crate::outbox::{Destination, Failure, ForwardJob, Outbox};
 use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
 use dicom_object::InMemDicomObject;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
@@ -34,6 +33,7 @@ use telerad_scp::sop_classes::{
     VERIFICATION,
 };
 use telerad_scp::{ClientAssociation, FileToSend};
+use telerad_store::outbox::{Destination, Failure, ForwardJob, Outbox};
 use telerad_store::{Archive, Backend};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -463,7 +463,7 @@ async fn fail_unsent(context: &Context, jobs: &[ForwardJob], message: &str) {
 fn log_dead(jobs: &[ForwardJob]) {
     for job in jobs
         .iter()
-        .filter(|j| j.state == crate::outbox::JobState::Dead)
+        .filter(|j| j.state == telerad_store::outbox::JobState::Dead)
     {
         tracing::error!(
             job = job.id,
@@ -1001,7 +1001,7 @@ fn reencode(path: &Path, offset: u64, from: &str, to: &str) -> Result<Vec<u8>, S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outbox::JobState;
+    use telerad_store::outbox::JobState;
 
     fn job(id: i64, sop_class: &str, ts: &str) -> ForwardJob {
         ForwardJob {

@@ -16,11 +16,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use telerad_fixtures::SyntheticStudy;
-use telerad_router::outbox::{ForwardJob, JobState, Outbox, OutboxError};
 use telerad_scp::FileToSend;
 use telerad_store::ManualClock;
+use telerad_store::outbox::{ForwardJob, JobState, Outbox, OutboxError};
 
-on_every_backend!(
+telerad_fixtures::on_every_backend!(
     a_study_arrives_identical_and_jobs_are_sent,
     retries_with_backoff_until_the_destination_is_up,
     a_graceful_restart_loses_nothing_and_sends_nothing_twice,
@@ -181,7 +181,7 @@ async fn retries_with_backoff_until_the_destination_is_up(backend: &Backend) {
     let (study, files) = synthetic_ct(archive.dir.path(), 10);
     archive.store_all(&files).await;
     let port = free_port();
-    let destination = telerad_router::outbox::Destination {
+    let destination = telerad_store::outbox::Destination {
         name: "dr-martin".into(),
         ae_title: "MARTIN_WS".into(),
         host: "127.0.0.1".into(),
@@ -403,7 +403,7 @@ async fn jobs_die_after_max_attempts_and_retry_brings_one_back(backend: &Backend
     let (study, files) = synthetic_ct(archive.dir.path(), 3);
     archive.store_all(&files).await;
     let port = free_port();
-    let destination = telerad_router::outbox::Destination {
+    let destination = telerad_store::outbox::Destination {
         name: "dr-martin".into(),
         ae_title: "MARTIN_WS".into(),
         host: "127.0.0.1".into(),
@@ -624,7 +624,7 @@ async fn enqueueing_twice_adds_nothing_and_late_images_are_added(backend: &Backe
         0
     );
     // The label is not part of the identity: same workstation, same jobs.
-    let relabelled = telerad_router::outbox::Destination {
+    let relabelled = telerad_store::outbox::Destination {
         name: "dr-martin-home".into(),
         ..destination.clone()
     };
@@ -704,7 +704,7 @@ async fn enqueueing_twice_adds_nothing_and_late_images_are_added(backend: &Backe
         outbox.enqueue_study("1.2.3.4.5.999", &destination).await,
         Err(OutboxError::UnknownStudy(_))
     ));
-    let nameless = telerad_router::outbox::Destination {
+    let nameless = telerad_store::outbox::Destination {
         ae_title: "".into(),
         ..destination
     };
@@ -842,7 +842,7 @@ async fn batch_marks_flag_only_what_may_have_been_sent(backend: &Backend) {
     let dir = archive.dir.path().to_path_buf();
     let (study, files) = synthetic_ct(&dir, 6);
     archive.store_all(&files).await;
-    let destination = telerad_router::outbox::Destination {
+    let destination = telerad_store::outbox::Destination {
         name: "dr-martin".into(),
         ae_title: "MARTIN_WS".into(),
         host: "127.0.0.1".into(),

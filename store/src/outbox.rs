@@ -16,14 +16,14 @@
 //! Every transition is one guarded `UPDATE` (`WHERE state = …` and, while
 //! `sending`, `AND claimed_by = <this forwarder>`), so several telerad
 //! processes sharing one PostgreSQL database never deliver the same job at
-//! the same time. The sending itself is [`crate::forwarder`]'s job.
+//! the same time. The sending itself is the `telerad-forward` crate's job.
 
+use crate::clock::{Clock, SystemClock};
+use crate::db::{Backend, Database};
 use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 use std::sync::Arc;
 use std::time::Duration;
-use telerad_store::clock::{Clock, SystemClock};
-use telerad_store::{Backend, Database};
 use tokio::sync::Notify;
 
 /// How long a `sending` claim stays valid without renewal. A running
@@ -173,19 +173,19 @@ pub struct ForwardJob {
     pub state: JobState,
     /// C-STORE attempts made, successful or not.
     pub attempts: i64,
-    #[serde(serialize_with = "telerad_store::time::rfc3339")]
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub next_attempt_at: i64,
     pub last_error: Option<String>,
     pub claimed_by: Option<String>,
-    #[serde(serialize_with = "telerad_store::time::rfc3339_opt")]
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
     pub claimed_at: Option<i64>,
     /// The destination may already have had this instance before this
     /// delivery (telerad stopped, or the response was lost, after the data
     /// set had been sent).
     pub possible_duplicate: bool,
-    #[serde(serialize_with = "telerad_store::time::rfc3339")]
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub created_at: i64,
-    #[serde(serialize_with = "telerad_store::time::rfc3339_opt")]
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
     pub sent_at: Option<i64>,
 }
 

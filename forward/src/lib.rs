@@ -1,0 +1,10 @@
+//! Delivery of images to radiologists' workstations.
+//!
+//! The router queues a study's instances in the store's outbox
+//! (`telerad_store::outbox`) when it assigns the study; this crate is the
+//! sender that drains it by C-STORE with telerad's SCU, with retries and
+//! crash recovery. It is kept apart so that deciding who reads a study
+//! (`telerad-router`) does not depend on the DICOM network code. It is not
+//! for receiving images nor for deciding where they go.
+
+pub mod forwarder;
