@@ -16,11 +16,12 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use telerad_config::{Config, SlaConfig};
-use telerad_store::Archive;
 use telerad_store::events::{Consumer, Event, EventError, EventKind, Failure, RetryPolicy};
 use telerad_store::index::TIMER_LEASE_MS;
 use telerad_store::outbox::{Destination, Outbox};
+use telerad_store::study_rows;
 use telerad_store::timers::{self, Timer, TimerKind};
+use telerad_store::{Archive, Scope};
 use tokio::sync::watch;
 
 /// How often the router looks for overdue acknowledgements, and for events
@@ -335,38 +336,15 @@ impl Router {
         tx: &mut Tx<'_>,
         study_id: i64,
     ) -> Result<(String, StudyFacts), RouterError> {
-        let (uid, site, modalities, body_parts, description): (
-            String,
-            String,
-            String,
-            String,
-            String,
-        ) = sqlx::query_as(
-            "SELECT study_instance_uid, site, modalities, body_parts, study_description \
-                 FROM studies WHERE id = $1",
-        )
-        .bind(study_id)
-        .fetch_one(&mut **tx)
-        .await?;
-        let series: Vec<(String,)> =
-            sqlx::query_as("SELECT series_description FROM series WHERE study_id = $1")
-                .bind(study_id)
-                .fetch_all(&mut **tx)
-                .await?;
-        let split = |s: &str| {
-            s.split('\\')
-                .filter(|v| !v.is_empty())
-                .map(str::to_string)
-                .collect()
-        };
+        let facts = study_rows::routing_facts(tx, study_id).await?;
         Ok((
-            uid,
+            facts.study_instance_uid,
             StudyFacts {
-                site,
-                modalities: split(&modalities),
-                body_parts: split(&body_parts),
-                study_description: description,
-                series_descriptions: series.into_iter().map(|(d,)| d).collect(),
+                site: facts.site,
+                modalities: facts.modalities,
+                body_parts: facts.body_parts,
+                study_description: facts.study_description,
+                series_descriptions: facts.series_descriptions,
                 // Request forms (urgency, stroke flag) arrive with the worklist.
                 urgency: None,
                 stroke: false,
@@ -384,14 +362,8 @@ impl Router {
         if let Some(row) = assignment::by_study(tx, study_id).await? {
             // Late images never reassign: the reader is told there is more,
             // new instances and corrected re-sends (new versions) alike.
-            let (last_instance_id, versions_since): (i64, i64) = sqlx::query_as(
-                "SELECT COALESCE(MAX(id), 0), COUNT(*) FROM instances \
-                 WHERE study_id = $1 AND id > $2",
-            )
-            .bind(study_id)
-            .bind(row.last_instance_id)
-            .fetch_one(&mut **tx)
-            .await?;
+            let (last_instance_id, versions_since) =
+                study_rows::instances_after(tx, study_id, row.last_instance_id).await?;
             if versions_since == 0 {
                 return Ok(None);
             }
@@ -431,11 +403,7 @@ impl Router {
                 &detail,
             )
             .await?;
-            let (uid,): (String,) =
-                sqlx::query_as("SELECT study_instance_uid FROM studies WHERE id = $1")
-                    .bind(study_id)
-                    .fetch_one(&mut **tx)
-                    .await?;
+            let uid = study_rows::uid_of(tx, study_id).await?;
             return Ok(row.radiologist_id.map(|radiologist_id| Forward {
                 study_instance_uid: uid,
                 radiologist_id,
@@ -723,10 +691,10 @@ impl Router {
         tx: &mut Tx<'_>,
         study_uid: &str,
     ) -> Result<(i64, String, i64), RouterError> {
-        sqlx::query_as("SELECT id, site, instance_count FROM studies WHERE study_instance_uid = $1")
-            .bind(study_uid)
-            .fetch_optional(&mut **tx)
+        // The router acts for operators and for itself: every site.
+        study_rows::by_uid(tx, study_uid, &Scope::All)
             .await?
+            .map(|s| (s.id, s.site, s.instance_count))
             .ok_or_else(|| RouterError::NotFound(format!("no study {study_uid}")))
     }
 

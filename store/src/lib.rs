@@ -20,6 +20,7 @@ pub mod part10;
 pub mod process_lock;
 pub mod scope;
 pub mod study_pages;
+pub mod study_rows;
 pub mod time;
 pub mod timers;
 pub mod uid;
