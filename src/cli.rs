@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use telerad_config::{Config, ConfigError};
 use telerad_scp::Destination;
-use telerad_store::{Clock, OffsetClock, SystemClock};
+use telerad_store::{Clock, DatabaseClock, OffsetClock};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -95,12 +95,20 @@ pub struct PushArgs {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => {
-            let clock: Arc<dyn Clock> = match args.clock_start {
+            // Due times and leases are read on the database's clock, so
+            // that nodes sharing it agree; a drill sets its own.
+            let (clock, database_clock): (Arc<dyn Clock>, _) = match args.clock_start {
                 Some(start) => {
                     tracing::warn!("clock starts at {start}, not now (--clock-start)");
-                    Arc::new(OffsetClock::starting_at(start.as_millisecond()))
+                    (
+                        Arc::new(OffsetClock::starting_at(start.as_millisecond())),
+                        None,
+                    )
                 }
-                None => Arc::new(SystemClock),
+                None => {
+                    let clock = Arc::new(DatabaseClock::new());
+                    (clock.clone() as Arc<dyn Clock>, Some(clock))
+                }
             };
             let source = match &args.config {
                 Some(path) => std::path::absolute(path)
@@ -110,7 +118,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => "embedded example configuration (config/example.toml)".to_owned(),
             };
             let config = serve_config(args)?;
-            crate::serve::serve(config, &source, clock).await?;
+            crate::serve::serve(config, &source, clock, database_clock).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig { file } => Ok(check_config(&file)),

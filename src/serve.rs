@@ -8,13 +8,18 @@ use telerad_config::Config;
 use telerad_router::rota::Rota;
 use telerad_scp::{AssociationContext, Policy, Scp};
 use telerad_store::outbox::{Outbox, RetryPolicy};
-use telerad_store::{Archive, Clock};
+use telerad_store::{Archive, Clock, DatabaseClock};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 /// Runs the server until SIGINT or SIGTERM. `source` says where `config`
 /// came from, for the start-up lines.
-pub async fn serve(config: Config, source: &str, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
+pub async fn serve(
+    config: Config,
+    source: &str,
+    clock: Arc<dyn Clock>,
+    database_clock: Option<Arc<DatabaseClock>>,
+) -> anyhow::Result<()> {
     let config = Arc::new(config);
     let _process_lock = telerad_store::process_lock::lock_for_serving(&config.database_url())?;
     let now_ms = clock.now_ms();
@@ -23,6 +28,18 @@ pub async fn serve(config: Config, source: &str, clock: Arc<dyn Clock>) -> anyho
             .await
             .context("cannot open the archive")?,
     );
+    if let Some(database_clock) = &database_clock {
+        let offset = database_clock
+            .synchronise(archive.index().database())
+            .await
+            .context("cannot read the database's clock")?;
+        if offset.abs() > 1_000 {
+            tracing::warn!(
+                offset_ms = offset,
+                "this machine's clock differs from the database's: due times follow the database"
+            );
+        }
+    }
     let dicom_addr = (config.dicom.bind, config.dicom.port);
     let dicom_listener = TcpListener::bind(dicom_addr).await.with_context(|| {
         format!(
@@ -43,6 +60,22 @@ pub async fn serve(config: Config, source: &str, clock: Arc<dyn Clock>) -> anyho
     );
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    if let Some(database_clock) = database_clock {
+        // Clocks drift: the offset is measured again every minute.
+        let archive = archive.clone();
+        let mut shutdown = shutdown_rx.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+                    _ = shutdown.changed() => return,
+                }
+                if let Err(e) = database_clock.synchronise(archive.index().database()).await {
+                    tracing::warn!("cannot read the database's clock: {e}");
+                }
+            }
+        });
+    }
     let scp = Scp::new(
         dicom_listener,
         AssociationContext {

@@ -27,7 +27,7 @@ pub mod uid;
 pub mod writeback;
 
 pub use archive::{Archive, OpenError, PendingInstance, Stored};
-pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
+pub use clock::{Clock, DatabaseClock, ManualClock, OffsetClock, SystemClock};
 pub use db::{Backend, Database};
 pub use error::{StoreError, StoreFailure};
 pub use index::StudyIndex;

@@ -36,6 +36,12 @@ async fn finish(db: &Database, timer: &timers::Timer, node: &str) {
 
 async fn timers_behave(url: &str, backend: &Backend) {
     let (one, two) = two_nodes(url).await;
+    // The database tells its time (the same machine's clock here).
+    let offset = telerad_store::DatabaseClock::new()
+        .synchronise(&one)
+        .await
+        .expect("the database's time");
+    assert!(offset.abs() < 1_000, "offset {offset}");
 
     // Exactly once: two nodes claim 60 due timers at the same moment.
     schedule_all(&one, 60, |s| 1_000 + s).await;
