@@ -474,7 +474,7 @@ async fn populate(
                 };
                 format!(
                     "({id}, '{state}', '{r}', 'general', '{p}', 'default', {now}, {acknowledge_by}, {pre}, \
-                     {acknowledged_at}, '{r}', 120, {explanation}, {now})",
+                     {acknowledged_at}, 120, {explanation}, {now})",
                     r = o.radiologist,
                     p = o.priority.as_str(),
                     pre = now + 43_200_000,
@@ -484,7 +484,7 @@ async fn populate(
             .collect();
         (&mut *tx).execute(AssertSqlSafe(format!(
             "INSERT INTO assignments (study_id, state, radiologist_id, subspecialty, priority, rule, \
-             assigned_at, acknowledge_by, preliminary_by, acknowledged_at, tried, assigned_instance_count, \
+             assigned_at, acknowledge_by, preliminary_by, acknowledged_at, assigned_instance_count, \
              explanation, updated_at) VALUES {}",
             assignments.join(", ")
         )))

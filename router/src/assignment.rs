@@ -10,7 +10,7 @@ use crate::candidates::{Load, weight};
 use crate::rules::Priority;
 use serde::Serialize;
 use sqlx::{Any, FromRow, Transaction};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use telerad_store::timers::{self, TimerKind};
 
 pub type Tx<'a> = Transaction<'a, Any>;
@@ -29,7 +29,6 @@ pub struct AssignmentRow {
     pub preliminary_by: i64,
     pub acknowledged_at: Option<i64>,
     pub escalation_level: i64,
-    pub tried: String,
     pub new_images: i64,
     pub assigned_instance_count: i64,
     /// The newest instance row (any version) accounted for.
@@ -39,7 +38,7 @@ pub struct AssignmentRow {
 }
 
 const COLUMNS: &str = "id, study_id, state, radiologist_id, subspecialty, priority, rule, \
-    assigned_at, acknowledge_by, preliminary_by, acknowledged_at, escalation_level, tried, \
+    assigned_at, acknowledge_by, preliminary_by, acknowledged_at, escalation_level, \
     new_images, assigned_instance_count, last_instance_id, explanation, updated_at";
 
 #[derive(Debug, Clone, Serialize, FromRow)]
@@ -114,8 +113,8 @@ pub async fn insert(tx: &mut Tx<'_>, new: &NewAssignment<'_>) -> Result<bool, sq
     };
     let inserted: Option<(i64,)> = sqlx::query_as(
         "INSERT INTO assignments (study_id, state, radiologist_id, subspecialty, priority, rule, \
-         assigned_at, acknowledge_by, preliminary_by, tried, assigned_instance_count, explanation, \
-         updated_at, last_instance_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $7, \
+         assigned_at, acknowledge_by, preliminary_by, assigned_instance_count, explanation, \
+         updated_at, last_instance_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $7, \
          (SELECT COALESCE(MAX(id), 0) FROM instances WHERE study_id = $1)) \
          ON CONFLICT (study_id) DO NOTHING RETURNING id",
     )
@@ -128,7 +127,6 @@ pub async fn insert(tx: &mut Tx<'_>, new: &NewAssignment<'_>) -> Result<bool, sq
     .bind(new.now)
     .bind(new.acknowledge_by)
     .bind(new.preliminary_by)
-    .bind(new.radiologist_id.unwrap_or_default())
     .bind(new.instance_count)
     .bind(new.explanation)
     .fetch_optional(&mut **tx)
@@ -136,6 +134,9 @@ pub async fn insert(tx: &mut Tx<'_>, new: &NewAssignment<'_>) -> Result<bool, sq
     let Some((id,)) = inserted else {
         return Ok(false);
     };
+    if let Some(radiologist) = new.radiologist_id {
+        mark_tried(tx, id, radiologist).await?;
+    }
     if let Some(due) = new.acknowledge_by {
         timers::schedule(tx, TimerKind::Acknowledgement, id, due).await?;
     }
@@ -281,6 +282,28 @@ pub async fn claim(
     Ok(claimed == 1)
 }
 
+/// The radiologists already given this assignment's study.
+pub async fn tried(tx: &mut Tx<'_>, id: i64) -> Result<HashSet<String>, sqlx::Error> {
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT radiologist_id FROM assignment_tried WHERE assignment_id = $1")
+            .bind(id)
+            .fetch_all(&mut **tx)
+            .await?;
+    Ok(rows.into_iter().map(|(r,)| r).collect())
+}
+
+async fn mark_tried(tx: &mut Tx<'_>, id: i64, radiologist: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO assignment_tried (assignment_id, radiologist_id) VALUES ($1, $2) \
+         ON CONFLICT (assignment_id, radiologist_id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(radiologist)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// A person gives the study to `radiologist`: like [`hand_over`], but the
 /// escalation level stays where it was, since no deadline was missed.
 pub async fn reassign(
@@ -288,22 +311,21 @@ pub async fn reassign(
     id: i64,
     radiologist: &str,
     acknowledge_by: i64,
-    tried: &str,
     explanation: &str,
     now: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE assignments SET state = 'assigned', radiologist_id = $2, acknowledge_by = $3, \
-         tried = $4, explanation = $5, acknowledged_at = NULL, updated_at = $6 WHERE id = $1",
+         explanation = $4, acknowledged_at = NULL, updated_at = $5 WHERE id = $1",
     )
     .bind(id)
     .bind(radiologist)
     .bind(acknowledge_by)
-    .bind(tried)
     .bind(explanation)
     .bind(now)
     .execute(&mut **tx)
     .await?;
+    mark_tried(tx, id, radiologist).await?;
     timers::schedule(tx, TimerKind::Acknowledgement, id, acknowledge_by).await
 }
 
@@ -313,7 +335,6 @@ pub async fn hand_over(
     id: i64,
     radiologist: Option<&str>,
     acknowledge_by: Option<i64>,
-    tried: &str,
     explanation: &str,
     now: i64,
 ) -> Result<(), sqlx::Error> {
@@ -323,19 +344,21 @@ pub async fn hand_over(
         "unassigned"
     };
     sqlx::query(
-        "UPDATE assignments SET state = $2, radiologist_id = $3, acknowledge_by = $4, tried = $5, \
-         explanation = $6, escalation_level = escalation_level + 1, acknowledged_at = NULL, \
-         updated_at = $7 WHERE id = $1",
+        "UPDATE assignments SET state = $2, radiologist_id = $3, acknowledge_by = $4, \
+         explanation = $5, escalation_level = escalation_level + 1, acknowledged_at = NULL, \
+         updated_at = $6 WHERE id = $1",
     )
     .bind(id)
     .bind(state)
     .bind(radiologist)
     .bind(acknowledge_by)
-    .bind(tried)
     .bind(explanation)
     .bind(now)
     .execute(&mut **tx)
     .await?;
+    if let Some(radiologist) = radiologist {
+        mark_tried(tx, id, radiologist).await?;
+    }
     match acknowledge_by {
         Some(due) => timers::schedule(tx, TimerKind::Acknowledgement, id, due).await,
         None => timers::cancel(tx, TimerKind::Acknowledgement, id).await,

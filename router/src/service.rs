@@ -579,12 +579,7 @@ impl Router {
             return Ok(false);
         }
         let (uid, facts) = self.study_facts(&mut tx, row.study_id).await?;
-        let mut tried: HashSet<String> = row
-            .tried
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect();
+        let mut tried = assignment::tried(&mut tx, id).await?;
         if let Some(current) = &row.radiologist_id {
             tried.insert(current.clone());
         }
@@ -618,18 +613,12 @@ impl Router {
             return Ok(false);
         }
         let (ack, _) = sla_for(&self.sla, priority);
-        let mut tried_list: Vec<_> = tried.into_iter().collect();
-        tried_list.sort();
-        if let Some(next) = &decision.chosen {
-            tried_list.push(next.clone());
-        }
         let explanation = serde_json::to_string(&decision).unwrap_or_default();
         assignment::hand_over(
             &mut tx,
             id,
             decision.chosen.as_deref(),
             decision.chosen.as_ref().map(|_| now + ms(ack)),
-            &tried_list.join(","),
             &explanation,
             now,
         )
@@ -813,20 +802,12 @@ impl Router {
         .unwrap_or_default();
         match existing {
             Some(row) => {
-                let tried = if row.tried.split(',').any(|t| t == radiologist_id) {
-                    row.tried.clone()
-                } else if row.tried.is_empty() {
-                    radiologist_id.to_string()
-                } else {
-                    format!("{},{radiologist_id}", row.tried)
-                };
                 // A person's choice, not an escalation: the level stays.
                 assignment::reassign(
                     &mut tx,
                     row.id,
                     radiologist_id,
                     now + ms(ack),
-                    &tried,
                     &explanation,
                     now,
                 )
