@@ -11,8 +11,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 use telerad_fixtures::SyntheticStudy;
-use telerad_scp::FileToSend;
-use telerad_store::{Archive, InstanceHeader, Scope, Stored, SystemClock};
+use telerad_store::{Archive, Scope, Stored, SystemClock};
 
 const ROUNDS: usize = 20;
 
@@ -39,18 +38,7 @@ time_zone = "Europe/Paris"
 }
 
 async fn store(archive: &Archive, path: &Path) -> Stored {
-    let file = FileToSend::read(path).expect("a slice");
-    let mut pending = archive
-        .begin(InstanceHeader {
-            sop_class_uid: file.sop_class_uid.clone(),
-            sop_instance_uid: file.sop_instance_uid.clone(),
-            transfer_syntax_uid: file.transfer_syntax_uid.clone(),
-            calling_ae_title: "SITE_A".into(),
-        })
-        .expect("begin");
-    pending.write(&dataset_bytes(path));
-    archive
-        .commit(pending, "site-a")
+    common::store(archive, path)
         .await
         .unwrap_or_else(|e| panic!("both receptions are acknowledged: {e}"))
 }

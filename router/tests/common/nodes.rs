@@ -2,12 +2,12 @@
 //! one index database, with a clock the test moves: for tests of the event
 //! log and of the router's timers.
 
-use super::{Backend, PgDatabase, dataset_bytes};
+use super::{Backend, PgDatabase};
 use std::sync::Arc;
 use telerad_router::service::Router;
 use telerad_store::events::RetryPolicy;
 use telerad_store::outbox::{Outbox, RetryPolicy as ForwardRetry};
-use telerad_store::{Archive, Clock, InstanceHeader, ManualClock};
+use telerad_store::{Archive, Clock, ManualClock};
 
 const CONFIG: &str = r#"
 [[sites]]
@@ -111,20 +111,9 @@ impl Nodes {
 
     /// Stores a Part 10 file through the archive, as received from site A.
     pub async fn store(&self, path: &std::path::Path) -> telerad_store::Stored {
-        let file = telerad_scp::FileToSend::read(path).expect("a DICOM file");
-        let mut pending = self.archives[0]
-            .begin(InstanceHeader {
-                sop_class_uid: file.sop_class_uid.clone(),
-                sop_instance_uid: file.sop_instance_uid.clone(),
-                transfer_syntax_uid: file.transfer_syntax_uid.clone(),
-                calling_ae_title: "SITE_A".into(),
-            })
-            .expect("begin");
-        pending.write(&dataset_bytes(path));
-        self.archives[0]
-            .commit(pending, "site-a")
+        super::store(&self.archives[0], path)
             .await
-            .expect("commit")
+            .unwrap_or_else(|e| panic!("commit: {e}"))
     }
 
     /// Lets the quiet period pass and runs the completion sweep.
