@@ -24,6 +24,7 @@ on_every_backend!(
     hostile_uids_never_become_paths,
     malformed_data_sets_get_a_failure_status,
     other_associations_are_unaffected,
+    lengths_that_lie_cost_no_memory,
 );
 
 fn assert_still_serving(server: &TestServer) {
@@ -403,6 +404,93 @@ fn other_associations_are_unaffected(backend: &Backend) {
         120,
         Duration::from_secs(30),
     );
+}
+
+/// A field of /proc/PID/status, in kB (VmHWM: the peak resident set).
+fn proc_status_kb(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/status: {e}"));
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+/// One implicit VR little endian command element (PS3.7 §6.3.1).
+fn command_element(element: u16, length: u32, value: &[u8]) -> Vec<u8> {
+    let mut out = vec![0, 0];
+    out.extend_from_slice(&element.to_le_bytes());
+    out.extend_from_slice(&length.to_le_bytes());
+    out.extend_from_slice(value);
+    out
+}
+
+fn lengths_that_lie_cost_no_memory(backend: &Backend) {
+    let server = TestServer::start(backend);
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let study = SyntheticStudy::ct(1);
+    let files = study.write_to(dir.path()).expect("generate a CT");
+    let data = dataset_bytes(&files[0]);
+    assert_still_serving(&server);
+    // An association opened before the attacks, used after them.
+    let mut bystander = RawPeer::connect(&server.dicom_address());
+    let bystander_context = ct_context(&mut bystander);
+    let peak_before = proc_status_kb(server.pid(), "VmHWM");
+
+    // 26 bytes of command set: a C-ECHO-RQ Command Field, then a Message ID
+    // claiming 1 GiB (then 0xFFFFFFF0) of which 8 bytes follow.
+    for claimed in [1u32 << 30, 0xFFFF_FFF0] {
+        let mut command = command_element(0x0100, 2, &0x0030u16.to_le_bytes());
+        command.extend(command_element(0x0110, claimed, &[1, 0, 0, 0, 0, 0, 0, 0]));
+        assert_eq!(command.len(), 26);
+        let mut peer = RawPeer::connect(&server.dicom_address());
+        let context = ct_context(&mut peer);
+        peer.send_command(context, command);
+        match peer.receive() {
+            Some(Pdu::AbortRQ {
+                source: AbortRQSource::ServiceProvider(_),
+            }) => {}
+            other => panic!("a lying command set answered with {other:?}"),
+        }
+        assert!(peer.closed_by_server());
+    }
+    let peak = proc_status_kb(server.pid(), "VmHWM");
+    assert!(
+        peak < peak_before + 64 * 1024,
+        "the server's peak memory grew from {peak_before} kB to {peak} kB"
+    );
+    for claimed in [1u32 << 30, 0xFFFF_FFF0] {
+        let said = format!("claims {claimed} bytes but only 8 follow");
+        assert!(server.log().contains(&said), "{}", server.log());
+    }
+
+    // An association request whose User Information item claims 64 kB.
+    let mut rq = vec![0, 1, 0, 0];
+    rq.extend_from_slice(format!("{SERVER_AE:<16}{:<16}", "SITE_A").as_bytes());
+    rq.extend_from_slice(&[0; 32]);
+    rq.extend_from_slice(&[0x50, 0, 0xFF, 0xFF, 0x51, 0, 0, 4]);
+    let mut pdu = vec![0x01, 0];
+    pdu.extend_from_slice(&u32::try_from(rq.len()).expect("small").to_be_bytes());
+    pdu.extend_from_slice(&rq);
+    let mut peer = RawPeer::connect(&server.dicom_address());
+    peer.send_bytes(&pdu);
+    assert!(matches!(peer.receive(), None | Some(Pdu::AbortRQ { .. })));
+    assert!(peer.closed_by_server());
+
+    let peak_after = proc_status_kb(server.pid(), "VmHWM");
+    assert!(
+        peak_after < peak_before + 64 * 1024,
+        "the server's peak memory grew from {peak_before} kB to {peak_after} kB"
+    );
+    // The association opened before still stores, and new ones are served.
+    bystander.send_command(
+        bystander_context,
+        telerad_scp::dimse::store_rq(1, CT_IMAGE_STORAGE, &study.sop_instance_uid(0)),
+    );
+    bystander.send_data(bystander_context, &data, true);
+    assert_eq!(bystander.receive_command().status, 0x0000);
+    assert_still_serving(&server);
 }
 
 mod limits {

@@ -5,7 +5,7 @@
 //! the archive's pending file. C-STORE success is sent only when
 //! [`Archive::commit`] has returned.
 
-use crate::dimse::{self, Command, status};
+use crate::dimse::{self, Command, MAX_COMMAND_BYTES, status};
 use crate::negotiation::{AcceptedContext, Decision, Policy, negotiate};
 use crate::pdu_io::{self, PduError, Pdv};
 use dicom_ul::pdu::{AbortRQServiceProviderReason, AbortRQSource, Pdu};
@@ -17,9 +17,6 @@ use telerad_store::{Archive, InstanceHeader, PendingInstance, StoreFailure};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tracing::Instrument;
-
-/// Command sets are small; this bounds a hostile one.
-const MAX_COMMAND_BYTES: usize = 64 * 1024;
 
 #[derive(Debug)]
 pub struct AssociationContext {
