@@ -502,6 +502,7 @@ mod limits {
     on_every_backend!(
         associations_over_the_limit_are_rejected_as_transient,
         silent_peers_are_dropped_after_the_timeouts,
+        instances_over_the_size_limit_are_refused_and_the_association_goes_on,
     );
 
     fn associations_over_the_limit_are_rejected_as_transient(backend: &Backend) {
@@ -568,6 +569,91 @@ mod limits {
             waited >= Duration::from_millis(1900) && waited < Duration::from_secs(15),
             "aborted after {waited:?}"
         );
+        assert_still_serving(&server);
+    }
+
+    fn instances_over_the_size_limit_are_refused_and_the_association_goes_on(backend: &Backend) {
+        let limit = 64 * 1024;
+        let server = TestServer::start_with(
+            backend,
+            ServerOptions {
+                extra_dicom: format!("max_instance_bytes = {limit}"),
+                ..ServerOptions::default()
+            },
+        );
+        let dir = tempfile::tempdir().expect("a temp dir");
+        // 512 x 512 x 2 bytes of pixels: over the limit.
+        let big = SyntheticStudy::ct(1);
+        let big_file = &big
+            .write_to(&dir.path().join("big"))
+            .expect("generate a CT")[0];
+        let big_data = dataset_bytes(big_file);
+        assert!(big_data.len() > limit);
+        // 64 x 64 x 2: under it.
+        let mut small = SyntheticStudy::ct(1);
+        small.rows = 64;
+        small.columns = 64;
+        let small_file = &small
+            .write_to(&dir.path().join("small"))
+            .expect("generate a CT")[0];
+        let small_data = dataset_bytes(small_file);
+        assert!(small_data.len() < limit);
+
+        let mut peer = RawPeer::connect(&server.dicom_address());
+        let context = ct_context(&mut peer);
+        peer.send_command(
+            context,
+            telerad_scp::dimse::store_rq(1, CT_IMAGE_STORAGE, &big.sop_instance_uid(0)),
+        );
+        // Past the limit, but not finished: once the server says it refused
+        // the instance, its partial file is gone.
+        peer.send_data(context, &big_data[..limit + 32 * 1024], false);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !server.log().contains("larger than max_instance_bytes") {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no refusal logged: {}",
+                server.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            server.incoming_files().is_empty(),
+            "the partial file of a refused instance stays: {:?}",
+            server.incoming_files()
+        );
+        peer.send_data(context, &big_data[limit + 32 * 1024..], true);
+        let response = peer.receive_command();
+        assert_eq!(response.status, 0xA700, "{response:?}");
+        assert!(
+            response
+                .error_comment
+                .contains(&format!("over the {limit}-byte limit")),
+            "{response:?}"
+        );
+        // The same association goes on and stores an instance under it.
+        peer.send_command(
+            context,
+            telerad_scp::dimse::store_rq(2, CT_IMAGE_STORAGE, &small.sop_instance_uid(0)),
+        );
+        peer.send_data(context, &small_data, true);
+        assert_eq!(peer.receive_command().status, 0x0000);
+        assert_eq!(server.stored_files().len(), 1);
+        assert!(server.incoming_files().is_empty());
+        // DCMTK sees the refusal as a failure status.
+        let out = Command::new("/usr/bin/storescu")
+            .args(["-v", "-aet", "SITE_A", "-aec", SERVER_AE, "127.0.0.1"])
+            .arg(server.dicom_port.to_string())
+            .arg(big_file)
+            .output()
+            .expect("run storescu");
+        let said = text(&out).to_lowercase();
+        assert!(!out.status.success(), "{said}");
+        assert!(
+            said.contains("a700") || said.contains("outofresources"),
+            "{said}"
+        );
+        assert_eq!(server.stored_files().len(), 1);
         assert_still_serving(&server);
     }
 }

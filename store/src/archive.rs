@@ -42,6 +42,9 @@ pub struct Archive {
     quiet_periods: HashMap<String, Duration>,
     clock: Arc<dyn Clock>,
     sop_locks: Vec<tokio::sync::Mutex<()>>,
+    /// `[dicom] max_instance_bytes`: the largest data set accepted, as
+    /// received and once inflated.
+    max_instance_bytes: u64,
     /// Signalled when study events are recorded, so that their consumer (the
     /// router) need not wait for its next poll.
     study_events: tokio::sync::Notify,
@@ -80,6 +83,11 @@ impl PendingInstance {
 
     pub fn header(&self) -> &InstanceHeader {
         &self.header
+    }
+
+    /// Data set bytes received so far.
+    pub fn dataset_len(&self) -> u64 {
+        self.dataset_len
     }
 }
 
@@ -141,6 +149,7 @@ impl Archive {
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
             study_events: tokio::sync::Notify::new(),
+            max_instance_bytes: config.dicom.max_instance_bytes,
         })
     }
 
@@ -150,6 +159,10 @@ impl Archive {
 
     pub fn layout(&self) -> &Layout {
         &self.layout
+    }
+
+    pub fn max_instance_bytes(&self) -> u64 {
+        self.max_instance_bytes
     }
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
