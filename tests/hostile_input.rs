@@ -503,6 +503,7 @@ mod limits {
         associations_over_the_limit_are_rejected_as_transient,
         silent_peers_are_dropped_after_the_timeouts,
         instances_over_the_size_limit_are_refused_and_the_association_goes_on,
+        deflated_data_sets_may_not_inflate_past_the_size_limit,
     );
 
     fn associations_over_the_limit_are_rejected_as_transient(backend: &Backend) {
@@ -655,5 +656,58 @@ mod limits {
         );
         assert_eq!(server.stored_files().len(), 1);
         assert_still_serving(&server);
+    }
+
+    fn deflated_data_sets_may_not_inflate_past_the_size_limit(backend: &Backend) {
+        use std::io::Write;
+        const DEFLATED: &str = "1.2.840.10008.1.2.1.99";
+        let limit = 1024 * 1024;
+        let server = TestServer::start_with(
+            backend,
+            ServerOptions {
+                extra_dicom: format!("max_instance_bytes = {limit}"),
+                ..ServerOptions::default()
+            },
+        );
+        // A bomb: 64 MiB of zeros, about 64 kB once deflated.
+        let mut encoder =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(&vec![0u8; 64 * limit]).expect("deflate");
+        let bomb = encoder.finish().expect("deflate");
+        assert!(bomb.len() < limit / 8);
+        let mut peer = RawPeer::connect(&server.dicom_address());
+        let ac = peer.expect_accepted("SITE_A", &[(CT_IMAGE_STORAGE, DEFLATED)]);
+        assert_eq!(
+            ac.presentation_contexts[0].reason,
+            PresentationContextResultReason::Acceptance
+        );
+        let context = ac.presentation_contexts[0].id;
+        peer.send_command(
+            context,
+            telerad_scp::dimse::store_rq(1, CT_IMAGE_STORAGE, "1.2.826.0.1.3680043.99.3"),
+        );
+        peer.send_data(context, &bomb, true);
+        let response = peer.receive_command();
+        assert_eq!(response.status, 0xA700, "{response:?}");
+        assert!(
+            response.error_comment.contains("inflates past"),
+            "{response:?}"
+        );
+        drop(peer);
+        // A data set DCMTK deflated, under the limit once inflated, is stored.
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let deflated = dir.path().join("CT_small_deflated.dcm");
+        let out = run(Command::new("/usr/bin/dcmconv")
+            .arg("+td")
+            .arg(telerad_fixtures::samples_dir().join("CT_small.dcm"))
+            .arg(&deflated));
+        assert!(out.status.success(), "{}", text(&out));
+        let out = run(Command::new("/usr/bin/storescu")
+            .args(["-xd", "-aet", "SITE_A", "-aec", SERVER_AE, "127.0.0.1"])
+            .arg(server.dicom_port.to_string())
+            .arg(&deflated));
+        assert!(out.status.success(), "{}", text(&out));
+        assert_eq!(server.stored_files().len(), 1);
+        assert!(server.incoming_files().is_empty());
     }
 }

@@ -18,7 +18,7 @@
 use crate::clock::Clock;
 use crate::error::StoreError;
 use crate::index::{NewInstance, StudyIndex};
-use crate::inspect::{InstanceAttributes, inspect};
+use crate::inspect::{InspectError, InstanceAttributes, inspect};
 use crate::layout::{Layout, create_dir_durable, sync_dir};
 use crate::part10::{InstanceHeader, header_bytes};
 use crate::uid::validate_uid;
@@ -220,8 +220,16 @@ impl Archive {
         let layout = self.layout.clone();
         let (versions_tx, versions_rx) = oneshot::channel();
         let (checked_tx, checked_rx) = oneshot::channel();
+        let max_inflated = self.max_instance_bytes;
         let durable = tokio::task::spawn_blocking(move || {
-            place_durably(&layout, pending, checksum, versions_rx, checked_tx)
+            place_durably(
+                &layout,
+                pending,
+                max_inflated,
+                checksum,
+                versions_rx,
+                checked_tx,
+            )
         });
         match self.index.versions_of(&sop).await {
             Ok(versions) => {
@@ -340,6 +348,7 @@ struct Placed {
 fn place_durably(
     layout: &Layout,
     pending: PendingInstance,
+    max_inflated: u64,
     checksum: String,
     versions: oneshot::Receiver<Vec<crate::index::StoredVersion>>,
     checked: oneshot::Sender<Checked>,
@@ -348,8 +357,12 @@ fn place_durably(
         pending.file.path(),
         pending.dataset_offset,
         &pending.header.transfer_syntax_uid,
+        max_inflated,
     )
-    .map_err(|e| StoreError::cannot_understand(e.to_string()))?;
+    .map_err(|e| match e {
+        InspectError::InflatesPastLimit { .. } => StoreError::out_of_resources(e.to_string()),
+        e => StoreError::cannot_understand(e.to_string()),
+    })?;
     check_against_command(&attributes, &pending.header)?;
     let versions = versions
         .blocking_recv()
