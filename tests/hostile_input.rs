@@ -504,6 +504,7 @@ mod limits {
         silent_peers_are_dropped_after_the_timeouts,
         instances_over_the_size_limit_are_refused_and_the_association_goes_on,
         deflated_data_sets_may_not_inflate_past_the_size_limit,
+        a_flood_of_silent_connections_holds_few_descriptors,
     );
 
     fn associations_over_the_limit_are_rejected_as_transient(backend: &Backend) {
@@ -709,5 +710,88 @@ mod limits {
         assert!(out.status.success(), "{}", text(&out));
         assert_eq!(server.stored_files().len(), 1);
         assert!(server.incoming_files().is_empty());
+    }
+
+    fn open_descriptors(pid: u32) -> usize {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|fds| fds.count())
+            .unwrap_or_else(|e| panic!("/proc/{pid}/fd: {e}"))
+    }
+
+    fn a_flood_of_silent_connections_holds_few_descriptors(backend: &Backend) {
+        use std::io::Read;
+        let max_associations = 2;
+        let server = TestServer::start_with(
+            backend,
+            ServerOptions {
+                max_associations,
+                // Longer than the test waits: a connection the server holds
+                // is not closed by the timer meanwhile.
+                artim_timeout_secs: 60,
+                ..ServerOptions::default()
+            },
+        );
+        assert_still_serving(&server);
+        let baseline = open_descriptors(server.pid());
+        // Associations, plus as many waiting for their refusal.
+        let held = 2 * max_associations;
+        let flood = 300;
+        let connections: Vec<std::net::TcpStream> = (0..flood)
+            .map(|_| {
+                let stream = std::net::TcpStream::connect(server.dicom_address()).expect("connect");
+                stream.set_nonblocking(true).expect("non-blocking");
+                stream
+            })
+            .collect();
+        // Wait until the server has closed all it does not hold.
+        let closed = |connections: &[std::net::TcpStream]| {
+            connections
+                .iter()
+                .filter(|stream| {
+                    let mut stream: &std::net::TcpStream = stream;
+                    let read = stream.read(&mut [0u8; 1]);
+                    !matches!(read, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+                })
+                .count()
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while closed(&connections) < flood - held {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} of {flood} silent connections closed: {}",
+                closed(&connections),
+                server.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let during = open_descriptors(server.pid());
+        assert!(
+            during <= baseline + held + 16,
+            "{during} descriptors open with {flood} silent connections, {baseline} before"
+        );
+        assert!(server.log().contains("closing without reading"));
+        drop(connections);
+        // Once they are gone, DCMTK is served again.
+        let port = server.dicom_port.to_string();
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let out = run(Command::new("/usr/bin/echoscu").args([
+                "-aet",
+                "SITE_A",
+                "-aec",
+                SERVER_AE,
+                "127.0.0.1",
+                &port,
+            ]));
+            if out.status.success() {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "echoscu is not served after the flood: {}",
+                text(&out)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
