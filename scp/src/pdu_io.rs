@@ -63,16 +63,7 @@ pub async fn read_raw(
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(PduError::Closed),
         Err(e) => return Err(e.into()),
     }
-    let pdu_type = header[0];
-    let length = u32::from_be_bytes([header[2], header[3], header[4], header[5]]);
-    let limit = match pdu_type {
-        0x04 => max_pdata,
-        0x01..=0x07 => MAX_CONTROL_PDU,
-        other => return Err(PduError::UnknownType(other)),
-    };
-    if length > limit {
-        return Err(PduError::TooLarge { length, limit });
-    }
+    let (pdu_type, length) = check_header(&header, max_pdata)?;
     // Read into the buffer's spare capacity, which is not zeroed first: a
     // `resize` would write 128 kB of zeros per P-DATA before the socket
     // overwrites them.
@@ -90,6 +81,23 @@ pub async fn read_raw(
     }
     rearm_quickack(stream);
     Ok(pdu_type)
+}
+
+/// The type and length of the PDU a 6-byte header announces (PS3.8 §9.3.1),
+/// refused before its body is read if the type is unknown or the length
+/// over our limit: `max_pdata` for P-DATA-TF, 1 MiB for the others.
+pub fn check_header(header: &[u8; 6], max_pdata: u32) -> Result<(u8, u32), PduError> {
+    let pdu_type = header[0];
+    let length = u32::from_be_bytes([header[2], header[3], header[4], header[5]]);
+    let limit = match pdu_type {
+        P_DATA_TF => max_pdata,
+        0x01..=0x07 => MAX_CONTROL_PDU,
+        other => return Err(PduError::UnknownType(other)),
+    };
+    if length > limit {
+        return Err(PduError::TooLarge { length, limit });
+    }
+    Ok((pdu_type, length))
 }
 
 /// Decodes a PDU read by [`read_raw`].
