@@ -194,6 +194,12 @@ fn inflate(deflated: impl Read, limit: u64, out: &mut impl Write) -> Result<u64,
     Ok(total)
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Nesting {
+    Sequence,
+    Item,
+}
+
 /// Walks a data set from the reader's position to `end`, a position of the
 /// same reader.
 fn walk<R: Read + Seek>(
@@ -207,15 +213,39 @@ fn walk<R: Read + Seek>(
     let malformed = |e: &dyn std::fmt::Display| InspectError::Malformed(e.to_string());
     let mut reader = LazyDataSetReader::new_with_ts(reader, ts).map_err(|e| malformed(&e))?;
     let mut attributes = InstanceAttributes::default();
-    let mut depth = 0usize;
+    // What is open, innermost last. dicom-parser panics when an item
+    // follows an item delimiter that closed no item (it pops the sequence,
+    // then finds no sequence for the item): such nesting is refused here,
+    // before the reader is asked for another token.
+    let mut open: Vec<Nesting> = Vec::new();
     while let Some(token) = reader.advance() {
         let token = token.map_err(|e| malformed(&e))?;
+        let depth = open.len();
         match token {
-            LazyDataToken::SequenceStart { .. } | LazyDataToken::PixelSequenceStart => depth += 1,
-            LazyDataToken::SequenceEnd => depth = depth.saturating_sub(1),
-            LazyDataToken::ItemStart { .. }
-            | LazyDataToken::ItemEnd
-            | LazyDataToken::ElementHeader(_) => {}
+            LazyDataToken::SequenceStart { .. } | LazyDataToken::PixelSequenceStart => {
+                open.push(Nesting::Sequence);
+            }
+            LazyDataToken::ItemStart { .. } => {
+                if open.last() != Some(&Nesting::Sequence) {
+                    return Err(InspectError::Malformed("an item outside a sequence".into()));
+                }
+                open.push(Nesting::Item);
+            }
+            LazyDataToken::ItemEnd => {
+                if open.pop() != Some(Nesting::Item) {
+                    return Err(InspectError::Malformed(
+                        "an item delimitation item outside an item".into(),
+                    ));
+                }
+            }
+            LazyDataToken::SequenceEnd => {
+                if open.pop() != Some(Nesting::Sequence) {
+                    return Err(InspectError::Malformed(
+                        "a sequence delimitation item outside a sequence".into(),
+                    ));
+                }
+            }
+            LazyDataToken::ElementHeader(_) => {}
             LazyDataToken::LazyValue { header, decoder } => {
                 let len = u64::from(header.length().0);
                 // The decoder's position is an offset in the file (it starts
@@ -264,7 +294,7 @@ fn walk<R: Read + Seek>(
             _ => {}
         }
     }
-    if depth != 0 {
+    if !open.is_empty() {
         return Err(InspectError::Malformed(
             "the data set ends inside a sequence".into(),
         ));
@@ -391,5 +421,20 @@ mod tests {
             "claims 1073741824 bytes",
         );
         malformed(inspect_bytes(&[], EXPLICIT_VR_LITTLE_ENDIAN, MIB), "empty");
+    }
+
+    #[test]
+    fn an_item_after_a_stray_item_delimiter_is_refused_not_a_panic() {
+        // Found by the inspect fuzz target: a sequence of undefined length,
+        // an item delimitation item that closes no item, then an item.
+        let mut data_set = vec![0x08, 0x00, 0x40, 0x11, b'S', b'Q', 0, 0];
+        data_set.extend_from_slice(&u32::MAX.to_le_bytes());
+        data_set.extend_from_slice(&[0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0]);
+        data_set.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]);
+        data_set.extend_from_slice(&[0x08, 0x00, 0x50, 0x11, b'U', b'I', 2, 0, b'1', 0]);
+        match inspect_bytes(&data_set, EXPLICIT_VR_LITTLE_ENDIAN, MIB) {
+            Err(InspectError::Malformed(why)) => assert!(why.contains("outside an item"), "{why}"),
+            other => panic!("expected a malformed data set, got {other:?}"),
+        }
     }
 }
