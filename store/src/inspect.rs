@@ -232,14 +232,16 @@ fn walk<R: Read + Seek>(
                 open.push(Nesting::Item);
             }
             LazyDataToken::ItemEnd => {
-                if open.pop() != Some(Nesting::Item) {
+                let closed = open.pop();
+                if closed != Some(Nesting::Item) {
                     return Err(InspectError::Malformed(
                         "an item delimitation item outside an item".into(),
                     ));
                 }
             }
             LazyDataToken::SequenceEnd => {
-                if open.pop() != Some(Nesting::Sequence) {
+                let closed = open.pop();
+                if closed != Some(Nesting::Sequence) {
                     return Err(InspectError::Malformed(
                         "a sequence delimitation item outside a sequence".into(),
                     ));
