@@ -26,6 +26,10 @@ pub struct DicomConfig {
     pub idle_timeout_secs: u64,
     /// Seconds that running associations are given to finish on shutdown.
     pub shutdown_grace_secs: u64,
+    /// The largest data set accepted in one instance, in bytes: past it the
+    /// instance is refused (A700) while it streams in, and a deflated data
+    /// set may not inflate past it either.
+    pub max_instance_bytes: u64,
     /// SOP Class UIDs accepted for storage; `None` means the built-in list.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accepted_sop_classes: Option<Vec<String>>,
@@ -42,10 +46,15 @@ impl Default for DicomConfig {
             artim_timeout_secs: 30,
             idle_timeout_secs: 300,
             shutdown_grace_secs: 10,
+            max_instance_bytes: DEFAULT_MAX_INSTANCE_BYTES,
             accepted_sop_classes: None,
         }
     }
 }
+
+/// 2 GiB: a multi-frame enhanced CT or a long ultrasound loop is a few
+/// hundred MB; past this it is a mistake or an attack.
+pub const DEFAULT_MAX_INSTANCE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 
 /// The longest AE title DICOM allows (PS3.5 6.2, VR AE).
 const AE_TITLE_MAX_CHARS: usize = 16;
@@ -136,6 +145,7 @@ mod tests {
         assert_eq!(dicom.artim_timeout_secs, 30);
         assert_eq!(dicom.idle_timeout_secs, 300);
         assert_eq!(dicom.shutdown_grace_secs, 10);
+        assert_eq!(dicom.max_instance_bytes, 2_147_483_648);
         assert_eq!(dicom.accepted_sop_classes, None);
     }
 

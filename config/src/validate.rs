@@ -22,6 +22,9 @@ const MAX_PDU_LENGTH: RangeInclusive<u32> = 4096..=16_777_216;
 const ARTIM_TIMEOUT_SECS: RangeInclusive<u64> = 1..=3600;
 const IDLE_TIMEOUT_SECS: RangeInclusive<u64> = 1..=86_400;
 const SHUTDOWN_GRACE_SECS: RangeInclusive<u64> = 0..=600;
+/// 1 KiB keeps a typo from refusing every image while leaving tests room
+/// for a small limit; 1 TiB is past any instance a modality produces.
+const MAX_INSTANCE_BYTES: RangeInclusive<u64> = 1024..=(1 << 40);
 const QUIET_PERIOD_SECS: RangeInclusive<u64> = 1..=86_400;
 
 /// All problems of `config`. `conversion` holds, per site, the problems
@@ -117,6 +120,12 @@ impl Check {
             dicom.shutdown_grace_secs,
             SHUTDOWN_GRACE_SECS,
             "seconds",
+        );
+        self.range(
+            "dicom.max_instance_bytes",
+            dicom.max_instance_bytes,
+            MAX_INSTANCE_BYTES,
+            "bytes",
         );
         if let Some(classes) = &dicom.accepted_sop_classes {
             if classes.is_empty() {
@@ -520,6 +529,16 @@ time_zone = "UTC"
                 "not 16777217",
             ),
             (
+                "[dicom]\nmax_instance_bytes = 1023",
+                "dicom.max_instance_bytes",
+                "must be between 1024 and 1099511627776 bytes, not 1023",
+            ),
+            (
+                "[dicom]\nmax_instance_bytes = 1099511627777",
+                "dicom.max_instance_bytes",
+                "not 1099511627777",
+            ),
+            (
                 "[dicom]\nartim_timeout_secs = 0",
                 "dicom.artim_timeout_secs",
                 "must be between 1 and 3600 seconds, not 0",
@@ -570,11 +589,13 @@ time_zone = "UTC"
     fn range_bounds_are_accepted() {
         let low = "[dicom]\nport = 1\nmax_associations = 1\nmax_pdu_length = 4096\n\
                    artim_timeout_secs = 1\nidle_timeout_secs = 1\nshutdown_grace_secs = 0\n\
+                   max_instance_bytes = 1024\n\
                    [http]\nport = 65535\n[studies]\ndefault_quiet_period_secs = 1";
         assert_eq!(problems(&with_site_a(low)), vec![]);
         let high = "[dicom]\nport = 65535\nmax_associations = 1024\n\
                     max_pdu_length = 16777216\nartim_timeout_secs = 3600\n\
                     idle_timeout_secs = 86400\nshutdown_grace_secs = 600\n\
+                    max_instance_bytes = 1099511627776\n\
                     [http]\nport = 1\n[studies]\ndefault_quiet_period_secs = 86400";
         assert_eq!(problems(&with_site_a(high)), vec![]);
     }

@@ -5,7 +5,7 @@
 //! the archive's pending file. C-STORE success is sent only when
 //! [`Archive::commit`] has returned.
 
-use crate::dimse::{self, Command, status};
+use crate::dimse::{self, Command, MAX_COMMAND_BYTES, status};
 use crate::negotiation::{AcceptedContext, Decision, Policy, negotiate};
 use crate::pdu_io::{self, PduError, Pdv};
 use dicom_ul::pdu::{AbortRQServiceProviderReason, AbortRQSource, Pdu};
@@ -17,9 +17,6 @@ use telerad_store::{Archive, InstanceHeader, PendingInstance, StoreFailure};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tracing::Instrument;
-
-/// Command sets are small; this bounds a hostile one.
-const MAX_COMMAND_BYTES: usize = 64 * 1024;
 
 #[derive(Debug)]
 pub struct AssociationContext {
@@ -416,7 +413,12 @@ impl Association {
             return Flow::Close;
         }
         if let Receiving::Instance { pending, .. } = &mut self.receiving {
-            pending.write(data);
+            let limit = self.ctx.archive.max_instance_bytes();
+            if pending.dataset_len().saturating_add(data.len() as u64) > limit {
+                self.refuse_oversized(limit);
+            } else {
+                pending.write(data);
+            }
         }
         if !value.is_last {
             return Flow::Continue;
@@ -455,6 +457,32 @@ impl Association {
             }
             Receiving::Idle => Flow::Continue,
         }
+    }
+
+    /// Refuses the instance being received for exceeding `limit` (PS3.4
+    /// B.2.3: A700, Out of Resources): its partial file is dropped now, the
+    /// rest of its data set is read and discarded, and the status is
+    /// answered after its last fragment, so that the association goes on.
+    fn refuse_oversized(&mut self, limit: u64) {
+        let Receiving::Instance {
+            command,
+            context_id,
+            pending,
+        } = std::mem::replace(&mut self.receiving, Receiving::Idle)
+        else {
+            return;
+        };
+        drop(pending);
+        tracing::warn!(
+            sop_instance_uid = %command.affected_sop_instance_uid,
+            "data set larger than max_instance_bytes ({limit} bytes): refusing it"
+        );
+        self.receiving = Receiving::Refused {
+            command,
+            context_id,
+            status: status::OUT_OF_RESOURCES,
+            comment: format!("data set over the {limit}-byte limit"),
+        };
     }
 
     async fn respond(

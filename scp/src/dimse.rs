@@ -2,7 +2,7 @@
 //! endian, always led by the Command Group Length.
 
 use dicom_core::value::PrimitiveValue;
-use dicom_core::{DataElement, Tag, VR};
+use dicom_core::{DataElement, VR};
 use dicom_dictionary_std::tags;
 use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
 use dicom_object::InMemDicomObject;
@@ -52,40 +52,129 @@ fn implicit_le() -> &'static dicom_encoding::TransferSyntax {
         .expect("implicit VR little endian is built into the registry")
 }
 
+/// Command sets are small (a C-STORE-RQ is about 200 bytes); this bounds
+/// what a peer may make us collect before [`decode`] looks at it.
+pub const MAX_COMMAND_BYTES: usize = 64 * 1024;
+
+/// Command elements telerad reads (PS3.7 §E.1, Table E.1-1).
+const COMMAND_GROUP_LENGTH: u32 = 0x0000_0000;
+const AFFECTED_SOP_CLASS_UID: u32 = 0x0000_0002;
+const COMMAND_FIELD: u32 = 0x0000_0100;
+const MESSAGE_ID: u32 = 0x0000_0110;
+const MESSAGE_ID_BEING_RESPONDED_TO: u32 = 0x0000_0120;
+const COMMAND_DATA_SET_TYPE: u32 = 0x0000_0800;
+const STATUS: u32 = 0x0000_0900;
+const ERROR_COMMENT: u32 = 0x0000_0902;
+const AFFECTED_SOP_INSTANCE_UID: u32 = 0x0000_1000;
+
+/// Undefined length (PS3.5 §7.1.1), which no command element may have.
+const UNDEFINED_LENGTH: u32 = 0xFFFF_FFFF;
+
+fn show(tag: u32) -> String {
+    format!("({:04X},{:04X})", tag >> 16, tag & 0xFFFF)
+}
+
+/// Decodes a command set: implicit VR little endian, each element a tag
+/// (group, element: 2 + 2 bytes), a 4-byte length, then the value (PS3.7
+/// §6.3.1, PS3.5 §7.1.2). Every length is checked against the bytes present
+/// before the value is looked at, and values are borrowed, not copied, until
+/// one telerad keeps is found: a length the peer made up costs nothing.
 pub fn decode(bytes: &[u8]) -> Result<Command, CommandError> {
-    let object = InMemDicomObject::read_dataset_with_ts(bytes, implicit_le())
-        .map_err(|e| CommandError(e.to_string()))?;
-    let text = |tag: Tag| -> String {
-        object
-            .element_opt(tag)
-            .ok()
-            .flatten()
-            .and_then(|e| {
-                e.to_str()
-                    .ok()
-                    .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
-            })
-            .unwrap_or_default()
+    let fail = |why: String| Err(CommandError(why));
+    if bytes.len() > MAX_COMMAND_BYTES {
+        return fail(format!(
+            "{} bytes, over the limit of {MAX_COMMAND_BYTES}",
+            bytes.len()
+        ));
+    }
+    let mut command = Command::default();
+    let mut command_field = None;
+    let mut previous: Option<u32> = None;
+    let mut at = 0usize;
+    while at < bytes.len() {
+        let Some(header) = bytes.get(at..at + 8) else {
+            return fail(format!(
+                "{} bytes left at offset {at}, too few for an element header",
+                bytes.len() - at
+            ));
+        };
+        let group = u16::from_le_bytes([header[0], header[1]]);
+        let element = u16::from_le_bytes([header[2], header[3]]);
+        let tag = (u32::from(group) << 16) | u32::from(element);
+        let length = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        if group != 0x0000 {
+            return fail(format!(
+                "element {} is not a command element (group 0000)",
+                show(tag)
+            ));
+        }
+        // Ascending order (PS3.5 §7.1): a repeated element could otherwise
+        // say one thing to telerad and another to a log or a peer.
+        if previous.is_some_and(|p| p >= tag) {
+            return fail(format!("element {} is repeated or out of order", show(tag)));
+        }
+        previous = Some(tag);
+        if length == UNDEFINED_LENGTH {
+            return fail(format!("element {} has an undefined length", show(tag)));
+        }
+        let start = at + 8;
+        let left = bytes.len() - start;
+        let length = usize::try_from(length).unwrap_or(usize::MAX);
+        if length > left {
+            return fail(format!(
+                "element {} claims {length} bytes but only {left} follow",
+                show(tag)
+            ));
+        }
+        let value = &bytes[start..start + length];
+        at = start + length;
+        let number = || -> Result<u16, CommandError> {
+            match value {
+                [low, high] => Ok(u16::from_le_bytes([*low, *high])),
+                _ => Err(CommandError(format!(
+                    "element {} (US) has {} bytes instead of 2",
+                    show(tag),
+                    value.len()
+                ))),
+            }
+        };
+        let text = || {
+            String::from_utf8_lossy(value)
+                .trim_end_matches(['\0', ' '])
+                .to_string()
+        };
+        match tag {
+            COMMAND_GROUP_LENGTH => {
+                let [a, b, c, d] = value else {
+                    return fail(format!(
+                        "Command Group Length (0000,0000) has {} bytes instead of 4",
+                        value.len()
+                    ));
+                };
+                let declared = u32::from_le_bytes([*a, *b, *c, *d]);
+                let actual = bytes.len() - at;
+                if usize::try_from(declared).ok() != Some(actual) {
+                    return fail(format!(
+                        "Command Group Length (0000,0000) says {declared} bytes, {actual} follow"
+                    ));
+                }
+            }
+            AFFECTED_SOP_CLASS_UID => command.affected_sop_class_uid = text(),
+            COMMAND_FIELD => command_field = Some(number()?),
+            MESSAGE_ID => command.message_id = number()?,
+            MESSAGE_ID_BEING_RESPONDED_TO => command.message_id_being_responded_to = number()?,
+            COMMAND_DATA_SET_TYPE => command.has_data_set = number()? != NO_DATA_SET,
+            STATUS => command.status = number()?,
+            ERROR_COMMENT => command.error_comment = text(),
+            AFFECTED_SOP_INSTANCE_UID => command.affected_sop_instance_uid = text(),
+            _ => {}
+        }
+    }
+    command.command_field = match command_field {
+        Some(field) => field,
+        None => return fail("no Command Field (0000,0100)".into()),
     };
-    let number = |tag: Tag| -> Option<u16> {
-        object
-            .element_opt(tag)
-            .ok()
-            .flatten()
-            .and_then(|e| e.to_int::<u16>().ok())
-    };
-    let command_field = number(tags::COMMAND_FIELD)
-        .ok_or_else(|| CommandError("no Command Field (0000,0100)".into()))?;
-    Ok(Command {
-        command_field,
-        message_id: number(tags::MESSAGE_ID).unwrap_or(0),
-        message_id_being_responded_to: number(tags::MESSAGE_ID_BEING_RESPONDED_TO).unwrap_or(0),
-        affected_sop_class_uid: text(tags::AFFECTED_SOP_CLASS_UID),
-        affected_sop_instance_uid: text(tags::AFFECTED_SOP_INSTANCE_UID),
-        has_data_set: number(tags::COMMAND_DATA_SET_TYPE).is_some_and(|t| t != NO_DATA_SET),
-        status: number(tags::STATUS).unwrap_or(0),
-        error_comment: text(tags::ERROR_COMMENT),
-    })
+    Ok(command)
 }
 
 fn uid(value: &str) -> PrimitiveValue {
@@ -311,6 +400,120 @@ mod tests {
         assert_eq!(command.message_id_being_responded_to, 3);
         assert_eq!(command.status, 0xA700);
         assert_eq!(command.error_comment, "disk full");
+        assert!(!command.has_data_set);
+    }
+
+    /// One implicit VR little endian element.
+    fn element(group: u16, element: u16, length: u32, value: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&group.to_le_bytes());
+        out.extend_from_slice(&element.to_le_bytes());
+        out.extend_from_slice(&length.to_le_bytes());
+        out.extend_from_slice(value);
+        out
+    }
+
+    fn refused(bytes: &[u8], expected: &str) {
+        match decode(bytes) {
+            Ok(command) => panic!("accepted: {command:?}"),
+            Err(CommandError(why)) => assert!(why.contains(expected), "{why}"),
+        }
+    }
+
+    #[test]
+    fn a_length_past_the_end_is_refused_without_allocating_it() {
+        // 26 bytes whose second element claims 1 GiB, then 0xFFFFFFF0: the
+        // lengths a peer used to make the server allocate them.
+        for claimed in [1u32 << 30, 0xFFFF_FFF0] {
+            let mut bytes = element(0, 0x0100, 2, &C_ECHO_RQ.to_le_bytes());
+            bytes.extend(element(0, 0x0110, claimed, &[1, 0, 0, 0, 0, 0, 0, 0]));
+            assert_eq!(bytes.len(), 26);
+            refused(&bytes, &format!("claims {claimed} bytes but only 8 follow"));
+        }
+    }
+
+    #[test]
+    fn malformed_command_sets_are_refused_with_the_reason() {
+        let field = element(0, 0x0100, 2, &C_ECHO_RQ.to_le_bytes());
+        let id = element(0, 0x0110, 2, &[5, 0]);
+        let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+            ("empty", Vec::new(), "no Command Field"),
+            (
+                "partial header",
+                [field.clone(), vec![0; 5]].concat(),
+                "too few for an element header",
+            ),
+            (
+                "undefined length",
+                element(0, 0x0100, 0xFFFF_FFFF, &[]),
+                "undefined length",
+            ),
+            (
+                "data set element",
+                [field.clone(), element(0x0008, 0x0018, 2, b"1\0")].concat(),
+                "not a command element",
+            ),
+            (
+                "repeated",
+                [field.clone(), field.clone()].concat(),
+                "repeated or out of order",
+            ),
+            (
+                "out of order",
+                [id.clone(), field.clone()].concat(),
+                "repeated or out of order",
+            ),
+            (
+                "US of 4 bytes",
+                element(0, 0x0100, 4, &[0x30, 0, 0, 0]),
+                "4 bytes instead of 2",
+            ),
+            (
+                "US of 0 bytes",
+                element(0, 0x0100, 0, &[]),
+                "0 bytes instead of 2",
+            ),
+            ("no command field", id.clone(), "no Command Field"),
+            (
+                "group length too long",
+                [element(0, 0, 4, &100u32.to_le_bytes()), field.clone()].concat(),
+                "says 100 bytes, 10 follow",
+            ),
+            (
+                "group length of 2 bytes",
+                [element(0, 0, 2, &[10, 0]), field.clone()].concat(),
+                "2 bytes instead of 4",
+            ),
+            (
+                "too large",
+                [field.clone(), element(0, 0x0902, 70_000, &[b' '; 70_000])].concat(),
+                "over the limit",
+            ),
+        ];
+        for (name, bytes, expected) in cases {
+            match decode(&bytes) {
+                Ok(command) => panic!("{name}: accepted as {command:?}"),
+                Err(CommandError(why)) => assert!(why.contains(expected), "{name}: {why}"),
+            }
+        }
+    }
+
+    #[test]
+    fn elements_telerad_does_not_use_are_skipped() {
+        let bytes = [
+            element(0, 0x0002, 6, b"1.2.3\0"),
+            element(0, 0x0100, 2, &C_ECHO_RQ.to_le_bytes()),
+            element(0, 0x0110, 2, &[9, 0]),
+            // Priority, and an element no edition of PS3.7 defines.
+            element(0, 0x0700, 2, &[0, 0]),
+            element(0, 0x0777, 3, b"odd"),
+            element(0, 0x0800, 2, &NO_DATA_SET.to_le_bytes()),
+        ]
+        .concat();
+        let command = decode(&bytes).expect("a valid command without group length");
+        assert_eq!(command.command_field, C_ECHO_RQ);
+        assert_eq!(command.message_id, 9);
+        assert_eq!(command.affected_sop_class_uid, "1.2.3");
         assert!(!command.has_data_set);
     }
 

@@ -63,16 +63,7 @@ pub async fn read_raw(
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(PduError::Closed),
         Err(e) => return Err(e.into()),
     }
-    let pdu_type = header[0];
-    let length = u32::from_be_bytes([header[2], header[3], header[4], header[5]]);
-    let limit = match pdu_type {
-        0x04 => max_pdata,
-        0x01..=0x07 => MAX_CONTROL_PDU,
-        other => return Err(PduError::UnknownType(other)),
-    };
-    if length > limit {
-        return Err(PduError::TooLarge { length, limit });
-    }
+    let (pdu_type, length) = check_header(&header, max_pdata)?;
     // Read into the buffer's spare capacity, which is not zeroed first: a
     // `resize` would write 128 kB of zeros per P-DATA before the socket
     // overwrites them.
@@ -90,6 +81,23 @@ pub async fn read_raw(
     }
     rearm_quickack(stream);
     Ok(pdu_type)
+}
+
+/// The type and length of the PDU a 6-byte header announces (PS3.8 §9.3.1),
+/// refused before its body is read if the type is unknown or the length
+/// over our limit: `max_pdata` for P-DATA-TF, 1 MiB for the others.
+pub fn check_header(header: &[u8; 6], max_pdata: u32) -> Result<(u8, u32), PduError> {
+    let pdu_type = header[0];
+    let length = u32::from_be_bytes([header[2], header[3], header[4], header[5]]);
+    let limit = match pdu_type {
+        P_DATA_TF => max_pdata,
+        0x01..=0x07 => MAX_CONTROL_PDU,
+        other => return Err(PduError::UnknownType(other)),
+    };
+    if length > limit {
+        return Err(PduError::TooLarge { length, limit });
+    }
+    Ok((pdu_type, length))
 }
 
 /// Decodes a PDU read by [`read_raw`].
@@ -247,5 +255,58 @@ mod tests {
             );
         }
         assert!(pdata_values(&good).is_ok());
+    }
+
+    /// An A-ASSOCIATE-RQ (PS3.8 §9.3.2) whose last variable item is
+    /// `user_information`, framed with a correct PDU length.
+    fn association_rq(user_information: &[u8]) -> Vec<u8> {
+        let mut body = vec![0, 1, 0, 0];
+        body.extend_from_slice(b"TELERAD         SITE_A          ");
+        body.extend_from_slice(&[0; 32]);
+        let context = b"1.2.840.10008.3.1.1.1";
+        body.extend_from_slice(&[0x10, 0]);
+        body.extend_from_slice(&(context.len() as u16).to_be_bytes());
+        body.extend_from_slice(context);
+        body.extend_from_slice(user_information);
+        let mut pdu = vec![0x01, 0];
+        pdu.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        pdu.extend_from_slice(&body);
+        pdu
+    }
+
+    #[test]
+    fn negotiation_items_claiming_more_than_the_pdu_holds_are_refused() {
+        // dicom-ul's item lengths are 16-bit and checked against the bytes
+        // left before anything is copied: these cost at most the PDU, which
+        // `read_raw` bounded to MAX_CONTROL_PDU.
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            // User Information item claiming 64 kB, with 8 bytes present.
+            ("user information", vec![0x50, 0, 0xFF, 0xFF, 0x51, 0, 0, 4]),
+            // Its Implementation Class UID sub-item claiming 64 kB.
+            (
+                "sub-item",
+                vec![0x50, 0, 0, 8, 0x52, 0, 0xFF, 0xFF, b'1', b'.', b'2', b'3'],
+            ),
+            // A SOP Class Extended Negotiation sub-item whose UID length
+            // is longer than the sub-item.
+            (
+                "extended negotiation",
+                vec![0x50, 0, 0, 10, 0x56, 0, 0, 1, 0, 4, b'1', b'.', b'2', b'3'],
+            ),
+            // A Maximum Length sub-item cut short.
+            ("maximum length", vec![0x50, 0, 0, 6, 0x51, 0, 0, 4, 0, 0]),
+        ];
+        for (name, user_information) in cases {
+            let pdu = association_rq(&user_information);
+            let decoded = decode(&pdu);
+            assert!(
+                matches!(decoded, Err(PduError::Malformed(_))),
+                "{name}: {decoded:?}"
+            );
+        }
+        // The PDU length itself saying more than was read.
+        let mut short = association_rq(&[0x50, 0, 0, 0]);
+        short[2..6].copy_from_slice(&(1u32 << 20).to_be_bytes());
+        assert!(matches!(decode(&short), Err(PduError::Malformed(_))));
     }
 }

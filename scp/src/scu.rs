@@ -18,8 +18,24 @@ use tokio::net::TcpStream;
 
 /// What we announce as our own maximum PDU length.
 const OWN_MAX_PDU: u32 = 128 * 1024;
-/// Used when the peer announces no limit (0).
-const DEFAULT_CHUNK_PDU: u32 = 128 * 1024;
+/// The largest P-DATA-TF we send, whatever the peer allows: its maximum is
+/// a bound, not a size to fill, and the send buffer is allocated at it.
+const MAX_SEND_PDU: u32 = 1024 * 1024;
+/// Used when the peer announces no limit (0, PS3.8 §D.1).
+const DEFAULT_SEND_PDU: u32 = 128 * 1024;
+/// Below this a peer's maximum is taken as a mistake rather than obeyed one
+/// tiny PDU at a time.
+const MIN_SEND_PDU: u32 = 1024;
+
+/// The data carried by each P-DATA-TF we send to a peer announcing
+/// `peer_max`: a PDV item adds 6 bytes to its data (PS3.8 §9.3.5.1).
+fn send_chunk(peer_max: u32) -> usize {
+    let pdu = match peer_max {
+        0 => DEFAULT_SEND_PDU,
+        n => n.clamp(MIN_SEND_PDU, MAX_SEND_PDU),
+    };
+    (pdu - 6) as usize
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScuError {
@@ -221,10 +237,8 @@ impl ClientAssociation {
                         UserVariableItem::MaxLength(n) => Some(*n),
                         _ => None,
                     })
-                    .filter(|n| *n > 0)
-                    .unwrap_or(DEFAULT_CHUNK_PDU);
-                // A PDV item adds 6 bytes to its data (PS3.8 §9.3.5.1).
-                association.chunk = (peer_max.max(1024) - 6) as usize;
+                    .unwrap_or(0);
+                association.chunk = send_chunk(peer_max);
                 for result in ac.presentation_contexts {
                     if result.reason != PresentationContextResultReason::Acceptance {
                         continue;
@@ -301,6 +315,12 @@ impl ClientAssociation {
                     for value in data {
                         if value.value_type != PDataValueType::Command {
                             return Err(ScuError::Unexpected("data set in a response".into()));
+                        }
+                        if command.len() + value.data.len() > dimse::MAX_COMMAND_BYTES {
+                            return Err(ScuError::Unexpected(format!(
+                                "a response command set over {} bytes",
+                                dimse::MAX_COMMAND_BYTES
+                            )));
                         }
                         command.extend_from_slice(&value.data);
                         if value.is_last {
@@ -467,4 +487,19 @@ pub async fn echo(
     let status = association.echo().await?;
     association.release().await?;
     Ok(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_peer_maximum_bounds_the_send_buffer_but_never_sizes_it_past_ours() {
+        // 0: no limit announced (PS3.8 §D.1).
+        assert_eq!(send_chunk(0), DEFAULT_SEND_PDU as usize - 6);
+        assert_eq!(send_chunk(16_384), 16_384 - 6);
+        // A peer announcing 4 GiB does not make us allocate 4 GiB.
+        assert_eq!(send_chunk(u32::MAX), MAX_SEND_PDU as usize - 6);
+        assert_eq!(send_chunk(7), MIN_SEND_PDU as usize - 6);
+    }
 }

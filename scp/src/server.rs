@@ -38,6 +38,8 @@ impl Scp {
     /// Runs until `shutdown` becomes true, then drains as described above.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let slots = Arc::new(Semaphore::new(self.max_associations));
+        let refusals = Arc::new(Semaphore::new(pending_refusals(self.max_associations)));
+        let mut closed_unread = 0u64;
         let (abort_tx, abort_rx) = watch::channel(false);
         let mut running = JoinSet::new();
         loop {
@@ -52,10 +54,30 @@ impl Scp {
                                 drop(permit);
                             });
                         }
-                        Err(_) => {
-                            tracing::warn!(%peer, "too many associations: rejecting");
-                            running.spawn(reject_busy(stream, self.ctx.artim_timeout));
-                        }
+                        Err(_) => match refusals.clone().try_acquire_owned() {
+                            Ok(permit) => {
+                                tracing::warn!(%peer, "too many associations: rejecting");
+                                let artim = self.ctx.artim_timeout;
+                                running.spawn(async move {
+                                    reject_busy(stream, artim).await;
+                                    drop(permit);
+                                });
+                            }
+                            Err(_) => {
+                                // A flood: each connection is closed before
+                                // anything is read or spawned for it, so it
+                                // holds no descriptor and no memory.
+                                drop(stream);
+                                closed_unread += 1;
+                                if closed_unread.is_power_of_two() {
+                                    tracing::warn!(
+                                        %peer,
+                                        closed_unread,
+                                        "too many connections waiting for a refusal: closing without reading"
+                                    );
+                                }
+                            }
+                        },
                     },
                     Err(e) => {
                         // Usually EMFILE: back off rather than spin.
@@ -91,6 +113,14 @@ impl Scp {
             .await;
         }
     }
+}
+
+/// How many connections over the association limit may wait at once for
+/// their polite refusal. A scanner retrying while telerad is busy needs one;
+/// past a few dozen it is a flood, and each would hold a descriptor and a
+/// task for up to the ARTIM timeout.
+fn pending_refusals(max_associations: usize) -> usize {
+    max_associations.clamp(1, 32)
 }
 
 /// Reads the request (so the peer gets a proper answer, PS3.8 §9.3.4) and

@@ -18,7 +18,7 @@
 use crate::clock::Clock;
 use crate::error::StoreError;
 use crate::index::{IdentityConflict, IndexError, NewInstance, StudyIndex};
-use crate::inspect::{InstanceAttributes, inspect};
+use crate::inspect::{InspectError, InstanceAttributes, inspect};
 use crate::layout::{Layout, create_dir_durable, sync_dir};
 use crate::part10::{InstanceHeader, header_bytes};
 use crate::uid::validate_uid;
@@ -42,6 +42,9 @@ pub struct Archive {
     quiet_periods: HashMap<String, Duration>,
     clock: Arc<dyn Clock>,
     sop_locks: Vec<tokio::sync::Mutex<()>>,
+    /// `[dicom] max_instance_bytes`: the largest data set accepted, as
+    /// received and once inflated.
+    max_instance_bytes: u64,
     /// Signalled when study events are recorded, here or (PostgreSQL) by
     /// another process, so that their consumer (the router) need not wait
     /// for its next poll.
@@ -82,6 +85,11 @@ impl PendingInstance {
 
     pub fn header(&self) -> &InstanceHeader {
         &self.header
+    }
+
+    /// Data set bytes received so far.
+    pub fn dataset_len(&self) -> u64 {
+        self.dataset_len
     }
 }
 
@@ -158,6 +166,7 @@ impl Archive {
                 .collect(),
             study_events,
             _event_listener,
+            max_instance_bytes: config.dicom.max_instance_bytes,
         })
     }
 
@@ -167,6 +176,10 @@ impl Archive {
 
     pub fn layout(&self) -> &Layout {
         &self.layout
+    }
+
+    pub fn max_instance_bytes(&self) -> u64 {
+        self.max_instance_bytes
     }
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
@@ -249,8 +262,17 @@ impl Archive {
         };
         let transfer_syntax_uid = pending.header.transfer_syntax_uid.clone();
         let our_checksum = checksum.clone();
+        let max_inflated = self.max_instance_bytes;
         let durable = tokio::task::spawn_blocking(move || {
-            place_durably(&layout, pending, checksum, &owner, versions_rx, checked_tx)
+            place_durably(
+                &layout,
+                pending,
+                max_inflated,
+                checksum,
+                &owner,
+                versions_rx,
+                checked_tx,
+            )
         });
         let claim = async {
             let versions = self.index.versions_of(&sop).await?;
@@ -427,6 +449,7 @@ struct Placed {
 fn place_durably(
     layout: &Layout,
     pending: PendingInstance,
+    max_inflated: u64,
     checksum: String,
     owner: &Owner,
     versions: oneshot::Receiver<(Vec<crate::index::StoredVersion>, Option<i64>)>,
@@ -436,8 +459,12 @@ fn place_durably(
         pending.file.path(),
         pending.dataset_offset,
         &pending.header.transfer_syntax_uid,
+        max_inflated,
     )
-    .map_err(|e| StoreError::cannot_understand(e.to_string()))?;
+    .map_err(|e| match e {
+        InspectError::InflatesPastLimit { .. } => StoreError::out_of_resources(e.to_string()),
+        e => StoreError::cannot_understand(e.to_string()),
+    })?;
     check_against_command(&attributes, &pending.header)?;
     let (versions, claimed) = versions
         .blocking_recv()
