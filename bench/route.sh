@@ -76,6 +76,12 @@ REPO=$(cd "$BENCH_DIR/.." && pwd)
 source "$BENCH_DIR/lib.sh"
 
 require_tools storescu storescp cargo python3 curl jq ss
+
+# The API gives times as RFC 3339 UTC strings ("2026-03-29T01:30:00.25Z");
+# jq's fromdateiso8601 takes no fraction of a second, so it is added apart.
+MS='def ms: . as $t | (($t | capture("\\.(?<f>[0-9]+)Z$")) // {f: ""}) as $c
+    | (($t | sub("\\.[0-9]+Z$"; "Z") | fromdateiso8601) * 1000) + (($c.f + "000")[0:3] | tonumber);'
+
 [[ $RUNS -ge 1 && $STUDIES -ge 1 && $A_SERVERS -ge 1 ]] || die "RUNS, STUDIES and A_SERVERS must be at least 1"
 require_free_ports "$TELERAD_DICOM_PORT" "$TELERAD_HTTP_PORT" "$WS_PORT" "$DIRECT_PORT"
 
@@ -250,8 +256,8 @@ for ((server = 1; server <= A_SERVERS; server++)); do
         row=
         for ((try = 0; try < 100; try++)); do
             row=$(curl -fsS "http://127.0.0.1:$TELERAD_HTTP_PORT/api/studies/$uid" |
-                jq -r 'select(.assignment != null and .completed_at != null) |
-                    "\(.completed_at)\t\(.assignment.assigned_at)\t\(.assignment.state)"' 2>/dev/null) || true
+                jq -r "$MS"' select(.assignment != null and .completed_at != null) |
+                    "\(.completed_at | ms)\t\(.assignment.assigned_at | ms)\t\(.assignment.state)"' 2>/dev/null) || true
             [[ -n $row ]] && break
             sleep 0.1
         done
@@ -319,14 +325,14 @@ telerad_run() {
     # (from the first enqueue to the last job recorded sent, a few ms after
     # its file was written), and the first file's delay from the spread of
     # the file times.
-    enq=$(jq '[.[].created_at] | min / 1000' <<<"$jobs")
-    done_at=$(jq '[.[].sent_at] | max / 1000' <<<"$jobs")
+    enq=$(jq "$MS"' [.[].created_at | ms] | min / 1000' <<<"$jobs")
+    done_at=$(jq "$MS"' [.[].sent_at | ms] | max / 1000' <<<"$jobs")
     t1=$(newest_mtime "$ws")
     secs=$(awk -v a="$enq" -v b="$done_at" 'BEGIN { printf "%.3f", b - a }')
     first=$(awk -v s="$secs" -v t1="$t1" -v t0="$(oldest_mtime "$ws")" 'BEGIN { printf "%.3f", s - (t1 - t0) }')
     # Gaps between consecutive sent_at (ms): median, and the largest ones
     # (batch boundaries: claim, association set-up).
-    gaps=$(jq -r '[.[].sent_at] | sort | [range(1; length) as $i | .[$i] - .[$i - 1]] | sort |
+    gaps=$(jq -r "$MS"' [.[].sent_at | ms] | sort | [range(1; length) as $i | .[$i] - .[$i - 1]] | sort |
         "\(.[length / 2 | floor]) \(.[-1]) \(.[-2]) \(.[-3]) \(map(select(. >= 5)) | length)"' <<<"$jobs")
     log "telerad  run $run: $secs s from enqueue to the last job sent ($count/$SLICES files), first file after $first s, CPU $(((p1 - p0) * 1000 / CLK_TCK)) ms, sent_at gaps ms (median max 2nd 3rd n>=5ms) $gaps"
     [[ $mode == record ]] && printf 'telerad\t%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$secs" \
