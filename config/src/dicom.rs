@@ -3,6 +3,7 @@
 //! configuration is checked against.
 
 use std::net::{IpAddr, Ipv4Addr};
+use telerad_dicom::uid::describe_char;
 
 use serde::{Deserialize, Serialize};
 
@@ -59,9 +60,6 @@ pub const DEFAULT_MAX_INSTANCE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 /// The longest AE title DICOM allows (PS3.5 6.2, VR AE).
 const AE_TITLE_MAX_CHARS: usize = 16;
 
-/// The longest UID DICOM allows (PS3.5 9.1).
-const UID_MAX_CHARS: usize = 64;
-
 /// Why `title` cannot be an AE title, or `None` if it can.
 ///
 /// PS3.5 6.2: at most 16 characters of the default character repertoire
@@ -90,44 +88,13 @@ pub(crate) fn ae_title_error(title: &str) -> Option<String> {
     Some(format!("{title:?} is not a DICOM AE title: {reason}"))
 }
 
-/// Why `uid` cannot be a DICOM UID, or `None` if it can.
-///
-/// PS3.5 9.1: components of digits separated by dots, none empty, none with
-/// a leading zero unless the component is "0", 64 characters at most.
+/// Why `uid` cannot be a DICOM UID, or `None` if it can: the rules of
+/// PS3.5 §9.1 as `telerad_dicom::uid` holds them, exactly (a configured UID
+/// has no excuse for a leading zero).
 pub(crate) fn uid_error(uid: &str) -> Option<String> {
-    let reason = if uid.is_empty() {
-        "it is empty".to_owned()
-    } else if uid.chars().count() > UID_MAX_CHARS {
-        format!(
-            "at most {UID_MAX_CHARS} characters, this one has {}",
-            uid.chars().count()
-        )
-    } else if let Some(c) = uid.chars().find(|c| !c.is_ascii_digit() && *c != '.') {
-        format!(
-            "it contains {}, but only digits and dots are allowed",
-            describe_char(c)
-        )
-    } else if uid.split('.').any(str::is_empty) {
-        "it has an empty component (a leading, trailing or doubled dot)".to_owned()
-    } else if let Some(component) = uid
-        .split('.')
-        .find(|component| component.len() > 1 && component.starts_with('0'))
-    {
-        format!("component {component:?} has a leading zero")
-    } else {
-        return None;
-    };
-    Some(format!("{uid:?} is not a DICOM UID: {reason}"))
-}
-
-/// A character as someone looking at the file would recognise it, including
-/// the invisible ones.
-fn describe_char(c: char) -> String {
-    if c.is_control() || c.is_whitespace() {
-        format!("the control or space character U+{:04X}", u32::from(c))
-    } else {
-        format!("{c:?}")
-    }
+    telerad_dicom::uid::validate_conformant(uid)
+        .err()
+        .map(|e| format!("{uid:?} is not a DICOM UID: {}", e.reason))
 }
 
 #[cfg(test)]

@@ -156,6 +156,4 @@ pub fn default_storage_sop_classes() -> Vec<String> {
 }
 
 /// Trims the NUL or space padding of a UID as carried in PDUs.
-pub fn trim_uid(uid: &str) -> &str {
-    uid.trim_end_matches(['\0', ' ']).trim_start()
-}
+pub use telerad_dicom::uid::trim_uid;
