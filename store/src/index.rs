@@ -529,24 +529,23 @@ impl StudyIndex {
     }
 
     /// Marks complete every study whose quiet period has run out, recording a
-    /// `complete` event for each: the due `study_complete` timers, each in a
-    /// transaction of its own. A study that received images since its timer
-    /// was set gets it again at its new quiet-period end. Safe to run from
-    /// several processes at once: a timer is claimed by one, and the
-    /// `status = 'receiving'` guard lets only one complete a study.
+    /// `complete` event for each: the due `study_complete` timers, each taken
+    /// in the transaction that completes its study. A study that received
+    /// images since its timer was set gets it again at its new quiet-period
+    /// end. Safe to run from several processes at once: a timer is taken by
+    /// one, and the `status = 'receiving'` guard lets only one complete a
+    /// study.
     pub async fn complete_quiet_studies(&self, now: i64) -> Result<Vec<StudyEvent>, sqlx::Error> {
-        let due = timers::claim_due(
-            self.pool(),
-            TimerKind::StudyComplete,
-            &self.node_id,
-            now,
-            TIMER_LEASE_MS,
-            100,
-        )
-        .await?;
+        // Each timer is taken in the transaction that completes its study:
+        // one commit per study, and no lease to hold.
+        let due = timers::due(self.pool(), TimerKind::StudyComplete, now, 100).await?;
         let mut out = Vec::with_capacity(due.len());
         for timer in due {
-            let mut tx = self.pool().begin().await?;
+            let mut tx = self.db.begin_write().await?;
+            if !timers::take(&mut tx, &timer).await? {
+                tx.rollback().await?;
+                continue;
+            }
             let completed: Option<(i64, String)> = sqlx::query_as(
                 "UPDATE studies SET status = 'complete', completed_at = $2 \
                  WHERE id = $1 AND status = 'receiving' AND complete_after <= $2 \
@@ -567,7 +566,6 @@ impl StudyIndex {
                         instance_count,
                     )
                     .await?;
-                    timers::done(&mut tx, &timer, &self.node_id).await?;
                     out.push(StudyEvent {
                         id,
                         study_instance_uid,
@@ -583,18 +581,15 @@ impl StudyIndex {
                     .bind(timer.subject_id)
                     .fetch_optional(&mut *tx)
                     .await?;
-                    match pending {
-                        // More images came: look again when the quiet period ends.
-                        Some((complete_after,)) => {
-                            timers::schedule(
-                                &mut tx,
-                                TimerKind::StudyComplete,
-                                timer.subject_id,
-                                complete_after,
-                            )
-                            .await?;
-                        }
-                        None => timers::done(&mut tx, &timer, &self.node_id).await?,
+                    // More images came: look again when the quiet period ends.
+                    if let Some((complete_after,)) = pending {
+                        timers::schedule(
+                            &mut tx,
+                            TimerKind::StudyComplete,
+                            timer.subject_id,
+                            complete_after,
+                        )
+                        .await?;
                     }
                 }
             }

@@ -130,6 +130,41 @@ pub async fn claim_due(
     Ok(claimed)
 }
 
+/// Due timers of `kind`, oldest first, unclaimed or with a lapsed claim:
+/// for a handler that takes each one ([`take`]) in the transaction that
+/// acts on it, and so needs no lease. Read-only.
+pub async fn due(
+    pool: &sqlx::AnyPool,
+    kind: TimerKind,
+    now: i64,
+    limit: i64,
+) -> Result<Vec<Timer>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, subject_id, due_at FROM timers WHERE kind = $1 AND due_at <= $2 \
+         AND (claimed_until IS NULL OR claimed_until < $2) ORDER BY due_at, id LIMIT $3",
+    )
+    .bind(kind.as_str())
+    .bind(now)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Removes a due timer at the start of the transaction that acts on it:
+/// `false` when another node took it first (or it was rescheduled). Its row
+/// lock, held to the commit, keeps the others out meanwhile.
+pub async fn take(tx: &mut Tx<'_>, timer: &Timer) -> Result<bool, sqlx::Error> {
+    Ok(
+        sqlx::query("DELETE FROM timers WHERE id = $1 AND due_at = $2")
+            .bind(timer.id)
+            .bind(timer.due_at)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected()
+            == 1,
+    )
+}
+
 /// The timer has been handled: removed, in the transaction that did the
 /// work, unless that work scheduled the subject's next deadline (a new due
 /// time then stays).

@@ -104,6 +104,27 @@ async fn timers_behave(url: &str, backend: &Backend) {
         Some(50_000)
     );
 
+    // Taken in the transaction that acts on it: once, whoever else saw it.
+    let mut tx = one.pool.begin().await.expect("begin");
+    timers::schedule(&mut tx, TimerKind::StudyComplete, 7, 60_000)
+        .await
+        .expect("schedule");
+    tx.commit().await.expect("commit");
+    let seen_by_one = timers::due(&one.pool, TimerKind::StudyComplete, 60_000, 10)
+        .await
+        .expect("due");
+    let seen_by_two = timers::due(&two.pool, TimerKind::StudyComplete, 60_000, 10)
+        .await
+        .expect("due");
+    assert_eq!(seen_by_one, seen_by_two);
+    let mut taken = 0;
+    for (db, timer) in [(&one, &seen_by_one[0]), (&two, &seen_by_two[0])] {
+        let mut tx = db.begin_write().await.expect("begin");
+        taken += usize::from(timers::take(&mut tx, timer).await.expect("take"));
+        tx.commit().await.expect("commit");
+    }
+    assert_eq!(taken, 1);
+
     // Nothing due: no write. Another connection holds what a write would
     // need (SQLite's write lock; on PostgreSQL the timer's row).
     let mut holder = two.pool.begin().await.expect("begin");
