@@ -158,8 +158,9 @@ fn log_start_up(config: &Config, source: &str, now_ms: i64) {
     let data_dir = &config.storage.data_dir;
     let data_dir = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.clone());
     tracing::info!(
-        "storage: {} (images in studies/, receptions in progress in incoming/)",
-        data_dir.display()
+        "storage: {} (images in studies/, this node's receptions in progress in incoming/{}/)",
+        data_dir.display(),
+        config.storage.node_id()
     );
     for line in on_duty_lines(config, now_ms) {
         tracing::info!("{line}");
