@@ -44,7 +44,7 @@ pub use crate::rota::{
 pub use crate::rule::{DEFAULT_RULE_NAME, RuleConfig, description_regex_error};
 pub use crate::site::Site;
 pub use crate::sla::{SlaConfig, SlaTargets};
-pub use crate::storage::StorageConfig;
+pub use crate::storage::{StorageConfig, redact_password};
 pub use crate::studies::StudiesConfig;
 
 /// The commented example configuration, also what `telerad serve` runs

@@ -116,7 +116,7 @@ pub(crate) fn database_url_error(url: &str) -> Option<String> {
 
 /// `url` with the password of its user info and any `password=` query
 /// parameter replaced by `***`.
-fn redact_password(url: &str) -> String {
+pub fn redact_password(url: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((base, query)) => (base, Some(query)),
         None => (url, None),

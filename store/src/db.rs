@@ -31,12 +31,23 @@ pub enum DbError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Database {
     pub pool: AnyPool,
     pub backend: Backend,
     /// As given (PostgreSQL's listener opens a connection of its own).
     pub url: String,
+}
+
+// By hand: the URL may carry the database password, and archives (which
+// hold a Database) are logged with `{:?}`.
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("backend", &self.backend)
+            .field("url", &telerad_config::redact_password(&self.url))
+            .finish_non_exhaustive()
+    }
 }
 
 impl Database {
@@ -170,6 +181,25 @@ mod tests {
             .expect("a new database is created");
         assert_eq!(db.backend, Backend::Sqlite);
         assert!(path.is_file());
+    }
+
+    #[test]
+    fn debug_hides_the_password() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let mut db = runtime
+            .block_on(Database::connect(&format!(
+                "sqlite://{}",
+                dir.path().join("d.db").display()
+            )))
+            .expect("SQLite");
+        db.url = "postgres://telerad:hunter2@db.example/telerad".into();
+        let debug = format!("{db:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(debug.contains("telerad:***@db.example"), "{debug}");
     }
 
     #[test]

@@ -332,6 +332,11 @@ impl StudyIndex {
         Ok(())
     }
 
+    /// Study events any consumer set aside, retrying or dead.
+    pub async fn failed_events(&self) -> Result<Vec<events::FailedEvent>, sqlx::Error> {
+        events::failed_events(self.pool()).await
+    }
+
     /// The most recent identity conflicts, newest first.
     pub async fn conflicts(&self, limit: i64) -> Result<Vec<IdentityConflict>, sqlx::Error> {
         sqlx::query_as(

@@ -6,12 +6,12 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use telerad_store::events::{FailedEvent, failed_events};
+use telerad_store::events::FailedEvent;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/api/events/failed", get(list))
 }
 
 async fn list(State(state): State<AppState>) -> Result<Json<Vec<FailedEvent>>, ApiError> {
-    Ok(Json(failed_events(state.archive.index().pool()).await?))
+    Ok(Json(state.archive.index().failed_events().await?))
 }
