@@ -129,7 +129,7 @@ impl Archive {
                 source,
             })?;
         let db = crate::db::Database::connect(&config.database_url()).await?;
-        let index = StudyIndex::new(db);
+        let index = StudyIndex::new(db).with_node(layout.node_id());
         let mut quiet_periods = HashMap::new();
         for site in &config.sites {
             let quiet = site.quiet_period(&config.studies);

@@ -172,6 +172,13 @@ impl StudyIndex {
         }
     }
 
+    /// Names this process in timer leases: `NODE:PID`, so that an operator
+    /// sees which node holds a timer, and two processes of one node differ.
+    pub fn with_node(mut self, node_id: &str) -> StudyIndex {
+        self.node_id = format!("{node_id}:{}", std::process::id());
+        self
+    }
+
     /// Who claims timers for this process.
     pub fn node_id(&self) -> &str {
         &self.node_id
