@@ -145,7 +145,7 @@ pub async fn serve(
     if let Ok(Err(e)) = http_task.await {
         tracing::warn!("HTTP server stopped with an error: {e}");
     }
-    archive.index().pool().close().await;
+    archive.index().database().close().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -417,7 +417,7 @@ fn nobody_on_duty_leaves_the_study_unassigned_with_an_alert(backend: &Backend) {
     let alerts: Vec<(String,)> = rt
         .block_on(
             sqlx::query_as("SELECT kind FROM alerts WHERE resolved_at IS NULL")
-                .fetch_all(index.pool()),
+                .fetch_all(index.database().pool()),
         )
         .expect("alerts");
     assert_eq!(alerts, [("unassigned".to_string(),)]);
@@ -430,7 +430,7 @@ fn nobody_on_duty_leaves_the_study_unassigned_with_an_alert(backend: &Backend) {
     let alerts: Vec<(String,)> = rt
         .block_on(
             sqlx::query_as("SELECT kind FROM alerts WHERE resolved_at IS NULL")
-                .fetch_all(index.pool()),
+                .fetch_all(index.database().pool()),
         )
         .expect("alerts");
     assert!(alerts.is_empty(), "the alert stayed open after assignment");

@@ -58,6 +58,16 @@ impl FromStr for Priority {
     }
 }
 
+/// For rows read with `#[sqlx(try_from = "String")]`: a stored word that is
+/// not a priority is an error, never a default.
+impl TryFrom<String> for Priority {
+    type Error = UnknownPriority;
+
+    fn try_from(text: String) -> Result<Priority, UnknownPriority> {
+        text.parse()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

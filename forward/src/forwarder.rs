@@ -34,7 +34,7 @@ use telerad_scp::sop_classes::{
 };
 use telerad_scp::{ClientAssociation, FileToSend};
 use telerad_store::outbox::{Destination, Failure, ForwardJob, Outbox};
-use telerad_store::{Archive, Backend};
+use telerad_store::{Archive, Backend, ForwardJobId};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::Instrument;
@@ -298,7 +298,7 @@ async fn requeue_abandoned(outbox: &Outbox, all: bool) {
                 let job = &abandoned.job;
                 if abandoned.send_started {
                     tracing::warn!(
-                        job = job.id,
+                        job = %job.id,
                         study_instance_uid = %job.study_instance_uid,
                         sop_instance_uid = %job.sop_instance_uid,
                         destination = %job.destination,
@@ -307,7 +307,7 @@ async fn requeue_abandoned(outbox: &Outbox, all: bool) {
                     );
                 } else {
                     tracing::info!(
-                        job = job.id,
+                        job = %job.id,
                         sop_instance_uid = %job.sop_instance_uid,
                         destination = %job.destination,
                         "claimed job of a stopped forwarder put back in the queue (never sent)"
@@ -466,7 +466,7 @@ fn log_dead(jobs: &[ForwardJob]) {
         .filter(|j| j.state == telerad_store::outbox::JobState::Dead)
     {
         tracing::error!(
-            job = job.id,
+            job = %job.id,
             study_instance_uid = %job.study_instance_uid,
             sop_instance_uid = %job.sop_instance_uid,
             destination = %job.destination,
@@ -562,7 +562,7 @@ async fn send_batch(
     destination: &Destination,
     batch: Vec<ForwardJob>,
 ) -> BatchEnd {
-    let ids: Vec<i64> = batch.iter().map(|job| job.id).collect();
+    let ids: Vec<ForwardJobId> = batch.iter().map(|job| job.id).collect();
     let ours = match context.outbox.begin_send(&ids, &context.worker).await {
         Ok(ours) => ours,
         Err(e) => {
@@ -581,7 +581,7 @@ async fn send_batch(
         batch.into_iter().partition(|job| ours.contains(&job.id));
     for job in &lost {
         tracing::warn!(
-            job = job.id,
+            job = %job.id,
             "claim taken over by another forwarder before sending: skipped"
         );
     }
@@ -606,7 +606,7 @@ async fn send_batch(
                 // start, since its C-STORE had begun. The rest of the batch
                 // is unmarked below and given back by the stop.
                 tracing::warn!(
-                    job = job.id,
+                    job = %job.id,
                     sop_instance_uid = %job.sop_instance_uid,
                     "stopping: C-STORE abandoned after {STOP_GRACE:?} without an answer"
                 );
@@ -619,7 +619,7 @@ async fn send_batch(
                 transfer_syntax_uid,
             } => {
                 tracing::debug!(
-                    job = job.id,
+                    job = %job.id,
                     sop_instance_uid = %job.sop_instance_uid,
                     transfer_syntax = %transfer_syntax_uid,
                     "instance forwarded"
@@ -645,7 +645,7 @@ async fn send_batch(
     }
     record_sent(context, &sent).await;
     let unsent: Vec<ForwardJob> = jobs.collect();
-    let unsent_ids: Vec<i64> = unsent.iter().map(|job| job.id).collect();
+    let unsent_ids: Vec<ForwardJobId> = unsent.iter().map(|job| job.id).collect();
     if let Err(e) = context
         .outbox
         .unmark_unsent(&unsent_ids, &context.worker)
@@ -664,12 +664,12 @@ async fn send_batch(
     }
 }
 
-async fn record_sent(context: &Context, sent: &[i64]) {
+async fn record_sent(context: &Context, sent: &[ForwardJobId]) {
     match context.outbox.record_sent(sent, &context.worker).await {
         Ok(recorded) => {
             for id in sent.iter().filter(|id| !recorded.contains(id)) {
                 tracing::warn!(
-                    job = id,
+                    job = %id,
                     "instance forwarded after this forwarder's claim had been taken over: \
                      the other forwarder sends it again, flagged possible_duplicate"
                 );
@@ -685,7 +685,7 @@ async fn record_sent(context: &Context, sent: &[i64]) {
 
 async fn record_failure(context: &Context, job: &ForwardJob, failure: Failure) {
     tracing::warn!(
-        job = job.id,
+        job = %job.id,
         study_instance_uid = %job.study_instance_uid,
         sop_instance_uid = %job.sop_instance_uid,
         "forwarding failed: {}",
@@ -697,7 +697,7 @@ async fn record_failure(context: &Context, job: &ForwardJob, failure: Failure) {
         .await
     {
         Ok(recorded) => log_dead(&recorded),
-        Err(e) => tracing::error!(job = job.id, "cannot record a failed delivery: {e}"),
+        Err(e) => tracing::error!(job = %job.id, "cannot record a failed delivery: {e}"),
     }
 }
 
@@ -855,7 +855,7 @@ async fn send(
         Ok(response) if response.is_success() => {
             if response.status != 0 {
                 tracing::info!(
-                    job = job.id,
+                    job = %job.id,
                     status = format!("0x{:04X}", response.status),
                     comment = %response.error_comment,
                     "destination stored the instance with a warning"
@@ -1005,7 +1005,7 @@ mod tests {
 
     fn job(id: i64, sop_class: &str, ts: &str) -> ForwardJob {
         ForwardJob {
-            id,
+            id: ForwardJobId(id),
             study_instance_uid: "1.2.3".into(),
             sop_instance_uid: format!("1.2.3.{id}"),
             version: 1,

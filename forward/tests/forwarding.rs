@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use telerad_fixtures::SyntheticStudy;
 use telerad_scp::FileToSend;
-use telerad_store::ManualClock;
 use telerad_store::outbox::{ForwardJob, JobState, Outbox, OutboxError};
+use telerad_store::{ForwardJobId, ManualClock};
 
 telerad_fixtures::on_every_backend!(
     a_study_arrives_identical_and_jobs_are_sent,
@@ -474,7 +474,11 @@ async fn jobs_die_after_max_attempts_and_retry_brings_one_back(backend: &Backend
     );
 
     assert!(
-        outbox.retry(987_654_321).await.expect("retry").is_none(),
+        outbox
+            .retry(ForwardJobId(987_654_321))
+            .await
+            .expect("retry")
+            .is_none(),
         "unknown id"
     );
     match outbox.retry(first).await {
@@ -858,7 +862,7 @@ async fn batch_marks_flag_only_what_may_have_been_sent(backend: &Backend) {
         .await
         .expect("claim");
     assert_eq!(claimed.len(), 5);
-    let ids: Vec<i64> = claimed.iter().map(|j| j.id).collect();
+    let ids: Vec<ForwardJobId> = claimed.iter().map(|j| j.id).collect();
     let unclaimed = jobs_of(&outbox, &study.study_instance_uid)
         .await
         .into_iter()
@@ -901,12 +905,12 @@ async fn batch_marks_flag_only_what_may_have_been_sent(backend: &Backend) {
 
     // The crash: every `sending` job is recovered.
     let abandoned = outbox.requeue_abandoned(true).await.expect("requeue");
-    let flagged: BTreeSet<i64> = abandoned
+    let flagged: BTreeSet<ForwardJobId> = abandoned
         .iter()
         .filter(|a| a.send_started)
         .map(|a| a.job.id)
         .collect();
-    let untouched: BTreeSet<i64> = abandoned
+    let untouched: BTreeSet<ForwardJobId> = abandoned
         .iter()
         .filter(|a| !a.send_started)
         .map(|a| a.job.id)

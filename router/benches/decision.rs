@@ -400,7 +400,7 @@ async fn populate(
     explanation: &str,
     now: i64,
 ) -> Result<()> {
-    let pool = archive.index().pool();
+    let pool = archive.index().database().pool();
     let mut tx = pool.begin().await?;
     const BATCH: usize = 500;
     for (chunk_index, chunk) in facts.chunks(BATCH).enumerate() {
@@ -519,7 +519,7 @@ async fn insert_complete_study(
     facts: &StudyFacts,
     now: i64,
 ) -> Result<i64> {
-    let pool = archive.index().pool();
+    let pool = archive.index().database().pool();
     let mut tx = pool.begin().await?;
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO studies (study_instance_uid, site, study_description, modalities, body_parts, \
@@ -658,7 +658,7 @@ async fn run_backend(
         clock_now(&clock),
     )
     .await?;
-    let pool = archive.index().pool();
+    let pool = archive.index().database().pool();
     if archive.index().database().backend == telerad_store::Backend::Postgres {
         // What autovacuum would have done after such an insert.
         pool.execute("ANALYZE").await?;

@@ -12,28 +12,150 @@ use serde::Serialize;
 use sqlx::{Any, FromRow, Transaction};
 use std::collections::{HashMap, HashSet};
 use telerad_store::timers::{self, TimerKind};
+use telerad_store::{AssignmentId, StudyId};
 
 pub type Tx<'a> = Transaction<'a, Any>;
 
+/// A stored word that is not one of its column's values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{value:?} is not a valid {column}")]
+pub struct CorruptValue {
+    pub column: &'static str,
+    pub value: String,
+}
+
+/// Where an assignment stands (`assignments.state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssignmentState {
+    /// Given to a radiologist who has not acknowledged it yet.
+    Assigned,
+    /// The radiologist took it: escalation stops.
+    Acknowledged,
+    /// Nobody could be given it.
+    Unassigned,
+}
+
+impl AssignmentState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AssignmentState::Assigned => "assigned",
+            AssignmentState::Acknowledged => "acknowledged",
+            AssignmentState::Unassigned => "unassigned",
+        }
+    }
+
+    /// The state of a row given to `radiologist`, or to nobody.
+    pub fn given_to(radiologist: Option<&str>) -> AssignmentState {
+        match radiologist {
+            Some(_) => AssignmentState::Assigned,
+            None => AssignmentState::Unassigned,
+        }
+    }
+}
+
+impl TryFrom<String> for AssignmentState {
+    type Error = CorruptValue;
+
+    fn try_from(value: String) -> Result<AssignmentState, CorruptValue> {
+        [
+            AssignmentState::Assigned,
+            AssignmentState::Acknowledged,
+            AssignmentState::Unassigned,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == value)
+        .ok_or(CorruptValue {
+            column: "assignment state",
+            value,
+        })
+    }
+}
+
+/// What an entry of `assignment_history` records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HistoryAction {
+    Assigned,
+    Unassigned,
+    Escalated,
+    Reassigned,
+    Acknowledged,
+    NewImages,
+}
+
+impl HistoryAction {
+    const ALL: [HistoryAction; 6] = [
+        HistoryAction::Assigned,
+        HistoryAction::Unassigned,
+        HistoryAction::Escalated,
+        HistoryAction::Reassigned,
+        HistoryAction::Acknowledged,
+        HistoryAction::NewImages,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HistoryAction::Assigned => "assigned",
+            HistoryAction::Unassigned => "unassigned",
+            HistoryAction::Escalated => "escalated",
+            HistoryAction::Reassigned => "reassigned",
+            HistoryAction::Acknowledged => "acknowledged",
+            HistoryAction::NewImages => "new_images",
+        }
+    }
+}
+
+impl TryFrom<String> for HistoryAction {
+    type Error = CorruptValue;
+
+    fn try_from(value: String) -> Result<HistoryAction, CorruptValue> {
+        HistoryAction::ALL
+            .into_iter()
+            .find(|action| action.as_str() == value)
+            .ok_or(CorruptValue {
+                column: "history action",
+                value,
+            })
+    }
+}
+
+/// The routing decision stored with an assignment, as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct Explanation(pub serde_json::Value);
+
+impl TryFrom<String> for Explanation {
+    type Error = serde_json::Error;
+
+    fn try_from(text: String) -> Result<Explanation, serde_json::Error> {
+        serde_json::from_str(&text).map(Explanation)
+    }
+}
+
 #[derive(Debug, Clone, FromRow)]
 pub struct AssignmentRow {
-    pub id: i64,
-    pub study_id: i64,
-    pub state: String,
+    pub id: AssignmentId,
+    pub study_id: StudyId,
+    #[sqlx(try_from = "String")]
+    pub state: AssignmentState,
     pub radiologist_id: Option<String>,
     pub subspecialty: String,
-    pub priority: String,
+    #[sqlx(try_from = "String")]
+    pub priority: Priority,
     pub rule: String,
     pub assigned_at: i64,
     pub acknowledge_by: Option<i64>,
     pub preliminary_by: i64,
     pub acknowledged_at: Option<i64>,
     pub escalation_level: i64,
-    pub new_images: i64,
+    #[sqlx(try_from = "telerad_store::flag::Flag")]
+    pub new_images: bool,
     pub assigned_instance_count: i64,
     /// The newest instance row (any version) accounted for.
     pub last_instance_id: i64,
-    pub explanation: String,
+    #[sqlx(try_from = "String")]
+    pub explanation: Explanation,
     pub updated_at: i64,
 }
 
@@ -45,7 +167,8 @@ const COLUMNS: &str = "id, study_id, state, radiologist_id, subspecialty, priori
 pub struct HistoryEntry {
     #[serde(serialize_with = "telerad_store::time::rfc3339")]
     pub at: i64,
-    pub action: String,
+    #[sqlx(try_from = "String")]
+    pub action: HistoryAction,
     pub radiologist_id: Option<String>,
     pub detail: String,
 }
@@ -62,8 +185,8 @@ pub fn given_at(radiologist: Option<&str>, history: &[HistoryEntry]) -> Option<i
         .find(|entry| {
             entry.radiologist_id.as_deref() == Some(radiologist)
                 && matches!(
-                    entry.action.as_str(),
-                    "assigned" | "escalated" | "reassigned"
+                    entry.action,
+                    HistoryAction::Assigned | HistoryAction::Escalated | HistoryAction::Reassigned
                 )
         })
         .map(|entry| entry.at)
@@ -72,7 +195,7 @@ pub fn given_at(radiologist: Option<&str>, history: &[HistoryEntry]) -> Option<i
 /// A new assignment row.
 #[derive(Debug, Clone)]
 pub struct NewAssignment<'a> {
-    pub study_id: i64,
+    pub study_id: StudyId,
     pub radiologist_id: Option<&'a str>,
     pub subspecialty: &'a str,
     pub priority: Priority,
@@ -86,7 +209,7 @@ pub struct NewAssignment<'a> {
 
 pub async fn by_study(
     tx: &mut Tx<'_>,
-    study_id: i64,
+    study_id: StudyId,
 ) -> Result<Option<AssignmentRow>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM assignments WHERE study_id = $1");
     sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -95,7 +218,10 @@ pub async fn by_study(
         .await
 }
 
-pub async fn by_id(tx: &mut Tx<'_>, id: i64) -> Result<Option<AssignmentRow>, sqlx::Error> {
+pub async fn by_id(
+    tx: &mut Tx<'_>,
+    id: AssignmentId,
+) -> Result<Option<AssignmentRow>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM assignments WHERE id = $1");
     sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(id)
@@ -106,12 +232,8 @@ pub async fn by_id(tx: &mut Tx<'_>, id: i64) -> Result<Option<AssignmentRow>, sq
 /// Inserts the study's assignment, with its acknowledgement timer, unless it
 /// already has one (another process won): `Ok(false)` then.
 pub async fn insert(tx: &mut Tx<'_>, new: &NewAssignment<'_>) -> Result<bool, sqlx::Error> {
-    let state = if new.radiologist_id.is_some() {
-        "assigned"
-    } else {
-        "unassigned"
-    };
-    let inserted: Option<(i64,)> = sqlx::query_as(
+    let state = AssignmentState::given_to(new.radiologist_id).as_str();
+    let inserted: Option<(AssignmentId,)> = sqlx::query_as(
         "INSERT INTO assignments (study_id, state, radiologist_id, subspecialty, priority, rule, \
          assigned_at, acknowledge_by, preliminary_by, assigned_instance_count, explanation, \
          updated_at, last_instance_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $7, \
@@ -138,16 +260,16 @@ pub async fn insert(tx: &mut Tx<'_>, new: &NewAssignment<'_>) -> Result<bool, sq
         mark_tried(tx, id, radiologist).await?;
     }
     if let Some(due) = new.acknowledge_by {
-        timers::schedule(tx, TimerKind::Acknowledgement, id, due).await?;
+        timers::schedule(tx, TimerKind::Acknowledgement, id.0, due).await?;
     }
     Ok(true)
 }
 
 pub async fn record(
     tx: &mut Tx<'_>,
-    study_id: i64,
+    study_id: StudyId,
     at: i64,
-    action: &str,
+    action: HistoryAction,
     radiologist_id: Option<&str>,
     detail: &str,
 ) -> Result<(), sqlx::Error> {
@@ -157,7 +279,7 @@ pub async fn record(
     )
     .bind(study_id)
     .bind(at)
-    .bind(action)
+    .bind(action.as_str())
     .bind(radiologist_id)
     .bind(detail)
     .execute(&mut **tx)
@@ -167,7 +289,7 @@ pub async fn record(
 
 pub async fn raise_alert(
     tx: &mut Tx<'_>,
-    study_id: i64,
+    study_id: StudyId,
     at: i64,
     kind: &str,
     message: &str,
@@ -182,7 +304,11 @@ pub async fn raise_alert(
     Ok(())
 }
 
-pub async fn resolve_alerts(tx: &mut Tx<'_>, study_id: i64, at: i64) -> Result<(), sqlx::Error> {
+pub async fn resolve_alerts(
+    tx: &mut Tx<'_>,
+    study_id: StudyId,
+    at: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE alerts SET resolved_at = $2 WHERE study_id = $1 AND resolved_at IS NULL")
         .bind(study_id)
         .bind(at)
@@ -191,16 +317,13 @@ pub async fn resolve_alerts(tx: &mut Tx<'_>, study_id: i64, at: i64) -> Result<(
     Ok(())
 }
 
-pub async fn history(
-    pool: &sqlx::AnyPool,
-    study_id: i64,
-) -> Result<Vec<HistoryEntry>, sqlx::Error> {
+pub async fn history(tx: &mut Tx<'_>, study_id: StudyId) -> Result<Vec<HistoryEntry>, sqlx::Error> {
     sqlx::query_as(
         "SELECT at, action, radiologist_id, detail FROM assignment_history \
          WHERE study_id = $1 ORDER BY id",
     )
     .bind(study_id)
-    .fetch_all(pool)
+    .fetch_all(&mut **tx)
     .await
 }
 
@@ -237,7 +360,7 @@ pub async fn loads(tx: &mut Tx<'_>) -> Result<HashMap<String, Load>, LoadError> 
 /// A study waiting for a reader.
 #[derive(Debug, Clone, FromRow)]
 pub struct Unassigned {
-    pub id: i64,
+    pub id: AssignmentId,
     pub level: i64,
     pub site: String,
     pub acknowledge_by: Option<i64>,
@@ -245,8 +368,8 @@ pub struct Unassigned {
 
 /// Unassigned studies with an id above `after`, in id order (a page).
 pub async fn unassigned(
-    pool: &sqlx::AnyPool,
-    after: i64,
+    tx: &mut Tx<'_>,
+    after: AssignmentId,
     limit: i64,
 ) -> Result<Vec<Unassigned>, sqlx::Error> {
     sqlx::query_as(
@@ -256,7 +379,7 @@ pub async fn unassigned(
     )
     .bind(after)
     .bind(limit)
-    .fetch_all(pool)
+    .fetch_all(&mut **tx)
     .await
 }
 
@@ -264,8 +387,8 @@ pub async fn unassigned(
 /// the row is still in the expected state and escalation level.
 pub async fn claim(
     tx: &mut Tx<'_>,
-    id: i64,
-    state: &str,
+    id: AssignmentId,
+    state: AssignmentState,
     level: i64,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
@@ -273,7 +396,7 @@ pub async fn claim(
         "UPDATE assignments SET updated_at = $4 WHERE id = $1 AND state = $2 AND escalation_level = $3",
     )
     .bind(id)
-    .bind(state)
+    .bind(state.as_str())
     .bind(level)
     .bind(now)
     .execute(&mut **tx)
@@ -283,7 +406,7 @@ pub async fn claim(
 }
 
 /// The radiologists already given this assignment's study.
-pub async fn tried(tx: &mut Tx<'_>, id: i64) -> Result<HashSet<String>, sqlx::Error> {
+pub async fn tried(tx: &mut Tx<'_>, id: AssignmentId) -> Result<HashSet<String>, sqlx::Error> {
     let rows: Vec<(String,)> =
         sqlx::query_as("SELECT radiologist_id FROM assignment_tried WHERE assignment_id = $1")
             .bind(id)
@@ -292,7 +415,11 @@ pub async fn tried(tx: &mut Tx<'_>, id: i64) -> Result<HashSet<String>, sqlx::Er
     Ok(rows.into_iter().map(|(r,)| r).collect())
 }
 
-async fn mark_tried(tx: &mut Tx<'_>, id: i64, radiologist: &str) -> Result<(), sqlx::Error> {
+async fn mark_tried(
+    tx: &mut Tx<'_>,
+    id: AssignmentId,
+    radiologist: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO assignment_tried (assignment_id, radiologist_id) VALUES ($1, $2) \
          ON CONFLICT (assignment_id, radiologist_id) DO NOTHING",
@@ -308,7 +435,7 @@ async fn mark_tried(tx: &mut Tx<'_>, id: i64, radiologist: &str) -> Result<(), s
 /// escalation level stays where it was, since no deadline was missed.
 pub async fn reassign(
     tx: &mut Tx<'_>,
-    id: i64,
+    id: AssignmentId,
     radiologist: &str,
     acknowledge_by: i64,
     explanation: &str,
@@ -326,23 +453,19 @@ pub async fn reassign(
     .execute(&mut **tx)
     .await?;
     mark_tried(tx, id, radiologist).await?;
-    timers::schedule(tx, TimerKind::Acknowledgement, id, acknowledge_by).await
+    timers::schedule(tx, TimerKind::Acknowledgement, id.0, acknowledge_by).await
 }
 
 /// Gives the study to `radiologist` (or to nobody), one escalation level up.
 pub async fn hand_over(
     tx: &mut Tx<'_>,
-    id: i64,
+    id: AssignmentId,
     radiologist: Option<&str>,
     acknowledge_by: Option<i64>,
     explanation: &str,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    let state = if radiologist.is_some() {
-        "assigned"
-    } else {
-        "unassigned"
-    };
+    let state = AssignmentState::given_to(radiologist).as_str();
     sqlx::query(
         "UPDATE assignments SET state = $2, radiologist_id = $3, acknowledge_by = $4, \
          explanation = $5, escalation_level = escalation_level + 1, acknowledged_at = NULL, \
@@ -360,8 +483,8 @@ pub async fn hand_over(
         mark_tried(tx, id, radiologist).await?;
     }
     match acknowledge_by {
-        Some(due) => timers::schedule(tx, TimerKind::Acknowledgement, id, due).await,
-        None => timers::cancel(tx, TimerKind::Acknowledgement, id).await,
+        Some(due) => timers::schedule(tx, TimerKind::Acknowledgement, id.0, due).await,
+        None => timers::cancel(tx, TimerKind::Acknowledgement, id.0).await,
     }
 }
 
@@ -372,7 +495,7 @@ mod tests {
     fn step(at: i64, action: &str, radiologist: Option<&str>) -> HistoryEntry {
         HistoryEntry {
             at,
-            action: action.to_owned(),
+            action: HistoryAction::try_from(action.to_owned()).expect("a history action"),
             radiologist_id: radiologist.map(str::to_owned),
             detail: String::new(),
         }
@@ -393,5 +516,27 @@ mod tests {
         // Nobody has it: no time, whatever the history holds.
         assert_eq!(given_at(None, &history), None);
         assert_eq!(given_at(None, &history[..1]), None);
+    }
+
+    #[test]
+    fn stored_words_read_back_and_others_are_errors() {
+        for action in HistoryAction::ALL {
+            assert_eq!(
+                HistoryAction::try_from(action.as_str().to_owned()),
+                Ok(action)
+            );
+        }
+        for state in ["assigned", "acknowledged", "unassigned"] {
+            let read = AssignmentState::try_from(state.to_owned()).expect("a state");
+            assert_eq!(read.as_str(), state);
+        }
+        assert_eq!(
+            AssignmentState::try_from("ASSIGNED".to_owned()),
+            Err(CorruptValue {
+                column: "assignment state",
+                value: "ASSIGNED".to_owned()
+            })
+        );
+        assert!(Explanation::try_from("{\"why\": \"x\"".to_owned()).is_err());
     }
 }

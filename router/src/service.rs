@@ -6,7 +6,10 @@
 //! under the cursor row's lock: with several processes on one PostgreSQL
 //! database, each event is handled exactly once.
 
-use crate::assignment::{self, AssignmentRow, HistoryEntry, NewAssignment, Tx};
+use crate::assignment::{
+    self, AssignmentRow, AssignmentState, Explanation, HistoryAction, HistoryEntry, NewAssignment,
+    Tx,
+};
 use crate::candidates::{Context, Decision, Reader, choose, next_in_chain};
 use crate::rota::Rota;
 use crate::rules::{Classification, Priority, Rules, StudyFacts};
@@ -21,7 +24,7 @@ use telerad_store::index::TIMER_LEASE_MS;
 use telerad_store::outbox::{Destination, Outbox};
 use telerad_store::study_rows;
 use telerad_store::timers::{self, Timer, TimerKind};
-use telerad_store::{Archive, Scope};
+use telerad_store::{Archive, AssignmentId, EventId, Scope, StudyId};
 use tokio::sync::watch;
 
 /// How often the router looks for overdue acknowledgements, and for events
@@ -104,9 +107,9 @@ pub struct RadiologistRef {
 /// An assignment as the API shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct AssignmentView {
-    pub state: String,
+    pub state: AssignmentState,
     pub radiologist: Option<RadiologistRef>,
-    pub priority: String,
+    pub priority: Priority,
     pub subspecialty: String,
     pub rule: String,
     /// When the current radiologist was given the study; `null` while
@@ -122,7 +125,7 @@ pub struct AssignmentView {
     pub acknowledged_at: Option<i64>,
     pub escalation_level: i64,
     pub new_images: bool,
-    pub explanation: serde_json::Value,
+    pub explanation: Explanation,
     pub history: Vec<HistoryEntry>,
 }
 
@@ -133,12 +136,6 @@ fn images(n: i64, what: &str) -> String {
     } else {
         format!("{n} {}", what.replacen("image", "images", 1))
     }
-}
-
-fn parse_priority(stored: &str) -> Result<Priority, RouterError> {
-    stored
-        .parse()
-        .map_err(|e| RouterError::Corrupt(format!("assignment priority: {e}")))
 }
 
 fn ms(d: Duration) -> i64 {
@@ -207,8 +204,8 @@ impl Router {
         self.archive.clock().now_ms()
     }
 
-    fn pool(&self) -> &sqlx::AnyPool {
-        self.archive.index().pool()
+    fn db(&self) -> &telerad_store::Database {
+        self.archive.index().database()
     }
 
     fn duties_at(&self, now_ms: i64) -> Vec<crate::rota::Duty> {
@@ -227,7 +224,7 @@ impl Router {
     /// others; a database that cannot be reached is an error and nothing
     /// moves.
     pub async fn process_next_event(&self) -> Result<bool, RouterError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.db().begin().await?;
         let cursor = self.events.lock_cursor(&mut tx).await?;
         let Some((event_id, event)) = self.events.next_after(&mut tx, cursor).await? else {
             tx.rollback().await?;
@@ -253,7 +250,7 @@ impl Router {
 
     /// Tries again the oldest failed event that is due.
     async fn retry_due_event(&self) -> Result<bool, RouterError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.db().begin().await?;
         // Taken for its lock: processes take turns on retries as on events.
         self.events.lock_cursor(&mut tx).await?;
         let Some((event_id, event)) = self.events.due_retry(&mut tx, self.now()).await? else {
@@ -264,7 +261,7 @@ impl Router {
             Ok(forward) => {
                 self.events.clear_failure(&mut tx, event_id).await?;
                 tx.commit().await?;
-                tracing::info!(event_id, "study event handled on retry");
+                tracing::info!(event_id = event_id.0, "study event handled on retry");
                 if let Some(forward) = forward {
                     self.forward(&forward).await;
                 }
@@ -281,14 +278,14 @@ impl Router {
 
     async fn set_aside(
         &self,
-        event_id: i64,
-        at_cursor: Option<i64>,
+        event_id: EventId,
+        at_cursor: Option<EventId>,
         error: &RouterError,
     ) -> Result<(), RouterError> {
         let outcome = self
             .events
             .record_failure(
-                self.pool(),
+                self.db(),
                 event_id,
                 at_cursor,
                 &error.to_string(),
@@ -300,13 +297,13 @@ impl Router {
                 attempts,
                 next_attempt_at,
             } => tracing::error!(
-                event_id,
+                event_id = event_id.0,
                 attempts,
                 next_attempt_at,
                 "routing a study event failed, will retry: {error}"
             ),
             Failure::Dead { attempts } => tracing::error!(
-                event_id,
+                event_id = event_id.0,
                 attempts,
                 "routing a study event failed for the last time; kept as a dead letter: {error}"
             ),
@@ -334,7 +331,7 @@ impl Router {
     async fn study_facts(
         &self,
         tx: &mut Tx<'_>,
-        study_id: i64,
+        study_id: StudyId,
     ) -> Result<(String, StudyFacts), RouterError> {
         let facts = study_rows::routing_facts(tx, study_id).await?;
         Ok((
@@ -355,7 +352,7 @@ impl Router {
     async fn on_complete(
         &self,
         tx: &mut Tx<'_>,
-        study_id: i64,
+        study_id: StudyId,
         instance_count: i64,
     ) -> Result<Option<Forward>, RouterError> {
         let now = self.now();
@@ -368,7 +365,7 @@ impl Router {
                 return Ok(None);
             }
             sqlx::query(
-                "UPDATE assignments SET new_images = 1, assigned_instance_count = $2, \
+                "UPDATE assignments SET new_images = TRUE, assigned_instance_count = $2, \
                  last_instance_id = $3, updated_at = $4 WHERE id = $1",
             )
             .bind(row.id)
@@ -398,7 +395,7 @@ impl Router {
                 tx,
                 study_id,
                 now,
-                "new_images",
+                HistoryAction::NewImages,
                 row.radiologist_id.as_deref(),
                 &detail,
             )
@@ -454,7 +451,7 @@ impl Router {
                     tx,
                     study_id,
                     now,
-                    "assigned",
+                    HistoryAction::Assigned,
                     Some(radiologist),
                     &decision.why,
                 )
@@ -462,7 +459,15 @@ impl Router {
             }
             None => {
                 tracing::warn!(study_instance_uid = %uid, "study unassigned: {}", decision.why);
-                assignment::record(tx, study_id, now, "unassigned", None, &decision.why).await?;
+                assignment::record(
+                    tx,
+                    study_id,
+                    now,
+                    HistoryAction::Unassigned,
+                    None,
+                    &decision.why,
+                )
+                .await?;
                 assignment::raise_alert(tx, study_id, now, "unassigned", &decision.why).await?;
             }
         }
@@ -478,7 +483,7 @@ impl Router {
         let mut changed = 0;
         let index = self.archive.index();
         let due = timers::claim_due(
-            self.pool(),
+            self.db(),
             TimerKind::Acknowledgement,
             index.node_id(),
             now,
@@ -494,16 +499,18 @@ impl Router {
         // All of them, a page at a time: a fixed first page would leave
         // the rest waiting for ever.
         let duties = self.duties_at(now);
-        let mut after = 0;
+        let mut after = AssignmentId(0);
         loop {
-            let page = assignment::unassigned(self.pool(), after, 100).await?;
+            let mut tx = self.db().begin().await?;
+            let page = assignment::unassigned(&mut tx, after, 100).await?;
+            tx.rollback().await?;
             let Some(last) = page.last().map(|u| u.id) else {
                 break;
             };
             for waiting in &page {
                 if self.anybody_for(waiting, &duties, now)
                     && self
-                        .hand_on(waiting.id, "unassigned", waiting.level)
+                        .hand_on(waiting.id, AssignmentState::Unassigned, waiting.level)
                         .await?
                 {
                     changed += 1;
@@ -541,19 +548,22 @@ impl Router {
     /// nobody can take it, its alert stays and the timer is done (a reader
     /// coming on duty is found by the pass over unassigned studies).
     async fn on_deadline(&self, timer: &Timer) -> Result<bool, RouterError> {
-        let row: Option<(String, i64)> =
-            sqlx::query_as("SELECT state, escalation_level FROM assignments WHERE id = $1")
-                .bind(timer.subject_id)
-                .fetch_optional(self.pool())
-                .await?;
+        let mut tx = self.db().begin().await?;
+        let row = assignment::by_id(&mut tx, AssignmentId(timer.subject_id)).await?;
+        tx.rollback().await?;
         let moved = match &row {
-            Some((state, level)) if state != "acknowledged" => {
-                self.hand_on(timer.subject_id, state, *level).await?
+            Some(row) if row.state != AssignmentState::Acknowledged => {
+                self.hand_on(
+                    AssignmentId(timer.subject_id),
+                    row.state,
+                    row.escalation_level,
+                )
+                .await?
             }
             _ => false,
         };
         if !moved {
-            let mut tx = self.pool().begin().await?;
+            let mut tx = self.db().begin().await?;
             timers::done(&mut tx, timer, self.archive.index().node_id()).await?;
             tx.commit().await?;
         }
@@ -562,7 +572,12 @@ impl Router {
 
     /// Moves one assignment on: from an unresponsive reader to the next
     /// candidate, or from the unassigned queue to someone now on duty.
-    async fn hand_on(&self, id: i64, state: &str, level: i64) -> Result<bool, RouterError> {
+    async fn hand_on(
+        &self,
+        id: AssignmentId,
+        state: AssignmentState,
+        level: i64,
+    ) -> Result<bool, RouterError> {
         let now = self.now();
         let mut tx = self.archive.index().database().begin_write().await?;
         if !assignment::claim(&mut tx, id, state, level, now).await? {
@@ -574,7 +589,7 @@ impl Router {
             tx.rollback().await?;
             return Ok(false);
         };
-        if state == "assigned" && row.acknowledge_by.is_none_or(|due| due > now) {
+        if state == AssignmentState::Assigned && row.acknowledge_by.is_none_or(|due| due > now) {
             tx.rollback().await?;
             return Ok(false);
         }
@@ -583,7 +598,7 @@ impl Router {
         if let Some(current) = &row.radiologist_id {
             tried.insert(current.clone());
         }
-        let priority = parse_priority(&row.priority)?;
+        let priority = row.priority;
         let classification = Classification {
             subspecialty: row.subspecialty.clone(),
             priority,
@@ -600,14 +615,15 @@ impl Router {
         let mut decision = choose(&classification, &duties, &ctx);
         // An unresponsive reader, or a study nobody on duty could take whose
         // acknowledgement deadline has passed: the chain is called.
-        let chain_due = state == "assigned" || row.acknowledge_by.is_some_and(|due| due <= now);
+        let chain_due =
+            state == AssignmentState::Assigned || row.acknowledge_by.is_some_and(|due| due <= now);
         let chain_called = decision.chosen.is_none() && chain_due;
         if let Some(next) = next_in_chain(&self.chain, &ctx).filter(|_| chain_called) {
             decision.chosen = Some(next.to_string());
             decision.pool = "escalation chain".to_string();
             decision.why = format!("nobody left on duty; {next} is next in the escalation chain");
         }
-        if state == "unassigned" && decision.chosen.is_none() {
+        if state == AssignmentState::Unassigned && decision.chosen.is_none() {
             // Still nobody: leave the row (and its alert) as it is.
             tx.rollback().await?;
             return Ok(false);
@@ -624,16 +640,16 @@ impl Router {
         )
         .await?;
         let detail = match (state, &row.radiologist_id, &decision.chosen) {
-            ("assigned", Some(previous), Some(next)) => format!(
+            (AssignmentState::Assigned, Some(previous), Some(next)) => format!(
                 "{previous} did not acknowledge within {}; given to {next} ({})",
                 human_duration(ack),
                 decision.pool
             ),
-            ("assigned", Some(previous), None) => format!(
+            (AssignmentState::Assigned, Some(previous), None) => format!(
                 "{previous} did not acknowledge within {} and nobody is left to call: alert raised",
                 human_duration(ack)
             ),
-            ("unassigned", _, Some(next)) if chain_called => format!(
+            (AssignmentState::Unassigned, _, Some(next)) if chain_called => format!(
                 "nobody on duty could take it before its acknowledgement deadline; \
                  {next} is next in the escalation chain"
             ),
@@ -644,10 +660,10 @@ impl Router {
             _ => decision.why.clone(),
         };
         let action = match (state, &decision.chosen) {
-            ("unassigned", _) if chain_called => "escalated",
-            ("unassigned", _) => "assigned",
-            (_, Some(_)) => "escalated",
-            (_, None) => "unassigned",
+            (AssignmentState::Unassigned, _) if chain_called => HistoryAction::Escalated,
+            (AssignmentState::Unassigned, _) => HistoryAction::Assigned,
+            (_, Some(_)) => HistoryAction::Escalated,
+            (_, None) => HistoryAction::Unassigned,
         };
         assignment::record(
             &mut tx,
@@ -660,7 +676,7 @@ impl Router {
         .await?;
         if decision.chosen.is_none() {
             assignment::raise_alert(&mut tx, row.study_id, now, "unassigned", &detail).await?;
-        } else if state == "unassigned" {
+        } else if state == AssignmentState::Unassigned {
             assignment::resolve_alerts(&mut tx, row.study_id, now).await?;
         }
         tx.commit().await?;
@@ -679,7 +695,7 @@ impl Router {
         &self,
         tx: &mut Tx<'_>,
         study_uid: &str,
-    ) -> Result<(i64, String, i64), RouterError> {
+    ) -> Result<(StudyId, String, i64), RouterError> {
         // The router acts for operators and for itself: every site.
         study_rows::by_uid(tx, study_uid, &Scope::All)
             .await?
@@ -701,14 +717,14 @@ impl Router {
             .ok_or_else(|| {
                 RouterError::Conflict(format!("study {study_uid} is not assigned yet"))
             })?;
-        match (row.state.as_str(), row.radiologist_id.as_deref()) {
-            ("assigned", Some(r)) if r == radiologist_id => {}
-            ("acknowledged", Some(r)) => {
+        match (row.state, row.radiologist_id.as_deref()) {
+            (AssignmentState::Assigned, Some(r)) if r == radiologist_id => {}
+            (AssignmentState::Acknowledged, Some(r)) => {
                 return Err(RouterError::Conflict(format!(
                     "already acknowledged by {r}"
                 )));
             }
-            ("unassigned", _) => {
+            (AssignmentState::Unassigned, _) => {
                 return Err(RouterError::Conflict("the study is unassigned".into()));
             }
             (_, r) => {
@@ -733,12 +749,12 @@ impl Router {
                 "the assignment changed meanwhile; reload it".into(),
             ));
         }
-        timers::cancel(&mut tx, TimerKind::Acknowledgement, row.id).await?;
+        timers::cancel(&mut tx, TimerKind::Acknowledgement, row.id.0).await?;
         assignment::record(
             &mut tx,
             study_id,
             now,
-            "acknowledged",
+            HistoryAction::Acknowledged,
             Some(radiologist_id),
             "acknowledged",
         )
@@ -772,7 +788,7 @@ impl Router {
             Some(row) => (
                 Classification {
                     subspecialty: row.subspecialty.clone(),
-                    priority: parse_priority(&row.priority)?,
+                    priority: row.priority,
                     rule: row.rule.clone(),
                 },
                 row.radiologist_id.clone(),
@@ -816,7 +832,7 @@ impl Router {
                     &mut tx,
                     study_id,
                     now,
-                    "reassigned",
+                    HistoryAction::Reassigned,
                     Some(radiologist_id),
                     &why,
                 )
@@ -844,7 +860,7 @@ impl Router {
                     &mut tx,
                     study_id,
                     now,
-                    "assigned",
+                    HistoryAction::Assigned,
                     Some(radiologist_id),
                     &why,
                 )
@@ -863,14 +879,14 @@ impl Router {
     }
 
     pub async fn assignment(&self, study_uid: &str) -> Result<Option<AssignmentView>, RouterError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.db().begin().await?;
         let Ok((study_id, _, _)) = self.study_row(&mut tx, study_uid).await else {
             return Ok(None);
         };
         let row: Option<AssignmentRow> = assignment::by_study(&mut tx, study_id).await?;
-        tx.rollback().await?;
         let Some(row) = row else { return Ok(None) };
-        let history = assignment::history(self.pool(), study_id).await?;
+        let history = assignment::history(&mut tx, study_id).await?;
+        tx.rollback().await?;
         Ok(Some(AssignmentView {
             radiologist: row.radiologist_id.as_ref().map(|id| RadiologistRef {
                 id: id.clone(),
@@ -889,8 +905,8 @@ impl Router {
             preliminary_by: row.preliminary_by,
             acknowledged_at: row.acknowledged_at,
             escalation_level: row.escalation_level,
-            new_images: row.new_images != 0,
-            explanation: serde_json::from_str(&row.explanation).unwrap_or(serde_json::Value::Null),
+            new_images: row.new_images,
+            explanation: row.explanation,
             history,
         }))
     }
@@ -919,13 +935,15 @@ impl Router {
 
     /// Makes sure every open assignment's images are queued for its reader.
     pub async fn reconcile_forwards(&self) -> Result<(), RouterError> {
+        let mut tx = self.db().begin().await?;
         let rows: Vec<(String, String)> = sqlx::query_as(
             "SELECT s.study_instance_uid, a.radiologist_id FROM assignments a \
              JOIN studies s ON s.id = a.study_id \
              WHERE a.state IN ('assigned', 'acknowledged') AND a.radiologist_id IS NOT NULL",
         )
-        .fetch_all(self.pool())
+        .fetch_all(&mut *tx)
         .await?;
+        tx.rollback().await?;
         for (study_instance_uid, radiologist_id) in rows {
             self.forward(&Forward {
                 study_instance_uid,

@@ -28,9 +28,17 @@ async fn complete(
         .execute(&mut **tx)
         .await
         .expect("mark complete");
-    events::append(tx, backend, study_id, EventKind::Complete, now, 1)
-        .await
-        .expect("append")
+    events::append(
+        tx,
+        backend,
+        telerad_store::StudyId(study_id),
+        EventKind::Complete,
+        now,
+        1,
+    )
+    .await
+    .expect("append")
+    .0
 }
 
 #[test]
@@ -46,14 +54,14 @@ fn an_event_committed_after_a_later_one_is_consumed() {
         // The first event's transaction stays open.
         let mut slow = nodes.archives[0]
             .index()
-            .pool()
+            .database()
             .begin()
             .await
             .expect("begin");
         complete(&mut slow, pg, first, nodes.now()).await;
 
         // A second process appends a later event and tries to commit it.
-        let pool = nodes.archives[1].index().pool().clone();
+        let pool = nodes.archives[1].index().database().pool().clone();
         let now = nodes.now();
         let later = tokio::spawn(async move {
             let mut tx = pool.begin().await.expect("begin");
@@ -246,9 +254,11 @@ async fn a_poisoned_event_is_retried_then_dead_lettered_without_holding_up_the_o
     // Dead: never tried again, and shown to operators.
     nodes.clock.advance(3_600_000);
     assert!(!nodes.routers[1].process_next_event().await.expect("run"));
-    let failed = events::failed_events(nodes.pool()).await.expect("list");
+    let failed = events::failed_events(nodes.archives[0].index().database())
+        .await
+        .expect("list");
     assert_eq!(failed.len(), 1);
-    assert_eq!(failed[0].event_id, poisoned);
+    assert_eq!(failed[0].event_id.0, poisoned);
     assert_eq!(failed[0].consumer, "router");
     assert_eq!(failed[0].dead_at, Some(t0 + 3_000));
 }

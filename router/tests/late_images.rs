@@ -8,6 +8,7 @@ use common::Backend;
 use common::nodes::nodes;
 use telerad_store::Stored;
 use telerad_store::events::RetryPolicy;
+use telerad_store::flag::Flag;
 
 telerad_fixtures::on_every_backend!(a_corrected_resend_after_assignment_is_flagged_and_forwarded);
 
@@ -72,14 +73,14 @@ async fn a_corrected_resend_after_assignment_is_flagged_and_forwarded(backend: &
         [("DR_A_WS".to_string(), 1), ("DR_A_WS".to_string(), 2)],
         "the new version is queued for the workstation"
     );
-    let (state, radiologist, new_images): (String, Option<String>, i64) =
+    let (state, radiologist, new_images): (String, Option<String>, Flag) =
         sqlx::query_as("SELECT state, radiologist_id, new_images FROM assignments")
             .fetch_one(nodes.pool())
             .await
             .expect("the assignment");
     assert_eq!(
         (&state[..], radiologist.as_deref(), new_images),
-        ("assigned", Some("dr-a"), 1)
+        ("assigned", Some("dr-a"), Flag(true))
     );
     let (action, detail): (String, String) =
         sqlx::query_as("SELECT action, detail FROM assignment_history ORDER BY id DESC")

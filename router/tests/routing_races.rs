@@ -74,7 +74,7 @@ priority = "stat"
 
 async fn history_actions(archive: &Archive) -> Vec<(String, Option<String>)> {
     sqlx::query_as("SELECT action, radiologist_id FROM assignment_history ORDER BY id")
-        .fetch_all(archive.index().pool())
+        .fetch_all(archive.index().database().pool())
         .await
         .expect("history")
 }

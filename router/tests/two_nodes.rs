@@ -111,7 +111,7 @@ fn the_same_instance_received_by_two_nodes_at_once_keeps_both_files() {
         // Each stored version's claim is kept for a while, then removed.
         let claims = || async {
             let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM instance_claims")
-                .fetch_one(nodes[0].index().pool())
+                .fetch_one(nodes[0].index().database().pool())
                 .await
                 .expect("claims");
             n

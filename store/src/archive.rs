@@ -112,7 +112,7 @@ pub enum OpenError {
     },
     #[error(transparent)]
     Database(#[from] crate::db::DbError),
-    #[error("cannot record the configured sites in the database: {0}")]
+    #[error("cannot record the configured sites and radiologists in the database: {0}")]
     Sites(#[source] sqlx::Error),
 }
 
@@ -143,6 +143,15 @@ impl Archive {
                 .map_err(OpenError::Sites)?;
             quiet_periods.insert(site.name.clone(), quiet);
         }
+        let radiologists: Vec<(&str, &str)> = config
+            .radiologists
+            .iter()
+            .map(|r| (r.id.as_str(), r.name.as_str()))
+            .collect();
+        index
+            .sync_radiologists(&radiologists)
+            .await
+            .map_err(OpenError::Sites)?;
         // This node's receptions in progress were removed with `incoming/`.
         let released = index
             .release_claims_of(layout.node_id())

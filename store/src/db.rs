@@ -31,9 +31,12 @@ pub enum DbError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+/// The index database. Crates above `store` reach it through transactions
+/// ([`Database::begin`], [`Database::begin_write`]) and the repository
+/// functions that take one, never through the pool itself.
 #[derive(Clone)]
 pub struct Database {
-    pub pool: AnyPool,
+    pub(crate) pool: AnyPool,
     pub backend: Backend,
     /// As given (PostgreSQL's listener opens a connection of its own).
     pub url: String,
@@ -51,6 +54,32 @@ impl std::fmt::Debug for Database {
 }
 
 impl Database {
+    /// A transaction, for reads or for writes that begin with a write (on
+    /// SQLite a read first then a write wants [`Database::begin_write`]).
+    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        self.pool.begin().await
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+    }
+
+    /// Closes every connection (at shutdown).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// The pool itself, for tests and benchmarks that inspect or arrange
+    /// tables directly.
+    #[cfg(feature = "test-support")]
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
     /// A transaction that reads, then writes. On SQLite it takes the write
     /// lock at once (`BEGIN IMMEDIATE`): a read transaction cannot be
     /// upgraded once another connection has committed (the WAL snapshot is

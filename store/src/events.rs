@@ -9,7 +9,8 @@
 //! same order by itself. Each append also sends a `NOTIFY`, delivered at
 //! commit, so that consumers in other processes wake at once.
 
-use crate::db::Backend;
+use crate::db::{Backend, Database};
+use crate::ids::{EventId, StudyId};
 use serde::Serialize;
 use sqlx::{Any, FromRow, Transaction};
 use std::str::FromStr;
@@ -63,7 +64,7 @@ pub enum EventError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("event {id}: {source}")]
-    Corrupt { id: i64, source: UnknownKind },
+    Corrupt { id: EventId, source: UnknownKind },
     #[error("no consumer named {0:?}")]
     UnknownConsumer(String),
 }
@@ -71,8 +72,8 @@ pub enum EventError {
 /// One event as a consumer reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
-    pub id: i64,
-    pub study_id: i64,
+    pub id: EventId,
+    pub study_id: StudyId,
     pub kind: EventKind,
     pub at: i64,
     pub instance_count: i64,
@@ -80,8 +81,8 @@ pub struct Event {
 
 #[derive(FromRow)]
 struct EventRow {
-    id: i64,
-    study_id: i64,
+    id: EventId,
+    study_id: StudyId,
     kind: String,
     at: i64,
     instance_count: i64,
@@ -108,11 +109,11 @@ impl TryFrom<EventRow> for Event {
 pub async fn append(
     tx: &mut Tx<'_>,
     backend: Backend,
-    study_id: i64,
+    study_id: StudyId,
     kind: EventKind,
     at: i64,
     instance_count: i64,
-) -> Result<i64, sqlx::Error> {
+) -> Result<EventId, sqlx::Error> {
     if backend == Backend::Postgres {
         // Held to the end of the transaction: the next appender takes its
         // id only after this one's event is visible.
@@ -121,7 +122,7 @@ pub async fn append(
             .execute(&mut **tx)
             .await?;
     }
-    let (id,): (i64,) = sqlx::query_as(
+    let (id,): (EventId,) = sqlx::query_as(
         "INSERT INTO study_events (study_id, kind, at, instance_count) VALUES ($1, $2, $3, $4) \
          RETURNING id",
     )
@@ -184,7 +185,7 @@ pub enum Failure {
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct FailedEvent {
     pub consumer: String,
-    pub event_id: i64,
+    pub event_id: EventId,
     pub study_instance_uid: String,
     pub kind: String,
     pub attempts: i64,
@@ -219,13 +220,13 @@ impl Consumer {
     }
 
     /// Creates the cursor at the start of the log if it does not exist.
-    pub async fn register(&self, pool: &sqlx::AnyPool) -> Result<(), sqlx::Error> {
+    pub async fn register(&self, db: &Database) -> Result<(), sqlx::Error> {
         sqlx::query(
             "INSERT INTO event_consumers (name, last_event_id) VALUES ($1, 0) \
              ON CONFLICT (name) DO NOTHING",
         )
         .bind(&self.name)
-        .execute(pool)
+        .execute(&db.pool)
         .await?;
         Ok(())
     }
@@ -233,8 +234,8 @@ impl Consumer {
     /// Takes this consumer's turn (the cursor row's lock on PostgreSQL, the
     /// write lock on SQLite) and returns its position: processes sharing the
     /// database handle each event once.
-    pub async fn lock_cursor(&self, tx: &mut Tx<'_>) -> Result<i64, EventError> {
-        let row: Option<(i64,)> = sqlx::query_as(
+    pub async fn lock_cursor(&self, tx: &mut Tx<'_>) -> Result<EventId, EventError> {
+        let row: Option<(EventId,)> = sqlx::query_as(
             "UPDATE event_consumers SET last_event_id = last_event_id WHERE name = $1 \
              RETURNING last_event_id",
         )
@@ -250,8 +251,8 @@ impl Consumer {
     pub async fn next_after(
         &self,
         tx: &mut Tx<'_>,
-        cursor: i64,
-    ) -> Result<Option<(i64, Result<Event, EventError>)>, sqlx::Error> {
+        cursor: EventId,
+    ) -> Result<Option<(EventId, Result<Event, EventError>)>, sqlx::Error> {
         let sql =
             format!("SELECT {EVENT_COLUMNS} FROM study_events WHERE id > $1 ORDER BY id LIMIT 1");
         let row: Option<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -262,7 +263,7 @@ impl Consumer {
     }
 
     /// Moves the cursor, in the transaction that wrote the event's effects.
-    pub async fn advance(&self, tx: &mut Tx<'_>, event_id: i64) -> Result<(), sqlx::Error> {
+    pub async fn advance(&self, tx: &mut Tx<'_>, event_id: EventId) -> Result<(), sqlx::Error> {
         sqlx::query("UPDATE event_consumers SET last_event_id = $2 WHERE name = $1")
             .bind(&self.name)
             .bind(event_id)
@@ -276,7 +277,7 @@ impl Consumer {
         &self,
         tx: &mut Tx<'_>,
         now: i64,
-    ) -> Result<Option<(i64, Result<Event, EventError>)>, sqlx::Error> {
+    ) -> Result<Option<(EventId, Result<Event, EventError>)>, sqlx::Error> {
         let row: Option<EventRow> = sqlx::query_as(
             "SELECT e.id, e.study_id, e.kind, e.at, e.instance_count FROM event_failures f \
              JOIN study_events e ON e.id = f.event_id \
@@ -291,7 +292,11 @@ impl Consumer {
     }
 
     /// The retried event went through: it is no longer a failure.
-    pub async fn clear_failure(&self, tx: &mut Tx<'_>, event_id: i64) -> Result<(), sqlx::Error> {
+    pub async fn clear_failure(
+        &self,
+        tx: &mut Tx<'_>,
+        event_id: EventId,
+    ) -> Result<(), sqlx::Error> {
         sqlx::query("DELETE FROM event_failures WHERE consumer = $1 AND event_id = $2")
             .bind(&self.name)
             .bind(event_id)
@@ -306,13 +311,13 @@ impl Consumer {
     /// it is still there) or from the retry queue (`None`).
     pub async fn record_failure(
         &self,
-        pool: &sqlx::AnyPool,
-        event_id: i64,
-        at_cursor: Option<i64>,
+        db: &Database,
+        event_id: EventId,
+        at_cursor: Option<EventId>,
         error: &str,
         now: i64,
     ) -> Result<Failure, sqlx::Error> {
-        let mut tx = pool.begin().await?;
+        let mut tx = db.pool.begin().await?;
         if let Some(cursor) = at_cursor {
             let moved = sqlx::query(
                 "UPDATE event_consumers SET last_event_id = $3 \
@@ -375,14 +380,14 @@ impl Consumer {
 }
 
 /// Events set aside by any consumer, retrying or dead, for operators.
-pub async fn failed_events(pool: &sqlx::AnyPool) -> Result<Vec<FailedEvent>, sqlx::Error> {
+pub async fn failed_events(db: &Database) -> Result<Vec<FailedEvent>, sqlx::Error> {
     sqlx::query_as(
         "SELECT f.consumer, f.event_id, s.study_instance_uid, e.kind, f.attempts, f.last_error, \
          f.first_failed_at, f.next_attempt_at, f.dead_at FROM event_failures f \
          JOIN study_events e ON e.id = f.event_id JOIN studies s ON s.id = e.study_id \
          ORDER BY f.first_failed_at, f.event_id",
     )
-    .fetch_all(pool)
+    .fetch_all(&db.pool)
     .await
 }
 

@@ -7,6 +7,7 @@
 
 use crate::db::Database;
 use crate::events::{self, EventKind};
+use crate::ids::{EventId, StudyId};
 use crate::scope::Scope;
 use crate::timers::{self, TimerKind};
 use serde::Serialize;
@@ -146,7 +147,7 @@ pub struct InstanceRecord {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StudyEvent {
-    pub id: i64,
+    pub id: EventId,
     pub study_instance_uid: String,
     pub kind: EventKind,
     #[serde(serialize_with = "crate::time::rfc3339")]
@@ -184,7 +185,7 @@ impl StudyIndex {
         &self.node_id
     }
 
-    pub fn pool(&self) -> &AnyPool {
+    pub(crate) fn pool(&self) -> &AnyPool {
         &self.db.pool
     }
 
@@ -210,6 +211,30 @@ impl StudyIndex {
         .execute(self.pool())
         .await?;
         Ok(())
+    }
+
+    /// Records the configured radiologists, so that assignments can refer
+    /// to them; those the configuration no longer names are kept (their
+    /// past assignments refer to them) and marked as not configured.
+    pub async fn sync_radiologists(
+        &self,
+        radiologists: &[(&str, &str)],
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = self.db.begin_write().await?;
+        sqlx::query("UPDATE radiologists SET configured = FALSE")
+            .execute(&mut *tx)
+            .await?;
+        for (id, name) in radiologists {
+            sqlx::query(
+                "INSERT INTO radiologists (id, name, configured) VALUES ($1, $2, TRUE) \
+                 ON CONFLICT (id) DO UPDATE SET name = excluded.name, configured = TRUE",
+            )
+            .bind(id)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await
     }
 
     /// Claims the first version from `from` that neither an index row nor
@@ -341,7 +366,7 @@ impl StudyIndex {
 
     /// Study events any consumer set aside, retrying or dead.
     pub async fn failed_events(&self) -> Result<Vec<events::FailedEvent>, sqlx::Error> {
-        events::failed_events(self.pool()).await
+        events::failed_events(&self.db).await
     }
 
     /// The most recent identity conflicts, newest first.
@@ -388,7 +413,7 @@ impl StudyIndex {
         // says whether late images reopen a complete study.
         // A study of another site is left alone (no row comes back): its
         // UID is not this site's to add to.
-        let study: Option<(i64, String, i64, String, String, i64)> = sqlx::query_as(
+        let study: Option<(StudyId, String, i64, String, String, i64)> = sqlx::query_as(
             "INSERT INTO studies (study_instance_uid, site, patient_name, patient_id, \
              patient_birth_date, patient_sex, accession_number, study_date, study_time, \
              study_description, referring_physician_name, first_received_at, last_received_at, \
@@ -455,7 +480,7 @@ impl StudyIndex {
             timers::schedule(
                 &mut tx,
                 TimerKind::StudyComplete,
-                study_id,
+                study_id.0,
                 new.complete_after,
             )
             .await?;
@@ -467,7 +492,7 @@ impl StudyIndex {
             timers::schedule_if_none(
                 &mut tx,
                 TimerKind::StudyComplete,
-                study_id,
+                study_id.0,
                 new.complete_after,
             )
             .await?;
@@ -550,7 +575,7 @@ impl StudyIndex {
     pub async fn complete_quiet_studies(&self, now: i64) -> Result<Vec<StudyEvent>, sqlx::Error> {
         // Each timer is taken in the transaction that completes its study:
         // one commit per study, and no lease to hold.
-        let due = timers::due(self.pool(), TimerKind::StudyComplete, now, 100).await?;
+        let due = timers::due(&self.db, TimerKind::StudyComplete, now, 100).await?;
         let mut out = Vec::with_capacity(due.len());
         for timer in due {
             let mut tx = self.db.begin_write().await?;
@@ -572,7 +597,7 @@ impl StudyIndex {
                     let id = events::append(
                         &mut tx,
                         self.db.backend,
-                        timer.subject_id,
+                        StudyId(timer.subject_id),
                         EventKind::Complete,
                         now,
                         instance_count,
@@ -617,7 +642,7 @@ impl StudyIndex {
         after_id: i64,
         limit: i64,
     ) -> Result<Vec<StudyEvent>, events::EventError> {
-        let rows: Vec<(i64, String, String, i64, i64)> = sqlx::query_as(
+        let rows: Vec<(EventId, String, String, i64, i64)> = sqlx::query_as(
             "SELECT e.id, s.study_instance_uid, e.kind, e.at, e.instance_count \
              FROM study_events e JOIN studies s ON s.id = e.study_id \
              WHERE e.id > $1 ORDER BY e.id LIMIT $2",

@@ -20,6 +20,7 @@
 
 use crate::clock::{Clock, SystemClock};
 use crate::db::{Backend, Database};
+use crate::ids::ForwardJobId;
 use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 use std::sync::Arc;
@@ -160,7 +161,7 @@ impl RetryPolicy {
 /// One instance version to deliver to one destination.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ForwardJob {
-    pub id: i64,
+    pub id: ForwardJobId,
     pub study_instance_uid: String,
     pub sop_instance_uid: String,
     pub version: i64,
@@ -194,7 +195,7 @@ pub struct ForwardJob {
 pub struct JobPage {
     pub jobs: Vec<ForwardJob>,
     /// The `before` of the next page; `None` on the last page.
-    pub next: Option<i64>,
+    pub next: Option<ForwardJobId>,
 }
 
 /// Which dead jobs [`Outbox::retry_dead`] puts back in the queue.
@@ -217,9 +218,9 @@ pub enum OutboxError {
     #[error("state {0:?}: expected pending, sending, sent or dead")]
     InvalidState(String),
     #[error("job {id} is {state}: only dead or pending jobs can be retried")]
-    NotRetryable { id: i64, state: JobState },
+    NotRetryable { id: ForwardJobId, state: JobState },
     #[error("job {id} in the database is unreadable: {reason}")]
-    Corrupt { id: i64, reason: String },
+    Corrupt { id: ForwardJobId, reason: String },
 }
 
 /// How a delivery attempt failed, as the forwarder saw it.
@@ -250,7 +251,7 @@ const JOB_COLUMNS: &str = "id, study_instance_uid, sop_instance_uid, version, pa
 /// A row as stored; [`ForwardJob`] is its checked form.
 #[derive(Debug, FromRow)]
 struct JobRow {
-    id: i64,
+    id: ForwardJobId,
     study_instance_uid: String,
     sop_instance_uid: String,
     version: i64,
@@ -267,7 +268,8 @@ struct JobRow {
     last_error: Option<String>,
     claimed_by: Option<String>,
     claimed_at: Option<i64>,
-    possible_duplicate: i64,
+    #[sqlx(try_from = "crate::flag::Flag")]
+    possible_duplicate: bool,
     created_at: i64,
     sent_at: Option<i64>,
 }
@@ -300,7 +302,7 @@ impl TryFrom<JobRow> for ForwardJob {
             last_error: row.last_error,
             claimed_by: row.claimed_by,
             claimed_at: row.claimed_at,
-            possible_duplicate: row.possible_duplicate != 0,
+            possible_duplicate: row.possible_duplicate,
             created_at: row.created_at,
             sent_at: row.sent_at,
         })
@@ -479,7 +481,7 @@ impl Outbox {
     pub async fn page(
         &self,
         state: Option<&str>,
-        before: Option<i64>,
+        before: Option<ForwardJobId>,
         limit: i64,
     ) -> Result<JobPage, OutboxError> {
         let state = match state {
@@ -496,7 +498,7 @@ impl Outbox {
         // One more than asked: whether it exists says if there is a next page.
         let rows: Vec<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(state)
-            .bind(before.unwrap_or(i64::MAX))
+            .bind(before.unwrap_or(ForwardJobId(i64::MAX)))
             .bind(limit.saturating_add(1))
             .fetch_all(&self.db.pool)
             .await?;
@@ -508,7 +510,7 @@ impl Outbox {
         Ok(JobPage { jobs, next })
     }
 
-    pub async fn job(&self, id: i64) -> Result<Option<ForwardJob>, OutboxError> {
+    pub async fn job(&self, id: ForwardJobId) -> Result<Option<ForwardJob>, OutboxError> {
         let sql = format!("SELECT {JOB_COLUMNS} FROM forward_jobs WHERE id = $1");
         let row: Option<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(id)
@@ -535,7 +537,7 @@ impl Outbox {
     /// Puts a `dead` (or waiting `pending`) job back in the queue, due now,
     /// with its attempts reset; `None` if there is no such job. The last
     /// error is kept until the next attempt replaces it.
-    pub async fn retry(&self, id: i64) -> Result<Option<ForwardJob>, OutboxError> {
+    pub async fn retry(&self, id: ForwardJobId) -> Result<Option<ForwardJob>, OutboxError> {
         let sql = format!(
             "UPDATE forward_jobs SET state = 'pending', attempts = 0, next_attempt_at = $2, \
              claimed_by = NULL, claimed_at = NULL, send_started_at = NULL \
@@ -550,7 +552,7 @@ impl Outbox {
             Some(row) => {
                 let job = ForwardJob::try_from(row)?;
                 tracing::info!(
-                    job = id,
+                    job = id.0,
                     sop_instance_uid = %job.sop_instance_uid,
                     destination = %job.destination,
                     "forward job put back in the queue by request"
@@ -687,7 +689,11 @@ impl Outbox {
     /// must not be sent. Marking a batch at once errs on the safe side: after
     /// a crash every marked job is re-sent flagged `possible_duplicate`,
     /// including those whose C-STORE had not begun.
-    pub async fn begin_send(&self, ids: &[i64], worker: &str) -> Result<Vec<i64>, OutboxError> {
+    pub async fn begin_send(
+        &self,
+        ids: &[ForwardJobId],
+        worker: &str,
+    ) -> Result<Vec<ForwardJobId>, OutboxError> {
         self.update_claimed("send_started_at = $2, claimed_at = $2", ids, worker)
             .await
     }
@@ -696,7 +702,11 @@ impl Outbox {
     /// the forwarder is stopping before their turn): their C-STORE never
     /// began, so a restart must not flag them. Their claim is renewed on the
     /// way, as any write by its holder does.
-    pub async fn unmark_unsent(&self, ids: &[i64], worker: &str) -> Result<(), OutboxError> {
+    pub async fn unmark_unsent(
+        &self,
+        ids: &[ForwardJobId],
+        worker: &str,
+    ) -> Result<(), OutboxError> {
         self.update_claimed("send_started_at = NULL, claimed_at = $2", ids, worker)
             .await?;
         Ok(())
@@ -705,7 +715,11 @@ impl Outbox {
     /// The destination acknowledged these instances: recorded in one
     /// transaction. Returns the jobs recorded; one missing had lost its claim
     /// meanwhile (it is then someone else's, flagged).
-    pub async fn record_sent(&self, ids: &[i64], worker: &str) -> Result<Vec<i64>, OutboxError> {
+    pub async fn record_sent(
+        &self,
+        ids: &[ForwardJobId],
+        worker: &str,
+    ) -> Result<Vec<ForwardJobId>, OutboxError> {
         self.update_claimed(
             "state = 'sent', sent_at = $2, attempts = attempts + 1, claimed_by = NULL, \
              claimed_at = NULL, send_started_at = NULL",
@@ -720,9 +734,9 @@ impl Outbox {
     async fn update_claimed(
         &self,
         set: &'static str,
-        ids: &[i64],
+        ids: &[ForwardJobId],
         worker: &str,
-    ) -> Result<Vec<i64>, OutboxError> {
+    ) -> Result<Vec<ForwardJobId>, OutboxError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -740,7 +754,7 @@ impl Outbox {
         for id in ids {
             query = query.bind(*id);
         }
-        let rows: Vec<(i64,)> = query.fetch_all(&self.db.pool).await?;
+        let rows: Vec<(ForwardJobId,)> = query.fetch_all(&self.db.pool).await?;
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
@@ -758,7 +772,7 @@ impl Outbox {
         let sql = format!(
             "UPDATE forward_jobs SET state = $3, attempts = attempts + 1, next_attempt_at = $4, \
              last_error = $5, \
-             possible_duplicate = CASE WHEN $6 = 1 THEN 1 ELSE possible_duplicate END, \
+             possible_duplicate = (possible_duplicate OR $6), \
              claimed_by = NULL, claimed_at = NULL, send_started_at = NULL \
              WHERE id = $1 AND claimed_by = $2 AND state = 'sending' RETURNING {JOB_COLUMNS}"
         );
@@ -773,7 +787,7 @@ impl Outbox {
                 .bind(if dead { "dead" } else { "pending" })
                 .bind(if dead { now } else { now.saturating_add(delay) })
                 .bind(&failure.message)
-                .bind(i64::from(failure.possibly_delivered))
+                .bind(failure.possibly_delivered)
                 .fetch_optional(&mut *tx)
                 .await?;
             if let Some(row) = row {
@@ -829,7 +843,7 @@ impl Outbox {
         let started = format!(
             "UPDATE forward_jobs SET \
              state = CASE WHEN attempts + 1 >= $3 THEN 'dead' ELSE 'pending' END, \
-             attempts = attempts + 1, next_attempt_at = $1, possible_duplicate = 1, \
+             attempts = attempts + 1, next_attempt_at = $1, possible_duplicate = TRUE, \
              last_error = 'interrupted: the forwarder stopped while sending (crash or lost \
              claim); the destination may already have this instance', \
              claimed_by = NULL, claimed_at = NULL, send_started_at = NULL \

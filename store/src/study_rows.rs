@@ -3,6 +3,7 @@
 //! their audit records then commit together, and the SQL on these tables
 //! stays in the crate that owns them.
 
+use crate::ids::StudyId;
 use crate::scope::Scope;
 use sqlx::{Any, FromRow, Transaction};
 
@@ -22,7 +23,7 @@ pub struct RoutingFacts {
 /// A study's row id, site and instance count.
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct StudyRef {
-    pub id: i64,
+    pub id: StudyId,
     pub site: String,
     pub instance_count: i64,
 }
@@ -34,7 +35,10 @@ fn values(set: &str) -> Vec<String> {
         .collect()
 }
 
-pub async fn routing_facts(tx: &mut Tx<'_>, study_id: i64) -> Result<RoutingFacts, sqlx::Error> {
+pub async fn routing_facts(
+    tx: &mut Tx<'_>,
+    study_id: StudyId,
+) -> Result<RoutingFacts, sqlx::Error> {
     let (study_instance_uid, site, modalities, body_parts, study_description): (
         String,
         String,
@@ -80,7 +84,7 @@ pub async fn by_uid(
     query.fetch_optional(&mut **tx).await
 }
 
-pub async fn uid_of(tx: &mut Tx<'_>, study_id: i64) -> Result<String, sqlx::Error> {
+pub async fn uid_of(tx: &mut Tx<'_>, study_id: StudyId) -> Result<String, sqlx::Error> {
     let (uid,): (String,) = sqlx::query_as("SELECT study_instance_uid FROM studies WHERE id = $1")
         .bind(study_id)
         .fetch_one(&mut **tx)
@@ -92,7 +96,7 @@ pub async fn uid_of(tx: &mut Tx<'_>, study_id: i64) -> Result<String, sqlx::Erro
 /// (new instances or new versions) came after `after_id`.
 pub async fn instances_after(
     tx: &mut Tx<'_>,
-    study_id: i64,
+    study_id: StudyId,
     after_id: i64,
 ) -> Result<(i64, i64), sqlx::Error> {
     sqlx::query_as(

@@ -11,6 +11,7 @@
 //! queue, so none waits behind another for ever; nothing is written while
 //! nothing is due (a read finds the next due time first).
 
+use crate::db::Database;
 use sqlx::{Any, FromRow, Transaction};
 
 pub type Tx<'a> = Transaction<'a, Any>;
@@ -95,7 +96,7 @@ pub async fn cancel(tx: &mut Tx<'_>, kind: TimerKind, subject_id: i64) -> Result
 /// `now + lease_ms`, oldest due first. Reads first: no write while nothing
 /// is due.
 pub async fn claim_due(
-    pool: &sqlx::AnyPool,
+    db: &Database,
     kind: TimerKind,
     node: &str,
     now: i64,
@@ -109,7 +110,7 @@ pub async fn claim_due(
     .bind(kind.as_str())
     .bind(now)
     .bind(limit)
-    .fetch_all(pool)
+    .fetch_all(&db.pool)
     .await?;
     let mut claimed = Vec::with_capacity(due.len());
     for (id,) in due {
@@ -123,7 +124,7 @@ pub async fn claim_due(
         .bind(node)
         .bind(now.saturating_add(lease_ms))
         .bind(now)
-        .fetch_optional(pool)
+        .fetch_optional(&db.pool)
         .await?;
         claimed.extend(timer);
     }
@@ -134,7 +135,7 @@ pub async fn claim_due(
 /// for a handler that takes each one ([`take`]) in the transaction that
 /// acts on it, and so needs no lease. Read-only.
 pub async fn due(
-    pool: &sqlx::AnyPool,
+    db: &Database,
     kind: TimerKind,
     now: i64,
     limit: i64,
@@ -146,7 +147,7 @@ pub async fn due(
     .bind(kind.as_str())
     .bind(now)
     .bind(limit)
-    .fetch_all(pool)
+    .fetch_all(&db.pool)
     .await
 }
 
@@ -179,10 +180,10 @@ pub async fn done(tx: &mut Tx<'_>, timer: &Timer, node: &str) -> Result<(), sqlx
 }
 
 /// The earliest due time of `kind`, claimed or not.
-pub async fn next_due(pool: &sqlx::AnyPool, kind: TimerKind) -> Result<Option<i64>, sqlx::Error> {
+pub async fn next_due(db: &Database, kind: TimerKind) -> Result<Option<i64>, sqlx::Error> {
     let (due,): (Option<i64>,) = sqlx::query_as("SELECT MIN(due_at) FROM timers WHERE kind = $1")
         .bind(kind.as_str())
-        .fetch_one(pool)
+        .fetch_one(&db.pool)
         .await?;
     Ok(due)
 }

@@ -28,6 +28,7 @@ fn column_type(declared: &str) -> String {
     match declared.to_ascii_lowercase().as_str() {
         "integer" | "bigint" | "int8" => "integer".into(),
         "text" => "text".into(),
+        "boolean" | "bool" => "boolean".into(),
         other => other.into(),
     }
 }
@@ -40,7 +41,13 @@ fn default_value(raw: Option<String>) -> Option<String> {
             .strip_suffix("::text")
             .or_else(|| d.strip_suffix("::bigint"))
             .unwrap_or(d);
-        d.trim_matches(|c| c == '(' || c == ')').to_string()
+        let d = d.trim_matches(|c| c == '(' || c == ')');
+        // SQLite keeps `FALSE` as written; PostgreSQL prints `false`.
+        if d.eq_ignore_ascii_case("true") || d.eq_ignore_ascii_case("false") {
+            d.to_ascii_lowercase()
+        } else {
+            d.to_string()
+        }
     })
 }
 
@@ -59,7 +66,8 @@ fn check_constraints(sql: &str) -> usize {
 }
 
 async fn sqlite_schema(url: &str) -> Schema {
-    let pool = Database::connect(url).await.expect("migrate SQLite").pool;
+    let db = Database::connect(url).await.expect("migrate SQLite");
+    let pool = db.pool().clone();
     let tables: Vec<(String, String)> = sqlx::query_as(
         "SELECT name, sql FROM sqlite_master WHERE type = 'table' \
          AND name NOT LIKE 'sqlite_%' AND name <> '_sqlx_migrations'",
@@ -87,6 +95,23 @@ async fn sqlite_schema(url: &str) -> Schema {
             }
             // An INTEGER PRIMARY KEY is the rowid: never NULL, though SQLite
             // does not flag it so.
+            // SQLite's boolean: an integer held to 0 or 1 by a CHECK, which
+            // is PostgreSQL's BOOLEAN (whose type needs no CHECK).
+            let boolean = sql.to_ascii_uppercase().contains(&format!(
+                "CHECK ({} IN (0, 1))",
+                column.to_ascii_uppercase()
+            ));
+            let (declared, default) = if boolean {
+                table.checks -= 1;
+                let default = default.map(|d| match d.as_str() {
+                    "0" => "false".to_string(),
+                    "1" => "true".to_string(),
+                    _ => d,
+                });
+                ("boolean".to_string(), default)
+            } else {
+                (declared, default)
+            };
             table.columns.push((
                 column,
                 column_type(&declared),
@@ -142,10 +167,8 @@ async fn sqlite_schema(url: &str) -> Schema {
 }
 
 async fn postgres_schema(url: &str) -> Schema {
-    let pool = Database::connect(url)
-        .await
-        .expect("migrate PostgreSQL")
-        .pool;
+    let db = Database::connect(url).await.expect("migrate PostgreSQL");
+    let pool = db.pool().clone();
     let tables: Vec<(String,)> = sqlx::query_as(
         "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' \
          AND table_type = 'BASE TABLE' AND table_name <> '_sqlx_migrations'",

@@ -19,7 +19,7 @@ async fn two_nodes(url: &str) -> (Database, Database) {
 }
 
 async fn schedule_all(db: &Database, count: i64, due_at: impl Fn(i64) -> i64) {
-    let mut tx = db.pool.begin().await.expect("begin");
+    let mut tx = db.begin().await.expect("begin");
     for subject in 1..=count {
         timers::schedule(&mut tx, KIND, subject, due_at(subject))
             .await
@@ -29,7 +29,7 @@ async fn schedule_all(db: &Database, count: i64, due_at: impl Fn(i64) -> i64) {
 }
 
 async fn finish(db: &Database, timer: &timers::Timer, node: &str) {
-    let mut tx = db.pool.begin().await.expect("begin");
+    let mut tx = db.begin().await.expect("begin");
     timers::done(&mut tx, timer, node).await.expect("done");
     tx.commit().await.expect("commit");
 }
@@ -46,8 +46,8 @@ async fn timers_behave(url: &str, backend: &Backend) {
     // Exactly once: two nodes claim 60 due timers at the same moment.
     schedule_all(&one, 60, |s| 1_000 + s).await;
     let (a, b) = tokio::join!(
-        timers::claim_due(&one.pool, KIND, "node-1", 2_000, LEASE, 100),
-        timers::claim_due(&two.pool, KIND, "node-2", 2_000, LEASE, 100)
+        timers::claim_due(&one, KIND, "node-1", 2_000, LEASE, 100),
+        timers::claim_due(&two, KIND, "node-2", 2_000, LEASE, 100)
     );
     let (a, b) = (a.expect("claim"), b.expect("claim"));
     let mut all: Vec<i64> = a.iter().chain(&b).map(|t| t.subject_id).collect();
@@ -59,23 +59,23 @@ async fn timers_behave(url: &str, backend: &Backend) {
         finish(&one, timer, "node-1").await;
     }
     assert!(
-        timers::claim_due(&one.pool, KIND, "node-1", 2_000 + LEASE - 1, LEASE, 100)
+        timers::claim_due(&one, KIND, "node-1", 2_000 + LEASE - 1, LEASE, 100)
             .await
             .expect("claim")
             .is_empty()
     );
-    let taken_over = timers::claim_due(&one.pool, KIND, "node-1", 2_000 + LEASE + 1, LEASE, 100)
+    let taken_over = timers::claim_due(&one, KIND, "node-1", 2_000 + LEASE + 1, LEASE, 100)
         .await
         .expect("claim");
     assert_eq!(taken_over.len(), b.len());
     for timer in &taken_over {
         finish(&one, timer, "node-1").await;
     }
-    assert_eq!(timers::next_due(&one.pool, KIND).await.expect("next"), None);
+    assert_eq!(timers::next_due(&one, KIND).await.expect("next"), None);
 
     // Oldest first, by pages: 150 due, 100 per claim.
     schedule_all(&one, 150, |s| 10_000 - s).await;
-    let first = timers::claim_due(&one.pool, KIND, "node-1", 20_000, LEASE, 100)
+    let first = timers::claim_due(&one, KIND, "node-1", 20_000, LEASE, 100)
         .await
         .expect("claim");
     let oldest: Vec<i64> = first.iter().map(|t| t.subject_id).take(3).collect();
@@ -83,14 +83,14 @@ async fn timers_behave(url: &str, backend: &Backend) {
     for timer in &first {
         finish(&one, timer, "node-1").await;
     }
-    let rest = timers::claim_due(&one.pool, KIND, "node-1", 20_000, LEASE, 100)
+    let rest = timers::claim_due(&one, KIND, "node-1", 20_000, LEASE, 100)
         .await
         .expect("claim");
     assert_eq!(rest.len(), 50, "the others come next");
 
     // A deadline rescheduled while its old one was being handled stays.
     let timer = &rest[0];
-    let mut tx = one.pool.begin().await.expect("begin");
+    let mut tx = one.begin().await.expect("begin");
     timers::schedule(&mut tx, KIND, timer.subject_id, 50_000)
         .await
         .expect("reschedule");
@@ -100,20 +100,20 @@ async fn timers_behave(url: &str, backend: &Backend) {
         finish(&one, timer, "node-1").await;
     }
     assert_eq!(
-        timers::next_due(&one.pool, KIND).await.expect("next"),
+        timers::next_due(&one, KIND).await.expect("next"),
         Some(50_000)
     );
 
     // Taken in the transaction that acts on it: once, whoever else saw it.
-    let mut tx = one.pool.begin().await.expect("begin");
+    let mut tx = one.begin().await.expect("begin");
     timers::schedule(&mut tx, TimerKind::StudyComplete, 7, 60_000)
         .await
         .expect("schedule");
     tx.commit().await.expect("commit");
-    let seen_by_one = timers::due(&one.pool, TimerKind::StudyComplete, 60_000, 10)
+    let seen_by_one = timers::due(&one, TimerKind::StudyComplete, 60_000, 10)
         .await
         .expect("due");
-    let seen_by_two = timers::due(&two.pool, TimerKind::StudyComplete, 60_000, 10)
+    let seen_by_two = timers::due(&two, TimerKind::StudyComplete, 60_000, 10)
         .await
         .expect("due");
     assert_eq!(seen_by_one, seen_by_two);
@@ -127,7 +127,7 @@ async fn timers_behave(url: &str, backend: &Backend) {
 
     // Nothing due: no write. Another connection holds what a write would
     // need (SQLite's write lock; on PostgreSQL the timer's row).
-    let mut holder = two.pool.begin().await.expect("begin");
+    let mut holder = two.begin().await.expect("begin");
     match backend {
         Backend::Sqlite => sqlx::query("UPDATE timers SET due_at = due_at"),
         Backend::Postgres { .. } => sqlx::query("SELECT id FROM timers FOR UPDATE"),
@@ -137,7 +137,7 @@ async fn timers_behave(url: &str, backend: &Backend) {
     .expect("hold");
     let nothing = tokio::time::timeout(
         Duration::from_secs(10),
-        timers::claim_due(&one.pool, KIND, "node-1", 49_999, LEASE, 100),
+        timers::claim_due(&one, KIND, "node-1", 49_999, LEASE, 100),
     )
     .await
     .expect("a claim with nothing due does not wait for a lock")

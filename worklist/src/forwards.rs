@@ -13,6 +13,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use telerad_store::ForwardJobId;
 use telerad_store::outbox::{ForwardJob, Outbox, OutboxError, RetryScope};
 
 /// The handlers need the outbox only; taking just that lets them be served
@@ -50,11 +51,17 @@ async fn list(
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let limit = paging::limit(query.limit)?;
     let before = match query.cursor.as_deref() {
-        Some(text) => Some(text.parse().ok().filter(|id| *id > 0).ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "cursor {text:?}: expected the next_cursor of a previous page"
-            ))
-        })?),
+        Some(text) => Some(
+            text.parse()
+                .ok()
+                .filter(|id| *id > 0)
+                .map(ForwardJobId)
+                .ok_or_else(|| {
+                    ApiError::BadRequest(format!(
+                        "cursor {text:?}: expected the next_cursor of a previous page"
+                    ))
+                })?,
+        ),
         None => None,
     };
     let page = outbox
@@ -115,7 +122,7 @@ async fn retry(
         .ok()
         .filter(|id| *id > 0)
         .ok_or_else(|| ApiError::BadRequest(format!("{id:?} is not a forward job id")))?;
-    match outbox.retry(id).await.map_err(api_error)? {
+    match outbox.retry(ForwardJobId(id)).await.map_err(api_error)? {
         Some(job) => Ok(Json(job)),
         None => Err(ApiError::NotFound(format!("no forward job {id}"))),
     }
@@ -311,12 +318,12 @@ mod tests {
                 "newest first"
             );
 
-            let id = job["id"].as_i64().expect("an id");
+            let id = ForwardJobId(job["id"].as_i64().expect("an id"));
             let (status, body) = call("POST", format!("{base}/api/forwards/{id}/retry")).await;
             assert_eq!(status, 200, "{body}");
             assert_eq!(
                 (body["id"].as_i64(), &body["state"], &body["attempts"]),
-                (Some(id), &"pending".into(), &0.into())
+                (Some(id.0), &"pending".into(), &0.into())
             );
             let (_, body) = call("GET", format!("{base}/api/forwards?state=dead")).await;
             assert_eq!(body["items"].as_array().map(Vec::len), Some(1));
@@ -428,7 +435,7 @@ mod tests {
 
             // By study, once they are dead again.
             sqlx::query("UPDATE forward_jobs SET state = 'dead'")
-                .execute(archive.index().pool())
+                .execute(archive.index().database().pool())
                 .await
                 .expect("mark dead");
             let body = format!(r#"{{"study_instance_uid": "{study}"}}"#);

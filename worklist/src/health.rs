@@ -13,11 +13,8 @@ pub fn routes() -> Router<AppState> {
 }
 
 async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    match sqlx::query("SELECT 1")
-        .execute(state.archive.index().pool())
-        .await
-    {
-        Ok(_) => (StatusCode::OK, Json(json!({ "status": "ok" }))),
+    match state.archive.index().database().ping().await {
+        Ok(()) => (StatusCode::OK, Json(json!({ "status": "ok" }))),
         Err(e) => {
             tracing::error!("health check: database unavailable: {e}");
             (

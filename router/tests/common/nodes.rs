@@ -86,7 +86,7 @@ pub async fn nodes(backend: &Backend, extra_config: &str, retry: RetryPolicy) ->
 
 impl Nodes {
     pub fn pool(&self) -> &sqlx::AnyPool {
-        self.archives[0].index().pool()
+        self.archives[0].index().database().pool()
     }
 
     pub fn now(&self) -> i64 {
