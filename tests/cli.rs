@@ -114,6 +114,74 @@ fn check_config_reports_a_typo_and_the_other_problems_each_with_its_line() {
 }
 
 #[test]
+fn check_config_reports_wrong_types_a_missing_key_and_the_rest_in_one_run() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("broken.toml");
+    std::fs::write(
+        &path,
+        "[dicom]\n\
+         port = \"eleven\"\n\
+         ae_titel = \"ROUTER\"\n\
+         \n\
+         [[sites]]\n\
+         name = \"ch-a\"\n\
+         ae_titles = [\"CT\"]\n\
+         time_zone = \"Europe/Pariss\"\n\
+         \n\
+         [[radiologists]]\n\
+         name = \"Dr A\"\n\
+         subspecialties = [\"neuro\"]\n\
+         sites = [\"ch-a\"]\n\
+         max_open_studies = 4\n\
+         \n\
+         [[radiologists]]\n\
+         id = \"dr-b\"\n\
+         name = \"Dr B\"\n\
+         subspecialties = \"neuro\"\n\
+         sites = [\"ch-a\"]\n\
+         max_open_studies = 4\n",
+    )
+    .expect("write a config");
+    let expected = [
+        ("dicom.port", 2, "invalid type"),
+        ("dicom.ae_titel", 3, "unknown field `ae_titel`"),
+        ("radiologists[0]", 10, "missing field `id`"),
+        ("radiologists[1].subspecialties", 19, "expected a sequence"),
+        ("sites[0].time_zone", 8, "unknown time zone"),
+    ];
+    let out = run(Command::new(telerad_bin()).arg("check-config").arg(&path));
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains(&format!("{} problems", expected.len())),
+        "{said}"
+    );
+    for (key, line, what) in expected {
+        let reported = said
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{key}:")))
+            .unwrap_or_else(|| panic!("{key} not reported:\n{said}"));
+        assert!(
+            reported.contains(what) && reported.ends_with(&format!("(line {line})")),
+            "{key} without {what:?} and line {line}: {reported}"
+        );
+    }
+
+    // serve refuses it, listing the same problems.
+    let out = run(Command::new(telerad_bin())
+        .args(["serve", "--config"])
+        .arg(&path));
+    assert!(!out.status.success());
+    let said = text(&out);
+    for (key, line, _) in expected {
+        assert!(
+            said.contains(&format!("  {key}:")) && said.contains(&format!("(line {line})")),
+            "{key} not reported by serve:\n{said}"
+        );
+    }
+}
+
+#[test]
 fn check_config_says_why_a_file_cannot_be_read() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let path = dir.path().join("missing.toml");

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::Config;
 use crate::problem::Problem;
 use crate::radiologist::unknown_radiologist;
+use crate::unread::Unread;
 
 /// The last resort after the on-duty candidates.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -15,12 +16,12 @@ pub struct EscalationConfig {
 }
 
 /// The problems of `[escalation]`.
-pub(crate) fn problems(config: &Config) -> Vec<Problem> {
+pub(crate) fn problems(config: &Config, unread: &Unread) -> Vec<Problem> {
     let mut problems = Vec::new();
     let chain = &config.escalation.chain;
     for (i, id) in chain.iter().enumerate() {
         let path = format!("escalation.chain[{i}]");
-        if let Some(message) = unknown_radiologist(config, id) {
+        if let Some(message) = unknown_radiologist(config, unread, id) {
             problems.push(Problem::new(path, message));
         } else if let Some(first) = chain[..i].iter().position(|other| other == id) {
             problems.push(Problem::new(

@@ -24,6 +24,7 @@ mod site;
 mod sla;
 mod storage;
 mod studies;
+mod unread;
 mod validate;
 
 use std::path::Path;
@@ -87,15 +88,15 @@ impl Config {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::Parse`] if the text is not TOML or has a missing key or
-    /// a value of the wrong type, [`ConfigError::Invalid`] with every problem
-    /// found (unknown keys, values that break the rules), each with its line.
+    /// [`ConfigError::Parse`] if the text is not TOML, [`ConfigError::Invalid`]
+    /// with every problem found (unknown or missing keys, values of the
+    /// wrong type, values that break the rules), each with its line.
     pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
         let document = parse::Document::parse(text)?;
-        let parsed = parse::parse(&document)?;
-        let mut problems = parsed.unknown_keys;
+        let parsed = parse::parse(&document);
+        let mut problems = parsed.problems;
         problems.extend(
-            validate::problems(&parsed.config, &parsed.conversion)
+            validate::problems(&parsed.config, &parsed.conversion, &parsed.unread)
                 .into_iter()
                 .map(|problem| {
                     let line = problem.line.or_else(|| document.line_of(&problem.path));
@@ -131,7 +132,7 @@ impl Config {
     ///
     /// [`ConfigError::Invalid`] with every problem found.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let problems = validate::problems(self, &[]);
+        let problems = validate::problems(self, &[], &unread::Unread::default());
         if problems.is_empty() {
             Ok(())
         } else {
@@ -398,18 +399,131 @@ time_zone = \"Europe/Pariss\"
     fn a_missing_key_after_a_typo_lists_both() {
         let text = "[[sites]]\nname = \"ch-a\"\nae_titles = [\"CT\"]\ntime_zon = \"UTC\"\n";
         let error = Config::from_toml_str(text).err();
-        assert!(matches!(error, Some(ConfigError::Parse(_))), "{error:?}");
+        assert!(matches!(error, Some(ConfigError::Invalid(_))), "{error:?}");
         let problems = error
             .as_ref()
             .map(ConfigError::problems)
             .unwrap_or_default();
         let found: Vec<(&str, Option<usize>)> =
             problems.iter().map(|p| (p.path.as_str(), p.line)).collect();
+        // The site is left out, but "no site is configured" would only
+        // repeat the missing key.
         assert_eq!(
             found,
             [("sites[0].time_zon", Some(4)), ("sites[0]", Some(1))],
             "{problems:#?}"
         );
+    }
+
+    /// The problems of `text` as (path, line), with their messages.
+    fn problems_at(text: &str) -> (Vec<(String, Option<usize>)>, Vec<Problem>) {
+        let problems = match Config::from_toml_str(text) {
+            Err(ConfigError::Invalid(problems)) => problems,
+            other => panic!("expected problems, got {other:?}"),
+        };
+        let found = problems.iter().map(|p| (p.path.clone(), p.line)).collect();
+        (found, problems)
+    }
+
+    fn at(path: &str, line: usize) -> (String, Option<usize>) {
+        (path.to_owned(), Some(line))
+    }
+
+    #[test]
+    fn wrong_types_and_a_missing_key_hide_no_other_problem() {
+        let text = "\
+[dicom]
+port = \"eleven\"
+
+[http]
+prot = 8081
+
+[[sites]]
+name = \"ch-a\"
+ae_titles = [\"CT\"]
+time_zone = \"Europe/Paris\"
+
+[[sites]]
+name = \"ch-b\"
+ae_titles = [\"MR\"]
+
+[[sites]]
+name = \"ch-c\"
+ae_titles = [\"CT\"]
+time_zone = \"Europe/Paris\"
+
+[[radiologists]]
+id = \"dr-a\"
+name = \"Dr A\"
+subspecialties = [\"neuro\"]
+sites = [\"ch-a\", \"ch-b\"]
+max_open_studies = 4
+
+[[radiologists]]
+id = \"dr-b\"
+name = \"Dr B\"
+subspecialties = \"chest\"
+sites = [\"ch-a\"]
+max_open_studies = 4
+
+[escalation]
+chain = [\"dr-b\", \"dr-a\"]
+";
+        let (found, problems) = problems_at(text);
+        // Not reported: ch-b and dr-b as unknown (they are there, only
+        // unreadable), http.port as dicom's (dicom's port is unknown).
+        assert_eq!(
+            found,
+            [
+                at("dicom.port", 2),
+                at("http.prot", 5),
+                at("sites[1]", 12),
+                at("radiologists[1].subspecialties", 31),
+                at("sites[2].ae_titles[0]", 18),
+            ],
+            "{problems:#?}"
+        );
+        assert!(
+            problems[0]
+                .message
+                .contains("invalid type: string \"eleven\"")
+        );
+        assert!(problems[1].message.contains("unknown field `prot`"));
+        assert!(problems[2].message.contains("missing field `time_zone`"));
+        assert!(problems[3].message.contains("expected a sequence"));
+        assert!(
+            problems[4]
+                .message
+                .contains("already belongs to site \"ch-a\" (sites[0].ae_titles[0])"),
+            "{}",
+            problems[4]
+        );
+    }
+
+    #[test]
+    fn a_section_left_out_does_not_clash_through_its_defaults() {
+        // dicom.port defaults to 11112 when [dicom] cannot be read: that is
+        // not the user's choice to set against http.port.
+        let text = format!("[dicom]\nport = \"x\"\n[http]\nport = 11112\n{ONE_SITE}");
+        let (found, problems) = problems_at(&text);
+        assert_eq!(found, [at("dicom.port", 2)], "{problems:#?}");
+    }
+
+    #[test]
+    fn sites_that_cannot_be_read_are_not_also_missing() {
+        let (found, problems) = problems_at("[sites]\nname = \"ch-a\"\n");
+        assert_eq!(found, [at("sites", 1)], "{problems:#?}");
+        let (found, problems) = problems_at("[[sites]]\nname = 5\n");
+        assert_eq!(found, [at("sites[0].name", 2)], "{problems:#?}");
+    }
+
+    #[test]
+    fn a_site_without_a_readable_name_may_be_any_site_referred_to() {
+        let text = "[[sites]]\nae_titles = [\"CT\"]\ntime_zone = \"UTC\"\n\
+                    [[rules]]\nname = \"r\"\nsite = \"ch-q\"\nsubspecialty = \"neuro\"\n\
+                    priority = \"stat\"\n";
+        let (found, problems) = problems_at(text);
+        assert_eq!(found, [at("sites[0]", 1)], "{problems:#?}");
     }
 
     #[test]

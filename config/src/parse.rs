@@ -4,9 +4,10 @@
 use std::fmt::Write as _;
 
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_path_to_error::{Path, Segment};
 use toml::Spanned;
-use toml::de::{DeTable, DeValue};
+use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use crate::Config;
 use crate::dicom::DicomConfig;
@@ -21,10 +22,13 @@ use crate::site::SiteEntry;
 use crate::sla::SlaConfig;
 use crate::storage::StorageConfig;
 use crate::studies::StudiesConfig;
+use crate::unread::{self, Unread};
 
 /// The file as written. Sections are read straight into their public
 /// types; sites go through [`SiteEntry`] so that their networks and time
-/// zone are checked with the other rules.
+/// zone are checked with the other rules. Each section is read on its own
+/// (see [`parse`]); the whole is read only to report an unknown section
+/// with the list of known ones.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct ConfigFile {
@@ -140,37 +144,59 @@ fn path_segments(path: &str) -> Vec<PathSegment> {
 }
 
 /// The configuration of `document`, per site the problems met converting
-/// it (to be merged with the validation problems), and the unknown keys.
-/// An unknown key (a typo, most often) is one problem among the others: it
-/// is set aside and the rest is read, so that the other problems are still
-/// found. Fails only when a key is missing or has a value of the wrong type.
-pub(crate) fn parse(document: &Document<'_>) -> Result<Parsed, ConfigError> {
-    let mut root = document.root.clone();
-    let mut unknown_keys = Vec::new();
-    // Serde stops at the first unknown key: each round removes one, so
-    // there are at most as many rounds as keys.
-    let file: ConfigFile = loop {
-        match serde_path_to_error::deserialize(toml::de::Deserializer::from(root.clone())) {
-            Ok(file) => break file,
-            Err(error) => {
-                let problem = form_problem(document, &error);
-                let unknown = error.inner().message().starts_with("unknown field");
-                if unknown && remove_key(root.get_mut(), error.path()) {
-                    unknown_keys.push(problem);
-                } else {
-                    unknown_keys.push(problem);
-                    return Err(ConfigError::Parse(unknown_keys));
-                }
+/// it (to be merged with the validation problems), the problems of form
+/// (unknown keys, missing keys, values of the wrong type) and what was
+/// left out because of them.
+///
+/// Each section, and each element of a list, is read on its own, so that
+/// one that cannot be read hides none of the others: it is reported and
+/// left out (a section takes its defaults), and the rest is read. An
+/// unknown key (a typo, most often) is reported and removed, and its table
+/// read without it.
+pub(crate) fn parse(document: &Document<'_>) -> Parsed {
+    let mut reader = Reader {
+        document,
+        problems: Vec::new(),
+        unread: Unread::default(),
+    };
+    let mut file = ConfigFile::default();
+    // The map is sorted by key; problems are listed in the order of the
+    // file instead.
+    let mut sections: Vec<_> = document.root.get_ref().iter().collect();
+    sections.sort_by_key(|(key, _)| key.span().start);
+    for (key, value) in sections {
+        let value = value.clone();
+        match key.get_ref().as_ref() {
+            "dicom" => file.dicom = reader.section("dicom", value),
+            "http" => file.http = reader.section("http", value),
+            "storage" => file.storage = reader.section("storage", value),
+            "studies" => file.studies = reader.section("studies", value),
+            "sites" => file.sites = reader.list(unread::SITES, value),
+            "radiologists" => file.radiologists = reader.list(unread::RADIOLOGISTS, value),
+            "rota" => file.rota = reader.rota(value),
+            "rules" => file.rules = reader.list(unread::RULES, value),
+            "sla" => file.sla = reader.section("sla", value),
+            "escalation" => file.escalation = reader.section("escalation", value),
+            "forwarding" => file.forwarding = reader.section("forwarding", value),
+            // Read as the whole file, for serde to name the sections
+            // expected.
+            _ => {
+                let mut table = DeTable::new();
+                table.insert(key.clone(), value);
+                let span = document.root.span();
+                let _: Option<ConfigFile> =
+                    reader.read("", Spanned::new(span, DeValue::Table(table)));
             }
         }
-    };
+    }
 
-    let (sites, conversion): (Vec<_>, Vec<_>) = file
-        .sites
-        .into_iter()
-        .enumerate()
-        .map(|(index, entry)| entry.into_site(index))
-        .unzip();
+    let mut sites = Vec::with_capacity(file.sites.len());
+    let mut conversion = Vec::with_capacity(file.sites.len());
+    for (i, entry) in file.sites.into_iter().enumerate() {
+        let (site, problems) = entry.into_site(reader.unread.index(unread::SITES, i));
+        sites.push(site);
+        conversion.push(problems);
+    }
     let config = Config {
         dicom: file.dicom,
         http: file.http,
@@ -184,48 +210,171 @@ pub(crate) fn parse(document: &Document<'_>) -> Result<Parsed, ConfigError> {
         escalation: file.escalation,
         forwarding: file.forwarding,
     };
-    Ok(Parsed {
+    Parsed {
         config,
         conversion,
-        unknown_keys,
-    })
+        problems: reader.problems,
+        unread: reader.unread,
+    }
 }
 
 /// What [`parse`] read.
 pub(crate) struct Parsed {
     pub(crate) config: Config,
     pub(crate) conversion: Vec<Vec<Problem>>,
-    pub(crate) unknown_keys: Vec<Problem>,
+    pub(crate) problems: Vec<Problem>,
+    pub(crate) unread: Unread,
+}
+
+struct Reader<'d, 'i> {
+    document: &'d Document<'i>,
+    problems: Vec<Problem>,
+    unread: Unread,
+}
+
+impl<'i> Reader<'_, 'i> {
+    /// A `T` read from `value`, which is at `path`; `None`, once the
+    /// problem is reported, if a key is missing or has a value of the wrong
+    /// type.
+    fn read<T: DeserializeOwned>(
+        &mut self,
+        path: &str,
+        mut value: Spanned<DeValue<'i>>,
+    ) -> Option<T> {
+        // Serde stops at the first unknown key: each round removes one, so
+        // there are at most as many rounds as keys.
+        loop {
+            let deserializer = ValueDeserializer::from(value.clone());
+            match serde_path_to_error::deserialize(deserializer) {
+                Ok(read) => return Some(read),
+                Err(error) => {
+                    self.problems
+                        .push(form_problem(self.document, path, &error));
+                    let unknown = error.inner().message().starts_with("unknown field");
+                    if !(unknown && remove_key(value.get_mut(), error.path())) {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The section at `path`, or its defaults if it cannot be read.
+    fn section<T: DeserializeOwned + Default>(
+        &mut self,
+        path: &str,
+        value: Spanned<DeValue<'i>>,
+    ) -> T {
+        self.read(path, value).unwrap_or_else(|| {
+            self.unread.left_out(path);
+            T::default()
+        })
+    }
+
+    /// The elements of the list at `path` that can be read.
+    fn list<T: DeserializeOwned>(
+        &mut self,
+        path: &'static str,
+        value: Spanned<DeValue<'i>>,
+    ) -> Vec<T> {
+        let DeValue::Array(elements) = value.get_ref() else {
+            // Not a list: reading it as one names what was expected.
+            let name = name_of(path, &value);
+            return self.read(path, value).unwrap_or_else(|| {
+                self.unread.left_out(path);
+                self.left_out_name(path, name);
+                Vec::new()
+            });
+        };
+        let mut read = Vec::with_capacity(elements.len());
+        let mut indices = Vec::with_capacity(elements.len());
+        for (index, element) in elements.iter().enumerate() {
+            let element_path = format!("{path}[{index}]");
+            let name = name_of(path, element);
+            match self.read(&element_path, element.clone()) {
+                Some(element) => {
+                    read.push(element);
+                    indices.push(index);
+                }
+                None => {
+                    self.unread.left_out(element_path);
+                    self.left_out_name(path, name);
+                }
+            }
+        }
+        self.unread.list_read(path, indices, elements.len());
+        read
+    }
+
+    /// Keeps the name of a site or the id of a radiologist left out, which
+    /// other sections refer to.
+    fn left_out_name(&mut self, list: &str, name: Option<String>) {
+        match list {
+            unread::SITES => self.unread.site_left_out(name),
+            unread::RADIOLOGISTS => self.unread.radiologist_left_out(name),
+            _ => {}
+        }
+    }
+
+    /// `[rota]`, its shifts and overrides each read on its own, so that a
+    /// broken one hides neither the others nor the rota's time zone.
+    fn rota(&mut self, value: Spanned<DeValue<'i>>) -> RotaConfig {
+        let span = value.span();
+        let mut value = value.into_inner();
+        let (shifts, overrides) = match &mut value {
+            DeValue::Table(table) => (table.remove("shifts"), table.remove("overrides")),
+            _ => (None, None),
+        };
+        let mut rota: RotaConfig = self.section("rota", Spanned::new(span, value));
+        if let Some(shifts) = shifts {
+            rota.shifts = self.list(unread::SHIFTS, shifts);
+        }
+        if let Some(overrides) = overrides {
+            rota.overrides = self.list(unread::OVERRIDES, overrides);
+        }
+        rota
+    }
+}
+
+/// The key by which other sections refer to an element of `list`, as far
+/// as it can be read: a site's `name`, a radiologist's `id`.
+fn name_of(list: &str, element: &Spanned<DeValue<'_>>) -> Option<String> {
+    let key = match list {
+        unread::SITES => "name",
+        unread::RADIOLOGISTS => "id",
+        _ => return None,
+    };
+    match element.get_ref() {
+        DeValue::Table(table) => match table.get(key).map(Spanned::get_ref) {
+            Some(DeValue::String(name)) => Some(name.to_string()),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// Removes the key at `path` from `root`; false if there is none there.
-fn remove_key(root: &mut DeTable<'_>, path: &Path) -> bool {
+fn remove_key(root: &mut DeValue<'_>, path: &Path) -> bool {
     let segments: Vec<&Segment> = path.iter().collect();
     let Some((Segment::Map { key: last }, parents)) = segments.split_last() else {
         return false;
     };
-    let mut cursor = Cursor::Table(root);
+    let mut cursor = root;
     for segment in parents {
         let value = match (segment, cursor) {
-            (Segment::Map { key }, Cursor::Table(table)) => table.get_mut(key.as_str()),
-            (Segment::Seq { index }, Cursor::Array(elements)) => elements.get_mut(*index),
+            (Segment::Map { key }, DeValue::Table(table)) => table.get_mut(key.as_str()),
+            (Segment::Seq { index }, DeValue::Array(elements)) => elements.get_mut(*index),
             _ => None,
         };
-        cursor = match value.map(Spanned::get_mut) {
-            Some(DeValue::Table(table)) => Cursor::Table(table),
-            Some(DeValue::Array(elements)) => Cursor::Array(elements),
-            _ => return false,
-        };
+        match value {
+            Some(value) => cursor = value.get_mut(),
+            None => return false,
+        }
     }
     match cursor {
-        Cursor::Table(table) => table.remove(last.as_str()).is_some(),
-        Cursor::Array(_) => false,
+        DeValue::Table(table) => table.remove(last.as_str()).is_some(),
+        _ => false,
     }
-}
-
-enum Cursor<'a, 'i> {
-    Table(&'a mut DeTable<'i>),
-    Array(&'a mut [Spanned<DeValue<'i>>]),
 }
 
 /// The text is not TOML: there is no key path yet, only a position.
@@ -246,10 +395,11 @@ fn syntax_problem(text: &str, error: &toml::de::Error) -> Problem {
 /// The text is TOML but a key is unknown, missing or of the wrong type.
 fn form_problem(
     document: &Document<'_>,
+    prefix: &str,
     error: &serde_path_to_error::Error<toml::de::Error>,
 ) -> Problem {
     let inner = error.inner();
-    let path = path_text(error.path());
+    let path = join_path(prefix, &path_text(error.path()));
     let mut message = plain_number_types(&one_line(inner.message()));
     if path == "sites" && message.contains("expected a sequence") {
         message.push_str("; write each site as a [[sites]] table, with double brackets");
@@ -307,6 +457,15 @@ fn path_text(path: &Path) -> String {
     text
 }
 
+/// `rest`, a path within the value at `prefix`, as a path from the root.
+fn join_path(prefix: &str, rest: &str) -> String {
+    if prefix.is_empty() || rest.is_empty() || rest.starts_with('[') {
+        format!("{prefix}{rest}")
+    } else {
+        format!("{prefix}.{rest}")
+    }
+}
+
 fn is_bare_key(key: &str) -> bool {
     !key.is_empty()
         && key
@@ -348,10 +507,10 @@ mod tests {
     /// The one problem met reading `text`: a syntax or form error, or an
     /// unknown key.
     fn parse_problem(text: &str) -> Problem {
-        let problems = match Document::parse(text).and_then(|document| parse(&document)) {
+        let problems = match Document::parse(text) {
             Err(ConfigError::Parse(problems)) => problems,
             Err(other) => panic!("expected a parse error, got {other}"),
-            Ok(parsed) => parsed.unknown_keys,
+            Ok(document) => parse(&document).problems,
         };
         assert_eq!(problems.len(), 1, "{problems:?}");
         problems

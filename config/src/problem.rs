@@ -59,14 +59,14 @@ pub enum ConfigError {
         path: PathBuf,
         error: std::io::Error,
     },
-    /// The text is not TOML, or a key is missing or has a value of the wrong
-    /// type. Serde stops at the first such problem; unknown keys met before
-    /// it are listed too.
+    /// The text is not TOML, so no key can be read: the one problem is the
+    /// position of the syntax error.
     #[error("configuration file does not have the expected form:{}", ProblemList(.0))]
     Parse(Vec<Problem>),
-    /// The configuration has unknown keys, or values that telerad cannot
-    /// run with. Every problem found is listed, not only the first, so that
-    /// one round of editing fixes them all.
+    /// The configuration has unknown or missing keys, values of the wrong
+    /// type, or values that telerad cannot run with. Every problem found is
+    /// listed, not only the first, so that one round of editing fixes them
+    /// all.
     #[error("configuration is not valid:{}", ProblemList(.0))]
     Invalid(Vec<Problem>),
 }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::Config;
 use crate::dicom::ae_title_error;
 use crate::problem::Problem;
+use crate::unread::{self, Unread};
 
 /// The subspecialties a radiologist, a shift or a routing rule may name.
 /// A closed list, so that "nuero" in one place is an error rather than a
@@ -88,9 +89,9 @@ pub(crate) fn unknown_subspecialty(name: &str) -> String {
 }
 
 /// The message for a radiologist id that no `[[radiologists]]` has, or
-/// `None` if one has it.
-pub(crate) fn unknown_radiologist(config: &Config, id: &str) -> Option<String> {
-    if config.radiologist(id).is_some() {
+/// `None` if one has it, or if one that could not be read may have it.
+pub(crate) fn unknown_radiologist(config: &Config, unread: &Unread, id: &str) -> Option<String> {
+    if config.radiologist(id).is_some() || unread.may_be_radiologist(id) {
         return None;
     }
     let known: Vec<&str> = config.radiologists.iter().map(|r| r.id.as_str()).collect();
@@ -105,12 +106,13 @@ pub(crate) fn unknown_radiologist(config: &Config, id: &str) -> Option<String> {
 }
 
 /// The problems of `[[radiologists]]`.
-pub(crate) fn problems(config: &Config) -> Vec<Problem> {
+pub(crate) fn problems(config: &Config, unread: &Unread) -> Vec<Problem> {
     let mut problems = Vec::new();
     let mut report = |path: String, message: String| problems.push(Problem::new(path, message));
     // Where each id was first seen, to point a second use back at it.
     let mut ids: HashMap<&str, usize> = HashMap::new();
-    for (i, radiologist) in config.radiologists.iter().enumerate() {
+    for (read, radiologist) in config.radiologists.iter().enumerate() {
+        let i = unread.index(unread::RADIOLOGISTS, read);
         let path = format!("radiologists[{i}]");
         if let Some(message) = id_error(&radiologist.id) {
             report(format!("{path}.id"), message);
@@ -168,7 +170,7 @@ pub(crate) fn problems(config: &Config) -> Vec<Problem> {
         }
         for (s, site) in radiologist.sites.iter().enumerate() {
             let item = format!("{path}.sites[{s}]");
-            if let Some(message) = unknown_site(config, site) {
+            if let Some(message) = unknown_site(config, unread, site) {
                 report(item, message);
             } else if let Some(first) = radiologist.sites[..s].iter().position(|o| o == site) {
                 report(
@@ -227,9 +229,10 @@ pub(crate) fn problems(config: &Config) -> Vec<Problem> {
     problems
 }
 
-/// The message for a site name that no `[[sites]]` has, or `None`.
-pub(crate) fn unknown_site(config: &Config, name: &str) -> Option<String> {
-    if config.sites.iter().any(|site| site.name == name) {
+/// The message for a site name that no `[[sites]]` has, or `None`, also
+/// when a site that could not be read may have it.
+pub(crate) fn unknown_site(config: &Config, unread: &Unread, name: &str) -> Option<String> {
+    if config.sites.iter().any(|site| site.name == name) || unread.may_name_site(name) {
         return None;
     }
     let known: Vec<&str> = config.sites.iter().map(|s| s.name.as_str()).collect();

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::Config;
 use crate::problem::Problem;
 use crate::radiologist::{is_subspecialty, unknown_radiologist, unknown_subspecialty};
+use crate::unread::{self, Unread};
 
 /// A radiologist's place on a shift. `Primary < Backup`: primaries are
 /// offered a study first.
@@ -306,14 +307,16 @@ pub fn resolve_local(civil: DateTime, zone: &TimeZone) -> Result<WrittenInstant,
 }
 
 /// The problems of `[rota]`.
-pub(crate) fn problems(config: &Config) -> Vec<Problem> {
+pub(crate) fn problems(config: &Config, unread: &Unread) -> Vec<Problem> {
     let mut problems = Vec::new();
     let mut report = |path: String, message: String| problems.push(Problem::new(path, message));
     let rota = &config.rota;
 
     // A bad [rota] time_zone is reported once, here; the local times that
-    // depend on it are then not reported again.
+    // depend on it are then not reported again. Nor are they when [rota]
+    // itself could not be read: its zone is unknown, not missing.
     let rota_zone = match rota.zone() {
+        _ if unread.is_left_out("rota") => Err(()),
         Ok(zone) => Ok(zone),
         Err(message) => {
             report("rota.time_zone".to_owned(), message);
@@ -321,10 +324,10 @@ pub(crate) fn problems(config: &Config) -> Vec<Problem> {
         }
     };
 
-    for (i, shift) in rota.shifts.iter().enumerate() {
-        let path = format!("rota.shifts[{i}]");
+    for (read, shift) in rota.shifts.iter().enumerate() {
+        let path = unread.element(unread::SHIFTS, read);
         let radiologist = config.radiologist(&shift.radiologist);
-        if let Some(message) = unknown_radiologist(config, &shift.radiologist) {
+        if let Some(message) = unknown_radiologist(config, unread, &shift.radiologist) {
             report(format!("{path}.radiologist"), message);
         }
         if !is_subspecialty(&shift.subspecialty) {
@@ -382,10 +385,10 @@ pub(crate) fn problems(config: &Config) -> Vec<Problem> {
         }
     }
 
-    for (i, entry) in rota.overrides.iter().enumerate() {
-        let path = format!("rota.overrides[{i}]");
+    for (read, entry) in rota.overrides.iter().enumerate() {
+        let path = unread.element(unread::OVERRIDES, read);
         let radiologist = config.radiologist(&entry.radiologist);
-        if let Some(message) = unknown_radiologist(config, &entry.radiologist) {
+        if let Some(message) = unknown_radiologist(config, unread, &entry.radiologist) {
             report(format!("{path}.radiologist"), message);
         }
         let mut instant = |key: &str, text: &str| match (parse_instant(text, None), &rota_zone) {
@@ -483,7 +486,7 @@ pub(crate) fn problems(config: &Config) -> Vec<Problem> {
                     format!("{with:?} is the radiologist of this override: swap with someone else"),
                 ),
                 Some(with) => {
-                    if let Some(message) = unknown_radiologist(config, with) {
+                    if let Some(message) = unknown_radiologist(config, unread, with) {
                         report(format!("{path}.with"), message);
                     }
                 }
@@ -751,6 +754,54 @@ mod tests {
         assert!(
             problem.message.contains("expected `primary` or `backup`"),
             "{problem}"
+        );
+    }
+
+    #[test]
+    fn a_broken_shift_or_rota_hides_neither_the_others_nor_their_places() {
+        let text = format!(
+            "[rota]\ntime_zone = 1\n{}{}",
+            shift(&[("role", "\"second\"")]),
+            shift(&[("start", "\"8:00\"")])
+        );
+        let problems = problems(&text);
+        // No shift is said to miss a time zone: [rota]'s is unreadable, not
+        // missing.
+        assert_eq!(
+            paths(&problems),
+            [
+                "rota.time_zone",
+                "rota.shifts[0].role",
+                "rota.shifts[1].start"
+            ],
+            "{problems:#?}"
+        );
+        let lines: Vec<Option<usize>> = problems.iter().map(|p| p.line).collect();
+        let base_lines = crate::radiologist::check::BASE.lines().count() + 1;
+        assert_eq!(
+            lines,
+            [
+                Some(base_lines + 2),
+                Some(base_lines + 5),
+                Some(base_lines + 15)
+            ],
+            "{problems:#?}"
+        );
+    }
+
+    #[test]
+    fn a_reference_to_a_radiologist_left_out_is_not_reported() {
+        let text = "[[radiologists]]\nid = \"dr-x\"\nname = \"X\"\nsubspecialties = [\"neuro\"]\n\
+                    sites = [\"ch-a\"]\nmax_open_studies = \"many\"\n\
+                    [escalation]\nchain = [\"dr-x\", \"dr-y\"]\n";
+        let problems = problems(&in_paris(&format!(
+            "{}{text}",
+            shift(&[("radiologist", "\"dr-x\"")])
+        )));
+        assert_eq!(
+            paths(&problems),
+            ["radiologists[3].max_open_studies", "escalation.chain[1]"],
+            "{problems:#?}"
         );
     }
 

@@ -14,6 +14,7 @@ use crate::Config;
 use crate::priority::Priority;
 use crate::problem::Problem;
 use crate::radiologist::{is_subspecialty, unknown_site, unknown_subspecialty};
+use crate::unread::{self, Unread};
 
 /// The name the router gives its own last rule (general, routine); a
 /// configured rule may not take it, so that "default" in a log always
@@ -88,12 +89,16 @@ pub fn description_regex_error(pattern: &str) -> Option<String> {
 }
 
 /// The problems of `[[rules]]`.
-pub(crate) fn problems(config: &Config) -> Vec<Problem> {
+pub(crate) fn problems(config: &Config, unread: &Unread) -> Vec<Problem> {
     let mut problems = Vec::new();
     let mut report = |path: String, message: String| problems.push(Problem::new(path, message));
     let mut names: HashMap<&str, usize> = HashMap::new();
-    let last = config.rules.len().saturating_sub(1);
-    for (i, rule) in config.rules.iter().enumerate() {
+    // A rule that could not be read still follows the ones before it.
+    let last = unread
+        .len_in_file(unread::RULES, config.rules.len())
+        .saturating_sub(1);
+    for (read, rule) in config.rules.iter().enumerate() {
+        let i = unread.index(unread::RULES, read);
         let path = format!("rules[{i}]");
         if rule.name.trim().is_empty() {
             report(
@@ -126,7 +131,7 @@ pub(crate) fn problems(config: &Config) -> Vec<Problem> {
             report(format!("{path}.description"), message);
         }
         if let Some(site) = &rule.site
-            && let Some(message) = unknown_site(config, site)
+            && let Some(message) = unknown_site(config, unread, site)
         {
             report(format!("{path}.site"), message);
         }
@@ -168,6 +173,38 @@ mod tests {
         format!(
             "[[rules]]\nname = \"{name}\"\n{body}\nsubspecialty = \"neuro\"\npriority = \"stat\"\n"
         )
+    }
+
+    #[test]
+    fn rules_after_a_broken_one_keep_their_place() {
+        let text = format!(
+            "{}{}{}{}",
+            rule("a", "stroke = \"yes\""),
+            rule("b", ""),
+            rule("b", "modality = \"CT\""),
+            rule("c", "modality = \"\""),
+        );
+        let problems = problems(&text);
+        assert_eq!(
+            paths(&problems),
+            [
+                "rules[0].stroke",
+                "rules[1]",
+                "rules[2].name",
+                "rules[3].modality"
+            ],
+            "{problems:#?}"
+        );
+        assert!(
+            problems[1].message.contains("(rules[2] to rules[3])"),
+            "{}",
+            problems[1]
+        );
+        assert!(
+            problems[2].message.contains("already used by rules[1]"),
+            "{}",
+            problems[2]
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::dicom::{ae_title_error, uid_error};
 use crate::problem::Problem;
 use crate::site::trim_ae_title;
 use crate::storage::{database_url_error, node_id_error};
+use crate::unread::{self, Unread};
 
 const MAX_ASSOCIATIONS: RangeInclusive<usize> = 1..=1024;
 /// Below 4 KiB a data set would be cut into absurdly many PDUs; above
@@ -29,20 +30,29 @@ const QUIET_PERIOD_SECS: RangeInclusive<u64> = 1..=86_400;
 
 /// All problems of `config`. `conversion` holds, per site, the problems
 /// found while converting its networks and time zone from text; they are
-/// merged in at their place in the site.
-pub(crate) fn problems(config: &Config, conversion: &[Vec<Problem>]) -> Vec<Problem> {
+/// merged in at their place in the site. `unread` is what of the file
+/// could not be read, already reported.
+pub(crate) fn problems(
+    config: &Config,
+    conversion: &[Vec<Problem>],
+    unread: &Unread,
+) -> Vec<Problem> {
     let mut check = Check::default();
     check.dicom(config);
-    check.http(config);
+    check.http(config, unread);
     check.storage(config);
     check.studies(config);
-    check.sites(config, conversion);
+    check.sites(config, conversion, unread);
     // Routing sections check themselves, each in its own module.
-    check.problems.extend(crate::radiologist::problems(config));
-    check.problems.extend(crate::rota::problems(config));
-    check.problems.extend(crate::rule::problems(config));
+    check
+        .problems
+        .extend(crate::radiologist::problems(config, unread));
+    check.problems.extend(crate::rota::problems(config, unread));
+    check.problems.extend(crate::rule::problems(config, unread));
     check.problems.extend(crate::sla::problems(config));
-    check.problems.extend(crate::escalation::problems(config));
+    check
+        .problems
+        .extend(crate::escalation::problems(config, unread));
     check.problems.extend(crate::forwarding::problems(config));
     check.problems
 }
@@ -143,10 +153,16 @@ impl Check {
         }
     }
 
-    fn http(&mut self, config: &Config) {
+    fn http(&mut self, config: &Config, unread: &Unread) {
         self.port("http.port", config.http.port);
         let (dicom, http) = (&config.dicom, &config.http);
-        if http.port != 0 && http.port == dicom.port && binds_overlap(http.bind, dicom.bind) {
+        // A section left out holds its defaults, not what the file says.
+        let both_read = !unread.is_left_out("dicom") && !unread.is_left_out("http");
+        if both_read
+            && http.port != 0
+            && http.port == dicom.port
+            && binds_overlap(http.bind, dicom.bind)
+        {
             self.report(
                 "http.port",
                 format!(
@@ -185,8 +201,9 @@ impl Check {
         );
     }
 
-    fn sites(&mut self, config: &Config, conversion: &[Vec<Problem>]) {
-        if config.sites.is_empty() {
+    fn sites(&mut self, config: &Config, conversion: &[Vec<Problem>], unread: &Unread) {
+        // Sites that could not be read are reported already.
+        if config.sites.is_empty() && !unread.is_partly_left_out(unread::SITES) {
             self.report(
                 "sites",
                 "no site is configured, so no scanner could send: add at least one \
@@ -198,7 +215,8 @@ impl Check {
         // point the second use back at the first.
         let mut names: HashMap<&str, usize> = HashMap::new();
         let mut titles: HashMap<&str, (usize, usize, &str)> = HashMap::new();
-        for (i, site) in config.sites.iter().enumerate() {
+        for (read, site) in config.sites.iter().enumerate() {
+            let i = unread.index(unread::SITES, read);
             let path = format!("sites[{i}]");
             if site.name.is_empty() {
                 self.report(
@@ -263,7 +281,7 @@ impl Check {
                 }
             }
 
-            if let Some(converted) = conversion.get(i) {
+            if let Some(converted) = conversion.get(read) {
                 self.problems.extend(converted.iter().cloned());
             }
 
