@@ -2,13 +2,13 @@
 //! coordinator gives it to someone (`POST /api/studies/{uid}/acknowledge`,
 //! `POST /api/studies/{uid}/assign`, body `{"radiologist": "id"}`).
 
-use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
+use telerad_http::ApiError;
 use telerad_router::service::{AssignmentView, RouterError};
 
 pub fn routes() -> Router<AppState> {
@@ -32,17 +32,17 @@ fn study_uid(raw: &str) -> Result<&str, ApiError> {
     telerad_store::uid::validate_uid(raw).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
-impl From<RouterError> for ApiError {
-    fn from(e: RouterError) -> ApiError {
-        match e {
-            RouterError::NotFound(m) => ApiError::NotFound(m),
-            RouterError::Conflict(m) => ApiError::Conflict(m),
-            RouterError::BadRequest(m) => ApiError::BadRequest(m),
-            RouterError::Database(e) => ApiError::Database(e),
-            RouterError::Config(m) | RouterError::Corrupt(m) => ApiError::Internal(m),
-            RouterError::Events(e) => ApiError::Internal(e.to_string()),
-            RouterError::Load(e) => ApiError::Internal(e.to_string()),
-        }
+/// A function, not `From`: neither type is this crate's, and
+/// `telerad-http` does not know the router.
+pub fn api_error(e: RouterError) -> ApiError {
+    match e {
+        RouterError::NotFound(m) => ApiError::NotFound(m),
+        RouterError::Conflict(m) => ApiError::Conflict(m),
+        RouterError::BadRequest(m) => ApiError::BadRequest(m),
+        RouterError::Database(e) => ApiError::Database(e),
+        RouterError::Config(m) | RouterError::Corrupt(m) => ApiError::Internal(m),
+        RouterError::Events(e) => ApiError::Internal(e.to_string()),
+        RouterError::Load(e) => ApiError::Internal(e.to_string()),
     }
 }
 
@@ -54,7 +54,11 @@ async fn acknowledge(
     let uid = study_uid(&raw_uid)?;
     let body = body(json)?;
     Ok(Json(
-        state.router.acknowledge(uid, &body.radiologist).await?,
+        state
+            .router
+            .acknowledge(uid, &body.radiologist)
+            .await
+            .map_err(api_error)?,
     ))
 }
 
@@ -66,6 +70,10 @@ async fn assign(
     let uid = study_uid(&raw_uid)?;
     let body = body(json)?;
     Ok(Json(
-        state.router.assign_manually(uid, &body.radiologist).await?,
+        state
+            .router
+            .assign_manually(uid, &body.radiologist)
+            .await
+            .map_err(api_error)?,
     ))
 }

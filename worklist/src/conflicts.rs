@@ -1,11 +1,11 @@
 //! `GET /api/conflicts`: instances refused because they reused a UID of
 //! another site's study, for an operator to sort out with the sites.
 
-use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
+use telerad_http::ApiError;
 use telerad_store::index::IdentityConflict;
 
 pub fn routes() -> Router<AppState> {

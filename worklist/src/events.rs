@@ -1,11 +1,11 @@
 //! `GET /api/events/failed`: study events a consumer could not handle,
 //! retrying or given up (dead letters) with their last error.
 
-use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
+use telerad_http::ApiError;
 use telerad_store::events::FailedEvent;
 
 pub fn routes() -> Router<AppState> {

@@ -4,8 +4,6 @@
 //! failed), and the way to send one, or all those of a study or a
 //! destination, again.
 
-use crate::error::ApiError;
-use crate::paging::{self, Page};
 use crate::state::AppState;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRef, Path, Query, State};
@@ -13,6 +11,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use telerad_http::ApiError;
+use telerad_http::paging::{self, Page};
 use telerad_store::outbox::{ForwardJob, Outbox, OutboxError, RetryScope};
 
 /// The handlers need the outbox only; taking just that lets them be served

@@ -1,14 +1,14 @@
 //! `GET /api/studies` and `GET /api/studies/{study_uid}`: what has arrived,
 //! from which site, and whether it is complete.
 
-use crate::error::ApiError;
-use crate::paging::{self, Page};
 use crate::state::AppState;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use telerad_http::ApiError;
+use telerad_http::paging::{self, Page};
 use telerad_store::index::{SeriesSummary, StudySummary};
 use telerad_store::{Scope, StudyCursor, StudyPageQuery};
 
@@ -102,7 +102,11 @@ async fn show(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no study {uid}")))?;
     let series = index.series_of(uid, &operator_scope()).await?;
-    let assignment = state.router.assignment(uid).await?;
+    let assignment = state
+        .router
+        .assignment(uid)
+        .await
+        .map_err(crate::assignments::api_error)?;
     Ok(Json(StudyDetail {
         study,
         series,
