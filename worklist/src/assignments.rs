@@ -2,16 +2,20 @@
 //! coordinator gives it to someone (`POST /api/studies/{uid}/acknowledge`,
 //! `POST /api/studies/{uid}/assign`, body `{"radiologist": "id"}`).
 
-use crate::state::AppState;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::{FromRef, Path, State};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
+use std::sync::Arc;
 use telerad_http::ApiError;
-use telerad_router::service::{AssignmentView, RouterError};
+use telerad_router::service::{AssignmentView, Router as RouterService, RouterError};
 
-pub fn routes() -> Router<AppState> {
+pub fn routes<S>() -> Router<S>
+where
+    Arc<RouterService>: FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
     Router::new()
         .route("/api/studies/{study_uid}/acknowledge", post(acknowledge))
         .route("/api/studies/{study_uid}/assign", post(assign))
@@ -47,15 +51,14 @@ pub fn api_error(e: RouterError) -> ApiError {
 }
 
 async fn acknowledge(
-    State(state): State<AppState>,
+    State(router): State<Arc<RouterService>>,
     Path(raw_uid): Path<String>,
     json: Result<Json<RadiologistBody>, JsonRejection>,
 ) -> Result<Json<AssignmentView>, ApiError> {
     let uid = study_uid(&raw_uid)?;
     let body = body(json)?;
     Ok(Json(
-        state
-            .router
+        router
             .acknowledge(uid, &body.radiologist)
             .await
             .map_err(api_error)?,
@@ -63,15 +66,14 @@ async fn acknowledge(
 }
 
 async fn assign(
-    State(state): State<AppState>,
+    State(router): State<Arc<RouterService>>,
     Path(raw_uid): Path<String>,
     json: Result<Json<RadiologistBody>, JsonRejection>,
 ) -> Result<Json<AssignmentView>, ApiError> {
     let uid = study_uid(&raw_uid)?;
     let body = body(json)?;
     Ok(Json(
-        state
-            .router
+        router
             .assign_manually(uid, &body.radiologist)
             .await
             .map_err(api_error)?,

@@ -4,7 +4,6 @@
 //! failed), and the way to send one, or all those of a study or a
 //! destination, again.
 
-use crate::state::AppState;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRef, Path, Query, State};
 use axum::routing::{get, post};
@@ -26,12 +25,6 @@ where
         .route("/api/forwards", get(list))
         .route("/api/forwards/retry", post(retry_dead))
         .route("/api/forwards/{id}/retry", post(retry))
-}
-
-impl FromRef<AppState> for Arc<Outbox> {
-    fn from_ref(state: &AppState) -> Arc<Outbox> {
-        state.outbox.clone()
-    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,20 +1,25 @@
 //! `GET /healthz`: up, and the index database answers.
 
-use crate::state::AppState;
 use axum::Json;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use serde_json::{Value, json};
+use std::sync::Arc;
+use telerad_store::Archive;
 
-pub fn routes() -> Router<AppState> {
+pub fn routes<S>() -> Router<S>
+where
+    Arc<Archive>: FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
     Router::new().route("/healthz", get(health))
 }
 
-async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+async fn health(State(archive): State<Arc<Archive>>) -> (StatusCode, Json<Value>) {
     match sqlx::query("SELECT 1")
-        .execute(state.archive.index().pool())
+        .execute(archive.index().pool())
         .await
     {
         Ok(_) => (StatusCode::OK, Json(json!({ "status": "ok" }))),

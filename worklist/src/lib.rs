@@ -8,22 +8,30 @@ pub mod conflicts;
 pub mod events;
 pub mod forwards;
 pub mod health;
-pub mod state;
 pub mod studies;
 
 use axum::Router;
+use axum::extract::FromRef;
+use std::sync::Arc;
+use telerad_router::service::Router as RouterService;
+use telerad_store::Archive;
+use telerad_store::outbox::Outbox;
 
-pub use state::AppState;
-
-pub fn router(state: AppState) -> Router {
-    telerad_http::with_common_layers(
-        Router::new()
-            .merge(health::routes())
-            .merge(studies::routes())
-            .merge(forwards::routes())
-            .merge(assignments::routes())
-            .merge(conflicts::routes())
-            .merge(events::routes())
-            .with_state(state),
-    )
+/// Every route, each taking from the application's state `S` only the
+/// parts it uses; the binary gives the state and the common layers
+/// (`telerad_http::with_common_layers`).
+pub fn routes<S>() -> Router<S>
+where
+    Arc<Archive>: FromRef<S>,
+    Arc<Outbox>: FromRef<S>,
+    Arc<RouterService>: FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
+    Router::new()
+        .merge(health::routes())
+        .merge(studies::routes())
+        .merge(forwards::routes())
+        .merge(assignments::routes())
+        .merge(conflicts::routes())
+        .merge(events::routes())
 }
