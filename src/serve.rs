@@ -185,6 +185,7 @@ impl FromRef<AppState> for Arc<RouterService> {
 fn http_app(state: AppState) -> axum::Router {
     telerad_http::with_common_layers(
         axum::Router::new()
+            .merge(telerad_operations::routes())
             .merge(telerad_worklist::routes())
             .with_state(state),
     )

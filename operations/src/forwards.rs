@@ -257,7 +257,7 @@ mod tests {
         (archive, outbox, study, destination)
     }
 
-    /// The worklist's forward routes on a free port; their base URL.
+    /// The forward routes on a free port; their base URL.
     async fn serve(outbox: Arc<Outbox>) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use telerad_http::ApiError;
 use telerad_http::paging::{self, Page};
-use telerad_router::service::Router as RouterService;
+use telerad_router::service::{Router as RouterService, RouterError};
 use telerad_store::index::{SeriesSummary, StudySummary};
 use telerad_store::{Archive, Scope, StudyCursor, StudyPageQuery};
 
@@ -110,13 +110,24 @@ async fn show(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no study {uid}")))?;
     let series = index.series_of(uid, &operator_scope()).await?;
-    let assignment = router
-        .assignment(uid)
-        .await
-        .map_err(crate::assignments::api_error)?;
+    let assignment = router.assignment(uid).await.map_err(router_error)?;
     Ok(Json(StudyDetail {
         study,
         series,
         assignment,
     }))
+}
+
+/// The worklist maps the router's errors the same way; a function here
+/// rather than a shared `From`, as `telerad-http` does not know the router.
+fn router_error(e: RouterError) -> ApiError {
+    match e {
+        RouterError::NotFound(m) => ApiError::NotFound(m),
+        RouterError::Conflict(m) => ApiError::Conflict(m),
+        RouterError::BadRequest(m) => ApiError::BadRequest(m),
+        RouterError::Database(e) => ApiError::Database(e),
+        RouterError::Config(m) | RouterError::Corrupt(m) => ApiError::Internal(m),
+        RouterError::Events(e) => ApiError::Internal(e.to_string()),
+        RouterError::Load(e) => ApiError::Internal(e.to_string()),
+    }
 }
