@@ -2,10 +2,12 @@
 //! sweep and the HTTP API, and stops them in order on SIGINT or SIGTERM.
 
 use anyhow::Context;
+use axum::extract::FromRef;
 use std::sync::Arc;
 use std::time::Duration;
 use telerad_config::Config;
 use telerad_router::rota::Rota;
+use telerad_router::service::Router as RouterService;
 use telerad_scp::{AssociationContext, Policy, Scp};
 use telerad_store::outbox::{Outbox, RetryPolicy};
 use telerad_store::{Archive, Clock, DatabaseClock};
@@ -120,7 +122,7 @@ pub async fn serve(
         router.clone(),
         shutdown_rx.clone(),
     ));
-    let app = telerad_worklist::router(telerad_worklist::AppState {
+    let app = http_app(AppState {
         archive: archive.clone(),
         outbox: outbox.clone(),
         router,
@@ -148,6 +150,45 @@ pub async fn serve(
     archive.index().database().close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// What the HTTP routes are served with. Each route takes only the parts
+/// it uses ([`FromRef`]), so the crates that hold them do not share a
+/// state type.
+#[derive(Clone)]
+struct AppState {
+    archive: Arc<Archive>,
+    outbox: Arc<Outbox>,
+    router: Arc<RouterService>,
+}
+
+impl FromRef<AppState> for Arc<Archive> {
+    fn from_ref(state: &AppState) -> Arc<Archive> {
+        state.archive.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<Outbox> {
+    fn from_ref(state: &AppState) -> Arc<Outbox> {
+        state.outbox.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<RouterService> {
+    fn from_ref(state: &AppState) -> Arc<RouterService> {
+        state.router.clone()
+    }
+}
+
+/// Every HTTP API's routes, merged, with the layers they share applied
+/// once.
+fn http_app(state: AppState) -> axum::Router {
+    telerad_http::with_common_layers(
+        axum::Router::new()
+            .merge(telerad_operations::routes())
+            .merge(telerad_worklist::routes())
+            .with_state(state),
+    )
 }
 
 /// What an operator needs to know that the server runs as intended: which

@@ -304,7 +304,7 @@ fn call(
 #[test]
 fn every_error_is_json() {
     let server = TestServer::start(&Backend::Sqlite);
-    let too_large = telerad_worklist::MAX_BODY_BYTES + 1;
+    let too_large = telerad_http::MAX_BODY_BYTES + 1;
     for (method, path, body, status, mentions) in [
         (
             "DELETE",

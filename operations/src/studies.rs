@@ -1,18 +1,26 @@
 //! `GET /api/studies` and `GET /api/studies/{study_uid}`: what has arrived,
 //! from which site, and whether it is complete.
 
-use crate::error::ApiError;
-use crate::paging::{self, Page};
-use crate::state::AppState;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRef, Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use telerad_http::ApiError;
+use telerad_http::paging::{self, Page};
+use telerad_router::service::{Router as RouterService, RouterError};
 use telerad_store::index::{SeriesSummary, StudySummary};
-use telerad_store::{Scope, StudyCursor, StudyPageQuery};
+use telerad_store::{Archive, Scope, StudyCursor, StudyPageQuery};
 
-pub fn routes() -> Router<AppState> {
+/// The list reads the index; a study's detail adds its assignment, which
+/// the router service shows with the radiologist's name.
+pub fn routes<S>() -> Router<S>
+where
+    Arc<Archive>: FromRef<S>,
+    Arc<RouterService>: FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
     Router::new()
         .route("/api/studies", get(list))
         .route("/api/studies/{study_uid}", get(show))
@@ -29,7 +37,7 @@ struct ListQuery {
 
 /// Most recently active first, a page at a time.
 async fn list(
-    State(state): State<AppState>,
+    State(archive): State<Arc<Archive>>,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Page<StudySummary>>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
@@ -51,8 +59,7 @@ async fn list(
         })?),
         None => None,
     };
-    let page = state
-        .archive
+    let page = archive
         .index()
         .study_page(
             &StudyPageQuery {
@@ -91,21 +98,36 @@ struct StudyDetail {
 }
 
 async fn show(
-    State(state): State<AppState>,
+    State(archive): State<Arc<Archive>>,
+    State(router): State<Arc<RouterService>>,
     Path(study_uid): Path<String>,
 ) -> Result<Json<StudyDetail>, ApiError> {
     let uid = telerad_store::uid::validate_uid(&study_uid)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let index = state.archive.index();
+    let index = archive.index();
     let study = index
         .study(uid, &operator_scope())
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no study {uid}")))?;
     let series = index.series_of(uid, &operator_scope()).await?;
-    let assignment = state.router.assignment(uid).await?;
+    let assignment = router.assignment(uid).await.map_err(router_error)?;
     Ok(Json(StudyDetail {
         study,
         series,
         assignment,
     }))
+}
+
+/// The worklist maps the router's errors the same way; a function here
+/// rather than a shared `From`, as `telerad-http` does not know the router.
+fn router_error(e: RouterError) -> ApiError {
+    match e {
+        RouterError::NotFound(m) => ApiError::NotFound(m),
+        RouterError::Conflict(m) => ApiError::Conflict(m),
+        RouterError::BadRequest(m) => ApiError::BadRequest(m),
+        RouterError::Database(e) => ApiError::Database(e),
+        RouterError::Config(m) | RouterError::Corrupt(m) => ApiError::Internal(m),
+        RouterError::Events(e) => ApiError::Internal(e.to_string()),
+        RouterError::Load(e) => ApiError::Internal(e.to_string()),
+    }
 }

@@ -4,15 +4,14 @@
 //! failed), and the way to send one, or all those of a study or a
 //! destination, again.
 
-use crate::error::ApiError;
-use crate::paging::{self, Page};
-use crate::state::AppState;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRef, Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use telerad_http::ApiError;
+use telerad_http::paging::{self, Page};
 use telerad_store::ForwardJobId;
 use telerad_store::outbox::{ForwardJob, Outbox, OutboxError, RetryScope};
 
@@ -27,12 +26,6 @@ where
         .route("/api/forwards", get(list))
         .route("/api/forwards/retry", post(retry_dead))
         .route("/api/forwards/{id}/retry", post(retry))
-}
-
-impl FromRef<AppState> for Arc<Outbox> {
-    fn from_ref(state: &AppState) -> Arc<Outbox> {
-        state.outbox.clone()
-    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -271,7 +264,7 @@ mod tests {
         (archive, outbox, study, destination)
     }
 
-    /// The worklist's forward routes on a free port; their base URL.
+    /// The forward routes on a free port; their base URL.
     async fn serve(outbox: Arc<Outbox>) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

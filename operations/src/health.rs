@@ -1,19 +1,24 @@
 //! `GET /healthz`: up, and the index database answers.
 
-use crate::state::AppState;
 use axum::Json;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use serde_json::{Value, json};
+use std::sync::Arc;
+use telerad_store::Archive;
 
-pub fn routes() -> Router<AppState> {
+pub fn routes<S>() -> Router<S>
+where
+    Arc<Archive>: FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
     Router::new().route("/healthz", get(health))
 }
 
-async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    match state.archive.index().database().ping().await {
+async fn health(State(archive): State<Arc<Archive>>) -> (StatusCode, Json<Value>) {
+    match archive.index().database().ping().await {
         Ok(()) => (StatusCode::OK, Json(json!({ "status": "ok" }))),
         Err(e) => {
             tracing::error!("health check: database unavailable: {e}");
