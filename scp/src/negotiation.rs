@@ -11,10 +11,10 @@ use dicom_ul::pdu::{
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use telerad_config::Config;
+use telerad_dicom::part10::{IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME};
 use telerad_dicom::sop_class::{VERIFICATION, default_storage_sop_classes};
 use telerad_dicom::transfer_syntax;
 use telerad_dicom::uid::trim_uid;
-use telerad_store::part10::{IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME};
 
 /// The only application context of DICOM (PS3.7 §A.2.1).
 pub const DICOM_APPLICATION_CONTEXT: &str = "1.2.840.10008.3.1.1.1";

@@ -13,9 +13,9 @@ use dicom_ul::pdu::{
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use telerad_dicom::part10::{IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME};
 use telerad_dicom::sop_class::VERIFICATION;
 use telerad_dicom::uid::trim_uid;
-use telerad_store::part10::{IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME};
 use tokio::net::TcpStream;
 
 /// What we announce as our own maximum PDU length.

@@ -16,7 +16,6 @@ pub mod index;
 pub mod inspect;
 pub mod layout;
 pub mod outbox;
-pub mod part10;
 pub mod process_lock;
 pub mod scope;
 pub mod study_pages;
@@ -31,6 +30,8 @@ pub use clock::{Clock, DatabaseClock, ManualClock, OffsetClock, SystemClock};
 pub use db::{Backend, Database};
 pub use error::{StoreError, StoreFailure};
 pub use index::StudyIndex;
-pub use part10::InstanceHeader;
 pub use scope::Scope;
 pub use study_pages::{StudyCursor, StudyPage, StudyPageQuery};
+/// What [`Archive::begin`] is given; its callers need not name the crate
+/// it comes from.
+pub use telerad_dicom::part10::InstanceHeader;
