@@ -6,6 +6,7 @@
 //! It is not a DICOM toolkit: reading, writing and transcoding data sets
 //! are dicom-rs's job.
 
+pub mod inspect;
 pub mod part10;
 pub mod sop_class;
 pub mod transfer_syntax;

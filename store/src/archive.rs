@@ -18,7 +18,6 @@
 use crate::clock::Clock;
 use crate::error::StoreError;
 use crate::index::{IdentityConflict, IndexError, NewInstance, StudyIndex};
-use crate::inspect::{InspectError, InstanceAttributes, inspect};
 use crate::layout::{Layout, create_dir_durable, sync_dir};
 use crate::uid::validate_uid;
 use crate::writeback::Writeback;
@@ -27,6 +26,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+use telerad_dicom::inspect::{InspectError, InstanceAttributes, inspect};
 use telerad_dicom::part10::{InstanceHeader, header_bytes};
 use tempfile::NamedTempFile;
 use tokio::sync::oneshot;

@@ -13,7 +13,6 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod index;
-pub mod inspect;
 pub mod layout;
 pub mod outbox;
 pub mod process_lock;
