@@ -371,7 +371,7 @@ impl Association {
                 ),
             );
         }
-        if let Err(e) = telerad_store::uid::validate_uid(&command.affected_sop_instance_uid) {
+        if let Err(e) = telerad_dicom::uid::validate_uid(&command.affected_sop_instance_uid) {
             return refuse(
                 status::CANNOT_UNDERSTAND,
                 format!("Affected SOP Instance UID: {e}"),

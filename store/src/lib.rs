@@ -21,7 +21,6 @@ pub mod study_pages;
 pub mod study_rows;
 pub mod time;
 pub mod timers;
-pub mod uid;
 pub mod writeback;
 
 pub use archive::{Archive, OpenError, PendingInstance, Stored};
