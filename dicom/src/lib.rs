@@ -1,9 +1,29 @@
 //! What telerad knows of the DICOM standard itself, held once, at the
-//! bottom of the crate graph so that every crate can use it: for now the
-//! syntax of UIDs (PS3.5 §9.1), which the configuration, the store, the SCP
-//! and the test fixtures each checked their own way before.
+//! bottom of the crate graph so that the SCP, the store, the forwarder and
+//! the HTTP crates (later `viewer-api`) all use the same facts and the same
+//! checks rather than each its own:
 //!
-//! It is not a DICOM toolkit: reading, writing and transcoding data sets
-//! are dicom-rs's job.
+//! - [`uid`]: the syntax of UIDs (PS3.5 §9.1), strict for what telerad
+//!   writes, tolerant of what real modalities send;
+//! - [`sop_class`] and [`transfer_syntax`]: the registry of what telerad
+//!   stores, with the names PS3.6 gives them;
+//! - [`part10`]: the Part 10 header written in front of a received data set
+//!   (PS3.10 §7.1), and telerad's implementation identity;
+//! - [`inspect`]: the walk of a received data set before it is
+//!   acknowledged, which refuses malformed or hostile input within bounded
+//!   memory and reads out what the index keeps.
+//!
+//! Transcoding, then decoding and rendering for the viewer, belong here
+//! when they come.
+//!
+//! It is not a DICOM toolkit: encoding and parsing are dicom-rs's job, and
+//! this crate only says how telerad uses it. Nor does it know of the
+//! network, the configuration, files under the storage root or the
+//! database: association negotiation is `telerad-scp`'s, storage
+//! `telerad-store`'s. It depends on no telerad crate.
 
+pub mod inspect;
+pub mod part10;
+pub mod sop_class;
+pub mod transfer_syntax;
 pub mod uid;

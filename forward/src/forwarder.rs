@@ -27,11 +27,12 @@ use std::io::{BufReader, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use telerad_scp::scu::{DataSetSource, StoreAttemptError};
-use telerad_scp::sop_classes::{
-    EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN, STORAGE_SOP_CLASSES, TRANSFER_SYNTAXES,
-    VERIFICATION,
+use telerad_dicom::sop_class::{self, VERIFICATION};
+use telerad_dicom::transfer_syntax::{
+    self, DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_BIG_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN,
+    IMPLICIT_VR_LITTLE_ENDIAN,
 };
+use telerad_scp::scu::{DataSetSource, StoreAttemptError};
 use telerad_scp::{ClientAssociation, FileToSend};
 use telerad_store::outbox::{Destination, Failure, ForwardJob, Outbox};
 use telerad_store::{Archive, Backend, ForwardJobId};
@@ -63,9 +64,6 @@ const RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
 /// odd), one of which is Verification.
 const MAX_CONTEXTS: usize = 128;
 
-const EXPLICIT_VR_BIG_ENDIAN: &str = "1.2.840.10008.1.2.2";
-const DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN: &str = "1.2.840.10008.1.2.1.99";
-
 /// Syntaxes whose data set telerad can read and write again in another
 /// uncompressed syntax without touching the pixel data's meaning.
 fn is_uncompressed(transfer_syntax_uid: &str) -> bool {
@@ -94,17 +92,11 @@ fn acceptable_syntaxes(stored: &str) -> Vec<&str> {
 }
 
 fn sop_class_name(uid: &str) -> String {
-    STORAGE_SOP_CLASSES
-        .iter()
-        .find(|(u, _)| *u == uid)
-        .map_or_else(|| uid.to_string(), |(_, name)| format!("{name} ({uid})"))
+    sop_class::name(uid).map_or_else(|| uid.to_string(), |name| format!("{name} ({uid})"))
 }
 
 fn transfer_syntax_name(uid: &str) -> String {
-    TRANSFER_SYNTAXES
-        .iter()
-        .find(|(u, _)| *u == uid)
-        .map_or_else(|| uid.to_string(), |(_, name)| format!("{name} ({uid})"))
+    transfer_syntax::name(uid).map_or_else(|| uid.to_string(), |name| format!("{name} ({uid})"))
 }
 
 /// Names this process's claims: host, process id and a per-run nonce, so

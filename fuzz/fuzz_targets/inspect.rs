@@ -23,5 +23,5 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let ts = TRANSFER_SYNTAXES[usize::from(selector) % TRANSFER_SYNTAXES.len()];
-    let _ = telerad_store::inspect::inspect_bytes(data_set, ts, MAX_INFLATED);
+    let _ = telerad_dicom::inspect::inspect_bytes(data_set, ts, MAX_INFLATED);
 });

@@ -94,7 +94,7 @@ async fn retry_dead(
     let Json(body) = json.map_err(|e| ApiError::from_json_rejection(&e, EXPECTED))?;
     let scope = match (&body.study_instance_uid, &body.destination) {
         (Some(uid), None) => RetryScope::Study(
-            telerad_store::uid::validate_uid(uid)
+            telerad_dicom::uid::validate_uid(uid)
                 .map_err(|e| ApiError::BadRequest(e.to_string()))?,
         ),
         (None, Some(destination)) if !destination.trim().is_empty() => {

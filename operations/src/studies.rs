@@ -102,7 +102,7 @@ async fn show(
     State(router): State<Arc<RouterService>>,
     Path(study_uid): Path<String>,
 ) -> Result<Json<StudyDetail>, ApiError> {
-    let uid = telerad_store::uid::validate_uid(&study_uid)
+    let uid = telerad_dicom::uid::validate_uid(&study_uid)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let index = archive.index();
     let study = index

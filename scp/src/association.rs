@@ -13,7 +13,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use telerad_store::{Archive, InstanceHeader, PendingInstance, StoreFailure};
+use telerad_dicom::part10::InstanceHeader;
+use telerad_store::{Archive, PendingInstance, StoreFailure};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tracing::Instrument;
@@ -370,7 +371,7 @@ impl Association {
                 ),
             );
         }
-        if let Err(e) = telerad_store::uid::validate_uid(&command.affected_sop_instance_uid) {
+        if let Err(e) = telerad_dicom::uid::validate_uid(&command.affected_sop_instance_uid) {
             return refuse(
                 status::CANNOT_UNDERSTAND,
                 format!("Affected SOP Instance UID: {e}"),

@@ -272,7 +272,7 @@ pub fn echo_rq(message_id: u16) -> Vec<u8> {
         DataElement::new(
             tags::AFFECTED_SOP_CLASS_UID,
             VR::UI,
-            uid(crate::sop_classes::VERIFICATION),
+            uid(telerad_dicom::sop_class::VERIFICATION),
         ),
         DataElement::new(tags::COMMAND_FIELD, VR::US, PrimitiveValue::from(C_ECHO_RQ)),
         DataElement::new(tags::MESSAGE_ID, VR::US, PrimitiveValue::from(message_id)),

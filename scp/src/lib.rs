@@ -14,7 +14,6 @@ pub mod pdu_io;
 pub mod scu;
 pub mod server;
 pub mod socket;
-pub mod sop_classes;
 
 pub use association::AssociationContext;
 pub use negotiation::Policy;

@@ -3,9 +3,6 @@
 //! A pure function of the request, the peer's address and the policy, so
 //! every rule can be tested without a socket.
 
-use crate::sop_classes::{
-    DICOM_APPLICATION_CONTEXT, VERIFICATION, is_supported_transfer_syntax, trim_uid,
-};
 use dicom_ul::pdu::{
     AssociationAC, AssociationRJ, AssociationRJResult, AssociationRJServiceProviderASCEReason,
     AssociationRJServiceUserReason, AssociationRJSource, AssociationRQ, PresentationContextResult,
@@ -14,7 +11,13 @@ use dicom_ul::pdu::{
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use telerad_config::Config;
-use telerad_store::part10::{IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME};
+use telerad_dicom::part10::{IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME};
+use telerad_dicom::sop_class::{VERIFICATION, default_storage_sop_classes};
+use telerad_dicom::transfer_syntax;
+use telerad_dicom::uid::trim_uid;
+
+/// The only application context of DICOM (PS3.7 §A.2.1).
+pub const DICOM_APPLICATION_CONTEXT: &str = "1.2.840.10008.3.1.1.1";
 
 /// What the SCP accepts, derived once from the configuration.
 #[derive(Debug, Clone)]
@@ -31,7 +34,7 @@ impl Policy {
             .dicom
             .accepted_sop_classes
             .clone()
-            .unwrap_or_else(crate::sop_classes::default_storage_sop_classes);
+            .unwrap_or_else(default_storage_sop_classes);
         Policy {
             ae_title: config.dicom.ae_title.trim().to_string(),
             max_pdu_length: config.dicom.max_pdu_length,
@@ -139,7 +142,7 @@ pub fn negotiate(rq: &AssociationRQ, peer: IpAddr, policy: &Policy) -> Decision 
             .transfer_syntaxes
             .iter()
             .map(|ts| trim_uid(ts))
-            .find(|ts| is_supported_transfer_syntax(ts));
+            .find(|ts| transfer_syntax::is_supported(ts));
         let (reason, transfer_syntax) = match (known, chosen) {
             (false, _) => (
                 PresentationContextResultReason::AbstractSyntaxNotSupported,

@@ -3,8 +3,8 @@
 //! chunks so that memory does not grow with the file.
 
 use crate::dimse::{self, Command, status};
+use crate::negotiation::DICOM_APPLICATION_CONTEXT;
 use crate::pdu_io::{self, PduError};
-use crate::sop_classes::{DICOM_APPLICATION_CONTEXT, VERIFICATION, trim_uid};
 use dicom_object::meta::FileMetaTable;
 use dicom_ul::pdu::{
     AssociationRQ, PDataValue, PDataValueType, Pdu, PresentationContextProposed,
@@ -13,7 +13,9 @@ use dicom_ul::pdu::{
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use telerad_store::part10::{IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME};
+use telerad_dicom::part10::{IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME};
+use telerad_dicom::sop_class::VERIFICATION;
+use telerad_dicom::uid::trim_uid;
 use tokio::net::TcpStream;
 
 /// What we announce as our own maximum PDU length.
@@ -480,7 +482,7 @@ pub async fn echo(
 ) -> Result<u16, ScuError> {
     let proposals = [(
         VERIFICATION.to_string(),
-        crate::sop_classes::IMPLICIT_VR_LITTLE_ENDIAN.to_string(),
+        telerad_dicom::transfer_syntax::IMPLICIT_VR_LITTLE_ENDIAN.to_string(),
     )];
     let mut association =
         ClientAssociation::connect(calling_ae_title, destination, &proposals, timeout).await?;

@@ -13,9 +13,9 @@
 
 use std::error::Error;
 use std::time::{Duration, Instant};
+use telerad_dicom::inspect::InstanceAttributes;
 use telerad_store::db::Database;
 use telerad_store::index::{NewInstance, StudyIndex};
-use telerad_store::inspect::InstanceAttributes;
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 

@@ -18,16 +18,16 @@
 use crate::clock::Clock;
 use crate::error::StoreError;
 use crate::index::{IdentityConflict, IndexError, NewInstance, StudyIndex};
-use crate::inspect::{InspectError, InstanceAttributes, inspect};
 use crate::layout::{Layout, create_dir_durable, sync_dir};
-use crate::part10::{InstanceHeader, header_bytes};
-use crate::uid::validate_uid;
 use crate::writeback::Writeback;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+use telerad_dicom::inspect::{InspectError, InstanceAttributes, inspect};
+use telerad_dicom::part10::{InstanceHeader, header_bytes};
+use telerad_dicom::uid::validate_uid;
 use tempfile::NamedTempFile;
 use tokio::sync::oneshot;
 

@@ -74,7 +74,7 @@ pub enum IndexError {
 #[derive(Debug, Clone)]
 pub struct NewInstance {
     pub site: String,
-    pub attributes: crate::inspect::InstanceAttributes,
+    pub attributes: telerad_dicom::inspect::InstanceAttributes,
     pub version: i64,
     pub transfer_syntax_uid: String,
     pub path: String,

@@ -4,7 +4,7 @@
 //! `SOP.vN.dcm` for later versions, and `ROOT/incoming/NODE/` for files
 //! still being received by node NODE (nodes may share the folder). `incoming/` is on the same file system as the final tree so that
 //! the last step is an atomic `rename`. Paths are only ever built from UIDs
-//! that passed [`crate::uid::validate_uid`].
+//! that passed [`telerad_dicom::uid::validate_uid`].
 
 use std::fs;
 use std::io;

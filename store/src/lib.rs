@@ -15,17 +15,14 @@ pub mod events;
 pub mod flag;
 pub mod ids;
 pub mod index;
-pub mod inspect;
 pub mod layout;
 pub mod outbox;
-pub mod part10;
 pub mod process_lock;
 pub mod scope;
 pub mod study_pages;
 pub mod study_rows;
 pub mod time;
 pub mod timers;
-pub mod uid;
 pub mod writeback;
 
 pub use archive::{Archive, OpenError, PendingInstance, Stored};
@@ -34,6 +31,8 @@ pub use db::{Backend, Database};
 pub use error::{StoreError, StoreFailure};
 pub use ids::{AssignmentId, EventId, ForwardJobId, StudyId};
 pub use index::StudyIndex;
-pub use part10::InstanceHeader;
 pub use scope::Scope;
 pub use study_pages::{StudyCursor, StudyPage, StudyPageQuery};
+/// What [`Archive::begin`] is given; its callers need not name the crate
+/// it comes from.
+pub use telerad_dicom::part10::InstanceHeader;

@@ -1,9 +1,9 @@
 //! Reads of patient data are narrowed to the caller's sites: another site's
 //! study is not found, as if it did not exist.
 
+use telerad_dicom::inspect::InstanceAttributes;
 use telerad_fixtures::database::{Backend, PgDatabase};
 use telerad_store::index::NewInstance;
-use telerad_store::inspect::InstanceAttributes;
 use telerad_store::{Database, Scope, StudyIndex, StudyPageQuery};
 
 async fn index_with_one_study(url: &str) -> StudyIndex {

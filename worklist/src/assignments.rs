@@ -33,7 +33,7 @@ fn body(json: Result<Json<RadiologistBody>, JsonRejection>) -> Result<Radiologis
 }
 
 fn study_uid(raw: &str) -> Result<&str, ApiError> {
-    telerad_store::uid::validate_uid(raw).map_err(|e| ApiError::BadRequest(e.to_string()))
+    telerad_dicom::uid::validate_uid(raw).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
 /// A function, not `From`: neither type is this crate's, and

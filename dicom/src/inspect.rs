@@ -9,6 +9,7 @@
 //! kB of deflate can claim gigabytes), into a spill file beside the received
 //! one, then walked the same way.
 
+use crate::transfer_syntax::EXPLICIT_VR_LITTLE_ENDIAN;
 use dicom_core::Tag;
 use dicom_core::header::HasLength;
 use dicom_dictionary_std::tags;
@@ -56,10 +57,6 @@ pub enum InspectError {
     #[error("the deflated data set inflates past the {limit}-byte limit")]
     InflatesPastLimit { limit: u64 },
 }
-
-/// What the bytes of a Deflated Explicit VR Little Endian data set (PS3.5
-/// §A.5) are once inflated.
-const EXPLICIT_VR_LITTLE_ENDIAN: &str = "1.2.840.10008.1.2.1";
 
 /// Generous: 64 characters of a multi-byte character set, three times over
 /// for the groups of a Person Name.
@@ -136,6 +133,8 @@ pub fn inspect(
     let mut file = File::open(path)?;
     let file_len = file.metadata()?.len();
     file.seek(SeekFrom::Start(dataset_offset))?;
+    // Once inflated, a Deflated Explicit VR Little Endian data set (PS3.5
+    // §A.5) is an Explicit VR Little Endian one.
     if is_deflated(ts) {
         let dir = path.parent().unwrap_or(Path::new("."));
         // Unnamed, so it goes away with its handle whatever happens.
@@ -330,7 +329,9 @@ mod tests {
 
     #[test]
     fn a_data_set_deflated_by_dcmtk_gives_the_attributes_of_the_original() {
-        let original = telerad_fixtures::samples_dir().join("CT_small.dcm");
+        // By path: telerad-fixtures depends on this crate, not the reverse.
+        let original =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/samples/CT_small.dcm");
         let dir = tempfile::tempdir().expect("a temp dir");
         let deflated = dir.path().join("CT_small_deflated.dcm");
         // DCMTK's own deflater: a real third-party encoding of PS3.5 §A.5.

@@ -1,11 +1,8 @@
-//! What the SCP accepts: the storage SOP classes a peripheral emergency
-//! department may send (DICOM PS3.4 Annex B.5) and the transfer syntaxes of
-//! PS3.5 §10 that telerad stores as received.
+//! SOP classes (PS3.4): Verification, and the storage SOP classes a
+//! peripheral emergency department may send (PS3.4 Annex B.5), which
+//! telerad stores unless the configuration narrows them.
 
 pub const VERIFICATION: &str = "1.2.840.10008.1.1";
-pub const DICOM_APPLICATION_CONTEXT: &str = "1.2.840.10008.3.1.1.1";
-pub const IMPLICIT_VR_LITTLE_ENDIAN: &str = "1.2.840.10008.1.2";
-pub const EXPLICIT_VR_LITTLE_ENDIAN: &str = "1.2.840.10008.1.2.1";
 
 /// (UID, name) of the storage SOP classes accepted by default.
 pub const STORAGE_SOP_CLASSES: &[(&str, &str)] = &[
@@ -107,47 +104,6 @@ pub const STORAGE_SOP_CLASSES: &[(&str, &str)] = &[
     ),
 ];
 
-/// Transfer syntaxes accepted, stored without transcoding.
-pub const TRANSFER_SYNTAXES: &[(&str, &str)] = &[
-    (IMPLICIT_VR_LITTLE_ENDIAN, "Implicit VR Little Endian"),
-    (EXPLICIT_VR_LITTLE_ENDIAN, "Explicit VR Little Endian"),
-    ("1.2.840.10008.1.2.2", "Explicit VR Big Endian"),
-    (
-        "1.2.840.10008.1.2.1.99",
-        "Deflated Explicit VR Little Endian",
-    ),
-    ("1.2.840.10008.1.2.4.50", "JPEG Baseline (Process 1)"),
-    ("1.2.840.10008.1.2.4.51", "JPEG Extended (Process 2 & 4)"),
-    (
-        "1.2.840.10008.1.2.4.57",
-        "JPEG Lossless, Non-Hierarchical (Process 14)",
-    ),
-    (
-        "1.2.840.10008.1.2.4.70",
-        "JPEG Lossless, First-Order Prediction (Process 14 SV1)",
-    ),
-    ("1.2.840.10008.1.2.4.80", "JPEG-LS Lossless"),
-    ("1.2.840.10008.1.2.4.81", "JPEG-LS Lossy (Near-Lossless)"),
-    (
-        "1.2.840.10008.1.2.4.90",
-        "JPEG 2000 Image Compression (Lossless Only)",
-    ),
-    ("1.2.840.10008.1.2.4.91", "JPEG 2000 Image Compression"),
-    (
-        "1.2.840.10008.1.2.4.201",
-        "High-Throughput JPEG 2000 (Lossless Only)",
-    ),
-    (
-        "1.2.840.10008.1.2.4.203",
-        "High-Throughput JPEG 2000 Image Compression",
-    ),
-    ("1.2.840.10008.1.2.5", "RLE Lossless"),
-];
-
-pub fn is_supported_transfer_syntax(uid: &str) -> bool {
-    TRANSFER_SYNTAXES.iter().any(|(ts, _)| *ts == uid)
-}
-
 pub fn default_storage_sop_classes() -> Vec<String> {
     STORAGE_SOP_CLASSES
         .iter()
@@ -155,5 +111,10 @@ pub fn default_storage_sop_classes() -> Vec<String> {
         .collect()
 }
 
-/// Trims the NUL or space padding of a UID as carried in PDUs.
-pub use telerad_dicom::uid::trim_uid;
+/// The name PS3.6 gives a storage SOP class telerad knows of.
+pub fn name(uid: &str) -> Option<&'static str> {
+    STORAGE_SOP_CLASSES
+        .iter()
+        .find(|(u, _)| *u == uid)
+        .map(|(_, name)| *name)
+}
