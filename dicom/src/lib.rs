@@ -11,10 +11,11 @@
 //!   (PS3.10 §7.1), and telerad's implementation identity;
 //! - [`inspect`]: the walk of a received data set before it is
 //!   acknowledged, which refuses malformed or hostile input within bounded
-//!   memory and reads out what the index keeps.
+//!   memory and reads out what the index keeps;
+//! - [`transcode`]: re-encoding an uncompressed data set in another
+//!   uncompressed syntax, for a workstation that refuses the stored one.
 //!
-//! Transcoding, then decoding and rendering for the viewer, belong here
-//! when they come.
+//! Decoding and rendering for the viewer belong here when they come.
 //!
 //! It is not a DICOM toolkit: encoding and parsing are dicom-rs's job, and
 //! this crate only says how telerad uses it. Nor does it know of the
@@ -25,5 +26,6 @@
 pub mod inspect;
 pub mod part10;
 pub mod sop_class;
+pub mod transcode;
 pub mod transfer_syntax;
 pub mod uid;

@@ -19,19 +19,13 @@
 //! claim runs out (PostgreSQL, where another live process may hold them),
 //! and those of the batch under way are re-sent flagged `possible_duplicate`.
 
-use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
-use dicom_object::InMemDicomObject;
-use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::io::{BufReader, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use telerad_dicom::sop_class::{self, VERIFICATION};
-use telerad_dicom::transfer_syntax::{
-    self, DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_BIG_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN,
-    IMPLICIT_VR_LITTLE_ENDIAN,
-};
+use telerad_dicom::transcode::{is_uncompressed, reencode, syntaxes_to_offer};
+use telerad_dicom::transfer_syntax::{self, EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN};
 use telerad_scp::scu::{DataSetSource, StoreAttemptError};
 use telerad_scp::{ClientAssociation, FileToSend};
 use telerad_store::outbox::{Destination, Failure, ForwardJob, Outbox};
@@ -63,33 +57,6 @@ const RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Presentation contexts of one association (PS3.8 §9.3.2.2: ids 1 to 255,
 /// odd), one of which is Verification.
 const MAX_CONTEXTS: usize = 128;
-
-/// Syntaxes whose data set telerad can read and write again in another
-/// uncompressed syntax without touching the pixel data's meaning.
-fn is_uncompressed(transfer_syntax_uid: &str) -> bool {
-    matches!(
-        transfer_syntax_uid,
-        IMPLICIT_VR_LITTLE_ENDIAN
-            | EXPLICIT_VR_LITTLE_ENDIAN
-            | EXPLICIT_VR_BIG_ENDIAN
-            | DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
-    )
-}
-
-/// What telerad proposes for an instance stored in `stored`: that syntax
-/// first, then, for uncompressed data, the two little-endian ones every
-/// storage SCP accepts (PS3.5 §10.1).
-fn acceptable_syntaxes(stored: &str) -> Vec<&str> {
-    let mut out = vec![stored];
-    if is_uncompressed(stored) {
-        for ts in [EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN] {
-            if !out.contains(&ts) {
-                out.push(ts);
-            }
-        }
-    }
-    out
-}
 
 fn sop_class_name(uid: &str) -> String {
     sop_class::name(uid).map_or_else(|| uid.to_string(), |name| format!("{name} ({uid})"))
@@ -345,7 +312,7 @@ fn association_groups(jobs: Vec<ForwardJob>) -> Vec<Vec<ForwardJob>> {
     type Part = (BTreeSet<(String, String)>, Vec<ForwardJob>);
     let mut groups: Vec<Part> = Vec::new();
     for job in jobs {
-        let needed: Vec<(String, String)> = acceptable_syntaxes(&job.transfer_syntax_uid)
+        let needed: Vec<(String, String)> = syntaxes_to_offer(&job.transfer_syntax_uid)
             .into_iter()
             .map(|ts| (job.sop_class_uid.clone(), ts.to_string()))
             .collect();
@@ -367,7 +334,7 @@ fn association_groups(jobs: Vec<ForwardJob>) -> Vec<Vec<ForwardJob>> {
 fn proposals_for(jobs: &[ForwardJob]) -> Vec<(String, String)> {
     let mut contexts = BTreeSet::new();
     for job in jobs {
-        for ts in acceptable_syntaxes(&job.transfer_syntax_uid) {
+        for ts in syntaxes_to_offer(&job.transfer_syntax_uid) {
             contexts.insert((job.sop_class_uid.clone(), ts.to_string()));
         }
     }
@@ -938,9 +905,9 @@ fn prepare(
         Plan::AsStored => Ok(Prepared::File(file)),
         Plan::Reencode(target) => {
             let data = reencode(&file.path, file.dataset_offset, transfer_syntax_uid, target)
-                .map_err(|message| PrepareError {
+                .map_err(|error| PrepareError {
                     message: format!(
-                        "cannot re-encode {} from {} to {}: {message}",
+                        "cannot re-encode {} from {} to {}: {error}",
                         path.display(),
                         transfer_syntax_name(transfer_syntax_uid),
                         transfer_syntax_name(target)
@@ -954,40 +921,6 @@ fn prepare(
             })
         }
     }
-}
-
-/// Reads the data set at `offset` in `from` syntax and writes it in `to`.
-/// The whole data set is held in memory: only uncompressed instances take
-/// this path, only for destinations that refuse their stored syntax, and
-/// those are mostly single images of a few megabytes.
-fn reencode(path: &Path, offset: u64, from: &str, to: &str) -> Result<Vec<u8>, String> {
-    let from_ts = TransferSyntaxRegistry
-        .get(from)
-        .ok_or_else(|| format!("transfer syntax {from} is not known"))?;
-    let to_ts = TransferSyntaxRegistry
-        .get(to)
-        .ok_or_else(|| format!("transfer syntax {to} is not known"))?;
-    let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    file.seek(SeekFrom::Start(offset))
-        .map_err(|e| e.to_string())?;
-    let reader = BufReader::new(file);
-    let mut object =
-        InMemDicomObject::read_dataset_with_ts(reader, from_ts).map_err(|e| e.to_string())?;
-    // Group lengths (gggg,0000) count bytes of the old encoding: wrong once
-    // re-encoded, and optional in a data set (PS3.5 §7.2), so dropped.
-    let group_lengths: Vec<_> = object
-        .iter()
-        .map(|element| element.header().tag)
-        .filter(|tag| tag.element() == 0)
-        .collect();
-    for tag in group_lengths {
-        object.remove_element(tag);
-    }
-    let mut out = Vec::new();
-    object
-        .write_dataset_with_ts(&mut out, to_ts)
-        .map_err(|e| e.to_string())?;
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -1020,26 +953,6 @@ mod tests {
             created_at: 0,
             sent_at: None,
         }
-    }
-
-    #[test]
-    fn uncompressed_instances_also_propose_both_little_endian_syntaxes() {
-        assert_eq!(
-            acceptable_syntaxes(EXPLICIT_VR_BIG_ENDIAN),
-            [
-                EXPLICIT_VR_BIG_ENDIAN,
-                EXPLICIT_VR_LITTLE_ENDIAN,
-                IMPLICIT_VR_LITTLE_ENDIAN
-            ]
-        );
-        assert_eq!(
-            acceptable_syntaxes(IMPLICIT_VR_LITTLE_ENDIAN),
-            [IMPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN]
-        );
-        assert_eq!(
-            acceptable_syntaxes("1.2.840.10008.1.2.4.90"),
-            ["1.2.840.10008.1.2.4.90"]
-        );
     }
 
     #[test]
