@@ -95,11 +95,39 @@ pub struct StoredVersion {
     pub path: String,
 }
 
+/// Where a study's reception stands (`studies.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StudyStatus {
+    /// Images may still come: the quiet period has not passed.
+    Receiving,
+    /// Quiet for its site's period: routed.
+    Complete,
+}
+
+/// A stored status that is neither `receiving` nor `complete`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a study status")]
+pub struct UnknownStudyStatus(pub String);
+
+impl TryFrom<String> for StudyStatus {
+    type Error = UnknownStudyStatus;
+
+    fn try_from(value: String) -> Result<StudyStatus, UnknownStudyStatus> {
+        match value.as_str() {
+            "receiving" => Ok(StudyStatus::Receiving),
+            "complete" => Ok(StudyStatus::Complete),
+            _ => Err(UnknownStudyStatus(value)),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct StudySummary {
     pub study_instance_uid: String,
     pub site: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: StudyStatus,
     pub patient_name: String,
     pub patient_id: String,
     pub patient_birth_date: String,
@@ -754,7 +782,19 @@ fn merge_set(set: &str, value: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::merge_set;
+    use super::{StudyStatus, UnknownStudyStatus, merge_set};
+
+    #[test]
+    fn a_stored_status_is_read_or_refused() {
+        assert_eq!(
+            StudyStatus::try_from("complete".to_owned()),
+            Ok(StudyStatus::Complete)
+        );
+        assert_eq!(
+            StudyStatus::try_from("Complete".to_owned()),
+            Err(UnknownStudyStatus("Complete".to_owned()))
+        );
+    }
 
     #[test]
     fn modality_sets_merge_sorted_without_duplicates() {
