@@ -44,6 +44,15 @@ enum Command {
     Push(PushArgs),
     /// Who is on duty at a given time, and why (weekly rota and overrides).
     Rota(crate::rota::RotaArgs),
+    /// Accounts: add, passwd, disable, list.
+    #[command(subcommand)]
+    User(crate::accounts::UserCommand),
+    /// API tokens: create.
+    #[command(subcommand)]
+    Token(crate::accounts::TokenCommand),
+    /// The audit trail: verify.
+    #[command(subcommand)]
+    Audit(crate::accounts::AuditCommand),
 }
 
 #[derive(Debug, Args)]
@@ -152,6 +161,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Push(args) => crate::push::push(args).await,
         Command::Rota(args) => crate::rota::rota(&args),
+        Command::User(command) => crate::accounts::user(command).await,
+        Command::Token(command) => crate::accounts::token(command).await,
+        Command::Audit(command) => crate::accounts::audit(command).await,
     }
 }
 
@@ -190,7 +202,7 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-fn config_error(path: &std::path::Path, e: ConfigError) -> anyhow::Error {
+pub fn config_error(path: &std::path::Path, e: ConfigError) -> anyhow::Error {
     let problems = e.problems();
     if problems.is_empty() {
         return anyhow::anyhow!("{e}");

@@ -3,6 +3,7 @@
 //! The binary wires the crates together and owns start-up, shutdown and
 //! signals; the work itself lives in the crates.
 
+mod accounts;
 mod cli;
 mod push;
 mod rota;

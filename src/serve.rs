@@ -3,8 +3,10 @@
 
 use anyhow::Context;
 use axum::extract::FromRef;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use telerad_access::Access;
 use telerad_config::Config;
 use telerad_router::rota::Rota;
 use telerad_router::service::Router as RouterService;
@@ -42,6 +44,12 @@ pub async fn serve(
             );
         }
     }
+    let access = Arc::new(Access::new(
+        archive.index().database().clone(),
+        archive.clock().clone(),
+        &config,
+    ));
+    first_admin(&access, &config.storage.data_dir).await?;
     let dicom_addr = (config.dicom.bind, config.dicom.port);
     let dicom_listener = TcpListener::bind(dicom_addr).await.with_context(|| {
         format!(
@@ -126,14 +134,19 @@ pub async fn serve(
         archive: archive.clone(),
         outbox: outbox.clone(),
         router,
+        access,
     });
     let mut http_shutdown = shutdown_rx.clone();
     let http_task = tokio::spawn(async move {
-        axum::serve(http_listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = http_shutdown.changed().await;
-            })
-            .await
+        // The peer's address goes to audit records and login throttling.
+        axum::serve(
+            http_listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = http_shutdown.changed().await;
+        })
+        .await
     });
 
     wait_for_signal().await?;
@@ -160,6 +173,13 @@ struct AppState {
     archive: Arc<Archive>,
     outbox: Arc<Outbox>,
     router: Arc<RouterService>,
+    access: Arc<Access>,
+}
+
+impl FromRef<AppState> for Arc<Access> {
+    fn from_ref(state: &AppState) -> Arc<Access> {
+        state.access.clone()
+    }
 }
 
 impl FromRef<AppState> for Arc<Archive> {
@@ -185,10 +205,59 @@ impl FromRef<AppState> for Arc<RouterService> {
 fn http_app(state: AppState) -> axum::Router {
     telerad_http::with_common_layers(
         axum::Router::new()
+            .merge(telerad_access::routes::routes())
             .merge(telerad_operations::routes())
             .merge(telerad_worklist::routes())
             .with_state(state),
     )
+}
+
+/// Where the first administrator's password is written, for its owner only.
+pub const INITIAL_PASSWORD_FILE: &str = "initial-admin-password";
+
+/// On the first start of an empty database, an `admin` account, so that
+/// the first person has a way in: its password is printed once and written
+/// to a file only this system user may read.
+async fn first_admin(access: &Access, data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let Some(password) = access
+        .first_admin()
+        .await
+        .context("cannot create the first administrator")?
+    else {
+        return Ok(());
+    };
+    let path = data_dir.join(INITIAL_PASSWORD_FILE);
+    write_owner_only(&path, &format!("{password}\n"))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    println!(
+        "First start: an administrator account was created.\n  login:    admin\n           password: {password}\n(also in {}, readable by this user only; sign in and          change it: telerad user passwd admin)",
+        path.display()
+    );
+    tracing::warn!(
+        "first start: account admin created, its password is in {}",
+        path.display()
+    );
+    Ok(())
+}
+
+fn write_owner_only(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    // A file left by an earlier database keeps its mode: set it again.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
 }
 
 /// What an operator needs to know that the server runs as intended: which

@@ -262,6 +262,7 @@ fn call(
     let request = ureq::http::Request::builder()
         .method(method)
         .uri(&url)
+        .header("authorization", format!("Bearer {}", server.admin_token()))
         .header("content-type", "application/json");
     let result = match body {
         None => agent.run(request.body(()).expect("a request")),

@@ -293,15 +293,26 @@ fn stroke_ct_at_night_is_assigned_forwarded_and_escalated(backend: &Backend) {
     );
     assert_eq!(assignment["assigned_at"], escalated["at"], "{assignment}");
 
-    // The wrong radiologist cannot acknowledge; the right one can.
-    let (status, body) = server.post(
+    // The wrong radiologist cannot acknowledge (it is in their site's
+    // escalated pool, so they see it); the right one can.
+    let neuro_a = server.user_token(
+        "neuro-a",
+        &["--role", "radiologist", "--radiologist", "dr-neuro-a"],
+    );
+    let backup = server.user_token(
+        "backup",
+        &["--role", "radiologist", "--radiologist", "dr-backup"],
+    );
+    let (status, body) = server.post_as(
+        Some(&neuro_a),
         &format!("/api/studies/{uid}/acknowledge"),
-        r#"{"radiologist": "dr-neuro-a"}"#,
+        "",
     );
     assert_eq!(status, 409, "{body}");
-    let (status, body) = server.post(
+    let (status, body) = server.post_as(
+        Some(&backup),
         &format!("/api/studies/{uid}/acknowledge"),
-        r#"{"radiologist": "dr-backup"}"#,
+        "",
     );
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["state"], "acknowledged");

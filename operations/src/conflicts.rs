@@ -5,6 +5,7 @@ use axum::extract::{FromRef, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use std::sync::Arc;
+use telerad_access::{Access, Action, Caller};
 use telerad_http::ApiError;
 use telerad_store::Archive;
 use telerad_store::index::IdentityConflict;
@@ -12,6 +13,7 @@ use telerad_store::index::IdentityConflict;
 pub fn routes<S>() -> Router<S>
 where
     Arc<Archive>: FromRef<S>,
+    Arc<Access>: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
     Router::new().route("/api/conflicts", get(list))
@@ -21,7 +23,13 @@ where
 const SHOWN: i64 = 500;
 
 async fn list(
+    caller: Caller,
     State(archive): State<Arc<Archive>>,
 ) -> Result<Json<Vec<IdentityConflict>>, ApiError> {
-    Ok(Json(archive.index().conflicts(SHOWN).await?))
+    caller.allow(Action::Operate).await?;
+    let conflicts = archive.index().conflicts(SHOWN).await?;
+    caller
+        .audit(&caller.record("conflict.list", "conflicts".into()))
+        .await?;
+    Ok(Json(conflicts))
 }

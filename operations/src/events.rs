@@ -5,6 +5,7 @@ use axum::extract::{FromRef, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use std::sync::Arc;
+use telerad_access::{Access, Action, Caller};
 use telerad_http::ApiError;
 use telerad_store::Archive;
 use telerad_store::events::FailedEvent;
@@ -12,11 +13,20 @@ use telerad_store::events::FailedEvent;
 pub fn routes<S>() -> Router<S>
 where
     Arc<Archive>: FromRef<S>,
+    Arc<Access>: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
     Router::new().route("/api/events/failed", get(list))
 }
 
-async fn list(State(archive): State<Arc<Archive>>) -> Result<Json<Vec<FailedEvent>>, ApiError> {
-    Ok(Json(archive.index().failed_events().await?))
+async fn list(
+    caller: Caller,
+    State(archive): State<Arc<Archive>>,
+) -> Result<Json<Vec<FailedEvent>>, ApiError> {
+    caller.allow(Action::Operate).await?;
+    let events = archive.index().failed_events().await?;
+    caller
+        .audit(&caller.record("event.list_failed", "events".into()))
+        .await?;
+    Ok(Json(events))
 }

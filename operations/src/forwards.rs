@@ -10,6 +10,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use telerad_access::{Access, Action, Caller};
 use telerad_http::ApiError;
 use telerad_http::paging::{self, Page};
 use telerad_store::ForwardJobId;
@@ -20,6 +21,7 @@ use telerad_store::outbox::{ForwardJob, Outbox, OutboxError, RetryScope};
 pub fn routes<S>() -> Router<S>
 where
     Arc<Outbox>: FromRef<S>,
+    Arc<Access>: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
     Router::new()
@@ -38,9 +40,11 @@ struct ListQuery {
 
 /// Newest first, a page at a time.
 async fn list(
+    caller: Caller,
     State(outbox): State<Arc<Outbox>>,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Page<ForwardJob>>, ApiError> {
+    caller.allow(Action::Operate).await?;
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let limit = paging::limit(query.limit)?;
     let before = match query.cursor.as_deref() {
@@ -61,6 +65,9 @@ async fn list(
         .page(query.state.as_deref(), before, limit)
         .await
         .map_err(api_error)?;
+    caller
+        .audit(&caller.record("forward.list", "forwards".into()))
+        .await?;
     Ok(Json(Page::new(
         page.jobs,
         "/api/forwards",
@@ -86,9 +93,11 @@ struct Requeued {
 /// `POST /api/forwards/retry`: every dead job of a study or of a
 /// destination back in the queue, in one call.
 async fn retry_dead(
+    caller: Caller,
     State(outbox): State<Arc<Outbox>>,
     json: Result<Json<RetryBody>, JsonRejection>,
 ) -> Result<Json<Requeued>, ApiError> {
+    caller.allow(Action::Operate).await?;
     const EXPECTED: &str =
         "expected {\"study_instance_uid\": \"UID\"} or {\"destination\": \"name or AE title\"}";
     let Json(body) = json.map_err(|e| ApiError::from_json_rejection(&e, EXPECTED))?;
@@ -103,20 +112,36 @@ async fn retry_dead(
         _ => return Err(ApiError::BadRequest(EXPECTED.to_owned())),
     };
     let requeued = outbox.retry_dead(scope).await.map_err(api_error)?;
+    let mut record = match &body.study_instance_uid {
+        Some(uid) => caller.study_record("forward.retry", uid, None),
+        None => caller.record("forward.retry", "forwards".into()),
+    };
+    record.detail = serde_json::json!({
+        "destination": body.destination, "requeued": requeued,
+    })
+    .to_string();
+    caller.audit(&record).await?;
     Ok(Json(Requeued { requeued }))
 }
 
 async fn retry(
+    caller: Caller,
     State(outbox): State<Arc<Outbox>>,
     Path(id): Path<String>,
 ) -> Result<Json<ForwardJob>, ApiError> {
+    caller.allow(Action::Operate).await?;
     let id: i64 = id
         .parse()
         .ok()
         .filter(|id| *id > 0)
         .ok_or_else(|| ApiError::BadRequest(format!("{id:?} is not a forward job id")))?;
     match outbox.retry(ForwardJobId(id)).await.map_err(api_error)? {
-        Some(job) => Ok(Json(job)),
+        Some(job) => {
+            caller
+                .audit(&caller.record("forward.retry", format!("forward/{id}")))
+                .await?;
+            Ok(Json(job))
+        }
         None => Err(ApiError::NotFound(format!("no forward job {id}"))),
     }
 }
@@ -180,17 +205,19 @@ mod tests {
     }
 
     /// (status, JSON body) of a request, from a blocking thread.
-    async fn call(method: &'static str, url: String) -> (u16, serde_json::Value) {
-        send(method, url, None::<String>).await
+    async fn call(token: &str, method: &'static str, url: String) -> (u16, serde_json::Value) {
+        send(token, method, url, None::<String>).await
     }
 
     /// As [`call`], with a JSON body for a POST.
     async fn send(
+        token: &str,
         method: &'static str,
         url: String,
         json: Option<impl Into<String>>,
     ) -> (u16, serde_json::Value) {
         let json: Option<String> = json.map(Into::into);
+        let bearer = format!("Bearer {token}");
         tokio::task::spawn_blocking(move || {
             let agent: ureq::Agent = ureq::Agent::config_builder()
                 .http_status_as_error(false)
@@ -200,10 +227,14 @@ mod tests {
             let mut response = match (method, json) {
                 ("POST", Some(json)) => agent
                     .post(&url)
+                    .header("authorization", &bearer)
                     .header("content-type", "application/json")
                     .send(json.as_str()),
-                ("POST", None) => agent.post(&url).send_empty(),
-                _ => agent.get(&url).call(),
+                ("POST", None) => agent
+                    .post(&url)
+                    .header("authorization", &bearer)
+                    .send_empty(),
+                _ => agent.get(&url).header("authorization", &bearer).call(),
             }
             .expect("an HTTP answer");
             let status = response.status().as_u16();
@@ -264,15 +295,40 @@ mod tests {
         (archive, outbox, study, destination)
     }
 
-    /// The forward routes on a free port; their base URL.
-    async fn serve(outbox: Arc<Outbox>) -> String {
+    #[derive(Clone)]
+    struct State {
+        outbox: Arc<Outbox>,
+        access: Arc<Access>,
+    }
+
+    impl FromRef<State> for Arc<Outbox> {
+        fn from_ref(state: &State) -> Arc<Outbox> {
+            state.outbox.clone()
+        }
+    }
+
+    impl FromRef<State> for Arc<Access> {
+        fn from_ref(state: &State) -> Arc<Access> {
+            state.access.clone()
+        }
+    }
+
+    /// The forward routes on a free port; their base URL, and an
+    /// administrator's token.
+    async fn serve(archive: &Archive, outbox: Arc<Outbox>) -> (String, String) {
+        let access = Arc::new(Access::with_licences(
+            archive.index().database().clone(),
+            Arc::new(SystemClock),
+            Default::default(),
+        ));
+        let token = telerad_access::testing::admin_token(&access).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a port");
         let base = format!("http://{}", listener.local_addr().expect("an address"));
-        let app = routes::<Arc<Outbox>>().with_state(outbox);
+        let app = routes::<State>().with_state(State { outbox, access });
         tokio::spawn(async move { axum::serve(listener, app).await });
-        base
+        (base, token)
     }
 
     #[test]
@@ -284,11 +340,15 @@ mod tests {
             .expect("a runtime");
         runtime.block_on(async {
             let dir = tempfile::tempdir().expect("a temp dir");
-            let (_archive, outbox, study, destination) = dead_jobs(dir.path()).await;
-            let base = serve(outbox.clone()).await;
+            let (archive, outbox, study, destination) = dead_jobs(dir.path()).await;
+            let (base, token) = serve(&archive, outbox.clone()).await;
 
-            let (status, body) =
-                call("GET", format!("{base}/api/forwards?state=dead&limit=100")).await;
+            let (status, body) = call(
+                &token,
+                "GET",
+                format!("{base}/api/forwards?state=dead&limit=100"),
+            )
+            .await;
             assert_eq!(status, 200, "{body}");
             let jobs = body["items"].as_array().expect("a list");
             assert_eq!(jobs.len(), 2);
@@ -312,15 +372,16 @@ mod tests {
             );
 
             let id = ForwardJobId(job["id"].as_i64().expect("an id"));
-            let (status, body) = call("POST", format!("{base}/api/forwards/{id}/retry")).await;
+            let (status, body) =
+                call(&token, "POST", format!("{base}/api/forwards/{id}/retry")).await;
             assert_eq!(status, 200, "{body}");
             assert_eq!(
                 (body["id"].as_i64(), &body["state"], &body["attempts"]),
                 (Some(id.0), &"pending".into(), &0.into())
             );
-            let (_, body) = call("GET", format!("{base}/api/forwards?state=dead")).await;
+            let (_, body) = call(&token, "GET", format!("{base}/api/forwards?state=dead")).await;
             assert_eq!(body["items"].as_array().map(Vec::len), Some(1));
-            let (_, body) = call("GET", format!("{base}/api/forwards")).await;
+            let (_, body) = call(&token, "GET", format!("{base}/api/forwards")).await;
             assert_eq!(
                 body["items"].as_array().map(Vec::len),
                 Some(2),
@@ -329,13 +390,13 @@ mod tests {
 
             // One job a page: the first page says where the second is, the
             // second is the last.
-            let (_, first) = call("GET", format!("{base}/api/forwards?limit=1")).await;
+            let (_, first) = call(&token, "GET", format!("{base}/api/forwards?limit=1")).await;
             let next = first["next"].as_str().expect("a next page").to_owned();
             assert_eq!(
                 next,
                 format!("/api/forwards?limit=1&cursor={}", first["items"][0]["id"])
             );
-            let (_, second) = call("GET", format!("{base}{next}")).await;
+            let (_, second) = call(&token, "GET", format!("{base}{next}")).await;
             assert_eq!(second["items"].as_array().map(Vec::len), Some(1));
             assert!(second["items"][0]["id"].as_i64() < first["items"][0]["id"].as_i64());
             assert_eq!(second["next"], serde_json::Value::Null, "{second}");
@@ -350,7 +411,8 @@ mod tests {
                 outbox.job(id).await.expect("job").map(|j| j.state),
                 Some(JobState::Sent)
             );
-            let (status, body) = call("POST", format!("{base}/api/forwards/{id}/retry")).await;
+            let (status, body) =
+                call(&token, "POST", format!("{base}/api/forwards/{id}/retry")).await;
             assert_eq!(status, 409, "{body}");
             assert!(
                 body["error"]
@@ -371,7 +433,7 @@ mod tests {
                 ("GET", "/api/forwards?cursor=x".to_string(), 400),
                 ("GET", "/api/forwards?limit=1001".to_string(), 400),
             ] {
-                let (status, body) = call(method, format!("{base}{path}")).await;
+                let (status, body) = call(&token, method, format!("{base}{path}")).await;
                 assert_eq!(status, expected, "{method} {path}: {body}");
                 assert!(body["error"].is_string(), "{method} {path}: {body}");
             }
@@ -388,7 +450,7 @@ mod tests {
         runtime.block_on(async {
             let dir = tempfile::tempdir().expect("a temp dir");
             let (archive, outbox, study, _) = dead_jobs(dir.path()).await;
-            let base = serve(outbox.clone()).await;
+            let (base, token) = serve(&archive, outbox.clone()).await;
             let retry = format!("{base}/api/forwards/retry");
             let dead = || async {
                 let page = outbox.page(Some("dead"), None, 10).await.expect("page");
@@ -400,13 +462,14 @@ mod tests {
                 r#"{"destination": "OTHER_WS"}"#,
                 r#"{"study_instance_uid": "1.2.3.4"}"#,
             ] {
-                let (status, body) = send("POST", retry.clone(), Some(other)).await;
+                let (status, body) = send(&token, "POST", retry.clone(), Some(other)).await;
                 assert_eq!((status, &body["requeued"]), (200, &0.into()), "{other}");
             }
             assert_eq!(dead().await, 2);
 
             // By destination (its AE title here): both jobs.
             let (status, body) = send(
+                &token,
                 "POST",
                 retry.clone(),
                 Some(r#"{"destination": "MARTIN_WS"}"#),
@@ -419,6 +482,7 @@ mod tests {
 
             // Already pending: a second call re-queues nothing more.
             let (_, body) = send(
+                &token,
                 "POST",
                 retry.clone(),
                 Some(r#"{"destination": "dr-martin"}"#),
@@ -432,7 +496,7 @@ mod tests {
                 .await
                 .expect("mark dead");
             let body = format!(r#"{{"study_instance_uid": "{study}"}}"#);
-            let (status, body) = send("POST", retry.clone(), Some(body)).await;
+            let (status, body) = send(&token, "POST", retry.clone(), Some(body)).await;
             assert_eq!((status, &body["requeued"]), (200, &2.into()), "{body}");
 
             for bad in [
@@ -443,7 +507,7 @@ mod tests {
                 r#"{"colour": "red"}"#,
                 r#"not json"#,
             ] {
-                let (status, body) = send("POST", retry.clone(), Some(bad)).await;
+                let (status, body) = send(&token, "POST", retry.clone(), Some(bad)).await;
                 assert_eq!(status, 400, "{bad}: {body}");
                 assert!(body["error"].is_string(), "{bad}: {body}");
             }

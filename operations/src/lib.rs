@@ -18,7 +18,9 @@
 //! (`telerad-viewer-api`), nor for the plumbing every API shares
 //! (`telerad-http`). It reads through the store and writes only the
 //! outbox's retries; the router is called for one read, a study's
-//! assignment, which only it can show with the radiologist's name.
+//! assignment, which only it can show with the radiologist's name. Every
+//! route takes a `telerad_access::Caller`: it names its action to the
+//! access policy, reads within the scope it is given, and audits.
 
 pub mod conflicts;
 pub mod events;
@@ -29,6 +31,7 @@ pub mod studies;
 use axum::Router;
 use axum::extract::FromRef;
 use std::sync::Arc;
+use telerad_access::Access;
 use telerad_router::service::Router as RouterService;
 use telerad_store::Archive;
 use telerad_store::outbox::Outbox;
@@ -41,6 +44,7 @@ where
     Arc<Archive>: FromRef<S>,
     Arc<Outbox>: FromRef<S>,
     Arc<RouterService>: FromRef<S>,
+    Arc<Access>: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
     Router::new()

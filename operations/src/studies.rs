@@ -7,11 +7,12 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use telerad_access::{Access, Action, Caller};
 use telerad_http::ApiError;
 use telerad_http::paging::{self, Page};
 use telerad_router::service::{Router as RouterService, RouterError};
 use telerad_store::index::{SeriesSummary, StudySummary};
-use telerad_store::{Archive, Scope, StudyCursor, StudyPageQuery};
+use telerad_store::{Archive, StudyCursor, StudyPageQuery};
 
 /// The list reads the index; a study's detail adds its assignment, which
 /// the router service shows with the radiologist's name.
@@ -19,6 +20,7 @@ pub fn routes<S>() -> Router<S>
 where
     Arc<Archive>: FromRef<S>,
     Arc<RouterService>: FromRef<S>,
+    Arc<Access>: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
     Router::new()
@@ -37,9 +39,11 @@ struct ListQuery {
 
 /// Most recently active first, a page at a time.
 async fn list(
+    caller: Caller,
     State(archive): State<Arc<Archive>>,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Page<StudySummary>>, ApiError> {
+    let scope = caller.allow(Action::ReadStudies).await?;
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     if let Some(status) = query
         .status
@@ -68,9 +72,15 @@ async fn list(
                 after,
                 limit,
             },
-            &operator_scope(),
+            &scope,
         )
         .await?;
+    let mut record = caller.record("study.list", "studies".into());
+    record.detail = serde_json::json!({
+        "status": query.status, "site": query.site, "returned": page.studies.len(),
+    })
+    .to_string();
+    caller.audit(&record).await?;
     Ok(Json(Page::new(
         page.studies,
         "/api/studies",
@@ -83,11 +93,6 @@ async fn list(
     )))
 }
 
-/// Until accounts exist, the API is the operators' view of every site.
-fn operator_scope() -> Scope {
-    Scope::All
-}
-
 #[derive(Debug, Serialize)]
 struct StudyDetail {
     #[serde(flatten)]
@@ -97,20 +102,30 @@ struct StudyDetail {
     assignment: Option<telerad_router::service::AssignmentView>,
 }
 
+/// A study outside the caller's scope is not found, whether it exists or
+/// not; the attempt is audited.
 async fn show(
+    caller: Caller,
     State(archive): State<Arc<Archive>>,
     State(router): State<Arc<RouterService>>,
     Path(study_uid): Path<String>,
 ) -> Result<Json<StudyDetail>, ApiError> {
+    let scope = caller.allow(Action::ReadStudies).await?;
     let uid = telerad_dicom::uid::validate_uid(&study_uid)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let index = archive.index();
-    let study = index
-        .study(uid, &operator_scope())
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no study {uid}")))?;
-    let series = index.series_of(uid, &operator_scope()).await?;
+    let Some(study) = index.study(uid, &scope).await? else {
+        let mut record = caller.study_record("study.read", uid, None);
+        record.outcome = telerad_store::audit::Outcome::Failed;
+        record.detail = r#"{"reason":"not found within the caller's scope"}"#.into();
+        caller.audit(&record).await?;
+        return Err(ApiError::NotFound(format!("no study {uid}")));
+    };
+    let series = index.series_of(uid, &scope).await?;
     let assignment = router.assignment(uid).await.map_err(router_error)?;
+    caller
+        .audit(&caller.study_record("study.read", uid, Some(&study.patient_id)))
+        .await?;
     Ok(Json(StudyDetail {
         study,
         series,

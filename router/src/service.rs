@@ -19,6 +19,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use telerad_config::{Config, SlaConfig};
+use telerad_store::audit::{self, AuditRecord};
 use telerad_store::events::{Consumer, Event, EventError, EventKind, Failure, RetryPolicy};
 use telerad_store::index::TIMER_LEASE_MS;
 use telerad_store::outbox::{Destination, Outbox};
@@ -73,6 +74,15 @@ impl RouterError {
             _ => false,
         }
     }
+}
+
+/// Who acts on a study through the API: the studies they may see (one
+/// outside them is not found), and the audit record committed with the
+/// change.
+#[derive(Debug, Clone, Copy)]
+pub struct Acting<'a> {
+    pub scope: &'a Scope,
+    pub audit: &'a AuditRecord,
 }
 
 #[derive(Debug)]
@@ -696,8 +706,18 @@ impl Router {
         tx: &mut Tx<'_>,
         study_uid: &str,
     ) -> Result<(StudyId, String, i64), RouterError> {
-        // The router acts for operators and for itself: every site.
-        study_rows::by_uid(tx, study_uid, &Scope::All)
+        // The router acts for itself: every site.
+        self.study_row_in(tx, study_uid, &Scope::All).await
+    }
+
+    /// A study a person may act on: one outside their scope is not found.
+    async fn study_row_in(
+        &self,
+        tx: &mut Tx<'_>,
+        study_uid: &str,
+        scope: &Scope,
+    ) -> Result<(StudyId, String, i64), RouterError> {
+        study_rows::by_uid(tx, study_uid, scope)
             .await?
             .map(|s| (s.id, s.site, s.instance_count))
             .ok_or_else(|| RouterError::NotFound(format!("no study {study_uid}")))
@@ -708,10 +728,11 @@ impl Router {
         &self,
         study_uid: &str,
         radiologist_id: &str,
+        acting: &Acting<'_>,
     ) -> Result<AssignmentView, RouterError> {
         let now = self.now();
         let mut tx = self.archive.index().database().begin_write().await?;
-        let (study_id, _, _) = self.study_row(&mut tx, study_uid).await?;
+        let (study_id, _, _) = self.study_row_in(&mut tx, study_uid, acting.scope).await?;
         let row = assignment::by_study(&mut tx, study_id)
             .await?
             .ok_or_else(|| {
@@ -759,6 +780,7 @@ impl Router {
             "acknowledged",
         )
         .await?;
+        audit::append(&mut tx, acting.audit).await?;
         tx.commit().await?;
         self.assignment(study_uid)
             .await?
@@ -771,13 +793,15 @@ impl Router {
         &self,
         study_uid: &str,
         radiologist_id: &str,
+        acting: &Acting<'_>,
     ) -> Result<AssignmentView, RouterError> {
         let reader = self.readers.get(radiologist_id).ok_or_else(|| {
             RouterError::BadRequest(format!("unknown radiologist {radiologist_id:?}"))
         })?;
         let now = self.now();
         let mut tx = self.archive.index().database().begin_write().await?;
-        let (study_id, site, instance_count) = self.study_row(&mut tx, study_uid).await?;
+        let (study_id, site, instance_count) =
+            self.study_row_in(&mut tx, study_uid, acting.scope).await?;
         if !reader.sites.contains(&site) {
             return Err(RouterError::Conflict(format!(
                 "{radiologist_id} is not licensed for site {site}"
@@ -867,6 +891,7 @@ impl Router {
                 .await?;
             }
         }
+        audit::append(&mut tx, acting.audit).await?;
         tx.commit().await?;
         self.forward(&Forward {
             study_instance_uid: study_uid.to_string(),

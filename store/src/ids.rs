@@ -40,3 +40,11 @@ row_id!(
     /// A row of `forward_jobs`.
     ForwardJobId
 );
+row_id!(
+    /// A row of `users`.
+    UserId
+);
+row_id!(
+    /// A row of `credentials` (a session or an API token).
+    CredentialId
+);

@@ -704,7 +704,7 @@ impl StudyIndex {
     ) -> Result<Option<StudySummary>, sqlx::Error> {
         let sql = format!(
             "SELECT {STUDY_COLUMNS} FROM studies WHERE study_instance_uid = $1 AND {}",
-            scope.condition("site", 2)
+            scope.condition("studies", 2)
         );
         let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(study_instance_uid);
         for site in scope.values() {
@@ -723,7 +723,7 @@ impl StudyIndex {
              se.body_part_examined, se.instance_count FROM series se \
              JOIN studies st ON st.id = se.study_id WHERE st.study_instance_uid = $1 AND {} \
              ORDER BY se.series_number, se.id",
-            scope.condition("st.site", 2)
+            scope.condition("st", 2)
         );
         let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(study_instance_uid);
         for site in scope.values() {
@@ -743,7 +743,7 @@ impl StudyIndex {
              i.instance_number, i.path, i.size_bytes, i.checksum, i.calling_ae_title, i.received_at \
              FROM instances i JOIN studies st ON st.id = i.study_id \
              WHERE st.study_instance_uid = $1 AND {} ORDER BY i.series_id, i.instance_number, i.id",
-            scope.condition("st.site", 2)
+            scope.condition("st", 2)
         );
         let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(study_instance_uid);
         for site in scope.values() {

@@ -6,7 +6,9 @@
 //! consumes. It knows nothing of the network: the SCP hands it data set
 //! bytes and asks for a commit; HTTP crates query it.
 
+pub mod accounts;
 pub mod archive;
+pub mod audit;
 pub mod clock;
 pub mod completion;
 pub mod db;
@@ -29,7 +31,7 @@ pub use archive::{Archive, OpenError, PendingInstance, Stored};
 pub use clock::{Clock, DatabaseClock, ManualClock, OffsetClock, SystemClock};
 pub use db::{Backend, Database};
 pub use error::{StoreError, StoreFailure};
-pub use ids::{AssignmentId, EventId, ForwardJobId, StudyId};
+pub use ids::{AssignmentId, CredentialId, EventId, ForwardJobId, StudyId, UserId};
 pub use index::StudyIndex;
 pub use scope::Scope;
 pub use study_pages::{StudyCursor, StudyPage, StudyPageQuery};

@@ -1,15 +1,21 @@
 //! Whose patient data a read may return. Every repository read of patient
 //! data takes a scope, so that a caller cannot forget to narrow it: the
-//! HTTP layer derives it from the user's sites, telerad's own work (routing,
-//! forwarding) and operators use [`Scope::All`].
+//! access policy (`telerad-access`) derives it from the account, telerad's
+//! own work (routing, forwarding) uses [`Scope::All`].
 
-/// The sites whose studies a read may see.
+/// The studies a read may see.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
-    /// Every site: operators, and telerad's own processing.
+    /// Every site: administrators, and telerad's own processing.
     All,
     /// Only these sites (possibly none).
     Sites(Vec<String>),
+    /// A radiologist: the studies assigned to them, and the pool of their
+    /// licensed sites (unassigned, or escalated and not yet acknowledged).
+    Reader {
+        radiologist: String,
+        sites: Vec<String>,
+    },
 }
 
 impl Scope {
@@ -17,33 +23,47 @@ impl Scope {
         Scope::Sites(vec![name.to_string()])
     }
 
-    /// Whether a study of `site` is visible.
-    pub fn allows(&self, site: &str) -> bool {
-        match self {
-            Scope::All => true,
-            Scope::Sites(sites) => sites.iter().any(|s| s == site),
-        }
-    }
-
-    /// A SQL condition on `column` whose parameters are numbered from
-    /// `first`; bind [`Scope::values`] in order after the others.
-    pub(crate) fn condition(&self, column: &str, first: usize) -> String {
+    /// A SQL condition on the studies table or alias `study`, whose
+    /// parameters are numbered from `first`; bind [`Scope::values`] in
+    /// order after the others.
+    pub(crate) fn condition(&self, study: &str, first: usize) -> String {
+        let placeholders = |from: usize, sites: &[String]| -> String {
+            (from..from + sites.len())
+                .map(|n| format!("${n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         match self {
             Scope::All => "1 = 1".to_string(),
             Scope::Sites(sites) if sites.is_empty() => "1 = 0".to_string(),
             Scope::Sites(sites) => {
-                let placeholders: Vec<String> = (first..first + sites.len())
-                    .map(|n| format!("${n}"))
-                    .collect();
-                format!("{column} IN ({})", placeholders.join(", "))
+                format!("{study}.site IN ({})", placeholders(first, sites))
+            }
+            Scope::Reader { sites, .. } => {
+                let pool = if sites.is_empty() {
+                    "1 = 0".to_string()
+                } else {
+                    format!(
+                        "{study}.site IN ({}) AND (a.state = 'unassigned' OR \
+                         (a.state = 'assigned' AND a.escalation_level > 0))",
+                        placeholders(first + 1, sites)
+                    )
+                };
+                format!(
+                    "EXISTS (SELECT 1 FROM assignments a WHERE a.study_id = {study}.id \
+                     AND (a.radiologist_id = ${first} OR ({pool})))"
+                )
             }
         }
     }
 
-    pub(crate) fn values(&self) -> &[String] {
+    pub(crate) fn values(&self) -> Vec<&str> {
         match self {
-            Scope::All => &[],
-            Scope::Sites(sites) => sites,
+            Scope::All => Vec::new(),
+            Scope::Sites(sites) => sites.iter().map(String::as_str).collect(),
+            Scope::Reader { radiologist, sites } => std::iter::once(radiologist.as_str())
+                .chain(sites.iter().map(String::as_str))
+                .collect(),
         }
     }
 }
@@ -54,12 +74,18 @@ mod tests {
 
     #[test]
     fn conditions_number_their_parameters() {
-        assert_eq!(Scope::All.condition("site", 3), "1 = 1");
-        assert_eq!(Scope::Sites(Vec::new()).condition("site", 3), "1 = 0");
+        assert_eq!(Scope::All.condition("studies", 3), "1 = 1");
+        assert_eq!(Scope::Sites(Vec::new()).condition("st", 3), "1 = 0");
         let two = Scope::Sites(vec!["a".into(), "b".into()]);
-        assert_eq!(two.condition("st.site", 3), "st.site IN ($3, $4)");
+        assert_eq!(two.condition("st", 3), "st.site IN ($3, $4)");
         assert_eq!(two.values(), ["a", "b"]);
-        assert!(two.allows("b") && !two.allows("c"));
-        assert!(Scope::All.allows("c"));
+        let reader = Scope::Reader {
+            radiologist: "dr".into(),
+            sites: vec!["a".into()],
+        };
+        let condition = reader.condition("st", 2);
+        assert!(condition.contains("a.radiologist_id = $2"), "{condition}");
+        assert!(condition.contains("st.site IN ($3)"), "{condition}");
+        assert_eq!(reader.values(), ["dr", "a"]);
     }
 }

@@ -84,7 +84,7 @@ impl StudyIndex {
              WHERE ($1 = '' OR status = $1) AND ($2 = '' OR site = $2) \
              AND (last_received_at < $3 OR (last_received_at = $3 AND id < $4)) AND {} \
              ORDER BY last_received_at DESC, id DESC LIMIT $5",
-            scope.condition("site", 6)
+            scope.condition("studies", 6)
         );
         // One more than asked: whether it exists says if there is a next page.
         let mut select = sqlx::query_as(sqlx::AssertSqlSafe(sql))

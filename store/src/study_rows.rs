@@ -75,7 +75,7 @@ pub async fn by_uid(
 ) -> Result<Option<StudyRef>, sqlx::Error> {
     let sql = format!(
         "SELECT id, site, instance_count FROM studies WHERE study_instance_uid = $1 AND {}",
-        scope.condition("site", 2)
+        scope.condition("studies", 2)
     );
     let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(study_instance_uid);
     for site in scope.values() {

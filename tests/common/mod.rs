@@ -104,6 +104,8 @@ pub struct TestServer {
     config_path: PathBuf,
     log_path: PathBuf,
     clock_start: Option<String>,
+    /// An administrator's API token, made on first use.
+    admin_token: std::sync::OnceLock<String>,
     _pg: Option<PgDatabase>,
 }
 
@@ -213,6 +215,7 @@ time_zone = "Europe/Paris"
             config_path,
             log_path,
             clock_start: options.clock_start.clone(),
+            admin_token: std::sync::OnceLock::new(),
             dir,
             _pg: pg,
         };
@@ -231,9 +234,14 @@ time_zone = "Europe/Paris"
         if let Some(start) = &self.clock_start {
             command.args(["--clock-start", start]);
         }
+        let stdout = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path.with_extension("stdout"))
+            .expect("open the server's standard output");
         let child = command
             .env("RUST_LOG", "info,telerad_scp=debug")
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(log)
             .spawn()
             .expect("start telerad serve");
@@ -264,6 +272,11 @@ time_zone = "Europe/Paris"
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// What the server printed on its standard output (not its log).
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(self.log_path.with_extension("stdout")).unwrap_or_default()
     }
 
     pub fn config_path(&self) -> &Path {
@@ -331,36 +344,135 @@ time_zone = "Europe/Paris"
             .into()
     }
 
-    pub fn try_get(&self, path: &str) -> Result<(u16, Value), String> {
+    /// An administrator's API token (`telerad token create admin`, on the
+    /// account the first start created).
+    pub fn admin_token(&self) -> String {
+        self.admin_token
+            .get_or_init(|| self.create_token("admin"))
+            .clone()
+    }
+
+    /// Runs `telerad ARGS… --config <this server's>`, expecting success;
+    /// its standard output.
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let mut command = Command::new(telerad_bin());
+        command
+            .args(args)
+            .arg("--config")
+            .arg(&self.config_path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("run telerad");
+        if let Some(mut pipe) = child.stdin.take() {
+            use std::io::Write;
+            if let Some(text) = stdin {
+                pipe.write_all(text.as_bytes())
+                    .expect("write to telerad's stdin");
+            }
+        }
+        let output = child.wait_with_output().expect("telerad's output");
+        assert!(
+            output.status.success(),
+            "telerad {args:?}: {}",
+            text(&output)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// A new API token for `login`.
+    pub fn create_token(&self, login: &str) -> String {
+        self.cli(&["token", "create", login, "--name", "tests"], None)
+            .trim()
+            .to_string()
+    }
+
+    /// Creates an account (`telerad user add LOGIN ARGS…`) and returns an
+    /// API token for it.
+    pub fn user_token(&self, login: &str, args: &[&str]) -> String {
+        let mut all = vec!["user", "add", login];
+        all.extend_from_slice(args);
+        self.cli(&all, Some("a password for the tests\n"));
+        self.create_token(login)
+    }
+
+    /// A request with an optional bearer token and JSON body: (status,
+    /// JSON body, or the text as a JSON string).
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> Result<(u16, Value), String> {
         let url = format!("http://127.0.0.1:{}{path}", self.http_port);
-        let mut response = Self::agent().get(&url).call().map_err(|e| e.to_string())?;
+        let agent = Self::agent();
+        let bearer = token.map(|t| format!("Bearer {t}"));
+        let result = match (method, body) {
+            ("GET", _) => {
+                let mut request = agent.get(&url);
+                if let Some(b) = &bearer {
+                    request = request.header("authorization", b);
+                }
+                request.call()
+            }
+            (_, body) => {
+                let mut request = match method {
+                    "POST" => agent.post(&url),
+                    "PUT" => agent.put(&url),
+                    "PATCH" => agent.patch(&url),
+                    other => panic!("method {other} is not used by the tests"),
+                };
+                if let Some(b) = &bearer {
+                    request = request.header("authorization", b);
+                }
+                match body {
+                    Some(json) => request
+                        .header("content-type", "application/json")
+                        .send(json),
+                    None => request.send_empty(),
+                }
+            }
+        };
+        let mut response = result.map_err(|e| e.to_string())?;
         let status = response.status().as_u16();
-        let body = response
+        let text = response
             .body_mut()
             .read_to_string()
             .map_err(|e| e.to_string())?;
-        let json = serde_json::from_str(&body).unwrap_or(Value::String(body));
+        let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
         Ok((status, json))
     }
 
+    /// GET as an administrator (`/healthz` without a token: it is open,
+    /// and polled before the first account exists).
+    pub fn try_get(&self, path: &str) -> Result<(u16, Value), String> {
+        let token = (path != "/healthz").then(|| self.admin_token());
+        self.request("GET", path, token.as_deref(), None)
+    }
+
+    /// POST as an administrator.
     pub fn post(&self, path: &str, body: &str) -> (u16, Value) {
-        let url = format!("http://127.0.0.1:{}{path}", self.http_port);
-        let mut response = Self::agent()
-            .post(&url)
-            .header("content-type", "application/json")
-            .send(body)
-            .unwrap_or_else(|e| panic!("POST {path}: {e}\n{}", self.log()));
-        let status = response.status().as_u16();
-        let text = response.body_mut().read_to_string().unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        let token = self.admin_token();
+        self.request("POST", path, Some(&token), Some(body))
+            .unwrap_or_else(|e| panic!("POST {path}: {e}\n{}", self.log()))
     }
 
     pub fn get(&self, path: &str) -> (u16, Value) {
         self.try_get(path)
             .unwrap_or_else(|e| panic!("GET {path}: {e}\n{}", self.log()))
+    }
+
+    /// GET with `token`, or none.
+    pub fn get_as(&self, token: Option<&str>, path: &str) -> (u16, Value) {
+        self.request("GET", path, token, None)
+            .unwrap_or_else(|e| panic!("GET {path}: {e}\n{}", self.log()))
+    }
+
+    /// POST with `token`, or none.
+    pub fn post_as(&self, token: Option<&str>, path: &str, body: &str) -> (u16, Value) {
+        self.request("POST", path, token, Some(body))
+            .unwrap_or_else(|e| panic!("POST {path}: {e}\n{}", self.log()))
     }
 
     pub fn study(&self, study_uid: &str) -> Value {

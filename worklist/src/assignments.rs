@@ -1,6 +1,8 @@
-//! Router operations over HTTP: a radiologist acknowledges a study, or a
-//! coordinator gives it to someone (`POST /api/studies/{uid}/acknowledge`,
-//! `POST /api/studies/{uid}/assign`, body `{"radiologist": "id"}`).
+//! Router operations over HTTP: a radiologist acknowledges the study they
+//! were given (`POST /api/studies/{uid}/acknowledge`, no body), or an
+//! administrator gives a study to someone (`POST /api/studies/{uid}/assign`,
+//! body `{"radiologist": "id"}`). Each change is committed with its audit
+//! record; a refused or failed one is audited too.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRef, Path, State};
@@ -8,12 +10,15 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
 use std::sync::Arc;
+use telerad_access::{Access, Action, Caller};
 use telerad_http::ApiError;
-use telerad_router::service::{AssignmentView, Router as RouterService, RouterError};
+use telerad_router::service::{Acting, AssignmentView, Router as RouterService, RouterError};
+use telerad_store::audit::Outcome;
 
 pub fn routes<S>() -> Router<S>
 where
     Arc<RouterService>: FromRef<S>,
+    Arc<Access>: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
     Router::new()
@@ -25,11 +30,6 @@ where
 #[serde(deny_unknown_fields)]
 struct RadiologistBody {
     radiologist: String,
-}
-
-fn body(json: Result<Json<RadiologistBody>, JsonRejection>) -> Result<RadiologistBody, ApiError> {
-    json.map(|Json(b)| b)
-        .map_err(|e| ApiError::from_json_rejection(&e, "expected {\"radiologist\": \"id\"}"))
 }
 
 fn study_uid(raw: &str) -> Result<&str, ApiError> {
@@ -51,32 +51,66 @@ fn api_error(e: RouterError) -> ApiError {
     }
 }
 
+/// Audits a change the router did not make, and answers its error.
+async fn failed(
+    caller: &Caller,
+    action: &str,
+    uid: &str,
+    error: RouterError,
+) -> Result<Json<AssignmentView>, ApiError> {
+    let error = api_error(error);
+    let mut record = caller.study_record(action, uid, None);
+    record.outcome = Outcome::Failed;
+    record.detail = serde_json::json!({ "reason": error.to_string() }).to_string();
+    caller.audit(&record).await?;
+    Err(error)
+}
+
+/// The radiologist acknowledges as themselves: the account's radiologist.
 async fn acknowledge(
+    caller: Caller,
     State(router): State<Arc<RouterService>>,
     Path(raw_uid): Path<String>,
-    json: Result<Json<RadiologistBody>, JsonRejection>,
 ) -> Result<Json<AssignmentView>, ApiError> {
+    let scope = caller.allow(Action::AcknowledgeStudy).await?;
     let uid = study_uid(&raw_uid)?;
-    let body = body(json)?;
-    Ok(Json(
-        router
-            .acknowledge(uid, &body.radiologist)
-            .await
-            .map_err(api_error)?,
-    ))
+    let Some(radiologist) = caller.principal().user.radiologist_id.clone() else {
+        return Err(ApiError::Forbidden(
+            "only a radiologist's account acknowledges a study".into(),
+        ));
+    };
+    let record = caller.study_record("study.acknowledge", uid, None);
+    let acting = Acting {
+        scope: &scope,
+        audit: &record,
+    };
+    match router.acknowledge(uid, &radiologist, &acting).await {
+        Ok(view) => Ok(Json(view)),
+        Err(e) => failed(&caller, "study.acknowledge", uid, e).await,
+    }
 }
 
 async fn assign(
+    caller: Caller,
     State(router): State<Arc<RouterService>>,
     Path(raw_uid): Path<String>,
     json: Result<Json<RadiologistBody>, JsonRejection>,
 ) -> Result<Json<AssignmentView>, ApiError> {
+    let scope = caller.allow(Action::AssignStudy).await?;
     let uid = study_uid(&raw_uid)?;
-    let body = body(json)?;
-    Ok(Json(
-        router
-            .assign_manually(uid, &body.radiologist)
-            .await
-            .map_err(api_error)?,
-    ))
+    let Json(body) =
+        json.map_err(|e| ApiError::from_json_rejection(&e, "expected {\"radiologist\": \"id\"}"))?;
+    let mut record = caller.study_record("study.assign", uid, None);
+    record.detail = serde_json::json!({ "radiologist": body.radiologist }).to_string();
+    let acting = Acting {
+        scope: &scope,
+        audit: &record,
+    };
+    match router
+        .assign_manually(uid, &body.radiologist, &acting)
+        .await
+    {
+        Ok(view) => Ok(Json(view)),
+        Err(e) => failed(&caller, "study.assign", uid, e).await,
+    }
 }

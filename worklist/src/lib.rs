@@ -14,6 +14,7 @@ pub mod assignments;
 use axum::Router;
 use axum::extract::FromRef;
 use std::sync::Arc;
+use telerad_access::Access;
 use telerad_router::service::Router as RouterService;
 
 /// Every worklist route, each taking from the application's state `S` only
@@ -22,6 +23,7 @@ use telerad_router::service::Router as RouterService;
 pub fn routes<S>() -> Router<S>
 where
     Arc<RouterService>: FromRef<S>,
+    Arc<Access>: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
     Router::new().merge(assignments::routes())

@@ -1,0 +1,195 @@
+//! The extractor every protected handler takes: it authenticates the
+//! request (a Bearer token, or the session cookie with its CSRF header for
+//! a request that changes something) and gives the handler a [`Caller`],
+//! which asks the policy for an action's scope and writes audit records.
+
+use crate::policy::{self, Action, Principal};
+use crate::service::{Access, Actor, AuthError, Authenticated, actor_of};
+use crate::token;
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, header};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use telerad_http::ApiError;
+use telerad_store::Scope;
+use telerad_store::accounts::CredentialKind;
+use telerad_store::audit::{self, AuditRecord, Outcome};
+
+/// The cookie of a page session.
+pub const SESSION_COOKIE: &str = "telerad_session";
+/// The header a cookie session sends its CSRF token in.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// An authenticated request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub who: Authenticated,
+    /// The peer's address.
+    pub source: String,
+    access: Arc<Access>,
+}
+
+/// The address of the peer, as the server was told it.
+pub fn source_of(parts: &Parts) -> String {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The peer's address, for handlers that serve callers not signed in yet.
+#[derive(Debug, Clone)]
+pub struct Source(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Source {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Source, Self::Rejection> {
+        Ok(Source(source_of(parts)))
+    }
+}
+
+/// The token presented, and whether it came in the cookie.
+fn presented(headers: &HeaderMap) -> Option<(String, bool)> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let text = value.to_str().ok()?;
+        let (scheme, token) = text.split_once(' ')?;
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| (token.trim().to_string(), false));
+    }
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, token)| (token.to_string(), true))
+}
+
+impl<S> FromRequestParts<S> for Caller
+where
+    Arc<Access>: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Caller, ApiError> {
+        let access = Arc::<Access>::from_ref(state);
+        let source = source_of(parts);
+        let Some((token, from_cookie)) = presented(&parts.headers) else {
+            return Err(ApiError::Unauthorized(
+                "sign in: send a session cookie or an Authorization: Bearer token".into(),
+            ));
+        };
+        let who = match access.authenticate(&token).await {
+            Ok(who) => who,
+            Err(AuthError::Database(e)) => return Err(ApiError::Database(e)),
+            Err(refusal) => {
+                let anonymous = Actor {
+                    login: String::new(),
+                    role: String::new(),
+                    sites: String::new(),
+                    source: source.clone(),
+                };
+                let mut record = anonymous.record(
+                    access.now(),
+                    "token.use",
+                    parts.uri.path().to_string(),
+                    Outcome::Refused,
+                );
+                record.detail = serde_json::json!({ "reason": refusal.to_string() }).to_string();
+                audit::append_now(access.database(), &record).await?;
+                return Err(ApiError::Unauthorized(refusal.to_string()));
+            }
+        };
+        let changes = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        if from_cookie && (who.kind != CredentialKind::Session || changes) {
+            let expected = token::csrf(&token);
+            let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+            if who.kind != CredentialKind::Session || sent != Some(expected.as_str()) {
+                let mut record = actor_of(&who.principal, &source).record(
+                    access.now(),
+                    "csrf",
+                    parts.uri.path().to_string(),
+                    Outcome::Refused,
+                );
+                record.detail =
+                    serde_json::json!({ "reason": "missing or wrong X-CSRF-Token" }).to_string();
+                audit::append_now(access.database(), &record).await?;
+                return Err(ApiError::Forbidden(
+                    "a request that changes something needs the session's X-CSRF-Token header"
+                        .into(),
+                ));
+            }
+        }
+        Ok(Caller {
+            who,
+            source,
+            access,
+        })
+    }
+}
+
+impl Caller {
+    pub fn principal(&self) -> &Principal {
+        &self.who.principal
+    }
+
+    pub fn access(&self) -> &Arc<Access> {
+        &self.access
+    }
+
+    pub fn now(&self) -> i64 {
+        self.access.now()
+    }
+
+    /// The studies this caller may act on for `action`; a role that never
+    /// may is answered 403, and the refusal audited.
+    pub async fn allow(&self, action: Action) -> Result<Scope, ApiError> {
+        match policy::decide(&self.who.principal, action) {
+            Ok(scope) => Ok(scope),
+            Err(refused) => {
+                let mut record = self.record(&format!("{action:?}"), "policy".into());
+                record.outcome = Outcome::Refused;
+                record.detail = serde_json::json!({ "reason": refused.to_string() }).to_string();
+                self.audit(&record).await?;
+                Err(ApiError::Forbidden(refused.to_string()))
+            }
+        }
+    }
+
+    /// An audit record of this caller doing `action` on `object`, a
+    /// success unless changed.
+    pub fn record(&self, action: &str, object: String) -> AuditRecord {
+        self.actor()
+            .record(self.now(), action, object, Outcome::Success)
+    }
+
+    /// A record of reading or changing one study.
+    pub fn study_record(
+        &self,
+        action: &str,
+        study_uid: &str,
+        patient_id: Option<&str>,
+    ) -> AuditRecord {
+        AuditRecord {
+            study_uid: Some(study_uid.to_string()),
+            patient_id: patient_id.map(str::to_string),
+            ..self.record(action, format!("study/{study_uid}"))
+        }
+    }
+
+    pub fn actor(&self) -> Actor {
+        actor_of(&self.who.principal, &self.source)
+    }
+
+    /// Writes `record` now, in a transaction of its own (reads).
+    pub async fn audit(&self, record: &AuditRecord) -> Result<(), ApiError> {
+        audit::append_now(self.access.database(), record).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,160 @@
+//! The access policy: one function, [`decide`], says whether an account
+//! may perform an action, and on which studies.
+//!
+//! - Administrators do everything, on every site, except acknowledge a
+//!   study for a radiologist.
+//! - Radiologists read the studies assigned to them and the pool of their
+//!   licensed sites (unassigned, or escalated and not yet acknowledged),
+//!   and acknowledge what is theirs.
+//! - Clinicians, technicians and integrations read their sites' studies.
+//!
+//! A study outside the scope is answered as if it did not exist (404), so
+//! that another site's patients cannot even be probed; an action the role
+//! never has is a 403.
+
+use telerad_store::Scope;
+use telerad_store::accounts::{Role, User};
+
+/// What a request does. Each handler names one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// List studies, or read one with its series and assignment.
+    ReadStudies,
+    /// Take the study one was assigned.
+    AcknowledgeStudy,
+    /// Give a study to a radiologist.
+    AssignStudy,
+    /// The operators' views and repairs: forwards, conflicts, failed events.
+    Operate,
+    /// Create, change and list accounts.
+    ManageUsers,
+    /// Read the audit trail.
+    ReadAudit,
+}
+
+/// Who is asking: an account, and for a radiologist the sites their
+/// licence covers (from the configuration).
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user: User,
+    pub licensed_sites: Vec<String>,
+}
+
+impl Principal {
+    /// The sites the account acts for, as audit records name them.
+    pub fn sites(&self) -> &[String] {
+        match self.user.role {
+            Role::Radiologist => &self.licensed_sites,
+            _ => &self.user.sites,
+        }
+    }
+}
+
+/// The action may not be performed by this role at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a {role} account may not {action}")]
+pub struct Refused {
+    pub role: Role,
+    pub action: &'static str,
+}
+
+fn describe(action: Action) -> &'static str {
+    match action {
+        Action::ReadStudies => "read studies",
+        Action::AcknowledgeStudy => "acknowledge studies",
+        Action::AssignStudy => "assign studies",
+        Action::Operate => "use the operators' endpoints",
+        Action::ManageUsers => "manage accounts",
+        Action::ReadAudit => "read the audit trail",
+    }
+}
+
+/// Whether `principal` may perform `action`, and on which studies.
+pub fn decide(principal: &Principal, action: Action) -> Result<Scope, Refused> {
+    let user = &principal.user;
+    let refused = || Refused {
+        role: user.role,
+        action: describe(action),
+    };
+    match (user.role, action) {
+        // An acknowledgement is the reader's own word, given by no one else.
+        (Role::Admin, Action::AcknowledgeStudy) => Err(refused()),
+        (Role::Admin, _) => Ok(Scope::All),
+        (Role::Radiologist, Action::ReadStudies | Action::AcknowledgeStudy) => {
+            let radiologist = user.radiologist_id.clone().ok_or_else(refused)?;
+            Ok(Scope::Reader {
+                radiologist,
+                sites: principal.licensed_sites.clone(),
+            })
+        }
+        (Role::Clinician | Role::Technician | Role::Integration, Action::ReadStudies) => {
+            Ok(Scope::Sites(user.sites.clone()))
+        }
+        _ => Err(refused()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use telerad_store::UserId;
+
+    fn principal(role: Role) -> Principal {
+        Principal {
+            user: User {
+                id: UserId(1),
+                login: "someone".into(),
+                name: "Someone".into(),
+                role,
+                radiologist_id: (role == Role::Radiologist).then(|| "dr-a".to_string()),
+                sites: vec!["site-a".into()],
+                disabled: false,
+            },
+            licensed_sites: vec!["site-a".into(), "site-b".into()],
+        }
+    }
+
+    #[test]
+    fn each_role_gets_exactly_its_actions() {
+        use Action::*;
+        let actions = [
+            ReadStudies,
+            AcknowledgeStudy,
+            AssignStudy,
+            Operate,
+            ManageUsers,
+            ReadAudit,
+        ];
+        for role in Role::ALL {
+            let allowed: Vec<Action> = actions
+                .into_iter()
+                .filter(|a| decide(&principal(role), *a).is_ok())
+                .collect();
+            let expected: &[Action] = match role {
+                Role::Admin => &[ReadStudies, AssignStudy, Operate, ManageUsers, ReadAudit],
+                Role::Radiologist => &[ReadStudies, AcknowledgeStudy],
+                _ => &[ReadStudies],
+            };
+            assert_eq!(allowed, expected, "{role}");
+        }
+    }
+
+    #[test]
+    fn scopes_follow_the_sites_of_the_account_or_the_licence() {
+        assert_eq!(
+            decide(&principal(Role::Clinician), Action::ReadStudies),
+            Ok(Scope::site("site-a"))
+        );
+        assert_eq!(
+            decide(&principal(Role::Radiologist), Action::ReadStudies),
+            Ok(Scope::Reader {
+                radiologist: "dr-a".into(),
+                sites: vec!["site-a".into(), "site-b".into()],
+            })
+        );
+        assert_eq!(
+            decide(&principal(Role::Admin), Action::ReadStudies),
+            Ok(Scope::All)
+        );
+    }
+}

@@ -1,0 +1,281 @@
+//! `telerad user …`, `telerad token create` and `telerad audit verify`:
+//! accounts and the audit trail from the command line, on the database
+//! that the configuration names.
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use telerad_access::Access;
+use telerad_access::service::{Actor, NewAccount};
+use telerad_config::Config;
+use telerad_store::accounts::{self, Role};
+use telerad_store::{Database, StudyIndex, SystemClock, audit};
+
+/// Which database: that of the configuration, as `serve` would use it.
+#[derive(Debug, Args)]
+pub struct DatabaseArgs {
+    /// Configuration file (default: the embedded example).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Folder of the SQLite database.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// sqlite:… or postgres://…
+    #[arg(long, env = "TELERAD_DATABASE_URL")]
+    database_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account; its password is read from standard input when
+    /// that is not a terminal, otherwise generated and printed once.
+    Add {
+        login: String,
+        #[arg(long)]
+        role: Role,
+        /// A site the account is bound to (clinician, technician,
+        /// integration); repeat for several.
+        #[arg(long = "site")]
+        sites: Vec<String>,
+        /// The `[[radiologists]]` id a radiologist's account reads as.
+        #[arg(long)]
+        radiologist: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Set a password (read as for `add`); the account's sessions end.
+    Passwd {
+        login: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Disable an account: its sessions and tokens stop working.
+    Disable {
+        login: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// List the accounts.
+    List {
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token for an account; it is printed once.
+    Create {
+        login: String,
+        #[arg(long)]
+        name: String,
+        /// Days until it expires (default: never).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=3650))]
+        expires: Option<u32>,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the audit trail's hash chain; report the first broken link.
+    Verify {
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+fn config_of(args: &DatabaseArgs) -> anyhow::Result<Config> {
+    let mut config = match &args.config {
+        Some(path) => Config::load(path).map_err(|e| crate::cli::config_error(path, e))?,
+        None => Config::example(),
+    };
+    if let Some(dir) = &args.data_dir {
+        config.storage.data_dir = dir.clone();
+    }
+    if let Some(url) = &args.database_url {
+        config.storage.database_url = Some(url.clone());
+    }
+    Ok(config)
+}
+
+/// The database, with the configuration's sites and radiologists recorded
+/// (accounts refer to them), and the access service on it.
+async fn open(args: &DatabaseArgs) -> anyhow::Result<(Database, Access)> {
+    let config = config_of(args)?;
+    let db = Database::connect(&config.database_url())
+        .await
+        .context("cannot open the database")?;
+    let index = StudyIndex::new(db.clone());
+    for site in &config.sites {
+        let quiet = site.quiet_period(&config.studies);
+        index
+            .sync_site(
+                &site.name,
+                &site.time_zone_name,
+                i64::try_from(quiet.as_secs()).unwrap_or(i64::MAX),
+            )
+            .await
+            .context("cannot record the configured sites")?;
+    }
+    let radiologists: Vec<(&str, &str)> = config
+        .radiologists
+        .iter()
+        .map(|r| (r.id.as_str(), r.name.as_str()))
+        .collect();
+    index
+        .sync_radiologists(&radiologists)
+        .await
+        .context("cannot record the configured radiologists")?;
+    let access = Access::new(db.clone(), Arc::new(SystemClock), &config);
+    Ok((db, access))
+}
+
+/// A password from a pipe, or none (to be generated) at a terminal.
+fn piped_password() -> anyhow::Result<Option<String>> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Ok(None);
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    let password = line.trim_end_matches(['\r', '\n']).to_string();
+    Ok((!password.is_empty()).then_some(password))
+}
+
+pub async fn user(command: UserCommand) -> anyhow::Result<ExitCode> {
+    let by = Actor::command_line();
+    match command {
+        UserCommand::Add {
+            login,
+            role,
+            sites,
+            radiologist,
+            name,
+            database,
+        } => {
+            let (db, access) = open(&database).await?;
+            let password = if role == Role::Integration {
+                None
+            } else {
+                piped_password()?
+            };
+            let result = access
+                .create_user(
+                    &NewAccount {
+                        name: name.unwrap_or_else(|| login.clone()),
+                        login,
+                        role,
+                        sites,
+                        radiologist_id: radiologist,
+                    },
+                    password.as_deref(),
+                    &by,
+                )
+                .await;
+            db.close().await;
+            let (user, generated) = result?;
+            println!("created {} ({})", user.login, user.role);
+            if let Some(password) = generated {
+                println!("password (shown once): {password}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        UserCommand::Passwd { login, database } => {
+            let (db, access) = open(&database).await?;
+            let (password, generated) = match piped_password()? {
+                Some(p) => (p, false),
+                None => (telerad_access::password::generate(), true),
+            };
+            let result = access.set_password(&login, &password, &by).await;
+            db.close().await;
+            result?;
+            println!("password of {login} changed; its sessions ended");
+            if generated {
+                println!("password (shown once): {password}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        UserCommand::Disable { login, database } => {
+            let (db, access) = open(&database).await?;
+            let result = access.disable(&login, &by).await;
+            db.close().await;
+            result?;
+            println!("{login} disabled; its sessions and tokens revoked");
+            Ok(ExitCode::SUCCESS)
+        }
+        UserCommand::List { database } => {
+            let (db, _) = open(&database).await?;
+            let users = accounts::list_users(&db).await;
+            db.close().await;
+            for user in users? {
+                let mut line = format!("{}\t{}", user.login, user.role);
+                if let Some(r) = &user.radiologist_id {
+                    line.push_str(&format!("\tradiologist {r}"));
+                }
+                if !user.sites.is_empty() {
+                    line.push_str(&format!("\tsites {}", user.sites.join(",")));
+                }
+                if user.disabled {
+                    line.push_str("\tdisabled");
+                }
+                println!("{line}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+pub async fn token(command: TokenCommand) -> anyhow::Result<ExitCode> {
+    let TokenCommand::Create {
+        login,
+        name,
+        expires,
+        database,
+    } = command;
+    let (db, access) = open(&database).await?;
+    let expires_in = expires.map(|days| Duration::from_secs(u64::from(days) * 86_400));
+    let result = access
+        .create_token(&login, &name, expires_in, &Actor::command_line())
+        .await;
+    db.close().await;
+    println!("{}", result?);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn audit(command: AuditCommand) -> anyhow::Result<ExitCode> {
+    let AuditCommand::Verify { database } = command;
+    let config = config_of(&database)?;
+    let db = Database::connect(&config.database_url())
+        .await
+        .context("cannot open the database")?;
+    let verification = audit::verify(&db).await;
+    db.close().await;
+    let verification = verification.context("cannot read the audit trail")?;
+    match verification.broken {
+        None => {
+            println!(
+                "audit trail intact: {} records verified",
+                verification.records
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(link) => {
+            println!(
+                "audit trail broken at record {}: {} ({} records verified before it)",
+                link.seq, link.reason, verification.records
+            );
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

@@ -1,0 +1,384 @@
+//! The audit trail (migration 0011): who read or changed what, when, from
+//! where, and with what outcome, as the Code de la santé publique asks of
+//! every access to patient data.
+//!
+//! Records are appended in the transaction of the action they trace, so
+//! that an action without its record cannot be committed. Each holds the
+//! hash of the one before it (BLAKE3 over its fields, each prefixed by its
+//! length so that no two records encode alike), and `audit_head` the last
+//! one's: a record changed, removed or inserted afterwards, even the last,
+//! breaks the chain where it happened, which [`verify`] reports.
+
+use crate::Database;
+use serde::Serialize;
+
+type Tx<'c> = sqlx::Transaction<'c, sqlx::Any>;
+
+/// The hash before the first record.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Success,
+    /// Not allowed: wrong password, no right, another site's data.
+    Refused,
+    /// Allowed, but it could not be done (bad input, a conflict).
+    Failed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Refused => "refused",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+impl TryFrom<String> for Outcome {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Outcome, String> {
+        match s.as_str() {
+            "success" => Ok(Outcome::Success),
+            "refused" => Ok(Outcome::Refused),
+            "failed" => Ok(Outcome::Failed),
+            _ => Err(format!("unknown audit outcome {s:?}")),
+        }
+    }
+}
+
+/// One record, before it is chained.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditRecord {
+    pub at: i64,
+    /// A login, `dicom:AE_TITLE` for a DICOM peer, or `telerad` itself.
+    pub actor: String,
+    pub role: String,
+    /// The actor's sites, comma-separated (empty for all or none).
+    pub sites: String,
+    /// What was done: `study.read`, `login`, `user.create`…
+    pub action: String,
+    /// What it was done to: `study/1.2.3`, `user/alice`, `studies`…
+    pub object: String,
+    pub study_uid: Option<String>,
+    pub patient_id: Option<String>,
+    pub outcome: Outcome,
+    /// The peer's address.
+    pub source: String,
+    /// More, as a JSON object (filters, the reason of a refusal).
+    pub detail: String,
+}
+
+/// A record as stored, with its place in the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct StoredRecord {
+    pub seq: i64,
+    pub at: i64,
+    pub actor: String,
+    pub role: String,
+    pub sites: String,
+    pub action: String,
+    pub object: String,
+    pub study_uid: Option<String>,
+    pub patient_id: Option<String>,
+    #[sqlx(try_from = "String")]
+    pub outcome: Outcome,
+    pub source: String,
+    pub detail: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+const COLUMNS: &str = "seq, at, actor, role, sites, action, object, study_uid, patient_id, \
+                       outcome, source, detail, prev_hash, hash";
+
+fn chain_hash(seq: i64, record: &AuditRecord, prev_hash: &str) -> String {
+    let mut hasher = blake3::Hasher::new();
+    let mut field = |value: &str| {
+        hasher.update(&(value.len() as u64).to_le_bytes());
+        hasher.update(value.as_bytes());
+    };
+    field(prev_hash);
+    field(&seq.to_string());
+    field(&record.at.to_string());
+    field(&record.actor);
+    field(&record.role);
+    field(&record.sites);
+    field(&record.action);
+    field(&record.object);
+    field(record.study_uid.as_deref().unwrap_or("\u{0}none"));
+    field(record.patient_id.as_deref().unwrap_or("\u{0}none"));
+    field(record.outcome.as_str());
+    field(&record.source);
+    field(&record.detail);
+    hasher.finalize().to_hex().to_string()
+}
+
+/// Appends `record` in the caller's transaction; returns its sequence
+/// number. The head row is updated first, which takes its lock on both
+/// backends: appends are serialised, and a transaction that rolls back
+/// leaves no gap.
+pub async fn append(tx: &mut Tx<'_>, record: &AuditRecord) -> Result<i64, sqlx::Error> {
+    let (seq, prev_hash): (i64, String) =
+        sqlx::query_as("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+            .fetch_one(&mut **tx)
+            .await?;
+    let hash = chain_hash(seq, record, &prev_hash);
+    sqlx::query(
+        "INSERT INTO audit_log (seq, at, actor, role, sites, action, object, study_uid, \
+         patient_id, outcome, source, detail, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+    )
+    .bind(seq)
+    .bind(record.at)
+    .bind(&record.actor)
+    .bind(&record.role)
+    .bind(&record.sites)
+    .bind(&record.action)
+    .bind(&record.object)
+    .bind(&record.study_uid)
+    .bind(&record.patient_id)
+    .bind(record.outcome.as_str())
+    .bind(&record.source)
+    .bind(&record.detail)
+    .bind(&prev_hash)
+    .bind(&hash)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+        .bind(&hash)
+        .execute(&mut **tx)
+        .await?;
+    Ok(seq)
+}
+
+/// Appends `record` in a transaction of its own (reads, security events).
+pub async fn append_now(db: &Database, record: &AuditRecord) -> Result<i64, sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    let seq = append(&mut tx, record).await?;
+    tx.commit().await?;
+    Ok(seq)
+}
+
+/// What [`verify`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    /// Records checked.
+    pub records: u64,
+    /// The first place where the chain does not hold, if any.
+    pub broken: Option<BrokenLink>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokenLink {
+    /// The sequence number where it breaks.
+    pub seq: i64,
+    pub reason: String,
+}
+
+/// Walks the chain from its anchor to its head.
+pub async fn verify(db: &Database) -> Result<Verification, sqlx::Error> {
+    let (head_seq, head_hash, anchor_seq, anchor_hash): (i64, String, i64, String) =
+        sqlx::query_as("SELECT seq, hash, anchor_seq, anchor_hash FROM audit_head WHERE id = 1")
+            .fetch_one(&db.pool)
+            .await?;
+    let mut expected_seq = anchor_seq + 1;
+    let mut prev_hash = anchor_hash;
+    let mut records = 0;
+    let page = 1_000;
+    loop {
+        let sql = format!("SELECT {COLUMNS} FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT $2");
+        let rows: Vec<StoredRecord> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(expected_seq)
+            .bind(page)
+            .fetch_all(&db.pool)
+            .await?;
+        let last_page = (rows.len() as i64) < page;
+        for row in rows {
+            let broken = |reason: String| {
+                Ok(Verification {
+                    records,
+                    broken: Some(BrokenLink {
+                        seq: expected_seq,
+                        reason,
+                    }),
+                })
+            };
+            if row.seq != expected_seq {
+                return broken(format!(
+                    "record {expected_seq} is missing (the next one is {})",
+                    row.seq
+                ));
+            }
+            if row.prev_hash != prev_hash {
+                return broken(format!(
+                    "record {} does not follow the one before it (its previous hash differs)",
+                    row.seq
+                ));
+            }
+            let record = AuditRecord {
+                at: row.at,
+                actor: row.actor,
+                role: row.role,
+                sites: row.sites,
+                action: row.action,
+                object: row.object,
+                study_uid: row.study_uid,
+                patient_id: row.patient_id,
+                outcome: row.outcome,
+                source: row.source,
+                detail: row.detail,
+            };
+            if chain_hash(row.seq, &record, &prev_hash) != row.hash {
+                return broken(format!(
+                    "record {} was changed after it was written (its hash differs)",
+                    row.seq
+                ));
+            }
+            prev_hash = row.hash;
+            expected_seq += 1;
+            records += 1;
+        }
+        if last_page {
+            break;
+        }
+    }
+    let last_seq = expected_seq - 1;
+    if last_seq != head_seq {
+        return Ok(Verification {
+            records,
+            broken: Some(BrokenLink {
+                seq: last_seq + 1,
+                reason: format!(
+                    "the trail ends at record {last_seq} but {head_seq} were written: \
+                     records {}..={head_seq} are missing",
+                    last_seq + 1
+                ),
+            }),
+        });
+    }
+    if prev_hash != head_hash {
+        return Ok(Verification {
+            records,
+            broken: Some(BrokenLink {
+                seq: last_seq,
+                reason: format!("record {last_seq} is not the one that was written last"),
+            }),
+        });
+    }
+    Ok(Verification {
+        records,
+        broken: None,
+    })
+}
+
+/// Which records [`page`] returns; empty fields do not filter.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub actor: Option<String>,
+    pub study_uid: Option<String>,
+    pub patient_id: Option<String>,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    /// Records before this sequence number (the next page's cursor).
+    pub before: Option<i64>,
+    pub limit: i64,
+}
+
+/// Newest first; the second value is the next page's cursor.
+pub async fn page(
+    db: &Database,
+    query: &AuditQuery,
+) -> Result<(Vec<StoredRecord>, Option<i64>), sqlx::Error> {
+    let limit = query.limit.max(1);
+    let sql = format!(
+        "SELECT {COLUMNS} FROM audit_log WHERE ($1 = '' OR actor = $1) \
+         AND ($2 = '' OR study_uid = $2) AND ($3 = '' OR patient_id = $3) \
+         AND at >= $4 AND at < $5 AND seq < $6 ORDER BY seq DESC LIMIT $7"
+    );
+    let mut rows: Vec<StoredRecord> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(query.actor.clone().unwrap_or_default())
+        .bind(query.study_uid.clone().unwrap_or_default())
+        .bind(query.patient_id.clone().unwrap_or_default())
+        .bind(query.from.unwrap_or(i64::MIN))
+        .bind(query.to.unwrap_or(i64::MAX))
+        .bind(query.before.unwrap_or(i64::MAX))
+        .bind(limit.saturating_add(1))
+        .fetch_all(&db.pool)
+        .await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let next = rows.last().filter(|_| more).map(|row| row.seq);
+    Ok((rows, next))
+}
+
+/// Removes the records older than `before` (retention), moving the
+/// chain's anchor to the last one removed so that [`verify`] still holds.
+pub async fn prune(db: &Database, before: i64) -> Result<u64, sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    // Records are appended in time order; the cut is at a sequence number
+    // so that the remaining chain is contiguous.
+    let last: Option<(i64, String)> = sqlx::query_as(
+        "SELECT seq, hash FROM audit_log WHERE seq = \
+         (SELECT MAX(seq) FROM audit_log WHERE at < $1)",
+    )
+    .bind(before)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((seq, hash)) = last else {
+        return Ok(0);
+    };
+    let removed = sqlx::query("DELETE FROM audit_log WHERE seq <= $1")
+        .bind(seq)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    sqlx::query("UPDATE audit_head SET anchor_seq = $1, anchor_hash = $2 WHERE id = 1")
+        .bind(seq)
+        .bind(&hash)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(actor: &str) -> AuditRecord {
+        AuditRecord {
+            at: 1,
+            actor: actor.into(),
+            role: "admin".into(),
+            sites: String::new(),
+            action: "login".into(),
+            object: "session".into(),
+            study_uid: None,
+            patient_id: None,
+            outcome: Outcome::Success,
+            source: "127.0.0.1".into(),
+            detail: "{}".into(),
+        }
+    }
+
+    #[test]
+    fn every_field_and_the_link_change_the_hash() {
+        let base = chain_hash(1, &record("alice"), GENESIS);
+        assert_ne!(base, chain_hash(2, &record("alice"), GENESIS));
+        assert_ne!(base, chain_hash(1, &record("alicf"), GENESIS));
+        assert_ne!(base, chain_hash(1, &record("alice"), &"1".repeat(64)));
+        let mut with_study = record("alice");
+        with_study.study_uid = Some(String::new());
+        assert_ne!(base, chain_hash(1, &with_study, GENESIS));
+        // Moving a byte from one field to the next is a different record.
+        let mut a = record("ab");
+        a.role = "c".into();
+        let mut b = record("a");
+        b.role = "bc".into();
+        assert_ne!(chain_hash(1, &a, GENESIS), chain_hash(1, &b, GENESIS));
+    }
+}
