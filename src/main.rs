@@ -5,6 +5,7 @@
 
 mod accounts;
 mod cli;
+mod https;
 mod push;
 mod rota;
 mod serve;

@@ -61,11 +61,20 @@ pub async fn serve(
     let http_listener = TcpListener::bind(http_addr)
         .await
         .with_context(|| format!("cannot listen for HTTP on {}:{}", http_addr.0, http_addr.1))?;
+    let tls = crate::https::tls_config(&config).await?;
     log_start_up(&config, source, now_ms);
+    match &tls {
+        Some((_, what)) => tracing::info!("HTTPS with {what}"),
+        None => tracing::warn!(
+            "plain HTTP: put a reverse proxy that terminates TLS in front of it, \
+             or set tls_cert and tls_key in [http]"
+        ),
+    }
     tracing::info!(
-        "telerad ready: DICOM as {} on {}, HTTP on http://{}",
+        "telerad ready: DICOM as {} on {}, HTTP on {}://{}",
         config.dicom.ae_title,
         dicom_listener.local_addr()?,
+        if tls.is_some() { "https" } else { "http" },
         http_listener.local_addr()?
     );
 
@@ -130,24 +139,16 @@ pub async fn serve(
         router.clone(),
         shutdown_rx.clone(),
     ));
-    let app = http_app(AppState {
-        archive: archive.clone(),
-        outbox: outbox.clone(),
-        router,
-        access,
-    });
-    let mut http_shutdown = shutdown_rx.clone();
-    let http_task = tokio::spawn(async move {
-        // The peer's address goes to audit records and login throttling.
-        axum::serve(
-            http_listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = http_shutdown.changed().await;
-        })
-        .await
-    });
+    let app = http_app(
+        AppState {
+            archive: archive.clone(),
+            outbox: outbox.clone(),
+            router,
+            access,
+        },
+        tls.is_some(),
+    );
+    let http_task = tokio::spawn(serve_http(http_listener, app, tls, shutdown_rx.clone()));
 
     wait_for_signal().await?;
     tracing::info!("shutting down: no new associations; running ones may finish");
@@ -202,14 +203,48 @@ impl FromRef<AppState> for Arc<RouterService> {
 
 /// Every HTTP API's routes, merged, with the layers they share applied
 /// once.
-fn http_app(state: AppState) -> axum::Router {
+fn http_app(state: AppState, https: bool) -> axum::Router {
     telerad_http::with_common_layers(
         axum::Router::new()
             .merge(telerad_access::routes::routes())
             .merge(telerad_operations::routes())
             .merge(telerad_worklist::routes())
             .with_state(state),
+        https,
     )
+}
+
+/// Serves `app` over HTTPS when `tls` is given, else plain HTTP, until
+/// shutdown; the peer's address goes to audit records and login
+/// throttling.
+async fn serve_http(
+    listener: TcpListener,
+    app: axum::Router,
+    tls: Option<(axum_server::tls_rustls::RustlsConfig, String)>,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    match tls {
+        None => {
+            axum::serve(listener, service)
+                .with_graceful_shutdown(async move {
+                    let _ = shutdown.changed().await;
+                })
+                .await
+        }
+        Some((config, _)) => {
+            let handle = axum_server::Handle::new();
+            let stopper = handle.clone();
+            tokio::spawn(async move {
+                let _ = shutdown.changed().await;
+                stopper.graceful_shutdown(Some(Duration::from_secs(10)));
+            });
+            axum_server::from_tcp_rustls(listener.into_std()?, config)
+                .handle(handle)
+                .serve(service)
+                .await
+        }
+    }
 }
 
 /// Where the first administrator's password is written, for its owner only.
@@ -230,7 +265,11 @@ async fn first_admin(access: &Access, data_dir: &std::path::Path) -> anyhow::Res
     write_owner_only(&path, &format!("{password}\n"))
         .with_context(|| format!("cannot write {}", path.display()))?;
     println!(
-        "First start: an administrator account was created.\n  login:    admin\n           password: {password}\n(also in {}, readable by this user only; sign in and          change it: telerad user passwd admin)",
+        "First start: an administrator account was created.\n  \
+         login:    admin\n  \
+         password: {password}\n\
+         (also in {}, readable by this user only; sign in, then change it: \
+         telerad user passwd admin)",
         path.display()
     );
     tracing::warn!(
@@ -240,7 +279,7 @@ async fn first_admin(access: &Access, data_dir: &std::path::Path) -> anyhow::Res
     Ok(())
 }
 
-fn write_owner_only(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+pub fn write_owner_only(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);

@@ -34,7 +34,7 @@ use serde::Serialize;
 pub use crate::dicom::DicomConfig;
 pub use crate::escalation::EscalationConfig;
 pub use crate::forwarding::ForwardingConfig;
-pub use crate::http::HttpConfig;
+pub use crate::http::{HttpConfig, HttpTls};
 pub use crate::priority::{Priority, UnknownPriority};
 pub use crate::problem::{ConfigError, Problem};
 pub use crate::radiologist::{Radiologist, SUBSPECIALTIES, Workstation};
@@ -208,7 +208,14 @@ time_zone = "Europe/Paris"
         let example = Config::example();
         let defaults = config(ONE_SITE);
         assert_eq!(example.dicom, defaults.dicom);
-        assert_eq!(example.http, defaults.http);
+        // The one difference: a trial is served over HTTPS.
+        assert_eq!(
+            example.http,
+            HttpConfig {
+                self_signed_tls: true,
+                ..defaults.http
+            }
+        );
         assert_eq!(example.storage, defaults.storage);
         assert_eq!(example.studies, defaults.studies);
     }

@@ -155,6 +155,21 @@ impl Check {
 
     fn http(&mut self, config: &Config, unread: &Unread) {
         self.port("http.port", config.http.port);
+        match (&config.http.tls_cert, &config.http.tls_key) {
+            (Some(_), None) => self.report(
+                "http.tls_key",
+                "tls_cert is set without its private key: set tls_key too",
+            ),
+            (None, Some(_)) => self.report(
+                "http.tls_cert",
+                "tls_key is set without its certificate: set tls_cert too",
+            ),
+            (Some(_), Some(_)) if config.http.self_signed_tls => self.report(
+                "http.self_signed_tls",
+                "a certificate is given (tls_cert): remove self_signed_tls",
+            ),
+            _ => {}
+        }
         let (dicom, http) = (&config.dicom, &config.http);
         // A section left out holds its defaults, not what the file says.
         let both_read = !unread.is_left_out("dicom") && !unread.is_left_out("http");
@@ -526,6 +541,21 @@ time_zone = "UTC"
         let cases = [
             ("[dicom]\nport = 0", "dicom.port", "must not be 0"),
             ("[http]\nport = 0", "http.port", "must not be 0"),
+            (
+                "[http]\ntls_cert = \"c.pem\"",
+                "http.tls_key",
+                "without its private key",
+            ),
+            (
+                "[http]\ntls_key = \"k.pem\"",
+                "http.tls_cert",
+                "without its certificate",
+            ),
+            (
+                "[http]\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\nself_signed_tls = true",
+                "http.self_signed_tls",
+                "remove self_signed_tls",
+            ),
             (
                 "[dicom]\nmax_associations = 0",
                 "dicom.max_associations",

@@ -13,6 +13,7 @@
 //! [`ApiError`] live with the routes that call that domain.
 
 pub mod error;
+pub mod headers;
 pub mod json_errors;
 pub mod paging;
 
@@ -27,14 +28,15 @@ pub const MAX_BODY_BYTES: usize = 1 << 20;
 
 /// `routes`, every API's merged and given their state, answering unknown
 /// paths with a JSON 404, refusing bodies over [`MAX_BODY_BYTES`], with
-/// every error body JSON and every request traced.
-pub fn with_common_layers(routes: Router) -> Router {
-    routes
+/// every error body JSON, the security headers on every answer (HSTS when
+/// served over `https`) and every request traced.
+pub fn with_common_layers(routes: Router, https: bool) -> Router {
+    let routes = routes
         .fallback(not_found)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         // Outside the body limit, so that its 413 is JSON too.
-        .layer(axum::middleware::from_fn(json_errors::json_errors))
-        .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(json_errors::json_errors));
+    headers::with_security_headers(routes, https).layer(TraceLayer::new_for_http())
 }
 
 /// The answer to a path no route has.
