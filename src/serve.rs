@@ -57,6 +57,27 @@ pub async fn serve(
             dicom_addr.0, dicom_addr.1
         )
     })?;
+    let dicom_tls_listener = match (
+        config.dicom.tls_port,
+        &config.dicom.tls_cert,
+        &config.dicom.tls_key,
+    ) {
+        (Some(port), Some(cert), Some(key)) => {
+            let acceptor =
+                telerad_scp::tls::acceptor(cert, key, config.dicom.tls_client_ca.as_deref())
+                    .context("cannot set up DICOM TLS")?;
+            let listener = TcpListener::bind((config.dicom.bind, port))
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot listen for DICOM TLS on {}:{port}",
+                        config.dicom.bind
+                    )
+                })?;
+            Some((listener, acceptor))
+        }
+        _ => None,
+    };
     let http_addr = (config.http.bind, config.http.port);
     let http_listener = TcpListener::bind(http_addr)
         .await
@@ -69,6 +90,17 @@ pub async fn serve(
             "plain HTTP: put a reverse proxy that terminates TLS in front of it, \
              or set tls_cert and tls_key in [http]"
         ),
+    }
+    if let Some((listener, _)) = &dicom_tls_listener {
+        tracing::info!(
+            "DICOM TLS on {}{}",
+            listener.local_addr()?,
+            if config.dicom.tls_client_ca.is_some() {
+                ", client certificates required"
+            } else {
+                ""
+            }
+        );
     }
     tracing::info!(
         "telerad ready: DICOM as {} on {}, HTTP on {}://{}",
@@ -95,17 +127,33 @@ pub async fn serve(
             }
         });
     }
-    let scp = Scp::new(
+    let association_context = Arc::new(AssociationContext {
+        policy: Policy::from_config(config.clone()),
+        archive: archive.clone(),
+        artim_timeout: Duration::from_secs(config.dicom.artim_timeout_secs),
+        idle_timeout: Duration::from_secs(config.dicom.idle_timeout_secs),
+    });
+    let scp = Scp::sharing(
         dicom_listener,
-        AssociationContext {
-            policy: Policy::from_config(config.clone()),
-            archive: archive.clone(),
-            artim_timeout: Duration::from_secs(config.dicom.artim_timeout_secs),
-            idle_timeout: Duration::from_secs(config.dicom.idle_timeout_secs),
-        },
+        association_context.clone(),
         config.dicom.max_associations,
         Duration::from_secs(config.dicom.shutdown_grace_secs),
     );
+    // DICOM TLS beside the plain port, with the same policy and archive
+    // (and a limit of associations of its own).
+    let tls_scp_task = match dicom_tls_listener {
+        Some((listener, acceptor)) => {
+            let scp = Scp::sharing(
+                listener,
+                association_context,
+                config.dicom.max_associations,
+                Duration::from_secs(config.dicom.shutdown_grace_secs),
+            )
+            .with_tls(acceptor);
+            Some(tokio::spawn(scp.run(shutdown_rx.clone())))
+        }
+        None => None,
+    };
     let scp_task = tokio::spawn(scp.run(shutdown_rx.clone()));
     let completion_task = tokio::spawn(telerad_store::completion::run_completion(
         archive.clone(),
@@ -154,6 +202,9 @@ pub async fn serve(
     tracing::info!("shutting down: no new associations; running ones may finish");
     let _ = shutdown_tx.send(true);
     let _ = scp_task.await;
+    if let Some(task) = tls_scp_task {
+        let _ = task.await;
+    }
     let _ = completion_task.await;
     let _ = router_task.await;
     // After the SCP: a C-STORE under way to a workstation is finished.

@@ -3,6 +3,7 @@
 //! configuration is checked against.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
 use telerad_dicom::uid::describe_char;
 
 use serde::{Deserialize, Serialize};
@@ -34,6 +35,15 @@ pub struct DicomConfig {
     /// SOP Class UIDs accepted for storage; `None` means the built-in list.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accepted_sop_classes: Option<Vec<String>>,
+    /// DICOM over TLS (PS3.15 Annex B) on this port, beside the plain one
+    /// (2762 is the port registered for it).
+    pub tls_port: Option<u16>,
+    /// PEM certificate chain and key telerad presents on `tls_port`.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// PEM certificates of the authorities whose client certificates are
+    /// accepted; when set, a peer without one is refused in the handshake.
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 impl Default for DicomConfig {
@@ -49,6 +59,10 @@ impl Default for DicomConfig {
             shutdown_grace_secs: 10,
             max_instance_bytes: DEFAULT_MAX_INSTANCE_BYTES,
             accepted_sop_classes: None,
+            tls_port: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
         }
     }
 }

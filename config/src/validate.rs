@@ -39,6 +39,7 @@ pub(crate) fn problems(
 ) -> Vec<Problem> {
     let mut check = Check::default();
     check.dicom(config);
+    check.dicom_tls(config);
     check.http(config, unread);
     check.storage(config);
     check.studies(config);
@@ -150,6 +151,38 @@ impl Check {
                     self.report(format!("dicom.accepted_sop_classes[{i}]"), message);
                 }
             }
+        }
+    }
+
+    fn dicom_tls(&mut self, config: &Config) {
+        let dicom = &config.dicom;
+        let files = dicom.tls_cert.is_some() && dicom.tls_key.is_some();
+        match dicom.tls_port {
+            Some(port) => {
+                self.port("dicom.tls_port", port);
+                if !files {
+                    self.report(
+                        "dicom.tls_port",
+                        "DICOM TLS needs tls_cert and tls_key (PEM) in [dicom]",
+                    );
+                }
+                if port != 0 && port == dicom.port {
+                    self.report(
+                        "dicom.tls_port",
+                        format!("{port} is also dicom.port: TLS needs a port of its own"),
+                    );
+                }
+            }
+            None if dicom.tls_cert.is_some()
+                || dicom.tls_key.is_some()
+                || dicom.tls_client_ca.is_some() =>
+            {
+                self.report(
+                    "dicom.tls_port",
+                    "a TLS certificate or CA is set but no tls_port to serve it on (2762 is DICOM's)",
+                );
+            }
+            None => {}
         }
     }
 

@@ -8,6 +8,7 @@
 use crate::dimse::{self, Command, MAX_COMMAND_BYTES, status};
 use crate::negotiation::{AcceptedContext, Decision, Policy, negotiate};
 use crate::pdu_io::{self, PduError, Pdv};
+use crate::stream::DicomStream;
 use dicom_ul::pdu::{AbortRQServiceProviderReason, AbortRQSource, Pdu};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -15,7 +16,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use telerad_dicom::part10::InstanceHeader;
 use telerad_store::{Archive, PendingInstance, StoreFailure};
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tracing::Instrument;
 
@@ -47,7 +47,7 @@ enum Receiving {
 }
 
 struct Association {
-    stream: TcpStream,
+    stream: Box<dyn DicomStream>,
     peer: SocketAddr,
     calling_ae_title: String,
     site: String,
@@ -73,12 +73,11 @@ enum Incoming {
 
 /// Serves one connection; `abort` fires when shutdown's grace period ends.
 pub async fn serve(
-    mut stream: TcpStream,
+    mut stream: Box<dyn DicomStream>,
     peer: SocketAddr,
     ctx: Arc<AssociationContext>,
     mut abort: watch::Receiver<bool>,
 ) {
-    crate::socket::tune(&stream);
     let mut buf = Vec::new();
     let first = tokio::select! {
         read = tokio::time::timeout(ctx.artim_timeout, pdu_io::read(&mut stream, ctx.policy.max_pdu_length, &mut buf)) => read,
@@ -143,7 +142,7 @@ pub async fn serve(
     run.instrument(span).await;
 }
 
-async fn send_abort(stream: &mut TcpStream, error: &PduError, buf: &mut Vec<u8>) {
+async fn send_abort(stream: &mut Box<dyn DicomStream>, error: &PduError, buf: &mut Vec<u8>) {
     let reason = match error {
         PduError::UnknownType(_) => AbortRQServiceProviderReason::UnrecognizedPdu,
         PduError::TooLarge { .. } => AbortRQServiceProviderReason::InvalidPduParameter,

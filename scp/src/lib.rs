@@ -14,6 +14,8 @@ pub mod pdu_io;
 pub mod scu;
 pub mod server;
 pub mod socket;
+pub mod stream;
+pub mod tls;
 
 pub use association::AssociationContext;
 pub use negotiation::Policy;

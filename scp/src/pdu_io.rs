@@ -7,9 +7,9 @@
 //! before the data reaches the file.
 
 use crate::socket::rearm_quickack;
+use crate::stream::DicomStream;
 use dicom_ul::pdu::{Pdu, read_pdu, write_pdu};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 /// PDUs other than P-DATA (association negotiation) are bounded by this.
 const MAX_CONTROL_PDU: u32 = 1 << 20;
@@ -42,8 +42,8 @@ pub struct Pdv {
 }
 
 /// Reads one PDU. `max_pdata` is the maximum length we announced for P-DATA.
-pub async fn read(
-    stream: &mut TcpStream,
+pub async fn read<S: DicomStream + ?Sized>(
+    stream: &mut S,
     max_pdata: u32,
     buf: &mut Vec<u8>,
 ) -> Result<Pdu, PduError> {
@@ -52,8 +52,8 @@ pub async fn read(
 }
 
 /// Reads one PDU into `buf`, its header included, and returns its type.
-pub async fn read_raw(
-    stream: &mut TcpStream,
+pub async fn read_raw<S: DicomStream + ?Sized>(
+    stream: &mut S,
     max_pdata: u32,
     buf: &mut Vec<u8>,
 ) -> Result<u8, PduError> {
@@ -79,7 +79,7 @@ pub async fn read_raw(
             )));
         }
     }
-    rearm_quickack(stream);
+    rearm_quickack(stream.tcp());
     Ok(pdu_type)
 }
 
@@ -154,8 +154,8 @@ pub fn pdata_values(buf: &[u8]) -> Result<Vec<Pdv>, PduError> {
 
 /// Writes one P-DATA-TF of a single PDV: the data is copied once, into `buf`
 /// behind the headers, where `dicom-ul` would copy it twice.
-pub async fn write_pdata(
-    stream: &mut TcpStream,
+pub async fn write_pdata<S: DicomStream + ?Sized>(
+    stream: &mut S,
     context_id: u8,
     is_command: bool,
     is_last: bool,
@@ -173,13 +173,20 @@ pub async fn write_pdata(
     buf.extend_from_slice(&[context_id, control]);
     buf.extend_from_slice(data);
     stream.write_all(buf).await?;
+    // TLS holds records back until flushed; TCP's flush does nothing.
+    stream.flush().await?;
     Ok(())
 }
 
-pub async fn write(stream: &mut TcpStream, pdu: &Pdu, buf: &mut Vec<u8>) -> Result<(), PduError> {
+pub async fn write<S: DicomStream + ?Sized>(
+    stream: &mut S,
+    pdu: &Pdu,
+    buf: &mut Vec<u8>,
+) -> Result<(), PduError> {
     buf.clear();
     write_pdu(buf, pdu).map_err(|e| PduError::Malformed(e.to_string()))?;
     stream.write_all(buf).await?;
+    stream.flush().await?;
     Ok(())
 }
 

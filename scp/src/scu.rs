@@ -169,7 +169,7 @@ impl StoreResponse {
 
 #[derive(Debug)]
 pub struct ClientAssociation {
-    stream: TcpStream,
+    stream: Box<dyn crate::stream::DicomStream>,
     read_buf: Vec<u8>,
     write_buf: Vec<u8>,
     chunk: usize,
@@ -221,7 +221,7 @@ impl ClientAssociation {
             ],
         });
         let mut association = ClientAssociation {
-            stream,
+            stream: Box::new(stream),
             read_buf: Vec::new(),
             write_buf: Vec::new(),
             chunk: 0,

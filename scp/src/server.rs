@@ -3,6 +3,7 @@
 //! associations finish for a grace period, then abort what remains).
 
 use crate::association::{AssociationContext, serve};
+use crate::stream::DicomStream;
 use dicom_ul::pdu::{
     AssociationRJ, AssociationRJResult, AssociationRJServiceProviderPresentationReason,
     AssociationRJSource, Pdu,
@@ -12,12 +13,15 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 
 pub struct Scp {
     listener: TcpListener,
     ctx: Arc<AssociationContext>,
     max_associations: usize,
     shutdown_grace: Duration,
+    /// DICOM TLS (PS3.15 Annex B) on this listener.
+    tls: Option<TlsAcceptor>,
 }
 
 impl Scp {
@@ -27,12 +31,29 @@ impl Scp {
         max_associations: usize,
         shutdown_grace: Duration,
     ) -> Scp {
+        Scp::sharing(listener, Arc::new(ctx), max_associations, shutdown_grace)
+    }
+
+    /// As [`Scp::new`], with a context another listener serves too.
+    pub fn sharing(
+        listener: TcpListener,
+        ctx: Arc<AssociationContext>,
+        max_associations: usize,
+        shutdown_grace: Duration,
+    ) -> Scp {
         Scp {
             listener,
-            ctx: Arc::new(ctx),
+            ctx,
             max_associations,
             shutdown_grace,
+            tls: None,
         }
+    }
+
+    /// Every connection starts with a TLS handshake through `acceptor`.
+    pub fn with_tls(mut self, acceptor: TlsAcceptor) -> Scp {
+        self.tls = Some(acceptor);
+        self
     }
 
     /// Runs until `shutdown` becomes true, then drains as described above.
@@ -49,8 +70,11 @@ impl Scp {
                         Ok(permit) => {
                             let ctx = self.ctx.clone();
                             let abort = abort_rx.clone();
+                            let tls = self.tls.clone();
                             running.spawn(async move {
-                                serve(stream, peer, ctx, abort).await;
+                                if let Some(stream) = establish(stream, tls, ctx.artim_timeout, peer).await {
+                                    serve(stream, peer, ctx, abort).await;
+                                }
                                 drop(permit);
                             });
                         }
@@ -58,8 +82,11 @@ impl Scp {
                             Ok(permit) => {
                                 tracing::warn!(%peer, "too many associations: rejecting");
                                 let artim = self.ctx.artim_timeout;
+                                let tls = self.tls.clone();
                                 running.spawn(async move {
-                                    reject_busy(stream, artim).await;
+                                    if let Some(stream) = establish(stream, tls, artim, peer).await {
+                                        reject_busy(stream, artim).await;
+                                    }
                                     drop(permit);
                                 });
                             }
@@ -123,9 +150,35 @@ fn pending_refusals(max_associations: usize) -> usize {
     max_associations.clamp(1, 32)
 }
 
+/// The connection tuned, and through its TLS handshake when the listener
+/// has one (within the ARTIM timeout); `None` if the handshake fails: a
+/// plain-TCP peer, a certificate refused.
+async fn establish(
+    stream: TcpStream,
+    tls: Option<TlsAcceptor>,
+    artim: Duration,
+    peer: std::net::SocketAddr,
+) -> Option<Box<dyn DicomStream>> {
+    crate::socket::tune(&stream);
+    let Some(acceptor) = tls else {
+        return Some(Box::new(stream));
+    };
+    match tokio::time::timeout(artim, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => Some(Box::new(stream)),
+        Ok(Err(e)) => {
+            tracing::warn!(%peer, "DICOM TLS handshake failed: {e}");
+            None
+        }
+        Err(_) => {
+            tracing::warn!(%peer, "no DICOM TLS handshake within the ARTIM timeout: closing");
+            None
+        }
+    }
+}
+
 /// Reads the request (so the peer gets a proper answer, PS3.8 §9.3.4) and
 /// rejects it as transient: the sender may try again shortly.
-async fn reject_busy(mut stream: TcpStream, artim: Duration) {
+async fn reject_busy(mut stream: Box<dyn DicomStream>, artim: Duration) {
     let mut buf = Vec::new();
     let read =
         tokio::time::timeout(artim, crate::pdu_io::read(&mut stream, 16 * 1024, &mut buf)).await;

@@ -1,0 +1,34 @@
+//! What a DICOM association runs over: plain TCP, or TLS on TCP (PS3.15
+//! Annex B). The PDU code reads and writes any of them.
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+
+pub trait DicomStream: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug {
+    /// The TCP connection underneath, for socket options.
+    fn tcp(&self) -> &TcpStream;
+}
+
+impl DicomStream for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl DicomStream for tokio_rustls::server::TlsStream<TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+}
+
+impl DicomStream for tokio_rustls::client::TlsStream<TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+}
+
+impl<T: DicomStream + ?Sized> DicomStream for Box<T> {
+    fn tcp(&self) -> &TcpStream {
+        (**self).tcp()
+    }
+}

@@ -1,0 +1,168 @@
+//! DICOM TLS (PS3.15 Annex B) on the SCP, against DCMTK's `storescu +tls`:
+//! a peer with a certificate from the configured CA stores; one in plain
+//! TCP, one without a client certificate and one whose certificate another
+//! CA signed are refused in the handshake, and the server goes on serving.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+use telerad_fixtures::SyntheticStudy;
+
+/// `openssl` with `args`, in `dir`, expecting success.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = run(Command::new("openssl").current_dir(dir).args(args));
+    assert!(out.status.success(), "openssl {args:?}: {}", text(&out));
+}
+
+/// A CA, and a certificate and key it signed for `name`, in `dir`:
+/// `{ca}.pem`, `{name}.pem`, `{name}.key`.
+fn issue(dir: &Path, ca: &str, name: &str) {
+    if !dir.join(format!("{ca}.pem")).exists() {
+        openssl(
+            dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                &format!("/CN={ca}"),
+                "-keyout",
+                &format!("{ca}.key"),
+                "-out",
+                &format!("{ca}.pem"),
+            ],
+        );
+    }
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            &format!("/CN={name}"),
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+        ],
+    );
+    std::fs::write(
+        dir.join(format!("{name}.ext")),
+        "subjectAltName = DNS:localhost, IP:127.0.0.1\n",
+    )
+    .expect("write the extensions");
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            &format!("{ca}.pem"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &format!("{name}.ext"),
+            "-out",
+            &format!("{name}.pem"),
+        ],
+    );
+}
+
+#[test]
+fn storescu_over_tls_stores_and_other_peers_are_refused_in_the_handshake() {
+    let pki = tempfile::tempdir().expect("a temp dir");
+    let dir = pki.path();
+    issue(dir, "hospital-ca", "telerad");
+    issue(dir, "hospital-ca", "scanner");
+    issue(dir, "rogue-ca", "intruder");
+    let tls_port = free_port();
+    let server = TestServer::start_with(
+        &Backend::Sqlite,
+        ServerOptions {
+            extra_dicom: format!(
+                "tls_port = {tls_port}\ntls_cert = \"{0}/telerad.pem\"\n\
+                 tls_key = \"{0}/telerad.key\"\ntls_client_ca = \"{0}/hospital-ca.pem\"",
+                dir.display()
+            ),
+            ..ServerOptions::default()
+        },
+    );
+    assert!(
+        server.log().contains("client certificates required"),
+        "{}",
+        server.log()
+    );
+    let study = SyntheticStudy::ct(3);
+    let images = tempfile::tempdir().expect("a temp dir");
+    let files = study.write_to(images.path()).expect("generate");
+    let storescu = |tls: &[String]| {
+        let mut command = telerad_fixtures::dcmtk::command("storescu");
+        command
+            .args(tls)
+            .args([
+                "-aet", "SITE_A", "-aec", SERVER_AE, "-to", "10", "-ta", "10",
+            ])
+            .args(["127.0.0.1", &tls_port.to_string()])
+            .args(&files);
+        run(&mut command)
+    };
+    let path = |name: &str| dir.join(name).display().to_string();
+    let with = |key: &str, cert: &str| -> Vec<String> {
+        vec![
+            "+tls".into(),
+            path(key),
+            path(cert),
+            "+cf".into(),
+            path("hospital-ca.pem"),
+        ]
+    };
+
+    // Refused: plain TCP, no client certificate, a certificate of another CA.
+    let plain = storescu(&[]);
+    assert!(
+        !plain.status.success(),
+        "plain TCP stored: {}",
+        text(&plain)
+    );
+    let anonymous = storescu(&["+tla".into(), "+cf".into(), path("hospital-ca.pem")]);
+    assert!(!anonymous.status.success(), "{}", text(&anonymous));
+    let intruder = storescu(&with("intruder.key", "intruder.pem"));
+    assert!(!intruder.status.success(), "{}", text(&intruder));
+    eventually("the refusals logged", Duration::from_secs(10), || {
+        (server.log().matches("DICOM TLS handshake failed").count() >= 3).then_some(())
+    });
+
+    // The scanner, with the hospital's certificate, stores every image.
+    let scanner = storescu(&with("scanner.key", "scanner.pem"));
+    assert!(
+        scanner.status.success(),
+        "{}\n{}",
+        text(&scanner),
+        server.log()
+    );
+    server.wait_for_study(
+        &study.study_instance_uid,
+        "complete",
+        3,
+        Duration::from_secs(30),
+    );
+    // The plain port still serves.
+    let plain_port = run(telerad_fixtures::dcmtk::command("echoscu")
+        .args(["-aet", "SITE_A", "-aec", SERVER_AE, "127.0.0.1"])
+        .arg(server.dicom_port.to_string()));
+    assert!(plain_port.status.success(), "{}", text(&plain_port));
+}
