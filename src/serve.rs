@@ -175,7 +175,7 @@ pub async fn serve(
     let forwarder_task = tokio::spawn(telerad_forward::forwarder::run_forwarder(
         outbox.clone(),
         archive.clone(),
-        config.dicom.ae_title.clone(),
+        sender(&config)?,
         config.forwarding.associations_per_destination,
         shutdown_rx.clone(),
     ));
@@ -296,6 +296,28 @@ async fn serve_http(
                 .await
         }
     }
+}
+
+/// The forwarder's identity: telerad's AE title, and DICOM TLS to each
+/// workstation configured with a `tls_ca` (presenting `[dicom] tls_cert`
+/// when the workstation asks for a client certificate).
+fn sender(config: &Config) -> anyhow::Result<telerad_forward::forwarder::Sender> {
+    let mut sender = telerad_forward::forwarder::Sender::plain(&config.dicom.ae_title);
+    let identity = match (&config.dicom.tls_cert, &config.dicom.tls_key) {
+        (Some(cert), Some(key)) => Some((cert.as_path(), key.as_path())),
+        _ => None,
+    };
+    for radiologist in &config.radiologists {
+        let Some(workstation) = &radiologist.workstation else {
+            continue;
+        };
+        if let Some(ca) = &workstation.tls_ca {
+            let client = telerad_scp::tls::client(&workstation.host, ca, identity)
+                .with_context(|| format!("DICOM TLS to the workstation of {}", radiologist.id))?;
+            sender = sender.with_tls(&workstation.host, workstation.port, client);
+        }
+    }
+    Ok(sender)
 }
 
 /// Where the first administrator's password is written, for its owner only.

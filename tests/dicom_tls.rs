@@ -6,81 +6,9 @@
 mod common;
 
 use common::*;
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 use telerad_fixtures::SyntheticStudy;
-
-/// `openssl` with `args`, in `dir`, expecting success.
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = run(Command::new("openssl").current_dir(dir).args(args));
-    assert!(out.status.success(), "openssl {args:?}: {}", text(&out));
-}
-
-/// A CA, and a certificate and key it signed for `name`, in `dir`:
-/// `{ca}.pem`, `{name}.pem`, `{name}.key`.
-fn issue(dir: &Path, ca: &str, name: &str) {
-    if !dir.join(format!("{ca}.pem")).exists() {
-        openssl(
-            dir,
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "2",
-                "-subj",
-                &format!("/CN={ca}"),
-                "-keyout",
-                &format!("{ca}.key"),
-                "-out",
-                &format!("{ca}.pem"),
-            ],
-        );
-    }
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            &format!("/CN={name}"),
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.csr"),
-        ],
-    );
-    std::fs::write(
-        dir.join(format!("{name}.ext")),
-        "subjectAltName = DNS:localhost, IP:127.0.0.1\n",
-    )
-    .expect("write the extensions");
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &format!("{name}.csr"),
-            "-CA",
-            &format!("{ca}.pem"),
-            "-CAkey",
-            &format!("{ca}.key"),
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            &format!("{name}.ext"),
-            "-out",
-            &format!("{name}.pem"),
-        ],
-    );
-}
+use telerad_fixtures::pki::issue;
 
 #[test]
 fn storescu_over_tls_stores_and_other_peers_are_refused_in_the_handshake() {

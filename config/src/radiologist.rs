@@ -67,6 +67,11 @@ pub struct Workstation {
     pub ae_title: String,
     pub host: String,
     pub port: u16,
+    /// DICOM TLS to this workstation, trusting the certificates this
+    /// authority (PEM) signed for `host`; telerad presents `[dicom]
+    /// tls_cert` if the workstation asks for a client certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_ca: Option<std::path::PathBuf>,
 }
 
 impl Config {

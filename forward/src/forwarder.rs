@@ -96,10 +96,43 @@ fn key_of(destination: &Destination) -> DestinationKey {
 }
 
 /// What every destination task shares.
+/// Who the forwarder is to workstations: its calling AE title, and how to
+/// reach over DICOM TLS the workstations that take it, by host and port.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    pub calling_ae_title: String,
+    tls: HashMap<(String, u16), telerad_scp::tls::TlsClient>,
+}
+
+impl Sender {
+    /// Plain TCP to every workstation.
+    pub fn plain(calling_ae_title: &str) -> Sender {
+        Sender {
+            calling_ae_title: calling_ae_title.to_string(),
+            tls: HashMap::new(),
+        }
+    }
+
+    /// DICOM TLS to the workstation at `host`:`port`.
+    pub fn with_tls(
+        mut self,
+        host: &str,
+        port: u16,
+        client: telerad_scp::tls::TlsClient,
+    ) -> Sender {
+        self.tls.insert((host.to_string(), port), client);
+        self
+    }
+
+    fn tls_for(&self, destination: &Destination) -> Option<&telerad_scp::tls::TlsClient> {
+        self.tls.get(&(destination.host.clone(), destination.port))
+    }
+}
+
 struct Context {
     outbox: Arc<Outbox>,
     archive: Arc<Archive>,
-    calling_ae_title: String,
+    sender: Sender,
     associations: usize,
     worker: String,
     shutdown: watch::Receiver<bool>,
@@ -117,7 +150,7 @@ impl Context {
 pub async fn run_forwarder(
     outbox: Arc<Outbox>,
     archive: Arc<Archive>,
-    calling_ae_title: String,
+    sender: Sender,
     associations_per_destination: usize,
     shutdown: watch::Receiver<bool>,
 ) {
@@ -125,7 +158,7 @@ pub async fn run_forwarder(
     serve_outbox(
         outbox,
         archive,
-        calling_ae_title,
+        sender,
         associations_per_destination,
         shutdown,
     )
@@ -148,14 +181,14 @@ pub async fn recover_at_start_up(outbox: &Outbox) {
 pub async fn serve_outbox(
     outbox: Arc<Outbox>,
     archive: Arc<Archive>,
-    calling_ae_title: String,
+    sender: Sender,
     associations_per_destination: usize,
     shutdown: watch::Receiver<bool>,
 ) {
     let context = Arc::new(Context {
         outbox: outbox.clone(),
         archive,
-        calling_ae_title,
+        sender,
         associations: associations_per_destination.max(1),
         worker: worker_id(),
         shutdown: shutdown.clone(),
@@ -453,11 +486,12 @@ async fn association_worker(
         ae_title: destination.ae_title.clone(),
         address: destination.address(),
     };
-    let connect = ClientAssociation::connect(
-        &context.calling_ae_title,
+    let connect = ClientAssociation::connect_over(
+        &context.sender.calling_ae_title,
         &scu_destination,
         proposals,
         NETWORK_TIMEOUT,
+        context.sender.tls_for(destination),
     );
     let mut association = tokio::select! {
         connected = connect => connected

@@ -281,7 +281,7 @@ mod tests {
         let forwarder = tokio::spawn(telerad_forward::forwarder::run_forwarder(
             outbox.clone(),
             archive.clone(),
-            "TELERAD".into(),
+            telerad_forward::forwarder::Sender::plain("TELERAD"),
             1,
             stopped,
         ));

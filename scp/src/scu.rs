@@ -187,6 +187,18 @@ impl ClientAssociation {
         proposals: &[(String, String)],
         timeout: Duration,
     ) -> Result<ClientAssociation, ScuError> {
+        ClientAssociation::connect_over(calling_ae_title, destination, proposals, timeout, None)
+            .await
+    }
+
+    /// As [`ClientAssociation::connect`], over TLS when `tls` is given.
+    pub async fn connect_over(
+        calling_ae_title: &str,
+        destination: &Destination,
+        proposals: &[(String, String)],
+        timeout: Duration,
+        tls: Option<&crate::tls::TlsClient>,
+    ) -> Result<ClientAssociation, ScuError> {
         let stream = tokio::time::timeout(timeout, TcpStream::connect(&destination.address))
             .await
             .map_err(|_| ScuError::Timeout(timeout))?
@@ -195,6 +207,21 @@ impl ClientAssociation {
                 source,
             })?;
         crate::socket::tune(&stream);
+        let stream: Box<dyn crate::stream::DicomStream> = match tls {
+            None => Box::new(stream),
+            Some(tls) => Box::new(
+                tokio::time::timeout(
+                    timeout,
+                    tls.connector.connect(tls.server_name.clone(), stream),
+                )
+                .await
+                .map_err(|_| ScuError::Timeout(timeout))?
+                .map_err(|source| ScuError::Connect {
+                    addr: format!("{} (TLS)", destination.address),
+                    source,
+                })?,
+            ),
+        };
         let presentation_contexts: Vec<PresentationContextProposed> = proposals
             .iter()
             .take(128)
@@ -221,7 +248,7 @@ impl ClientAssociation {
             ],
         });
         let mut association = ClientAssociation {
-            stream: Box::new(stream),
+            stream,
             read_buf: Vec::new(),
             write_buf: Vec::new(),
             chunk: 0,

@@ -3,11 +3,12 @@
 //! certificates required when a CA is configured for them.
 
 use rustls::RootCertStore;
+use rustls::pki_types::ServerName;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use rustls::server::WebPkiClientVerifier;
 use std::path::Path;
 use std::sync::Arc;
-use tokio_rustls::TlsAcceptor;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -71,4 +72,58 @@ pub fn acceptor(
         .with_single_cert(chain, key)
         .map_err(|e| TlsError::Config(e.to_string()))?;
     Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// What the SCU needs to open a TLS association: the connector, and the
+/// name the peer's certificate must carry.
+#[derive(Clone)]
+pub struct TlsClient {
+    pub connector: TlsConnector,
+    pub server_name: ServerName<'static>,
+}
+
+impl std::fmt::Debug for TlsClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsClient")
+            .field("server_name", &self.server_name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A client for `host`, trusting the authorities in `ca`, presenting
+/// `identity` (certificate and key files) when the peer asks for one.
+pub fn client(
+    host: &str,
+    ca: &Path,
+    identity: Option<(&Path, &Path)>,
+) -> Result<TlsClient, TlsError> {
+    let mut roots = RootCertStore::empty();
+    for cert in certificates(ca)? {
+        roots
+            .add(cert)
+            .map_err(|e| TlsError::Config(e.to_string()))?;
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_root_certificates(roots);
+    let config = match identity {
+        Some((cert, key)) => {
+            let chain = certificates(cert)?;
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::Pem {
+                path: key.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| TlsError::Config(e.to_string()))?
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let server_name = ServerName::try_from(host.to_string())
+        .map_err(|e| TlsError::Config(format!("{host:?} is not a host name: {e}")))?;
+    Ok(TlsClient {
+        connector: TlsConnector::from(Arc::new(config)),
+        server_name,
+    })
 }

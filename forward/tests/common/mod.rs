@@ -150,7 +150,7 @@ impl RunningForwarder {
         let task = tokio::spawn(telerad_forward::forwarder::run_forwarder(
             outbox.clone(),
             archive.archive.clone(),
-            TELERAD_AE.to_string(),
+            telerad_forward::forwarder::Sender::plain(TELERAD_AE),
             associations,
             rx,
         ));
@@ -169,7 +169,7 @@ impl RunningForwarder {
         let task = tokio::spawn(telerad_forward::forwarder::serve_outbox(
             outbox.clone(),
             archive.archive.clone(),
-            TELERAD_AE.to_string(),
+            telerad_forward::forwarder::Sender::plain(TELERAD_AE),
             associations,
             rx,
         ));
