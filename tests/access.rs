@@ -288,6 +288,7 @@ fn every_role_gets_exactly_its_answers_on_every_endpoint(backend: &Backend) {
         ("admin", "study.assign", "success"),
         ("rad-a", "study.acknowledge", "failed"),
         ("rad-a", "study.acknowledge", "success"),
+        ("dicom:SITE_A", "dicom.store", "success"),
     ] {
         let expected = (expected.0.into(), expected.1.into(), expected.2.into());
         assert!(
@@ -326,6 +327,21 @@ fn the_audit_trail_names_the_first_record_changed_or_removed(backend: &Backend) 
         let (status, _) = server.get_as(Some(&admin), "/api/studies");
         assert_eq!(status, 200);
     }
+    // A peer whose AE title no site has: refused, and that is audited.
+    let echo = run(telerad_fixtures::dcmtk::command("echoscu")
+        .args(["-aet", "NOBODY", "-aec", SERVER_AE, "127.0.0.1"])
+        .arg(server.dicom_port.to_string()));
+    assert!(!echo.status.success(), "{}", text(&echo));
+    let refused = eventually("the refusal audited", Duration::from_secs(10), || {
+        let (_, trail) = server.get_as(Some(&admin), "/api/audit?user=dicom:NOBODY");
+        trail["items"]
+            .as_array()
+            .and_then(|items| items.first().cloned())
+    });
+    assert_eq!(refused["action"], "dicom.associate");
+    assert_eq!(refused["outcome"], "refused");
+    assert_eq!(refused["source"], "127.0.0.1");
+
     let (ok, out) = verify(&server);
     assert!(ok, "{out}");
     assert!(out.contains("intact"), "{out}");

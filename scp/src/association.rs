@@ -15,7 +15,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use telerad_dicom::part10::InstanceHeader;
-use telerad_store::{Archive, PendingInstance, StoreFailure};
+use telerad_store::audit::{AuditRecord, Outcome};
+use telerad_store::{Archive, PendingInstance, StoreFailure, Stored};
 use tokio::sync::watch;
 use tracing::Instrument;
 
@@ -58,6 +59,8 @@ struct Association {
     command_buf: Vec<u8>,
     receiving: Receiving,
     stored: u64,
+    /// Instances newly stored, per study, for the audit trail.
+    stored_per_study: std::collections::BTreeMap<String, u64>,
 }
 
 enum Flow {
@@ -108,6 +111,11 @@ pub async fn serve(
         match negotiate(&rq, peer.ip(), &ctx.policy) {
             Decision::Reject { rj, why } => {
                 tracing::warn!("association rejected: {why}");
+                audit(&ctx, &calling, "", peer, |record| {
+                    record.outcome = Outcome::Refused;
+                    record.detail = serde_json::json!({ "reason": why }).to_string();
+                })
+                .await;
                 let _ = pdu_io::write(&mut stream, &Pdu::AssociationRJ(rj), &mut buf).await;
             }
             Decision::Accept {
@@ -122,6 +130,7 @@ pub async fn serve(
                     return;
                 }
                 tracing::info!(site = %site, contexts = contexts.len(), "association accepted");
+                audit(&ctx, &calling, &site, peer, |_| {}).await;
                 let mut association = Association {
                     stream,
                     peer,
@@ -134,12 +143,50 @@ pub async fn serve(
                     command_buf: Vec::new(),
                     receiving: Receiving::Idle,
                     stored: 0,
+                    stored_per_study: std::collections::BTreeMap::new(),
                 };
                 association.run(&mut abort).await;
+                let stored = std::mem::take(&mut association.stored_per_study);
+                let (ctx, calling, site) = (
+                    association.ctx.clone(),
+                    association.calling_ae_title.clone(),
+                    association.site.clone(),
+                );
+                drop(association);
+                audit_stored(&ctx, &calling, &site, peer, stored).await;
             }
         }
     };
     run.instrument(span).await;
+}
+
+/// Writes an association's audit record (a security event); a failure to
+/// write it is logged, and does not stop the images.
+async fn audit(
+    ctx: &AssociationContext,
+    calling: &str,
+    site: &str,
+    peer: SocketAddr,
+    change: impl FnOnce(&mut AuditRecord),
+) {
+    let mut record = AuditRecord {
+        at: ctx.archive.clock().now_ms(),
+        actor: format!("dicom:{calling}"),
+        role: "modality".into(),
+        sites: site.to_string(),
+        action: "dicom.associate".into(),
+        object: "association".into(),
+        study_uid: None,
+        patient_id: None,
+        outcome: Outcome::Success,
+        source: peer.ip().to_string(),
+        detail: "{}".into(),
+    };
+    change(&mut record);
+    if let Err(e) = telerad_store::audit::append_now(ctx.archive.index().database(), &record).await
+    {
+        tracing::error!("cannot write the audit record of an association: {e}");
+    }
 }
 
 async fn send_abort(stream: &mut Box<dyn DicomStream>, error: &PduError, buf: &mut Vec<u8>) {
@@ -152,6 +199,25 @@ async fn send_abort(stream: &mut Box<dyn DicomStream>, error: &PduError, buf: &m
         source: AbortRQSource::ServiceProvider(reason),
     };
     let _ = pdu_io::write(stream, &pdu, buf).await;
+}
+
+/// One audit record per study an association stored instances of.
+async fn audit_stored(
+    ctx: &AssociationContext,
+    calling: &str,
+    site: &str,
+    peer: SocketAddr,
+    stored: std::collections::BTreeMap<String, u64>,
+) {
+    for (study, count) in stored {
+        audit(ctx, calling, site, peer, |record| {
+            record.action = "dicom.store".into();
+            record.object = format!("study/{study}");
+            record.detail = serde_json::json!({ "instances": count }).to_string();
+            record.study_uid = Some(study);
+        })
+        .await;
+    }
 }
 
 impl Association {
@@ -433,6 +499,11 @@ impl Association {
                 match self.ctx.archive.commit(*pending, &self.site).await {
                     Ok(stored) => {
                         self.stored += 1;
+                        if let Stored::New { path, .. } = &stored
+                            && let Some(study) = telerad_store::layout::Layout::study_of(path)
+                        {
+                            *self.stored_per_study.entry(study.to_string()).or_default() += 1;
+                        }
                         tracing::debug!(sop_instance_uid = %sop, ?stored, "stored");
                         self.respond(context_id, &command, status::SUCCESS, None)
                             .await

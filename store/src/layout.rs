@@ -52,6 +52,16 @@ impl Layout {
         self.root.join("studies")
     }
 
+    /// The Study Instance UID in a path made by
+    /// [`Layout::relative_instance_path`].
+    pub fn study_of(relative: &str) -> Option<&str> {
+        relative
+            .strip_prefix("studies/")?
+            .split('/')
+            .next()
+            .filter(|study| !study.is_empty())
+    }
+
     /// Path relative to the storage root, as stored in the index.
     pub fn relative_instance_path(study: &str, series: &str, sop: &str, version: i64) -> String {
         if version <= 1 {

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Cost of authentication and audit on GET /api/studies/{uid}: the same
+# request, with wrk on loopback, to telerad before accounts existed (no
+# token checked, nothing audited) and to telerad now (a Bearer token looked
+# up and an audit record chained and committed per request), alternately,
+# in one run. Then the cost of a login (argon2id), timed one at a time.
+#
+# Usage:  bench/auth.sh BEFORE_BINARY AFTER_BINARY
+#         (release builds of `telerad`; BEFORE from a commit before the
+#         accounts, e.g. 407af2d, AFTER from this one)
+# Environment: DURATION [15] seconds per wrk run, ROUNDS [3] runs of each,
+#   CONNECTIONS [16], PORT_BASE [18400], DATABASE_URL [a fresh SQLite file
+#   per server; postgres://… for a fresh database per server is not done
+#   here], LOGINS [20].
+# Prints a markdown table for BENCHMARKS.md.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+source "$here/lib.sh"
+before="${1:?usage: bench/auth.sh BEFORE_BINARY AFTER_BINARY}"
+after="${2:?usage: bench/auth.sh BEFORE_BINARY AFTER_BINARY}"
+duration="${DURATION:-15}"
+rounds="${ROUNDS:-3}"
+connections="${CONNECTIONS:-16}"
+port_base="${PORT_BASE:-18400}"
+logins="${LOGINS:-20}"
+require_tools wrk curl jq
+WORK="$(mktemp -d /tmp/telerad-bench-auth.XXXXXX)"
+trap 'stop_pid "${pids[0]:-}"; stop_pid "${pids[1]:-}"' EXIT
+
+# One server per binary, each with its own data folder and one study.
+declare -a pids uids tokens ports
+start_server() {
+    local i=$1 binary=$2
+    local dir="$WORK/server-$i" dicom=$((port_base + 2 * i)) http=$((port_base + 2 * i + 1))
+    require_free_ports "$dicom" "$http"
+    mkdir -p "$dir"
+    cat >"$dir/telerad.toml" <<TOML
+[dicom]
+port = $dicom
+[http]
+bind = "127.0.0.1"
+port = $http
+[storage]
+data_dir = "$dir/data"
+[studies]
+default_quiet_period_secs = 1
+[[sites]]
+name = "site-a"
+ae_titles = ["TELERAD_SCU"]
+allowed_networks = ["127.0.0.0/8"]
+time_zone = "Europe/Paris"
+TOML
+    RUST_LOG=warn "$binary" serve --config "$dir/telerad.toml" >"$dir/stdout" 2>"$dir/log" &
+    pids[$i]=$!
+    wait_listening "$http" "${pids[$i]}" || die "server $i did not start: $(cat "$dir/log")"
+    "$binary" push "$here/../fixtures/samples/CT_small.dcm" --to "TELERAD@127.0.0.1:$dicom" >/dev/null
+    ports[$i]=$http
+    tokens[$i]=""
+    if [[ -s "$dir/data/initial-admin-password" ]]; then
+        tokens[$i]="$("$binary" token create admin --name bench --config "$dir/telerad.toml")"
+    fi
+    local auth=() tries=0
+    [[ -n ${tokens[$i]} ]] && auth=(-H "authorization: Bearer ${tokens[$i]}")
+    until uids[$i]="$(curl -sf "${auth[@]}" "http://127.0.0.1:$http/api/studies" | jq -r '.items[0].study_instance_uid // empty')" && [[ -n ${uids[$i]} ]]; do
+        ((++tries < 100)) || die "server $i never listed the study"
+        sleep 0.1
+    done
+}
+start_server 0 "$before"
+start_server 1 "$after"
+[[ -z ${tokens[0]} ]] || die "$before has accounts: give a build from before them"
+[[ -n ${tokens[1]} ]] || die "$after made no first administrator"
+
+# wrk's summary as "req/s p50_ms p99_ms".
+measure() {
+    local i=$1 header=()
+    [[ -n ${tokens[$i]} ]] && header=(-H "authorization: Bearer ${tokens[$i]}")
+    local out
+    out="$(wrk -t2 -c"$connections" -d"${duration}s" --latency "${header[@]}" \
+        "http://127.0.0.1:${ports[$i]}/api/studies/${uids[$i]}")"
+    grep -q "Non-2xx" <<<"$out" && die "non-2xx answers from server $i: $out"
+    local rps p50 p99
+    rps="$(awk '/^Requests\/sec/ {print $2}' <<<"$out")"
+    p50="$(awk '$1 == "50%" {print $2}' <<<"$out")"
+    p99="$(awk '$1 == "99%" {print $2}' <<<"$out")"
+    echo "$rps $(to_ms "$p50") $(to_ms "$p99")"
+}
+to_ms() {
+    local v=$1
+    case $v in
+        *us) awk -v x="${v%us}" 'BEGIN {printf "%.3f", x / 1000}' ;;
+        *ms) awk -v x="${v%ms}" 'BEGIN {printf "%.3f", x}' ;;
+        *s) awk -v x="${v%s}" 'BEGIN {printf "%.3f", x * 1000}' ;;
+    esac
+}
+median() { sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+
+declare -a results0 results1
+for ((r = 0; r < rounds; r++)); do
+    for i in 0 1; do
+        log "round $((r + 1))/$rounds, server $i"
+        line="$(measure "$i")"
+        if [[ $i == 0 ]]; then results0+=("$line"); else results1+=("$line"); fi
+    done
+done
+column() { local n=$1; shift; printf '%s\n' "$@" | awk -v n="$n" '{print $n}' | median; }
+rps0="$(column 1 "${results0[@]}")"; rps1="$(column 1 "${results1[@]}")"
+p500="$(column 2 "${results0[@]}")"; p501="$(column 2 "${results1[@]}")"
+p990="$(column 3 "${results0[@]}")"; p991="$(column 3 "${results1[@]}")"
+
+# Logins, one at a time: each checks an argon2id hash.
+password="$(cat "$WORK/server-1/data/initial-admin-password")"
+declare -a login_ms
+for ((n = 0; n < logins; n++)); do
+    t="$(curl -s -o /dev/null -w '%{time_total}' -H 'content-type: application/json' \
+        -d "{\"login\": \"admin\", \"password\": \"$password\"}" "http://127.0.0.1:${ports[1]}/api/login")"
+    login_ms+=("$(awk -v x="$t" 'BEGIN {printf "%.1f", x * 1000}')")
+done
+login_median="$(printf '%s\n' "${login_ms[@]}" | median)"
+
+echo "| GET /api/studies/{uid} | requests/s | p50 (ms) | p99 (ms) |"
+echo "|---|---|---|---|"
+echo "| without accounts ($before) | $rps0 | $p500 | $p990 |"
+echo "| token checked + audit record ($after) | $rps1 | $p501 | $p991 |"
+awk -v a="$rps1" -v b="$rps0" 'BEGIN {printf "| ratio (with / without) | %.2f | | |\n", a / b}'
+echo
+echo "runs (req/s p50 p99), without: ${results0[*]}"
+echo "runs (req/s p50 p99), with: ${results1[*]}"
+echo "login (POST /api/login, argon2id m=64 MiB t=3 p=1), median of $logins: $login_median ms"
+set_aside "$WORK/server-0" "$WORK/server-1"
