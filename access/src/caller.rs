@@ -187,9 +187,14 @@ impl Caller {
         actor_of(&self.who.principal, &self.source)
     }
 
-    /// Writes `record` now, in a transaction of its own (reads).
+    /// Writes `record`, returning once it is committed (reads and
+    /// refusals; the records of other requests share its transaction).
     pub async fn audit(&self, record: &AuditRecord) -> Result<(), ApiError> {
-        audit::append_now(self.access.database(), record).await?;
+        self.access
+            .audit_writer()
+            .append(record.clone())
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
         Ok(())
     }
 }

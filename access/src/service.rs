@@ -11,7 +11,7 @@ use telerad_config::Config;
 use telerad_store::accounts::{
     self, AccountError, CredentialKind, CredentialRefusal, NewCredential, NewUser, Role, User,
 };
-use telerad_store::audit::{self, AuditRecord, Outcome};
+use telerad_store::audit::{self, AuditRecord, AuditWriter, Outcome};
 use telerad_store::{Clock, CredentialId, Database};
 use tokio::sync::Semaphore;
 
@@ -133,6 +133,8 @@ pub struct NewAccount {
 #[derive(Debug)]
 pub struct Access {
     db: Database,
+    /// Reads' records, committed in batches.
+    audit: AuditWriter,
     clock: Arc<dyn Clock>,
     /// Radiologist id → the sites their licence covers.
     licences: HashMap<String, Vec<String>>,
@@ -161,6 +163,7 @@ impl Access {
         licences: HashMap<String, Vec<String>>,
     ) -> Access {
         Access {
+            audit: AuditWriter::start(db.clone()),
             db,
             clock,
             licences,
@@ -172,6 +175,11 @@ impl Access {
 
     pub fn database(&self) -> &Database {
         &self.db
+    }
+
+    /// Where reads and refusals append their records.
+    pub fn audit_writer(&self) -> &AuditWriter {
+        &self.audit
     }
 
     pub fn now(&self) -> i64 {

@@ -121,11 +121,17 @@ async fn show(
         caller.audit(&record).await?;
         return Err(ApiError::NotFound(format!("no study {uid}")));
     };
-    let series = index.series_of(uid, &scope).await?;
-    let assignment = router.assignment(uid).await.map_err(router_error)?;
-    caller
-        .audit(&caller.study_record("study.read", uid, Some(&study.patient_id)))
-        .await?;
+    // The audit record commits while the rest is read; the answer waits
+    // for both.
+    let record = caller.study_record("study.read", uid, Some(&study.patient_id));
+    let (audited, series, assignment) = tokio::join!(
+        caller.audit(&record),
+        index.series_of(uid, &scope),
+        router.assignment(uid)
+    );
+    audited?;
+    let series = series?;
+    let assignment = assignment.map_err(router_error)?;
     Ok(Json(StudyDetail {
         study,
         series,

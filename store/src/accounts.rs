@@ -379,9 +379,19 @@ struct CredentialRow {
     id: CredentialId,
     #[sqlx(try_from = "String")]
     kind: CredentialKind,
-    user_id: UserId,
     expires_at: Option<i64>,
     revoked_at: Option<i64>,
+    last_used_at: Option<i64>,
+    user_id: UserId,
+    login: String,
+    name: String,
+    #[sqlx(try_from = "String")]
+    role: Role,
+    radiologist_id: Option<String>,
+    #[sqlx(try_from = "Flag")]
+    disabled: bool,
+    password_hash: Option<String>,
+    site: Option<String>,
 }
 
 /// How often the last use of a credential is written: every request would
@@ -395,24 +405,30 @@ pub async fn credential(
     token_hash: &str,
     now: i64,
 ) -> Result<Result<ValidCredential, CredentialRefusal>, sqlx::Error> {
-    let row: Option<CredentialRow> = sqlx::query_as(
-        "SELECT id, kind, user_id, expires_at, revoked_at FROM credentials WHERE token_hash = $1",
+    // One statement, one row per site of the account (or one with no
+    // site): every request runs it.
+    let rows: Vec<CredentialRow> = sqlx::query_as(
+        "SELECT c.id, c.kind, c.expires_at, c.revoked_at, c.last_used_at, \
+         u.id AS user_id, u.login, u.name, u.role, u.radiologist_id, u.disabled, \
+         u.password_hash, s.site FROM credentials c JOIN users u ON u.id = c.user_id \
+         LEFT JOIN user_sites s ON s.user_id = u.id WHERE c.token_hash = $1 ORDER BY s.site",
     )
     .bind(token_hash)
-    .fetch_optional(&db.pool)
+    .fetch_all(&db.pool)
     .await?;
-    let Some(row) = row else {
+    let Some(row) = rows.first() else {
         return Ok(Err(CredentialRefusal::Unknown));
     };
-    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
-    let user: Option<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(row.user_id)
-        .fetch_optional(&db.pool)
-        .await?;
-    let Some(user) = user else {
-        return Ok(Err(CredentialRefusal::Unknown));
+    let user = User {
+        id: row.user_id,
+        login: row.login.clone(),
+        name: row.name.clone(),
+        role: row.role,
+        radiologist_id: row.radiologist_id.clone(),
+        sites: rows.iter().filter_map(|r| r.site.clone()).collect(),
+        disabled: row.disabled,
     };
-    let (user, password_hash) = with_sites(db, user).await?;
+    let password_hash = row.password_hash.clone();
     // Disabling revokes too: the account's state is the better answer.
     if user.disabled {
         return Ok(Err(CredentialRefusal::Disabled));
@@ -423,15 +439,22 @@ pub async fn credential(
     if row.expires_at.is_some_and(|at| at <= now) {
         return Ok(Err(CredentialRefusal::Expired));
     }
-    sqlx::query(
-        "UPDATE credentials SET last_used_at = $1 WHERE id = $2 \
-         AND (last_used_at IS NULL OR last_used_at < $3)",
-    )
-    .bind(now)
-    .bind(row.id)
-    .bind(now - LAST_USED_RESOLUTION_MS)
-    .execute(&db.pool)
-    .await?;
+    // Checked before writing: even an UPDATE that changes no row takes
+    // SQLite's write lock, which every request would then queue for.
+    if row
+        .last_used_at
+        .is_none_or(|at| at < now - LAST_USED_RESOLUTION_MS)
+    {
+        sqlx::query(
+            "UPDATE credentials SET last_used_at = $1 WHERE id = $2 \
+             AND (last_used_at IS NULL OR last_used_at < $3)",
+        )
+        .bind(now)
+        .bind(row.id)
+        .bind(now - LAST_USED_RESOLUTION_MS)
+        .execute(&db.pool)
+        .await?;
+    }
     Ok(Ok(ValidCredential {
         id: row.id,
         kind: row.kind,

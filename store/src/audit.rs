@@ -122,37 +122,78 @@ fn chain_hash(seq: i64, record: &AuditRecord, prev_hash: &str) -> String {
 /// backends: appends are serialised, and a transaction that rolls back
 /// leaves no gap.
 pub async fn append(tx: &mut Tx<'_>, record: &AuditRecord) -> Result<i64, sqlx::Error> {
-    let (seq, prev_hash): (i64, String) =
-        sqlx::query_as("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+    append_all(tx, std::slice::from_ref(record)).await
+}
+
+/// Appends `records` in order, in the caller's transaction; returns the
+/// first one's sequence number (the head is read and written once).
+pub async fn append_all(tx: &mut Tx<'_>, records: &[AuditRecord]) -> Result<i64, sqlx::Error> {
+    let count = i64::try_from(records.len()).unwrap_or(i64::MAX);
+    let (last, mut prev_hash): (i64, String) =
+        sqlx::query_as("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash")
+            .bind(count)
             .fetch_one(&mut **tx)
             .await?;
-    let hash = chain_hash(seq, record, &prev_hash);
-    sqlx::query(
-        "INSERT INTO audit_log (seq, at, actor, role, sites, action, object, study_uid, \
-         patient_id, outcome, source, detail, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-    )
-    .bind(seq)
-    .bind(record.at)
-    .bind(&record.actor)
-    .bind(&record.role)
-    .bind(&record.sites)
-    .bind(&record.action)
-    .bind(&record.object)
-    .bind(&record.study_uid)
-    .bind(&record.patient_id)
-    .bind(record.outcome.as_str())
-    .bind(&record.source)
-    .bind(&record.detail)
-    .bind(&prev_hash)
-    .bind(&hash)
-    .execute(&mut **tx)
-    .await?;
+    let first = last - count + 1;
+    // Several records per statement: one round trip to the database
+    // for a batch, not one each (14 values a record, far under SQLite's
+    // 32,766 and PostgreSQL's 65,535 parameters).
+    for (chunk_index, chunk) in records.chunks(INSERT_CHUNK).enumerate() {
+        let chunk_first = first + (chunk_index * INSERT_CHUNK) as i64;
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let p = i * 14;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    p + 1,
+                    p + 2,
+                    p + 3,
+                    p + 4,
+                    p + 5,
+                    p + 6,
+                    p + 7,
+                    p + 8,
+                    p + 9,
+                    p + 10,
+                    p + 11,
+                    p + 12,
+                    p + 13,
+                    p + 14
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO audit_log (seq, at, actor, role, sites, action, object, study_uid, \
+             patient_id, outcome, source, detail, prev_hash, hash) VALUES {}",
+            rows.join(", ")
+        );
+        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (seq, record) in (chunk_first..).zip(chunk) {
+            let hash = chain_hash(seq, record, &prev_hash);
+            insert = insert
+                .bind(seq)
+                .bind(record.at)
+                .bind(record.actor.clone())
+                .bind(record.role.clone())
+                .bind(record.sites.clone())
+                .bind(record.action.clone())
+                .bind(record.object.clone())
+                .bind(record.study_uid.clone())
+                .bind(record.patient_id.clone())
+                .bind(record.outcome.as_str())
+                .bind(record.source.clone())
+                .bind(record.detail.clone())
+                .bind(prev_hash.clone())
+                .bind(hash.clone());
+            prev_hash = hash;
+        }
+        insert.execute(&mut **tx).await?;
+    }
     sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
-        .bind(&hash)
+        .bind(&prev_hash)
         .execute(&mut **tx)
         .await?;
-    Ok(seq)
+    Ok(first)
 }
 
 /// Appends `record` in a transaction of its own (reads, security events).
@@ -161,6 +202,100 @@ pub async fn append_now(db: &Database, record: &AuditRecord) -> Result<i64, sqlx
     let seq = append(&mut tx, record).await?;
     tx.commit().await?;
     Ok(seq)
+}
+
+/// Appends records in batches: each caller waits until its record is
+/// committed, and the records that queue while one batch commits go in the
+/// next, in one transaction, on a connection of the writer's own whose
+/// commits do not wait for the disk ([`Database::relaxed_connection`]).
+/// A read's record is thus committed before the read is answered and
+/// survives a crash of telerad; only a crash of the machine could lose the
+/// last few milliseconds of read records (records of changes are written
+/// in the change's own, fully durable, transaction).
+#[derive(Debug, Clone)]
+pub struct AuditWriter {
+    queue: tokio::sync::mpsc::Sender<Queued>,
+}
+
+type Queued = (
+    AuditRecord,
+    tokio::sync::oneshot::Sender<Result<i64, String>>,
+);
+
+/// Records per transaction at most.
+const BATCH: usize = 256;
+/// Records per INSERT statement at most.
+const INSERT_CHUNK: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditWriteError {
+    #[error("cannot write the audit record: {0}")]
+    Write(String),
+    #[error("the audit writer has stopped")]
+    Stopped,
+}
+
+impl AuditWriter {
+    /// Starts the writer's task on the current runtime; it ends when the
+    /// last `AuditWriter` is dropped.
+    pub fn start(db: Database) -> AuditWriter {
+        let (queue, mut incoming) = tokio::sync::mpsc::channel::<Queued>(4 * BATCH);
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(BATCH);
+            let mut connection: Option<sqlx::AnyConnection> = None;
+            while incoming.recv_many(&mut batch, BATCH).await > 0 {
+                let records: Vec<AuditRecord> =
+                    batch.iter().map(|(record, _)| record.clone()).collect();
+                let result = write_batch(&db, &mut connection, &records).await;
+                if result.is_err() {
+                    // Broken or not: the next batch starts on a new one.
+                    connection = None;
+                }
+                for (i, (_, reply)) in batch.drain(..).enumerate() {
+                    let answer = match &result {
+                        Ok(first) => Ok(first + i as i64),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    let _ = reply.send(answer);
+                }
+            }
+        });
+        AuditWriter { queue }
+    }
+
+    /// Appends `record`, returning once it is committed.
+    pub async fn append(&self, record: AuditRecord) -> Result<i64, AuditWriteError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.queue
+            .send((record, reply))
+            .await
+            .map_err(|_| AuditWriteError::Stopped)?;
+        answer
+            .await
+            .map_err(|_| AuditWriteError::Stopped)?
+            .map_err(AuditWriteError::Write)
+    }
+}
+
+/// One transaction for the batch; the first record's sequence number.
+async fn write_batch(
+    db: &Database,
+    connection: &mut Option<sqlx::AnyConnection>,
+    records: &[AuditRecord],
+) -> Result<i64, sqlx::Error> {
+    use sqlx::Connection;
+    let connection = match connection {
+        Some(connection) => connection,
+        None => connection.insert(db.relaxed_connection().await?),
+    };
+    let mut tx = match db.backend {
+        // The write lock at once, as `Database::begin_write` takes it.
+        crate::Backend::Sqlite => connection.begin_with("BEGIN IMMEDIATE").await?,
+        crate::Backend::Postgres => connection.begin().await?,
+    };
+    let first = append_all(&mut tx, records).await?;
+    tx.commit().await?;
+    Ok(first)
 }
 
 /// What [`verify`] found.
