@@ -183,6 +183,11 @@ pub async fn serve(
         telerad_router::service::Router::new(&config, archive.clone(), outbox.clone())
             .context("cannot start the router")?,
     );
+    let retention_task = tokio::spawn(keep_audit_trail(
+        archive.clone(),
+        config.audit.retention_months,
+        shutdown_rx.clone(),
+    ));
     let router_task = tokio::spawn(telerad_router::service::run_router(
         router.clone(),
         shutdown_rx.clone(),
@@ -207,6 +212,7 @@ pub async fn serve(
     }
     let _ = completion_task.await;
     let _ = router_task.await;
+    let _ = retention_task.await;
     // After the SCP: a C-STORE under way to a workstation is finished.
     let _ = forwarder_task.await;
     if let Ok(Err(e)) = http_task.await {
@@ -318,6 +324,41 @@ fn sender(config: &Config) -> anyhow::Result<telerad_forward::forwarder::Sender>
         }
     }
     Ok(sender)
+}
+
+/// Removes audit records older than the retention period, at start-up and
+/// then daily (`audit::prune` moves the chain's anchor with them).
+async fn keep_audit_trail(
+    archive: Arc<Archive>,
+    retention_months: u32,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let now = archive.clock().now_ms();
+        let cutoff = jiff::Timestamp::from_millisecond(now).ok().and_then(|now| {
+            now.to_zoned(jiff::tz::TimeZone::UTC)
+                .checked_sub(jiff::Span::new().months(i64::from(retention_months)))
+                .ok()
+        });
+        match cutoff {
+            Some(cutoff) => {
+                let before = cutoff.timestamp().as_millisecond();
+                match telerad_store::audit::prune(archive.index().database(), before).await {
+                    Ok(0) => {}
+                    Ok(removed) => tracing::info!(
+                        removed,
+                        "audit records older than {retention_months} months removed"
+                    ),
+                    Err(e) => tracing::warn!("cannot remove old audit records: {e}"),
+                }
+            }
+            None => tracing::warn!("the clock is out of range: audit retention skipped"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(24 * 3600)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
 }
 
 /// Where the first administrator's password is written, for its owner only.

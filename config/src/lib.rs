@@ -10,6 +10,7 @@
 //! [`Config`], calls [`Config::validate`] again, and hands the sections to
 //! the crates that use them.
 
+mod audit;
 mod dicom;
 mod escalation;
 mod forwarding;
@@ -31,6 +32,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
+pub use crate::audit::{AuditConfig, MIN_RETENTION_MONTHS};
 pub use crate::dicom::DicomConfig;
 pub use crate::escalation::EscalationConfig;
 pub use crate::forwarding::ForwardingConfig;
@@ -66,6 +68,7 @@ pub struct Config {
     pub sla: SlaConfig,
     pub escalation: EscalationConfig,
     pub forwarding: ForwardingConfig,
+    pub audit: AuditConfig,
 }
 
 impl Config {
@@ -218,6 +221,7 @@ time_zone = "Europe/Paris"
         );
         assert_eq!(example.storage, defaults.storage);
         assert_eq!(example.studies, defaults.studies);
+        assert_eq!(example.audit, defaults.audit);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use crate::Config;
+use crate::audit::AuditConfig;
 use crate::dicom::DicomConfig;
 use crate::escalation::EscalationConfig;
 use crate::forwarding::ForwardingConfig;
@@ -43,6 +44,7 @@ struct ConfigFile {
     sla: SlaConfig,
     escalation: EscalationConfig,
     forwarding: ForwardingConfig,
+    audit: AuditConfig,
 }
 
 /// The TOML document as written, with the position of every key, kept to
@@ -178,6 +180,7 @@ pub(crate) fn parse(document: &Document<'_>) -> Parsed {
             "sla" => file.sla = reader.section("sla", value),
             "escalation" => file.escalation = reader.section("escalation", value),
             "forwarding" => file.forwarding = reader.section("forwarding", value),
+            "audit" => file.audit = reader.section("audit", value),
             // Read as the whole file, for serde to name the sections
             // expected.
             _ => {
@@ -209,6 +212,7 @@ pub(crate) fn parse(document: &Document<'_>) -> Parsed {
         sla: file.sla,
         escalation: file.escalation,
         forwarding: file.forwarding,
+        audit: file.audit,
     };
     Parsed {
         config,

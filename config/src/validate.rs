@@ -41,6 +41,7 @@ pub(crate) fn problems(
     check.dicom(config);
     check.dicom_tls(config);
     check.http(config, unread);
+    check.audit(config);
     check.storage(config);
     check.studies(config);
     check.sites(config, conversion, unread);
@@ -151,6 +152,22 @@ impl Check {
                     self.report(format!("dicom.accepted_sop_classes[{i}]"), message);
                 }
             }
+        }
+    }
+
+    fn audit(&mut self, config: &Config) {
+        let months = config.audit.retention_months;
+        if months < crate::MIN_RETENTION_MONTHS {
+            self.report(
+                "audit.retention_months",
+                format!(
+                    "{months} months is too short: the audit trail of accesses to patient \
+                     data is kept at least {} months",
+                    crate::MIN_RETENTION_MONTHS
+                ),
+            );
+        } else if months > 1200 {
+            self.report("audit.retention_months", "at most 1200 months (100 years)");
         }
     }
 

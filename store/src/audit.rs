@@ -454,8 +454,11 @@ pub async fn page(
 /// chain's anchor to the last one removed so that [`verify`] still holds.
 pub async fn prune(db: &Database, before: i64) -> Result<u64, sqlx::Error> {
     let mut tx = db.begin_write().await?;
-    // Records are appended in time order; the cut is at a sequence number
-    // so that the remaining chain is contiguous.
+    // The cut is at a sequence number, so that the remaining chain is
+    // contiguous: the last record older than `before`, and all before it.
+    // Records are appended in about their time order (a batch may hold
+    // them a few milliseconds out of it), which a retention counted in
+    // months does not notice.
     let last: Option<(i64, String)> = sqlx::query_as(
         "SELECT seq, hash FROM audit_log WHERE seq = \
          (SELECT MAX(seq) FROM audit_log WHERE at < $1)",
