@@ -141,7 +141,7 @@ fn every_role_gets_exactly_its_answers_on_every_endpoint(backend: &Backend) {
     }
 
     // The operators' and administrators' endpoints: admin only.
-    let admin_only: [(&str, &str, &str); 7] = [
+    let admin_only: [(&str, &str, &str); 8] = [
         ("GET", "/api/forwards", ""),
         (
             "POST",
@@ -153,6 +153,7 @@ fn every_role_gets_exactly_its_answers_on_every_endpoint(backend: &Backend) {
         ("GET", "/api/events/failed", ""),
         ("GET", "/api/users", ""),
         ("GET", "/api/audit", ""),
+        ("GET", "/api/audit/fhir", ""),
     ];
     for (who, token, _) in &sees {
         for (method, path, body) in admin_only {
@@ -245,6 +246,7 @@ fn every_role_gets_exactly_its_answers_on_every_endpoint(backend: &Backend) {
         ("GET", "/api/events/failed".to_string()),
         ("GET", "/api/users".to_string()),
         ("GET", "/api/audit".to_string()),
+        ("GET", "/api/audit/fhir".to_string()),
         ("GET", "/api/me".to_string()),
         ("POST", "/api/logout".to_string()),
     ] {
@@ -296,6 +298,21 @@ fn every_role_gets_exactly_its_answers_on_every_endpoint(backend: &Backend) {
             "{expected:?} not in {records:?}"
         );
     }
+    // The same trail as FHIR AuditEvents (IHE BALP).
+    let (status, bundle) = server.get_as(
+        Some(&admin),
+        &format!("/api/audit/fhir?study={study_a}&limit=1000"),
+    );
+    assert_eq!(status, 200, "{bundle}");
+    assert_eq!(bundle["resourceType"], "Bundle");
+    let events = bundle["entry"].as_array().expect("entries");
+    assert_eq!(events.len(), trail["items"].as_array().map_or(0, Vec::len));
+    assert!(
+        events
+            .iter()
+            .any(|e| e["resource"]["subtype"][0]["code"] == "read"
+                && e["resource"]["agent"][0]["who"]["identifier"]["value"] == "clin-a")
+    );
     let read = trail["items"]
         .as_array()
         .and_then(|items| {

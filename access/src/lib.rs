@@ -12,6 +12,7 @@
 //! (`telerad-http`).
 
 pub mod caller;
+pub mod fhir;
 pub mod password;
 pub mod policy;
 pub mod routes;

@@ -29,6 +29,7 @@ where
         .route("/api/me", get(me))
         .route("/api/users", get(list_users).post(create_user))
         .route("/api/audit", get(audit_page))
+        .route("/api/audit/fhir", get(audit_fhir))
 }
 
 #[derive(Deserialize)]
@@ -229,10 +230,13 @@ struct AuditParams {
     cursor: Option<String>,
 }
 
-async fn audit_page(
-    caller: Caller,
+/// The records a query asks for, audited as a read of the trail; the
+/// next page's cursor, and the filters to repeat in its URL.
+async fn audit_records(
+    caller: &Caller,
     query: Result<Query<AuditParams>, QueryRejection>,
-) -> Result<Json<Page<StoredRecord>>, ApiError> {
+    format: &str,
+) -> Result<AuditAnswer, ApiError> {
     caller.allow(Action::ReadAudit).await?;
     let Query(params) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let limit = paging::limit(params.limit)?;
@@ -256,23 +260,65 @@ async fn audit_page(
     let (records, next) = audit::page(caller.access().database(), &query).await?;
     let mut record = caller.record("audit.read", "audit".into());
     record.detail = serde_json::json!({
-        "user": params.user, "study": params.study, "patient": params.patient,
+        "user": params.user, "study": params.study, "patient": params.patient, "format": format,
     })
     .to_string();
     caller.audit(&record).await?;
-    let from = params.from.map(|t| t.to_string());
-    let to = params.to.map(|t| t.to_string());
-    Ok(Json(Page::new(
+    Ok(AuditAnswer {
         records,
-        "/api/audit",
-        &[
-            ("user", params.user.as_deref()),
-            ("study", params.study.as_deref()),
-            ("patient", params.patient.as_deref()),
-            ("from", from.as_deref()),
-            ("to", to.as_deref()),
-        ],
+        next: next.map(|seq| seq.to_string()),
         limit,
-        next.map(|seq| seq.to_string()),
-    )))
+        filters: vec![
+            ("user", params.user),
+            ("study", params.study),
+            ("patient", params.patient),
+            ("from", params.from.map(|t| t.to_string())),
+            ("to", params.to.map(|t| t.to_string())),
+        ],
+    })
+}
+
+struct AuditAnswer {
+    records: Vec<StoredRecord>,
+    next: Option<String>,
+    limit: i64,
+    filters: Vec<(&'static str, Option<String>)>,
+}
+
+impl AuditAnswer {
+    fn page(self, path: &str) -> Page<StoredRecord> {
+        let filters: Vec<(&str, Option<&str>)> = self
+            .filters
+            .iter()
+            .map(|(key, value)| (*key, value.as_deref()))
+            .collect();
+        Page::new(self.records, path, &filters, self.limit, self.next)
+    }
+}
+
+async fn audit_page(
+    caller: Caller,
+    query: Result<Query<AuditParams>, QueryRejection>,
+) -> Result<Json<Page<StoredRecord>>, ApiError> {
+    let answer = audit_records(&caller, query, "json").await?;
+    Ok(Json(answer.page("/api/audit")))
+}
+
+/// The same records as a FHIR R4 Bundle of AuditEvent resources.
+async fn audit_fhir(
+    caller: Caller,
+    query: Result<Query<AuditParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let answer = audit_records(&caller, query, "fhir").await?;
+    let records = answer.records.clone();
+    let next = answer.page("/api/audit/fhir").next;
+    let body = crate::fhir::bundle(&records, next);
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/fhir+json"),
+        )],
+        body.to_string(),
+    )
+        .into_response())
 }
