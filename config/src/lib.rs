@@ -194,7 +194,10 @@ time_zone = "Europe/Paris"
             vierzon.ae_titles,
             ["CHV_CT", "CHV_MR", "STORESCU", "ECHOSCU", "TELERAD_SCU"]
         );
-        assert!(vierzon.allowed_networks.is_empty());
+        // Its catch-all AE titles: this machine only.
+        assert!(vierzon.allows_address(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+        assert!(vierzon.allows_address(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)));
+        assert!(!vierzon.allows_address(IpAddr::V4(Ipv4Addr::new(10, 22, 1, 2))));
         assert_eq!(vierzon.time_zone_name, "Europe/Paris");
         assert_eq!(vierzon.quiet_period(&config.studies).as_secs(), 20);
 

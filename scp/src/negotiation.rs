@@ -205,3 +205,47 @@ pub fn negotiate(rq: &AssociationRQ, peer: IpAddr, policy: &Policy) -> Decision 
         peer_max_pdu,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dicom_ul::pdu::PresentationContextProposed;
+
+    fn echo_request(calling: &str) -> AssociationRQ {
+        AssociationRQ {
+            protocol_version: 1,
+            calling_ae_title: calling.into(),
+            called_ae_title: "TELERAD".into(),
+            application_context_name: DICOM_APPLICATION_CONTEXT.into(),
+            presentation_contexts: vec![PresentationContextProposed {
+                id: 1,
+                abstract_syntax: VERIFICATION.into(),
+                transfer_syntaxes: vec!["1.2.840.10008.1.2".into()],
+            }],
+            user_variables: vec![UserVariableItem::MaxLength(16_384)],
+        }
+    }
+
+    /// The embedded example's catch-all AE titles (DCMTK's and telerad's
+    /// own defaults) are accepted from this machine, and from nowhere else.
+    #[test]
+    fn the_examples_catch_all_ae_titles_are_accepted_from_this_machine_only() {
+        let policy = Policy::from_config(std::sync::Arc::new(Config::example()));
+        for calling in ["STORESCU", "ECHOSCU", "TELERAD_SCU"] {
+            for (peer, accepted) in [
+                ("127.0.0.1", true),
+                ("::1", true),
+                ("10.22.0.5", false),
+                ("192.0.2.7", false),
+            ] {
+                let peer: IpAddr = peer.parse().expect("an address");
+                let decision = negotiate(&echo_request(calling), peer, &policy);
+                assert_eq!(
+                    matches!(decision, Decision::Accept { .. }),
+                    accepted,
+                    "{calling} from {peer}"
+                );
+            }
+        }
+    }
+}
