@@ -113,27 +113,10 @@ async fn open(args: &DatabaseArgs) -> anyhow::Result<(Database, Access)> {
     let db = Database::connect(&config.database_url())
         .await
         .context("cannot open the database")?;
-    let index = StudyIndex::new(db.clone());
-    for site in &config.sites {
-        let quiet = site.quiet_period(&config.studies);
-        index
-            .sync_site(
-                &site.name,
-                &site.time_zone_name,
-                i64::try_from(quiet.as_secs()).unwrap_or(i64::MAX),
-            )
-            .await
-            .context("cannot record the configured sites")?;
-    }
-    let radiologists: Vec<(&str, &str)> = config
-        .radiologists
-        .iter()
-        .map(|r| (r.id.as_str(), r.name.as_str()))
-        .collect();
-    index
-        .sync_radiologists(&radiologists)
+    StudyIndex::new(db.clone())
+        .sync_configuration(&config)
         .await
-        .context("cannot record the configured radiologists")?;
+        .context("cannot record the configured sites and radiologists")?;
     let access = Access::new(db.clone(), Arc::new(SystemClock), &config);
     Ok((db, access))
 }

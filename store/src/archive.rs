@@ -130,28 +130,15 @@ impl Archive {
             })?;
         let db = crate::db::Database::connect(&config.database_url()).await?;
         let index = StudyIndex::new(db).with_node(layout.node_id());
-        let mut quiet_periods = HashMap::new();
-        for site in &config.sites {
-            let quiet = site.quiet_period(&config.studies);
-            index
-                .sync_site(
-                    &site.name,
-                    &site.time_zone_name,
-                    i64::try_from(quiet.as_secs()).unwrap_or(i64::MAX),
-                )
-                .await
-                .map_err(OpenError::Sites)?;
-            quiet_periods.insert(site.name.clone(), quiet);
-        }
-        let radiologists: Vec<(&str, &str)> = config
-            .radiologists
-            .iter()
-            .map(|r| (r.id.as_str(), r.name.as_str()))
-            .collect();
         index
-            .sync_radiologists(&radiologists)
+            .sync_configuration(config)
             .await
             .map_err(OpenError::Sites)?;
+        let quiet_periods: HashMap<String, std::time::Duration> = config
+            .sites
+            .iter()
+            .map(|site| (site.name.clone(), site.quiet_period(&config.studies)))
+            .collect();
         // This node's receptions in progress were removed with `incoming/`.
         let released = index
             .release_claims_of(layout.node_id())

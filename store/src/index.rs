@@ -221,6 +221,30 @@ impl StudyIndex {
         &self.db
     }
 
+    /// Records the configuration's sites and radiologists, which studies,
+    /// assignments and accounts refer to (at start-up, and before the
+    /// command line changes accounts).
+    pub async fn sync_configuration(
+        &self,
+        config: &telerad_config::Config,
+    ) -> Result<(), sqlx::Error> {
+        for site in &config.sites {
+            let quiet = site.quiet_period(&config.studies);
+            self.sync_site(
+                &site.name,
+                &site.time_zone_name,
+                i64::try_from(quiet.as_secs()).unwrap_or(i64::MAX),
+            )
+            .await?;
+        }
+        let radiologists: Vec<(&str, &str)> = config
+            .radiologists
+            .iter()
+            .map(|r| (r.id.as_str(), r.name.as_str()))
+            .collect();
+        self.sync_radiologists(&radiologists).await
+    }
+
     /// Records the configured sites, so that studies can refer to them.
     pub async fn sync_site(
         &self,
