@@ -462,6 +462,25 @@ fn the_first_administrator_signs_in_with_the_printed_password() {
         "the same answer for an unknown login"
     );
 
+    // Bad input: a clear 400, nothing else.
+    for body in [
+        "not json",
+        r#"{"login": "admin"}"#,
+        r#"{"login": "admin", "password": "x", "x": 1}"#,
+    ] {
+        let (status, answer) = server
+            .request("POST", "/api/login", None, Some(body))
+            .expect("an answer");
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert!(
+            answer["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("password"),
+            "{answer}"
+        );
+    }
+
     let (status, session) = login("admin", password);
     assert_eq!(status, 200, "{session}");
     let token = session["token"].as_str().expect("a token").to_string();
