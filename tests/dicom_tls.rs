@@ -17,6 +17,7 @@ fn storescu_over_tls_stores_and_other_peers_are_refused_in_the_handshake() {
     issue(dir, "hospital-ca", "telerad");
     issue(dir, "hospital-ca", "scanner");
     issue(dir, "rogue-ca", "intruder");
+    issue(dir, "hospital-ca", "ct.site-tls.example");
     let tls_port = free_port();
     let server = TestServer::start_with(
         &Backend::Sqlite,
@@ -26,6 +27,11 @@ fn storescu_over_tls_stores_and_other_peers_are_refused_in_the_handshake() {
                  tls_key = \"{0}/telerad.key\"\ntls_client_ca = \"{0}/hospital-ca.pem\"",
                 dir.display()
             ),
+            // A site whose scanner is bound to its certificate.
+            extra_config: "[[sites]]\nname = \"site-tls\"\nae_titles = [\"CT_TLS\"]\n\
+                           allowed_networks = []\ntime_zone = \"Europe/Paris\"\n\
+                           tls_client_names = [\"ct.site-tls.example\"]\n"
+                .into(),
             ..ServerOptions::default()
         },
     );
@@ -88,6 +94,33 @@ fn storescu_over_tls_stores_and_other_peers_are_refused_in_the_handshake() {
         3,
         Duration::from_secs(30),
     );
+    // A site bound to its scanner's certificate: refused over plain TCP and
+    // with another certificate of the same authority; accepted with its own.
+    let echo = |port: u16, tls: &[String]| {
+        run(telerad_fixtures::dcmtk::command("echoscu")
+            .args(tls)
+            .args(["-aet", "CT_TLS", "-aec", SERVER_AE, "127.0.0.1"])
+            .arg(port.to_string()))
+    };
+    let plain = echo(server.dicom_port, &[]);
+    assert!(!plain.status.success(), "{}", text(&plain));
+    let other = echo(tls_port, &with("scanner.key", "scanner.pem"));
+    assert!(!other.status.success(), "{}", text(&other));
+    let own = echo(
+        tls_port,
+        &with("ct.site-tls.example.key", "ct.site-tls.example.pem"),
+    );
+    assert!(own.status.success(), "{}\n{}", text(&own), server.log());
+    let log = server.log();
+    assert!(
+        log.contains("this site sends over DICOM TLS with a client certificate only"),
+        "{log}"
+    );
+    assert!(
+        log.contains("valid for none of the site's names (ct.site-tls.example)"),
+        "{log}"
+    );
+
     // The plain port still serves.
     let plain_port = run(telerad_fixtures::dcmtk::command("echoscu")
         .args(["-aet", "SITE_A", "-aec", SERVER_AE, "127.0.0.1"])

@@ -31,6 +31,11 @@ pub struct Site {
     /// Overrides `[studies] default_quiet_period_secs` for this site.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quiet_period_secs: Option<u64>,
+    /// When not empty, this site's associations must come over DICOM TLS
+    /// with a client certificate valid for one of these names (DNS names
+    /// of its Subject Alternative Names).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tls_client_names: Vec<String>,
 }
 
 impl Site {
@@ -88,6 +93,8 @@ pub(crate) struct SiteEntry {
     allowed_networks: Vec<String>,
     time_zone: String,
     quiet_period_secs: Option<u64>,
+    #[serde(default)]
+    tls_client_names: Vec<String>,
 }
 
 impl SiteEntry {
@@ -134,6 +141,7 @@ impl SiteEntry {
             time_zone,
             time_zone_name,
             quiet_period_secs: self.quiet_period_secs,
+            tls_client_names: self.tls_client_names,
         };
         (site, problems)
     }
@@ -164,6 +172,7 @@ mod tests {
             time_zone: TimeZone::UTC,
             time_zone_name: "UTC".to_owned(),
             quiet_period_secs: None,
+            tls_client_names: Vec::new(),
         }
     }
 
@@ -238,6 +247,7 @@ mod tests {
             allowed_networks: networks.iter().map(|n| (*n).to_owned()).collect(),
             time_zone: time_zone.to_owned(),
             quiet_period_secs: Some(30),
+            tls_client_names: Vec::new(),
         }
     }
 

@@ -283,6 +283,23 @@ impl Check {
         for (read, site) in config.sites.iter().enumerate() {
             let i = unread.index(unread::SITES, read);
             let path = format!("sites[{i}]");
+            for (n, name) in site.tls_client_names.iter().enumerate() {
+                let valid = !name.is_empty()
+                    && name.len() <= 253
+                    && name.split('.').all(|label| {
+                        !label.is_empty()
+                            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                    });
+                if !valid {
+                    self.report(
+                        format!("{path}.tls_client_names[{n}]"),
+                        format!(
+                            "{name:?} is not a DNS name such as \"ct1.ch-vierzon.example\": \
+                             the client certificate must carry it as a Subject Alternative Name"
+                        ),
+                    );
+                }
+            }
             if site.name.is_empty() {
                 self.report(
                     format!("{path}.name"),
@@ -416,6 +433,22 @@ time_zone = "Europe/Paris"
     #[test]
     fn valid_minimal_config_has_no_problem() {
         assert_eq!(problems(SITE_A), vec![]);
+    }
+
+    #[test]
+    fn tls_client_names_are_dns_names() {
+        let site = |names: &str| {
+            format!(
+                "[[sites]]\nname = \"site-a\"\nae_titles = [\"CT\"]\n\
+                 time_zone = \"Europe/Paris\"\ntls_client_names = {names}\n"
+            )
+        };
+        assert_eq!(problems(&site(r#"["ct1.ch-vierzon.example"]"#)), vec![]);
+        assert_one(
+            &site(r#"["ct1.ch-vierzon.example", "CT 1"]"#),
+            "sites[0].tls_client_names[1]",
+            "is not a DNS name",
+        );
     }
 
     #[test]

@@ -108,7 +108,8 @@ pub async fn serve(
     let calling = rq.calling_ae_title.trim().to_string();
     let span = tracing::info_span!("association", calling_ae_title = %calling, %peer);
     let run = async move {
-        match negotiate(&rq, peer.ip(), &ctx.policy) {
+        let certificate = stream.peer_certificate();
+        match negotiate(&rq, peer.ip(), certificate.as_ref(), &ctx.policy) {
             Decision::Reject { rj, why } => {
                 tracing::warn!("association rejected: {why}");
                 audit(&ctx, &calling, "", peer, |record| {

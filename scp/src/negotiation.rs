@@ -67,6 +67,29 @@ pub enum Decision {
     },
 }
 
+/// Why a site bound to client certificates refuses this peer, if it does.
+fn certificate_refusal(names: &[String], certificate: PeerCertificate<'_>) -> Option<String> {
+    if names.is_empty() {
+        return None;
+    }
+    let Some(certificate) = certificate else {
+        return Some("this site sends over DICOM TLS with a client certificate only".to_string());
+    };
+    let Ok(parsed) = webpki::EndEntityCert::try_from(certificate) else {
+        return Some("its client certificate cannot be read".to_string());
+    };
+    let valid = names.iter().any(|name| {
+        rustls::pki_types::ServerName::try_from(name.as_str())
+            .is_ok_and(|name| parsed.verify_is_valid_for_subject_name(&name).is_ok())
+    });
+    (!valid).then(|| {
+        format!(
+            "its client certificate is valid for none of the site's names ({})",
+            names.join(", ")
+        )
+    })
+}
+
 fn reject(source: AssociationRJSource, why: String) -> Decision {
     Decision::Reject {
         rj: AssociationRJ {
@@ -77,7 +100,16 @@ fn reject(source: AssociationRJSource, why: String) -> Decision {
     }
 }
 
-pub fn negotiate(rq: &AssociationRQ, peer: IpAddr, policy: &Policy) -> Decision {
+/// The peer's certificate, when the association came over DICOM TLS with
+/// one (`None` over plain TCP).
+pub type PeerCertificate<'a> = Option<&'a rustls::pki_types::CertificateDer<'a>>;
+
+pub fn negotiate(
+    rq: &AssociationRQ,
+    peer: IpAddr,
+    certificate: PeerCertificate<'_>,
+    policy: &Policy,
+) -> Decision {
     let calling = rq.calling_ae_title.trim();
     let called = rq.called_ae_title.trim();
     if rq.protocol_version & 1 == 0 {
@@ -127,6 +159,14 @@ pub fn negotiate(rq: &AssociationRQ, peer: IpAddr, policy: &Policy) -> Decision 
                 "calling AE title {calling:?} of site {} may not connect from {peer}",
                 site.name
             ),
+        );
+    }
+    if let Some(why) = certificate_refusal(&site.tls_client_names, certificate) {
+        return reject(
+            AssociationRJSource::ServiceUser(
+                AssociationRJServiceUserReason::CallingAETitleNotRecognized,
+            ),
+            format!("calling AE title {calling:?} of site {}: {why}", site.name),
         );
     }
 
@@ -239,7 +279,7 @@ mod tests {
                 ("192.0.2.7", false),
             ] {
                 let peer: IpAddr = peer.parse().expect("an address");
-                let decision = negotiate(&echo_request(calling), peer, &policy);
+                let decision = negotiate(&echo_request(calling), peer, None, &policy);
                 assert_eq!(
                     matches!(decision, Decision::Accept { .. }),
                     accepted,
