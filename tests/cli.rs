@@ -4,8 +4,7 @@
 mod common;
 
 use common::*;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 #[test]
 fn check_config_accepts_the_example() {
@@ -248,33 +247,21 @@ fn start_up_lines_name_the_configuration_database_storage_and_who_is_on_duty() {
 #[test]
 fn start_up_with_the_embedded_example_says_so_and_names_who_is_on_duty() {
     let dir = tempfile::tempdir().expect("a temp dir");
-    let mut child = Command::new(telerad_bin())
-        .args(["serve", "--data-dir"])
-        .arg(dir.path())
-        .args(["--dicom-port", &free_port().to_string()])
-        .args(["--http-port", &free_port().to_string()])
+    let dicom_port = free_port().to_string();
+    let http_port = free_port().to_string();
+    let (mut child, log) = serve_until_ready(&[
+        "--data-dir".as_ref(),
+        dir.path().as_os_str(),
+        "--dicom-port".as_ref(),
+        dicom_port.as_ref(),
+        "--http-port".as_ref(),
+        http_port.as_ref(),
         // Saturday night after the clocks went forward.
-        .args(["--clock-start", "2026-03-29T03:00:00+02:00"])
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start telerad serve");
-    let stderr = child.stderr.take().expect("piped stderr");
-    let mut lines = Vec::new();
-    for line in BufReader::new(stderr).lines() {
-        let Ok(line) = line else { break };
-        let ready = line.contains("telerad ready");
-        lines.push(line);
-        if ready {
-            break;
-        }
-    }
+        "--clock-start".as_ref(),
+        "2026-03-29T03:00:00+02:00".as_ref(),
+    ]);
     let _ = child.kill();
     let _ = child.wait();
-    let log = lines.join("\n");
-    assert!(log.contains("telerad ready"), "never ready:\n{log}");
     for expected in [
         "configuration: embedded example configuration".to_owned(),
         format!("database: sqlite://{}/telerad.db", dir.path().display()),

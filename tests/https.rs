@@ -5,8 +5,7 @@
 mod common;
 
 use common::*;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Command, Stdio};
+use std::io::{Read, Write};
 use std::time::Duration;
 
 #[test]
@@ -23,26 +22,7 @@ fn a_trial_serves_https_with_a_self_signed_certificate_and_security_headers() {
     );
     let config_path = dir.path().join("telerad.toml");
     std::fs::write(&config_path, config).expect("write the config");
-    let mut child = Command::new(telerad_bin())
-        .args(["serve", "--config"])
-        .arg(&config_path)
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start telerad serve");
-    let stderr = child.stderr.take().expect("piped stderr");
-    let mut lines = Vec::new();
-    for line in BufReader::new(stderr).lines() {
-        let Ok(line) = line else { break };
-        let ready = line.contains("telerad ready");
-        lines.push(line);
-        if ready {
-            break;
-        }
-    }
-    let log = lines.join("\n");
+    let (mut child, log) = serve_until_ready(&["--config".as_ref(), config_path.as_os_str()]);
     assert!(
         log.contains(&format!("HTTP on https://127.0.0.1:{http_port}")),
         "{log}"

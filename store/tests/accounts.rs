@@ -2,28 +2,15 @@
 //! or its account disabled, each with its own reason; an unknown hash is
 //! unknown.
 
-use telerad_fixtures::database::{Backend, PgDatabase};
-use telerad_store::Database;
+mod common;
+
+use common::open;
+use telerad_fixtures::database::Backend;
 use telerad_store::accounts::{
     self, CredentialKind, CredentialRefusal, NewCredential, NewUser, Role,
 };
 
 telerad_fixtures::on_every_backend!(credentials_are_refused_for_each_reason);
-
-async fn open(backend: &Backend) -> (Database, Option<PgDatabase>, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    match backend {
-        Backend::Sqlite => {
-            let url = format!("sqlite://{}", dir.path().join("index.db").display());
-            (Database::connect(&url).await.expect("connect"), None, dir)
-        }
-        Backend::Postgres { admin_url } => {
-            let pg = PgDatabase::create(admin_url).await;
-            let db = Database::connect(&pg.url).await.expect("connect");
-            (db, Some(pg), dir)
-        }
-    }
-}
 
 async fn credentials_are_refused_for_each_reason(backend: &Backend) {
     let (db, _pg, _dir) = open(backend).await;

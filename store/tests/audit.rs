@@ -2,27 +2,13 @@
 //! verified, pruned for retention without breaking it, and broken where a
 //! row is changed.
 
-use telerad_fixtures::database::{Backend, PgDatabase};
-use telerad_store::Database;
+mod common;
+
+use common::open;
+use telerad_fixtures::database::Backend;
 use telerad_store::audit::{self, AuditRecord, AuditWriter, Outcome};
 
 telerad_fixtures::on_every_backend!(records_chain_across_batches_and_retention);
-
-/// A fresh database of `backend`, and what keeps it alive.
-async fn open(backend: &Backend) -> (Database, Option<PgDatabase>, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    match backend {
-        Backend::Sqlite => {
-            let url = format!("sqlite://{}", dir.path().join("index.db").display());
-            (Database::connect(&url).await.expect("connect"), None, dir)
-        }
-        Backend::Postgres { admin_url } => {
-            let pg = PgDatabase::create(admin_url).await;
-            let db = Database::connect(&pg.url).await.expect("connect");
-            (db, Some(pg), dir)
-        }
-    }
-}
 
 fn record(at: i64, actor: &str) -> AuditRecord {
     AuditRecord {

@@ -109,6 +109,34 @@ pub struct TestServer {
     _pg: Option<PgDatabase>,
 }
 
+/// Starts `telerad serve` with `args` (its log on a pipe) and reads the
+/// log until the "telerad ready" line; the process, and the lines read.
+pub fn serve_until_ready(args: &[&std::ffi::OsStr]) -> (Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(telerad_bin())
+        .arg("serve")
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start telerad serve");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let mut lines = Vec::new();
+    for line in BufReader::new(stderr).lines() {
+        let Ok(line) = line else { break };
+        let ready = line.contains("telerad ready");
+        lines.push(line);
+        if ready {
+            break;
+        }
+    }
+    let log = lines.join("\n");
+    assert!(log.contains("telerad ready"), "never ready:\n{log}");
+    (child, log)
+}
+
 pub fn telerad_bin() -> &'static str {
     env!("CARGO_BIN_EXE_telerad")
 }
