@@ -9,9 +9,10 @@
 #         (release builds of `telerad`; BEFORE from a commit before the
 #         accounts, e.g. 407af2d, AFTER from this one)
 # Environment: DURATION [15] seconds per wrk run, ROUNDS [3] runs of each,
-#   CONNECTIONS [16], PORT_BASE [18400], DATABASE_URL [a fresh SQLite file
-#   per server; postgres://… for a fresh database per server is not done
-#   here], LOGINS [20].
+#   CONNECTIONS [16], PORT_BASE [18400], LOGINS [20], POSTGRES [unset: a
+#   fresh SQLite file per server; a server URL such as
+#   postgres://postgres@127.0.0.1:5432/postgres: a fresh database on it per
+#   server, dropped at the end].
 # Prints a markdown table for BENCHMARKS.md.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -25,7 +26,18 @@ port_base="${PORT_BASE:-18400}"
 logins="${LOGINS:-20}"
 require_tools wrk curl jq
 WORK="$(mktemp -d /tmp/telerad-bench-auth.XXXXXX)"
-trap 'stop_pid "${pids[0]:-}"; stop_pid "${pids[1]:-}"' EXIT
+postgres="${POSTGRES:-}"
+databases=()
+cleanup() {
+    stop_pid "${pids[0]:-}"
+    stop_pid "${pids[1]:-}"
+    local db
+    for db in "${databases[@]}"; do
+        psql -q "$postgres" -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true
+    done
+}
+trap cleanup EXIT
+[[ -z $postgres ]] || require_tools psql
 
 # One server per binary, each with its own data folder and one study.
 declare -a pids uids tokens ports
@@ -34,6 +46,13 @@ start_server() {
     local dir="$WORK/server-$i" dicom=$((port_base + 2 * i)) http=$((port_base + 2 * i + 1))
     require_free_ports "$dicom" "$http"
     mkdir -p "$dir"
+    local database_line=""
+    if [[ -n $postgres ]]; then
+        local db="telerad_bench_auth_${i}_$RANDOM$RANDOM"
+        psql -q "$postgres" -c "CREATE DATABASE $db" >/dev/null
+        databases+=("$db")
+        database_line="database_url = \"${postgres%/*}/$db\""
+    fi
     cat >"$dir/telerad.toml" <<TOML
 [dicom]
 port = $dicom
@@ -42,6 +61,7 @@ bind = "127.0.0.1"
 port = $http
 [storage]
 data_dir = "$dir/data"
+$database_line
 [studies]
 default_quiet_period_secs = 1
 [[sites]]
@@ -118,6 +138,7 @@ for ((n = 0; n < logins; n++)); do
 done
 login_median="$(printf '%s\n' "${login_ms[@]}" | median)"
 
+echo "database: ${postgres:+PostgreSQL }${postgres:-SQLite}"
 echo "| GET /api/studies/{uid} | requests/s | p50 (ms) | p99 (ms) |"
 echo "|---|---|---|---|"
 echo "| without accounts ($before) | $rps0 | $p500 | $p990 |"
