@@ -15,6 +15,14 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Everything telerad creates (images, the SQLite database, keys, the
+    // first password) holds health data or secrets: readable by its own
+    // system user only, whatever the umask it was started with.
+    #[cfg(unix)]
+    // SAFETY: umask only sets the process's file mode mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
     let cli = cli::Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -265,6 +265,28 @@ fn synthetic_ct_arrives_and_completes(backend: &Backend) {
         );
         assert_eq!(record.version, 1);
     }
+    // Health data: readable by telerad's own system user only.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let first = server.data_dir.join(&instances[0].path);
+        let mut private = vec![
+            first.clone(),
+            first.parent().expect("a series folder").to_path_buf(),
+            server.data_dir.join("studies"),
+        ];
+        if matches!(backend, Backend::Sqlite) {
+            // The harness keeps the test index beside the data folder.
+            private.push(server.dir.path().join("index.db"));
+        }
+        for path in private {
+            let mode = std::fs::metadata(&path)
+                .expect("metadata")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "{} is mode {mode:o}", path.display());
+        }
+    }
 }
 
 fn resending_identical_instances_adds_nothing(backend: &Backend) {
