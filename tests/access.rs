@@ -313,6 +313,33 @@ fn every_role_gets_exactly_its_answers_on_every_endpoint(backend: &Backend) {
             .any(|e| e["resource"]["subtype"][0]["code"] == "read"
                 && e["resource"]["agent"][0]["who"]["identifier"]["value"] == "clin-a")
     );
+    // A search by patient finds the changes too, whose records name only
+    // the study.
+    let (_, detail) = server.get_as(Some(&admin), &format!("/api/studies/{study_a}"));
+    let patient = detail["patient_id"]
+        .as_str()
+        .expect("a patient id")
+        .to_string();
+    let (status, by_patient) = server.get_as(
+        Some(&admin),
+        &format!("/api/audit?patient={patient}&limit=1000"),
+    );
+    assert_eq!(status, 200, "{by_patient}");
+    let actions: BTreeSet<String> = by_patient["items"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|r| r["action"].as_str().unwrap_or_default().to_string())
+        .collect();
+    for action in [
+        "study.read",
+        "study.assign",
+        "study.acknowledge",
+        "dicom.store",
+    ] {
+        assert!(actions.contains(action), "{action} not in {actions:?}");
+    }
+
     let read = trail["items"]
         .as_array()
         .and_then(|items| {

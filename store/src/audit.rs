@@ -122,12 +122,18 @@ fn chain_hash(seq: i64, record: &AuditRecord, prev_hash: &str) -> String {
 /// backends: appends are serialised, and a transaction that rolls back
 /// leaves no gap.
 pub async fn append(tx: &mut Tx<'_>, record: &AuditRecord) -> Result<i64, sqlx::Error> {
-    append_all(tx, std::slice::from_ref(record)).await
+    append_all(tx, vec![record.clone()]).await
 }
 
 /// Appends `records` in order, in the caller's transaction; returns the
-/// first one's sequence number (the head is read and written once).
-pub async fn append_all(tx: &mut Tx<'_>, records: &[AuditRecord]) -> Result<i64, sqlx::Error> {
+/// first one's sequence number (the head is read and written once). A
+/// record that names a study but not its patient gets the study's patient
+/// ID, so that a search by patient finds every action on their studies.
+pub async fn append_all(
+    tx: &mut Tx<'_>,
+    mut records: Vec<AuditRecord>,
+) -> Result<i64, sqlx::Error> {
+    fill_patients(tx, &mut records).await?;
     let count = i64::try_from(records.len()).unwrap_or(i64::MAX);
     let (last, mut prev_hash): (i64, String) =
         sqlx::query_as("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash")
@@ -142,24 +148,8 @@ pub async fn append_all(tx: &mut Tx<'_>, records: &[AuditRecord]) -> Result<i64,
         let chunk_first = first + (chunk_index * INSERT_CHUNK) as i64;
         let rows: Vec<String> = (0..chunk.len())
             .map(|i| {
-                let p = i * 14;
-                format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                    p + 1,
-                    p + 2,
-                    p + 3,
-                    p + 4,
-                    p + 5,
-                    p + 6,
-                    p + 7,
-                    p + 8,
-                    p + 9,
-                    p + 10,
-                    p + 11,
-                    p + 12,
-                    p + 13,
-                    p + 14
-                )
+                let values: Vec<String> = (1..=14).map(|k| format!("${}", i * 14 + k)).collect();
+                format!("({})", values.join(", "))
             })
             .collect();
         let sql = format!(
@@ -167,25 +157,29 @@ pub async fn append_all(tx: &mut Tx<'_>, records: &[AuditRecord]) -> Result<i64,
              patient_id, outcome, source, detail, prev_hash, hash) VALUES {}",
             rows.join(", ")
         );
-        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut hashes = Vec::with_capacity(chunk.len());
         for (seq, record) in (chunk_first..).zip(chunk) {
             let hash = chain_hash(seq, record, &prev_hash);
+            hashes.push((prev_hash, hash.clone()));
+            prev_hash = hash;
+        }
+        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for ((seq, record), (prev, hash)) in (chunk_first..).zip(chunk).zip(&hashes) {
             insert = insert
                 .bind(seq)
                 .bind(record.at)
-                .bind(record.actor.clone())
-                .bind(record.role.clone())
-                .bind(record.sites.clone())
-                .bind(record.action.clone())
-                .bind(record.object.clone())
-                .bind(record.study_uid.clone())
-                .bind(record.patient_id.clone())
+                .bind(record.actor.as_str())
+                .bind(record.role.as_str())
+                .bind(record.sites.as_str())
+                .bind(record.action.as_str())
+                .bind(record.object.as_str())
+                .bind(record.study_uid.as_deref())
+                .bind(record.patient_id.as_deref())
                 .bind(record.outcome.as_str())
-                .bind(record.source.clone())
-                .bind(record.detail.clone())
-                .bind(prev_hash.clone())
-                .bind(hash.clone());
-            prev_hash = hash;
+                .bind(record.source.as_str())
+                .bind(record.detail.as_str())
+                .bind(prev.as_str())
+                .bind(hash.as_str());
         }
         insert.execute(&mut **tx).await?;
     }
@@ -194,6 +188,33 @@ pub async fn append_all(tx: &mut Tx<'_>, records: &[AuditRecord]) -> Result<i64,
         .execute(&mut **tx)
         .await?;
     Ok(first)
+}
+
+/// Sets the patient ID of records that name a study without it, from the
+/// index (whatever site the study is of: the trail is the
+/// administrators'). One lookup per study, however many records name it.
+async fn fill_patients(tx: &mut Tx<'_>, records: &mut [AuditRecord]) -> Result<(), sqlx::Error> {
+    let mut known: std::collections::HashMap<String, Option<String>> =
+        std::collections::HashMap::new();
+    for record in records.iter_mut() {
+        let Some(study) = record
+            .study_uid
+            .as_ref()
+            .filter(|_| record.patient_id.is_none())
+        else {
+            continue;
+        };
+        if !known.contains_key(study) {
+            let patient: Option<(String,)> =
+                sqlx::query_as("SELECT patient_id FROM studies WHERE study_instance_uid = $1")
+                    .bind(study.as_str())
+                    .fetch_optional(&mut **tx)
+                    .await?;
+            known.insert(study.clone(), patient.map(|(p,)| p));
+        }
+        record.patient_id = known.get(study).cloned().flatten();
+    }
+    Ok(())
 }
 
 /// Appends `record` in a transaction of its own (reads, security events).
@@ -244,14 +265,13 @@ impl AuditWriter {
             let mut batch = Vec::with_capacity(BATCH);
             let mut connection: Option<sqlx::AnyConnection> = None;
             while incoming.recv_many(&mut batch, BATCH).await > 0 {
-                let records: Vec<AuditRecord> =
-                    batch.iter().map(|(record, _)| record.clone()).collect();
-                let result = write_batch(&db, &mut connection, &records).await;
+                let (records, replies): (Vec<AuditRecord>, Vec<_>) = batch.drain(..).unzip();
+                let result = write_batch(&db, &mut connection, records).await;
                 if result.is_err() {
                     // Broken or not: the next batch starts on a new one.
                     connection = None;
                 }
-                for (i, (_, reply)) in batch.drain(..).enumerate() {
+                for (i, reply) in replies.into_iter().enumerate() {
                     let answer = match &result {
                         Ok(first) => Ok(first + i as i64),
                         Err(e) => Err(e.to_string()),
@@ -281,7 +301,7 @@ impl AuditWriter {
 async fn write_batch(
     db: &Database,
     connection: &mut Option<sqlx::AnyConnection>,
-    records: &[AuditRecord],
+    records: Vec<AuditRecord>,
 ) -> Result<i64, sqlx::Error> {
     use sqlx::Connection;
     let connection = match connection {
