@@ -14,7 +14,7 @@ use std::sync::Arc;
 use telerad_http::ApiError;
 use telerad_store::Scope;
 use telerad_store::accounts::CredentialKind;
-use telerad_store::audit::{self, AuditRecord, Outcome};
+use telerad_store::audit::{AuditRecord, Outcome};
 
 /// The cookie of a page session.
 pub const SESSION_COOKIE: &str = "telerad_session";
@@ -28,6 +28,18 @@ pub struct Caller {
     /// The peer's address.
     pub source: String,
     access: Arc<Access>,
+}
+
+/// Writes a record through the batching writer, returning once it is
+/// committed: a flood of bad tokens costs one transaction per batch, not
+/// one each.
+async fn write(access: &Access, record: AuditRecord) -> Result<(), ApiError> {
+    access
+        .audit_writer()
+        .append(record)
+        .await
+        .map(|_| ())
+        .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 /// The address of the peer, as the server was told it.
@@ -102,7 +114,7 @@ where
                     Outcome::Refused,
                 );
                 record.detail = serde_json::json!({ "reason": refusal.to_string() }).to_string();
-                audit::append_now(access.database(), &record).await?;
+                write(&access, record).await?;
                 return Err(ApiError::Unauthorized(refusal.to_string()));
             }
         };
@@ -119,7 +131,7 @@ where
                 );
                 record.detail =
                     serde_json::json!({ "reason": "missing or wrong X-CSRF-Token" }).to_string();
-                audit::append_now(access.database(), &record).await?;
+                write(&access, record).await?;
                 return Err(ApiError::Forbidden(
                     "a request that changes something needs the session's X-CSRF-Token header"
                         .into(),
@@ -190,11 +202,6 @@ impl Caller {
     /// Writes `record`, returning once it is committed (reads and
     /// refusals; the records of other requests share its transaction).
     pub async fn audit(&self, record: &AuditRecord) -> Result<(), ApiError> {
-        self.access
-            .audit_writer()
-            .append(record.clone())
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        Ok(())
+        write(&self.access, record.clone()).await
     }
 }

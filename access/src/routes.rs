@@ -310,9 +310,8 @@ async fn audit_fhir(
     query: Result<Query<AuditParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let answer = audit_records(&caller, query, "fhir").await?;
-    let records = answer.records.clone();
-    let next = answer.page("/api/audit/fhir").next;
-    let body = crate::fhir::bundle(&records, next);
+    let page = answer.page("/api/audit/fhir");
+    let body = crate::fhir::bundle(&page.items, page.next);
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,
