@@ -19,6 +19,7 @@ pub mod routes;
 pub mod service;
 pub mod throttle;
 pub mod token;
+pub mod verified;
 
 pub use caller::Caller;
 pub use policy::Action;

@@ -4,6 +4,7 @@ use crate::password;
 use crate::policy::Principal;
 use crate::throttle::Throttle;
 use crate::token;
+use crate::verified::{self, Verified};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -141,6 +142,8 @@ pub struct Access {
     by_account: Throttle,
     by_address: Throttle,
     hashing: Semaphore,
+    /// Credentials verified recently: most requests need no lookup.
+    verified: Arc<Verified>,
 }
 
 impl Access {
@@ -162,7 +165,10 @@ impl Access {
         clock: Arc<dyn Clock>,
         licences: HashMap<String, Vec<String>>,
     ) -> Access {
+        let verified = Arc::new(Verified::default());
+        tokio::spawn(verified::watch(db.clone(), Arc::downgrade(&verified)));
         Access {
+            verified,
             audit: AuditWriter::start(db.clone()),
             db,
             clock,
@@ -334,13 +340,24 @@ impl Access {
 
     /// The account a token stands for, if it may be used now.
     pub async fn authenticate(&self, token: &str) -> Result<Authenticated, AuthError> {
-        let found = accounts::credential(&self.db, &token::hash(token), self.now()).await?;
+        let hash = token::hash(token);
+        let now = self.now();
+        let generation = match self.verified.get(&hash, now) {
+            Ok(who) => return Ok(who),
+            Err(generation) => generation,
+        };
+        let found = accounts::credential(&self.db, &hash, now).await?;
         match found {
-            Ok(valid) => Ok(Authenticated {
-                principal: self.principal(valid.user),
-                credential: valid.id,
-                kind: valid.kind,
-            }),
+            Ok(valid) => {
+                let who = Authenticated {
+                    principal: self.principal(valid.user),
+                    credential: valid.id,
+                    kind: valid.kind,
+                };
+                self.verified
+                    .remember(hash, who.clone(), valid.expires_at, generation);
+                Ok(who)
+            }
             Err(CredentialRefusal::Unknown) => Err(AuthError::Unknown),
             Err(CredentialRefusal::Expired) => Err(AuthError::Expired),
             Err(CredentialRefusal::Revoked) => Err(AuthError::Revoked),
@@ -363,7 +380,9 @@ impl Access {
             ),
         )
         .await?;
-        tx.commit().await
+        tx.commit().await?;
+        self.verified.forget_all();
+        Ok(())
     }
 
     /// Creates an account; with no password given, one is generated and
@@ -480,6 +499,7 @@ impl Access {
         )
         .await?;
         tx.commit().await?;
+        self.verified.forget_all();
         Ok(())
     }
 
@@ -499,6 +519,7 @@ impl Access {
         )
         .await?;
         tx.commit().await?;
+        self.verified.forget_all();
         Ok(())
     }
 

@@ -277,6 +277,7 @@ pub async fn set_password(
     .bind(id)
     .execute(&mut **tx)
     .await?;
+    bump_epoch(tx).await?;
     Ok(id)
 }
 
@@ -295,6 +296,7 @@ pub async fn disable_user(tx: &mut Tx<'_>, login: &str, now: i64) -> Result<User
         .bind(id)
         .execute(&mut **tx)
         .await?;
+    bump_epoch(tx).await?;
     Ok(id)
 }
 
@@ -363,6 +365,8 @@ pub struct ValidCredential {
     pub user: User,
     /// The account's password hash, for re-authentication (signing).
     pub password_hash: Option<String>,
+    /// When it stops being valid (ms since the epoch), if it does.
+    pub expires_at: Option<i64>,
 }
 
 /// Why a presented token does not let anyone in.
@@ -460,6 +464,7 @@ pub async fn credential(
         kind: row.kind,
         user,
         password_hash,
+        expires_at: row.expires_at,
     }))
 }
 
@@ -475,7 +480,26 @@ pub async fn revoke_credential(
             .bind(id)
             .execute(&mut **tx)
             .await?;
+    bump_epoch(tx).await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Moves [`credentials_epoch`] on: every change that takes away a
+/// credential's use, or changes what it stands for, calls it in its own
+/// transaction, so that servers caching verified credentials forget them.
+async fn bump_epoch(tx: &mut Tx<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE credentials_epoch SET epoch = epoch + 1 WHERE id = 1")
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The current credentials epoch (see [`bump_epoch`]).
+pub async fn credentials_epoch(db: &Database) -> Result<i64, sqlx::Error> {
+    let (epoch,): (i64,) = sqlx::query_as("SELECT epoch FROM credentials_epoch WHERE id = 1")
+        .fetch_one(&db.pool)
+        .await?;
+    Ok(epoch)
 }
 
 /// Removes sessions that expired or were revoked before `before` (tokens
