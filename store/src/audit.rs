@@ -135,37 +135,108 @@ pub async fn append_all(
 ) -> Result<i64, sqlx::Error> {
     fill_patients(tx, &mut records).await?;
     let count = i64::try_from(records.len()).unwrap_or(i64::MAX);
-    let (last, mut prev_hash): (i64, String) =
+    let (last, prev_hash): (i64, String) =
         sqlx::query_as("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash")
             .bind(count)
             .fetch_one(&mut **tx)
             .await?;
     let first = last - count + 1;
-    // Several records per statement: one round trip to the database
-    // for a batch, not one each (14 values a record, far under SQLite's
-    // 32,766 and PostgreSQL's 65,535 parameters).
-    for (chunk_index, chunk) in records.chunks(INSERT_CHUNK).enumerate() {
-        let chunk_first = first + (chunk_index * INSERT_CHUNK) as i64;
-        let rows: Vec<String> = (0..chunk.len())
+    let chained = Chained::new(records, first, prev_hash);
+    for chunk in chained.chunks() {
+        chunk.query(0).execute(&mut **tx).await?;
+    }
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+        .bind(chained.last_hash())
+        .execute(&mut **tx)
+        .await?;
+    Ok(first)
+}
+
+/// Records with their sequence numbers and hashes, chained onto a head.
+struct Chained {
+    first: i64,
+    head_hash: String,
+    /// Each record with the hash before it and its own.
+    rows: Vec<(AuditRecord, String, String)>,
+}
+
+impl Chained {
+    fn new(records: Vec<AuditRecord>, first: i64, mut prev_hash: String) -> Chained {
+        let head_hash = prev_hash.clone();
+        let rows = (first..)
+            .zip(records)
+            .map(|(seq, record)| {
+                let hash = chain_hash(seq, &record, &prev_hash);
+                let prev = std::mem::replace(&mut prev_hash, hash.clone());
+                (record, prev, hash)
+            })
+            .collect();
+        Chained {
+            first,
+            head_hash,
+            rows,
+        }
+    }
+
+    fn last_seq(&self) -> i64 {
+        self.first + self.rows.len() as i64 - 1
+    }
+
+    fn last_hash(&self) -> &str {
+        self.rows
+            .last()
+            .map_or(self.head_hash.as_str(), |(_, _, hash)| hash.as_str())
+    }
+
+    /// Several records per statement: one round trip to the database for
+    /// many, not one each (14 values a record, far under SQLite's 32,766
+    /// and PostgreSQL's 65,535 parameters).
+    fn chunks(&self) -> impl Iterator<Item = ChainedChunk<'_>> {
+        self.rows
+            .chunks(INSERT_CHUNK)
+            .enumerate()
+            .map(|(i, rows)| ChainedChunk {
+                first: self.first + (i * INSERT_CHUNK) as i64,
+                rows,
+            })
+    }
+}
+
+#[derive(Clone, Copy)]
+struct ChainedChunk<'a> {
+    first: i64,
+    rows: &'a [(AuditRecord, String, String)],
+}
+
+const VALUES_PER_RECORD: usize = 14;
+
+impl<'a> ChainedChunk<'a> {
+    /// `INSERT` of these rows, numbering its parameters from `offset + 1`.
+    fn sql(&self, offset: usize) -> String {
+        let rows: Vec<String> = (0..self.rows.len())
             .map(|i| {
-                let values: Vec<String> = (1..=14).map(|k| format!("${}", i * 14 + k)).collect();
+                let values: Vec<String> = (1..=VALUES_PER_RECORD)
+                    .map(|k| format!("${}", offset + i * VALUES_PER_RECORD + k))
+                    .collect();
                 format!("({})", values.join(", "))
             })
             .collect();
-        let sql = format!(
-            "INSERT INTO audit_log (seq, at, actor, role, sites, action, object, study_uid, \
-             patient_id, outcome, source, detail, prev_hash, hash) VALUES {}",
+        format!(
+            "INSERT INTO audit_log ({COLUMNS}) VALUES {}",
             rows.join(", ")
-        );
-        let mut hashes = Vec::with_capacity(chunk.len());
-        for (seq, record) in (chunk_first..).zip(chunk) {
-            let hash = chain_hash(seq, record, &prev_hash);
-            hashes.push((prev_hash, hash.clone()));
-            prev_hash = hash;
-        }
-        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for ((seq, record), (prev, hash)) in (chunk_first..).zip(chunk).zip(&hashes) {
-            insert = insert
+        )
+    }
+
+    fn query(self, offset: usize) -> sqlx::query::Query<'a, sqlx::Any, sqlx::any::AnyArguments> {
+        self.bind(sqlx::query(sqlx::AssertSqlSafe(self.sql(offset))))
+    }
+
+    fn bind(
+        self,
+        mut query: sqlx::query::Query<'a, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'a, sqlx::Any, sqlx::any::AnyArguments> {
+        for (seq, (record, prev, hash)) in (self.first..).zip(self.rows) {
+            query = query
                 .bind(seq)
                 .bind(record.at)
                 .bind(record.actor.as_str())
@@ -181,19 +252,17 @@ pub async fn append_all(
                 .bind(prev.as_str())
                 .bind(hash.as_str());
         }
-        insert.execute(&mut **tx).await?;
+        query
     }
-    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
-        .bind(&prev_hash)
-        .execute(&mut **tx)
-        .await?;
-    Ok(first)
 }
 
 /// Sets the patient ID of records that name a study without it, from the
 /// index (whatever site the study is of: the trail is the
 /// administrators'). One lookup per study, however many records name it.
-async fn fill_patients(tx: &mut Tx<'_>, records: &mut [AuditRecord]) -> Result<(), sqlx::Error> {
+async fn fill_patients(
+    connection: &mut sqlx::AnyConnection,
+    records: &mut [AuditRecord],
+) -> Result<(), sqlx::Error> {
     let mut known: std::collections::HashMap<String, Option<String>> =
         std::collections::HashMap::new();
     for record in records.iter_mut() {
@@ -208,7 +277,7 @@ async fn fill_patients(tx: &mut Tx<'_>, records: &mut [AuditRecord]) -> Result<(
             let patient: Option<(String,)> =
                 sqlx::query_as("SELECT patient_id FROM studies WHERE study_instance_uid = $1")
                     .bind(study.as_str())
-                    .fetch_optional(&mut **tx)
+                    .fetch_optional(&mut *connection)
                     .await?;
             known.insert(study.clone(), patient.map(|(p,)| p));
         }
@@ -263,7 +332,7 @@ impl AuditWriter {
         let (queue, mut incoming) = tokio::sync::mpsc::channel::<Queued>(4 * BATCH);
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(BATCH);
-            let mut connection: Option<sqlx::AnyConnection> = None;
+            let mut connection: Option<Writer> = None;
             while incoming.recv_many(&mut batch, BATCH).await > 0 {
                 let (records, replies): (Vec<AuditRecord>, Vec<_>) = batch.drain(..).unzip();
                 let result = write_batch(&db, &mut connection, records).await;
@@ -297,25 +366,117 @@ impl AuditWriter {
     }
 }
 
+/// The writer's connection, and on SQLite the chain's head as its last
+/// batch left it.
+struct Writer {
+    connection: sqlx::AnyConnection,
+    head: Option<(i64, String)>,
+}
+
 /// One transaction for the batch; the first record's sequence number.
 async fn write_batch(
     db: &Database,
-    connection: &mut Option<sqlx::AnyConnection>,
-    records: Vec<AuditRecord>,
+    writer: &mut Option<Writer>,
+    mut records: Vec<AuditRecord>,
 ) -> Result<i64, sqlx::Error> {
     use sqlx::Connection;
-    let connection = match connection {
-        Some(connection) => connection,
-        None => connection.insert(db.relaxed_connection().await?),
+    let writer = match writer {
+        Some(writer) => writer,
+        None => writer.insert(Writer {
+            connection: db.relaxed_connection().await?,
+            head: None,
+        }),
     };
+    if db.backend == crate::Backend::Sqlite {
+        fill_patients(&mut writer.connection, &mut records).await?;
+        // Once more from a fresh head if another transaction appended
+        // since; then the general way.
+        for _ in 0..2 {
+            if let Some(first) = write_sqlite(writer, &records).await? {
+                return Ok(first);
+            }
+        }
+    }
     let mut tx = match db.backend {
         // The write lock at once, as `Database::begin_write` takes it.
-        crate::Backend::Sqlite => connection.begin_with("BEGIN IMMEDIATE").await?,
-        crate::Backend::Postgres => connection.begin().await?,
+        crate::Backend::Sqlite => writer.connection.begin_with("BEGIN IMMEDIATE").await?,
+        crate::Backend::Postgres => writer.connection.begin().await?,
     };
     let first = append_all(&mut tx, records).await?;
     tx.commit().await?;
     Ok(first)
+}
+
+/// A batch in two calls to SQLite instead of five: every statement through
+/// sqlx is a hand-off to the connection's thread and back, which at
+/// thousands of reads a second costs more than the statements. The head
+/// is the one this writer left, unless another transaction appended since:
+/// then the first record's sequence number is taken (the `UNIQUE` on
+/// `seq` refuses it) or the head's `seq` differs (the update returns no
+/// row); the batch is rolled back and `None` returned, the head forgotten.
+async fn write_sqlite(
+    writer: &mut Writer,
+    records: &[AuditRecord],
+) -> Result<Option<i64>, sqlx::Error> {
+    let (seq, hash) = match writer.head.take() {
+        Some(head) => head,
+        None => {
+            sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+                .fetch_one(&mut writer.connection)
+                .await?
+        }
+    };
+    let chained = Chained::new(records.to_vec(), seq + 1, hash);
+    let mut sql = String::from("BEGIN IMMEDIATE; ");
+    let mut offset = 0;
+    for chunk in chained.chunks() {
+        sql.push_str(&chunk.sql(offset));
+        sql.push_str("; ");
+        offset += chunk.rows.len() * VALUES_PER_RECORD;
+    }
+    sql.push_str(&format!(
+        "UPDATE audit_head SET seq = ${}, hash = ${} WHERE id = 1 AND seq = ${} RETURNING seq",
+        offset + 1,
+        offset + 2,
+        offset + 3
+    ));
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for chunk in chained.chunks() {
+        query = chunk.bind(query);
+    }
+    let query = query
+        .bind(chained.last_seq())
+        .bind(chained.last_hash())
+        .bind(seq);
+    let outcome = query.fetch_all(&mut writer.connection).await;
+    let moved_on = match outcome {
+        Ok(rows) => rows.len() == 1,
+        Err(e)
+            if e.as_database_error()
+                .is_some_and(|d| d.is_unique_violation()) =>
+        {
+            false
+        }
+        Err(e) => {
+            rollback(&mut writer.connection).await;
+            return Err(e);
+        }
+    };
+    if !moved_on {
+        rollback(&mut writer.connection).await;
+        return Ok(None);
+    }
+    sqlx::query("COMMIT")
+        .execute(&mut writer.connection)
+        .await?;
+    writer.head = Some((chained.last_seq(), chained.last_hash().to_string()));
+    Ok(Some(chained.first))
+}
+
+/// Ends a transaction begun by hand, if one is open (a failed `BEGIN`
+/// leaves none, and `ROLLBACK` then fails: nothing to undo).
+async fn rollback(connection: &mut sqlx::AnyConnection) {
+    let _ = sqlx::query("ROLLBACK").execute(connection).await;
 }
 
 /// What [`verify`] found.

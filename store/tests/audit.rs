@@ -1,6 +1,7 @@
 //! The audit chain on both backends: appended one by one and in batches,
 //! verified, pruned for retention without breaking it, and broken where a
-//! row is changed.
+//! row is changed; the batching writer and the transactions of changes
+//! append to the one chain in any interleaving.
 
 mod common;
 
@@ -8,7 +9,10 @@ use common::open;
 use telerad_fixtures::database::Backend;
 use telerad_store::audit::{self, AuditRecord, AuditWriter, Outcome};
 
-telerad_fixtures::on_every_backend!(records_chain_across_batches_and_retention);
+telerad_fixtures::on_every_backend!(
+    records_chain_across_batches_and_retention,
+    the_writer_and_other_transactions_interleave
+);
 
 fn record(at: i64, actor: &str) -> AuditRecord {
     AuditRecord {
@@ -77,4 +81,52 @@ async fn records_chain_across_batches_and_retention(backend: &Backend) {
         .broken
         .expect("broken");
     assert_eq!(broken.seq, seq);
+}
+
+/// The writer remembers the head its last batch left; records appended
+/// meanwhile by changes' own transactions must not fork the chain. Batches
+/// larger than one INSERT statement's rows, and records whose patient is
+/// looked up, go the same way.
+async fn the_writer_and_other_transactions_interleave(backend: &Backend) {
+    let (db, _pg, _dir) = open(backend).await;
+    let writer = AuditWriter::start(db.clone());
+    // In turn: the writer's second batch finds its head taken.
+    assert_eq!(
+        writer.append(record(1, "batched")).await.expect("append"),
+        1
+    );
+    audit::append_now(&db, &record(2, "change"))
+        .await
+        .expect("append");
+    assert_eq!(
+        writer.append(record(3, "batched")).await.expect("append"),
+        3
+    );
+    // At once.
+    let mut tasks = Vec::new();
+    for round in 0..6_i64 {
+        for i in 0..150_i64 {
+            let writer = writer.clone();
+            let mut batched = record(round * 1_000 + i, "batched");
+            if i % 7 == 0 {
+                batched.patient_id = None;
+            }
+            tasks.push(tokio::spawn(async move {
+                writer.append(batched).await.expect("append")
+            }));
+        }
+        // A change's record, in a transaction of its own, between batches.
+        audit::append_now(&db, &record(round * 1_000 + 500, "change"))
+            .await
+            .expect("append");
+    }
+    let mut seqs = Vec::new();
+    for task in tasks {
+        seqs.push(task.await.expect("a task"));
+    }
+    seqs.sort();
+    seqs.dedup();
+    assert_eq!(seqs.len(), 900, "every batched record has its own seq");
+    let verified = audit::verify(&db).await.expect("verify");
+    assert_eq!((verified.records, verified.broken), (909, None));
 }
