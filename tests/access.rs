@@ -208,6 +208,28 @@ fn every_role_gets_exactly_its_answers_on_every_endpoint(backend: &Backend) {
         }
     }
 
+    // Request forms: filed by a site's staff and integrations for their
+    // sites (and by administrators); another site's is refused as unknown.
+    for (who, token, _) in &sees {
+        let form = serde_json::json!({
+            "site": "site-a",
+            "patient_id": format!("P-{who}"),
+            "study_date": "20261126",
+            "urgency": "urgent",
+            "clinical_question": "Abdominal pain",
+            "requested_examination": "CT abdomen",
+            "requesting_physician": "Dr Urgences",
+            "callback_number": "1234",
+        });
+        let (status, body) = server.post_as(Some(token), "/api/forms", &form.to_string());
+        let want = match *who {
+            "admin" | "clin-a" | "integ-a" => 201,
+            "tech-b" => 400,
+            _ => 403,
+        };
+        assert_eq!(status, want, "{who} files a form for site-a: {body}");
+    }
+
     // Assigned to dr-a: it leaves the pool, so dr-a2 no longer sees it.
     let (status, body) = server.post_as(
         Some(&admin),

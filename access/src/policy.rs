@@ -6,7 +6,8 @@
 //! - Radiologists read the studies assigned to them and the pool of their
 //!   licensed sites (unassigned, or escalated and not yet acknowledged),
 //!   and acknowledge what is theirs.
-//! - Clinicians, technicians and integrations read their sites' studies.
+//! - Clinicians, technicians and integrations read their sites' studies
+//!   and file their request forms.
 //!
 //! A study outside the scope is answered as if it did not exist (404), so
 //! that another site's patients cannot even be probed; an action the role
@@ -24,6 +25,8 @@ pub enum Action {
     AcknowledgeStudy,
     /// Give a study to a radiologist.
     AssignStudy,
+    /// File a request form for a site's patient.
+    FileForm,
     /// The operators' views and repairs: forwards, conflicts, failed events.
     Operate,
     /// Create, change and list accounts.
@@ -63,6 +66,7 @@ fn describe(action: Action) -> &'static str {
         Action::ReadStudies => "read studies",
         Action::AcknowledgeStudy => "acknowledge studies",
         Action::AssignStudy => "assign studies",
+        Action::FileForm => "file request forms",
         Action::Operate => "use the operators' endpoints",
         Action::ManageUsers => "manage accounts",
         Action::ReadAudit => "read the audit trail",
@@ -87,9 +91,10 @@ pub fn decide(principal: &Principal, action: Action) -> Result<Scope, Refused> {
                 sites: principal.licensed_sites.clone(),
             })
         }
-        (Role::Clinician | Role::Technician | Role::Integration, Action::ReadStudies) => {
-            Ok(Scope::Sites(user.sites.clone()))
-        }
+        (
+            Role::Clinician | Role::Technician | Role::Integration,
+            Action::ReadStudies | Action::FileForm,
+        ) => Ok(Scope::Sites(user.sites.clone())),
         _ => Err(refused()),
     }
 }
@@ -121,6 +126,7 @@ mod tests {
             ReadStudies,
             AcknowledgeStudy,
             AssignStudy,
+            FileForm,
             Operate,
             ManageUsers,
             ReadAudit,
@@ -131,9 +137,16 @@ mod tests {
                 .filter(|a| decide(&principal(role), *a).is_ok())
                 .collect();
             let expected: &[Action] = match role {
-                Role::Admin => &[ReadStudies, AssignStudy, Operate, ManageUsers, ReadAudit],
+                Role::Admin => &[
+                    ReadStudies,
+                    AssignStudy,
+                    FileForm,
+                    Operate,
+                    ManageUsers,
+                    ReadAudit,
+                ],
                 Role::Radiologist => &[ReadStudies, AcknowledgeStudy],
-                _ => &[ReadStudies],
+                _ => &[ReadStudies, FileForm],
             };
             assert_eq!(allowed, expected, "{role}");
         }

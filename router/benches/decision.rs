@@ -323,6 +323,7 @@ fn random_facts(rng: &mut Rng) -> StudyFacts {
         series_descriptions: vec![format!("{body_part} 1.0 B30f")],
         urgency: None,
         stroke: false,
+        requested_examination: String::new(),
     }
 }
 

@@ -82,16 +82,19 @@ pub enum HistoryAction {
     Reassigned,
     Acknowledged,
     NewImages,
+    /// A request form raised the priority.
+    Reprioritised,
 }
 
 impl HistoryAction {
-    const ALL: [HistoryAction; 6] = [
+    const ALL: [HistoryAction; 7] = [
         HistoryAction::Assigned,
         HistoryAction::Unassigned,
         HistoryAction::Escalated,
         HistoryAction::Reassigned,
         HistoryAction::Acknowledged,
         HistoryAction::NewImages,
+        HistoryAction::Reprioritised,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -102,6 +105,7 @@ impl HistoryAction {
             HistoryAction::Reassigned => "reassigned",
             HistoryAction::Acknowledged => "acknowledged",
             HistoryAction::NewImages => "new_images",
+            HistoryAction::Reprioritised => "reprioritised",
         }
     }
 }

@@ -27,6 +27,8 @@ pub struct StudyFacts {
     pub urgency: Option<Priority>,
     /// Whether the request form is flagged as a suspected stroke.
     pub stroke: bool,
+    /// The examination the request form asks for (empty without a form).
+    pub requested_examination: String,
 }
 
 /// The result of [`Rules::classify`].
@@ -168,6 +170,7 @@ impl Rule {
                 .is_none_or(|body_part| contains(&facts.body_parts, body_part))
             && self.description.as_ref().is_none_or(|pattern| {
                 pattern.is_match(&facts.study_description)
+                    || pattern.is_match(&facts.requested_examination)
                     || facts
                         .series_descriptions
                         .iter()
@@ -197,6 +200,7 @@ mod tests {
             series_descriptions: vec!["Abdomen 1.0 B30f".to_owned()],
             urgency: None,
             stroke: false,
+            requested_examination: String::new(),
         }
     }
 
@@ -393,6 +397,12 @@ mod tests {
             .series_descriptions
             .push("perfusion avc".to_owned());
         assert_eq!(result(&rules.classify(&in_series)), stroke);
+        // The examination the request form asks for is a description too.
+        let requested = StudyFacts {
+            requested_examination: "TDM cérébrale AVC".to_owned(),
+            ..head_ct("TDM CEREBRALE")
+        };
+        assert_eq!(result(&rules.classify(&requested)), stroke);
         // The request form's flag, with nothing in the descriptions.
         let flagged = StudyFacts {
             stroke: true,

@@ -21,6 +21,7 @@ use std::time::Duration;
 use telerad_config::{Config, SlaConfig};
 use telerad_store::audit::{self, AuditRecord};
 use telerad_store::events::{Consumer, Event, EventError, EventKind, Failure, RetryPolicy};
+use telerad_store::forms::{self, Urgency};
 use telerad_store::index::TIMER_LEASE_MS;
 use telerad_store::outbox::{Destination, Outbox};
 use telerad_store::study_rows;
@@ -85,6 +86,22 @@ pub struct Acting<'a> {
     pub audit: &'a AuditRecord,
 }
 
+/// What [`Router::file_form`] did.
+#[derive(Debug, Clone, Serialize)]
+pub struct FiledForm {
+    pub id: i64,
+    /// The study it was matched to; none while it waits for its images.
+    pub study_instance_uid: Option<String>,
+    /// The study's priority, if the form raised it.
+    pub reprioritised: Option<Reprioritised>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Reprioritised {
+    pub from: Priority,
+    pub to: Priority,
+}
+
 #[derive(Debug)]
 pub struct Router {
     rota: Rota,
@@ -93,6 +110,8 @@ pub struct Router {
     workstations: HashMap<String, Destination>,
     chain: Vec<String>,
     sla: SlaConfig,
+    /// Each site's time zone: a form's study date is the site's day.
+    time_zones: HashMap<String, jiff::tz::TimeZone>,
     archive: Arc<Archive>,
     outbox: Arc<Outbox>,
     events: Consumer,
@@ -148,6 +167,16 @@ fn images(n: i64, what: &str) -> String {
     }
 }
 
+/// The priority a form's urgency asks for: a stroke or a trauma patient
+/// is read now.
+pub fn priority_of(urgency: Urgency) -> Priority {
+    match urgency {
+        Urgency::Stroke | Urgency::Trauma | Urgency::Stat => Priority::Stat,
+        Urgency::Urgent => Priority::Urgent,
+        Urgency::Routine => Priority::Routine,
+    }
+}
+
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
 }
@@ -198,6 +227,11 @@ impl Router {
             workstations,
             chain: config.escalation.chain.clone(),
             sla: config.sla.clone(),
+            time_zones: config
+                .sites
+                .iter()
+                .map(|s| (s.name.clone(), s.time_zone.clone()))
+                .collect(),
             archive,
             outbox,
             events: Consumer::new(EVENT_CONSUMER, RetryPolicy::default()),
@@ -338,12 +372,15 @@ impl Router {
         }
     }
 
+    /// What the rules see of a study: its images, and its request form
+    /// (a form waiting for these images is matched to them now).
     async fn study_facts(
         &self,
         tx: &mut Tx<'_>,
         study_id: StudyId,
     ) -> Result<(String, StudyFacts), RouterError> {
         let facts = study_rows::routing_facts(tx, study_id).await?;
+        let form = forms::attach_waiting(tx, study_id).await?;
         Ok((
             facts.study_instance_uid,
             StudyFacts {
@@ -352,11 +389,76 @@ impl Router {
                 body_parts: facts.body_parts,
                 study_description: facts.study_description,
                 series_descriptions: facts.series_descriptions,
-                // Request forms (urgency, stroke flag) arrive with the worklist.
-                urgency: None,
-                stroke: false,
+                urgency: form.as_ref().map(|f| priority_of(f.urgency)),
+                stroke: form.as_ref().is_some_and(|f| f.urgency == Urgency::Stroke),
+                requested_examination: form.map(|f| f.requested_examination).unwrap_or_default(),
             },
         ))
+    }
+
+    /// A request form matched to a study after its assignment: if the rules
+    /// now give a more urgent priority, the assignment takes it with the
+    /// earlier of its deadlines and the new ones, in `tx`, recorded in the
+    /// study's history. Whom it is assigned to does not change. Returns the
+    /// priorities before and after, if it changed.
+    pub async fn apply_form(
+        &self,
+        tx: &mut Tx<'_>,
+        study_id: StudyId,
+    ) -> Result<Option<(Priority, Priority)>, RouterError> {
+        // Not complete yet: the rules read the form at completion.
+        let Some(row) = assignment::by_study(tx, study_id).await? else {
+            return Ok(None);
+        };
+        let (_, facts) = self.study_facts(tx, study_id).await?;
+        let classification = self.rules.classify(&facts);
+        if classification.priority >= row.priority {
+            return Ok(None);
+        }
+        let now = self.now();
+        let (ack, preliminary) = sla_for(&self.sla, classification.priority);
+        let preliminary_by = row.preliminary_by.min(now + ms(preliminary));
+        let waiting = row.state != AssignmentState::Acknowledged;
+        let acknowledge_by = if waiting {
+            Some(
+                row.acknowledge_by
+                    .map_or(now + ms(ack), |at| at.min(now + ms(ack))),
+            )
+        } else {
+            row.acknowledge_by
+        };
+        sqlx::query(
+            "UPDATE assignments SET priority = $2, acknowledge_by = $3, preliminary_by = $4, \
+             updated_at = $5 WHERE id = $1",
+        )
+        .bind(row.id)
+        .bind(classification.priority.as_str())
+        .bind(acknowledge_by)
+        .bind(preliminary_by)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        if let (true, Some(due)) = (waiting, acknowledge_by) {
+            timers::schedule(tx, TimerKind::Acknowledgement, row.id.0, due).await?;
+        }
+        let detail = format!(
+            "request form ({}): priority {} → {} by rule {}",
+            if facts.stroke { "stroke" } else { "urgency" },
+            row.priority.as_str(),
+            classification.priority.as_str(),
+            classification.rule
+        );
+        assignment::record(
+            tx,
+            study_id,
+            now,
+            HistoryAction::Reprioritised,
+            row.radiologist_id.as_deref(),
+            &detail,
+        )
+        .await?;
+        tracing::info!(study_id = %study_id, "{detail}");
+        Ok(Some((row.priority, classification.priority)))
     }
 
     async fn on_complete(
@@ -721,6 +823,59 @@ impl Router {
             .await?
             .map(|s| (s.id, s.site, s.instance_count))
             .ok_or_else(|| RouterError::NotFound(format!("no study {study_uid}")))
+    }
+
+    /// The time zone of a configured site.
+    pub fn site_time_zone(&self, site: &str) -> Option<&jiff::tz::TimeZone> {
+        self.time_zones.get(site)
+    }
+
+    /// The request form of a study within `scope`, with the study's site.
+    pub async fn form(
+        &self,
+        study_uid: &str,
+        scope: &Scope,
+    ) -> Result<Option<forms::StoredForm>, RouterError> {
+        let mut tx = self.db().begin().await?;
+        let (study_id, _, _) = self.study_row_in(&mut tx, study_uid, scope).await?;
+        let form = forms::of_study(&mut tx, study_id).await?;
+        tx.rollback().await?;
+        Ok(form)
+    }
+
+    /// Files a request form: stored, matched to its study if the images
+    /// are there, and applied to the study's assignment if it has one
+    /// ([`Router::apply_form`]), with the audit record, in one transaction.
+    /// The caller checked that the form's site is in its scope.
+    pub async fn file_form(
+        &self,
+        form: &forms::NewForm<'_>,
+        acting: &Acting<'_>,
+    ) -> Result<FiledForm, RouterError> {
+        let mut tx = self.archive.index().database().begin_write().await?;
+        let (id, study_id) = forms::insert(&mut tx, form).await.map_err(|e| match e {
+            forms::FormError::StudyHasForm(_) => RouterError::Conflict(e.to_string()),
+            forms::FormError::Database(e) => RouterError::Database(e),
+        })?;
+        let (study_instance_uid, reprioritised) = match study_id {
+            Some(study_id) => (
+                Some(study_rows::uid_of(&mut tx, study_id).await?),
+                self.apply_form(&mut tx, study_id).await?,
+            ),
+            None => (None, None),
+        };
+        let mut record = acting.audit.clone();
+        record.object = format!("form/{id}");
+        if let Some(uid) = &study_instance_uid {
+            record.study_uid = Some(uid.clone());
+        }
+        audit::append(&mut tx, &record).await?;
+        tx.commit().await?;
+        Ok(FiledForm {
+            id,
+            study_instance_uid,
+            reprioritised: reprioritised.map(|(from, to)| Reprioritised { from, to }),
+        })
     }
 
     /// The assigned radiologist takes the study: escalation stops.

@@ -15,6 +15,7 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod flag;
+pub mod forms;
 pub mod ids;
 pub mod index;
 pub mod layout;

@@ -39,7 +39,7 @@ fn study_uid(raw: &str) -> Result<&str, ApiError> {
 /// A function, not `From`: neither type is this crate's, and
 /// `telerad-http` does not know the router (`telerad-operations` maps them
 /// the same way for a study's detail).
-fn api_error(e: RouterError) -> ApiError {
+pub(crate) fn api_error(e: RouterError) -> ApiError {
     match e {
         RouterError::NotFound(m) => ApiError::NotFound(m),
         RouterError::Conflict(m) => ApiError::Conflict(m),

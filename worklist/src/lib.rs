@@ -1,8 +1,9 @@
 //! The reading worklist over HTTP: what radiologists and coordinators do
 //! with the studies to read. For now claiming a study: a radiologist
 //! acknowledges the one the router gave them, a coordinator assigns it to
-//! someone ([`assignments`]); request forms, reports (draft → preliminary
-//! → final → addendum) and critical findings come here next.
+//! someone ([`assignments`]); a site files the request form
+//! ([`forms`]); reports (draft → preliminary → final → addendum) and
+//! critical findings come here next.
 //!
 //! It is not for deciding who reads a study (`telerad-router`, which these
 //! routes call), for the operators' watch over the index and the outbox
@@ -10,6 +11,7 @@
 //! (`telerad-http`: errors, paging, body limit, layers).
 
 pub mod assignments;
+pub mod forms;
 
 use axum::Router;
 use axum::extract::FromRef;
@@ -26,5 +28,7 @@ where
     Arc<Access>: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
-    Router::new().merge(assignments::routes())
+    Router::new()
+        .merge(assignments::routes())
+        .merge(forms::routes())
 }

@@ -1,0 +1,249 @@
+//! Request forms end to end: a technician files a stroke form before the
+//! images, DCMTK `storescu` pushes the CT, and the router reads the form
+//! (neuro, stat); a form filed after the assignment raises the priority
+//! and says so in the study's history; bad forms are refused field by
+//! field, another site's patients stay out of reach, and the audit trail
+//! still verifies.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use std::time::Duration;
+use telerad_fixtures::SyntheticStudy;
+
+on_every_backend!(forms_feed_the_router_and_are_checked_field_by_field);
+
+/// Nobody on duty: complete studies wait unassigned, with the priority and
+/// subspecialty the rules gave them.
+const CONFIG: &str = r#"
+[[radiologists]]
+id = "dr-neuro"
+name = "Dr Neuro"
+subspecialties = ["neuro"]
+sites = ["site-a"]
+max_open_studies = 8
+
+[[rules]]
+name = "stroke-request"
+stroke = true
+subspecialty = "neuro"
+priority = "stat"
+
+[[rules]]
+name = "stat-request"
+urgency = "stat"
+subspecialty = "general"
+priority = "stat"
+"#;
+
+/// Pushes `study` with DCMTK's storescu as site-a's scanner and waits for
+/// the router to have classified it.
+fn push(server: &TestServer, study: &SyntheticStudy) -> Value {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    study.write_to(dir.path()).expect("generate");
+    let port = server.dicom_port.to_string();
+    let out = run(telerad_fixtures::dcmtk::command("storescu")
+        .args([
+            "-aet",
+            "SITE_A",
+            "-aec",
+            SERVER_AE,
+            "+sd",
+            "127.0.0.1",
+            &port,
+        ])
+        .arg(dir.path()));
+    assert!(out.status.success(), "storescu: {}", text(&out));
+    let uid = &study.study_instance_uid;
+    eventually("the study classified", Duration::from_secs(30), || {
+        let (_, body) = server.get(&format!("/api/studies/{uid}"));
+        body["assignment"]["state"].is_string().then_some(body)
+    })
+}
+
+fn stroke_form(patient: &str, accession: &str) -> Value {
+    json!({
+        "patient_id": patient,
+        "accession_number": accession,
+        "urgency": "stroke",
+        "clinical_question": "Left hemiparesis and aphasia since 01:40: haemorrhage?",
+        "requested_examination": "CT head without contrast",
+        "requesting_physician": "Dr Urgences",
+        "callback_number": "+33 2 48 00 00 00",
+        "symptom_onset": "2026-11-26T01:40:00+01:00",
+        "nihss": 14,
+        "anticoagulants": "none",
+        "pregnancy": "not_applicable",
+    })
+}
+
+fn forms_feed_the_router_and_are_checked_field_by_field(backend: &Backend) {
+    let server = TestServer::start_with(
+        backend,
+        ServerOptions {
+            quiet_period_secs: 1,
+            extra_config: CONFIG.into(),
+            ..ServerOptions::default()
+        },
+    );
+    let tech_a = server.user_token("tech-a", &["--role", "technician", "--site", "site-a"]);
+    let clin_b = server.user_token("clin-b", &["--role", "clinician", "--site", "site-b"]);
+    let rad = server.user_token(
+        "rad",
+        &["--role", "radiologist", "--radiologist", "dr-neuro"],
+    );
+    let file =
+        |token: &str, form: &Value| server.post_as(Some(token), "/api/forms", &form.to_string());
+
+    // Before the images: the form waits.
+    let mut stroke = SyntheticStudy::ct(2);
+    stroke.patient_id = "P-STROKE".into();
+    stroke.accession_number = "ACC-STROKE".into();
+    let (status, filed) = file(&tech_a, &stroke_form("P-STROKE", "ACC-STROKE"));
+    assert_eq!(status, 201, "{filed}");
+    assert_eq!(filed["study_instance_uid"], Value::Null, "{filed}");
+    let study = push(&server, &stroke);
+    let assignment = &study["assignment"];
+    assert_eq!(
+        (
+            assignment["priority"].as_str(),
+            assignment["subspecialty"].as_str(),
+            assignment["rule"].as_str()
+        ),
+        (Some("stat"), Some("neuro"), Some("stroke-request")),
+        "{study}"
+    );
+    let uid = stroke.study_instance_uid.as_str();
+    let (status, form) = server.get_as(Some(&tech_a), &format!("/api/studies/{uid}/form"));
+    assert_eq!(status, 200, "{form}");
+    assert_eq!(form["form"]["nihss"], 14);
+    assert_eq!(form["form"]["site"], "site-a");
+    assert_eq!(form["filed_by"], "tech-a");
+    // 01:40 +01:00 is 00:40 UTC; the window closes 4 h 30 later.
+    assert_eq!(
+        form["thrombolysis_until"].as_i64(),
+        Some(1_795_653_600_000 + 270 * 60_000),
+        "{form}"
+    );
+    // The radiologist of the pool reads it; another site does not see it.
+    assert_eq!(
+        server
+            .get_as(Some(&rad), &format!("/api/studies/{uid}/form"))
+            .0,
+        200
+    );
+    let (status, body) = server.get_as(Some(&clin_b), &format!("/api/studies/{uid}/form"));
+    assert_eq!(status, 404, "{body}");
+
+    // After the assignment: a routine study becomes stat.
+    let mut late = SyntheticStudy::ct(2);
+    late.patient_id = "P-LATE".into();
+    late.accession_number = String::new();
+    let study = push(&server, &late);
+    assert_eq!(study["assignment"]["priority"], "routine", "{study}");
+    let (status, body) = server.get_as(
+        Some(&tech_a),
+        &format!("/api/studies/{}/form", late.study_instance_uid),
+    );
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("form missing")
+    );
+    let late_form = json!({
+        "patient_id": "P-LATE",
+        "study_date": late.study_date,
+        "urgency": "stat",
+        "clinical_question": "Fall from a height, GCS 9",
+        "requested_examination": "CT head",
+        "requesting_physician": "Dr Urgences",
+        "callback_number": "1234",
+    });
+    let (status, filed) = file(&tech_a, &late_form);
+    assert_eq!(status, 201, "{filed}");
+    assert_eq!(
+        filed["study_instance_uid"],
+        late.study_instance_uid.as_str()
+    );
+    assert_eq!(
+        filed["reprioritised"],
+        json!({"from": "routine", "to": "stat"}),
+        "{filed}"
+    );
+    let (_, study) = server.get(&format!("/api/studies/{}", late.study_instance_uid));
+    assert_eq!(study["assignment"]["priority"], "stat", "{study}");
+    let history = study["assignment"]["history"].to_string();
+    assert!(history.contains("reprioritised"), "{history}");
+    // A second form for the patient that day waits for a study of its
+    // own (a chest CT after the head, say): the first study keeps its form.
+    let (status, body) = file(&tech_a, &late_form);
+    assert_eq!(
+        (status, &body["study_instance_uid"]),
+        (201, &Value::Null),
+        "{body}"
+    );
+    let (_, form) = server.get(&format!("/api/studies/{}/form", late.study_instance_uid));
+    assert_eq!(form["id"], filed["id"], "{form}");
+
+    // Bad forms: the field is named, nothing is stored.
+    let mut no_nihss = stroke_form("P-X", "");
+    no_nihss.as_object_mut().map(|f| f.remove("nihss"));
+    let refusals: [(&str, Value, u16, &str); 6] = [
+        ("tech-a", no_nihss, 400, "nihss"),
+        (
+            "tech-a",
+            json!({"patient_id": "P", "urgency": "urgent"}),
+            400,
+            "clinical_question",
+        ),
+        ("tech-a", json!({"surprise": 1}), 400, "surprise"),
+        (
+            "tech-a",
+            {
+                let mut f = stroke_form("P-X", "");
+                f["site"] = "site-b".into();
+                f
+            },
+            400,
+            "site",
+        ),
+        (
+            "tech-a",
+            {
+                let mut f = stroke_form("P-X", "");
+                f["symptom_onset"] = "yesterday".into();
+                f
+            },
+            400,
+            "symptom_onset",
+        ),
+        ("rad", stroke_form("P-X", ""), 403, ""),
+    ];
+    for (who, form, want, field) in refusals {
+        let token = if who == "rad" { &rad } else { &tech_a };
+        let (status, body) = file(token, &form);
+        assert_eq!(status, want, "{who} files {form}: {body}");
+        assert!(
+            body["error"].as_str().unwrap_or_default().contains(field),
+            "{form}: {body}"
+        );
+    }
+    let (status, body) = server
+        .request("POST", "/api/forms", Some(&tech_a), Some("{not json"))
+        .expect("an answer");
+    assert_eq!(status, 400, "{body}");
+
+    // Each filing and reading is in the trail, and the trail holds.
+    let (status, trail) = server.get("/api/audit?limit=500");
+    assert_eq!(status, 200, "{trail}");
+    let trail = trail.to_string();
+    assert!(
+        trail.contains("form.file") && trail.contains("form.read"),
+        "{trail}"
+    );
+    let verified = server.cli(&["audit", "verify"], None);
+    assert!(verified.contains("intact"), "{verified}");
+}

@@ -1,0 +1,350 @@
+//! Request forms over HTTP: a technician or clinician of a site files the
+//! form (`POST /api/forms`), before or after the images; whoever may read
+//! the study reads its form (`GET /api/studies/{uid}/form`).
+//!
+//! Every validation error names its field. A stroke request needs the
+//! symptom onset time and the NIHSS: the radiologist's thrombolysis window
+//! (4 h 30 from onset) is computed from them.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRef, Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use telerad_access::{Access, Action, Caller};
+use telerad_http::ApiError;
+use telerad_router::service::{Acting, FiledForm, Router as RouterService};
+use telerad_store::Scope;
+use telerad_store::audit::Outcome;
+use telerad_store::forms::{NewForm, Urgency};
+
+pub fn routes<S>() -> Router<S>
+where
+    Arc<RouterService>: FromRef<S>,
+    Arc<Access>: FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
+    Router::new()
+        .route("/api/forms", post(file))
+        .route("/api/studies/{study_uid}/form", get(show))
+}
+
+/// Pregnancy, as the French prescription checklist asks it.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Pregnancy {
+    No,
+    Yes,
+    Unknown,
+    NotApplicable,
+}
+
+/// The form as filed and as answered. Free text is kept as written.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Form {
+    /// The site the patient is at; may be left out by an account of one site.
+    #[serde(default)]
+    pub site: Option<String>,
+    pub patient_id: String,
+    #[serde(default)]
+    pub accession_number: String,
+    /// `YYYYMMDD`; left out, the day of filing at the site.
+    #[serde(default)]
+    pub study_date: Option<String>,
+    pub urgency: Urgency,
+    pub clinical_question: String,
+    pub requested_examination: String,
+    pub requesting_physician: String,
+    pub callback_number: String,
+    /// RFC 3339 with an offset, e.g. `2026-11-26T02:10:00+01:00`.
+    #[serde(default)]
+    pub symptom_onset: Option<String>,
+    /// National Institutes of Health Stroke Scale, 0 to 42.
+    #[serde(default)]
+    pub nihss: Option<u8>,
+    #[serde(default)]
+    pub anticoagulants: String,
+    #[serde(default)]
+    pub contrast_planned: Option<bool>,
+    /// µmol/L.
+    #[serde(default)]
+    pub creatinine_umol_l: Option<f64>,
+    /// mL/min/1.73 m².
+    #[serde(default)]
+    pub egfr: Option<f64>,
+    #[serde(default)]
+    pub contrast_allergy: Option<bool>,
+    #[serde(default)]
+    pub pregnancy: Option<Pregnancy>,
+    /// Pacemaker, implants, metal: what matters for MR and for contrast.
+    #[serde(default)]
+    pub implants: String,
+    #[serde(default)]
+    pub history: String,
+    /// Who receives the result, if not the requester.
+    #[serde(default)]
+    pub result_to: String,
+}
+
+const SHORT: usize = 200;
+const LONG: usize = 4_000;
+
+/// A field and what is wrong with it.
+fn invalid(field: &str, message: impl std::fmt::Display) -> ApiError {
+    ApiError::BadRequest(format!("{field}: {message}"))
+}
+
+fn text(field: &str, value: &str, max: usize, required: bool) -> Result<(), ApiError> {
+    if required && value.trim().is_empty() {
+        return Err(invalid(field, "required"));
+    }
+    if value.chars().count() > max {
+        return Err(invalid(field, format!("at most {max} characters")));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(invalid(field, "control characters are not allowed"));
+    }
+    Ok(())
+}
+
+/// What validation derives from a form.
+struct Checked {
+    site: String,
+    study_date: String,
+    symptom_onset_at: Option<i64>,
+}
+
+fn check(
+    form: &Form,
+    scope: &Scope,
+    now_ms: i64,
+    site_zone: &dyn Fn(&str) -> Option<jiff::tz::TimeZone>,
+) -> Result<Checked, ApiError> {
+    let site = match (&form.site, scope) {
+        (Some(site), _) => site.clone(),
+        (None, Scope::Sites(sites)) if sites.len() == 1 => sites[0].clone(),
+        (None, _) => {
+            return Err(invalid(
+                "site",
+                "required (the account is not bound to one site)",
+            ));
+        }
+    };
+    // Another site's form is refused as if the site did not exist.
+    let in_scope = match scope {
+        Scope::All => true,
+        Scope::Sites(sites) => sites.contains(&site),
+        Scope::Reader { .. } => false,
+    };
+    let zone = site_zone(&site).filter(|_| in_scope);
+    let Some(zone) = zone else {
+        return Err(invalid("site", format!("no site {site:?}")));
+    };
+    text("patient_id", &form.patient_id, 64, true)?;
+    text("accession_number", &form.accession_number, 16, false)?;
+    text("clinical_question", &form.clinical_question, LONG, true)?;
+    text(
+        "requested_examination",
+        &form.requested_examination,
+        SHORT,
+        true,
+    )?;
+    text(
+        "requesting_physician",
+        &form.requesting_physician,
+        SHORT,
+        true,
+    )?;
+    text("callback_number", &form.callback_number, 40, true)?;
+    text("anticoagulants", &form.anticoagulants, SHORT, false)?;
+    text("implants", &form.implants, SHORT, false)?;
+    text("history", &form.history, LONG, false)?;
+    text("result_to", &form.result_to, SHORT, false)?;
+    let study_date = match &form.study_date {
+        Some(date) => {
+            let valid = date.len() == 8
+                && date.bytes().all(|b| b.is_ascii_digit())
+                && jiff::civil::Date::strptime("%Y%m%d", date).is_ok();
+            if !valid {
+                return Err(invalid("study_date", "a date as YYYYMMDD"));
+            }
+            date.clone()
+        }
+        None => jiff::Timestamp::from_millisecond(now_ms)
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+            .to_zoned(zone)
+            .strftime("%Y%m%d")
+            .to_string(),
+    };
+    let symptom_onset_at = match &form.symptom_onset {
+        Some(onset) => {
+            let at: jiff::Timestamp = onset.parse().map_err(|_| {
+                invalid(
+                    "symptom_onset",
+                    "a time with its offset, e.g. 2026-11-26T02:10:00+01:00",
+                )
+            })?;
+            let ms = at.as_millisecond();
+            if ms > now_ms + 5 * 60_000 {
+                return Err(invalid("symptom_onset", "in the future"));
+            }
+            Some(ms)
+        }
+        None => None,
+    };
+    if let Some(nihss) = form.nihss
+        && nihss > 42
+    {
+        return Err(invalid("nihss", "0 to 42"));
+    }
+    if form.urgency == Urgency::Stroke {
+        if symptom_onset_at.is_none() {
+            return Err(invalid(
+                "symptom_onset",
+                "required for a stroke request (the thrombolysis window runs from it)",
+            ));
+        }
+        if form.nihss.is_none() {
+            return Err(invalid("nihss", "required for a stroke request"));
+        }
+    }
+    for (field, value, max) in [
+        ("creatinine_umol_l", form.creatinine_umol_l, 3_000.0),
+        ("egfr", form.egfr, 200.0),
+    ] {
+        if let Some(v) = value
+            && !(v.is_finite() && (0.0..=max).contains(&v))
+        {
+            return Err(invalid(field, format!("0 to {max}")));
+        }
+    }
+    Ok(Checked {
+        site,
+        study_date,
+        symptom_onset_at,
+    })
+}
+
+async fn file(
+    caller: Caller,
+    State(router): State<Arc<RouterService>>,
+    json: Result<Json<Form>, JsonRejection>,
+) -> Result<(StatusCode, Json<FiledForm>), ApiError> {
+    let scope = caller.allow(Action::FileForm).await?;
+    let Json(mut form) = json.map_err(|e| {
+        ApiError::from_json_rejection(&e, "expected a request form: patient_id, urgency, clinical_question, requested_examination, requesting_physician, callback_number...")
+    })?;
+    let checked = check(&form, &scope, caller.now(), &|site| {
+        router.site_time_zone(site).cloned()
+    });
+    let checked = match checked {
+        Ok(checked) => checked,
+        Err(error) => {
+            let mut record = caller.record("form.file", "form".into());
+            record.outcome = Outcome::Failed;
+            record.detail = serde_json::json!({ "reason": error.to_string() }).to_string();
+            caller.audit(&record).await?;
+            return Err(error);
+        }
+    };
+    form.site = Some(checked.site.clone());
+    form.study_date = Some(checked.study_date.clone());
+    let document = serde_json::to_string(&form).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let login = caller.principal().user.login.clone();
+    let mut record = caller.record("form.file", "form".into());
+    record.patient_id = Some(form.patient_id.clone());
+    record.detail =
+        serde_json::json!({ "urgency": form.urgency, "site": checked.site }).to_string();
+    let filed = router
+        .file_form(
+            &NewForm {
+                site: &checked.site,
+                patient_id: form.patient_id.trim(),
+                accession_number: form.accession_number.trim(),
+                study_date: &checked.study_date,
+                urgency: form.urgency,
+                requested_examination: &form.requested_examination,
+                symptom_onset_at: checked.symptom_onset_at,
+                form: &document,
+                filed_by: &login,
+                filed_at: caller.now(),
+            },
+            &Acting {
+                scope: &scope,
+                audit: &record,
+            },
+        )
+        .await;
+    match filed {
+        Ok(filed) => Ok((StatusCode::CREATED, Json(filed))),
+        Err(e) => {
+            let error = crate::assignments::api_error(e);
+            let mut record = record.clone();
+            record.outcome = Outcome::Failed;
+            record.detail = serde_json::json!({ "reason": error.to_string() }).to_string();
+            caller.audit(&record).await?;
+            Err(error)
+        }
+    }
+}
+
+/// A form as answered: the stored columns and the form as filed.
+#[derive(Debug, Serialize)]
+struct ShownForm {
+    id: i64,
+    study_instance_uid: String,
+    filed_by: String,
+    filed_at: i64,
+    /// The thrombolysis window's end (onset + 4 h 30), for a stroke.
+    thrombolysis_until: Option<i64>,
+    form: serde_json::Value,
+}
+
+/// The thrombolysis window after symptom onset (intravenous thrombolysis
+/// within 4 h 30: ESO and AHA/ASA guidelines).
+pub const THROMBOLYSIS_WINDOW_MS: i64 = (4 * 60 + 30) * 60_000;
+
+async fn show(
+    caller: Caller,
+    State(router): State<Arc<RouterService>>,
+    Path(raw_uid): Path<String>,
+) -> Result<Json<ShownForm>, ApiError> {
+    let scope = caller.allow(Action::ReadStudies).await?;
+    let uid = telerad_dicom::uid::validate_uid(&raw_uid)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let found = router.form(uid, &scope).await;
+    let mut record = caller.study_record("form.read", uid, None);
+    let answer = match found {
+        Ok(Some(form)) => {
+            let document: serde_json::Value = serde_json::from_str(&form.form)
+                .map_err(|e| ApiError::Internal(format!("form {}: {e}", form.id)))?;
+            Ok(Json(ShownForm {
+                id: form.id,
+                study_instance_uid: uid.to_string(),
+                filed_by: form.filed_by,
+                filed_at: form.filed_at,
+                thrombolysis_until: (form.urgency == Urgency::Stroke)
+                    .then_some(form.symptom_onset_at)
+                    .flatten()
+                    .map(|at| at + THROMBOLYSIS_WINDOW_MS),
+                form: document,
+            }))
+        }
+        Ok(None) => Err(ApiError::NotFound(format!(
+            "study {uid} has no request form (form missing)"
+        ))),
+        Err(e) => Err(crate::assignments::api_error(e)),
+    };
+    if let Err(error) = &answer {
+        record.outcome = Outcome::Failed;
+        record.detail = serde_json::json!({ "reason": error.to_string() }).to_string();
+    }
+    caller.audit(&record).await?;
+    answer
+}
