@@ -51,6 +51,14 @@ pub fn source_of(parts: &Parts) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// Paths are audited cut to this many characters: a refused request
+/// costs its sender more than the trail.
+const MAX_PATH_IN_AUDIT: usize = 256;
+
+fn audited_path(parts: &Parts) -> String {
+    parts.uri.path().chars().take(MAX_PATH_IN_AUDIT).collect()
+}
+
 /// The peer's address, for handlers that serve callers not signed in yet.
 #[derive(Debug, Clone)]
 pub struct Source(pub String);
@@ -110,7 +118,7 @@ where
                 let mut record = anonymous.record(
                     access.now(),
                     "token.use",
-                    parts.uri.path().to_string(),
+                    audited_path(parts),
                     Outcome::Refused,
                 );
                 record.detail = serde_json::json!({ "reason": refusal.to_string() }).to_string();
@@ -120,13 +128,13 @@ where
         };
         let changes = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
         if from_cookie && (who.kind != CredentialKind::Session || changes) {
-            let expected = token::csrf(&token);
             let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
-            if who.kind != CredentialKind::Session || sent != Some(expected.as_str()) {
+            let matches = sent.is_some_and(|sent| token::csrf_matches(&token, sent));
+            if who.kind != CredentialKind::Session || !matches {
                 let mut record = actor_of(&who.principal, &source).record(
                     access.now(),
                     "csrf",
-                    parts.uri.path().to_string(),
+                    audited_path(parts),
                     Outcome::Refused,
                 );
                 record.detail =
@@ -197,6 +205,23 @@ impl Caller {
 
     pub fn actor(&self) -> Actor {
         actor_of(&self.who.principal, &self.source)
+    }
+
+    /// Audits `record` as not done (`outcome`, with the error as its
+    /// reason) and gives back the error to answer, or the audit's own if
+    /// the record could not be written.
+    pub async fn not_done(
+        &self,
+        mut record: AuditRecord,
+        outcome: Outcome,
+        error: ApiError,
+    ) -> ApiError {
+        record.outcome = outcome;
+        record.detail = serde_json::json!({ "reason": error.to_string() }).to_string();
+        match self.audit(&record).await {
+            Ok(()) => error,
+            Err(audit) => audit,
+        }
     }
 
     /// Writes `record`, returning once it is committed (reads and

@@ -258,13 +258,19 @@ impl Access {
         };
         let account_key = format!("account:{typed}");
         let address_key = format!("address:{source}");
+        // Counted as failures before the password is checked: a success
+        // takes them back.
         let started = Instant::now();
-        if let Err(wait) = self
-            .by_account
-            .check(&account_key, started)
-            .and(self.by_address.check(&address_key, started))
-        {
-            audit::append_now(&self.db, &refuse("throttled")).await?;
+        let admitted = self.by_account.begin(&account_key, started).and_then(|()| {
+            self.by_address
+                .begin(&address_key, started)
+                .inspect_err(|_| self.by_account.forgive(&account_key))
+        });
+        if let Err(wait) = admitted {
+            self.audit
+                .append(refuse("throttled"))
+                .await
+                .map_err(internal)?;
             return Err(LoginError::Throttled(wait));
         }
         let account = accounts::user_by_login(&self.db, login).await?;
@@ -291,16 +297,14 @@ impl Access {
             }
         };
         if let Some(reason) = reason {
-            let now = Instant::now();
-            self.by_account.fail(&account_key, now);
-            self.by_address.fail(&address_key, now);
-            audit::append_now(&self.db, &refuse(reason)).await?;
+            self.audit.append(refuse(reason)).await.map_err(internal)?;
             return Err(LoginError::Invalid);
         }
         let Some(user) = user else {
             return Err(LoginError::Invalid);
         };
         self.by_account.clear(&account_key);
+        self.by_address.forgive(&address_key);
         let now = self.now();
         let expires_at = now + i64::try_from(SESSION_TTL.as_millis()).unwrap_or(i64::MAX);
         let token = token::generate();
@@ -370,16 +374,24 @@ impl Access {
         let now = self.now();
         let mut tx = self.db.begin_write().await?;
         accounts::revoke_credential(&mut tx, who.credential, now).await?;
-        audit::append(
-            &mut tx,
-            &actor_of(&who.principal, source).record(
-                now,
-                "logout",
-                format!("user/{}", who.principal.user.login),
-                Outcome::Success,
-            ),
-        )
-        .await?;
+        let record = actor_of(&who.principal, source).record(
+            now,
+            "logout",
+            format!("user/{}", who.principal.user.login),
+            Outcome::Success,
+        );
+        self.commit_revocation(tx, &record).await
+    }
+
+    /// Commits a change that takes credentials away, with its audit record,
+    /// and forgets the verified ones at once (other processes notice the
+    /// credentials epoch the change moved).
+    async fn commit_revocation(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Any>,
+        record: &AuditRecord,
+    ) -> Result<(), sqlx::Error> {
+        audit::append(&mut tx, record).await?;
         tx.commit().await?;
         self.verified.forget_all();
         Ok(())
@@ -488,19 +500,13 @@ impl Access {
         let now = self.now();
         let mut tx = self.db.begin_write().await?;
         accounts::set_password(&mut tx, login, &hash, now).await?;
-        audit::append(
-            &mut tx,
-            &by.record(
-                now,
-                "user.password",
-                format!("user/{login}"),
-                Outcome::Success,
-            ),
-        )
-        .await?;
-        tx.commit().await?;
-        self.verified.forget_all();
-        Ok(())
+        let record = by.record(
+            now,
+            "user.password",
+            format!("user/{login}"),
+            Outcome::Success,
+        );
+        Ok(self.commit_revocation(tx, &record).await?)
     }
 
     /// Disables an account and revokes its sessions and tokens.
@@ -508,19 +514,13 @@ impl Access {
         let now = self.now();
         let mut tx = self.db.begin_write().await?;
         accounts::disable_user(&mut tx, login, now).await?;
-        audit::append(
-            &mut tx,
-            &by.record(
-                now,
-                "user.disable",
-                format!("user/{login}"),
-                Outcome::Success,
-            ),
-        )
-        .await?;
-        tx.commit().await?;
-        self.verified.forget_all();
-        Ok(())
+        let record = by.record(
+            now,
+            "user.disable",
+            format!("user/{login}"),
+            Outcome::Success,
+        );
+        Ok(self.commit_revocation(tx, &record).await?)
     }
 
     /// A new API token for `login`, returned once.
@@ -604,6 +604,10 @@ impl Access {
             Err(e) => Err(e),
         }
     }
+}
+
+fn internal(e: impl std::fmt::Display) -> LoginError {
+    LoginError::Internal(e.to_string())
 }
 
 /// The audit identity of a signed-in account.

@@ -29,29 +29,25 @@ impl Throttle {
         }
     }
 
-    /// `Err(wait)` while `key` has had too many failures.
-    pub fn check(&self, key: &str, now: Instant) -> Result<(), Duration> {
+    /// Begins an attempt for `key`: `Err(wait)` while it has had too many
+    /// failures, else the attempt is counted as a failure at once, under
+    /// the same lock, so that attempts sent together cannot all pass the
+    /// check before any is counted. A success takes it back
+    /// ([`Throttle::forgive`], [`Throttle::clear`]).
+    pub fn begin(&self, key: &str, now: Instant) -> Result<(), Duration> {
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(times) = failures.get_mut(key) else {
-            return Ok(());
-        };
-        while times
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= self.window)
-        {
-            times.pop_front();
-        }
-        if times.len() >= self.max_failures {
-            let oldest = times.front().copied().unwrap_or(now);
-            Err(self.window.saturating_sub(now.duration_since(oldest)))
-        } else {
-            Ok(())
-        }
-    }
-
-    pub fn fail(&self, key: &str, now: Instant) {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if !failures.contains_key(key) && failures.len() >= MAX_KEYS {
+        if let Some(times) = failures.get_mut(key) {
+            while times
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= self.window)
+            {
+                times.pop_front();
+            }
+            if times.len() >= self.max_failures {
+                let oldest = times.front().copied().unwrap_or(now);
+                return Err(self.window.saturating_sub(now.duration_since(oldest)));
+            }
+        } else if failures.len() >= MAX_KEYS {
             let window = self.window;
             failures.retain(|_, times| {
                 times
@@ -59,16 +55,25 @@ impl Throttle {
                     .is_some_and(|t| now.duration_since(*t) < window)
             });
             if failures.len() >= MAX_KEYS {
-                return;
+                return Ok(());
             }
         }
-        let times = failures.entry(key.to_string()).or_default();
-        times.push_back(now);
-        while times.len() > self.max_failures {
-            times.pop_front();
+        failures.entry(key.to_string()).or_default().push_back(now);
+        Ok(())
+    }
+
+    /// Takes back one attempt of `key` that succeeded.
+    pub fn forgive(&self, key: &str) {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(times) = failures.get_mut(key) {
+            times.pop_back();
+            if times.is_empty() {
+                failures.remove(key);
+            }
         }
     }
 
+    /// Forgets every failure of `key`.
     pub fn clear(&self, key: &str) {
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         failures.remove(key);
@@ -84,17 +89,46 @@ mod tests {
         let throttle = Throttle::new(3, Duration::from_secs(60));
         let start = Instant::now();
         for i in 0..3 {
-            assert!(throttle.check("a", start).is_ok(), "attempt {i}");
-            throttle.fail("a", start + Duration::from_secs(i));
+            let at = start + Duration::from_secs(i);
+            assert!(throttle.begin("a", at).is_ok(), "attempt {i}");
         }
         let wait = throttle
-            .check("a", start + Duration::from_secs(10))
+            .begin("a", start + Duration::from_secs(10))
             .expect_err("a fourth attempt is refused");
         assert_eq!(wait, Duration::from_secs(50));
-        assert!(throttle.check("b", start).is_ok(), "other keys are not");
-        assert!(throttle.check("a", start + Duration::from_secs(60)).is_ok());
-        throttle.fail("a", start + Duration::from_secs(61));
+        assert!(throttle.begin("b", start).is_ok(), "other keys are not");
+        // The first failure leaves the window at 60 s.
+        assert!(throttle.begin("a", start + Duration::from_secs(60)).is_ok());
         throttle.clear("a");
-        assert!(throttle.check("a", start + Duration::from_secs(61)).is_ok());
+        assert!(throttle.begin("a", start + Duration::from_secs(61)).is_ok());
+    }
+
+    #[test]
+    fn a_forgiven_success_does_not_count() {
+        let throttle = Throttle::new(2, Duration::from_secs(60));
+        let now = Instant::now();
+        for _ in 0..5 {
+            assert!(throttle.begin("a", now).is_ok());
+            throttle.forgive("a");
+        }
+        assert!(throttle.begin("a", now).is_ok());
+        assert!(throttle.begin("a", now).is_ok());
+        assert!(throttle.begin("a", now).is_err(), "two failures kept");
+    }
+
+    #[test]
+    fn attempts_sent_together_are_counted_before_any_is_checked() {
+        let throttle = std::sync::Arc::new(Throttle::new(5, Duration::from_secs(60)));
+        let now = Instant::now();
+        let admitted: usize = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..50)
+                .map(|_| {
+                    let throttle = throttle.clone();
+                    scope.spawn(move || usize::from(throttle.begin("a", now).is_ok()))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+        });
+        assert_eq!(admitted, 5);
     }
 }

@@ -28,10 +28,20 @@ pub fn hash(token: &str) -> String {
 /// so nothing more is stored, and a page's script can send it back in the
 /// `X-CSRF-Token` header, which another origin cannot read nor set.
 pub fn csrf(token: &str) -> String {
-    blake3::derive_key("telerad 2026 session csrf token", token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    csrf_hash(token).to_hex().to_string()
+}
+
+/// Whether `sent` is the CSRF token of `token`, compared in constant time
+/// (`blake3::Hash`'s equality).
+pub fn csrf_matches(token: &str, sent: &str) -> bool {
+    blake3::Hash::from_hex(sent).is_ok_and(|sent| sent == csrf_hash(token))
+}
+
+fn csrf_hash(token: &str) -> blake3::Hash {
+    blake3::Hash::from(blake3::derive_key(
+        "telerad 2026 session csrf token",
+        token.as_bytes(),
+    ))
 }
 
 #[cfg(test)]
@@ -46,5 +56,8 @@ mod tests {
         assert_ne!(hash(&a), hash(&b));
         assert_ne!(hash(&a), csrf(&a));
         assert_eq!(csrf(&a), csrf(&a));
+        assert!(csrf_matches(&a, &csrf(&a)));
+        assert!(!csrf_matches(&a, &csrf(&b)));
+        assert!(!csrf_matches(&a, "not hex"));
     }
 }
