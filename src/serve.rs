@@ -354,6 +354,15 @@ async fn keep_audit_trail(
             }
             None => tracing::warn!("the clock is out of range: audit retention skipped"),
         }
+        // Sessions that ended a day ago or more: nothing reads them again
+        // (their use is in the audit trail).
+        let ended = now.saturating_sub(24 * 3600 * 1000);
+        match telerad_store::accounts::remove_old_sessions(archive.index().database(), ended).await
+        {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "ended sessions removed"),
+            Err(e) => tracing::warn!("cannot remove ended sessions: {e}"),
+        }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(24 * 3600)) => {}
             _ = shutdown.changed() => return,

@@ -1,6 +1,7 @@
 //! Credentials on both backends: a token is refused once expired, revoked,
 //! or its account disabled, each with its own reason; an unknown hash is
-//! unknown.
+//! unknown; ended sessions are removed; disabling moves the credentials
+//! epoch.
 
 mod common;
 
@@ -68,10 +69,22 @@ async fn credentials_are_refused_for_each_reason(backend: &Backend) {
     assert_eq!(check("revoked").await, Err(CredentialRefusal::Revoked));
     assert_eq!(check("nobody").await, Err(CredentialRefusal::Unknown));
 
+    // Sessions ended before 3,000 go; the live one stays.
+    let epoch = accounts::credentials_epoch(&db).await.expect("the epoch");
+    let removed = accounts::remove_old_sessions(&db, 3_000)
+        .await
+        .expect("remove");
+    assert_eq!(removed, 2);
+    assert_eq!(check("expired").await, Err(CredentialRefusal::Unknown));
+    assert_eq!(check("live").await, Ok((live, vec!["site-a".to_string()])));
+
     let mut tx = db.begin_write().await.expect("a transaction");
     accounts::disable_user(&mut tx, "clin", 6_000)
         .await
         .expect("disable");
     tx.commit().await.expect("commit");
     assert_eq!(check("live").await, Err(CredentialRefusal::Disabled));
+    // Disabling moved the epoch servers watch to forget what they verified.
+    let moved = accounts::credentials_epoch(&db).await.expect("the epoch");
+    assert!(moved > epoch, "{epoch} → {moved}");
 }
