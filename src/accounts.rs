@@ -13,7 +13,7 @@ use telerad_access::Access;
 use telerad_access::service::{Actor, NewAccount};
 use telerad_config::Config;
 use telerad_store::accounts::{self, Role};
-use telerad_store::{Database, StudyIndex, SystemClock, audit};
+use telerad_store::{Database, SystemClock, audit};
 
 /// Which database: that of the configuration, as `serve` would use it.
 #[derive(Debug, Args)]
@@ -106,17 +106,16 @@ fn config_of(args: &DatabaseArgs) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-/// The database, with the configuration's sites and radiologists recorded
-/// (accounts refer to them), and the access service on it.
+/// The database and the access service on it. The configuration is not
+/// written to it: that is `telerad serve`'s, and a command run with
+/// another configuration (the embedded example, say) must not replace the
+/// sites and radiologists of the server's. Accounts name those the server
+/// recorded.
 async fn open(args: &DatabaseArgs) -> anyhow::Result<(Database, Access)> {
     let config = config_of(args)?;
     let db = Database::connect(&config.database_url())
         .await
         .context("cannot open the database")?;
-    StudyIndex::new(db.clone())
-        .sync_configuration(&config)
-        .await
-        .context("cannot record the configured sites and radiologists")?;
     let access = Access::new(db.clone(), Arc::new(SystemClock), &config);
     Ok((db, access))
 }

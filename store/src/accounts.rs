@@ -117,9 +117,9 @@ pub struct NewUser {
 pub enum AccountError {
     #[error("login {0:?} is taken")]
     LoginTaken(String),
-    #[error("no site {0:?} in the configuration")]
+    #[error("no site {0:?} in the configuration `telerad serve` last started with")]
     UnknownSite(String),
-    #[error("no radiologist {0:?} in the configuration")]
+    #[error("no radiologist {0:?} in the configuration `telerad serve` last started with")]
     UnknownRadiologist(String),
     #[error("no user {0:?}")]
     UnknownUser(String),
