@@ -497,9 +497,17 @@ pub struct BrokenLink {
 
 /// Walks the chain from its anchor to its head.
 pub async fn verify(db: &Database) -> Result<Verification, sqlx::Error> {
+    // One snapshot for the head and every page: a server appending or
+    // pruning meanwhile is not a broken chain.
+    let mut tx = db.pool.begin().await?;
+    if db.backend == crate::Backend::Postgres {
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            .execute(&mut *tx)
+            .await?;
+    }
     let (head_seq, head_hash, anchor_seq, anchor_hash): (i64, String, i64, String) =
         sqlx::query_as("SELECT seq, hash, anchor_seq, anchor_hash FROM audit_head WHERE id = 1")
-            .fetch_one(&db.pool)
+            .fetch_one(&mut *tx)
             .await?;
     let mut expected_seq = anchor_seq + 1;
     let mut prev_hash = anchor_hash;
@@ -510,7 +518,7 @@ pub async fn verify(db: &Database) -> Result<Verification, sqlx::Error> {
         let rows: Vec<StoredRecord> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(expected_seq)
             .bind(page)
-            .fetch_all(&db.pool)
+            .fetch_all(&mut *tx)
             .await?;
         let last_page = (rows.len() as i64) < page;
         for row in rows {
