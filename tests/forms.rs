@@ -188,6 +188,25 @@ fn forms_feed_the_router_and_are_checked_field_by_field(backend: &Backend) {
     let (_, form) = server.get(&format!("/api/studies/{}/form", late.study_instance_uid));
     assert_eq!(form["id"], filed["id"], "{form}");
 
+    // An accession number typed into another patient's form never gives
+    // that form to this patient's study.
+    let mut third = SyntheticStudy::ct(2);
+    third.patient_id = "P-THIRD".into();
+    third.accession_number = "ACC-3".into();
+    push(&server, &third);
+    let (status, filed) = file(&tech_a, &stroke_form("P-SOMEONE-ELSE", "ACC-3"));
+    assert_eq!(
+        (status, &filed["study_instance_uid"]),
+        (201, &Value::Null),
+        "{filed}"
+    );
+    let (status, filed) = file(&tech_a, &stroke_form("P-THIRD", "ACC-3"));
+    assert_eq!(status, 201, "{filed}");
+    assert_eq!(
+        filed["study_instance_uid"],
+        third.study_instance_uid.as_str()
+    );
+
     // Bad forms: the field is named, nothing is stored.
     let mut no_nihss = stroke_form("P-X", "");
     no_nihss.as_object_mut().map(|f| f.remove("nihss"));

@@ -372,15 +372,14 @@ impl Router {
         }
     }
 
-    /// What the rules see of a study: its images, and its request form
-    /// (a form waiting for these images is matched to them now).
+    /// What the rules see of a study: its images, and its request form.
     async fn study_facts(
         &self,
         tx: &mut Tx<'_>,
         study_id: StudyId,
     ) -> Result<(String, StudyFacts), RouterError> {
         let facts = study_rows::routing_facts(tx, study_id).await?;
-        let form = forms::attach_waiting(tx, study_id).await?;
+        let form = forms::of_study(tx, study_id).await?;
         Ok((
             facts.study_instance_uid,
             StudyFacts {
@@ -407,15 +406,26 @@ impl Router {
         study_id: StudyId,
     ) -> Result<Option<(Priority, Priority)>, RouterError> {
         // Not complete yet: the rules read the form at completion.
-        let Some(row) = assignment::by_study(tx, study_id).await? else {
+        let Some(seen) = assignment::by_study(tx, study_id).await? else {
             return Ok(None);
         };
+        let now = self.now();
+        // The row is locked (on PostgreSQL) before the deadlines are derived
+        // from it: a hand-on or an acknowledgement committed meanwhile is
+        // then read, not overwritten.
+        if !assignment::claim(tx, seen.id, seen.state, seen.escalation_level, now).await? {
+            return Err(RouterError::Conflict(
+                "the study's assignment changed while the form was filed: file it again".into(),
+            ));
+        }
+        let row = assignment::by_id(tx, seen.id)
+            .await?
+            .ok_or_else(|| RouterError::Corrupt(format!("assignment {} vanished", seen.id)))?;
         let (_, facts) = self.study_facts(tx, study_id).await?;
         let classification = self.rules.classify(&facts);
         if classification.priority >= row.priority {
             return Ok(None);
         }
-        let now = self.now();
         let (ack, preliminary) = sla_for(&self.sla, classification.priority);
         let preliminary_by = row.preliminary_by.min(now + ms(preliminary));
         let waiting = row.state != AssignmentState::Acknowledged;
@@ -519,6 +529,8 @@ impl Router {
             }));
         }
 
+        // A form that waited for these images is theirs now.
+        forms::attach_waiting(tx, study_id).await?;
         let (uid, facts) = self.study_facts(tx, study_id).await?;
         let classification = self.rules.classify(&facts);
         let duties = self.duties_at(now);
@@ -854,7 +866,7 @@ impl Router {
     ) -> Result<FiledForm, RouterError> {
         let mut tx = self.archive.index().database().begin_write().await?;
         let (id, study_id) = forms::insert(&mut tx, form).await.map_err(|e| match e {
-            forms::FormError::StudyHasForm(_) => RouterError::Conflict(e.to_string()),
+            forms::FormError::StudyHasForm => RouterError::Conflict(e.to_string()),
             forms::FormError::Database(e) => RouterError::Database(e),
         })?;
         let (study_instance_uid, reprioritised) = match study_id {

@@ -2,9 +2,10 @@
 //! the radiologist, and how a form finds its study.
 //!
 //! A form names its site, the patient and either the accession number or
-//! the study date. It is matched to a study of that site by accession
-//! number, else (when either side has none) by patient ID and study date;
-//! a study has one form at most. A form filed before its images waits:
+//! the study date. It is matched to a study of that site and patient by
+//! accession number, else (when either side has none) by study date: an
+//! accession number mistyped into another patient's never attaches the
+//! form to that patient's study. A study has one form at most. A form filed before its images waits:
 //! the router matches it when the study completes ([`attach_waiting`]).
 
 use crate::StudyId;
@@ -72,11 +73,10 @@ pub struct NewForm<'a> {
 }
 
 /// A stored form.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StoredForm {
     pub id: i64,
     pub site: String,
-    #[serde(skip)]
     pub study_id: Option<StudyId>,
     pub patient_id: String,
     pub accession_number: String,
@@ -85,7 +85,6 @@ pub struct StoredForm {
     pub urgency: Urgency,
     pub requested_examination: String,
     pub symptom_onset_at: Option<i64>,
-    #[serde(skip)]
     pub form: String,
     pub filed_by: String,
     pub filed_at: i64,
@@ -96,9 +95,10 @@ const COLUMNS: &str = "id, site, study_id, patient_id, accession_number, study_d
 
 #[derive(Debug, thiserror::Error)]
 pub enum FormError {
-    /// Two forms for one study, filed at once: the later loses.
-    #[error("study {0} already has a request form")]
-    StudyHasForm(String),
+    /// Two forms matched to one study at once: the later loses, and is
+    /// filed again (it then waits for a study of its own).
+    #[error("the study was given another request form meanwhile: file it again")]
+    StudyHasForm,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -114,9 +114,11 @@ pub async fn insert(
     let study: Option<(i64,)> = sqlx::query_as(
         "SELECT s.id FROM studies s WHERE s.site = $1 \
          AND NOT EXISTS (SELECT 1 FROM request_forms f WHERE f.study_id = s.id) \
+         AND s.patient_id = $3 \
          AND (($2 <> '' AND s.accession_number = $2) \
-              OR (s.patient_id = $3 AND s.study_date = $4 AND ($2 = '' OR s.accession_number = ''))) \
-         ORDER BY CASE WHEN s.accession_number = $2 THEN 0 ELSE 1 END, s.first_received_at DESC \
+              OR (s.study_date = $4 AND ($2 = '' OR s.accession_number = ''))) \
+         ORDER BY CASE WHEN $2 <> '' AND s.accession_number = $2 THEN 0 ELSE 1 END, \
+         s.first_received_at DESC \
          LIMIT 1",
     )
     .bind(form.site)
@@ -146,15 +148,12 @@ pub async fn insert(
     .await;
     match inserted {
         Ok((id,)) => Ok((id, study_id)),
+        // Nothing more may run in the transaction: PostgreSQL has aborted it.
         Err(e)
             if e.as_database_error()
                 .is_some_and(|d| d.is_unique_violation()) =>
         {
-            let uid = match study_id {
-                Some(id) => crate::study_rows::uid_of(tx, id).await?,
-                None => String::new(),
-            };
-            Err(FormError::StudyHasForm(uid))
+            Err(FormError::StudyHasForm)
         }
         Err(e) => Err(e.into()),
     }
@@ -173,25 +172,6 @@ pub async fn of_study(
     .await
 }
 
-/// One form by id, with the study it was matched to (its UID), if any.
-pub async fn by_id(
-    tx: &mut Tx<'_>,
-    id: i64,
-) -> Result<Option<(StoredForm, Option<String>)>, sqlx::Error> {
-    let form: Option<StoredForm> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM request_forms WHERE id = $1"
-    )))
-    .bind(id)
-    .fetch_optional(&mut **tx)
-    .await?;
-    let Some(form) = form else { return Ok(None) };
-    let uid = match form.study_id {
-        Some(study) => Some(crate::study_rows::uid_of(tx, study).await?),
-        None => None,
-    };
-    Ok(Some((form, uid)))
-}
-
 /// Gives the study the oldest waiting form that matches it, if it has
 /// none yet; returns the study's form either way.
 pub async fn attach_waiting(
@@ -203,11 +183,12 @@ pub async fn attach_waiting(
     }
     let waiting: Option<(i64,)> = sqlx::query_as(
         "SELECT f.id FROM request_forms f JOIN studies s ON s.id = $1 \
-         WHERE f.study_id IS NULL AND f.site = s.site \
+         WHERE f.study_id IS NULL AND f.site = s.site AND f.patient_id = s.patient_id \
          AND ((f.accession_number <> '' AND f.accession_number = s.accession_number) \
-              OR (f.patient_id = s.patient_id AND f.study_date = s.study_date \
+              OR (f.study_date = s.study_date \
                   AND (f.accession_number = '' OR s.accession_number = ''))) \
-         ORDER BY CASE WHEN f.accession_number = s.accession_number THEN 0 ELSE 1 END, f.filed_at \
+         ORDER BY CASE WHEN f.accession_number <> '' AND f.accession_number = s.accession_number \
+         THEN 0 ELSE 1 END, f.filed_at \
          LIMIT 1",
     )
     .bind(study_id)

@@ -23,6 +23,16 @@ impl Scope {
         Scope::Sites(vec![name.to_string()])
     }
 
+    /// Whether every study of `site` is in the scope (what filing for the
+    /// site asks): never for a radiologist, who sees part of a site.
+    pub fn covers_site(&self, site: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Sites(sites) => sites.iter().any(|s| s == site),
+            Scope::Reader { .. } => false,
+        }
+    }
+
     /// A SQL condition on the studies table or alias `study`, whose
     /// parameters are numbered from `first`; bind [`Scope::values`] in
     /// order after the others.

@@ -58,12 +58,10 @@ async fn failed(
     uid: &str,
     error: RouterError,
 ) -> Result<Json<AssignmentView>, ApiError> {
-    let error = api_error(error);
-    let mut record = caller.study_record(action, uid, None);
-    record.outcome = Outcome::Failed;
-    record.detail = serde_json::json!({ "reason": error.to_string() }).to_string();
-    caller.audit(&record).await?;
-    Err(error)
+    let record = caller.study_record(action, uid, None);
+    Err(caller
+        .not_done(record, Outcome::Failed, api_error(error))
+        .await)
 }
 
 /// The radiologist acknowledges as themselves: the account's radiologist.

@@ -18,7 +18,7 @@ use telerad_http::ApiError;
 use telerad_router::service::{Acting, FiledForm, Router as RouterService};
 use telerad_store::Scope;
 use telerad_store::audit::Outcome;
-use telerad_store::forms::{NewForm, Urgency};
+use telerad_store::forms::{NewForm, StoredForm, Urgency};
 
 pub fn routes<S>() -> Router<S>
 where
@@ -89,6 +89,9 @@ pub struct Form {
     pub result_to: String,
 }
 
+const EXPECTED: &str = "expected a request form: patient_id, urgency, clinical_question, \
+                        requested_examination, requesting_physician, callback_number…";
+
 const SHORT: usize = 200;
 const LONG: usize = 4_000;
 
@@ -120,12 +123,13 @@ struct Checked {
     symptom_onset_at: Option<i64>,
 }
 
-fn check(
+/// The site the form is for, and its time zone. Another site's is
+/// refused as if the site did not exist.
+fn site_of(
     form: &Form,
     scope: &Scope,
-    now_ms: i64,
     site_zone: &dyn Fn(&str) -> Option<jiff::tz::TimeZone>,
-) -> Result<Checked, ApiError> {
+) -> Result<(String, jiff::tz::TimeZone), ApiError> {
     let site = match (&form.site, scope) {
         (Some(site), _) => site.clone(),
         (None, Scope::Sites(sites)) if sites.len() == 1 => sites[0].clone(),
@@ -136,16 +140,19 @@ fn check(
             ));
         }
     };
-    // Another site's form is refused as if the site did not exist.
-    let in_scope = match scope {
-        Scope::All => true,
-        Scope::Sites(sites) => sites.contains(&site),
-        Scope::Reader { .. } => false,
-    };
-    let zone = site_zone(&site).filter(|_| in_scope);
-    let Some(zone) = zone else {
-        return Err(invalid("site", format!("no site {site:?}")));
-    };
+    match site_zone(&site).filter(|_| scope.covers_site(&site)) {
+        Some(zone) => Ok((site, zone)),
+        None => Err(invalid("site", format!("no site {site:?}"))),
+    }
+}
+
+/// Every field but the site.
+fn check(
+    form: &Form,
+    site: String,
+    zone: jiff::tz::TimeZone,
+    now_ms: i64,
+) -> Result<Checked, ApiError> {
     text("patient_id", &form.patient_id, 64, true)?;
     text("accession_number", &form.accession_number, 16, false)?;
     text("clinical_question", &form.clinical_question, LONG, true)?;
@@ -237,27 +244,22 @@ async fn file(
     json: Result<Json<Form>, JsonRejection>,
 ) -> Result<(StatusCode, Json<FiledForm>), ApiError> {
     let scope = caller.allow(Action::FileForm).await?;
-    let Json(mut form) = json.map_err(|e| {
-        ApiError::from_json_rejection(&e, "expected a request form: patient_id, urgency, clinical_question, requested_examination, requesting_physician, callback_number...")
-    })?;
-    let checked = check(&form, &scope, caller.now(), &|site| {
-        router.site_time_zone(site).cloned()
-    });
-    let checked = match checked {
+    let Json(mut form) = json.map_err(|e| ApiError::from_json_rejection(&e, EXPECTED))?;
+    let record = caller.record("form.file", "form".into());
+    let site = site_of(&form, &scope, &|site| router.site_time_zone(site).cloned());
+    let (site, zone) = match site {
+        Ok(site) => site,
+        Err(error) => return Err(caller.not_done(record, Outcome::Refused, error).await),
+    };
+    let checked = match check(&form, site, zone, caller.now()) {
         Ok(checked) => checked,
-        Err(error) => {
-            let mut record = caller.record("form.file", "form".into());
-            record.outcome = Outcome::Failed;
-            record.detail = serde_json::json!({ "reason": error.to_string() }).to_string();
-            caller.audit(&record).await?;
-            return Err(error);
-        }
+        Err(error) => return Err(caller.not_done(record, Outcome::Failed, error).await),
     };
     form.site = Some(checked.site.clone());
     form.study_date = Some(checked.study_date.clone());
     let document = serde_json::to_string(&form).map_err(|e| ApiError::Internal(e.to_string()))?;
     let login = caller.principal().user.login.clone();
-    let mut record = caller.record("form.file", "form".into());
+    let mut record = record;
     record.patient_id = Some(form.patient_id.clone());
     record.detail =
         serde_json::json!({ "urgency": form.urgency, "site": checked.site }).to_string();
@@ -283,14 +285,9 @@ async fn file(
         .await;
     match filed {
         Ok(filed) => Ok((StatusCode::CREATED, Json(filed))),
-        Err(e) => {
-            let error = crate::assignments::api_error(e);
-            let mut record = record.clone();
-            record.outcome = Outcome::Failed;
-            record.detail = serde_json::json!({ "reason": error.to_string() }).to_string();
-            caller.audit(&record).await?;
-            Err(error)
-        }
+        Err(e) => Err(caller
+            .not_done(record, Outcome::Failed, crate::assignments::api_error(e))
+            .await),
     }
 }
 
@@ -318,33 +315,35 @@ async fn show(
     let scope = caller.allow(Action::ReadStudies).await?;
     let uid = telerad_dicom::uid::validate_uid(&raw_uid)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let found = router.form(uid, &scope).await;
-    let mut record = caller.study_record("form.read", uid, None);
-    let answer = match found {
-        Ok(Some(form)) => {
-            let document: serde_json::Value = serde_json::from_str(&form.form)
-                .map_err(|e| ApiError::Internal(format!("form {}: {e}", form.id)))?;
-            Ok(Json(ShownForm {
-                id: form.id,
-                study_instance_uid: uid.to_string(),
-                filed_by: form.filed_by,
-                filed_at: form.filed_at,
-                thrombolysis_until: (form.urgency == Urgency::Stroke)
-                    .then_some(form.symptom_onset_at)
-                    .flatten()
-                    .map(|at| at + THROMBOLYSIS_WINDOW_MS),
-                form: document,
-            }))
-        }
+    let record = caller.study_record("form.read", uid, None);
+    let shown = match router.form(uid, &scope).await {
+        Ok(Some(form)) => shown(uid, form),
         Ok(None) => Err(ApiError::NotFound(format!(
             "study {uid} has no request form (form missing)"
         ))),
         Err(e) => Err(crate::assignments::api_error(e)),
     };
-    if let Err(error) = &answer {
-        record.outcome = Outcome::Failed;
-        record.detail = serde_json::json!({ "reason": error.to_string() }).to_string();
+    match shown {
+        Ok(shown) => {
+            caller.audit(&record).await?;
+            Ok(Json(shown))
+        }
+        Err(error) => Err(caller.not_done(record, Outcome::Failed, error).await),
     }
-    caller.audit(&record).await?;
-    answer
+}
+
+fn shown(uid: &str, form: StoredForm) -> Result<ShownForm, ApiError> {
+    let document: serde_json::Value = serde_json::from_str(&form.form)
+        .map_err(|e| ApiError::Internal(format!("form {}: {e}", form.id)))?;
+    Ok(ShownForm {
+        id: form.id,
+        study_instance_uid: uid.to_string(),
+        filed_by: form.filed_by,
+        filed_at: form.filed_at,
+        thrombolysis_until: (form.urgency == Urgency::Stroke)
+            .then_some(form.symptom_onset_at)
+            .flatten()
+            .map(|at| at + THROMBOLYSIS_WINDOW_MS),
+        form: document,
+    })
 }

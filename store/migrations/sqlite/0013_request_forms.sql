@@ -1,6 +1,6 @@
 -- Request forms (the "fiche de demande"): what the emergency department
 -- asks, filed before or after the images. A form is matched to a study of
--- its site by accession number, else by patient ID and study date; until
+-- its site and patient by accession number, else by study date; until
 -- then `study_id` is NULL and the form waits for its images. A study has
 -- one form at most.
 --
@@ -23,6 +23,8 @@ CREATE TABLE request_forms (
     filed_at BIGINT NOT NULL
 );
 CREATE INDEX request_forms_waiting ON request_forms (site, patient_id) WHERE study_id IS NULL;
+-- A form filed after its images looks for the patient's studies at its site.
+CREATE INDEX studies_site_patient ON studies (site, patient_id, study_date);
 
 -- A form that raises a study's priority after its assignment is recorded
 -- in the study's history.
