@@ -101,6 +101,14 @@ fn every_role_gets_exactly_its_answers_on_every_endpoint(backend: &Backend) {
     let clin_a = server.user_token("clin-a", &["--role", "clinician", "--site", "site-a"]);
     let tech_b = server.user_token("tech-b", &["--role", "technician", "--site", "site-b"]);
     let integ_a = server.user_token("integ-a", &["--role", "integration", "--site", "site-a"]);
+    let said = server.cli_refused(
+        &["user", "passwd", "integ-a"],
+        Some("a new password, long enough\n"),
+    );
+    assert!(
+        said.contains("integration account has no password"),
+        "{said}"
+    );
     let both =
         |a: &str, b: &str| -> BTreeSet<String> { [a, b].into_iter().map(str::to_string).collect() };
     let only = |a: &str| -> BTreeSet<String> { [a.to_string()].into() };

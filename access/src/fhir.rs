@@ -50,12 +50,6 @@ fn classify(action: &str) -> (Value, Value, &'static str) {
     }
 }
 
-fn rfc3339(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .map(|t| t.to_string())
-        .unwrap_or_default()
-}
-
 /// One record as an `AuditEvent`.
 pub fn audit_event(record: &StoredRecord) -> Value {
     let (kind, subtype, action) = classify(&record.action);
@@ -107,7 +101,7 @@ pub fn audit_event(record: &StoredRecord) -> Value {
         "type": kind,
         "subtype": [subtype],
         "action": action,
-        "recorded": rfc3339(record.at),
+        "recorded": telerad_store::time::to_rfc3339(record.at),
         "outcome": outcome,
         "outcomeDesc": record.outcome.as_str(),
         "agent": [agent],

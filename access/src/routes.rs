@@ -83,7 +83,7 @@ async fn login(
     let mut response = Json(LoginAnswer {
         token: &session.token,
         csrf_token: &session.csrf_token,
-        expires_at: rfc3339(session.expires_at),
+        expires_at: telerad_store::time::to_rfc3339(session.expires_at),
         user: &session.user,
     })
     .into_response();
@@ -99,12 +99,6 @@ struct LoginAnswer<'a> {
     csrf_token: &'a str,
     expires_at: String,
     user: &'a User,
-}
-
-fn rfc3339(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .map(|t| t.to_string())
-        .unwrap_or_default()
 }
 
 async fn logout(caller: Caller) -> Result<Response, ApiError> {
@@ -179,6 +173,7 @@ pub fn manage_error(e: ManageError) -> ApiError {
         ManageError::Account(AccountError::Database(e)) | ManageError::Database(e) => {
             ApiError::Database(e)
         }
+        ManageError::Internal(m) => ApiError::Internal(m),
         other => ApiError::BadRequest(other.to_string()),
     }
 }

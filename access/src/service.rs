@@ -63,6 +63,9 @@ pub enum ManageError {
     Password(#[from] password::PasswordError),
     #[error("{0}")]
     Invalid(String),
+    /// The password could not be hashed (the hashing pool is gone).
+    #[error("{0}")]
+    Internal(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -224,11 +227,11 @@ impl Access {
             .hashing
             .acquire()
             .await
-            .map_err(|e| ManageError::Invalid(e.to_string()))?;
+            .map_err(|e| ManageError::Internal(e.to_string()))?;
         let password = password.to_string();
         tokio::task::spawn_blocking(move || password::hash(&password))
             .await
-            .map_err(|e| ManageError::Invalid(e.to_string()))?
+            .map_err(|e| ManageError::Internal(e.to_string()))?
             .map_err(ManageError::from)
     }
 
@@ -496,6 +499,16 @@ impl Access {
         password: &str,
         by: &Actor,
     ) -> Result<(), ManageError> {
+        // Before the hash's tenth of a second, and with its own answer.
+        match accounts::user_by_login(&self.db, login).await? {
+            None => return Err(AccountError::UnknownUser(login.to_string()).into()),
+            Some((user, _)) if user.role == Role::Integration => {
+                return Err(ManageError::Invalid(
+                    "an integration account has no password: create an API token".into(),
+                ));
+            }
+            Some(_) => {}
+        }
         let hash = self.hash(password).await?;
         let now = self.now();
         let mut tx = self.db.begin_write().await?;

@@ -383,6 +383,24 @@ time_zone = "Europe/Paris"
     /// Runs `telerad ARGS… --config <this server's>`, expecting success;
     /// its standard output.
     pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let output = self.cli_output(args, stdin);
+        assert!(
+            output.status.success(),
+            "telerad {args:?}: {}",
+            text(&output)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Runs `telerad ARGS… --config <this server's>`, expecting a refusal;
+    /// what it said.
+    pub fn cli_refused(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let output = self.cli_output(args, stdin);
+        assert!(!output.status.success(), "telerad {args:?} succeeded");
+        text(&output)
+    }
+
+    fn cli_output(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
         let mut command = Command::new(telerad_bin());
         command
             .args(args)
@@ -399,13 +417,7 @@ time_zone = "Europe/Paris"
                     .expect("write to telerad's stdin");
             }
         }
-        let output = child.wait_with_output().expect("telerad's output");
-        assert!(
-            output.status.success(),
-            "telerad {args:?}: {}",
-            text(&output)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
+        child.wait_with_output().expect("telerad's output")
     }
 
     /// A new API token for `login`.
