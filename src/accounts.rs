@@ -2,32 +2,17 @@
 //! accounts and the audit trail from the command line, on the database
 //! that the configuration names.
 
+use crate::cli::{DatabaseArgs, config_of};
 use anyhow::Context;
-use clap::{Args, Subcommand};
+use clap::Subcommand;
 use std::io::{BufRead, IsTerminal};
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 use telerad_access::Access;
 use telerad_access::service::{Actor, NewAccount};
-use telerad_config::Config;
 use telerad_store::accounts::{self, Role};
 use telerad_store::{Database, SystemClock, audit};
-
-/// Which database: that of the configuration, as `serve` would use it.
-#[derive(Debug, Args)]
-pub struct DatabaseArgs {
-    /// Configuration file (default: the embedded example).
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Folder of the SQLite database.
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// sqlite:… or postgres://…
-    #[arg(long, env = "TELERAD_DATABASE_URL")]
-    database_url: Option<String>,
-}
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -90,20 +75,6 @@ pub enum AuditCommand {
         #[command(flatten)]
         database: DatabaseArgs,
     },
-}
-
-fn config_of(args: &DatabaseArgs) -> anyhow::Result<Config> {
-    let mut config = match &args.config {
-        Some(path) => Config::load(path).map_err(|e| crate::cli::config_error(path, e))?,
-        None => Config::example(),
-    };
-    if let Some(dir) = &args.data_dir {
-        config.storage.data_dir = dir.clone();
-    }
-    if let Some(url) = &args.database_url {
-        config.storage.database_url = Some(url.clone());
-    }
-    Ok(config)
 }
 
 /// The database and the access service on it. The configuration is not

@@ -55,17 +55,40 @@ enum Command {
     Audit(crate::accounts::AuditCommand),
 }
 
+/// The configuration and where its data is: what `serve` runs on, and
+/// what the account and audit commands open.
 #[derive(Debug, Args)]
-pub struct ServeArgs {
+pub struct DatabaseArgs {
     /// Configuration file (default: the embedded example, config/example.toml).
     #[arg(long)]
-    config: Option<PathBuf>,
+    pub config: Option<PathBuf>,
     /// Folder for received images and the SQLite database.
     #[arg(long)]
-    data_dir: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
     /// sqlite:… or postgres://… (default: SQLite in the data folder).
     #[arg(long, env = "TELERAD_DATABASE_URL")]
-    database_url: Option<String>,
+    pub database_url: Option<String>,
+}
+
+/// The configuration `args` name, with their data folder and database.
+pub fn config_of(args: &DatabaseArgs) -> anyhow::Result<Config> {
+    let mut config = match &args.config {
+        Some(path) => Config::load(path).map_err(|e| config_error(path, e))?,
+        None => Config::example(),
+    };
+    if let Some(dir) = &args.data_dir {
+        config.storage.data_dir = dir.clone();
+    }
+    if let Some(url) = &args.database_url {
+        config.storage.database_url = Some(url.clone());
+    }
+    Ok(config)
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
     #[arg(long)]
     dicom_port: Option<u16>,
     #[arg(long)]
@@ -119,7 +142,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     (clock.clone() as Arc<dyn Clock>, Some(clock))
                 }
             };
-            let source = match &args.config {
+            let source = match &args.database.config {
                 Some(path) => std::path::absolute(path)
                     .unwrap_or_else(|_| path.clone())
                     .display()
@@ -168,16 +191,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn serve_config(args: ServeArgs) -> anyhow::Result<Config> {
-    let mut config = match &args.config {
-        Some(path) => Config::load(path).map_err(|e| config_error(path, e))?,
-        None => Config::example(),
-    };
-    if let Some(dir) = args.data_dir {
-        config.storage.data_dir = dir;
-    }
-    if let Some(url) = args.database_url {
-        config.storage.database_url = Some(url);
-    }
+    let mut config = config_of(&args.database)?;
     if let Some(port) = args.dicom_port {
         config.dicom.port = port;
     }
@@ -195,7 +209,10 @@ fn serve_config(args: ServeArgs) -> anyhow::Result<Config> {
     }
     config.validate().map_err(|e| {
         config_error(
-            args.config.as_deref().unwrap_or("(command line)".as_ref()),
+            args.database
+                .config
+                .as_deref()
+                .unwrap_or("(command line)".as_ref()),
             e,
         )
     })?;
