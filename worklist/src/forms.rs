@@ -315,9 +315,13 @@ async fn show(
     let scope = caller.allow(Action::ReadStudies).await?;
     let uid = telerad_dicom::uid::validate_uid(&raw_uid)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let record = caller.study_record("form.read", uid, None);
+    let mut record = caller.study_record("form.read", uid, None);
     let shown = match router.form(uid, &scope).await {
-        Ok(Some(form)) => shown(uid, form),
+        Ok(Some(form)) => {
+            // Known here: the record needs no lookup of it.
+            record.patient_id = Some(form.patient_id.clone());
+            shown(uid, form)
+        }
         Ok(None) => Err(ApiError::NotFound(format!(
             "study {uid} has no request form (form missing)"
         ))),
