@@ -439,11 +439,20 @@ async fn jobs_die_after_max_attempts_and_retry_brings_one_back(backend: &Backend
     let scp = Storescp::start_on(archive.dir.path(), "MARTIN_WS", port, &[]);
     let first = dead[0].id;
     let retried = outbox
-        .retry(first)
+        .retry(first, &operator())
         .await
         .expect("retry")
         .expect("the job exists");
     assert_eq!((retried.state, retried.attempts), (JobState::Pending, 0));
+    let database = archive.archive.index().database().clone();
+    let trail = telerad_store::audit::verify(&database)
+        .await
+        .expect("verify");
+    assert_eq!(
+        (trail.records, trail.broken),
+        (1, None),
+        "committed with the retry"
+    );
     let sent = eventually("the retried job sent", LONG, || async {
         let job = outbox
             .job(first)
@@ -475,13 +484,13 @@ async fn jobs_die_after_max_attempts_and_retry_brings_one_back(backend: &Backend
 
     assert!(
         outbox
-            .retry(ForwardJobId(987_654_321))
+            .retry(ForwardJobId(987_654_321), &operator())
             .await
             .expect("retry")
             .is_none(),
         "unknown id"
     );
-    match outbox.retry(first).await {
+    match outbox.retry(first, &operator()).await {
         Err(OutboxError::NotRetryable {
             id,
             state: JobState::Sent,
@@ -492,6 +501,11 @@ async fn jobs_die_after_max_attempts_and_retry_brings_one_back(backend: &Backend
         outbox.list(Some("lost"), 10).await,
         Err(OutboxError::InvalidState(_))
     ));
+    // The refused retries changed nothing and committed no record.
+    let trail = telerad_store::audit::verify(&database)
+        .await
+        .expect("verify");
+    assert_eq!(trail.records, 1);
 }
 
 // (e)
@@ -930,5 +944,22 @@ async fn batch_marks_flag_only_what_may_have_been_sent(backend: &Backend) {
             expected,
             "{job:?}"
         );
+    }
+}
+
+/// The audit record an operator's retry commits with.
+fn operator() -> telerad_store::audit::AuditRecord {
+    telerad_store::audit::AuditRecord {
+        at: 0,
+        actor: "operator".into(),
+        role: "admin".into(),
+        sites: String::new(),
+        action: "forward.retry".into(),
+        object: "forwards".into(),
+        study_uid: None,
+        patient_id: None,
+        outcome: telerad_store::audit::Outcome::Success,
+        source: "test".into(),
+        detail: "{}".into(),
     }
 }

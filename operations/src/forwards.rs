@@ -14,6 +14,7 @@ use telerad_access::{Access, Action, Caller};
 use telerad_http::ApiError;
 use telerad_http::paging::{self, Page};
 use telerad_store::ForwardJobId;
+use telerad_store::audit::Outcome;
 use telerad_store::outbox::{ForwardJob, Outbox, OutboxError, RetryScope};
 
 /// The handlers need the outbox only; taking just that lets them be served
@@ -111,17 +112,24 @@ async fn retry_dead(
         }
         _ => return Err(ApiError::BadRequest(EXPECTED.to_owned())),
     };
-    let requeued = outbox.retry_dead(scope).await.map_err(api_error)?;
-    let mut record = match &body.study_instance_uid {
+    let record = match &body.study_instance_uid {
         Some(uid) => caller.study_record("forward.retry", uid, None),
         None => caller.record("forward.retry", "forwards".into()),
     };
-    record.detail = serde_json::json!({
-        "destination": body.destination, "requeued": requeued,
-    })
-    .to_string();
-    caller.audit(&record).await?;
-    Ok(Json(Requeued { requeued }))
+    let requeued = outbox
+        .retry_dead(scope, |requeued| {
+            let mut record = record.clone();
+            record.detail = serde_json::json!({
+                "destination": body.destination, "requeued": requeued,
+            })
+            .to_string();
+            record
+        })
+        .await;
+    match requeued {
+        Ok(requeued) => Ok(Json(Requeued { requeued })),
+        Err(e) => Err(caller.not_done(record, Outcome::Failed, api_error(e)).await),
+    }
 }
 
 async fn retry(
@@ -135,15 +143,13 @@ async fn retry(
         .ok()
         .filter(|id| *id > 0)
         .ok_or_else(|| ApiError::BadRequest(format!("{id:?} is not a forward job id")))?;
-    match outbox.retry(ForwardJobId(id)).await.map_err(api_error)? {
-        Some(job) => {
-            caller
-                .audit(&caller.record("forward.retry", format!("forward/{id}")))
-                .await?;
-            Ok(Json(job))
-        }
-        None => Err(ApiError::NotFound(format!("no forward job {id}"))),
-    }
+    let record = caller.record("forward.retry", format!("forward/{id}"));
+    let error = match outbox.retry(ForwardJobId(id), &record).await {
+        Ok(Some(job)) => return Ok(Json(job)),
+        Ok(None) => ApiError::NotFound(format!("no forward job {id}")),
+        Err(e) => api_error(e),
+    };
+    Err(caller.not_done(record, Outcome::Failed, error).await)
 }
 
 fn api_error(e: OutboxError) -> ApiError {

@@ -18,6 +18,7 @@
 //! processes sharing one PostgreSQL database never deliver the same job at
 //! the same time. The sending itself is the `telerad-forward` crate's job.
 
+use crate::audit::{self, AuditRecord};
 use crate::clock::{Clock, SystemClock};
 use crate::db::{Backend, Database};
 use crate::ids::ForwardJobId;
@@ -535,45 +536,56 @@ impl Outbox {
     }
 
     /// Puts a `dead` (or waiting `pending`) job back in the queue, due now,
-    /// with its attempts reset; `None` if there is no such job. The last
-    /// error is kept until the next attempt replaces it.
-    pub async fn retry(&self, id: ForwardJobId) -> Result<Option<ForwardJob>, OutboxError> {
+    /// with its attempts reset, committed with `audit` (the operator's
+    /// record); `None` if there is no such job. The last error is kept
+    /// until the next attempt replaces it.
+    pub async fn retry(
+        &self,
+        id: ForwardJobId,
+        audit: &AuditRecord,
+    ) -> Result<Option<ForwardJob>, OutboxError> {
         let sql = format!(
             "UPDATE forward_jobs SET state = 'pending', attempts = 0, next_attempt_at = $2, \
              claimed_by = NULL, claimed_at = NULL, send_started_at = NULL \
              WHERE id = $1 AND state IN ('dead', 'pending') RETURNING {JOB_COLUMNS}"
         );
+        let mut tx = self.db.begin_write().await?;
         let row: Option<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .bind(self.now_ms())
-            .fetch_optional(&self.db.pool)
+            .fetch_optional(&mut *tx)
             .await?;
-        match row {
-            Some(row) => {
-                let job = ForwardJob::try_from(row)?;
-                tracing::info!(
-                    job = id.0,
-                    sop_instance_uid = %job.sop_instance_uid,
-                    destination = %job.destination,
-                    "forward job put back in the queue by request"
-                );
-                self.work.notify_one();
-                Ok(Some(job))
-            }
-            None => match self.job(id).await? {
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return match self.job(id).await? {
                 None => Ok(None),
                 Some(job) => Err(OutboxError::NotRetryable {
                     id,
                     state: job.state,
                 }),
-            },
-        }
+            };
+        };
+        let job = ForwardJob::try_from(row)?;
+        audit::append(&mut tx, audit).await?;
+        tx.commit().await?;
+        tracing::info!(
+            job = id.0,
+            sop_instance_uid = %job.sop_instance_uid,
+            destination = %job.destination,
+            "forward job put back in the queue by request"
+        );
+        self.work.notify_one();
+        Ok(Some(job))
     }
 
-    /// Puts every `dead` job of a study, or of a destination (its name or
-    /// AE title), back in the queue with a fresh count of attempts, as
-    /// [`Outbox::retry`] does for one; the number of jobs re-queued.
-    pub async fn retry_dead(&self, scope: RetryScope<'_>) -> Result<u64, OutboxError> {
+    /// Puts every `dead` job of a study or destination back in the queue,
+    /// committed with the record `audit` makes of how many; returns that
+    /// number.
+    pub async fn retry_dead(
+        &self,
+        scope: RetryScope<'_>,
+        audit: impl FnOnce(u64) -> AuditRecord,
+    ) -> Result<u64, OutboxError> {
         let (condition, value) = match scope {
             RetryScope::Study(uid) => ("study_instance_uid = $2", uid),
             RetryScope::Destination(name) => {
@@ -585,12 +597,15 @@ impl Outbox {
              claimed_by = NULL, claimed_at = NULL, send_started_at = NULL \
              WHERE state = 'dead' AND {condition}"
         );
+        let mut tx = self.db.begin_write().await?;
         let requeued = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(self.now_ms())
             .bind(value)
-            .execute(&self.db.pool)
+            .execute(&mut *tx)
             .await?
             .rows_affected();
+        audit::append(&mut tx, &audit(requeued)).await?;
+        tx.commit().await?;
         if requeued > 0 {
             tracing::info!(
                 ?scope,
