@@ -4,7 +4,7 @@
 //! which asks the policy for an action's scope and writes audit records.
 
 use crate::policy::{self, Action, Principal};
-use crate::service::{Access, Actor, AuthError, Authenticated, actor_of};
+use crate::service::{Access, Actor, AuthError, Authenticated, LoginError, actor_of};
 use crate::token;
 use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::request::Parts;
@@ -222,6 +222,36 @@ impl Caller {
             Ok(()) => error,
             Err(audit) => audit,
         }
+    }
+
+    /// Checks the caller's password again before `what` (a signature):
+    /// a wrong one is a 403 naming what was not done, audited as refused.
+    pub async fn reauthenticate(
+        &self,
+        password: &str,
+        record: &AuditRecord,
+        what: &str,
+    ) -> Result<(), ApiError> {
+        let error = match self
+            .access
+            .reauthenticate(&self.who.principal.user, password)
+            .await
+        {
+            Ok(()) => return Ok(()),
+            Err(LoginError::Invalid) => {
+                ApiError::Forbidden(format!("wrong password: {what} was not done"))
+            }
+            Err(LoginError::Throttled(wait)) => ApiError::TooManyRequests {
+                message: format!(
+                    "too many wrong passwords: try again in {} s",
+                    wait.as_secs().max(1)
+                ),
+                retry_after_secs: wait.as_secs().max(1),
+            },
+            Err(LoginError::Database(e)) => return Err(ApiError::Database(e)),
+            Err(LoginError::Internal(m)) => return Err(ApiError::Internal(m)),
+        };
+        Err(self.not_done(record.clone(), Outcome::Refused, error).await)
     }
 
     /// Writes `record`, returning once it is committed (reads and

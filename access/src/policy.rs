@@ -27,6 +27,8 @@ pub enum Action {
     AssignStudy,
     /// File a request form for a site's patient.
     FileForm,
+    /// Write, issue and sign the report of a study one has claimed.
+    WriteReport,
     /// The operators' views and repairs: forwards, conflicts, failed events.
     Operate,
     /// Create, change and list accounts.
@@ -67,6 +69,7 @@ fn describe(action: Action) -> &'static str {
         Action::AcknowledgeStudy => "acknowledge studies",
         Action::AssignStudy => "assign studies",
         Action::FileForm => "file request forms",
+        Action::WriteReport => "write reports",
         Action::Operate => "use the operators' endpoints",
         Action::ManageUsers => "manage accounts",
         Action::ReadAudit => "read the audit trail",
@@ -81,10 +84,14 @@ pub fn decide(principal: &Principal, action: Action) -> Result<Scope, Refused> {
         action: describe(action),
     };
     match (user.role, action) {
-        // An acknowledgement is the reader's own word, given by no one else.
-        (Role::Admin, Action::AcknowledgeStudy) => Err(refused()),
+        // An acknowledgement and a report are the reader's own word, given
+        // by no one else.
+        (Role::Admin, Action::AcknowledgeStudy | Action::WriteReport) => Err(refused()),
         (Role::Admin, _) => Ok(Scope::All),
-        (Role::Radiologist, Action::ReadStudies | Action::AcknowledgeStudy) => {
+        (
+            Role::Radiologist,
+            Action::ReadStudies | Action::AcknowledgeStudy | Action::WriteReport,
+        ) => {
             let radiologist = user.radiologist_id.clone().ok_or_else(refused)?;
             Ok(Scope::Reader {
                 radiologist,
@@ -127,6 +134,7 @@ mod tests {
             AcknowledgeStudy,
             AssignStudy,
             FileForm,
+            WriteReport,
             Operate,
             ManageUsers,
             ReadAudit,
@@ -145,7 +153,7 @@ mod tests {
                     ManageUsers,
                     ReadAudit,
                 ],
-                Role::Radiologist => &[ReadStudies, AcknowledgeStudy],
+                Role::Radiologist => &[ReadStudies, AcknowledgeStudy, WriteReport],
                 _ => &[ReadStudies, FileForm],
             };
             assert_eq!(allowed, expected, "{role}");

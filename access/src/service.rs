@@ -345,6 +345,29 @@ impl Access {
         })
     }
 
+    /// Asks a signed-in person for their password again (signing a report):
+    /// `Ok` when it is theirs. Failures count towards the same per-account
+    /// throttle as logins, so a stolen session cannot guess it either.
+    pub async fn reauthenticate(&self, user: &User, password: &str) -> Result<(), LoginError> {
+        let key = format!("account:{}", user.login);
+        self.by_account
+            .begin(&key, Instant::now())
+            .map_err(LoginError::Throttled)?;
+        let phc = match accounts::user_by_login(&self.db, &user.login).await? {
+            Some((found, Some(phc))) if found.id == user.id && !found.disabled => phc,
+            _ => {
+                self.verify(password, password::decoy()).await?;
+                return Err(LoginError::Invalid);
+            }
+        };
+        if self.verify(password, &phc).await? {
+            self.by_account.forgive(&key);
+            Ok(())
+        } else {
+            Err(LoginError::Invalid)
+        }
+    }
+
     /// The account a token stands for, if it may be used now.
     pub async fn authenticate(&self, token: &str) -> Result<Authenticated, AuthError> {
         let hash = token::hash(token);
