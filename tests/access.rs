@@ -264,12 +264,70 @@ fn every_role_gets_exactly_its_answers_on_every_endpoint(backend: &Backend) {
     );
     assert_eq!(visible(&server, &rad_a), only(&study_a));
 
+    // Reports: written by the reader who claimed the study; read, once
+    // issued, by whoever may read the study; the draft is its author's.
+    let draft = r#"{"template": "free-text", "fields": {"conclusion": "No bleed."}}"#;
+    for (who, token, _) in &sees {
+        for study in [&study_a, &study_b] {
+            let (status, body) = server
+                .request(
+                    "PUT",
+                    &format!("/api/studies/{study}/report/draft"),
+                    Some(token),
+                    Some(draft),
+                )
+                .expect("an answer");
+            let want = match (*who, study == &study_a) {
+                ("rad-a", true) => 200,
+                // Seen in the pool, not claimed.
+                ("rad-b", false) => 409,
+                ("rad-a" | "rad-a2" | "rad-b", _) => 404,
+                _ => 403,
+            };
+            assert_eq!(status, want, "{who} drafts the report of {study}: {body}");
+        }
+    }
+    let report_readers = |study: &str| -> BTreeSet<String> {
+        sees.iter()
+            .filter(|(_, token, _)| {
+                server
+                    .get_as(Some(token), &format!("/api/studies/{study}/report"))
+                    .0
+                    == 200
+            })
+            .map(|(who, _, _)| who.to_string())
+            .collect()
+    };
+    assert_eq!(
+        report_readers(&study_a),
+        only("rad-a"),
+        "a draft is private"
+    );
+    let (status, body) = server.post_as(
+        Some(&rad_a),
+        &format!("/api/studies/{study_a}/report/preliminary"),
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    let expected: BTreeSet<String> = ["admin", "rad-a", "clin-a", "integ-a"]
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(report_readers(&study_a), expected);
+    assert_eq!(report_readers(&study_b), BTreeSet::new());
+
     // Without a valid token, nothing but /healthz.
     for (method, path) in [
         ("GET", "/api/studies".to_string()),
         ("GET", format!("/api/studies/{study_a}")),
         ("POST", format!("/api/studies/{study_a}/acknowledge")),
         ("POST", format!("/api/studies/{study_a}/assign")),
+        ("GET", format!("/api/studies/{study_a}/report")),
+        ("PUT", format!("/api/studies/{study_a}/report/draft")),
+        ("POST", format!("/api/studies/{study_a}/report/preliminary")),
+        ("POST", format!("/api/studies/{study_a}/report/final")),
+        ("POST", format!("/api/studies/{study_a}/report/addenda")),
+        ("GET", "/api/report-templates".to_string()),
         ("GET", "/api/forwards".to_string()),
         ("POST", "/api/forwards/retry".to_string()),
         ("GET", "/api/conflicts".to_string()),
@@ -282,12 +340,7 @@ fn every_role_gets_exactly_its_answers_on_every_endpoint(backend: &Backend) {
     ] {
         for token in [None, Some("trd_0000"), Some("not even a token")] {
             let (status, body) = server
-                .request(
-                    method,
-                    &path,
-                    token,
-                    Some("{}").filter(|_| method == "POST"),
-                )
+                .request(method, &path, token, Some("{}").filter(|_| method != "GET"))
                 .expect("an answer");
             assert_eq!(status, 401, "{method} {path} with {token:?}: {body}");
             assert!(body["error"].is_string(), "{body}");

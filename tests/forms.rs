@@ -40,21 +40,7 @@ priority = "stat"
 /// Pushes `study` with DCMTK's storescu as site-a's scanner and waits for
 /// the router to have classified it.
 fn push(server: &TestServer, study: &SyntheticStudy) -> Value {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    study.write_to(dir.path()).expect("generate");
-    let port = server.dicom_port.to_string();
-    let out = run(telerad_fixtures::dcmtk::command("storescu")
-        .args([
-            "-aet",
-            "SITE_A",
-            "-aec",
-            SERVER_AE,
-            "+sd",
-            "127.0.0.1",
-            &port,
-        ])
-        .arg(dir.path()));
-    assert!(out.status.success(), "storescu: {}", text(&out));
+    storescu_push(server, study, "SITE_A");
     let uid = &study.study_instance_uid;
     eventually("the study classified", Duration::from_secs(30), || {
         let (_, body) = server.get(&format!("/api/studies/{uid}"));

@@ -339,12 +339,13 @@ pub enum LoadError {
     Priority(#[from] telerad_config::UnknownPriority),
 }
 
-/// Open studies (assigned or acknowledged) per radiologist.
+/// Open studies (assigned or acknowledged, final report not yet signed)
+/// per radiologist.
 pub async fn loads(tx: &mut Tx<'_>) -> Result<HashMap<String, Load>, LoadError> {
     let rows: Vec<(String, String, i64)> = sqlx::query_as(
         "SELECT radiologist_id, priority, COUNT(*) FROM assignments \
          WHERE state IN ('assigned', 'acknowledged') AND radiologist_id IS NOT NULL \
-         GROUP BY radiologist_id, priority",
+         AND reported_at IS NULL GROUP BY radiologist_id, priority",
     )
     .fetch_all(&mut **tx)
     .await?;
@@ -359,6 +360,23 @@ pub async fn loads(tx: &mut Tx<'_>) -> Result<HashMap<String, Load>, LoadError> 
         }
     }
     Ok(loads)
+}
+
+/// The study's final report is signed: it leaves its reader's open load.
+pub async fn mark_reported(
+    tx: &mut Tx<'_>,
+    study_id: StudyId,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE assignments SET reported_at = $2, updated_at = $2 \
+         WHERE study_id = $1 AND reported_at IS NULL",
+    )
+    .bind(study_id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// A study waiting for a reader.

@@ -21,6 +21,7 @@ pub mod index;
 pub mod layout;
 pub mod outbox;
 pub mod process_lock;
+pub mod reports;
 pub mod scope;
 pub mod study_pages;
 pub mod study_rows;

@@ -585,6 +585,30 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Pushes `study` to the server with DCMTK's `storescu`, as the scanner
+/// `calling_ae`.
+pub fn storescu_push(
+    server: &TestServer,
+    study: &telerad_fixtures::SyntheticStudy,
+    calling_ae: &str,
+) {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    study.write_to(dir.path()).expect("generate");
+    let port = server.dicom_port.to_string();
+    let out = run(telerad_fixtures::dcmtk::command("storescu")
+        .args([
+            "-aet",
+            calling_ae,
+            "-aec",
+            SERVER_AE,
+            "+sd",
+            "127.0.0.1",
+            &port,
+        ])
+        .arg(dir.path()));
+    assert!(out.status.success(), "storescu: {}", text(&out));
+}
+
 /// Polls `check` every 20 ms until it returns `Some`, and returns that; fails
 /// the test with `what` (and the value `check` last saw, through `what`'s
 /// caller) once `timeout` has passed.

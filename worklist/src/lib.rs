@@ -1,9 +1,9 @@
 //! The reading worklist over HTTP: what radiologists and coordinators do
-//! with the studies to read. For now claiming a study: a radiologist
-//! acknowledges the one the router gave them, a coordinator assigns it to
-//! someone ([`assignments`]); a site files the request form
-//! ([`forms`]); reports (draft → preliminary → final → addendum) and
-//! critical findings come here next.
+//! with the studies to read. A radiologist acknowledges the study the
+//! router gave them, a coordinator assigns it to someone ([`assignments`]);
+//! a site files the request form ([`forms`]); the reader writes the report
+//! from draft to signed final and addenda ([`reports`]). Critical findings
+//! and messages come here next.
 //!
 //! It is not for deciding who reads a study (`telerad-router`, which these
 //! routes call), for the operators' watch over the index and the outbox
@@ -12,6 +12,7 @@
 
 pub mod assignments;
 pub mod forms;
+pub mod reports;
 
 use axum::Router;
 use axum::extract::FromRef;
@@ -31,4 +32,5 @@ where
     Router::new()
         .merge(assignments::routes())
         .merge(forms::routes())
+        .merge(reports::routes())
 }

@@ -1,0 +1,379 @@
+//! Reports end to end: a technician files a stroke form, DCMTK `storescu`
+//! pushes the CT, the router gives it to the neuroradiologist on duty, who
+//! claims it, saves drafts (private to them), issues a preliminary the
+//! site's clinician reads (another site's does not), signs the final with
+//! their password (a wrong one signs nothing), and adds an addendum. The
+//! signed final frees the reader's open load: the study waiting for them
+//! is then assigned. Illegal steps are 409s with their reason, bad content
+//! 400s naming the field, and the audit trail verifies.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use std::time::Duration;
+use telerad_fixtures::SyntheticStudy;
+
+on_every_backend!(a_report_goes_from_draft_to_addendum_and_frees_the_reader);
+
+/// A Wednesday night in Paris: dr-neuro is on duty, and reads one open
+/// study at a time.
+const NIGHT: &str = "2026-03-18T03:00:00+01:00";
+const PASSWORD: &str = "a password for the tests";
+
+const CONFIG: &str = r#"
+[[radiologists]]
+id = "dr-neuro"
+name = "Dr Neuro"
+subspecialties = ["neuro"]
+sites = ["site-a"]
+max_open_studies = 1
+
+[rota]
+time_zone = "Europe/Paris"
+
+[[rota.shifts]]
+radiologist = "dr-neuro"
+role = "primary"
+subspecialty = "neuro"
+days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+start = "20:00"
+end = "08:00"
+
+[[rules]]
+name = "stroke-request"
+stroke = true
+subspecialty = "neuro"
+priority = "stat"
+"#;
+
+fn stroke_form(patient: &str, accession: &str) -> Value {
+    json!({
+        "patient_id": patient,
+        "accession_number": accession,
+        "study_date": "20260318",
+        "urgency": "stroke",
+        "clinical_question": "Right hemiparesis since 01:40: haemorrhage? occlusion?",
+        "requested_examination": "CT head without contrast, CT angiography",
+        "requesting_physician": "Dr Urgences",
+        "callback_number": "+33 2 48 00 00 00",
+        "symptom_onset": "2026-03-18T01:40:00+01:00",
+        "nihss": 9,
+    })
+}
+
+fn stroke_study(patient: &str, accession: &str) -> SyntheticStudy {
+    let mut study = SyntheticStudy::ct(2);
+    study.patient_id = patient.into();
+    study.accession_number = accession.into();
+    study.study_date = "20260318".into();
+    study
+}
+
+fn assignment_of(server: &TestServer, uid: &str, want: impl Fn(&Value) -> bool) -> Value {
+    eventually("the assignment", Duration::from_secs(30), || {
+        let (_, body) = server.get(&format!("/api/studies/{uid}"));
+        want(&body["assignment"]).then(|| body["assignment"].clone())
+    })
+}
+
+fn a_report_goes_from_draft_to_addendum_and_frees_the_reader(backend: &Backend) {
+    let server = TestServer::start_with(
+        backend,
+        ServerOptions {
+            quiet_period_secs: 1,
+            extra_config: CONFIG.into(),
+            clock_start: Some(NIGHT.into()),
+            ..ServerOptions::default()
+        },
+    );
+    let tech_a = server.user_token("tech-a", &["--role", "technician", "--site", "site-a"]);
+    let clin_a = server.user_token("clin-a", &["--role", "clinician", "--site", "site-a"]);
+    let clin_b = server.user_token("clin-b", &["--role", "clinician", "--site", "site-b"]);
+    let rad = server.user_token(
+        "rad",
+        &["--role", "radiologist", "--radiologist", "dr-neuro"],
+    );
+    let call = |token: &str, method: &str, path: &str, body: Option<&Value>| -> (u16, Value) {
+        let body = body.map(Value::to_string);
+        server
+            .request(method, path, Some(token), body.as_deref())
+            .expect("an answer")
+    };
+
+    let (status, body) = call(
+        &tech_a,
+        "POST",
+        "/api/forms",
+        Some(&stroke_form("P-1", "ACC-1")),
+    );
+    assert_eq!(status, 201, "{body}");
+    let first = stroke_study("P-1", "ACC-1");
+    storescu_push(&server, &first, "SITE_A");
+    let uid = first.study_instance_uid.as_str();
+    let assignment = assignment_of(&server, uid, |a| a["state"] == "assigned");
+    assert_eq!(assignment["radiologist"]["id"], "dr-neuro", "{assignment}");
+    assert_eq!(assignment["priority"], "stat", "{assignment}");
+    let report = format!("/api/studies/{uid}/report");
+
+    // Not claimed yet: nothing may be written.
+    let partial = json!({
+        "template": "ct-head-stroke",
+        "fields": {"haemorrhage": "absent", "aspects": 9},
+    });
+    let (status, body) = call(&rad, "PUT", &format!("{report}/draft"), Some(&partial));
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"].as_str().unwrap_or("").contains("acknowledge"),
+        "{body}"
+    );
+    let (status, body) = call(
+        &rad,
+        "POST",
+        &format!("/api/studies/{uid}/acknowledge"),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+
+    // Bad content names its field; nothing is stored.
+    for (content, field) in [
+        (
+            json!({"template": "ct-head-stroke", "fields": {"aspects": 12}}),
+            "fields.aspects",
+        ),
+        (
+            json!({"template": "ct-head-stroke", "fields": {"haemorrhage": "maybe"}}),
+            "fields.haemorrhage",
+        ),
+        (json!({"template": "ct-knee"}), "template"),
+        (json!({"template": "free-text", "colour": "red"}), "colour"),
+    ] {
+        let (status, body) = call(&rad, "PUT", &format!("{report}/draft"), Some(&content));
+        assert_eq!(status, 400, "{content}: {body}");
+        assert!(
+            body["error"].as_str().unwrap_or("").contains(field),
+            "{body}"
+        );
+    }
+    assert_eq!(call(&rad, "GET", &report, None).0, 404);
+
+    // A draft: the author's alone.
+    let (status, body) = call(&rad, "PUT", &format!("{report}/draft"), Some(&partial));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "draft");
+    assert_eq!(body["draft"]["content"]["fields"]["aspects"], 9);
+    let (status, body) = call(&clin_a, "GET", &report, None);
+    assert_eq!(status, 404, "{body}");
+    // Signing is refused while required fields are empty, password or not.
+    let (status, body) = call(
+        &rad,
+        "POST",
+        &format!("{report}/final"),
+        Some(&json!({"password": PASSWORD})),
+    );
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("fields.acquisitions"),
+        "{body}"
+    );
+    // An addendum needs a signed final.
+    let (status, body) = call(
+        &rad,
+        "POST",
+        &format!("{report}/addenda"),
+        Some(&json!({"text": "Too early.", "password": PASSWORD})),
+    );
+    assert_eq!(status, 409, "{body}");
+
+    // The preliminary: the site reads it at once, another site does not.
+    let (status, body) = call(&rad, "POST", &format!("{report}/preliminary"), None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (
+            body["status"].as_str(),
+            body["interop"]["fhir"].as_str(),
+            body["interop"]["hl7v2"].as_str()
+        ),
+        (Some("preliminary"), Some("preliminary"), Some("P")),
+        "{body}"
+    );
+    let (status, seen) = call(&clin_a, "GET", &report, None);
+    assert_eq!(status, 200, "{seen}");
+    assert_eq!(seen["versions"][0]["kind"], "preliminary", "{seen}");
+    assert_eq!(
+        seen["versions"][0]["content"]["fields"]["haemorrhage"],
+        "absent"
+    );
+    assert!(seen.get("draft").is_none(), "{seen}");
+    assert_eq!(call(&clin_b, "GET", &report, None).0, 404);
+    // Nothing more to issue until the draft changes again.
+    assert_eq!(
+        call(&rad, "POST", &format!("{report}/preliminary"), None).0,
+        409
+    );
+
+    // The next stroke waits: dr-neuro is at their limit of one open study.
+    let (status, body) = call(
+        &tech_a,
+        "POST",
+        "/api/forms",
+        Some(&stroke_form("P-2", "ACC-2")),
+    );
+    assert_eq!(status, 201, "{body}");
+    let second = stroke_study("P-2", "ACC-2");
+    storescu_push(&server, &second, "SITE_A");
+    let waiting = assignment_of(&server, &second.study_instance_uid, |a| {
+        a["state"].is_string()
+    });
+    assert_eq!(waiting["state"], "unassigned", "{waiting}");
+
+    // The final: a wrong password signs nothing.
+    let complete = json!({
+        "template": "ct-head-stroke",
+        "fields": {
+            "acquisitions": "non-contrast CT + CT angiography",
+            "haemorrhage": "absent",
+            "early_ischaemia": "present",
+            "aspects": 8,
+            "occlusion": "M1",
+            "conclusion": "Left M1 occlusion, ASPECTS 8, no haemorrhage."
+        },
+        "text": "Thrombectomy centre informed."
+    });
+    let (status, body) = call(&rad, "PUT", &format!("{report}/draft"), Some(&complete));
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = call(
+        &rad,
+        "POST",
+        &format!("{report}/final"),
+        Some(&json!({"password": "not it"})),
+    );
+    assert_eq!(status, 403, "{body}");
+    let (_, unchanged) = call(&clin_a, "GET", &report, None);
+    assert_eq!(unchanged["status"], "preliminary", "{unchanged}");
+    assert_eq!(unchanged["versions"].as_array().map(Vec::len), Some(1));
+    let (status, body) = call(
+        &rad,
+        "POST",
+        &format!("{report}/final"),
+        Some(&json!({"password": PASSWORD})),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (
+            body["status"].as_str(),
+            body["interop"]["fhir"].as_str(),
+            body["interop"]["hl7v2"].as_str()
+        ),
+        (Some("final"), Some("final"), Some("F")),
+        "{body}"
+    );
+    let signed = &body["versions"][1];
+    assert_eq!(signed["kind"], "final");
+    assert_eq!(signed["signed_by"], "rad");
+    assert_eq!(
+        signed["content"], complete,
+        "the signed text is the last draft"
+    );
+    let hash = signed["content_hash"].as_str().unwrap_or("");
+    assert!(
+        hash.len() == 64 && hash.chars().all(|c| c.is_ascii_hexdigit()),
+        "{signed}"
+    );
+    assert_ne!(signed["content_hash"], body["versions"][0]["content_hash"]);
+
+    // Signed: it never changes, only grows.
+    let (status, body) = call(&rad, "PUT", &format!("{report}/draft"), Some(&complete));
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"].as_str().unwrap_or("").contains("addendum"),
+        "{body}"
+    );
+    let (status, body) = call(
+        &rad,
+        "POST",
+        &format!("{report}/final"),
+        Some(&json!({"password": PASSWORD})),
+    );
+    assert_eq!(status, 409, "{body}");
+
+    // The study waiting for dr-neuro is theirs now that the final is signed.
+    let given = assignment_of(&server, &second.study_instance_uid, |a| {
+        a["state"] == "assigned"
+    });
+    assert_eq!(given["radiologist"]["id"], "dr-neuro", "{given}");
+
+    // Next morning, an addendum.
+    let addendum = json!({"text": "Correction: ASPECTS 7 on review.", "password": PASSWORD});
+    let (status, body) = call(
+        &rad,
+        "POST",
+        &format!("{report}/addenda"),
+        Some(&json!({"text": "x", "password": "wrong"})),
+    );
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = call(&rad, "POST", &format!("{report}/addenda"), Some(&addendum));
+    assert_eq!(status, 200, "{body}");
+    let (status, seen) = call(&clin_a, "GET", &report, None);
+    assert_eq!(status, 200, "{seen}");
+    assert_eq!(
+        (
+            seen["status"].as_str(),
+            seen["interop"]["fhir"].as_str(),
+            seen["interop"]["hl7v2"].as_str()
+        ),
+        (Some("addendum"), Some("appended"), Some("C")),
+        "{seen}"
+    );
+    let kinds: Vec<&str> = seen["versions"]
+        .as_array()
+        .map(|v| v.iter().filter_map(|v| v["kind"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(kinds, ["preliminary", "final", "addendum"]);
+    assert_eq!(
+        seen["versions"][1]["content"], complete,
+        "the final is kept as signed"
+    );
+    assert_eq!(call(&clin_b, "GET", &report, None).0, 404);
+
+    // Every step, refusal and read is in the trail, and the trail holds.
+    let (status, trail) = server.get(&format!("/api/audit?study={uid}&limit=1000"));
+    assert_eq!(status, 200, "{trail}");
+    let outcomes = |action: &str| -> Vec<String> {
+        trail["items"]
+            .as_array()
+            .map(|records| {
+                records
+                    .iter()
+                    .filter(|r| r["action"] == action)
+                    .filter_map(|r| r["outcome"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert!(
+        outcomes("report.final").contains(&"success".to_string()),
+        "{trail}"
+    );
+    assert!(
+        outcomes("report.final").contains(&"refused".to_string()),
+        "{trail}"
+    );
+    assert!(
+        outcomes("report.preliminary").contains(&"success".to_string()),
+        "{trail}"
+    );
+    assert!(
+        outcomes("report.addendum").contains(&"success".to_string()),
+        "{trail}"
+    );
+    assert!(
+        outcomes("report.read").contains(&"success".to_string()),
+        "{trail}"
+    );
+    let verified = server.cli(&["audit", "verify"], None);
+    assert!(verified.contains("intact"), "{verified}");
+}

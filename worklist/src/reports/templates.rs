@@ -1,0 +1,317 @@
+//! Report templates, in the manner of IHE MRRT and RSNA RadReport:
+//! sections of typed fields (text, choice, number, date, time), each with
+//! a rule applied at signing: `required` (cannot be signed empty), `warn`
+//! (signed, but the answer says what was left empty) or `optional`.
+//! A report's content names its template, fills its fields, and may add
+//! free text.
+//!
+//! The templates ship inside the binary (`worklist/templates/*.json`), so
+//! that every node offers the same ones.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+/// Longest text of one field, and of the free text, in characters: a
+/// report is read by a person, and the body limit applies anyway.
+pub const MAX_FIELD_CHARS: usize = 10_000;
+pub const MAX_TEXT_CHARS: usize = 50_000;
+
+const SOURCES: &[&str] = &[
+    include_str!("../../templates/ct-head-stroke.json"),
+    include_str!("../../templates/ct-head-trauma.json"),
+    include_str!("../../templates/ct-pulmonary-angiography.json"),
+    include_str!("../../templates/ct-abdomen-pelvis.json"),
+    include_str!("../../templates/mr-brain.json"),
+    include_str!("../../templates/free-text.json"),
+];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Template {
+    pub id: String,
+    pub title: String,
+    /// The modality it is written for; empty for any.
+    pub modality: String,
+    pub sections: Vec<Section>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Section {
+    pub id: String,
+    pub title: String,
+    pub fields: Vec<Field>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Field {
+    pub id: String,
+    pub label: String,
+    #[serde(rename = "type")]
+    pub kind: FieldKind,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    pub rule: Rule,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldKind {
+    Text,
+    Choice,
+    Number,
+    Date,
+    Time,
+}
+
+/// What signing does with an empty field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Rule {
+    Required,
+    Warn,
+    Optional,
+}
+
+/// A report's content: its template's fields and free text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Content {
+    pub template: String,
+    #[serde(default)]
+    pub fields: BTreeMap<String, Value>,
+    #[serde(default)]
+    pub text: String,
+}
+
+/// Why content does not fit its template; the message names the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ContentError(pub String);
+
+/// Every template, in the order they are offered.
+pub fn all() -> &'static [Template] {
+    static TEMPLATES: OnceLock<Vec<Template>> = OnceLock::new();
+    TEMPLATES.get_or_init(|| {
+        SOURCES
+            .iter()
+            // The sources are this crate's own files, checked by a test.
+            .filter_map(|source| serde_json::from_str(source).ok())
+            .collect()
+    })
+}
+
+pub fn find(id: &str) -> Option<&'static Template> {
+    all().iter().find(|t| t.id == id)
+}
+
+impl Template {
+    pub fn fields(&self) -> impl Iterator<Item = &Field> {
+        self.sections.iter().flat_map(|s| s.fields.iter())
+    }
+
+    fn field(&self, id: &str) -> Option<&Field> {
+        self.fields().find(|f| f.id == id)
+    }
+
+    /// The fields under `rule` that `content` leaves empty.
+    pub fn unfilled(&self, content: &Content, rule: Rule) -> Vec<&str> {
+        self.fields()
+            .filter(|f| f.rule == rule && !filled(content.fields.get(&f.id)))
+            .map(|f| f.id.as_str())
+            .collect()
+    }
+}
+
+fn filled(value: Option<&Value>) -> bool {
+    match value {
+        None | Some(Value::Null) => false,
+        Some(Value::String(s)) => !s.trim().is_empty(),
+        Some(_) => true,
+    }
+}
+
+/// Checks `content` against its template: every field known and of its
+/// type; empty fields are allowed until signing.
+pub fn check(content: &Content) -> Result<&'static Template, ContentError> {
+    let template = find(&content.template).ok_or_else(|| {
+        ContentError(format!(
+            "template: unknown template {:?} (known: {})",
+            content.template,
+            all()
+                .iter()
+                .map(|t| t.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })?;
+    if content.text.chars().count() > MAX_TEXT_CHARS {
+        return Err(ContentError(format!(
+            "text: at most {MAX_TEXT_CHARS} characters"
+        )));
+    }
+    for (id, value) in &content.fields {
+        let field = template.field(id).ok_or_else(|| {
+            ContentError(format!(
+                "fields.{id}: template {} has no such field",
+                template.id
+            ))
+        })?;
+        check_value(field, value).map_err(|why| ContentError(format!("fields.{id}: {why}")))?;
+    }
+    Ok(template)
+}
+
+fn check_value(field: &Field, value: &Value) -> Result<(), String> {
+    if value.is_null() {
+        return Ok(());
+    }
+    match field.kind {
+        FieldKind::Text => match value.as_str() {
+            Some(s) if s.chars().count() <= MAX_FIELD_CHARS => Ok(()),
+            Some(_) => Err(format!("at most {MAX_FIELD_CHARS} characters")),
+            None => Err("must be text".into()),
+        },
+        FieldKind::Choice => match value.as_str() {
+            Some(s) if field.options.iter().any(|o| o == s) => Ok(()),
+            _ => Err(format!("must be one of: {}", field.options.join(", "))),
+        },
+        FieldKind::Number => {
+            let n = value.as_f64().ok_or("must be a number")?;
+            let below = field.min.is_some_and(|min| n < min);
+            let above = field.max.is_some_and(|max| n > max);
+            if below || above {
+                Err(format!(
+                    "must be from {} to {}",
+                    field.min.map_or("-∞".into(), |m| m.to_string()),
+                    field.max.map_or("∞".into(), |m| m.to_string())
+                ))
+            } else {
+                Ok(())
+            }
+        }
+        FieldKind::Date => value
+            .as_str()
+            .and_then(|s| s.parse::<jiff::civil::Date>().ok())
+            .map(|_| ())
+            .ok_or_else(|| "must be a date, YYYY-MM-DD".into()),
+        FieldKind::Time => value
+            .as_str()
+            .filter(|s| s.len() == 5)
+            .and_then(|s| s.parse::<jiff::civil::Time>().ok())
+            .map(|_| ())
+            .ok_or_else(|| "must be a time, HH:MM".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::collections::HashSet;
+
+    #[test]
+    fn every_shipped_template_reads_and_is_well_formed() {
+        assert_eq!(all().len(), SOURCES.len(), "a template file does not parse");
+        let mut ids = HashSet::new();
+        for template in all() {
+            assert!(ids.insert(&template.id), "{} twice", template.id);
+            let mut fields = HashSet::new();
+            for field in template.fields() {
+                assert!(
+                    fields.insert(&field.id),
+                    "{}: {} twice",
+                    template.id,
+                    field.id
+                );
+                assert_eq!(
+                    field.kind == FieldKind::Choice,
+                    !field.options.is_empty(),
+                    "{}: {} options",
+                    template.id,
+                    field.id
+                );
+            }
+            assert!(
+                template.fields().any(|f| f.rule == Rule::Required),
+                "{}: nothing required",
+                template.id
+            );
+        }
+        for needed in [
+            "ct-head-stroke",
+            "ct-head-trauma",
+            "ct-pulmonary-angiography",
+            "ct-abdomen-pelvis",
+            "mr-brain",
+        ] {
+            assert!(find(needed).is_some(), "{needed} missing");
+        }
+    }
+
+    fn content(fields: Value) -> Content {
+        serde_json::from_value(json!({"template": "ct-head-stroke", "fields": fields}))
+            .expect("content")
+    }
+
+    #[test]
+    fn values_are_checked_by_type_and_errors_name_the_field() {
+        let ok = content(json!({
+            "haemorrhage": "absent", "aspects": 9, "territory": "left MCA", "occlusion": null
+        }));
+        assert!(check(&ok).is_ok());
+        for (fields, expected) in [
+            (
+                json!({"haemorrhage": "maybe"}),
+                "fields.haemorrhage: must be one of",
+            ),
+            (
+                json!({"aspects": 11}),
+                "fields.aspects: must be from 0 to 10",
+            ),
+            (json!({"aspects": "9"}), "fields.aspects: must be a number"),
+            (
+                json!({"colour": "red"}),
+                "fields.colour: template ct-head-stroke has no such field",
+            ),
+            (json!({"territory": 3}), "fields.territory: must be text"),
+        ] {
+            let error = check(&content(fields)).expect_err("refused");
+            assert!(error.0.starts_with(expected), "{error}");
+        }
+        let unknown = Content {
+            template: "ct-knee".into(),
+            fields: BTreeMap::new(),
+            text: String::new(),
+        };
+        assert!(
+            check(&unknown)
+                .expect_err("refused")
+                .0
+                .starts_with("template: unknown")
+        );
+    }
+
+    #[test]
+    fn signing_rules_list_what_is_empty() {
+        let template = find("ct-head-stroke").expect("template");
+        let partial = content(json!({"haemorrhage": "absent", "conclusion": "  "}));
+        assert_eq!(
+            template.unfilled(&partial, Rule::Required),
+            ["acquisitions", "early_ischaemia", "conclusion"]
+        );
+        assert_eq!(
+            template.unfilled(&partial, Rule::Warn),
+            ["aspects", "occlusion"]
+        );
+    }
+}
