@@ -837,6 +837,11 @@ impl Router {
             .ok_or_else(|| RouterError::NotFound(format!("no study {study_uid}")))
     }
 
+    /// A configured radiologist's name.
+    pub fn reader_name(&self, radiologist_id: &str) -> Option<&str> {
+        self.readers.get(radiologist_id).map(|r| r.name.as_str())
+    }
+
     /// The time zone of a configured site.
     pub fn site_time_zone(&self, site: &str) -> Option<&jiff::tz::TimeZone> {
         self.time_zones.get(site)

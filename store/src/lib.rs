@@ -27,6 +27,7 @@ pub mod study_pages;
 pub mod study_rows;
 pub mod time;
 pub mod timers;
+pub mod worklist;
 pub mod writeback;
 
 pub use archive::{Archive, OpenError, PendingInstance, Stored};

@@ -12,6 +12,7 @@
 
 pub mod assignments;
 pub mod forms;
+pub mod queue;
 pub mod reports;
 
 use axum::Router;
@@ -32,5 +33,6 @@ where
     Router::new()
         .merge(assignments::routes())
         .merge(forms::routes())
+        .merge(queue::routes())
         .merge(reports::routes())
 }

@@ -1,0 +1,222 @@
+//! The reading worklist: the studies the router classified, with their
+//! assignment, request form and report, most urgent first (priority, then
+//! the report deadline), a page at a time.
+//!
+//! Pages are keyed on `(priority rank, deadline, study id)`, so a page
+//! costs the same however deep it is. Filters left out match everything,
+//! so that one statement serves every combination and its plan is reused.
+
+use crate::flag::Flag;
+use crate::scope::Scope;
+use sqlx::FromRow;
+
+/// Which reports a view lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReportFilter {
+    /// Still to be signed: no report, a draft or a preliminary.
+    #[default]
+    Open,
+    /// Nothing issued yet (no report, or a draft).
+    Unreported,
+    Preliminary,
+    /// Final, possibly with addenda.
+    Signed,
+    All,
+}
+
+impl ReportFilter {
+    pub const NAMES: &'static str = "open, unreported, preliminary, signed, all";
+
+    pub fn parse(text: &str) -> Option<ReportFilter> {
+        Some(match text {
+            "open" => ReportFilter::Open,
+            "unreported" => ReportFilter::Unreported,
+            "preliminary" => ReportFilter::Preliminary,
+            "signed" => ReportFilter::Signed,
+            "all" => ReportFilter::All,
+            _ => return None,
+        })
+    }
+
+    fn condition(self) -> &'static str {
+        match self {
+            ReportFilter::Open => "(r.status IS NULL OR r.status IN ('draft', 'preliminary'))",
+            ReportFilter::Unreported => "(r.status IS NULL OR r.status = 'draft')",
+            ReportFilter::Preliminary => "r.status = 'preliminary'",
+            ReportFilter::Signed => "r.status IN ('final', 'addendum')",
+            ReportFilter::All => "1 = 1",
+        }
+    }
+}
+
+/// Where a page starts: after this (rank, deadline, study id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorklistCursor {
+    pub rank: i64,
+    pub deadline: i64,
+    pub id: i64,
+}
+
+impl WorklistCursor {
+    /// The text form used in URLs: `RANK.DEADLINE.ID`.
+    pub fn parse(text: &str) -> Option<WorklistCursor> {
+        let mut parts = text.split('.');
+        let cursor = WorklistCursor {
+            rank: parts.next()?.parse().ok().filter(|r| (0..=2).contains(r))?,
+            deadline: parts.next()?.parse().ok()?,
+            id: parts.next()?.parse().ok().filter(|id| *id > 0)?,
+        };
+        parts.next().is_none().then_some(cursor)
+    }
+}
+
+impl std::fmt::Display for WorklistCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.rank, self.deadline, self.id)
+    }
+}
+
+/// A view of the worklist; `None` and `false` filter nothing.
+#[derive(Debug, Clone, Default)]
+pub struct WorklistQuery {
+    pub reports: ReportFilter,
+    pub priority: Option<String>,
+    pub site: Option<String>,
+    pub subspecialty: Option<String>,
+    /// Only this radiologist's studies ("mine").
+    pub reader: Option<String>,
+    pub unassigned: bool,
+    /// Only studies escalated at least once and not yet acknowledged.
+    pub escalated: bool,
+    pub form_missing: bool,
+    pub new_images: bool,
+    pub after: Option<WorklistCursor>,
+    pub limit: i64,
+}
+
+/// One line of the worklist.
+#[derive(Debug, Clone, FromRow)]
+pub struct WorklistRow {
+    pub id: i64,
+    pub study_instance_uid: String,
+    pub site: String,
+    pub patient_name: String,
+    pub patient_id: String,
+    pub study_description: String,
+    pub modalities: String,
+    pub instance_count: i64,
+    pub completed_at: Option<i64>,
+    pub state: String,
+    pub radiologist_id: Option<String>,
+    pub priority: String,
+    pub subspecialty: String,
+    pub acknowledge_by: Option<i64>,
+    pub preliminary_by: i64,
+    pub acknowledged_at: Option<i64>,
+    pub escalation_level: i64,
+    #[sqlx(try_from = "Flag")]
+    pub new_images: bool,
+    pub form_id: Option<i64>,
+    pub urgency: Option<String>,
+    pub requested_examination: Option<String>,
+    pub symptom_onset_at: Option<i64>,
+    pub report_status: Option<String>,
+    pub rank: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct WorklistPage {
+    pub rows: Vec<WorklistRow>,
+    pub next: Option<WorklistCursor>,
+}
+
+const RANK: &str = "CASE a.priority WHEN 'stat' THEN 0 WHEN 'urgent' THEN 1 ELSE 2 END";
+
+/// One page of the worklist within `scope`.
+pub async fn page(
+    db: &crate::Database,
+    query: &WorklistQuery,
+    scope: &Scope,
+) -> Result<WorklistPage, sqlx::Error> {
+    let limit = query.limit.max(1);
+    let after = query.after.unwrap_or(WorklistCursor {
+        rank: -1,
+        deadline: i64::MIN,
+        id: 0,
+    });
+    let sql = format!(
+        "SELECT s.id, s.study_instance_uid, s.site, s.patient_name, s.patient_id, \
+         s.study_description, s.modalities, s.instance_count, s.completed_at, a.state, \
+         a.radiologist_id, a.priority, a.subspecialty, a.acknowledge_by, a.preliminary_by, \
+         a.acknowledged_at, a.escalation_level, a.new_images, f.id AS form_id, f.urgency, \
+         f.requested_examination, f.symptom_onset_at, r.status AS report_status, {RANK} AS rank \
+         FROM assignments a JOIN studies s ON s.id = a.study_id \
+         LEFT JOIN request_forms f ON f.study_id = s.id \
+         LEFT JOIN reports r ON r.study_id = s.id \
+         WHERE {reports} AND ($1 = '' OR a.priority = $1) AND ($2 = '' OR s.site = $2) \
+         AND ($3 = '' OR a.subspecialty = $3) AND ($4 = '' OR a.radiologist_id = $4) \
+         AND ($5 = 0 OR a.state = 'unassigned') \
+         AND ($6 = 0 OR (a.escalation_level > 0 AND a.state <> 'acknowledged')) \
+         AND ($7 = 0 OR f.id IS NULL) AND ($8 = 0 OR a.new_images = TRUE) \
+         AND ({RANK} > $9 OR ({RANK} = $9 AND (a.preliminary_by > $10 \
+              OR (a.preliminary_by = $10 AND s.id > $11)))) \
+         AND {scope} \
+         ORDER BY rank, a.preliminary_by, s.id LIMIT $12",
+        reports = query.reports.condition(),
+        scope = scope.condition("s", 13),
+    );
+    let flag = |b: bool| i64::from(b);
+    let mut select = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(query.priority.clone().unwrap_or_default())
+        .bind(query.site.clone().unwrap_or_default())
+        .bind(query.subspecialty.clone().unwrap_or_default())
+        .bind(query.reader.clone().unwrap_or_default())
+        .bind(flag(query.unassigned))
+        .bind(flag(query.escalated))
+        .bind(flag(query.form_missing))
+        .bind(flag(query.new_images))
+        .bind(after.rank)
+        .bind(after.deadline)
+        .bind(after.id)
+        .bind(limit.saturating_add(1));
+    for value in scope.values() {
+        select = select.bind(value);
+    }
+    let mut tx = db.begin().await?;
+    let mut rows: Vec<WorklistRow> = select.fetch_all(&mut *tx).await?;
+    tx.rollback().await?;
+    let more = i64::try_from(rows.len()).unwrap_or(i64::MAX) > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let next = rows.last().filter(|_| more).map(|row| WorklistCursor {
+        rank: row.rank,
+        deadline: row.preliminary_by,
+        id: row.id,
+    });
+    Ok(WorklistPage { rows, next })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_reads_back_what_it_writes() {
+        let cursor = WorklistCursor {
+            rank: 1,
+            deadline: 1_764_115_200_123,
+            id: 42,
+        };
+        assert_eq!(WorklistCursor::parse(&cursor.to_string()), Some(cursor));
+        for text in ["", "1.2", "3.1.1", "a.1.1", "0.1.0", "0.1.2.3", "0..1"] {
+            assert_eq!(WorklistCursor::parse(text), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn every_filter_name_parses() {
+        for name in ReportFilter::NAMES.split(", ") {
+            assert!(ReportFilter::parse(name).is_some(), "{name}");
+        }
+        assert_eq!(ReportFilter::parse("final"), None);
+    }
+}

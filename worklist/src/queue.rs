@@ -1,0 +1,242 @@
+//! The worklist over HTTP: `GET /api/worklist`, the studies to read within
+//! the caller's scope, most urgent first (priority, then the report
+//! deadline), a page at a time. Filters: `status` (of the report: open by
+//! default, unreported, preliminary, signed, all), `priority`, `site`,
+//! `subspecialty`, `mine`, `unassigned`, `escalated`, `form_missing`,
+//! `new_images`. Each item carries what a reader decides on at a glance:
+//! the deadline and the time left, for a stroke the time since onset and
+//! what is left of the thrombolysis window (4 h 30), whether the form is
+//! there, new images, and the report's status.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRef, Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use telerad_access::{Access, Action, Caller};
+use telerad_http::ApiError;
+use telerad_http::paging::{self, Page};
+use telerad_router::service::{RadiologistRef, Router as RouterService};
+use telerad_store::worklist::{self, ReportFilter, WorklistCursor, WorklistQuery, WorklistRow};
+
+/// Thrombolysis is given within 4 h 30 of symptom onset.
+pub const THROMBOLYSIS_WINDOW_MS: i64 = 270 * 60_000;
+
+pub fn routes<S>() -> Router<S>
+where
+    Arc<RouterService>: FromRef<S>,
+    Arc<Access>: FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
+    Router::new().route("/api/worklist", get(list))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Filters {
+    status: Option<String>,
+    priority: Option<String>,
+    site: Option<String>,
+    subspecialty: Option<String>,
+    #[serde(default)]
+    mine: bool,
+    #[serde(default)]
+    unassigned: bool,
+    #[serde(default)]
+    escalated: bool,
+    #[serde(default)]
+    form_missing: bool,
+    #[serde(default)]
+    new_images: bool,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Patient {
+    pub name: String,
+    pub id: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Stroke {
+    #[serde(serialize_with = "telerad_store::time::rfc3339")]
+    pub symptom_onset: i64,
+    pub since_onset_ms: i64,
+    #[serde(serialize_with = "telerad_store::time::rfc3339")]
+    pub thrombolysis_until: i64,
+    /// Negative once the window has closed.
+    pub thrombolysis_left_ms: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Item {
+    pub study_instance_uid: String,
+    pub site: String,
+    pub patient: Patient,
+    /// The requested examination, else the study's description.
+    pub examination: String,
+    pub modalities: Vec<String>,
+    pub instance_count: i64,
+    pub priority: String,
+    pub subspecialty: String,
+    /// The assignment: assigned, acknowledged or unassigned.
+    pub state: String,
+    pub reader: Option<RadiologistRef>,
+    pub escalation_level: i64,
+    #[serde(serialize_with = "telerad_store::time::rfc3339_opt")]
+    pub acknowledge_by: Option<i64>,
+    /// The preliminary report is due then (the SLA of the priority).
+    #[serde(serialize_with = "telerad_store::time::rfc3339")]
+    pub report_due: i64,
+    /// Negative once overdue.
+    pub report_due_in_ms: i64,
+    pub stroke: Option<Stroke>,
+    /// `present` or `missing`.
+    pub form: &'static str,
+    pub urgency: Option<String>,
+    pub new_images: bool,
+    /// `none`, `draft`, `preliminary`, `final` or `addendum`.
+    pub report_status: String,
+}
+
+fn item(row: WorklistRow, router: &RouterService, now: i64) -> Item {
+    let stroke = row
+        .symptom_onset_at
+        .filter(|_| row.urgency.as_deref() == Some("stroke"))
+        .map(|onset| Stroke {
+            symptom_onset: onset,
+            since_onset_ms: now - onset,
+            thrombolysis_until: onset + THROMBOLYSIS_WINDOW_MS,
+            thrombolysis_left_ms: onset + THROMBOLYSIS_WINDOW_MS - now,
+        });
+    Item {
+        reader: row.radiologist_id.map(|id| RadiologistRef {
+            name: router.reader_name(&id).unwrap_or_default().to_string(),
+            id,
+        }),
+        examination: row
+            .requested_examination
+            .filter(|e| !e.is_empty())
+            .unwrap_or(row.study_description),
+        modalities: row
+            .modalities
+            .split('\\')
+            .filter(|m| !m.is_empty())
+            .map(str::to_string)
+            .collect(),
+        patient: Patient {
+            name: row.patient_name,
+            id: row.patient_id,
+        },
+        study_instance_uid: row.study_instance_uid,
+        site: row.site,
+        instance_count: row.instance_count,
+        priority: row.priority,
+        subspecialty: row.subspecialty,
+        state: row.state,
+        escalation_level: row.escalation_level,
+        acknowledge_by: row.acknowledge_by,
+        report_due: row.preliminary_by,
+        report_due_in_ms: row.preliminary_by - now,
+        stroke,
+        form: if row.form_id.is_some() {
+            "present"
+        } else {
+            "missing"
+        },
+        urgency: row.urgency,
+        new_images: row.new_images,
+        report_status: row.report_status.unwrap_or_else(|| "none".into()),
+    }
+}
+
+async fn list(
+    caller: Caller,
+    State(router): State<Arc<RouterService>>,
+    query: Result<Query<Filters>, QueryRejection>,
+) -> Result<Json<Page<Item>>, ApiError> {
+    let scope = caller.allow(Action::ReadStudies).await?;
+    let Query(filters) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let reports = match filters.status.as_deref() {
+        None => ReportFilter::Open,
+        Some(text) => ReportFilter::parse(text).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "status {text:?}: expected one of {}",
+                ReportFilter::NAMES
+            ))
+        })?,
+    };
+    if let Some(p) = filters
+        .priority
+        .as_deref()
+        .filter(|p| !["stat", "urgent", "routine"].contains(p))
+    {
+        return Err(ApiError::BadRequest(format!(
+            "priority {p:?}: expected stat, urgent or routine"
+        )));
+    }
+    let reader = match (filters.mine, &caller.principal().user.radiologist_id) {
+        (false, _) => None,
+        (true, Some(id)) => Some(id.clone()),
+        (true, None) => {
+            return Err(ApiError::BadRequest(
+                "mine: only a radiologist's account has studies of its own".into(),
+            ));
+        }
+    };
+    let limit = paging::limit(filters.limit)?;
+    let after = match filters.cursor.as_deref() {
+        Some(text) => Some(WorklistCursor::parse(text).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "cursor {text:?}: expected the next_cursor of a previous page"
+            ))
+        })?),
+        None => None,
+    };
+    let query = WorklistQuery {
+        reports,
+        priority: filters.priority.clone(),
+        site: filters.site.clone(),
+        subspecialty: filters.subspecialty.clone(),
+        reader,
+        unassigned: filters.unassigned,
+        escalated: filters.escalated,
+        form_missing: filters.form_missing,
+        new_images: filters.new_images,
+        after,
+        limit,
+    };
+    let page = worklist::page(caller.access().database(), &query, &scope).await?;
+    let mut record = caller.record("worklist.read", "worklist".into());
+    record.detail = serde_json::json!({
+        "studies": page.rows.iter().map(|r| r.study_instance_uid.as_str()).collect::<Vec<_>>(),
+    })
+    .to_string();
+    caller.audit(&record).await?;
+    let now = caller.now();
+    let items = page
+        .rows
+        .into_iter()
+        .map(|row| item(row, &router, now))
+        .collect();
+    let yes = |b: bool| b.then_some("true");
+    Ok(Json(Page::new(
+        items,
+        "/api/worklist",
+        &[
+            ("status", filters.status.as_deref()),
+            ("priority", filters.priority.as_deref()),
+            ("site", filters.site.as_deref()),
+            ("subspecialty", filters.subspecialty.as_deref()),
+            ("mine", yes(filters.mine)),
+            ("unassigned", yes(filters.unassigned)),
+            ("escalated", yes(filters.escalated)),
+            ("form_missing", yes(filters.form_missing)),
+            ("new_images", yes(filters.new_images)),
+        ],
+        limit,
+        page.next.map(|c| c.to_string()),
+    )))
+}
