@@ -3,6 +3,8 @@
 //! others waiting, one without a form) are listed most urgent first, with
 //! the thrombolysis window of the stroke; filters narrow the list, pages
 //! chain without loss, another site sees nothing, and bad filters are 400s.
+//! Readers claim their own study and one from the pool, release one with a
+//! reason, and another reader of the site takes it.
 
 mod common;
 
@@ -22,6 +24,13 @@ const CONFIG: &str = r#"
 id = "dr-neuro"
 name = "Dr Neuro"
 subspecialties = ["neuro"]
+sites = ["site-a"]
+max_open_studies = 4
+
+[[radiologists]]
+id = "dr-other"
+name = "Dr Other"
+subspecialties = ["general"]
 sites = ["site-a"]
 max_open_studies = 4
 
@@ -218,6 +227,69 @@ fn the_worklist_is_sorted_filtered_and_paged(backend: &Backend) {
             "{query}: {body}"
         );
     }
+
+    // Claims: one's own study, or one from the pool; one reader only.
+    let other = server.user_token(
+        "other",
+        &["--role", "radiologist", "--radiologist", "dr-other"],
+    );
+    let act = |token: &str, uid: &str, what: &str, body: &str| {
+        server.post_as(Some(token), &format!("/api/studies/{uid}/{what}"), body)
+    };
+    let (status, body) = act(&rad, &stroke.study_instance_uid, "claim", "");
+    assert_eq!(
+        (status, body["state"].as_str()),
+        (200, Some("acknowledged")),
+        "{body}"
+    );
+    let (status, body) = act(&rad, &bare.study_instance_uid, "claim", "");
+    assert_eq!(
+        (status, body["state"].as_str()),
+        (200, Some("acknowledged")),
+        "{body}"
+    );
+    assert_eq!(body["radiologist"]["id"], "dr-neuro", "{body}");
+    assert!(
+        body["history"].to_string().contains("from the pool"),
+        "{body}"
+    );
+    // A second click changes nothing; another reader no longer sees it.
+    assert_eq!(act(&rad, &bare.study_instance_uid, "claim", "").0, 200);
+    assert_eq!(act(&other, &bare.study_instance_uid, "claim", "").0, 404);
+    assert_eq!(act(&clin_a, &bare.study_instance_uid, "claim", "").0, 403);
+    let mine = uids(&list(&rad, "?mine=true"));
+    assert_eq!(mine.len(), 2, "{mine:?}");
+    // Released: back in the pool with a reason, an alert, and not mine.
+    assert_eq!(
+        act(&other, &urgent.study_instance_uid, "release", "").0,
+        409
+    );
+    assert_eq!(
+        act(&rad, &bare.study_instance_uid, "release", "{\"colour\": 1}").0,
+        400
+    );
+    let (status, body) = act(
+        &rad,
+        &bare.study_instance_uid,
+        "release",
+        r#"{"reason": "not my subspecialty"}"#,
+    );
+    assert_eq!(
+        (status, body["state"].as_str()),
+        (200, Some("unassigned")),
+        "{body}"
+    );
+    assert!(
+        body["history"].to_string().contains("not my subspecialty"),
+        "{body}"
+    );
+    assert_eq!(
+        uids(&list(&rad, "?mine=true")),
+        [stroke.study_instance_uid.as_str()]
+    );
+    // The other reader of the site takes it from the pool.
+    let (status, body) = act(&other, &bare.study_instance_uid, "claim", "");
+    assert_eq!(body["radiologist"]["id"], "dr-other", "{status} {body}");
 
     // Who saw which studies is in the trail.
     let (status, trail) = server.get("/api/audit?limit=1000");

@@ -161,11 +161,13 @@ pub struct AssignmentRow {
     #[sqlx(try_from = "String")]
     pub explanation: Explanation,
     pub updated_at: i64,
+    /// When the final report was signed: the study left its reader's load.
+    pub reported_at: Option<i64>,
 }
 
 const COLUMNS: &str = "id, study_id, state, radiologist_id, subspecialty, priority, rule, \
     assigned_at, acknowledge_by, preliminary_by, acknowledged_at, escalation_level, \
-    new_images, assigned_instance_count, last_instance_id, explanation, updated_at";
+    new_images, assigned_instance_count, last_instance_id, explanation, updated_at, reported_at";
 
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct HistoryEntry {
@@ -437,7 +439,9 @@ pub async fn tried(tx: &mut Tx<'_>, id: AssignmentId) -> Result<HashSet<String>,
     Ok(rows.into_iter().map(|(r,)| r).collect())
 }
 
-async fn mark_tried(
+/// Records that `radiologist` was given this study, so that escalation
+/// moves on past them.
+pub async fn mark_tried(
     tx: &mut Tx<'_>,
     id: AssignmentId,
     radiologist: &str,

@@ -29,6 +29,8 @@ use telerad_store::timers::{self, Timer, TimerKind};
 use telerad_store::{Archive, AssignmentId, EventId, Scope, StudyId};
 use tokio::sync::watch;
 
+mod claims;
+
 /// How often the router looks for overdue acknowledgements, and for events
 /// recorded by other processes (its own process wakes it at once).
 pub const TICK: Duration = Duration::from_millis(250);

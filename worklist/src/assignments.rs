@@ -1,8 +1,11 @@
 //! Router operations over HTTP: a radiologist acknowledges the study they
-//! were given (`POST /api/studies/{uid}/acknowledge`, no body), or an
-//! administrator gives a study to someone (`POST /api/studies/{uid}/assign`,
-//! body `{"radiologist": "id"}`). Each change is committed with its audit
-//! record; a refused or failed one is audited too.
+//! were given (`POST /api/studies/{uid}/acknowledge`, no body), claims one
+//! from the pool of their sites or their own (`.../claim`: a claim is the
+//! acknowledgement), or gives back one they claimed (`.../release`,
+//! optional body `{"reason": "..."}`); an administrator gives a study to
+//! someone (`POST /api/studies/{uid}/assign`, body `{"radiologist": "id"}`).
+//! Each change is committed with its audit record; a refused or failed one
+//! is audited too.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRef, Path, State};
@@ -24,6 +27,8 @@ where
     Router::new()
         .route("/api/studies/{study_uid}/acknowledge", post(acknowledge))
         .route("/api/studies/{study_uid}/assign", post(assign))
+        .route("/api/studies/{study_uid}/claim", post(claim))
+        .route("/api/studies/{study_uid}/release", post(release))
 }
 
 #[derive(Debug, Deserialize)]
@@ -110,5 +115,80 @@ async fn assign(
     {
         Ok(view) => Ok(Json(view)),
         Err(e) => failed(&caller, "study.assign", uid, e).await,
+    }
+}
+
+/// The caller's radiologist, for the actions only a reader takes.
+fn own_radiologist(caller: &Caller, what: &str) -> Result<String, ApiError> {
+    caller
+        .principal()
+        .user
+        .radiologist_id
+        .clone()
+        .ok_or_else(|| ApiError::Forbidden(format!("only a radiologist's account {what}")))
+}
+
+async fn claim(
+    caller: Caller,
+    State(router): State<Arc<RouterService>>,
+    Path(raw_uid): Path<String>,
+) -> Result<Json<AssignmentView>, ApiError> {
+    let scope = caller.allow(Action::AcknowledgeStudy).await?;
+    let uid = study_uid(&raw_uid)?;
+    let radiologist = own_radiologist(&caller, "claims a study")?;
+    let record = caller.study_record("study.claim", uid, None);
+    let acting = Acting {
+        scope: &scope,
+        audit: &record,
+    };
+    match router.claim(uid, &radiologist, &acting).await {
+        Ok(view) => Ok(Json(view)),
+        Err(e) => failed(&caller, "study.claim", uid, e).await,
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReleaseBody {
+    #[serde(default)]
+    reason: String,
+}
+
+/// Longest reason kept with a release, in characters.
+const MAX_REASON_CHARS: usize = 500;
+
+async fn release(
+    caller: Caller,
+    State(router): State<Arc<RouterService>>,
+    Path(raw_uid): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<AssignmentView>, ApiError> {
+    let scope = caller.allow(Action::AcknowledgeStudy).await?;
+    let uid = study_uid(&raw_uid)?;
+    let radiologist = own_radiologist(&caller, "releases a study")?;
+    let body: ReleaseBody = if body.iter().all(u8::is_ascii_whitespace) {
+        ReleaseBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::BadRequest(format!("expected {{\"reason\": \"...\"}} or no body: {e}"))
+        })?
+    };
+    if body.reason.chars().count() > MAX_REASON_CHARS {
+        return Err(ApiError::BadRequest(format!(
+            "reason: at most {MAX_REASON_CHARS} characters"
+        )));
+    }
+    let mut record = caller.study_record("study.release", uid, None);
+    record.detail = serde_json::json!({ "reason": body.reason }).to_string();
+    let acting = Acting {
+        scope: &scope,
+        audit: &record,
+    };
+    match router
+        .release(uid, &radiologist, body.reason.trim(), &acting)
+        .await
+    {
+        Ok(view) => Ok(Json(view)),
+        Err(e) => failed(&caller, "study.release", uid, e).await,
     }
 }

@@ -1,0 +1,189 @@
+//! A radiologist claims a study (the claim is the acknowledgement: one
+//! reader, escalation stops) or releases one they can no longer read.
+//!
+//! A claim takes the study the router gave them, or one from the pool of
+//! their licensed sites (unassigned, or escalated and not yet
+//! acknowledged); the licence still applies. A release gives the study
+//! back: it is unassigned, with an alert, a new acknowledgement deadline
+//! (past it, the escalation chain is called) and the releasing reader
+//! marked as tried, so that the router's next pass offers it to someone
+//! else.
+
+use super::{Acting, AssignmentView, Forward, Router, RouterError, ms};
+use crate::assignment::{self, AssignmentState, HistoryAction};
+use crate::sla::sla_for;
+use telerad_store::audit;
+use telerad_store::timers::{self, TimerKind};
+
+impl Router {
+    /// `radiologist_id` takes the study.
+    pub async fn claim(
+        &self,
+        study_uid: &str,
+        radiologist_id: &str,
+        acting: &Acting<'_>,
+    ) -> Result<AssignmentView, RouterError> {
+        let reader = self.readers.get(radiologist_id).ok_or_else(|| {
+            RouterError::BadRequest(format!("unknown radiologist {radiologist_id:?}"))
+        })?;
+        let now = self.now();
+        let mut tx = self.db().begin_write().await?;
+        let (study_id, site, _) = self.study_row_in(&mut tx, study_uid, acting.scope).await?;
+        let row = assignment::by_study(&mut tx, study_id)
+            .await?
+            .ok_or_else(|| {
+                RouterError::Conflict(format!("study {study_uid} is not classified yet"))
+            })?;
+        let mine = row.radiologist_id.as_deref() == Some(radiologist_id);
+        let from_pool = match (row.state, mine) {
+            (AssignmentState::Acknowledged, true) => {
+                // Claimed already (a second click): nothing to change.
+                tx.rollback().await?;
+                return self.view_of(study_uid).await;
+            }
+            (AssignmentState::Acknowledged, false) => {
+                return Err(RouterError::Conflict(format!(
+                    "already claimed by {}",
+                    row.radiologist_id.as_deref().unwrap_or("someone")
+                )));
+            }
+            (AssignmentState::Assigned, true) => false,
+            (AssignmentState::Unassigned, _) => true,
+            (AssignmentState::Assigned, false) if row.escalation_level > 0 => true,
+            (AssignmentState::Assigned, false) => {
+                return Err(RouterError::Conflict(format!(
+                    "the study is assigned to {}: a coordinator reassigns it",
+                    row.radiologist_id.as_deref().unwrap_or("someone")
+                )));
+            }
+        };
+        if from_pool && !reader.sites.contains(&site) {
+            return Err(RouterError::Conflict(format!(
+                "{radiologist_id} is not licensed for site {site}"
+            )));
+        }
+        let taken = sqlx::query(
+            "UPDATE assignments SET state = 'acknowledged', radiologist_id = $2, \
+             acknowledged_at = $3, acknowledge_by = NULL, updated_at = $3 \
+             WHERE id = $1 AND state = $4 AND escalation_level = $5",
+        )
+        .bind(row.id)
+        .bind(radiologist_id)
+        .bind(now)
+        .bind(row.state.as_str())
+        .bind(row.escalation_level)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if taken != 1 {
+            return Err(RouterError::Conflict(
+                "the assignment changed meanwhile; reload it".into(),
+            ));
+        }
+        timers::cancel(&mut tx, TimerKind::Acknowledgement, row.id.0).await?;
+        assignment::mark_tried(&mut tx, row.id, radiologist_id).await?;
+        if from_pool {
+            let was = row
+                .radiologist_id
+                .as_deref()
+                .map(|r| format!(" (was {r}, escalated)"))
+                .unwrap_or_default();
+            assignment::record(
+                &mut tx,
+                study_id,
+                now,
+                HistoryAction::Reassigned,
+                Some(radiologist_id),
+                &format!("claimed by {radiologist_id} from the pool{was}"),
+            )
+            .await?;
+            assignment::resolve_alerts(&mut tx, study_id, now).await?;
+        }
+        assignment::record(
+            &mut tx,
+            study_id,
+            now,
+            HistoryAction::Acknowledged,
+            Some(radiologist_id),
+            "claimed",
+        )
+        .await?;
+        audit::append(&mut tx, acting.audit).await?;
+        tx.commit().await?;
+        if from_pool {
+            self.forward(&Forward {
+                study_instance_uid: study_uid.to_string(),
+                radiologist_id: radiologist_id.to_string(),
+            })
+            .await;
+        }
+        self.view_of(study_uid).await
+    }
+
+    /// The reader who claimed the study gives it back.
+    pub async fn release(
+        &self,
+        study_uid: &str,
+        radiologist_id: &str,
+        reason: &str,
+        acting: &Acting<'_>,
+    ) -> Result<AssignmentView, RouterError> {
+        let now = self.now();
+        let mut tx = self.db().begin_write().await?;
+        let (study_id, _, _) = self.study_row_in(&mut tx, study_uid, acting.scope).await?;
+        let row = assignment::by_study(&mut tx, study_id)
+            .await?
+            .filter(|r| {
+                r.state == AssignmentState::Acknowledged
+                    && r.radiologist_id.as_deref() == Some(radiologist_id)
+            })
+            .ok_or_else(|| {
+                RouterError::Conflict(format!(
+                    "{radiologist_id} has not claimed study {study_uid}: nothing to release"
+                ))
+            })?;
+        if row.reported_at.is_some() {
+            return Err(RouterError::Conflict(
+                "the report is signed: the study is done".into(),
+            ));
+        }
+        let (ack, _) = sla_for(&self.sla, row.priority);
+        let due = now + ms(ack);
+        sqlx::query(
+            "UPDATE assignments SET state = 'unassigned', radiologist_id = NULL, \
+             acknowledged_at = NULL, acknowledge_by = $2, updated_at = $3 \
+             WHERE id = $1 AND state = 'acknowledged'",
+        )
+        .bind(row.id)
+        .bind(due)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        timers::schedule(&mut tx, TimerKind::Acknowledgement, row.id.0, due).await?;
+        assignment::mark_tried(&mut tx, row.id, radiologist_id).await?;
+        let detail = if reason.is_empty() {
+            format!("released by {radiologist_id}")
+        } else {
+            format!("released by {radiologist_id}: {reason}")
+        };
+        assignment::record(
+            &mut tx,
+            study_id,
+            now,
+            HistoryAction::Unassigned,
+            None,
+            &detail,
+        )
+        .await?;
+        assignment::raise_alert(&mut tx, study_id, now, "released", &detail).await?;
+        audit::append(&mut tx, acting.audit).await?;
+        tx.commit().await?;
+        self.view_of(study_uid).await
+    }
+
+    async fn view_of(&self, study_uid: &str) -> Result<AssignmentView, RouterError> {
+        self.assignment(study_uid)
+            .await?
+            .ok_or_else(|| RouterError::NotFound(format!("no assignment for {study_uid}")))
+    }
+}
