@@ -325,6 +325,8 @@ fn every_role_gets_exactly_its_answers_on_every_endpoint(backend: &Backend) {
         ("POST", format!("/api/studies/{study_a}/claim")),
         ("POST", format!("/api/studies/{study_a}/release")),
         ("GET", "/api/worklist".to_string()),
+        ("GET", format!("/api/studies/{study_a}/messages")),
+        ("POST", format!("/api/studies/{study_a}/messages")),
         ("GET", format!("/api/studies/{study_a}/report")),
         ("PUT", format!("/api/studies/{study_a}/report/draft")),
         ("POST", format!("/api/studies/{study_a}/report/preliminary")),

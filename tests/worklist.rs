@@ -4,7 +4,8 @@
 //! the thrombolysis window of the stroke; filters narrow the list, pages
 //! chain without loss, another site sees nothing, and bad filters are 400s.
 //! Readers claim their own study and one from the pool, release one with a
-//! reason, and another reader of the site takes it.
+//! reason, and another reader of the site takes it. The site and the reader
+//! exchange messages with read receipts.
 
 mod common;
 
@@ -290,6 +291,35 @@ fn the_worklist_is_sorted_filtered_and_paged(backend: &Backend) {
     // The other reader of the site takes it from the pool.
     let (status, body) = act(&other, &bare.study_instance_uid, "claim", "");
     assert_eq!(body["radiologist"]["id"], "dr-other", "{status} {body}");
+
+    // The study's thread: the site asks, the reader reads; receipts say who.
+    let thread = format!("/api/studies/{}/messages", stroke.study_instance_uid);
+    let (status, body) = server.post_as(
+        Some(&clin_a),
+        &thread,
+        r#"{"body": "Patient on apixaban since June."}"#,
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, seen) = server.get_as(Some(&rad), &thread);
+    assert_eq!(status, 200, "{seen}");
+    assert_eq!(seen["messages"][0]["author"]["login"], "clin-a", "{seen}");
+    let (_, seen) = server.get_as(Some(&clin_a), &thread);
+    let readers: Vec<&str> = seen["messages"][0]["read_by"]
+        .as_array()
+        .map(|r| r.iter().filter_map(|r| r["login"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(readers, ["clin-a", "rad"], "{seen}");
+    assert_eq!(server.get_as(Some(&clin_b), &thread).0, 404);
+    assert_eq!(
+        server
+            .post_as(Some(&clin_b), &thread, r#"{"body": "hello"}"#)
+            .0,
+        404
+    );
+    for bad in [r#"{"body": "   "}"#, "{not json", r#"{"text": "hi"}"#] {
+        let (status, body) = server.post_as(Some(&clin_a), &thread, bad);
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
 
     // Who saw which studies is in the trail.
     let (status, trail) = server.get("/api/audit?limit=1000");

@@ -8,6 +8,7 @@
 //!   and acknowledge what is theirs.
 //! - Clinicians, technicians and integrations read their sites' studies
 //!   and file their request forms.
+//! - Whoever may read a study writes in its message thread.
 //!
 //! A study outside the scope is answered as if it did not exist (404), so
 //! that another site's patients cannot even be probed; an action the role
@@ -29,6 +30,8 @@ pub enum Action {
     FileForm,
     /// Write, issue and sign the report of a study one has claimed.
     WriteReport,
+    /// Read and write a study's message thread.
+    Message,
     /// The operators' views and repairs: forwards, conflicts, failed events.
     Operate,
     /// Create, change and list accounts.
@@ -70,6 +73,7 @@ fn describe(action: Action) -> &'static str {
         Action::AssignStudy => "assign studies",
         Action::FileForm => "file request forms",
         Action::WriteReport => "write reports",
+        Action::Message => "exchange messages",
         Action::Operate => "use the operators' endpoints",
         Action::ManageUsers => "manage accounts",
         Action::ReadAudit => "read the audit trail",
@@ -90,7 +94,7 @@ pub fn decide(principal: &Principal, action: Action) -> Result<Scope, Refused> {
         (Role::Admin, _) => Ok(Scope::All),
         (
             Role::Radiologist,
-            Action::ReadStudies | Action::AcknowledgeStudy | Action::WriteReport,
+            Action::ReadStudies | Action::AcknowledgeStudy | Action::WriteReport | Action::Message,
         ) => {
             let radiologist = user.radiologist_id.clone().ok_or_else(refused)?;
             Ok(Scope::Reader {
@@ -100,7 +104,7 @@ pub fn decide(principal: &Principal, action: Action) -> Result<Scope, Refused> {
         }
         (
             Role::Clinician | Role::Technician | Role::Integration,
-            Action::ReadStudies | Action::FileForm,
+            Action::ReadStudies | Action::FileForm | Action::Message,
         ) => Ok(Scope::Sites(user.sites.clone())),
         _ => Err(refused()),
     }
@@ -135,6 +139,7 @@ mod tests {
             AssignStudy,
             FileForm,
             WriteReport,
+            Message,
             Operate,
             ManageUsers,
             ReadAudit,
@@ -149,12 +154,13 @@ mod tests {
                     ReadStudies,
                     AssignStudy,
                     FileForm,
+                    Message,
                     Operate,
                     ManageUsers,
                     ReadAudit,
                 ],
-                Role::Radiologist => &[ReadStudies, AcknowledgeStudy, WriteReport],
-                _ => &[ReadStudies, FileForm],
+                Role::Radiologist => &[ReadStudies, AcknowledgeStudy, WriteReport, Message],
+                _ => &[ReadStudies, FileForm, Message],
             };
             assert_eq!(allowed, expected, "{role}");
         }

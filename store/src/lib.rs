@@ -19,6 +19,7 @@ pub mod forms;
 pub mod ids;
 pub mod index;
 pub mod layout;
+pub mod messages;
 pub mod outbox;
 pub mod process_lock;
 pub mod reports;

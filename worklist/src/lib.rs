@@ -2,8 +2,9 @@
 //! with the studies to read. A radiologist acknowledges the study the
 //! router gave them, a coordinator assigns it to someone ([`assignments`]);
 //! a site files the request form ([`forms`]); the reader writes the report
-//! from draft to signed final and addenda ([`reports`]). Critical findings
-//! and messages come here next.
+//! from draft to signed final and addenda ([`reports`]); the site and the
+//! readers talk in each study's thread ([`messages`]); everyone follows the
+//! [`queue`]. Critical findings come here next.
 //!
 //! It is not for deciding who reads a study (`telerad-router`, which these
 //! routes call), for the operators' watch over the index and the outbox
@@ -12,6 +13,7 @@
 
 pub mod assignments;
 pub mod forms;
+pub mod messages;
 pub mod queue;
 pub mod reports;
 
@@ -33,6 +35,7 @@ where
     Router::new()
         .merge(assignments::routes())
         .merge(forms::routes())
+        .merge(messages::routes())
         .merge(queue::routes())
         .merge(reports::routes())
 }
