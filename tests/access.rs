@@ -149,8 +149,9 @@ fn every_role_gets_exactly_its_answers_on_every_endpoint(backend: &Backend) {
     }
 
     // The operators' and administrators' endpoints: admin only.
-    let admin_only: [(&str, &str, &str); 8] = [
+    let admin_only: [(&str, &str, &str); 9] = [
         ("GET", "/api/forwards", ""),
+        ("GET", "/api/alerts", ""),
         (
             "POST",
             "/api/forwards/retry",
@@ -325,6 +326,7 @@ fn every_role_gets_exactly_its_answers_on_every_endpoint(backend: &Backend) {
         ("POST", format!("/api/studies/{study_a}/claim")),
         ("POST", format!("/api/studies/{study_a}/release")),
         ("GET", "/api/worklist".to_string()),
+        ("GET", "/api/alerts".to_string()),
         ("GET", format!("/api/studies/{study_a}/messages")),
         ("POST", format!("/api/studies/{study_a}/messages")),
         ("GET", format!("/api/studies/{study_a}/report")),

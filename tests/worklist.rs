@@ -288,6 +288,12 @@ fn the_worklist_is_sorted_filtered_and_paged(backend: &Backend) {
         uids(&list(&rad, "?mine=true")),
         [stroke.study_instance_uid.as_str()]
     );
+    let (status, alerts) = server.get("/api/alerts");
+    assert_eq!(status, 200, "{alerts}");
+    let released = alerts.as_array().into_iter().flatten().any(|a| {
+        a["kind"] == "released" && a["study_instance_uid"] == bare.study_instance_uid.as_str()
+    });
+    assert!(released, "{alerts}");
     // The other reader of the site takes it from the pool.
     let (status, body) = act(&other, &bare.study_instance_uid, "claim", "");
     assert_eq!(body["radiologist"]["id"], "dr-other", "{status} {body}");

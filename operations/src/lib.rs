@@ -22,6 +22,7 @@
 //! route takes a `telerad_access::Caller`: it names its action to the
 //! access policy, reads within the scope it is given, and audits.
 
+pub mod alerts;
 pub mod conflicts;
 pub mod events;
 pub mod forwards;
@@ -53,4 +54,5 @@ where
         .merge(forwards::routes())
         .merge(conflicts::routes())
         .merge(events::routes())
+        .merge(alerts::routes())
 }

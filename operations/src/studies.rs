@@ -141,7 +141,7 @@ async fn show(
 
 /// The worklist maps the router's errors the same way; a function here
 /// rather than a shared `From`, as `telerad-http` does not know the router.
-fn router_error(e: RouterError) -> ApiError {
+pub(crate) fn router_error(e: RouterError) -> ApiError {
     match e {
         RouterError::NotFound(m) => ApiError::NotFound(m),
         RouterError::Conflict(m) => ApiError::Conflict(m),

@@ -381,6 +381,30 @@ pub async fn mark_reported(
     Ok(())
 }
 
+/// An alert nobody has resolved: a study the router could not give.
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct OpenAlert {
+    pub id: i64,
+    pub study_instance_uid: String,
+    pub site: String,
+    #[serde(serialize_with = "telerad_store::time::rfc3339")]
+    pub at: i64,
+    pub kind: String,
+    pub message: String,
+}
+
+/// The newest unresolved alerts, at most `limit`.
+pub async fn open_alerts(tx: &mut Tx<'_>, limit: i64) -> Result<Vec<OpenAlert>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT al.id, s.study_instance_uid, s.site, al.at, al.kind, al.message FROM alerts al \
+         JOIN studies s ON s.id = al.study_id WHERE al.resolved_at IS NULL \
+         ORDER BY al.id DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(&mut **tx)
+    .await
+}
+
 /// A study waiting for a reader.
 #[derive(Debug, Clone, FromRow)]
 pub struct Unassigned {

@@ -839,6 +839,14 @@ impl Router {
             .ok_or_else(|| RouterError::NotFound(format!("no study {study_uid}")))
     }
 
+    /// The newest unresolved alerts (for the coordinators).
+    pub async fn open_alerts(&self, limit: i64) -> Result<Vec<assignment::OpenAlert>, RouterError> {
+        let mut tx = self.db().begin().await?;
+        let alerts = assignment::open_alerts(&mut tx, limit).await?;
+        tx.rollback().await?;
+        Ok(alerts)
+    }
+
     /// A configured radiologist's name.
     pub fn reader_name(&self, radiologist_id: &str) -> Option<&str> {
         self.readers.get(radiologist_id).map(|r| r.name.as_str())

@@ -1,0 +1,39 @@
+//! `GET /api/alerts`: what the router could not do by itself and a
+//! coordinator must see: studies nobody on duty could take, studies a
+//! reader released. An alert is resolved when the study is given.
+
+use axum::extract::{FromRef, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use std::sync::Arc;
+use telerad_access::{Access, Action, Caller};
+use telerad_http::ApiError;
+use telerad_router::assignment::OpenAlert;
+use telerad_router::service::Router as RouterService;
+
+pub fn routes<S>() -> Router<S>
+where
+    Arc<RouterService>: FromRef<S>,
+    Arc<Access>: FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
+    Router::new().route("/api/alerts", get(list))
+}
+
+/// The newest ones; older alerts stay in the database.
+const SHOWN: i64 = 500;
+
+async fn list(
+    caller: Caller,
+    State(router): State<Arc<RouterService>>,
+) -> Result<Json<Vec<OpenAlert>>, ApiError> {
+    caller.allow(Action::Operate).await?;
+    let alerts = router
+        .open_alerts(SHOWN)
+        .await
+        .map_err(crate::studies::router_error)?;
+    caller
+        .audit(&caller.record("alert.list", "alerts".into()))
+        .await?;
+    Ok(Json(alerts))
+}
