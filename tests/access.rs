@@ -327,6 +327,16 @@ fn every_role_gets_exactly_its_answers_on_every_endpoint(backend: &Backend) {
         ("POST", format!("/api/studies/{study_a}/release")),
         ("GET", "/api/worklist".to_string()),
         ("GET", "/api/alerts".to_string()),
+        ("GET", format!("/api/studies/{study_a}/critical-results")),
+        ("POST", format!("/api/studies/{study_a}/critical-results")),
+        (
+            "POST",
+            format!("/api/studies/{study_a}/critical-results/1/acknowledge"),
+        ),
+        (
+            "POST",
+            format!("/api/studies/{study_a}/critical-results/1/communicated"),
+        ),
         ("GET", format!("/api/studies/{study_a}/messages")),
         ("POST", format!("/api/studies/{study_a}/messages")),
         ("GET", format!("/api/studies/{study_a}/report")),

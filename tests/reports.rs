@@ -3,8 +3,10 @@
 //! claims it, saves drafts (private to them), issues a preliminary the
 //! site's clinician reads (another site's does not), signs the final with
 //! their password (a wrong one signs nothing), and adds an addendum. The
-//! signed final frees the reader's open load: the study waiting for them
-//! is then assigned. Illegal steps are 409s with their reason, bad content
+//! reader flags critical results; the site's clinician acknowledges one
+//! and the reader records the call of another, and the final report
+//! carries both statements. The signed final frees the reader's open
+//! load: the study waiting for them is then assigned. Illegal steps are 409s with their reason, bad content
 //! 400s naming the field, and the audit trail verifies.
 
 mod common;
@@ -215,6 +217,98 @@ fn a_report_goes_from_draft_to_addendum_and_frees_the_reader(backend: &Backend) 
         409
     );
 
+    // A critical finding: the site's clinician closes the loop.
+    let critical = format!("/api/studies/{uid}/critical-results");
+    let finding = json!({"category": 1, "finding": "Left M1 occlusion"});
+    let (status, flagged) = call(&rad, "POST", &critical, Some(&finding));
+    assert_eq!(status, 201, "{flagged}");
+    let result = &flagged[0];
+    assert_eq!(
+        (result["state"].as_str(), result["category"].as_i64()),
+        (Some("open"), Some(1))
+    );
+    assert_eq!(result["callback_number"], "+33 2 48 00 00 00", "{result}");
+    assert_eq!(
+        ms(&result["due_at"])
+            .zip(ms(&result["flagged_at"]))
+            .map(|(due, at)| due - at),
+        Some(30 * 60_000),
+        "category 1: 30 minutes by default"
+    );
+    let id = result["id"].as_i64().unwrap_or(0);
+    for (token, want) in [(&clin_b, 404), (&tech_a, 403), (&rad, 403)] {
+        let (status, body) = call(token, "POST", &format!("{critical}/{id}/acknowledge"), None);
+        assert_eq!(status, want, "{body}");
+    }
+    for bad in [
+        json!({"category": 4, "finding": "x"}),
+        json!({"category": 2, "finding": " "}),
+    ] {
+        let (status, body) = call(&rad, "POST", &critical, Some(&bad));
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    let (status, seen) = call(&clin_a, "GET", &critical, None);
+    assert_eq!(
+        (status, seen[0]["state"].as_str()),
+        (200, Some("open")),
+        "{seen}"
+    );
+    let (status, closed) = call(
+        &clin_a,
+        "POST",
+        &format!("{critical}/{id}/acknowledge"),
+        None,
+    );
+    assert_eq!(status, 200, "{closed}");
+    assert_eq!(closed[0]["state"], "acknowledged", "{closed}");
+    assert_eq!(
+        closed[0]["acknowledgement"]["recorded_by"], "clin-a",
+        "{closed}"
+    );
+    let statement = closed[0]["statement"].as_str().unwrap_or("").to_string();
+    assert!(
+        statement.contains("Communicated to")
+            && statement.contains("emergency physician, on 2026-03-18 at 03:")
+            && statement.contains("(Europe/Paris) by acknowledgement in telerad"),
+        "{statement}"
+    );
+    let (status, body) = call(
+        &clin_a,
+        "POST",
+        &format!("{critical}/{id}/acknowledge"),
+        None,
+    );
+    assert_eq!(status, 409, "{body}");
+    // The reader records a call for another one.
+    let incidental = json!({"category": 3, "finding": "Incidental 2 cm adrenal nodule"});
+    let (_, flagged) = call(&rad, "POST", &critical, Some(&incidental));
+    let second = flagged[1]["id"].as_i64().unwrap_or(0);
+    let communicated = format!("{critical}/{second}/communicated");
+    let (status, body) = call(
+        &rad,
+        "POST",
+        &communicated,
+        Some(&json!({"to": "Dr Garde", "role": "emergency physician", "means": "telerad"})),
+    );
+    assert_eq!(
+        status, 400,
+        "a call is not an acknowledgement in telerad: {body}"
+    );
+    let (status, body) = call(
+        &rad,
+        "POST",
+        &communicated,
+        Some(&json!({"to": "Dr Garde", "role": "emergency physician", "means": "phone"})),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body[1]["statement"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Dr Garde"),
+        "{body}"
+    );
+
     // The next stroke waits: dr-neuro is at their limit of one open study.
     let (status, body) = call(
         &tech_a,
@@ -271,12 +365,17 @@ fn a_report_goes_from_draft_to_addendum_and_frees_the_reader(backend: &Backend) 
         (Some("final"), Some("final"), Some("F")),
         "{body}"
     );
-    let signed = &body["versions"][1];
+    let signed = body["versions"][1].clone();
     assert_eq!(signed["kind"], "final");
     assert_eq!(signed["signed_by"], "rad");
     assert_eq!(
-        signed["content"], complete,
+        signed["content"]["fields"], complete["fields"],
         "the signed text is the last draft"
+    );
+    let said = signed["content"]["communications"].to_string();
+    assert!(
+        said.contains("Left M1 occlusion") && said.contains("Dr Garde"),
+        "the report says what was communicated: {signed}"
     );
     let hash = signed["content_hash"].as_str().unwrap_or("");
     assert!(
@@ -334,7 +433,7 @@ fn a_report_goes_from_draft_to_addendum_and_frees_the_reader(backend: &Backend) 
         .unwrap_or_default();
     assert_eq!(kinds, ["preliminary", "final", "addendum"]);
     assert_eq!(
-        seen["versions"][1]["content"], complete,
+        seen["versions"][1]["content"], signed["content"],
         "the final is kept as signed"
     );
     assert_eq!(call(&clin_b, "GET", &report, None).0, 404);

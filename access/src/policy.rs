@@ -9,6 +9,7 @@
 //! - Clinicians, technicians and integrations read their sites' studies
 //!   and file their request forms.
 //! - Whoever may read a study writes in its message thread.
+//! - A site's clinicians acknowledge its critical results.
 //!
 //! A study outside the scope is answered as if it did not exist (404), so
 //! that another site's patients cannot even be probed; an action the role
@@ -32,6 +33,8 @@ pub enum Action {
     WriteReport,
     /// Read and write a study's message thread.
     Message,
+    /// Acknowledge a critical result for the site.
+    AcknowledgeCritical,
     /// The operators' views and repairs: forwards, conflicts, failed events.
     Operate,
     /// Create, change and list accounts.
@@ -74,6 +77,7 @@ fn describe(action: Action) -> &'static str {
         Action::FileForm => "file request forms",
         Action::WriteReport => "write reports",
         Action::Message => "exchange messages",
+        Action::AcknowledgeCritical => "acknowledge critical results",
         Action::Operate => "use the operators' endpoints",
         Action::ManageUsers => "manage accounts",
         Action::ReadAudit => "read the audit trail",
@@ -88,9 +92,13 @@ pub fn decide(principal: &Principal, action: Action) -> Result<Scope, Refused> {
         action: describe(action),
     };
     match (user.role, action) {
-        // An acknowledgement and a report are the reader's own word, given
-        // by no one else.
-        (Role::Admin, Action::AcknowledgeStudy | Action::WriteReport) => Err(refused()),
+        // An acknowledgement and a report are the reader's own word, and the
+        // receipt of a critical result the site physician's: given by no
+        // one else.
+        (
+            Role::Admin,
+            Action::AcknowledgeStudy | Action::WriteReport | Action::AcknowledgeCritical,
+        ) => Err(refused()),
         (Role::Admin, _) => Ok(Scope::All),
         (
             Role::Radiologist,
@@ -106,6 +114,8 @@ pub fn decide(principal: &Principal, action: Action) -> Result<Scope, Refused> {
             Role::Clinician | Role::Technician | Role::Integration,
             Action::ReadStudies | Action::FileForm | Action::Message,
         ) => Ok(Scope::Sites(user.sites.clone())),
+        // The site's physicians receive critical results.
+        (Role::Clinician, Action::AcknowledgeCritical) => Ok(Scope::Sites(user.sites.clone())),
         _ => Err(refused()),
     }
 }
@@ -140,6 +150,7 @@ mod tests {
             FileForm,
             WriteReport,
             Message,
+            AcknowledgeCritical,
             Operate,
             ManageUsers,
             ReadAudit,
@@ -160,6 +171,7 @@ mod tests {
                     ReadAudit,
                 ],
                 Role::Radiologist => &[ReadStudies, AcknowledgeStudy, WriteReport, Message],
+                Role::Clinician => &[ReadStudies, FileForm, Message, AcknowledgeCritical],
                 _ => &[ReadStudies, FileForm, Message],
             };
             assert_eq!(allowed, expected, "{role}");

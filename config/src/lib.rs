@@ -11,6 +11,7 @@
 //! the crates that use them.
 
 mod audit;
+mod critical;
 mod dicom;
 mod escalation;
 mod forwarding;
@@ -33,6 +34,7 @@ use std::path::Path;
 use serde::Serialize;
 
 pub use crate::audit::{AuditConfig, MIN_RETENTION_MONTHS};
+pub use crate::critical::CriticalResultsConfig;
 pub use crate::dicom::DicomConfig;
 pub use crate::escalation::EscalationConfig;
 pub use crate::forwarding::ForwardingConfig;
@@ -66,6 +68,7 @@ pub struct Config {
     pub rota: RotaConfig,
     pub rules: Vec<RuleConfig>,
     pub sla: SlaConfig,
+    pub critical_results: CriticalResultsConfig,
     pub escalation: EscalationConfig,
     pub forwarding: ForwardingConfig,
     pub audit: AuditConfig,

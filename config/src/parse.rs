@@ -11,6 +11,7 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use crate::Config;
 use crate::audit::AuditConfig;
+use crate::critical::CriticalResultsConfig;
 use crate::dicom::DicomConfig;
 use crate::escalation::EscalationConfig;
 use crate::forwarding::ForwardingConfig;
@@ -42,6 +43,7 @@ struct ConfigFile {
     rota: RotaConfig,
     rules: Vec<RuleConfig>,
     sla: SlaConfig,
+    critical_results: CriticalResultsConfig,
     escalation: EscalationConfig,
     forwarding: ForwardingConfig,
     audit: AuditConfig,
@@ -178,6 +180,7 @@ pub(crate) fn parse(document: &Document<'_>) -> Parsed {
             "rota" => file.rota = reader.rota(value),
             "rules" => file.rules = reader.list(unread::RULES, value),
             "sla" => file.sla = reader.section("sla", value),
+            "critical_results" => file.critical_results = reader.section("critical_results", value),
             "escalation" => file.escalation = reader.section("escalation", value),
             "forwarding" => file.forwarding = reader.section("forwarding", value),
             "audit" => file.audit = reader.section("audit", value),
@@ -210,6 +213,7 @@ pub(crate) fn parse(document: &Document<'_>) -> Parsed {
         rota: file.rota,
         rules: file.rules,
         sla: file.sla,
+        critical_results: file.critical_results,
         escalation: file.escalation,
         forwarding: file.forwarding,
         audit: file.audit,

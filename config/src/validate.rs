@@ -52,6 +52,7 @@ pub(crate) fn problems(
     check.problems.extend(crate::rota::problems(config, unread));
     check.problems.extend(crate::rule::problems(config, unread));
     check.problems.extend(crate::sla::problems(config));
+    check.problems.extend(crate::critical::problems(config));
     check
         .problems
         .extend(crate::escalation::problems(config, unread));

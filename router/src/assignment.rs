@@ -310,16 +310,40 @@ pub async fn raise_alert(
     Ok(())
 }
 
+/// Resolves the study's assignment alerts (it has a reader now); alerts
+/// of critical results stay until the site acknowledges them.
 pub async fn resolve_alerts(
     tx: &mut Tx<'_>,
     study_id: StudyId,
     at: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE alerts SET resolved_at = $2 WHERE study_id = $1 AND resolved_at IS NULL")
-        .bind(study_id)
-        .bind(at)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "UPDATE alerts SET resolved_at = $2 WHERE study_id = $1 AND resolved_at IS NULL \
+         AND kind <> 'critical_result'",
+    )
+    .bind(study_id)
+    .bind(at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Resolves the study's critical-result alerts once none of its results
+/// is still escalated.
+pub async fn resolve_critical_alerts(
+    tx: &mut Tx<'_>,
+    study_id: StudyId,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE alerts SET resolved_at = $2 WHERE study_id = $1 AND resolved_at IS NULL \
+         AND kind = 'critical_result' AND NOT EXISTS (SELECT 1 FROM critical_results c \
+         WHERE c.study_id = $1 AND c.state = 'escalated')",
+    )
+    .bind(study_id)
+    .bind(at)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 

@@ -30,6 +30,7 @@ use telerad_store::{Archive, AssignmentId, EventId, Scope, StudyId};
 use tokio::sync::watch;
 
 mod claims;
+mod critical;
 
 /// How often the router looks for overdue acknowledgements, and for events
 /// recorded by other processes (its own process wakes it at once).
@@ -112,6 +113,7 @@ pub struct Router {
     workstations: HashMap<String, Destination>,
     chain: Vec<String>,
     sla: SlaConfig,
+    critical: telerad_config::CriticalResultsConfig,
     /// Each site's time zone: a form's study date is the site's day.
     time_zones: HashMap<String, jiff::tz::TimeZone>,
     archive: Arc<Archive>,
@@ -229,6 +231,7 @@ impl Router {
             workstations,
             chain: config.escalation.chain.clone(),
             sla: config.sla.clone(),
+            critical: config.critical_results,
             time_zones: config
                 .sites
                 .iter()
@@ -847,6 +850,12 @@ impl Router {
         Ok(alerts)
     }
 
+    /// How long the site has to acknowledge a critical result of an ACR
+    /// category (1 to 3).
+    pub fn critical_delay(&self, category: u8) -> Option<Duration> {
+        self.critical.delay(category)
+    }
+
     /// A configured radiologist's name.
     pub fn reader_name(&self, radiologist_id: &str) -> Option<&str> {
         self.readers.get(radiologist_id).map(|r| r.name.as_str())
@@ -1180,6 +1189,9 @@ pub async fn run_router(router: Arc<Router>, mut shutdown: watch::Receiver<bool>
         }
         if let Err(e) = router.escalate_due().await {
             tracing::error!("escalation pass failed: {e}");
+        }
+        if let Err(e) = router.escalate_critical_due().await {
+            tracing::error!("critical result escalation pass failed: {e}");
         }
         tokio::select! {
             _ = tokio::time::sleep(TICK) => {}

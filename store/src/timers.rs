@@ -1,6 +1,5 @@
 //! Durable timers: "do X for subject S at time T, once", for every kind of
-//! deadline (study completion, acknowledgement; next the critical-result and
-//! report SLAs).
+//! deadline (study completion, acknowledgement, critical result).
 //!
 //! A timer is a row (kind, subject, due time). A node claims the due ones
 //! for a lease, handles each in a transaction of its own and, in that same
@@ -23,6 +22,8 @@ pub enum TimerKind {
     StudyComplete,
     /// An assignment's acknowledgement deadline (subject: its id).
     Acknowledgement,
+    /// A critical result's acknowledgement deadline (subject: its id).
+    CriticalResult,
 }
 
 impl TimerKind {
@@ -30,6 +31,7 @@ impl TimerKind {
         match self {
             TimerKind::StudyComplete => "study_complete",
             TimerKind::Acknowledgement => "acknowledgement",
+            TimerKind::CriticalResult => "critical_result",
         }
     }
 }

@@ -4,7 +4,7 @@
 //! a site files the request form ([`forms`]); the reader writes the report
 //! from draft to signed final and addenda ([`reports`]); the site and the
 //! readers talk in each study's thread ([`messages`]); everyone follows the
-//! [`queue`]. Critical findings come here next.
+//! [`queue`]; critical results are a closed loop ([`critical`]).
 //!
 //! It is not for deciding who reads a study (`telerad-router`, which these
 //! routes call), for the operators' watch over the index and the outbox
@@ -12,6 +12,7 @@
 //! (`telerad-http`: errors, paging, body limit, layers).
 
 pub mod assignments;
+pub mod critical;
 pub mod forms;
 pub mod messages;
 pub mod queue;
@@ -38,4 +39,5 @@ where
         .merge(messages::routes())
         .merge(queue::routes())
         .merge(reports::routes())
+        .merge(critical::routes())
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use telerad_router::assignment::{self, AssignmentState};
+use telerad_router::service::Router as RouterService;
 use telerad_store::audit::{self, AuditRecord};
 use telerad_store::reports::{self, NewVersion, ReportError, ReportRow, Status, VersionKind};
 use telerad_store::{Database, Scope, StudyId, study_rows};
@@ -99,7 +100,7 @@ pub fn content_hash(content: &str) -> String {
     hex::encode(Sha256::digest(content.as_bytes()))
 }
 
-async fn study_in(
+pub(crate) async fn study_in(
     tx: &mut Tx,
     uid: &str,
     scope: &Scope,
@@ -110,7 +111,7 @@ async fn study_in(
 }
 
 /// Only the reader who claimed the study writes its report.
-async fn require_reader(
+pub(crate) async fn require_reader(
     tx: &mut Tx,
     study_id: StudyId,
     radiologist: &str,
@@ -224,7 +225,11 @@ pub async fn save_draft(
         existing.as_ref().is_some_and(|r| r.draft.is_some()),
         Step::SaveDraft,
     )?;
-    let json = serde_json::to_string(content).map_err(|e| DeskError::Corrupt(e.to_string()))?;
+    let own = Content {
+        communications: Vec::new(),
+        ..content.clone()
+    };
+    let json = serde_json::to_string(&own).map_err(|e| DeskError::Corrupt(e.to_string()))?;
     let now = record.at;
     let report = reports::save_draft(
         &mut tx,
@@ -247,10 +252,12 @@ fn owned(ids: Vec<&str>) -> Vec<String> {
 }
 
 /// Issues the working copy as a preliminary, or signs the final (the
-/// working copy, else the preliminary as issued). The caller has checked
-/// the password for a final.
+/// working copy, else the preliminary as issued), with the communication
+/// statements of the study's critical results in the site's time. The
+/// caller has checked the password for a final.
 pub async fn issue(
     db: &Database,
+    zones: &RouterService,
     author: &Author<'_>,
     uid: &str,
     kind: VersionKind,
@@ -280,9 +287,16 @@ pub async fn issue(
             .map(|v| v.content)
             .ok_or_else(|| DeskError::Corrupt("a preliminary report without its text".into()))?,
     };
-    let content: Content =
+    let mut content: Content =
         serde_json::from_str(&text).map_err(|e| DeskError::Corrupt(e.to_string()))?;
     let template = templates::check(&content)?;
+    // What was said to whom, as of this version.
+    let zone = zones
+        .site_time_zone(&study.site)
+        .cloned()
+        .unwrap_or(jiff::tz::TimeZone::UTC);
+    content.communications = crate::critical::statements(&mut tx, study.id, &zone).await?;
+    let text = serde_json::to_string(&content).map_err(|e| DeskError::Corrupt(e.to_string()))?;
     if kind == VersionKind::Final {
         let missing = template.unfilled(&content, Rule::Required);
         if !missing.is_empty() {

@@ -20,7 +20,7 @@ pub mod lifecycle;
 pub mod templates;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRef, Path};
+use axum::extract::{FromRef, Path, State};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use desk::{AddendumContent, Author, DeskError, ReportView};
@@ -28,12 +28,14 @@ use serde::Deserialize;
 use std::sync::Arc;
 use telerad_access::{Access, Action, Caller};
 use telerad_http::ApiError;
+use telerad_router::service::Router as RouterService;
 use telerad_store::audit::{AuditRecord, Outcome};
 use telerad_store::reports::VersionKind;
 use templates::{Content, Template};
 
 pub fn routes<S>() -> Router<S>
 where
+    Arc<RouterService>: FromRef<S>,
     Arc<Access>: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
@@ -162,6 +164,7 @@ async fn save_draft(
 
 async fn preliminary(
     caller: Caller,
+    State(router): State<Arc<RouterService>>,
     Path(raw_uid): Path<String>,
 ) -> Result<Json<ReportView>, ApiError> {
     let writing = Writing::of(&caller, &raw_uid).await?;
@@ -169,6 +172,7 @@ async fn preliminary(
     let db = caller.access().database();
     let result = desk::issue(
         db,
+        &router,
         &writing.author(&caller),
         &writing.uid,
         VersionKind::Preliminary,
@@ -186,6 +190,7 @@ struct Signature {
 
 async fn sign(
     caller: Caller,
+    State(router): State<Arc<RouterService>>,
     Path(raw_uid): Path<String>,
     json: Result<Json<Signature>, JsonRejection>,
 ) -> Result<Json<ReportView>, ApiError> {
@@ -199,6 +204,7 @@ async fn sign(
     let db = caller.access().database();
     let result = desk::issue(
         db,
+        &router,
         &writing.author(&caller),
         &writing.uid,
         VersionKind::Final,

@@ -91,6 +91,11 @@ pub struct Content {
     pub fields: BTreeMap<String, Value>,
     #[serde(default)]
     pub text: String,
+    /// The communication statements of the study's critical results,
+    /// written by telerad when the report is issued (what an author sends
+    /// here is replaced).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub communications: Vec<String>,
 }
 
 /// Why content does not fit its template; the message names the field.
@@ -292,6 +297,7 @@ mod tests {
             template: "ct-knee".into(),
             fields: BTreeMap::new(),
             text: String::new(),
+            communications: Vec::new(),
         };
         assert!(
             check(&unknown)

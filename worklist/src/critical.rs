@@ -1,0 +1,423 @@
+//! Critical results over HTTP: a closed loop (ACR practice parameter on
+//! communication of diagnostic imaging findings).
+//!
+//! - `POST /api/studies/{uid}/critical-results` `{"category": 1|2|3,
+//!   "finding"}`: the reader who claimed the study flags a finding; the
+//!   site must acknowledge it within the category's delay
+//!   (`[critical_results]`), or the router escalates it.
+//! - `POST .../critical-results/{id}/acknowledge`: a clinician of the site
+//!   acknowledges it in telerad;
+//! - `POST .../critical-results/{id}/communicated` `{"to", "role", "means":
+//!   "phone"|"in person"}`: or the reader records the call.
+//! - `GET .../critical-results`: the loop as it stands, for whoever may read
+//!   the study, with the form's callback number and, once closed, the
+//!   communication statement the report carries ("Communicated to NAME,
+//!   ROLE, on DATE at TIME by MEANS.").
+
+use crate::reports::desk::{self, DeskError};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRef, Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use telerad_access::{Access, Action, Caller};
+use telerad_http::ApiError;
+use telerad_router::assignment;
+use telerad_router::service::Router as RouterService;
+use telerad_store::audit::{self, AuditRecord, Outcome};
+use telerad_store::critical::{self, CriticalRow, Means, NewCritical, Receipt, State as Loop};
+use telerad_store::timers::{self, TimerKind};
+use telerad_store::{Scope, StudyId, forms};
+
+/// Longest finding, and longest name or role, in characters.
+pub const MAX_FINDING_CHARS: usize = 2_000;
+pub const MAX_NAME_CHARS: usize = 200;
+
+type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+pub fn routes<S>() -> Router<S>
+where
+    Arc<RouterService>: FromRef<S>,
+    Arc<Access>: FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
+    Router::new()
+        .route(
+            "/api/studies/{study_uid}/critical-results",
+            get(list).post(flag),
+        )
+        .route(
+            "/api/studies/{study_uid}/critical-results/{id}/acknowledge",
+            post(acknowledge),
+        )
+        .route(
+            "/api/studies/{study_uid}/critical-results/{id}/communicated",
+            post(communicated),
+        )
+}
+
+#[derive(Debug, Serialize)]
+pub struct Acknowledgement {
+    pub by: String,
+    pub role: String,
+    #[serde(serialize_with = "telerad_store::time::rfc3339")]
+    pub at: i64,
+    pub means: String,
+    pub recorded_by: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CriticalView {
+    pub id: i64,
+    pub category: i64,
+    pub finding: String,
+    pub flagged_by: String,
+    #[serde(serialize_with = "telerad_store::time::rfc3339")]
+    pub flagged_at: i64,
+    #[serde(serialize_with = "telerad_store::time::rfc3339")]
+    pub due_at: i64,
+    pub state: Loop,
+    /// Not acknowledged, and past its deadline.
+    pub overdue: bool,
+    #[serde(serialize_with = "telerad_store::time::rfc3339_opt")]
+    pub escalated_at: Option<i64>,
+    /// Whom to call: the requester's number from the form.
+    pub callback_number: Option<String>,
+    pub acknowledgement: Option<Acknowledgement>,
+    /// What the report says of it once the loop is closed.
+    pub statement: Option<String>,
+}
+
+/// "Communicated to Dr Urgences, emergency physician, on 2026-03-18 at
+/// 03:25 (Europe/Paris) by phone." in the site's time.
+pub fn statement(row: &CriticalRow, zone: &jiff::tz::TimeZone) -> Option<String> {
+    let at = row.acknowledged_at?;
+    let local = jiff::Timestamp::from_millisecond(at)
+        .ok()?
+        .to_zoned(zone.clone());
+    let means = match row.means.as_deref() {
+        Some("telerad") => "acknowledgement in telerad",
+        Some(other) => other,
+        None => "an unrecorded means",
+    };
+    Some(format!(
+        "Critical result (ACR category {}): {}. Communicated to {}, {}, on {} at {} ({}) by {}.",
+        row.category,
+        row.finding.trim_end_matches('.'),
+        row.acknowledged_by.as_deref().unwrap_or("?"),
+        row.acknowledged_role.as_deref().unwrap_or("?"),
+        local.strftime("%Y-%m-%d"),
+        local.strftime("%H:%M"),
+        zone.iana_name().unwrap_or("UTC"),
+        means
+    ))
+}
+
+/// The statements of the study's closed loops, for its report.
+pub(crate) async fn statements(
+    tx: &mut Tx,
+    study_id: StudyId,
+    zone: &jiff::tz::TimeZone,
+) -> Result<Vec<String>, sqlx::Error> {
+    Ok(critical::of_study(tx, study_id)
+        .await?
+        .iter()
+        .filter_map(|row| statement(row, zone))
+        .collect())
+}
+
+fn zone_of(router: &RouterService, site: &str) -> jiff::tz::TimeZone {
+    router
+        .site_time_zone(site)
+        .cloned()
+        .unwrap_or(jiff::tz::TimeZone::UTC)
+}
+
+fn study_uid(raw: &str) -> Result<&str, ApiError> {
+    telerad_dicom::uid::validate_uid(raw).map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+fn desk_error(e: DeskError) -> ApiError {
+    match e {
+        DeskError::NotFound(m) => ApiError::NotFound(m),
+        DeskError::Conflict(m) => ApiError::Conflict(m),
+        DeskError::Illegal(e) => ApiError::Conflict(e.to_string()),
+        DeskError::Content(e) => ApiError::BadRequest(e.to_string()),
+        DeskError::Corrupt(m) => ApiError::Internal(m),
+        DeskError::Database(e) => ApiError::Database(e),
+    }
+}
+
+async fn views(
+    tx: &mut Tx,
+    router: &RouterService,
+    study: &telerad_store::study_rows::StudyRef,
+    now: i64,
+) -> Result<Vec<CriticalView>, sqlx::Error> {
+    let zone = zone_of(router, &study.site);
+    let callback = forms::of_study(tx, study.id).await?.and_then(|f| {
+        serde_json::from_str::<serde_json::Value>(&f.form)
+            .ok()
+            .and_then(|form| form["callback_number"].as_str().map(str::to_string))
+    });
+    Ok(critical::of_study(tx, study.id)
+        .await?
+        .into_iter()
+        .map(|row| CriticalView {
+            statement: statement(&row, &zone),
+            overdue: row.state != Loop::Acknowledged && now > row.due_at,
+            acknowledgement: row.acknowledged_at.map(|at| Acknowledgement {
+                by: row.acknowledged_by.clone().unwrap_or_default(),
+                role: row.acknowledged_role.clone().unwrap_or_default(),
+                at,
+                means: row.means.clone().unwrap_or_default(),
+                recorded_by: row.recorded_by.clone().unwrap_or_default(),
+            }),
+            callback_number: callback.clone(),
+            id: row.id,
+            category: row.category,
+            finding: row.finding,
+            flagged_by: row.flagged_by,
+            flagged_at: row.flagged_at,
+            due_at: row.due_at,
+            state: row.state,
+            escalated_at: row.escalated_at,
+        })
+        .collect())
+}
+
+/// Opens the write transaction of a change to the study's loop.
+async fn begin(
+    caller: &Caller,
+    uid: &str,
+    scope: &Scope,
+) -> Result<(Tx, telerad_store::study_rows::StudyRef), DeskError> {
+    let mut tx = caller.access().database().begin_write().await?;
+    let study = desk::study_in(&mut tx, uid, scope).await?;
+    Ok((tx, study))
+}
+
+/// Commits a change with its audit record, and answers the loop.
+async fn commit(
+    mut tx: Tx,
+    router: &RouterService,
+    study: &telerad_store::study_rows::StudyRef,
+    record: &AuditRecord,
+) -> Result<Vec<CriticalView>, DeskError> {
+    audit::append(&mut tx, record).await?;
+    let views = views(&mut tx, router, study, record.at).await?;
+    tx.commit().await?;
+    Ok(views)
+}
+
+/// The answer of a change; one not made is audited.
+async fn answer(
+    caller: &Caller,
+    record: AuditRecord,
+    result: Result<Vec<CriticalView>, DeskError>,
+) -> Result<Vec<CriticalView>, ApiError> {
+    match result {
+        Ok(views) => Ok(views),
+        Err(e) => {
+            let outcome = match e {
+                DeskError::Corrupt(_) | DeskError::Database(_) => Outcome::Failed,
+                _ => Outcome::Refused,
+            };
+            Err(caller.not_done(record, outcome, desk_error(e)).await)
+        }
+    }
+}
+
+async fn list(
+    caller: Caller,
+    State(router): State<Arc<RouterService>>,
+    Path(raw_uid): Path<String>,
+) -> Result<Json<Vec<CriticalView>>, ApiError> {
+    let scope = caller.allow(Action::ReadStudies).await?;
+    let uid = study_uid(&raw_uid)?;
+    let record = caller.study_record("critical.read", uid, None);
+    let mut tx = caller.access().database().begin().await?;
+    let study = match desk::study_in(&mut tx, uid, &scope).await {
+        Ok(study) => study,
+        Err(e) => {
+            return Err(caller
+                .not_done(record, Outcome::Failed, desk_error(e))
+                .await);
+        }
+    };
+    let views = views(&mut tx, &router, &study, caller.now()).await?;
+    tx.rollback().await?;
+    caller.audit(&record).await?;
+    Ok(Json(views))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Flag {
+    category: u8,
+    finding: String,
+}
+
+async fn flag(
+    caller: Caller,
+    State(router): State<Arc<RouterService>>,
+    Path(raw_uid): Path<String>,
+    json: Result<Json<Flag>, JsonRejection>,
+) -> Result<(StatusCode, Json<Vec<CriticalView>>), ApiError> {
+    let scope = caller.allow(Action::WriteReport).await?;
+    let uid = study_uid(&raw_uid)?;
+    let Some(radiologist) = caller.principal().user.radiologist_id.clone() else {
+        return Err(ApiError::Forbidden(
+            "only a radiologist's account flags critical results".into(),
+        ));
+    };
+    let Json(body) = json.map_err(|e| {
+        ApiError::from_json_rejection(&e, "expected {\"category\": 1, \"finding\": \"...\"}")
+    })?;
+    let delay = router.critical_delay(body.category).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "category: {} is not an ACR category (1, 2 or 3)",
+            body.category
+        ))
+    })?;
+    let finding = body.finding.trim();
+    if finding.is_empty() || finding.chars().count() > MAX_FINDING_CHARS {
+        return Err(ApiError::BadRequest(format!(
+            "finding: from 1 to {MAX_FINDING_CHARS} characters"
+        )));
+    }
+    let mut record = caller.study_record("critical.flag", uid, None);
+    record.detail = serde_json::json!({ "category": body.category }).to_string();
+    let now = record.at;
+    let due_at = now + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 4);
+    let result = async {
+        let (mut tx, study) = begin(&caller, uid, &scope).await?;
+        desk::require_reader(&mut tx, study.id, &radiologist).await?;
+        let id = critical::flag(
+            &mut tx,
+            &NewCritical {
+                study_id: study.id,
+                category: body.category,
+                finding,
+                flagged_by: &radiologist,
+                due_at,
+            },
+            now,
+        )
+        .await?;
+        timers::schedule(&mut tx, TimerKind::CriticalResult, id, due_at).await?;
+        commit(tx, &router, &study, &record).await
+    }
+    .await;
+    let views = answer(&caller, record, result).await?;
+    Ok((StatusCode::CREATED, Json(views)))
+}
+
+/// Closes the loop of result `id` of the study.
+async fn close(
+    tx: &mut Tx,
+    study_id: StudyId,
+    id: i64,
+    receipt: &Receipt<'_>,
+) -> Result<(), DeskError> {
+    let row = critical::by_id(tx, id)
+        .await?
+        .filter(|row| row.study_id == study_id)
+        .ok_or_else(|| DeskError::NotFound(format!("no critical result {id} on this study")))?;
+    if !critical::acknowledge(tx, row.id, receipt).await? {
+        return Err(DeskError::Conflict(format!(
+            "critical result {id} was acknowledged already"
+        )));
+    }
+    timers::cancel(tx, TimerKind::CriticalResult, row.id).await?;
+    assignment::resolve_critical_alerts(tx, study_id, receipt.at).await?;
+    Ok(())
+}
+
+async fn acknowledge(
+    caller: Caller,
+    State(router): State<Arc<RouterService>>,
+    Path((raw_uid, id)): Path<(String, i64)>,
+) -> Result<Json<Vec<CriticalView>>, ApiError> {
+    let scope = caller.allow(Action::AcknowledgeCritical).await?;
+    let uid = study_uid(&raw_uid)?;
+    let record = caller.study_record("critical.acknowledge", uid, None);
+    let user = &caller.principal().user;
+    let receipt = Receipt {
+        by: &user.name,
+        role: "emergency physician",
+        means: Means::Telerad,
+        recorded_by: &user.login,
+        at: record.at,
+    };
+    let result = async {
+        let (mut tx, study) = begin(&caller, uid, &scope).await?;
+        close(&mut tx, study.id, id, &receipt).await?;
+        commit(tx, &router, &study, &record).await
+    }
+    .await;
+    let views = answer(&caller, record, result).await?;
+    Ok(Json(views))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Call {
+    to: String,
+    role: String,
+    means: Means,
+}
+
+async fn communicated(
+    caller: Caller,
+    State(router): State<Arc<RouterService>>,
+    Path((raw_uid, id)): Path<(String, i64)>,
+    json: Result<Json<Call>, JsonRejection>,
+) -> Result<Json<Vec<CriticalView>>, ApiError> {
+    let scope = caller.allow(Action::WriteReport).await?;
+    let uid = study_uid(&raw_uid)?;
+    let Some(radiologist) = caller.principal().user.radiologist_id.clone() else {
+        return Err(ApiError::Forbidden(
+            "only a radiologist's account records a call".into(),
+        ));
+    };
+    let Json(call) = json.map_err(|e| {
+        ApiError::from_json_rejection(
+            &e,
+            "expected {\"to\": \"name\", \"role\": \"...\", \"means\": \"phone\" or \"in person\"}",
+        )
+    })?;
+    for (field, value) in [("to", &call.to), ("role", &call.role)] {
+        let length = value.trim().chars().count();
+        if length == 0 || length > MAX_NAME_CHARS {
+            return Err(ApiError::BadRequest(format!(
+                "{field}: from 1 to {MAX_NAME_CHARS} characters"
+            )));
+        }
+    }
+    if call.means == Means::Telerad {
+        return Err(ApiError::BadRequest(
+            "means: a call is \"phone\" or \"in person\"; the site acknowledges in telerad itself"
+                .into(),
+        ));
+    }
+    let record = caller.study_record("critical.communicated", uid, None);
+    let receipt = Receipt {
+        by: call.to.trim(),
+        role: call.role.trim(),
+        means: call.means,
+        recorded_by: &caller.principal().user.login,
+        at: record.at,
+    };
+    let result = async {
+        let (mut tx, study) = begin(&caller, uid, &scope).await?;
+        desk::require_reader(&mut tx, study.id, &radiologist).await?;
+        close(&mut tx, study.id, id, &receipt).await?;
+        commit(tx, &router, &study, &record).await
+    }
+    .await;
+    let views = answer(&caller, record, result).await?;
+    Ok(Json(views))
+}
