@@ -190,6 +190,29 @@ fn a_report_goes_from_draft_to_addendum_and_frees_the_reader(backend: &Backend) 
     );
     assert_eq!(status, 409, "{body}");
 
+    // A preliminary answers the required fields too: the site acts on it.
+    let (status, body) = call(&rad, "POST", &format!("{report}/preliminary"), None);
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("fields.conclusion"),
+        "{body}"
+    );
+    let first_read = json!({
+        "template": "ct-head-stroke",
+        "fields": {
+            "acquisitions": "non-contrast CT",
+            "haemorrhage": "absent",
+            "early_ischaemia": "indeterminate",
+            "aspects": 9,
+            "conclusion": "No haemorrhage. CT angiography to follow."
+        },
+    });
+    let (status, body) = call(&rad, "PUT", &format!("{report}/draft"), Some(&first_read));
+    assert_eq!(status, 200, "{body}");
+
     // The preliminary: the site reads it at once, another site does not.
     let (status, body) = call(&rad, "POST", &format!("{report}/preliminary"), None);
     assert_eq!(status, 200, "{body}");
@@ -211,6 +234,16 @@ fn a_report_goes_from_draft_to_addendum_and_frees_the_reader(backend: &Backend) 
     );
     assert!(seen.get("draft").is_none(), "{seen}");
     assert_eq!(call(&clin_b, "GET", &report, None).0, 404);
+    // Printable, marked preliminary.
+    let print = format!("{report}/print");
+    let (status, page) = call(&clin_a, "GET", &print, None);
+    assert_eq!(status, 200, "{page}");
+    let page = page.as_str().unwrap_or("").to_string();
+    assert!(
+        page.starts_with("<!doctype html>") && page.contains("Preliminary report"),
+        "{page}"
+    );
+    assert_eq!(call(&clin_b, "GET", &print, None).0, 404);
     // Nothing more to issue until the draft changes again.
     assert_eq!(
         call(&rad, "POST", &format!("{report}/preliminary"), None).0,
@@ -335,7 +368,7 @@ fn a_report_goes_from_draft_to_addendum_and_frees_the_reader(backend: &Backend) 
             "occlusion": "M1",
             "conclusion": "Left M1 occlusion, ASPECTS 8, no haemorrhage."
         },
-        "text": "Thrombectomy centre informed."
+        "text": "Thrombectomy centre informed <at 03:20>."
     });
     let (status, body) = call(&rad, "PUT", &format!("{report}/draft"), Some(&complete));
     assert_eq!(status, 200, "{body}");
@@ -437,6 +470,27 @@ fn a_report_goes_from_draft_to_addendum_and_frees_the_reader(backend: &Backend) 
         "the final is kept as signed"
     );
     assert_eq!(call(&clin_b, "GET", &report, None).0, 404);
+
+    // The printed final: the patient, the request, the findings, the
+    // statements, the signer and the addendum; the text escaped.
+    let (status, page) = call(&clin_a, "GET", &print, None);
+    assert_eq!(status, 200, "{page}");
+    let page = page.as_str().unwrap_or("").to_string();
+    for expected in [
+        "Final report, with addenda",
+        "P-1",
+        "Right hemiparesis since 01:40",
+        "Left M1 occlusion, ASPECTS 8",
+        "Communicated to",
+        "Signed by dr-neuro (rad)",
+        "Correction: ASPECTS 7 on review.",
+        "at 03:20",
+    ] {
+        assert!(page.contains(expected), "{expected:?} missing from\n{page}");
+    }
+    assert!(!page.contains("<at 03:20>"), "unescaped text");
+    let hash = seen["versions"][1]["content_hash"].as_str().unwrap_or("?");
+    assert!(page.contains(hash), "the signed hash is printed");
 
     // Every step, refusal and read is in the trail, and the trail holds.
     let (status, trail) = server.get(&format!("/api/audit?study={uid}&limit=1000"));

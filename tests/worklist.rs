@@ -260,6 +260,18 @@ fn the_worklist_is_sorted_filtered_and_paged(backend: &Backend) {
     assert_eq!(act(&clin_a, &bare.study_instance_uid, "claim", "").0, 403);
     let mine = uids(&list(&rad, "?mine=true"));
     assert_eq!(mine.len(), 2, "{mine:?}");
+    // A draft left behind is not the next reader's to issue.
+    let bare_report = format!("/api/studies/{}/report", bare.study_instance_uid);
+    let draft = r#"{"template": "free-text", "fields": {"conclusion": "Draft by dr-neuro."}}"#;
+    let (status, body) = server
+        .request(
+            "PUT",
+            &format!("{bare_report}/draft"),
+            Some(&rad),
+            Some(draft),
+        )
+        .expect("an answer");
+    assert_eq!(status, 200, "{body}");
     // Released: back in the pool with a reason, an alert, and not mine.
     assert_eq!(
         act(&other, &urgent.study_instance_uid, "release", "").0,
@@ -297,6 +309,27 @@ fn the_worklist_is_sorted_filtered_and_paged(backend: &Backend) {
     // The other reader of the site takes it from the pool.
     let (status, body) = act(&other, &bare.study_instance_uid, "claim", "");
     assert_eq!(body["radiologist"]["id"], "dr-other", "{status} {body}");
+    assert_eq!(
+        server.get_as(Some(&other), &bare_report).0,
+        404,
+        "not theirs to see"
+    );
+    for step in ["preliminary", "final"] {
+        let body = if step == "final" {
+            r#"{"password": "a password for the tests"}"#
+        } else {
+            ""
+        };
+        let (status, answer) = act(
+            &other,
+            &bare.study_instance_uid,
+            &format!("report/{step}"),
+            body,
+        );
+        assert_eq!(status, 409, "{step} of another's draft: {answer}");
+    }
+    let listed = list(&other, "?mine=true");
+    assert_eq!(listed["items"][0]["report_status"], "none", "{listed}");
 
     // The study's thread: the site asks, the reader reads; receipts say who.
     let thread = format!("/api/studies/{}/messages", stroke.study_instance_uid);

@@ -1,8 +1,9 @@
 //! The access policy: one function, [`decide`], says whether an account
 //! may perform an action, and on which studies.
 //!
-//! - Administrators do everything, on every site, except acknowledge a
-//!   study for a radiologist.
+//! - Administrators do everything, on every site, except what is a
+//!   person's own word: acknowledging a study, writing a report, receiving
+//!   a critical result.
 //! - Radiologists read the studies assigned to them and the pool of their
 //!   licensed sites (unassigned, or escalated and not yet acknowledged),
 //!   and acknowledge what is theirs.

@@ -1,6 +1,7 @@
 //! `GET /api/alerts`: what the router could not do by itself and a
-//! coordinator must see: studies nobody on duty could take, studies a
-//! reader released. An alert is resolved when the study is given.
+//! coordinator must see: studies nobody on duty could take and studies a
+//! reader released (resolved when the study is given), critical results
+//! the site did not acknowledge in time (resolved when it does).
 
 use axum::extract::{FromRef, State};
 use axum::routing::get;

@@ -388,6 +388,26 @@ pub async fn loads(tx: &mut Tx<'_>) -> Result<HashMap<String, Load>, LoadError> 
     Ok(loads)
 }
 
+/// Whether `radiologist` holds the study (claimed, acknowledged): a
+/// guarded write, so that on PostgreSQL the row stays locked until the
+/// caller's transaction ends and nobody changes its reader meanwhile.
+pub async fn hold_for_reader(
+    tx: &mut Tx<'_>,
+    study_id: StudyId,
+    radiologist: &str,
+) -> Result<bool, sqlx::Error> {
+    let held = sqlx::query(
+        "UPDATE assignments SET updated_at = updated_at \
+         WHERE study_id = $1 AND state = 'acknowledged' AND radiologist_id = $2",
+    )
+    .bind(study_id)
+    .bind(radiologist)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(held == 1)
+}
+
 /// The study's final report is signed: it leaves its reader's open load.
 pub async fn mark_reported(
     tx: &mut Tx<'_>,

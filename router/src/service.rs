@@ -999,6 +999,15 @@ impl Router {
             )));
         }
         let existing = assignment::by_study(&mut tx, study_id).await?;
+        if existing
+            .as_ref()
+            .is_some_and(|row| row.reported_at.is_some())
+        {
+            return Err(RouterError::Conflict(
+                "the final report is signed: the study is done (a correction is an addendum by its reader)"
+                    .into(),
+            ));
+        }
         let (classification, previous) = match &existing {
             Some(row) => (
                 Classification {

@@ -89,7 +89,8 @@ pub async fn mark_read(
     Ok(sqlx::query(
         "INSERT INTO message_reads (message_id, user_id, read_at) \
          SELECT m.id, $2, $3 FROM messages m WHERE m.study_id = $1 \
-         AND NOT EXISTS (SELECT 1 FROM message_reads r WHERE r.message_id = m.id AND r.user_id = $2)",
+         AND NOT EXISTS (SELECT 1 FROM message_reads r WHERE r.message_id = m.id AND r.user_id = $2) \
+         ON CONFLICT (message_id, user_id) DO NOTHING",
     )
     .bind(study_id)
     .bind(reader)

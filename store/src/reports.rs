@@ -172,7 +172,8 @@ pub async fn versions(tx: &mut Tx<'_>, report_id: i64) -> Result<Vec<VersionRow>
 }
 
 /// Saves the author's working copy, creating the report on its first
-/// save. The caller checked that the report is not signed.
+/// save; `None` if the report was signed meanwhile (a signed report has no
+/// working copy).
 pub async fn save_draft(
     tx: &mut Tx<'_>,
     study_id: StudyId,
@@ -180,25 +181,28 @@ pub async fn save_draft(
     draft: &str,
     author: &str,
     now: i64,
-) -> Result<ReportRow, sqlx::Error> {
+) -> Result<Option<ReportRow>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO reports (study_id, status, template, draft, draft_author, draft_saved_at, \
          versions, created_at, updated_at) VALUES ($1, 'draft', $2, $3, $4, $5, 0, $5, $5) \
          ON CONFLICT (study_id) DO UPDATE SET template = $2, draft = $3, draft_author = $4, \
-         draft_saved_at = $5, updated_at = $5 RETURNING {COLUMNS}"
+         draft_saved_at = $5, updated_at = $5 \
+         WHERE reports.status IN ('draft', 'preliminary') RETURNING {COLUMNS}"
     )))
     .bind(study_id)
     .bind(template)
     .bind(draft)
     .bind(author)
     .bind(now)
-    .fetch_one(&mut **tx)
+    .fetch_optional(&mut **tx)
     .await
 }
 
 /// Issues a version: the report's status moves on, the working copy is
 /// cleared, and the version is appended with the next number. Fails with
-/// [`ReportError::Changed`] if `report` is no longer what is stored.
+/// [`ReportError::Changed`] if `report` is no longer what is stored: a
+/// version issued, or the working copy saved again, since it was read
+/// (the text issued is the one the caller read).
 pub async fn issue(
     tx: &mut Tx<'_>,
     report: &ReportRow,
@@ -208,12 +212,13 @@ pub async fn issue(
     let moved = sqlx::query(
         "UPDATE reports SET status = $3, versions = versions + 1, draft = NULL, \
          draft_author = NULL, draft_saved_at = NULL, updated_at = $4 \
-         WHERE id = $1 AND versions = $2",
+         WHERE id = $1 AND versions = $2 AND draft IS NOT DISTINCT FROM $5",
     )
     .bind(report.id)
     .bind(report.versions)
     .bind(version.kind.status_after().as_str())
     .bind(now)
+    .bind(report.draft.as_deref())
     .execute(&mut **tx)
     .await?
     .rows_affected();

@@ -121,6 +121,8 @@ pub struct WorklistRow {
     pub requested_examination: Option<String>,
     pub symptom_onset_at: Option<i64>,
     pub report_status: Option<String>,
+    /// Whose working copy the report holds, if any.
+    pub draft_author: Option<String>,
     pub rank: i64,
 }
 
@@ -149,7 +151,8 @@ pub async fn page(
          s.study_description, s.modalities, s.instance_count, s.completed_at, a.state, \
          a.radiologist_id, a.priority, a.subspecialty, a.acknowledge_by, a.preliminary_by, \
          a.acknowledged_at, a.escalation_level, a.new_images, f.id AS form_id, f.urgency, \
-         f.requested_examination, f.symptom_onset_at, r.status AS report_status, {RANK} AS rank \
+         f.requested_examination, f.symptom_onset_at, r.status AS report_status, \
+         r.draft_author, {RANK} AS rank \
          FROM assignments a JOIN studies s ON s.id = a.study_id \
          LEFT JOIN request_forms f ON f.study_id = s.id \
          LEFT JOIN reports r ON r.study_id = s.id \

@@ -30,6 +30,7 @@ use telerad_router::service::Router as RouterService;
 pub fn routes<S>() -> Router<S>
 where
     Arc<RouterService>: FromRef<S>,
+    Arc<telerad_store::Archive>: FromRef<S>,
     Arc<Access>: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {

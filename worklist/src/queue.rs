@@ -101,7 +101,18 @@ pub struct Item {
     pub report_status: String,
 }
 
-fn item(row: WorklistRow, router: &RouterService, now: i64) -> Item {
+/// The report's status as `viewer` may know it: a draft is its author's
+/// business, to others there is no report yet.
+fn report_status(row: &WorklistRow, viewer: Option<&str>) -> String {
+    match row.report_status.as_deref() {
+        None => "none".into(),
+        Some("draft") if row.draft_author.as_deref() != viewer || viewer.is_none() => "none".into(),
+        Some(status) => status.to_string(),
+    }
+}
+
+fn item(row: WorklistRow, router: &RouterService, viewer: Option<&str>, now: i64) -> Item {
+    let report_status = report_status(&row, viewer);
     let stroke = row
         .symptom_onset_at
         .filter(|_| row.urgency.as_deref() == Some("stroke"))
@@ -148,7 +159,7 @@ fn item(row: WorklistRow, router: &RouterService, now: i64) -> Item {
         },
         urgency: row.urgency,
         new_images: row.new_images,
-        report_status: row.report_status.unwrap_or_else(|| "none".into()),
+        report_status,
     }
 }
 
@@ -216,10 +227,11 @@ async fn list(
     .to_string();
     caller.audit(&record).await?;
     let now = caller.now();
+    let viewer = caller.principal().user.radiologist_id.as_deref();
     let items = page
         .rows
         .into_iter()
-        .map(|row| item(row, &router, now))
+        .map(|row| item(row, &router, viewer, now))
         .collect();
     let yes = |b: bool| b.then_some("true");
     Ok(Json(Page::new(

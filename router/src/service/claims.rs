@@ -37,8 +37,10 @@ impl Router {
         let mine = row.radiologist_id.as_deref() == Some(radiologist_id);
         let from_pool = match (row.state, mine) {
             (AssignmentState::Acknowledged, true) => {
-                // Claimed already (a second click): nothing to change.
-                tx.rollback().await?;
+                // Claimed already (a second click): nothing to change but
+                // the trail.
+                audit::append(&mut tx, acting.audit).await?;
+                tx.commit().await?;
                 return self.view_of(study_uid).await;
             }
             (AssignmentState::Acknowledged, false) => {
@@ -149,16 +151,24 @@ impl Router {
         }
         let (ack, _) = sla_for(&self.sla, row.priority);
         let due = now + ms(ack);
-        sqlx::query(
+        let released = sqlx::query(
             "UPDATE assignments SET state = 'unassigned', radiologist_id = NULL, \
              acknowledged_at = NULL, acknowledge_by = $2, updated_at = $3 \
-             WHERE id = $1 AND state = 'acknowledged'",
+             WHERE id = $1 AND state = 'acknowledged' AND radiologist_id = $4 \
+             AND reported_at IS NULL",
         )
         .bind(row.id)
         .bind(due)
         .bind(now)
+        .bind(radiologist_id)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
+        if released != 1 {
+            return Err(RouterError::Conflict(
+                "the assignment changed meanwhile (signed or taken); reload it".into(),
+            ));
+        }
         timers::schedule(&mut tx, TimerKind::Acknowledgement, row.id.0, due).await?;
         assignment::mark_tried(&mut tx, row.id, radiologist_id).await?;
         let detail = if reason.is_empty() {

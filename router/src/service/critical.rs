@@ -1,8 +1,8 @@
 //! Critical results past their deadline: the router's pass over the
 //! durable timers escalates each one the site has not acknowledged. The
-//! result is marked escalated (its view then shows the radiologist the
-//! callback number of the form) and an alert is raised for the
-//! coordinators; notifying the site's other clinicians rides on this state.
+//! result is marked escalated and an alert is raised for the coordinators;
+//! the loop's view shows the reader the form's callback number. Notifying
+//! the site's other clinicians (e-mail, webhooks) is still to come.
 
 use super::{Router, RouterError};
 use crate::assignment;

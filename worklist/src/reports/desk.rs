@@ -55,6 +55,10 @@ pub struct Author<'a> {
 #[serde(deny_unknown_fields)]
 pub struct AddendumContent {
     pub text: String,
+    /// The communication statements of the study's critical results as
+    /// they stand when the addendum is signed (written by telerad).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub communications: Vec<String>,
 }
 
 /// One issued version, as answered.
@@ -110,12 +114,18 @@ pub(crate) async fn study_in(
         .ok_or_else(|| DeskError::NotFound(format!("no study {uid}")))
 }
 
-/// Only the reader who claimed the study writes its report.
+/// Only the reader who claimed the study writes its report. The check is
+/// a guarded write on the assignment row, so that on PostgreSQL it holds
+/// the row until the transaction ends: a release or a reassignment cannot
+/// slip in between the check and the report's write.
 pub(crate) async fn require_reader(
     tx: &mut Tx,
     study_id: StudyId,
     radiologist: &str,
 ) -> Result<(), DeskError> {
+    if assignment::hold_for_reader(tx, study_id, radiologist).await? {
+        return Ok(());
+    }
     let row = assignment::by_study(tx, study_id).await?;
     let Some(row) = row else {
         return Err(DeskError::Conflict(
@@ -239,7 +249,10 @@ pub async fn save_draft(
         author.radiologist,
         now,
     )
-    .await?;
+    .await?
+    .ok_or_else(|| {
+        DeskError::Conflict("the report was signed meanwhile: write an addendum".into())
+    })?;
     audit::append(&mut tx, record).await?;
     let warn = owned(template.unfilled(content, Rule::Warn));
     let view = view(&mut tx, uid, &report, Some(author.radiologist), warn).await?;
@@ -267,9 +280,16 @@ pub async fn issue(
     let study = study_in(&mut tx, uid, author.scope).await?;
     require_reader(&mut tx, study.id, author.radiologist).await?;
     let report = reports::of_study(&mut tx, study.id).await?;
+    // Only the caller's own working copy is theirs to issue: another
+    // reader's (left when the study changed hands) is never signed unseen.
+    let own_draft = report.as_ref().and_then(|r| {
+        r.draft
+            .clone()
+            .filter(|_| r.draft_author.as_deref() == Some(author.radiologist))
+    });
     lifecycle::check(
         report.as_ref().map(|r| r.status),
-        report.as_ref().is_some_and(|r| r.draft.is_some()),
+        own_draft.is_some(),
         Step::Issue(kind),
     )?;
     let Some(report) = report else {
@@ -277,8 +297,8 @@ pub async fn issue(
             "a report passed its checks without a row".into(),
         ));
     };
-    let text = match &report.draft {
-        Some(draft) => draft.clone(),
+    let text = match own_draft {
+        Some(draft) => draft,
         None => reports::versions(&mut tx, report.id)
             .await?
             .into_iter()
@@ -289,7 +309,7 @@ pub async fn issue(
     };
     let mut content: Content =
         serde_json::from_str(&text).map_err(|e| DeskError::Corrupt(e.to_string()))?;
-    let template = templates::check(&content)?;
+    let template = templates::check(&content).map_err(|e| DeskError::Corrupt(e.to_string()))?;
     // What was said to whom, as of this version.
     let zone = zones
         .site_time_zone(&study.site)
@@ -297,18 +317,19 @@ pub async fn issue(
         .unwrap_or(jiff::tz::TimeZone::UTC);
     content.communications = crate::critical::statements(&mut tx, study.id, &zone).await?;
     let text = serde_json::to_string(&content).map_err(|e| DeskError::Corrupt(e.to_string()))?;
-    if kind == VersionKind::Final {
-        let missing = template.unfilled(&content, Rule::Required);
-        if !missing.is_empty() {
-            return Err(DeskError::Conflict(format!(
-                "cannot sign: required fields are empty: {}",
-                missing
-                    .iter()
-                    .map(|f| format!("fields.{f}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
+    // The site acts on a preliminary at once: it answers the same
+    // required fields as the final.
+    let missing = template.unfilled(&content, Rule::Required);
+    if !missing.is_empty() {
+        return Err(DeskError::Conflict(format!(
+            "cannot issue the {}: required fields are empty: {}",
+            kind.as_str(),
+            missing
+                .iter()
+                .map(|f| format!("fields.{f}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
     }
     let now = record.at;
     reports::issue(
@@ -341,6 +362,7 @@ pub async fn issue(
 /// the password.
 pub async fn add_addendum(
     db: &Database,
+    zones: &RouterService,
     author: &Author<'_>,
     uid: &str,
     addendum: &AddendumContent,
@@ -366,7 +388,15 @@ pub async fn add_addendum(
             "a report passed its checks without a row".into(),
         ));
     };
-    let text = serde_json::to_string(addendum).map_err(|e| DeskError::Corrupt(e.to_string()))?;
+    let zone = zones
+        .site_time_zone(&study.site)
+        .cloned()
+        .unwrap_or(jiff::tz::TimeZone::UTC);
+    let signed = AddendumContent {
+        text: addendum.text.clone(),
+        communications: crate::critical::statements(&mut tx, study.id, &zone).await?,
+    };
+    let text = serde_json::to_string(&signed).map_err(|e| DeskError::Corrupt(e.to_string()))?;
     reports::issue(
         &mut tx,
         &report,

@@ -10,13 +10,15 @@
 //! - `POST /api/studies/{uid}/report/addenda` `{"text", "password"}`: a
 //!   signed addendum after the final;
 //! - `GET /api/studies/{uid}/report`: whoever may read the study reads its
-//!   issued versions (and its author the draft).
+//!   issued versions (and its author the draft);
+//! - `GET /api/studies/{uid}/report/print`: the printable page ([`print`]).
 //!
 //! An illegal step is a 409 with the reason; every step and read is
 //! audited, a change in the transaction that makes it.
 
 pub mod desk;
 pub mod lifecycle;
+pub mod print;
 pub mod templates;
 
 use axum::extract::rejection::JsonRejection;
@@ -29,6 +31,7 @@ use std::sync::Arc;
 use telerad_access::{Access, Action, Caller};
 use telerad_http::ApiError;
 use telerad_router::service::Router as RouterService;
+use telerad_store::Archive;
 use telerad_store::audit::{AuditRecord, Outcome};
 use telerad_store::reports::VersionKind;
 use templates::{Content, Template};
@@ -36,12 +39,15 @@ use templates::{Content, Template};
 pub fn routes<S>() -> Router<S>
 where
     Arc<RouterService>: FromRef<S>,
+    Arc<Archive>: FromRef<S>,
     Arc<Access>: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
     Router::new()
         .route("/api/report-templates", get(list_templates))
         .route("/api/studies/{study_uid}/report", get(read))
+        .route("/api/studies/{study_uid}/report/print", get(print_page))
+        .route("/assets/print.css", get(stylesheet))
         .route("/api/studies/{study_uid}/report/draft", put(save_draft))
         .route(
             "/api/studies/{study_uid}/report/preliminary",
@@ -223,6 +229,7 @@ struct SignedAddendum {
 
 async fn addendum(
     caller: Caller,
+    State(router): State<Arc<RouterService>>,
     Path(raw_uid): Path<String>,
     json: Result<Json<SignedAddendum>, JsonRejection>,
 ) -> Result<Json<ReportView>, ApiError> {
@@ -237,11 +244,65 @@ async fn addendum(
     let db = caller.access().database();
     let result = desk::add_addendum(
         db,
+        &router,
         &writing.author(&caller),
         &writing.uid,
-        &AddendumContent { text: body.text },
+        &AddendumContent {
+            text: body.text,
+            communications: Vec::new(),
+        },
         &record,
     )
     .await;
     finish(&caller, record, result).await
+}
+
+async fn stylesheet() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        print::STYLESHEET,
+    )
+}
+
+async fn print_page(
+    caller: Caller,
+    State(router): State<Arc<RouterService>>,
+    State(archive): State<Arc<Archive>>,
+    Path(raw_uid): Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    use askama::Template as _;
+    use axum::response::IntoResponse as _;
+    let scope = caller.allow(Action::ReadStudies).await?;
+    let uid = study_uid(&raw_uid)?;
+    let record = caller.study_record("report.print", uid, None);
+    let db = caller.access().database();
+    // Drafts are never printed, not even for their author.
+    let report = match desk::read(db, uid, &scope, None).await {
+        Ok(report) => report,
+        Err(e) => return Err(caller.not_done(record, Outcome::Failed, api_error(e)).await),
+    };
+    let study = archive
+        .index()
+        .study(uid, &scope)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no study {uid}")))?;
+    let form = router
+        .form(uid, &scope)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let zone = router
+        .site_time_zone(&study.site)
+        .cloned()
+        .unwrap_or(jiff::tz::TimeZone::UTC);
+    let page = print::printable(&report, &study, form.as_ref(), &zone, caller.now())
+        .ok_or_else(|| ApiError::Internal(format!("the report of {uid} cannot be read")))?;
+    let html = page
+        .render()
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    caller.audit(&record).await?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        html,
+    )
+        .into_response())
 }

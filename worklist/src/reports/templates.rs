@@ -5,7 +5,7 @@
 //! A report's content names its template, fills its fields, and may add
 //! free text.
 //!
-//! The templates ship inside the binary (`worklist/templates/*.json`), so
+//! The templates ship inside the binary (`worklist/report-templates/*.json`), so
 //! that every node offers the same ones.
 
 use serde::{Deserialize, Serialize};
@@ -19,12 +19,12 @@ pub const MAX_FIELD_CHARS: usize = 10_000;
 pub const MAX_TEXT_CHARS: usize = 50_000;
 
 const SOURCES: &[&str] = &[
-    include_str!("../../templates/ct-head-stroke.json"),
-    include_str!("../../templates/ct-head-trauma.json"),
-    include_str!("../../templates/ct-pulmonary-angiography.json"),
-    include_str!("../../templates/ct-abdomen-pelvis.json"),
-    include_str!("../../templates/mr-brain.json"),
-    include_str!("../../templates/free-text.json"),
+    include_str!("../../report-templates/ct-head-stroke.json"),
+    include_str!("../../report-templates/ct-head-trauma.json"),
+    include_str!("../../report-templates/ct-pulmonary-angiography.json"),
+    include_str!("../../report-templates/ct-abdomen-pelvis.json"),
+    include_str!("../../report-templates/mr-brain.json"),
+    include_str!("../../report-templates/free-text.json"),
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
