@@ -67,6 +67,37 @@ impl Scope {
         }
     }
 
+    /// [`Scope::condition`] for a query that has the study's assignment
+    /// joined already as `assignment`: a radiologist's pool is read off that
+    /// row rather than looked up again (which PostgreSQL would plan as a
+    /// join over every study the radiologist ever read). Same parameters.
+    pub(crate) fn condition_with_assignment(
+        &self,
+        study: &str,
+        assignment: &str,
+        first: usize,
+    ) -> String {
+        match self {
+            Scope::Reader { sites, .. } => {
+                let a = assignment;
+                let pool = if sites.is_empty() {
+                    "1 = 0".to_string()
+                } else {
+                    let placeholders = (first + 1..first + 1 + sites.len())
+                        .map(|n| format!("${n}"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    format!(
+                        "{study}.site IN ({placeholders}) AND ({a}.state = 'unassigned' OR \
+                         ({a}.state = 'assigned' AND {a}.escalation_level > 0))"
+                    )
+                };
+                format!("({a}.radiologist_id = ${first} OR ({pool}))")
+            }
+            _ => self.condition(study, first),
+        }
+    }
+
     pub(crate) fn values(&self) -> Vec<&str> {
         match self {
             Scope::All => Vec::new(),

@@ -132,7 +132,10 @@ async fn sqlite_schema(url: &str) -> Schema {
                 continue;
             }
             let columns: Vec<(String,)> =
-                sqlx::query_as("SELECT name FROM pragma_index_info($1) ORDER BY seqno")
+                // An expression (migration 0017's rank) has no column name.
+                sqlx::query_as(
+                    "SELECT COALESCE(name, '<expr>') FROM pragma_index_info($1) ORDER BY seqno",
+                )
                     .bind(&index)
                     .fetch_all(&pool)
                     .await
@@ -234,8 +237,8 @@ async fn postgres_schema(url: &str) -> Schema {
         }
         let indexes: Vec<(String, bool, bool, String, bool)> = sqlx::query_as(
             "SELECT ic.relname::text, i.indisunique, i.indisprimary, \
-             (SELECT string_agg(a.attname::text, ',' ORDER BY k.n) FROM unnest(i.indkey) \
-              WITH ORDINALITY k(attnum, n) JOIN pg_attribute a \
+             (SELECT string_agg(COALESCE(a.attname::text, '<expr>'), ',' ORDER BY k.n) \
+              FROM unnest(i.indkey) WITH ORDINALITY k(attnum, n) LEFT JOIN pg_attribute a \
               ON a.attrelid = i.indrelid AND a.attnum = k.attnum), \
              EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) \
              FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid \
