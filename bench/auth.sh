@@ -105,15 +105,6 @@ measure() {
     p99="$(awk '$1 == "99%" {print $2}' <<<"$out")"
     echo "$rps $(to_ms "$p50") $(to_ms "$p99")"
 }
-to_ms() {
-    local v=$1
-    case $v in
-        *us) awk -v x="${v%us}" 'BEGIN {printf "%.3f", x / 1000}' ;;
-        *ms) awk -v x="${v%ms}" 'BEGIN {printf "%.3f", x}' ;;
-        *s) awk -v x="${v%s}" 'BEGIN {printf "%.3f", x * 1000}' ;;
-    esac
-}
-median() { sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
 declare -a results0 results1
 for ((r = 0; r < rounds; r++)); do
@@ -123,7 +114,6 @@ for ((r = 0; r < rounds; r++)); do
         if [[ $i == 0 ]]; then results0+=("$line"); else results1+=("$line"); fi
     done
 done
-column() { local n=$1; shift; printf '%s\n' "$@" | awk -v n="$n" '{print $n}' | median; }
 rps0="$(column 1 "${results0[@]}")"; rps1="$(column 1 "${results1[@]}")"
 p500="$(column 2 "${results0[@]}")"; p501="$(column 2 "${results1[@]}")"
 p990="$(column 3 "${results0[@]}")"; p991="$(column 3 "${results1[@]}")"

@@ -59,3 +59,19 @@ set_aside() {
     done
     return 0
 }
+
+# to_ms VALUE: one of wrk's latencies (123.45us, 1.2ms, 1.5s) in ms.
+to_ms() {
+    local v=$1
+    case $v in
+        *us) awk -v x="${v%us}" 'BEGIN {printf "%.3f", x / 1000}' ;;
+        *ms) awk -v x="${v%ms}" 'BEGIN {printf "%.3f", x}' ;;
+        *s) awk -v x="${v%s}" 'BEGIN {printf "%.3f", x * 1000}' ;;
+    esac
+}
+
+# median: of the numbers on standard input, one per line.
+median() { sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+
+# column N LINE...: the median of the Nth field of the lines.
+column() { local n=$1; shift; printf '%s\n' "$@" | awk -v n="$n" '{print $n}' | median; }

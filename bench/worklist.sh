@@ -127,16 +127,6 @@ measure() {
     p99="$(awk '$1 == "99%" {print $2}' <<<"$out")"
     echo "$rps $(to_ms "$p50") $(to_ms "$p99")"
 }
-to_ms() {
-    local v=$1
-    case $v in
-        *us) awk -v x="${v%us}" 'BEGIN {printf "%.3f", x / 1000}' ;;
-        *ms) awk -v x="${v%ms}" 'BEGIN {printf "%.3f", x}' ;;
-        *s) awk -v x="${v%s}" 'BEGIN {printf "%.3f", x * 1000}' ;;
-    esac
-}
-median() { sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
-column() { local n=$1; shift; printf '%s\n' "$@" | awk -v n="$n" '{print $n}' | median; }
 
 declare -a radiologist site radiologist1 site1
 for ((r = 0; r < rounds; r++)); do

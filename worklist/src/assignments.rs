@@ -37,9 +37,7 @@ struct RadiologistBody {
     radiologist: String,
 }
 
-fn study_uid(raw: &str) -> Result<&str, ApiError> {
-    telerad_dicom::uid::validate_uid(raw).map_err(|e| ApiError::BadRequest(e.to_string()))
-}
+use crate::study_uid;
 
 /// A function, not `From`: neither type is this crate's, and
 /// `telerad-http` does not know the router (`telerad-operations` maps them

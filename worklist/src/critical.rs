@@ -135,20 +135,7 @@ fn zone_of(router: &RouterService, site: &str) -> jiff::tz::TimeZone {
         .unwrap_or(jiff::tz::TimeZone::UTC)
 }
 
-fn study_uid(raw: &str) -> Result<&str, ApiError> {
-    telerad_dicom::uid::validate_uid(raw).map_err(|e| ApiError::BadRequest(e.to_string()))
-}
-
-fn desk_error(e: DeskError) -> ApiError {
-    match e {
-        DeskError::NotFound(m) => ApiError::NotFound(m),
-        DeskError::Conflict(m) => ApiError::Conflict(m),
-        DeskError::Illegal(e) => ApiError::Conflict(e.to_string()),
-        DeskError::Content(e) => ApiError::BadRequest(e.to_string()),
-        DeskError::Corrupt(m) => ApiError::Internal(m),
-        DeskError::Database(e) => ApiError::Database(e),
-    }
-}
+use crate::study_uid;
 
 async fn views(
     tx: &mut Tx,
@@ -225,7 +212,9 @@ async fn answer(
                 DeskError::Corrupt(_) | DeskError::Database(_) => Outcome::Failed,
                 _ => Outcome::Refused,
             };
-            Err(caller.not_done(record, outcome, desk_error(e)).await)
+            Err(caller
+                .not_done(record, outcome, crate::reports::api_error(e))
+                .await)
         }
     }
 }
@@ -243,7 +232,7 @@ async fn list(
         Ok(study) => study,
         Err(e) => {
             return Err(caller
-                .not_done(record, Outcome::Failed, desk_error(e))
+                .not_done(record, Outcome::Failed, crate::reports::api_error(e))
                 .await);
         }
     };

@@ -22,6 +22,7 @@ use axum::Router;
 use axum::extract::FromRef;
 use std::sync::Arc;
 use telerad_access::Access;
+use telerad_http::ApiError;
 use telerad_router::service::Router as RouterService;
 
 /// Every worklist route, each taking from the application's state `S` only
@@ -41,4 +42,9 @@ where
         .merge(queue::routes())
         .merge(reports::routes())
         .merge(critical::routes())
+}
+
+/// The study UID of a path, checked (PS3.5 9.1) before it reaches a query.
+pub(crate) fn study_uid(raw: &str) -> Result<&str, ApiError> {
+    telerad_dicom::uid::validate_uid(raw).map_err(|e| ApiError::BadRequest(e.to_string()))
 }

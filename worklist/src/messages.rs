@@ -57,9 +57,7 @@ struct NewMessage {
     body: String,
 }
 
-fn study_uid(raw: &str) -> Result<&str, ApiError> {
-    telerad_dicom::uid::validate_uid(raw).map_err(|e| ApiError::BadRequest(e.to_string()))
-}
+use crate::study_uid;
 
 async fn thread(caller: Caller, Path(raw_uid): Path<String>) -> Result<Json<Thread>, ApiError> {
     let scope = caller.allow(Action::Message).await?;

@@ -57,7 +57,7 @@ where
         .route("/api/studies/{study_uid}/report/addenda", post(addendum))
 }
 
-fn api_error(e: DeskError) -> ApiError {
+pub(crate) fn api_error(e: DeskError) -> ApiError {
     match e {
         DeskError::NotFound(m) => ApiError::NotFound(m),
         DeskError::Conflict(m) => ApiError::Conflict(m),
@@ -68,9 +68,7 @@ fn api_error(e: DeskError) -> ApiError {
     }
 }
 
-fn study_uid(raw: &str) -> Result<&str, ApiError> {
-    telerad_dicom::uid::validate_uid(raw).map_err(|e| ApiError::BadRequest(e.to_string()))
-}
+use crate::study_uid;
 
 /// The templates are not patient data: any signed-in account reads them.
 async fn list_templates(_caller: Caller) -> Json<&'static [Template]> {
