@@ -173,17 +173,21 @@ async fn preliminary(
 ) -> Result<Json<ReportView>, ApiError> {
     let writing = Writing::of(&caller, &raw_uid).await?;
     let record = caller.study_record("report.preliminary", &writing.uid, None);
+    issue(&caller, &router, &writing, VersionKind::Preliminary, record).await
+}
+
+/// Issues the caller's working copy as `kind`, and answers.
+async fn issue(
+    caller: &Caller,
+    router: &RouterService,
+    writing: &Writing,
+    kind: VersionKind,
+    record: AuditRecord,
+) -> Result<Json<ReportView>, ApiError> {
     let db = caller.access().database();
-    let result = desk::issue(
-        db,
-        &router,
-        &writing.author(&caller),
-        &writing.uid,
-        VersionKind::Preliminary,
-        &record,
-    )
-    .await;
-    finish(&caller, record, result).await
+    let author = writing.author(caller);
+    let result = desk::issue(db, router, &author, &writing.uid, kind, &record).await;
+    finish(caller, record, result).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -205,17 +209,7 @@ async fn sign(
     caller
         .reauthenticate(&body.password, &record, "signing the report")
         .await?;
-    let db = caller.access().database();
-    let result = desk::issue(
-        db,
-        &router,
-        &writing.author(&caller),
-        &writing.uid,
-        VersionKind::Final,
-        &record,
-    )
-    .await;
-    finish(&caller, record, result).await
+    issue(&caller, &router, &writing, VersionKind::Final, record).await
 }
 
 #[derive(Debug, Deserialize)]
