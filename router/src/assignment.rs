@@ -11,6 +11,7 @@ use crate::rules::Priority;
 use serde::Serialize;
 use sqlx::{Any, FromRow, Transaction};
 use std::collections::{HashMap, HashSet};
+use telerad_store::events::{self, EventKind};
 use telerad_store::timers::{self, TimerKind};
 use telerad_store::{AssignmentId, StudyId};
 
@@ -290,6 +291,25 @@ pub async fn record(
     .bind(detail)
     .execute(&mut **tx)
     .await?;
+    // People are told of who reads the study now; acknowledgements, new
+    // images and priority changes are on the study's own page.
+    let kind = match action {
+        HistoryAction::Assigned | HistoryAction::Reassigned => Some(EventKind::Assigned),
+        HistoryAction::Escalated | HistoryAction::Unassigned => Some(EventKind::Escalated),
+        HistoryAction::Acknowledged | HistoryAction::NewImages | HistoryAction::Reprioritised => {
+            None
+        }
+    };
+    if let Some(kind) = kind {
+        events::append_workflow(
+            tx,
+            study_id,
+            kind,
+            at,
+            serde_json::json!({ "radiologist": radiologist_id, "action": action.as_str() }),
+        )
+        .await?;
+    }
     Ok(())
 }
 

@@ -372,8 +372,19 @@ impl Router {
                 self.on_complete(tx, event.study_id, event.instance_count)
                     .await
             }
-            // Reopened studies are handled when they complete again.
-            EventKind::Receiving => Ok(None),
+            // Reopened studies are handled when they complete again; the
+            // workflow events are the notifiers' business.
+            EventKind::Receiving
+            | EventKind::Assigned
+            | EventKind::Escalated
+            | EventKind::Preliminary
+            | EventKind::Final
+            | EventKind::Addendum
+            | EventKind::CriticalResult
+            | EventKind::CriticalEscalated
+            | EventKind::CriticalAcknowledged
+            | EventKind::Message
+            | EventKind::Form => Ok(None),
         }
     }
 
@@ -1186,9 +1197,10 @@ pub async fn run_router(router: Arc<Router>, mut shutdown: watch::Receiver<bool>
         tracing::error!("cannot reconcile forwards at start-up: {e}");
     }
     loop {
+        let mut changed = false;
         loop {
             match router.process_next_event().await {
-                Ok(true) => continue,
+                Ok(true) => changed = true,
                 Ok(false) => break,
                 Err(e) => {
                     tracing::error!("cannot read the study event log: {e}");
@@ -1196,11 +1208,18 @@ pub async fn run_router(router: Arc<Router>, mut shutdown: watch::Receiver<bool>
                 }
             }
         }
-        if let Err(e) = router.escalate_due().await {
-            tracing::error!("escalation pass failed: {e}");
+        match router.escalate_due().await {
+            Ok(n) => changed |= n > 0,
+            Err(e) => tracing::error!("escalation pass failed: {e}"),
         }
-        if let Err(e) = router.escalate_critical_due().await {
-            tracing::error!("critical result escalation pass failed: {e}");
+        match router.escalate_critical_due().await {
+            Ok(n) => changed |= n > 0,
+            Err(e) => tracing::error!("critical result escalation pass failed: {e}"),
+        }
+        // Assignments and escalations appended workflow events: the
+        // notifiers look now rather than at their next poll.
+        if changed {
+            router.db().ring_events();
         }
         tokio::select! {
             _ = tokio::time::sleep(TICK) => {}

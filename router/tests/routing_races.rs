@@ -8,6 +8,7 @@ mod common;
 use common::{Backend, PgDatabase};
 use std::sync::Arc;
 use telerad_router::service::Router;
+use telerad_store::events::EventKind;
 use telerad_store::outbox::{Outbox, RetryPolicy};
 use telerad_store::{Archive, InstanceHeader, ManualClock};
 use tokio::sync::Barrier;
@@ -163,7 +164,23 @@ async fn events_and_escalations_happen_once_under_contention(backend: &Backend) 
             handled += 1;
         }
     }
-    assert_eq!(handled, 1, "one event handled {handled} times");
+    // The complete event, and the `assigned` workflow event its handling
+    // appended: each handled by exactly one racer.
+    let log: Vec<EventKind> = archives[0]
+        .index()
+        .events_after(0, 100)
+        .await
+        .expect("the log")
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(log, [EventKind::Complete, EventKind::Assigned]);
+    assert_eq!(
+        handled,
+        log.len(),
+        "{} events handled {handled} times",
+        log.len()
+    );
     assert_eq!(
         history_actions(&archives[1]).await,
         [("assigned".to_string(), Some("dr-a".to_string()))]

@@ -5,6 +5,7 @@
 //! other end with one of them, never a mix.
 
 use crate::StudyId;
+use crate::events::{self, EventKind};
 use serde::Serialize;
 
 type Tx<'c> = sqlx::Transaction<'c, sqlx::Any>;
@@ -110,6 +111,15 @@ pub async fn flag(tx: &mut Tx<'_>, new: &NewCritical<'_>, now: i64) -> Result<i6
     .bind(new.due_at)
     .fetch_one(&mut **tx)
     .await?;
+    events::append_workflow(
+        tx,
+        new.study_id,
+        EventKind::CriticalResult,
+        now,
+        serde_json::json!({ "critical_result": id, "category": new.category,
+                            "radiologist": new.flagged_by }),
+    )
+    .await?;
     Ok(id)
 }
 
@@ -148,10 +158,10 @@ pub async fn acknowledge(
     id: i64,
     receipt: &Receipt<'_>,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
+    let done: Option<(StudyId,)> = sqlx::query_as(
         "UPDATE critical_results SET state = 'acknowledged', acknowledged_by = $2, \
          acknowledged_role = $3, acknowledged_at = $4, means = $5, recorded_by = $6 \
-         WHERE id = $1 AND state IN ('open', 'escalated')",
+         WHERE id = $1 AND state IN ('open', 'escalated') RETURNING study_id",
     )
     .bind(id)
     .bind(receipt.by)
@@ -159,22 +169,43 @@ pub async fn acknowledge(
     .bind(receipt.at)
     .bind(receipt.means.as_str())
     .bind(receipt.recorded_by)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    Ok(done == 1)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some((study_id,)) = done else {
+        return Ok(false);
+    };
+    events::append_workflow(
+        tx,
+        study_id,
+        EventKind::CriticalAcknowledged,
+        receipt.at,
+        serde_json::json!({ "critical_result": id, "means": receipt.means.as_str() }),
+    )
+    .await?;
+    Ok(true)
 }
 
 /// The deadline passed unacknowledged: `false` if the loop closed first.
 pub async fn escalate(tx: &mut Tx<'_>, id: i64, now: i64) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
+    let done: Option<(StudyId, i64, String)> = sqlx::query_as(
         "UPDATE critical_results SET state = 'escalated', escalated_at = $2 \
-         WHERE id = $1 AND state = 'open'",
+         WHERE id = $1 AND state = 'open' RETURNING study_id, category, flagged_by",
     )
     .bind(id)
     .bind(now)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    Ok(done == 1)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some((study_id, category, flagged_by)) = done else {
+        return Ok(false);
+    };
+    events::append_workflow(
+        tx,
+        study_id,
+        EventKind::CriticalEscalated,
+        now,
+        serde_json::json!({ "critical_result": id, "category": category,
+                            "radiologist": flagged_by }),
+    )
+    .await?;
+    Ok(true)
 }

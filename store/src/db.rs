@@ -40,6 +40,14 @@ pub struct Database {
     pub backend: Backend,
     /// As given (PostgreSQL's listener opens a connection of its own).
     pub url: String,
+    /// Rung after workflow events are committed (by this process, or by
+    /// another one sharing PostgreSQL, through `LISTEN`): what the
+    /// notifiers wait on besides their polling.
+    events_bell: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
+    /// Set when the process stops: readers that follow the database for
+    /// long (event streams) end, so that the server's graceful shutdown
+    /// does not wait for them.
+    closing: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 // By hand: the URL may carry the database password, and archives (which
@@ -58,6 +66,28 @@ impl Database {
     /// SQLite a read first then a write wants [`Database::begin_write`]).
     pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
         self.pool.begin().await
+    }
+
+    /// Tells the notifiers that events were committed. Call it after the
+    /// commit: a notifier woken before would find nothing yet and wait for
+    /// its next poll.
+    pub fn ring_events(&self) {
+        self.events_bell.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver that changes whenever [`Database::ring_events`] is called.
+    pub fn events_bell(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.events_bell.subscribe()
+    }
+
+    /// Tells long readers to stop: the process is shutting down.
+    pub fn announce_closing(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Changes to `true` when [`Database::announce_closing`] is called.
+    pub fn closing(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.closing.subscribe()
     }
 
     /// Whether the database answers.
@@ -159,6 +189,8 @@ impl Database {
             pool,
             backend,
             url: url.to_string(),
+            events_bell: std::sync::Arc::new(tokio::sync::watch::channel(0).0),
+            closing: std::sync::Arc::new(tokio::sync::watch::channel(false).0),
         })
     }
 }

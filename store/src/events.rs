@@ -25,22 +25,75 @@ const APPEND_LOCK: i64 = 0x7465_6c65_7261_6401;
 
 pub type Tx<'a> = Transaction<'a, Any>;
 
-/// What happened to a study.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// What happened to a study: its images (what the router reads) and its
+/// reading workflow (what the notifiers read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     /// The quiet period passed: the study is complete.
     Complete,
     /// A complete study received more images.
     Receiving,
+    /// The study was assigned (or reassigned) to a radiologist.
+    Assigned,
+    /// Nobody acknowledged in time: the study went to someone else or to
+    /// the pool.
+    Escalated,
+    /// A preliminary report was issued.
+    Preliminary,
+    /// The final report was signed.
+    Final,
+    /// An addendum was signed.
+    Addendum,
+    /// A critical finding was flagged.
+    CriticalResult,
+    /// A critical finding was not acknowledged within its delay.
+    CriticalEscalated,
+    /// The site acknowledged a critical finding (or the call was recorded).
+    CriticalAcknowledged,
+    /// A message was posted in the study's thread.
+    Message,
+    /// A request form was added to the study.
+    Form,
 }
 
 impl EventKind {
+    pub const ALL: [EventKind; 12] = [
+        EventKind::Complete,
+        EventKind::Receiving,
+        EventKind::Assigned,
+        EventKind::Escalated,
+        EventKind::Preliminary,
+        EventKind::Final,
+        EventKind::Addendum,
+        EventKind::CriticalResult,
+        EventKind::CriticalEscalated,
+        EventKind::CriticalAcknowledged,
+        EventKind::Message,
+        EventKind::Form,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::Complete => "complete",
             EventKind::Receiving => "receiving",
+            EventKind::Assigned => "assigned",
+            EventKind::Escalated => "escalated",
+            EventKind::Preliminary => "preliminary",
+            EventKind::Final => "final",
+            EventKind::Addendum => "addendum",
+            EventKind::CriticalResult => "critical_result",
+            EventKind::CriticalEscalated => "critical_escalated",
+            EventKind::CriticalAcknowledged => "critical_acknowledged",
+            EventKind::Message => "message",
+            EventKind::Form => "form",
         }
+    }
+
+    /// Whether the event is part of the reading workflow (people are told
+    /// of it) rather than of the images' arrival.
+    pub fn is_workflow(self) -> bool {
+        !matches!(self, EventKind::Complete | EventKind::Receiving)
     }
 }
 
@@ -51,11 +104,10 @@ pub struct UnknownKind(pub String);
 impl FromStr for EventKind {
     type Err = UnknownKind;
     fn from_str(s: &str) -> Result<EventKind, UnknownKind> {
-        match s {
-            "complete" => Ok(EventKind::Complete),
-            "receiving" => Ok(EventKind::Receiving),
-            other => Err(UnknownKind(other.to_string())),
-        }
+        EventKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == s)
+            .ok_or_else(|| UnknownKind(s.to_string()))
     }
 }
 
@@ -77,6 +129,9 @@ pub struct Event {
     pub kind: EventKind,
     pub at: i64,
     pub instance_count: i64,
+    /// What a workflow event is about (a JSON object); `Null` for the image
+    /// events.
+    pub detail: serde_json::Value,
 }
 
 #[derive(FromRow)]
@@ -86,6 +141,7 @@ struct EventRow {
     kind: String,
     at: i64,
     instance_count: i64,
+    detail: Option<String>,
 }
 
 impl TryFrom<EventRow> for Event {
@@ -95,17 +151,26 @@ impl TryFrom<EventRow> for Event {
             .kind
             .parse()
             .map_err(|source| EventError::Corrupt { id: row.id, source })?;
+        let detail = match row.detail {
+            None => serde_json::Value::Null,
+            Some(text) => serde_json::from_str(&text).map_err(|e| EventError::Corrupt {
+                id: row.id,
+                source: UnknownKind(format!("detail is not JSON: {e}")),
+            })?,
+        };
         Ok(Event {
             id: row.id,
             study_id: row.study_id,
             kind,
             at: row.at,
             instance_count: row.instance_count,
+            detail,
         })
     }
 }
 
-/// Appends an event in the caller's transaction, visible when it commits.
+/// Appends an image event in the caller's transaction, visible when it
+/// commits.
 pub async fn append(
     tx: &mut Tx<'_>,
     backend: Backend,
@@ -113,6 +178,37 @@ pub async fn append(
     kind: EventKind,
     at: i64,
     instance_count: i64,
+) -> Result<EventId, sqlx::Error> {
+    insert(tx, backend, study_id, kind, at, instance_count, None).await
+}
+
+/// Appends a workflow event (what people are notified of) in the caller's
+/// transaction: the event exists exactly when the change it tells of does.
+pub async fn append_workflow(
+    tx: &mut Tx<'_>,
+    study_id: StudyId,
+    kind: EventKind,
+    at: i64,
+    detail: serde_json::Value,
+) -> Result<EventId, sqlx::Error> {
+    // `Postgres::NAME`; the callers' transactions do not carry a Backend.
+    let backend = if tx.backend_name().eq_ignore_ascii_case("postgresql") {
+        Backend::Postgres
+    } else {
+        Backend::Sqlite
+    };
+    let detail = detail.to_string();
+    insert(tx, backend, study_id, kind, at, 0, Some(&detail)).await
+}
+
+async fn insert(
+    tx: &mut Tx<'_>,
+    backend: Backend,
+    study_id: StudyId,
+    kind: EventKind,
+    at: i64,
+    instance_count: i64,
+    detail: Option<&str>,
 ) -> Result<EventId, sqlx::Error> {
     if backend == Backend::Postgres {
         // Held to the end of the transaction: the next appender takes its
@@ -123,13 +219,14 @@ pub async fn append(
             .await?;
     }
     let (id,): (EventId,) = sqlx::query_as(
-        "INSERT INTO study_events (study_id, kind, at, instance_count) VALUES ($1, $2, $3, $4) \
-         RETURNING id",
+        "INSERT INTO study_events (study_id, kind, at, instance_count, detail) \
+         VALUES ($1, $2, $3, $4, $5) RETURNING id",
     )
     .bind(study_id)
     .bind(kind.as_str())
     .bind(at)
     .bind(instance_count)
+    .bind(detail)
     .fetch_one(&mut **tx)
     .await?;
     if backend == Backend::Postgres {
@@ -205,7 +302,7 @@ pub struct Consumer {
     retry: RetryPolicy,
 }
 
-const EVENT_COLUMNS: &str = "id, study_id, kind, at, instance_count";
+const EVENT_COLUMNS: &str = "id, study_id, kind, at, instance_count, detail";
 
 impl Consumer {
     pub fn new(name: &str, retry: RetryPolicy) -> Consumer {
@@ -223,6 +320,21 @@ impl Consumer {
     pub async fn register(&self, db: &Database) -> Result<(), sqlx::Error> {
         sqlx::query(
             "INSERT INTO event_consumers (name, last_event_id) VALUES ($1, 0) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(&self.name)
+        .execute(&db.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Creates the cursor at the newest event if it does not exist: a
+    /// consumer added to a running installation starts from now. (The
+    /// `WHERE` is SQLite's: an upsert's SELECT needs one to parse.)
+    pub async fn register_at_end(&self, db: &Database) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO event_consumers (name, last_event_id) \
+             SELECT $1, COALESCE(MAX(id), 0) FROM study_events WHERE TRUE \
              ON CONFLICT (name) DO NOTHING",
         )
         .bind(&self.name)
@@ -279,7 +391,8 @@ impl Consumer {
         now: i64,
     ) -> Result<Option<(EventId, Result<Event, EventError>)>, sqlx::Error> {
         let row: Option<EventRow> = sqlx::query_as(
-            "SELECT e.id, e.study_id, e.kind, e.at, e.instance_count FROM event_failures f \
+            "SELECT e.id, e.study_id, e.kind, e.at, e.instance_count, e.detail \
+             FROM event_failures f \
              JOIN study_events e ON e.id = f.event_id \
              WHERE f.consumer = $1 AND f.next_attempt_at <= $2 \
              ORDER BY f.next_attempt_at, f.event_id LIMIT 1",
@@ -402,15 +515,17 @@ pub fn wake_on_append(
         return None;
     }
     let url = database.url.clone();
+    let database = database.clone();
     Some(AbortOnDrop(tokio::spawn(async move {
         loop {
-            match listen(&url, &notify).await {
+            match listen(&url, &notify, &database).await {
                 Ok(()) => return,
                 Err(e) => {
                     tracing::warn!("listening for study events failed ({e}); retrying in 1 s");
                     // Events appended meanwhile are found by the consumers'
                     // own polling; this only restores the immediate wake-up.
                     notify.notify_waiters();
+                    database.ring_events();
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }
@@ -418,15 +533,21 @@ pub fn wake_on_append(
     })))
 }
 
-async fn listen(url: &str, notify: &tokio::sync::Notify) -> Result<(), sqlx::Error> {
+async fn listen(
+    url: &str,
+    notify: &tokio::sync::Notify,
+    database: &Database,
+) -> Result<(), sqlx::Error> {
     let mut listener = sqlx::postgres::PgListener::connect(url).await?;
     listener.listen(CHANNEL).await?;
     // Appends made while nobody listened were not announced: consumers look
     // once now that the next ones will be.
     notify.notify_one();
+    database.ring_events();
     loop {
         listener.recv().await?;
         notify.notify_waiters();
+        database.ring_events();
         // A consumer busy when the notification came (not waiting) must
         // still see it: the stored permit covers that case.
         notify.notify_one();
@@ -460,7 +581,7 @@ mod tests {
 
     #[test]
     fn kinds_round_trip_and_unknown_ones_are_errors() {
-        for kind in [EventKind::Complete, EventKind::Receiving] {
+        for kind in EventKind::ALL {
             assert_eq!(kind.as_str().parse::<EventKind>().ok(), Some(kind));
         }
         assert!("Complete".parse::<EventKind>().is_err());

@@ -9,6 +9,7 @@
 //! the router matches it when the study completes ([`attach_waiting`]).
 
 use crate::StudyId;
+use crate::events::{self, EventKind};
 use serde::Serialize;
 
 type Tx<'c> = sqlx::Transaction<'c, sqlx::Any>;
@@ -147,7 +148,12 @@ pub async fn insert(
     .fetch_one(&mut **tx)
     .await;
     match inserted {
-        Ok((id,)) => Ok((id, study_id)),
+        Ok((id,)) => {
+            if let Some(study_id) = study_id {
+                form_added(tx, study_id, id, form.filed_at).await?;
+            }
+            Ok((id, study_id))
+        }
         // Nothing more may run in the transaction: PostgreSQL has aborted it.
         Err(e)
             if e.as_database_error()
@@ -197,10 +203,36 @@ pub async fn attach_waiting(
     let Some((form_id,)) = waiting else {
         return Ok(None);
     };
-    sqlx::query("UPDATE request_forms SET study_id = $1 WHERE id = $2 AND study_id IS NULL")
-        .bind(study_id)
-        .bind(form_id)
-        .execute(&mut **tx)
-        .await?;
-    of_study(tx, study_id).await
+    let attached =
+        sqlx::query("UPDATE request_forms SET study_id = $1 WHERE id = $2 AND study_id IS NULL")
+            .bind(study_id)
+            .bind(form_id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+    let form = of_study(tx, study_id).await?;
+    if attached == 1
+        && let Some(form) = &form
+    {
+        form_added(tx, study_id, form_id, form.filed_at).await?;
+    }
+    Ok(form)
+}
+
+/// The study has its request form: the reader is told.
+async fn form_added(
+    tx: &mut Tx<'_>,
+    study_id: StudyId,
+    form_id: i64,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    events::append_workflow(
+        tx,
+        study_id,
+        EventKind::Form,
+        at,
+        serde_json::json!({ "form": form_id }),
+    )
+    .await?;
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! Messages (migration 0015): a thread per study between the site and its
 //! readers, with read receipts. Nothing here is edited or deleted.
 
+use crate::events::{self, EventKind};
 use crate::{StudyId, UserId};
 use serde::Serialize;
 
@@ -51,6 +52,14 @@ pub async fn post(
         .bind(now)
         .execute(&mut **tx)
         .await?;
+    events::append_workflow(
+        tx,
+        study_id,
+        EventKind::Message,
+        now,
+        serde_json::json!({ "message": id, "author": author.0 }),
+    )
+    .await?;
     Ok(id)
 }
 

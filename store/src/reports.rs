@@ -9,6 +9,7 @@
 //! two nodes) cannot both sign.
 
 use crate::StudyId;
+use crate::events::{self, EventKind};
 use serde::Serialize;
 
 type Tx<'c> = sqlx::Transaction<'c, sqlx::Any>;
@@ -239,6 +240,19 @@ pub async fn issue(
     .bind(version.signed_by)
     .bind(now)
     .execute(&mut **tx)
+    .await?;
+    let kind = match version.kind {
+        VersionKind::Preliminary => EventKind::Preliminary,
+        VersionKind::Final => EventKind::Final,
+        VersionKind::Addendum => EventKind::Addendum,
+    };
+    events::append_workflow(
+        tx,
+        report.study_id,
+        kind,
+        now,
+        serde_json::json!({ "version": number, "radiologist": version.radiologist_id }),
+    )
     .await?;
     Ok(number)
 }

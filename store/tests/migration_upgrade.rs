@@ -1,8 +1,9 @@
-//! Migration 0010 rebuilds tables on SQLite (a foreign key or a column type
-//! cannot be changed in place there) and alters them on PostgreSQL. A
-//! database written by the schema before it keeps every row and every value
-//! through the upgrade: assignments, their tried radiologists and history,
-//! and forward jobs with their possible-duplicate flag.
+//! Migrations 0010 and 0018 rebuild tables on SQLite (a foreign key, a
+//! column type or a CHECK cannot be changed in place there) and alter them
+//! on PostgreSQL. A database written by the schema before keeps every row
+//! and every value through the upgrade: assignments, their tried
+//! radiologists and history, forward jobs with their possible-duplicate
+//! flag (0010); the study event log and its failed events (0018).
 
 use sqlx::AnyPool;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -10,20 +11,30 @@ use telerad_fixtures::database::{Backend, PgDatabase};
 use telerad_store::Database;
 use telerad_store::flag::Flag;
 
-telerad_fixtures::on_every_backend!(rows_written_before_0010_survive_it);
+telerad_fixtures::on_every_backend!(
+    rows_written_before_0010_survive_it,
+    events_written_before_0018_survive_it
+);
 
 /// The last migration before the radiologists table and real booleans.
 const BEFORE: i64 = 9;
 
-async fn rows_written_before_0010_survive_it(backend: &Backend) {
+/// A database of `backend` migrated up to `version`, its URL, and what
+/// keeps it alive.
+async fn migrated_to(
+    backend: &Backend,
+    version: i64,
+) -> (AnyPool, String, tempfile::TempDir, Option<PgDatabase>) {
     install_default_drivers();
     let dir = tempfile::tempdir().expect("a temp dir");
-    let pg;
+    let mut pg = None;
     let url = match backend {
         Backend::Sqlite => format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display()),
         Backend::Postgres { admin_url } => {
-            pg = PgDatabase::create(admin_url).await;
-            pg.url.clone()
+            let db = PgDatabase::create(admin_url).await;
+            let url = db.url.clone();
+            pg = Some(db);
+            url
         }
     };
     let old: AnyPool = AnyPoolOptions::new()
@@ -36,9 +47,14 @@ async fn rows_written_before_0010_survive_it(backend: &Backend) {
         Backend::Postgres { .. } => sqlx::migrate!("./migrations/postgres"),
     };
     migrator
-        .run_to(BEFORE, &old)
+        .run_to(version, &old)
         .await
-        .expect("migrate to 0009");
+        .unwrap_or_else(|e| panic!("migrate to {version}: {e}"));
+    (old, url, dir, pg)
+}
+
+async fn rows_written_before_0010_survive_it(backend: &Backend) {
+    let (old, url, _dir, _pg) = migrated_to(backend, BEFORE).await;
     for sql in [
         "INSERT INTO sites (name, time_zone, quiet_period_secs) VALUES ('a', 'Europe/Paris', 20)",
         "INSERT INTO studies (id, study_instance_uid, site, first_received_at, last_received_at, \
@@ -163,4 +179,69 @@ async fn rows_written_before_0010_survive_it(backend: &Backend) {
         let refused = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await;
         assert!(refused.is_err(), "{what} must be refused: {sql}");
     }
+}
+
+async fn events_written_before_0018_survive_it(backend: &Backend) {
+    let (old, url, _dir, _pg) = migrated_to(backend, 17).await;
+    for sql in [
+        "INSERT INTO sites (name, time_zone, quiet_period_secs) VALUES ('a', 'Europe/Paris', 20)",
+        "INSERT INTO studies (id, study_instance_uid, site, first_received_at, last_received_at, \
+         complete_after) VALUES (1, '1.2.1', 'a', 1, 2, 3)",
+        // Ids as the log gives them (PostgreSQL's identity, SQLite's rowid):
+        // 1, 2, 3.
+        "INSERT INTO study_events (study_id, kind, at, instance_count) VALUES \
+         (1, 'complete', 10, 4), (1, 'receiving', 20, 4), (1, 'complete', 30, 6)",
+        "INSERT INTO event_consumers (name, last_event_id) VALUES ('router', 3) \
+         ON CONFLICT (name) DO UPDATE SET last_event_id = 3",
+        "INSERT INTO event_failures (consumer, event_id, attempts, last_error, first_failed_at, \
+         next_attempt_at, dead_at) VALUES ('router', 2, 5, 'no rota', 25, NULL, 60)",
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&old)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    old.close().await;
+
+    let db = Database::connect(&url).await.expect("upgrade");
+    let pool = db.pool();
+    let events: Vec<(i64, String, i64, i64, Option<String>)> =
+        sqlx::query_as("SELECT id, kind, at, instance_count, detail FROM study_events ORDER BY id")
+            .fetch_all(pool)
+            .await
+            .expect("events");
+    assert_eq!(
+        events,
+        [
+            (1, "complete".into(), 10, 4, None),
+            (2, "receiving".into(), 20, 4, None),
+            (3, "complete".into(), 30, 6, None),
+        ]
+    );
+    let failures: Vec<(String, i64, i64, String, Option<i64>)> = sqlx::query_as(
+        "SELECT consumer, event_id, attempts, last_error, dead_at FROM event_failures",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("failures");
+    assert_eq!(
+        failures,
+        [("router".into(), 2, 5, "no rota".into(), Some(60))]
+    );
+    // Workflow kinds are accepted now, unknown ones still refused, and the
+    // next event follows the old ones.
+    let (next,): (i64,) = sqlx::query_as(
+        "INSERT INTO study_events (study_id, kind, at, instance_count, detail) \
+         VALUES (1, 'final', 40, 0, '{}') RETURNING id",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("a workflow event");
+    assert_eq!(next, 4);
+    let refused = sqlx::query(
+        "INSERT INTO study_events (study_id, kind, at, instance_count) VALUES (1, 'lost', 1, 0)",
+    )
+    .execute(pool)
+    .await;
+    assert!(refused.is_err(), "an unknown kind must be refused");
 }
