@@ -192,6 +192,14 @@ pub async fn serve(
         router.clone(),
         shutdown_rx.clone(),
     ));
+    // Webhooks and e-mails of the workflow events, planned from the log.
+    let notifier = telerad_notify::Notifier::new(
+        &config,
+        archive.index().database().clone(),
+        archive.clock().clone(),
+    )
+    .context("cannot set up notifications")?;
+    let notifier_task = tokio::spawn(notifier.run(shutdown_rx.clone()));
     let app = http_app(
         AppState {
             archive: archive.clone(),
@@ -206,12 +214,15 @@ pub async fn serve(
     wait_for_signal().await?;
     tracing::info!("shutting down: no new associations; running ones may finish");
     let _ = shutdown_tx.send(true);
+    // Event streams end now rather than hold the HTTP server's shutdown.
+    archive.index().database().announce_closing();
     let _ = scp_task.await;
     if let Some(task) = tls_scp_task {
         let _ = task.await;
     }
     let _ = completion_task.await;
     let _ = router_task.await;
+    let _ = notifier_task.await;
     let _ = retention_task.await;
     // After the SCP: a C-STORE under way to a workstation is finished.
     let _ = forwarder_task.await;
@@ -261,14 +272,36 @@ impl FromRef<AppState> for Arc<RouterService> {
 /// Every HTTP API's routes, merged, with the layers they share applied
 /// once.
 fn http_app(state: AppState, https: bool) -> axum::Router {
+    let database = state.archive.index().database().clone();
     telerad_http::with_common_layers(
         axum::Router::new()
             .merge(telerad_access::routes::routes())
             .merge(telerad_operations::routes())
             .merge(telerad_worklist::routes())
-            .with_state(state),
+            .with_state(state)
+            .layer(axum::middleware::from_fn_with_state(
+                database,
+                ring_after_changes,
+            )),
         https,
     )
+}
+
+/// A request that changed something (a report issued, a message, a
+/// critical result acknowledged) may have appended workflow events, now
+/// committed: the event streams and the notifier look at once instead of
+/// at their next poll.
+async fn ring_after_changes(
+    axum::extract::State(database): axum::extract::State<telerad_store::Database>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let changes = !request.method().is_safe();
+    let response = next.run(request).await;
+    if changes && response.status().is_success() {
+        database.ring_events();
+    }
+    response
 }
 
 /// Serves `app` over HTTPS when `tls` is given, else plain HTTP, until

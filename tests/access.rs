@@ -149,7 +149,7 @@ fn every_role_gets_exactly_its_answers_on_every_endpoint(backend: &Backend) {
     }
 
     // The operators' and administrators' endpoints: admin only.
-    let admin_only: [(&str, &str, &str); 9] = [
+    let admin_only: [(&str, &str, &str); 11] = [
         ("GET", "/api/forwards", ""),
         ("GET", "/api/alerts", ""),
         (
@@ -160,6 +160,8 @@ fn every_role_gets_exactly_its_answers_on_every_endpoint(backend: &Backend) {
         ("POST", "/api/forwards/1/retry", ""),
         ("GET", "/api/conflicts", ""),
         ("GET", "/api/events/failed", ""),
+        ("GET", "/api/deliveries", ""),
+        ("POST", "/api/deliveries/1/retry", ""),
         ("GET", "/api/users", ""),
         ("GET", "/api/audit", ""),
         ("GET", "/api/audit/fhir", ""),
@@ -176,7 +178,7 @@ fn every_role_gets_exactly_its_answers_on_every_endpoint(backend: &Backend) {
                 .expect("an answer");
             let want: &[u16] = match (*who, path) {
                 // No forward job 1 exists.
-                ("admin", "/api/forwards/1/retry") => &[404],
+                ("admin", "/api/forwards/1/retry" | "/api/deliveries/1/retry") => &[404],
                 ("admin", _) => &[200],
                 _ => &[403],
             };
@@ -349,6 +351,9 @@ fn every_role_gets_exactly_its_answers_on_every_endpoint(backend: &Backend) {
         ("POST", "/api/forwards/retry".to_string()),
         ("GET", "/api/conflicts".to_string()),
         ("GET", "/api/events/failed".to_string()),
+        ("GET", "/api/events/stream".to_string()),
+        ("GET", "/api/deliveries".to_string()),
+        ("POST", "/api/deliveries/1/retry".to_string()),
         ("GET", "/api/users".to_string()),
         ("GET", "/api/audit".to_string()),
         ("GET", "/api/audit/fhir".to_string()),

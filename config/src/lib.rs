@@ -16,6 +16,7 @@ mod dicom;
 mod escalation;
 mod forwarding;
 mod http;
+mod notifications;
 mod parse;
 mod priority;
 mod problem;
@@ -39,6 +40,7 @@ pub use crate::dicom::DicomConfig;
 pub use crate::escalation::EscalationConfig;
 pub use crate::forwarding::ForwardingConfig;
 pub use crate::http::{HttpConfig, HttpTls};
+pub use crate::notifications::{NotificationsConfig, Smtp, SmtpSecurity, Webhook};
 pub use crate::priority::{Priority, UnknownPriority};
 pub use crate::problem::{ConfigError, Problem};
 pub use crate::radiologist::{Radiologist, SUBSPECIALTIES, Workstation};
@@ -71,6 +73,7 @@ pub struct Config {
     pub critical_results: CriticalResultsConfig,
     pub escalation: EscalationConfig,
     pub forwarding: ForwardingConfig,
+    pub notifications: NotificationsConfig,
     pub audit: AuditConfig,
 }
 

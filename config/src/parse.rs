@@ -16,6 +16,7 @@ use crate::dicom::DicomConfig;
 use crate::escalation::EscalationConfig;
 use crate::forwarding::ForwardingConfig;
 use crate::http::HttpConfig;
+use crate::notifications::NotificationsConfig;
 use crate::problem::{ConfigError, Problem};
 use crate::radiologist::Radiologist;
 use crate::rota::RotaConfig;
@@ -46,6 +47,7 @@ struct ConfigFile {
     critical_results: CriticalResultsConfig,
     escalation: EscalationConfig,
     forwarding: ForwardingConfig,
+    notifications: NotificationsConfig,
     audit: AuditConfig,
 }
 
@@ -183,6 +185,7 @@ pub(crate) fn parse(document: &Document<'_>) -> Parsed {
             "critical_results" => file.critical_results = reader.section("critical_results", value),
             "escalation" => file.escalation = reader.section("escalation", value),
             "forwarding" => file.forwarding = reader.section("forwarding", value),
+            "notifications" => file.notifications = reader.section("notifications", value),
             "audit" => file.audit = reader.section("audit", value),
             // Read as the whole file, for serde to name the sections
             // expected.
@@ -216,6 +219,7 @@ pub(crate) fn parse(document: &Document<'_>) -> Parsed {
         critical_results: file.critical_results,
         escalation: file.escalation,
         forwarding: file.forwarding,
+        notifications: file.notifications,
         audit: file.audit,
     };
     Parsed {

@@ -47,6 +47,10 @@ pub struct Radiologist {
     /// web viewer only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workstation: Option<Workstation>,
+    /// A paging or SMS gateway that wakes them for a study that needs them
+    /// now (assignment, escalation, a critical result not acknowledged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<crate::Webhook>,
 }
 
 impl Radiologist {
@@ -267,7 +271,7 @@ fn id_error(id: &str) -> Option<String> {
 
 /// Only what catches a phone number or a name typed in the wrong key; the
 /// mail server is the judge of the rest.
-fn looks_like_email(text: &str) -> bool {
+pub(crate) fn looks_like_email(text: &str) -> bool {
     match text.split_once('@') {
         Some((local, domain)) => {
             !local.is_empty()

@@ -36,6 +36,13 @@ pub struct Site {
     /// of its Subject Alternative Names).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tls_client_names: Vec<String>,
+    /// The emergency department's address for critical results and their
+    /// escalation (no patient data goes by e-mail).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// The hospital's endpoint for issued reports and critical results.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<crate::Webhook>,
 }
 
 impl Site {
@@ -95,6 +102,8 @@ pub(crate) struct SiteEntry {
     quiet_period_secs: Option<u64>,
     #[serde(default)]
     tls_client_names: Vec<String>,
+    email: Option<String>,
+    webhook: Option<crate::Webhook>,
 }
 
 impl SiteEntry {
@@ -142,6 +151,8 @@ impl SiteEntry {
             time_zone_name,
             quiet_period_secs: self.quiet_period_secs,
             tls_client_names: self.tls_client_names,
+            email: self.email,
+            webhook: self.webhook,
         };
         (site, problems)
     }
@@ -173,6 +184,8 @@ mod tests {
             time_zone_name: "UTC".to_owned(),
             quiet_period_secs: None,
             tls_client_names: Vec::new(),
+            email: None,
+            webhook: None,
         }
     }
 
@@ -248,6 +261,8 @@ mod tests {
             time_zone: time_zone.to_owned(),
             quiet_period_secs: Some(30),
             tls_client_names: Vec::new(),
+            email: None,
+            webhook: None,
         }
     }
 

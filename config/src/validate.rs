@@ -57,6 +57,9 @@ pub(crate) fn problems(
         .problems
         .extend(crate::escalation::problems(config, unread));
     check.problems.extend(crate::forwarding::problems(config));
+    check
+        .problems
+        .extend(crate::notifications::problems(config));
     check.problems
 }
 

@@ -24,6 +24,7 @@
 
 pub mod alerts;
 pub mod conflicts;
+pub mod deliveries;
 pub mod events;
 pub mod forwards;
 pub mod health;
@@ -55,4 +56,5 @@ where
         .merge(conflicts::routes())
         .merge(events::routes())
         .merge(alerts::routes())
+        .merge(deliveries::routes())
 }

@@ -75,6 +75,8 @@ pub struct ServerOptions {
     pub clock_start: Option<String>,
     /// Another server's database, to run two processes on one index.
     pub shared_database_url: Option<String>,
+    /// Keys added to site-a's table (its e-mail, its webhook).
+    pub site_a_extra: String,
 }
 
 impl Default for ServerOptions {
@@ -89,6 +91,7 @@ impl Default for ServerOptions {
             extra_config: String::new(),
             clock_start: None,
             shared_database_url: None,
+            site_a_extra: String::new(),
         }
     }
 }
@@ -202,6 +205,7 @@ name = "site-a"
 ae_titles = ["STORESCU", "ECHOSCU", "TELERAD_SCU", "SITE_A"]
 allowed_networks = []
 time_zone = "Europe/Paris"
+{site_a_extra}
 
 [[sites]]
 name = "site-b"
@@ -224,6 +228,7 @@ time_zone = "Europe/Paris"
 {extra_config}
 "#,
             extra_config = options.extra_config,
+            site_a_extra = options.site_a_extra,
             max_assoc = options.max_associations,
             artim = options.artim_timeout_secs,
             idle = options.idle_timeout_secs,

@@ -17,6 +17,7 @@ pub mod forms;
 pub mod messages;
 pub mod queue;
 pub mod reports;
+pub mod stream;
 
 use axum::Router;
 use axum::extract::FromRef;
@@ -42,6 +43,7 @@ where
         .merge(queue::routes())
         .merge(reports::routes())
         .merge(critical::routes())
+        .merge(stream::routes())
 }
 
 /// The study UID of a path, checked (PS3.5 9.1) before it reaches a query.
