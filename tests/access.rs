@@ -149,7 +149,7 @@ fn every_role_gets_exactly_its_answers_on_every_endpoint(backend: &Backend) {
     }
 
     // The operators' and administrators' endpoints: admin only.
-    let admin_only: [(&str, &str, &str); 11] = [
+    let admin_only: [(&str, &str, &str); 13] = [
         ("GET", "/api/forwards", ""),
         ("GET", "/api/alerts", ""),
         (
@@ -162,6 +162,8 @@ fn every_role_gets_exactly_its_answers_on_every_endpoint(backend: &Backend) {
         ("GET", "/api/events/failed", ""),
         ("GET", "/api/deliveries", ""),
         ("POST", "/api/deliveries/1/retry", ""),
+        ("GET", "/api/turnaround", ""),
+        ("GET", "/metrics", ""),
         ("GET", "/api/users", ""),
         ("GET", "/api/audit", ""),
         ("GET", "/api/audit/fhir", ""),
@@ -354,6 +356,8 @@ fn every_role_gets_exactly_its_answers_on_every_endpoint(backend: &Backend) {
         ("GET", "/api/events/stream".to_string()),
         ("GET", "/api/deliveries".to_string()),
         ("POST", "/api/deliveries/1/retry".to_string()),
+        ("GET", "/api/turnaround".to_string()),
+        ("GET", "/metrics".to_string()),
         ("GET", "/api/users".to_string()),
         ("GET", "/api/audit".to_string()),
         ("GET", "/api/audit/fhir".to_string()),

@@ -10,7 +10,8 @@
 //! when resuming with Last-Event-ID); another site's clinician does not.
 //! The site's system receives the report and the critical result, signed,
 //! after a first refusal; the emergency department's mailbox gets the
-//! critical result without any patient data.
+//! critical result without any patient data. The turnaround figures and
+//! the Prometheus metrics then tell the night.
 
 mod common;
 
@@ -691,6 +692,53 @@ fn people_are_told_by_stream_webhook_and_email(backend: &Backend) {
     );
     let (status, body) = call(&server, &clin_a, "GET", "/api/deliveries", None);
     assert_eq!(status, 403, "{body}");
+    // The night in figures: the study read, its critical result
+    // communicated, for operators only.
+    let (status, figures) = call(&server, &admin, "GET", "/api/turnaround?by=site", None);
+    assert_eq!(status, 200, "{figures}");
+    let site_a = figures["groups"]
+        .as_array()
+        .and_then(|groups| groups.iter().find(|g| g["key"] == "site-a"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(site_a["studies"], 1, "{figures}");
+    for interval in [
+        "complete_to_assigned",
+        "assigned_to_claimed",
+        "complete_to_preliminary",
+        "complete_to_final",
+        "critical_to_communicated",
+    ] {
+        assert_eq!(
+            site_a["intervals"][interval]["count"], 1,
+            "{interval}: {figures}"
+        );
+    }
+    assert!(figures["overdue"].is_array(), "{figures}");
+    assert_eq!(
+        call(&server, &clin_a, "GET", "/api/turnaround", None).0,
+        403
+    );
+    let metrics = server
+        .request("GET", "/metrics", Some(&admin), None)
+        .expect("metrics");
+    assert_eq!(metrics.0, 200);
+    let text = metrics.1.as_str().unwrap_or_default().to_string();
+    for line in [
+        "telerad_assignments{state=\"reported\"} 1",
+        "telerad_critical_results{state=\"acknowledged\"} 1",
+        "telerad_notification_deliveries{state=\"sent\"} ",
+        "telerad_report_turnaround_seconds_count{priority=\"stat\"} 1",
+    ] {
+        assert!(text.contains(line), "{line} not in:\n{text}");
+    }
+    assert_eq!(
+        server
+            .request("GET", "/metrics", Some(&clin_a), None)
+            .map(|r| r.0),
+        Ok(403)
+    );
+
     let verified = server.cli(&["audit", "verify"], None);
     assert!(verified.contains("intact"), "{verified}");
 }

@@ -28,7 +28,9 @@ pub mod deliveries;
 pub mod events;
 pub mod forwards;
 pub mod health;
+pub mod metrics;
 pub mod studies;
+pub mod turnaround;
 
 use axum::Router;
 use axum::extract::FromRef;
@@ -57,4 +59,6 @@ where
         .merge(events::routes())
         .merge(alerts::routes())
         .merge(deliveries::routes())
+        .merge(metrics::routes())
+        .merge(turnaround::routes())
 }

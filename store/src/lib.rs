@@ -31,6 +31,7 @@ pub mod study_pages;
 pub mod study_rows;
 pub mod time;
 pub mod timers;
+pub mod turnaround;
 pub mod worklist;
 pub mod writeback;
 
