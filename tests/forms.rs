@@ -3,7 +3,10 @@
 //! (neuro, stat); a form filed after the assignment raises the priority
 //! and says so in the study's history; bad forms are refused field by
 //! field, another site's patients stay out of reach, and the audit trail
-//! still verifies.
+//! still verifies. A site lists the forms waiting for their images,
+//! corrects one (its mistyped accession number: it then finds its study,
+//! and its urgency raises the study's priority; the old text is kept) and
+//! calls another off (no study is matched to it any more).
 
 mod common;
 
@@ -12,7 +15,10 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use telerad_fixtures::SyntheticStudy;
 
-on_every_backend!(forms_feed_the_router_and_are_checked_field_by_field);
+on_every_backend!(
+    forms_feed_the_router_and_are_checked_field_by_field,
+    forms_are_corrected_and_called_off
+);
 
 /// Nobody on duty: complete studies wait unassigned, with the priority and
 /// subspecialty the rules gave them.
@@ -249,6 +255,167 @@ fn forms_feed_the_router_and_are_checked_field_by_field(backend: &Backend) {
         trail.contains("form.file") && trail.contains("form.read"),
         "{trail}"
     );
+    let verified = server.cli(&["audit", "verify"], None);
+    assert!(verified.contains("intact"), "{verified}");
+}
+
+fn forms_are_corrected_and_called_off(backend: &Backend) {
+    let server = TestServer::start_with(
+        backend,
+        ServerOptions {
+            quiet_period_secs: 1,
+            extra_config: CONFIG.into(),
+            ..ServerOptions::default()
+        },
+    );
+    let tech_a = server.user_token("tech-a", &["--role", "technician", "--site", "site-a"]);
+    let clin_b = server.user_token("clin-b", &["--role", "clinician", "--site", "site-b"]);
+    let call = |token: &str, method: &str, path: &str, body: Option<&Value>| -> (u16, Value) {
+        let body = body.map(Value::to_string);
+        server
+            .request(method, path, Some(token), body.as_deref())
+            .expect("an answer")
+    };
+    let routine = |patient: &str, accession: &str| {
+        json!({
+            "patient_id": patient,
+            "accession_number": accession,
+            "urgency": "routine",
+            "clinical_question": "Abdominal pain, fever: appendicitis?",
+            "requested_examination": "CT abdomen-pelvis",
+            "requesting_physician": "Dr Urgences",
+            "callback_number": "1234",
+        })
+    };
+
+    // The accession number is mistyped: the form waits, the study arrives
+    // without it.
+    let (status, filed) = call(
+        &tech_a,
+        "POST",
+        "/api/forms",
+        Some(&routine("P-FIX", "ACC-TYPO")),
+    );
+    assert_eq!(status, 201, "{filed}");
+    let id = filed["id"].as_i64().expect("the form's id");
+    let mut study = SyntheticStudy::ct(2);
+    study.patient_id = "P-FIX".into();
+    study.accession_number = "ACC-FIX".into();
+    let arrived = push(&server, &study);
+    assert_eq!(arrived["assignment"]["priority"], "routine", "{arrived}");
+    let uid = study.study_instance_uid.as_str();
+    let waiting_ids = |token: &str| -> Vec<i64> {
+        let (status, list) = call(token, "GET", "/api/forms", None);
+        assert_eq!(status, 200, "{list}");
+        list["items"]
+            .as_array()
+            .map(|items| items.iter().filter_map(|f| f["id"].as_i64()).collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(waiting_ids(&tech_a), [id]);
+    assert_eq!(waiting_ids(&clin_b), Vec::<i64>::new());
+    let form_path = format!("/api/forms/{id}");
+    assert_eq!(call(&clin_b, "GET", &form_path, None).0, 404);
+    assert_eq!(
+        call(
+            &clin_b,
+            "PUT",
+            &form_path,
+            Some(&routine("P-FIX", "ACC-FIX"))
+        )
+        .0,
+        404
+    );
+
+    // Bad corrections are refused by field, the form unchanged.
+    let mut moved = routine("P-FIX", "ACC-FIX");
+    moved["site"] = "site-b".into();
+    let mut stroke = routine("P-FIX", "ACC-FIX");
+    stroke["urgency"] = "stroke".into();
+    for (body, field) in [(moved, "site"), (stroke, "symptom_onset")] {
+        let (status, answer) = call(&tech_a, "PUT", &form_path, Some(&body));
+        assert_eq!(status, 400, "{answer}");
+        assert!(
+            answer["error"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with(field),
+            "{answer}"
+        );
+    }
+
+    // Corrected: it finds its study, now stat, and keeps the old text.
+    let mut fixed = routine("P-FIX", "ACC-FIX");
+    fixed["urgency"] = "stat".into();
+    let (status, amended) = call(&tech_a, "PUT", &form_path, Some(&fixed));
+    assert_eq!(status, 200, "{amended}");
+    assert_eq!(amended["study_instance_uid"], uid, "{amended}");
+    assert_eq!(
+        amended["reprioritised"],
+        json!({"from": "routine", "to": "stat"}),
+        "{amended}"
+    );
+    let (_, detail) = server.get(&format!("/api/studies/{uid}"));
+    assert_eq!(detail["assignment"]["priority"], "stat", "{detail}");
+    let (status, shown) = call(&tech_a, "GET", &form_path, None);
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["form"]["accession_number"], "ACC-FIX", "{shown}");
+    assert_eq!(shown["amended_by"], "tech-a", "{shown}");
+    assert_eq!(shown["study_instance_uid"], uid, "{shown}");
+    let revisions = shown["revisions"].as_array().cloned().unwrap_or_default();
+    assert_eq!(revisions.len(), 1, "{shown}");
+    assert_eq!(revisions[0]["form"]["accession_number"], "ACC-TYPO");
+    assert_eq!(revisions[0]["written_by"], "tech-a");
+    assert_eq!(waiting_ids(&tech_a), Vec::<i64>::new());
+
+    // Called off: kept, marked, never matched.
+    let (status, filed) = call(
+        &tech_a,
+        "POST",
+        "/api/forms",
+        Some(&routine("P-GONE", "ACC-GONE")),
+    );
+    assert_eq!(status, 201, "{filed}");
+    let gone = filed["id"].as_i64().expect("an id");
+    let cancel = format!("/api/forms/{gone}/cancel");
+    let (status, body) = call(&tech_a, "POST", &cancel, Some(&json!({"reason": " "})));
+    assert_eq!(status, 400, "{body}");
+    let reason = json!({"reason": "patient transferred to the university hospital"});
+    assert_eq!(call(&clin_b, "POST", &cancel, Some(&reason)).0, 404);
+    let (status, cancelled) = call(&tech_a, "POST", &cancel, Some(&reason));
+    assert_eq!(status, 200, "{cancelled}");
+    assert!(cancelled["cancelled_at"].is_string(), "{cancelled}");
+    for (path, body) in [
+        (cancel.clone(), reason.clone()),
+        (format!("/api/forms/{id}/cancel"), reason.clone()),
+        (format!("/api/forms/{gone}"), routine("P-GONE", "ACC-GONE")),
+    ] {
+        let method = if path.ends_with("cancel") {
+            "POST"
+        } else {
+            "PUT"
+        };
+        let (status, answer) = call(&tech_a, method, &path, Some(&body));
+        assert_eq!(status, 409, "{method} {path}: {answer}");
+    }
+    assert_eq!(waiting_ids(&tech_a), Vec::<i64>::new());
+    let mut late = SyntheticStudy::ct(1);
+    late.patient_id = "P-GONE".into();
+    late.accession_number = "ACC-GONE".into();
+    push(&server, &late);
+    let (status, body) = call(
+        &tech_a,
+        "GET",
+        &format!("/api/studies/{}/form", late.study_instance_uid),
+        None,
+    );
+    assert_eq!(status, 404, "a cancelled form is not matched: {body}");
+
+    let (_, trail) = server.get("/api/audit?limit=500");
+    let trail = trail.to_string();
+    for action in ["form.amend", "form.cancel", "form.list_waiting"] {
+        assert!(trail.contains(action), "{action} not in the trail");
+    }
     let verified = server.cli(&["audit", "verify"], None);
     assert!(verified.contains("intact"), "{verified}");
 }

@@ -110,6 +110,7 @@ fn a_report_goes_from_draft_to_addendum_and_frees_the_reader(backend: &Backend) 
         Some(&stroke_form("P-1", "ACC-1")),
     );
     assert_eq!(status, 201, "{body}");
+    let form_id = body["id"].as_i64().expect("the form's id");
     let first = stroke_study("P-1", "ACC-1");
     storescu_push(&server, &first, "SITE_A");
     let uid = first.study_instance_uid.as_str();
@@ -431,6 +432,20 @@ fn a_report_goes_from_draft_to_addendum_and_frees_the_reader(backend: &Backend) 
         Some(&json!({"password": PASSWORD})),
     );
     assert_eq!(status, 409, "{body}");
+    // Nor does the request it answered.
+    let mut corrected = stroke_form("P-1", "ACC-1");
+    corrected["nihss"] = 4.into();
+    let (status, body) = call(
+        &tech_a,
+        "PUT",
+        &format!("/api/forms/{form_id}"),
+        Some(&corrected),
+    );
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"].as_str().unwrap_or("").contains("signed"),
+        "{body}"
+    );
 
     // The study waiting for dr-neuro is theirs now that the final is signed.
     let given = assignment_of(&server, &second.study_instance_uid, |a| {

@@ -31,6 +31,7 @@ use tokio::sync::watch;
 
 mod claims;
 mod critical;
+mod form_changes;
 
 /// How often the router looks for overdue acknowledgements, and for events
 /// recorded by other processes (its own process wakes it at once).

@@ -89,10 +89,15 @@ pub struct StoredForm {
     pub form: String,
     pub filed_by: String,
     pub filed_at: i64,
+    pub amended_by: Option<String>,
+    pub amended_at: Option<i64>,
+    pub cancelled_at: Option<i64>,
+    pub cancel_reason: Option<String>,
 }
 
 const COLUMNS: &str = "id, site, study_id, patient_id, accession_number, study_date, urgency, \
-                       requested_examination, symptom_onset_at, form, filed_by, filed_at";
+                       requested_examination, symptom_onset_at, form, filed_by, filed_at, \
+                       amended_by, amended_at, cancelled_at, cancel_reason";
 
 #[derive(Debug, thiserror::Error)]
 pub enum FormError {
@@ -110,25 +115,14 @@ pub async fn insert(
     tx: &mut Tx<'_>,
     form: &NewForm<'_>,
 ) -> Result<(i64, Option<StudyId>), FormError> {
-    // The study whose accession number is the form's first, then the
-    // latest of the patient on that date.
-    let study: Option<(i64,)> = sqlx::query_as(
-        "SELECT s.id FROM studies s WHERE s.site = $1 \
-         AND NOT EXISTS (SELECT 1 FROM request_forms f WHERE f.study_id = s.id) \
-         AND s.patient_id = $3 \
-         AND (($2 <> '' AND s.accession_number = $2) \
-              OR (s.study_date = $4 AND ($2 = '' OR s.accession_number = ''))) \
-         ORDER BY CASE WHEN $2 <> '' AND s.accession_number = $2 THEN 0 ELSE 1 END, \
-         s.first_received_at DESC \
-         LIMIT 1",
+    let study_id = study_for(
+        tx,
+        form.site,
+        form.accession_number,
+        form.patient_id,
+        form.study_date,
     )
-    .bind(form.site)
-    .bind(form.accession_number)
-    .bind(form.patient_id)
-    .bind(form.study_date)
-    .fetch_optional(&mut **tx)
     .await?;
-    let study_id = study.map(|(id,)| StudyId(id));
     let inserted: Result<(i64,), sqlx::Error> = sqlx::query_as(
         "INSERT INTO request_forms (site, study_id, patient_id, accession_number, study_date, \
          urgency, requested_examination, symptom_onset_at, form, filed_by, filed_at) \
@@ -165,6 +159,35 @@ pub async fn insert(
     }
 }
 
+/// The study of `site` a form of these identifiers belongs to, if it has
+/// arrived and has no form yet: the study whose accession number is the
+/// form's first, then the latest of the patient on that date.
+async fn study_for(
+    tx: &mut Tx<'_>,
+    site: &str,
+    accession_number: &str,
+    patient_id: &str,
+    study_date: &str,
+) -> Result<Option<StudyId>, sqlx::Error> {
+    let study: Option<(i64,)> = sqlx::query_as(
+        "SELECT s.id FROM studies s WHERE s.site = $1 \
+         AND NOT EXISTS (SELECT 1 FROM request_forms f WHERE f.study_id = s.id) \
+         AND s.patient_id = $3 \
+         AND (($2 <> '' AND s.accession_number = $2) \
+              OR (s.study_date = $4 AND ($2 = '' OR s.accession_number = ''))) \
+         ORDER BY CASE WHEN $2 <> '' AND s.accession_number = $2 THEN 0 ELSE 1 END, \
+         s.first_received_at DESC \
+         LIMIT 1",
+    )
+    .bind(site)
+    .bind(accession_number)
+    .bind(patient_id)
+    .bind(study_date)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(study.map(|(id,)| StudyId(id)))
+}
+
 /// The form of a study, if it has one.
 pub async fn of_study(
     tx: &mut Tx<'_>,
@@ -189,7 +212,8 @@ pub async fn attach_waiting(
     }
     let waiting: Option<(i64,)> = sqlx::query_as(
         "SELECT f.id FROM request_forms f JOIN studies s ON s.id = $1 \
-         WHERE f.study_id IS NULL AND f.site = s.site AND f.patient_id = s.patient_id \
+         WHERE f.study_id IS NULL AND f.cancelled_at IS NULL AND f.site = s.site \
+         AND f.patient_id = s.patient_id \
          AND ((f.accession_number <> '' AND f.accession_number = s.accession_number) \
               OR (f.study_date = s.study_date \
                   AND (f.accession_number = '' OR s.accession_number = ''))) \
@@ -235,4 +259,187 @@ async fn form_added(
     )
     .await?;
     Ok(())
+}
+
+/// A form by id, locked for the transaction on PostgreSQL (the caller
+/// amends or cancels it next).
+pub async fn by_id_for_update(
+    tx: &mut Tx<'_>,
+    id: i64,
+    postgres: bool,
+) -> Result<Option<StoredForm>, sqlx::Error> {
+    let lock = if postgres { " FOR UPDATE" } else { "" };
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM request_forms WHERE id = $1{lock}"
+    )))
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+/// The forms of `sites` still waiting for their images (not cancelled),
+/// newest first.
+pub async fn waiting(
+    tx: &mut Tx<'_>,
+    sites: Option<&[String]>,
+    limit: i64,
+) -> Result<Vec<StoredForm>, sqlx::Error> {
+    let filter = match sites {
+        None => "1 = 1".to_string(),
+        Some([]) => "1 = 0".to_string(),
+        Some(sites) => format!(
+            "site IN ({})",
+            (2..2 + sites.len())
+                .map(|n| format!("${n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM request_forms WHERE study_id IS NULL AND cancelled_at IS NULL \
+         AND {filter} ORDER BY filed_at DESC, id DESC LIMIT $1"
+    );
+    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(limit.max(1));
+    for site in sites.unwrap_or_default() {
+        query = query.bind(site);
+    }
+    query.fetch_all(&mut **tx).await
+}
+
+/// What an amendment changes: every column the form feeds, and the form.
+#[derive(Debug, Clone)]
+pub struct Amendment<'a> {
+    pub patient_id: &'a str,
+    pub accession_number: &'a str,
+    pub study_date: &'a str,
+    pub urgency: Urgency,
+    pub requested_examination: &'a str,
+    pub symptom_onset_at: Option<i64>,
+    pub form: &'a str,
+    pub by: &'a str,
+    pub at: i64,
+}
+
+/// Replaces `current`'s text, keeping the one it replaces as a revision;
+/// a form still waiting is then matched to its study if it has arrived.
+/// Returns the form's study, if any. The caller read and locked `current`
+/// and checked that it may still be amended.
+pub async fn amend(
+    tx: &mut Tx<'_>,
+    current: &StoredForm,
+    amendment: &Amendment<'_>,
+) -> Result<Option<StudyId>, FormError> {
+    let (revisions,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM request_form_revisions WHERE form_id = $1")
+            .bind(current.id)
+            .fetch_one(&mut **tx)
+            .await?;
+    sqlx::query(
+        "INSERT INTO request_form_revisions (form_id, revision, form, written_by, written_at, \
+         replaced_by, replaced_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(current.id)
+    .bind(revisions + 1)
+    .bind(&current.form)
+    .bind(current.amended_by.as_deref().unwrap_or(&current.filed_by))
+    .bind(current.amended_at.unwrap_or(current.filed_at))
+    .bind(amendment.by)
+    .bind(amendment.at)
+    .execute(&mut **tx)
+    .await?;
+    let study_id = match current.study_id {
+        Some(study_id) => Some(study_id),
+        None => {
+            study_for(
+                tx,
+                &current.site,
+                amendment.accession_number,
+                amendment.patient_id,
+                amendment.study_date,
+            )
+            .await?
+        }
+    };
+    let updated = sqlx::query(
+        "UPDATE request_forms SET patient_id = $2, accession_number = $3, study_date = $4, \
+         urgency = $5, requested_examination = $6, symptom_onset_at = $7, form = $8, \
+         amended_by = $9, amended_at = $10, study_id = $11 \
+         WHERE id = $1 AND cancelled_at IS NULL",
+    )
+    .bind(current.id)
+    .bind(amendment.patient_id)
+    .bind(amendment.accession_number)
+    .bind(amendment.study_date)
+    .bind(amendment.urgency.as_str())
+    .bind(amendment.requested_examination)
+    .bind(amendment.symptom_onset_at)
+    .bind(amendment.form)
+    .bind(amendment.by)
+    .bind(amendment.at)
+    .bind(study_id)
+    .execute(&mut **tx)
+    .await;
+    match updated {
+        Ok(_) => {}
+        Err(e)
+            if e.as_database_error()
+                .is_some_and(|d| d.is_unique_violation()) =>
+        {
+            return Err(FormError::StudyHasForm);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    if let Some(study_id) = study_id
+        && current.study_id.is_none()
+    {
+        form_added(tx, study_id, current.id, amendment.at).await?;
+    }
+    Ok(study_id)
+}
+
+/// Cancels a form still waiting for its images: `false` if it has a
+/// study or was cancelled already.
+pub async fn cancel(
+    tx: &mut Tx<'_>,
+    id: i64,
+    by: &str,
+    reason: &str,
+    at: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE request_forms SET cancelled_at = $2, cancelled_by = $3, cancel_reason = $4 \
+         WHERE id = $1 AND study_id IS NULL AND cancelled_at IS NULL",
+    )
+    .bind(id)
+    .bind(at)
+    .bind(by)
+    .bind(reason)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(done == 1)
+}
+
+/// A form's earlier texts, oldest first.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Revision {
+    pub revision: i64,
+    #[serde(skip)]
+    pub form: String,
+    pub written_by: String,
+    #[serde(serialize_with = "crate::time::rfc3339")]
+    pub written_at: i64,
+    pub replaced_by: String,
+    #[serde(serialize_with = "crate::time::rfc3339")]
+    pub replaced_at: i64,
+}
+
+pub async fn revisions(tx: &mut Tx<'_>, form_id: i64) -> Result<Vec<Revision>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT revision, form, written_by, written_at, replaced_by, replaced_at \
+         FROM request_form_revisions WHERE form_id = $1 ORDER BY revision",
+    )
+    .bind(form_id)
+    .fetch_all(&mut **tx)
+    .await
 }

@@ -1,6 +1,7 @@
 //! Request forms over HTTP: a technician or clinician of a site files the
 //! form (`POST /api/forms`), before or after the images; whoever may read
-//! the study reads its form (`GET /api/studies/{uid}/form`).
+//! the study reads its form (`GET /api/studies/{uid}/form`). Corrections,
+//! cancellation and the forms waiting for images: `form_changes.rs`.
 //!
 //! Every validation error names its field. A stroke request needs the
 //! symptom onset time and the NIHSS: the radiologist's thrombolysis window
@@ -89,18 +90,18 @@ pub struct Form {
     pub result_to: String,
 }
 
-const EXPECTED: &str = "expected a request form: patient_id, urgency, clinical_question, \
+pub(crate) const EXPECTED: &str = "expected a request form: patient_id, urgency, clinical_question, \
                         requested_examination, requesting_physician, callback_number…";
 
 const SHORT: usize = 200;
 const LONG: usize = 4_000;
 
 /// A field and what is wrong with it.
-fn invalid(field: &str, message: impl std::fmt::Display) -> ApiError {
+pub(crate) fn invalid(field: &str, message: impl std::fmt::Display) -> ApiError {
     ApiError::BadRequest(format!("{field}: {message}"))
 }
 
-fn text(field: &str, value: &str, max: usize, required: bool) -> Result<(), ApiError> {
+pub(crate) fn text(field: &str, value: &str, max: usize, required: bool) -> Result<(), ApiError> {
     if required && value.trim().is_empty() {
         return Err(invalid(field, "required"));
     }
@@ -117,10 +118,10 @@ fn text(field: &str, value: &str, max: usize, required: bool) -> Result<(), ApiE
 }
 
 /// What validation derives from a form.
-struct Checked {
-    site: String,
-    study_date: String,
-    symptom_onset_at: Option<i64>,
+pub(crate) struct Checked {
+    pub(crate) site: String,
+    pub(crate) study_date: String,
+    pub(crate) symptom_onset_at: Option<i64>,
 }
 
 /// The site the form is for, and its time zone. Another site's is
@@ -147,7 +148,7 @@ fn site_of(
 }
 
 /// Every field but the site.
-fn check(
+pub(crate) fn check(
     form: &Form,
     site: String,
     zone: jiff::tz::TimeZone,

@@ -13,6 +13,7 @@
 
 pub mod assignments;
 pub mod critical;
+pub mod form_changes;
 pub mod forms;
 pub mod messages;
 pub mod queue;
@@ -39,6 +40,7 @@ where
     Router::new()
         .merge(assignments::routes())
         .merge(forms::routes())
+        .merge(form_changes::routes())
         .merge(messages::routes())
         .merge(queue::routes())
         .merge(reports::routes())

@@ -1,0 +1,142 @@
+//! The site corrects or calls off its request forms: an amendment keeps
+//! the text it replaces, may match a waiting form to its study (the
+//! accession number was mistyped) and, if it raises the urgency, the study's
+//! priority ([`Router::apply_form`]); a form is amended until the report
+//! is signed. A form still waiting for its images can be cancelled. Each in
+//! one transaction with its audit record.
+
+use super::{Acting, FiledForm, Reprioritised, Router, RouterError};
+use telerad_store::forms::{self, Amendment, FormError, Revision, StoredForm};
+use telerad_store::{Backend, Scope, audit, reports, study_rows};
+
+impl Router {
+    /// The form `id`, locked, if `scope` covers its site; another site's
+    /// form is not found.
+    async fn form_in(
+        &self,
+        tx: &mut telerad_store::events::Tx<'_>,
+        id: i64,
+        scope: &Scope,
+    ) -> Result<StoredForm, RouterError> {
+        let postgres = self.db().backend == Backend::Postgres;
+        match forms::by_id_for_update(tx, id, postgres).await? {
+            Some(form) if scope.covers_site(&form.site) => Ok(form),
+            _ => Err(RouterError::NotFound(format!("no request form {id}"))),
+        }
+    }
+
+    /// Replaces the text of form `id` (its site unchanged).
+    pub async fn amend_form(
+        &self,
+        id: i64,
+        amendment: &Amendment<'_>,
+        acting: &Acting<'_>,
+    ) -> Result<FiledForm, RouterError> {
+        let mut tx = self.db().begin_write().await?;
+        let current = self.form_in(&mut tx, id, acting.scope).await?;
+        if current.cancelled_at.is_some() {
+            return Err(RouterError::Conflict(format!(
+                "request form {id} was cancelled: file a new one"
+            )));
+        }
+        if let Some(study_id) = current.study_id
+            && reports::of_study(&mut tx, study_id)
+                .await?
+                .is_some_and(|r| r.status.is_signed())
+        {
+            return Err(RouterError::Conflict(
+                "the report is signed: the form can no longer change (ask for an addendum)".into(),
+            ));
+        }
+        let study_id = forms::amend(&mut tx, &current, amendment)
+            .await
+            .map_err(|e| match e {
+                FormError::StudyHasForm => RouterError::Conflict(e.to_string()),
+                FormError::Database(e) => RouterError::Database(e),
+            })?;
+        let (study_instance_uid, reprioritised) = match study_id {
+            Some(study_id) => (
+                Some(study_rows::uid_of(&mut tx, study_id).await?),
+                self.apply_form(&mut tx, study_id).await?,
+            ),
+            None => (None, None),
+        };
+        let mut record = acting.audit.clone();
+        record.object = format!("form/{id}");
+        record.study_uid = study_instance_uid.clone();
+        audit::append(&mut tx, &record).await?;
+        tx.commit().await?;
+        Ok(FiledForm {
+            id,
+            study_instance_uid,
+            reprioritised: reprioritised.map(|(from, to)| Reprioritised { from, to }),
+        })
+    }
+
+    /// Cancels form `id`, which must still wait for its images.
+    pub async fn cancel_form(
+        &self,
+        id: i64,
+        by: &str,
+        reason: &str,
+        acting: &Acting<'_>,
+    ) -> Result<StoredForm, RouterError> {
+        let now = self.now();
+        let mut tx = self.db().begin_write().await?;
+        let current = self.form_in(&mut tx, id, acting.scope).await?;
+        if !forms::cancel(&mut tx, id, by, reason, now).await? {
+            let why = if current.cancelled_at.is_some() {
+                "was cancelled already"
+            } else {
+                "has its study: amend it instead"
+            };
+            return Err(RouterError::Conflict(format!("request form {id} {why}")));
+        }
+        let mut record = acting.audit.clone();
+        record.object = format!("form/{id}");
+        record.patient_id = Some(current.patient_id.clone());
+        audit::append(&mut tx, &record).await?;
+        let cancelled = self.form_in(&mut tx, id, acting.scope).await?;
+        tx.commit().await?;
+        Ok(cancelled)
+    }
+
+    /// Forms of the scope's sites still waiting for their images, newest
+    /// first; audited by the caller with what was shown.
+    pub async fn waiting_forms(
+        &self,
+        scope: &Scope,
+        limit: i64,
+    ) -> Result<Vec<StoredForm>, RouterError> {
+        let sites = match scope {
+            Scope::All => None,
+            Scope::Sites(sites) => Some(sites.as_slice()),
+            // Radiologists read forms through their studies.
+            Scope::Reader { .. } => Some(&[][..]),
+        };
+        let mut tx = self.db().begin().await?;
+        let waiting = forms::waiting(&mut tx, sites, limit).await?;
+        tx.rollback().await?;
+        Ok(waiting)
+    }
+
+    /// Form `id`, its study's UID if it has one, and its earlier texts.
+    pub async fn form_by_id(
+        &self,
+        id: i64,
+        scope: &Scope,
+    ) -> Result<(StoredForm, Option<String>, Vec<Revision>), RouterError> {
+        let mut tx = self.db().begin().await?;
+        let form = match forms::by_id_for_update(&mut tx, id, false).await? {
+            Some(form) if scope.covers_site(&form.site) => form,
+            _ => return Err(RouterError::NotFound(format!("no request form {id}"))),
+        };
+        let revisions = forms::revisions(&mut tx, id).await?;
+        let uid = match form.study_id {
+            Some(study_id) => Some(study_rows::uid_of(&mut tx, study_id).await?),
+            None => None,
+        };
+        tx.rollback().await?;
+        Ok((form, uid, revisions))
+    }
+}
