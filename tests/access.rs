@@ -341,6 +341,7 @@ fn every_role_gets_exactly_its_answers_on_every_endpoint(backend: &Backend) {
             "POST",
             format!("/api/studies/{study_a}/critical-results/1/communicated"),
         ),
+        ("POST", format!("/api/studies/{study_a}/indication")),
         ("GET", format!("/api/studies/{study_a}/messages")),
         ("POST", format!("/api/studies/{study_a}/messages")),
         ("GET", format!("/api/studies/{study_a}/report")),

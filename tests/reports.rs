@@ -138,6 +138,45 @@ fn a_report_goes_from_draft_to_addendum_and_frees_the_reader(backend: &Backend) 
     );
     assert_eq!(status, 200, "{body}");
 
+    // The indication: more information asked of the site, in its thread;
+    // then accepted. Only the claimed reader checks it.
+    let indication = format!("/api/studies/{uid}/indication");
+    let ask = json!({"decision": "more_information", "note": "Anticoagulants? INR?"});
+    for (token, body, want) in [
+        (&clin_a, ask.clone(), 403),
+        (&rad, json!({"decision": "more_information"}), 400),
+        (&rad, json!({"decision": "maybe"}), 400),
+    ] {
+        let (status, answer) = call(token, "POST", &indication, Some(&body));
+        assert_eq!(status, want, "{body}: {answer}");
+    }
+    let (status, asked) = call(&rad, "POST", &indication, Some(&ask));
+    assert_eq!(status, 200, "{asked}");
+    let (status, thread) = call(
+        &clin_a,
+        "GET",
+        &format!("/api/studies/{uid}/messages"),
+        None,
+    );
+    assert_eq!(status, 200, "{thread}");
+    assert!(
+        thread["messages"][0]["body"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Anticoagulants? INR?"),
+        "{thread}"
+    );
+    let (status, answer) = call(
+        &rad,
+        "POST",
+        &indication,
+        Some(&json!({"decision": "accepted"})),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let (_, form) = call(&clin_a, "GET", &format!("/api/studies/{uid}/form"), None);
+    assert_eq!(form["indication"]["decision"], "accepted", "{form}");
+    assert_eq!(form["indication"]["by"], "dr-neuro", "{form}");
+
     // Bad content names its field; nothing is stored.
     for (content, field) in [
         (

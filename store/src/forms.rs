@@ -93,11 +93,69 @@ pub struct StoredForm {
     pub amended_at: Option<i64>,
     pub cancelled_at: Option<i64>,
     pub cancel_reason: Option<String>,
+    #[sqlx(try_from = "OptionalIndication")]
+    pub indication: Option<Indication>,
+    pub indication_by: Option<String>,
+    pub indication_at: Option<i64>,
+    pub indication_note: Option<String>,
+}
+
+/// The radiologist's check of the indication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Indication {
+    Accepted,
+    /// More information asked of the site.
+    MoreInformation,
+}
+
+impl Indication {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Indication::Accepted => "accepted",
+            Indication::MoreInformation => "more_information",
+        }
+    }
+}
+
+/// The stored column, NULL until the radiologist checks.
+pub struct OptionalIndication(Option<String>);
+
+impl<'r> sqlx::Decode<'r, sqlx::Any> for OptionalIndication {
+    fn decode(value: sqlx::any::AnyValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        Ok(OptionalIndication(<Option<String> as sqlx::Decode<
+            sqlx::Any,
+        >>::decode(value)?))
+    }
+}
+
+impl sqlx::Type<sqlx::Any> for OptionalIndication {
+    fn type_info() -> sqlx::any::AnyTypeInfo {
+        <String as sqlx::Type<sqlx::Any>>::type_info()
+    }
+
+    fn compatible(ty: &sqlx::any::AnyTypeInfo) -> bool {
+        <String as sqlx::Type<sqlx::Any>>::compatible(ty)
+    }
+}
+
+impl TryFrom<OptionalIndication> for Option<Indication> {
+    type Error = String;
+
+    fn try_from(stored: OptionalIndication) -> Result<Option<Indication>, String> {
+        match stored.0.as_deref() {
+            None => Ok(None),
+            Some("accepted") => Ok(Some(Indication::Accepted)),
+            Some("more_information") => Ok(Some(Indication::MoreInformation)),
+            Some(other) => Err(format!("unknown indication check {other:?}")),
+        }
+    }
 }
 
 const COLUMNS: &str = "id, site, study_id, patient_id, accession_number, study_date, urgency, \
                        requested_examination, symptom_onset_at, form, filed_by, filed_at, \
-                       amended_by, amended_at, cancelled_at, cancel_reason";
+                       amended_by, amended_at, cancelled_at, cancel_reason, indication, \
+                       indication_by, indication_at, indication_note";
 
 #[derive(Debug, thiserror::Error)]
 pub enum FormError {
@@ -323,7 +381,8 @@ pub struct Amendment<'a> {
 /// Replaces `current`'s text, keeping the one it replaces as a revision;
 /// a form still waiting is then matched to its study if it has arrived.
 /// Returns the form's study, if any. The caller read and locked `current`
-/// and checked that it may still be amended.
+/// and checked that it may still be amended. A corrected form is checked
+/// again by the radiologist: its indication check is cleared.
 pub async fn amend(
     tx: &mut Tx<'_>,
     current: &StoredForm,
@@ -363,7 +422,8 @@ pub async fn amend(
     let updated = sqlx::query(
         "UPDATE request_forms SET patient_id = $2, accession_number = $3, study_date = $4, \
          urgency = $5, requested_examination = $6, symptom_onset_at = $7, form = $8, \
-         amended_by = $9, amended_at = $10, study_id = $11 \
+         amended_by = $9, amended_at = $10, study_id = $11, indication = NULL, \
+         indication_by = NULL, indication_at = NULL, indication_note = NULL \
          WHERE id = $1 AND cancelled_at IS NULL",
     )
     .bind(current.id)
@@ -442,4 +502,27 @@ pub async fn revisions(tx: &mut Tx<'_>, form_id: i64) -> Result<Vec<Revision>, s
     .bind(form_id)
     .fetch_all(&mut **tx)
     .await
+}
+
+/// Records the radiologist's check of form `id`'s indication.
+pub async fn check_indication(
+    tx: &mut Tx<'_>,
+    id: i64,
+    indication: Indication,
+    by: &str,
+    note: &str,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE request_forms SET indication = $2, indication_by = $3, indication_at = $4, \
+         indication_note = $5 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(indication.as_str())
+    .bind(by)
+    .bind(at)
+    .bind(note)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

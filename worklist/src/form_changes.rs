@@ -50,12 +50,14 @@ pub struct SiteForm {
     #[serde(serialize_with = "telerad_store::time::rfc3339_opt")]
     pub cancelled_at: Option<i64>,
     pub cancel_reason: Option<String>,
+    pub indication: Option<crate::forms::IndicationCheck>,
     pub form: serde_json::Value,
 }
 
 fn site_form(form: StoredForm, study_instance_uid: Option<String>) -> Result<SiteForm, ApiError> {
     let document = serde_json::from_str(&form.form)
         .map_err(|e| ApiError::Internal(format!("form {}: {e}", form.id)))?;
+    let indication = crate::forms::IndicationCheck::of(&form);
     Ok(SiteForm {
         id: form.id,
         site: form.site,
@@ -66,6 +68,7 @@ fn site_form(form: StoredForm, study_instance_uid: Option<String>) -> Result<Sit
         amended_at: form.amended_at,
         cancelled_at: form.cancelled_at,
         cancel_reason: form.cancel_reason,
+        indication,
         form: document,
     })
 }

@@ -301,7 +301,29 @@ struct ShownForm {
     filed_at: i64,
     /// The thrombolysis window's end (onset + 4 h 30), for a stroke.
     thrombolysis_until: Option<i64>,
+    /// The reader's check of the indication, once made.
+    indication: Option<IndicationCheck>,
     form: serde_json::Value,
+}
+
+#[derive(Debug, Serialize)]
+pub struct IndicationCheck {
+    pub decision: telerad_store::forms::Indication,
+    pub by: Option<String>,
+    #[serde(serialize_with = "telerad_store::time::rfc3339_opt")]
+    pub at: Option<i64>,
+    pub note: Option<String>,
+}
+
+impl IndicationCheck {
+    pub fn of(form: &StoredForm) -> Option<IndicationCheck> {
+        form.indication.map(|decision| IndicationCheck {
+            decision,
+            by: form.indication_by.clone(),
+            at: form.indication_at,
+            note: form.indication_note.clone(),
+        })
+    }
 }
 
 /// The thrombolysis window after symptom onset (intravenous thrombolysis
@@ -340,6 +362,7 @@ async fn show(
 fn shown(uid: &str, form: StoredForm) -> Result<ShownForm, ApiError> {
     let document: serde_json::Value = serde_json::from_str(&form.form)
         .map_err(|e| ApiError::Internal(format!("form {}: {e}", form.id)))?;
+    let indication = IndicationCheck::of(&form);
     Ok(ShownForm {
         id: form.id,
         study_instance_uid: uid.to_string(),
@@ -349,6 +372,7 @@ fn shown(uid: &str, form: StoredForm) -> Result<ShownForm, ApiError> {
             .then_some(form.symptom_onset_at)
             .flatten()
             .map(|at| at + THROMBOLYSIS_WINDOW_MS),
+        indication,
         form: document,
     })
 }

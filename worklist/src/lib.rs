@@ -15,6 +15,7 @@ pub mod assignments;
 pub mod critical;
 pub mod form_changes;
 pub mod forms;
+pub mod indication;
 pub mod messages;
 pub mod queue;
 pub mod reports;
@@ -41,6 +42,7 @@ where
         .merge(assignments::routes())
         .merge(forms::routes())
         .merge(form_changes::routes())
+        .merge(indication::routes())
         .merge(messages::routes())
         .merge(queue::routes())
         .merge(reports::routes())

@@ -1,3 +1,6 @@
+-- The radiologist's check of the indication: accepted, or more
+-- information asked of the site (by a message in the study's thread).
+--
 -- A request form is a clinical document the site may correct until the
 -- report is signed: each amendment keeps the text it replaces in
 -- `request_form_revisions`. A form still waiting for its images can be
@@ -9,6 +12,11 @@ ALTER TABLE request_forms ADD COLUMN amended_by TEXT;
 ALTER TABLE request_forms ADD COLUMN cancelled_at BIGINT;
 ALTER TABLE request_forms ADD COLUMN cancelled_by TEXT;
 ALTER TABLE request_forms ADD COLUMN cancel_reason TEXT;
+ALTER TABLE request_forms ADD COLUMN indication TEXT
+    CHECK (indication IN ('accepted', 'more_information'));
+ALTER TABLE request_forms ADD COLUMN indication_by TEXT;
+ALTER TABLE request_forms ADD COLUMN indication_at BIGINT;
+ALTER TABLE request_forms ADD COLUMN indication_note TEXT;
 
 CREATE TABLE request_form_revisions (
     form_id BIGINT NOT NULL REFERENCES request_forms(id),
