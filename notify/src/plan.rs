@@ -11,6 +11,8 @@
 //! | critical result        | yes          | yes         |                              |
 //! | critical escalated     | yes          | yes         | the radiologist who flagged it |
 //! | critical acknowledged  | yes          |             |                              |
+//! | consult requested      |              |             | the consultant               |
+//! | consult answered       |              |             | the radiologist who asked    |
 //!
 //! E-mail is not a safe carrier of health data: e-mails say what happened,
 //! to which site's study (accession number) and link to telerad, nothing
@@ -115,6 +117,11 @@ impl Addresses {
             EventKind::CriticalResult => (true, true, None),
             EventKind::CriticalEscalated => (true, true, detail_radiologist),
             EventKind::CriticalAcknowledged => (true, false, None),
+            // A colleague asked for a second opinion, or gave it: the one
+            // it is for ("radiologist" in the detail).
+            EventKind::ConsultRequested | EventKind::ConsultAnswered => {
+                (false, false, detail_radiologist)
+            }
             EventKind::Complete | EventKind::Receiving | EventKind::Message | EventKind::Form => {
                 (false, false, None)
             }
@@ -245,6 +252,8 @@ pub fn event_type(kind: EventKind) -> &'static str {
         EventKind::CriticalAcknowledged => "critical_result.acknowledged",
         EventKind::Message => "message.posted",
         EventKind::Form => "form.added",
+        EventKind::ConsultRequested => "consult.requested",
+        EventKind::ConsultAnswered => "consult.answered",
     }
 }
 
@@ -272,6 +281,12 @@ fn headline(event: &Event, facts: &StudyFacts) -> String {
         }
         EventKind::CriticalAcknowledged => {
             format!("critical result for a study of {site} acknowledged")
+        }
+        EventKind::ConsultRequested => {
+            format!("a colleague asks your opinion on a {priority} study from {site}")
+        }
+        EventKind::ConsultAnswered => {
+            format!("your colleague answered on a study from {site}")
         }
         EventKind::Complete | EventKind::Receiving | EventKind::Message | EventKind::Form => {
             format!("news on a study of {site}")

@@ -30,6 +30,7 @@ use telerad_store::{Archive, AssignmentId, EventId, Scope, StudyId};
 use tokio::sync::watch;
 
 mod claims;
+mod consults;
 mod critical;
 mod form_changes;
 
@@ -385,7 +386,9 @@ impl Router {
             | EventKind::CriticalEscalated
             | EventKind::CriticalAcknowledged
             | EventKind::Message
-            | EventKind::Form => Ok(None),
+            | EventKind::Form
+            | EventKind::ConsultRequested
+            | EventKind::ConsultAnswered => Ok(None),
         }
     }
 

@@ -55,10 +55,14 @@ pub enum EventKind {
     Message,
     /// A request form was added to the study.
     Form,
+    /// A second opinion was asked of a colleague.
+    ConsultRequested,
+    /// The colleague signed their answer.
+    ConsultAnswered,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 12] = [
+    pub const ALL: [EventKind; 14] = [
         EventKind::Complete,
         EventKind::Receiving,
         EventKind::Assigned,
@@ -71,6 +75,8 @@ impl EventKind {
         EventKind::CriticalAcknowledged,
         EventKind::Message,
         EventKind::Form,
+        EventKind::ConsultRequested,
+        EventKind::ConsultAnswered,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -87,6 +93,8 @@ impl EventKind {
             EventKind::CriticalAcknowledged => "critical_acknowledged",
             EventKind::Message => "message",
             EventKind::Form => "form",
+            EventKind::ConsultRequested => "consult_requested",
+            EventKind::ConsultAnswered => "consult_answered",
         }
     }
 

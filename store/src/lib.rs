@@ -11,6 +11,7 @@ pub mod archive;
 pub mod audit;
 pub mod clock;
 pub mod completion;
+pub mod consults;
 pub mod critical;
 pub mod db;
 pub mod deliveries;

@@ -10,8 +10,9 @@ pub enum Scope {
     All,
     /// Only these sites (possibly none).
     Sites(Vec<String>),
-    /// A radiologist: the studies assigned to them, and the pool of their
-    /// licensed sites (unassigned, or escalated and not yet acknowledged).
+    /// A radiologist: the studies assigned to them, the pool of their
+    /// licensed sites (unassigned, or escalated and not yet acknowledged),
+    /// and the studies a colleague asked their opinion on.
     Reader {
         radiologist: String,
         sites: Vec<String>,
@@ -60,8 +61,9 @@ impl Scope {
                     )
                 };
                 format!(
-                    "EXISTS (SELECT 1 FROM assignments a WHERE a.study_id = {study}.id \
-                     AND (a.radiologist_id = ${first} OR ({pool})))"
+                    "(EXISTS (SELECT 1 FROM assignments a WHERE a.study_id = {study}.id \
+                     AND (a.radiologist_id = ${first} OR ({pool}))) OR {consulted})",
+                    consulted = consulted(study, first),
                 )
             }
         }
@@ -92,7 +94,10 @@ impl Scope {
                          ({a}.state = 'assigned' AND {a}.escalation_level > 0))"
                     )
                 };
-                format!("({a}.radiologist_id = ${first} OR ({pool}))")
+                format!(
+                    "({a}.radiologist_id = ${first} OR ({pool}) OR {consulted})",
+                    consulted = consulted(study, first),
+                )
             }
             _ => self.condition(study, first),
         }
@@ -107,6 +112,14 @@ impl Scope {
                 .collect(),
         }
     }
+}
+
+/// A second opinion asked of the radiologist bound at `$first`.
+fn consulted(study: &str, first: usize) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM consults c WHERE c.study_id = {study}.id \
+         AND c.consultant = ${first})"
+    )
 }
 
 #[cfg(test)]

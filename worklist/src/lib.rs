@@ -12,6 +12,7 @@
 //! (`telerad-http`: errors, paging, body limit, layers).
 
 pub mod assignments;
+pub mod consults;
 pub mod critical;
 pub mod form_changes;
 pub mod forms;
@@ -43,6 +44,7 @@ where
         .merge(forms::routes())
         .merge(form_changes::routes())
         .merge(indication::routes())
+        .merge(consults::routes())
         .merge(messages::routes())
         .merge(queue::routes())
         .merge(reports::routes())

@@ -8,7 +8,7 @@ ALTER TABLE study_events DROP CONSTRAINT study_events_kind_check;
 ALTER TABLE study_events ADD CONSTRAINT study_events_kind_check
     CHECK (kind IN ('complete', 'receiving', 'assigned', 'escalated',
         'preliminary', 'final', 'addendum', 'critical_result', 'critical_escalated',
-        'critical_acknowledged', 'message', 'form'));
+        'critical_acknowledged', 'message', 'form', 'consult_requested', 'consult_answered'));
 -- What the workflow event is about, as a JSON object; NULL for the image
 -- events.
 ALTER TABLE study_events ADD COLUMN detail TEXT;

@@ -16,7 +16,7 @@ CREATE TABLE study_events_rebuilt (
     study_id BIGINT NOT NULL REFERENCES studies(id),
     kind TEXT NOT NULL CHECK (kind IN ('complete', 'receiving', 'assigned', 'escalated',
         'preliminary', 'final', 'addendum', 'critical_result', 'critical_escalated',
-        'critical_acknowledged', 'message', 'form')),
+        'critical_acknowledged', 'message', 'form', 'consult_requested', 'consult_answered')),
     at BIGINT NOT NULL,
     instance_count BIGINT NOT NULL,
     -- What the workflow event is about, as a JSON object; NULL for the
