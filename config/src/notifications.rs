@@ -133,22 +133,30 @@ pub(crate) fn webhook_problems(path: &str, webhook: &Webhook) -> Vec<Problem> {
 /// Health data crosses only encrypted links: plain HTTP is allowed to this
 /// machine alone (a local gateway, the tests).
 fn url_problem(url: &str) -> Option<String> {
-    let rest = if let Some(rest) = url.strip_prefix("https://") {
-        rest
+    let (plain, rest) = if let Some(rest) = url.strip_prefix("https://") {
+        (false, rest)
     } else if let Some(rest) = url.strip_prefix("http://") {
-        let host = rest.split(['/', '?']).next().unwrap_or_default();
-        let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
-        if !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
-            return Some(format!(
-                "{url:?}: webhooks go over https:// (plain http:// only to this machine)"
-            ));
-        }
-        rest
+        (true, rest)
     } else {
         return Some(format!("{url:?} is not an http(s) URL"));
     };
-    if rest.is_empty() || rest.starts_with('/') {
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    // "http://localhost:1@pager.example.org/" goes to pager.example.org:
+    // credentials have no place in a webhook URL anyway (the secret signs).
+    if authority.contains('@') {
+        return Some(format!("{url:?}: no user or password in the URL"));
+    }
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map(|(h, _)| h).unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    if host.is_empty() {
         return Some(format!("{url:?} has no host"));
+    }
+    if plain && !matches!(host, "127.0.0.1" | "localhost" | "::1") {
+        return Some(format!(
+            "{url:?}: webhooks go over https:// (plain http:// only to this machine)"
+        ));
     }
     None
 }
@@ -270,6 +278,17 @@ mod tests {
             webhook_problems("w", &webhook("https://pager.example.org/hook", SECRET)).is_empty()
         );
         assert!(webhook_problems("w", &webhook("http://127.0.0.1:9000/hook", SECRET)).is_empty());
+        assert!(webhook_problems("w", &webhook("http://[::1]/hook", SECRET)).is_empty());
+        assert!(webhook_problems("w", &webhook("https://[2001:db8::1]:8443/", SECRET)).is_empty());
+        for sneaky in [
+            "http://localhost:1@pager.example.org/",
+            "https://user:pw@pager.example.org/",
+            "http://[::1/",
+        ] {
+            let problems = webhook_problems("w", &webhook(sneaky, SECRET));
+            assert_eq!(problems.len(), 1, "{sneaky}");
+            assert_eq!(problems[0].path, "w.url");
+        }
         let plain = webhook_problems("w", &webhook("http://pager.example.org/hook", SECRET));
         assert_eq!(plain.len(), 1);
         assert_eq!(plain[0].path, "w.url");

@@ -91,6 +91,11 @@ impl Addresses {
         self.contact(recipient)?.webhook.as_ref()
     }
 
+    /// The e-mail address of a recipient, as configured now.
+    pub fn email_of(&self, recipient: &str) -> Option<&str> {
+        self.contact(recipient)?.email.as_deref()
+    }
+
     fn contact(&self, recipient: &str) -> Option<&Contact> {
         match recipient.split_once(':')? {
             ("site", name) => self.sites.get(name),

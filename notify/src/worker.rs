@@ -19,9 +19,12 @@ use crate::webhook::{Answer, WebhookClient};
 /// up one of them, not the others.
 const IN_FLIGHT: usize = 4;
 
-/// Long enough for any call (the timeout is at most two minutes); a worker
-/// that died hands its deliveries back after it.
+/// Long enough for any call (each is cut at [`SEND_LIMIT`]); a worker that
+/// died hands its deliveries back after it.
 const LEASE_MS: i64 = 5 * 60 * 1000;
+
+/// The longest one send may take, calls and SMTP exchanges alike.
+const SEND_LIMIT: Duration = Duration::from_secs(150);
 
 pub struct Worker {
     db: Database,
@@ -49,7 +52,13 @@ impl Worker {
             mailer,
             retry,
             clock,
-            name: format!("notify-{}", std::process::id()),
+            // Unique per process start even where every container's pid
+            // is 1: a stale claim of an earlier run is never taken for ours.
+            name: format!(
+                "notify-{}-{:016x}",
+                std::process::id(),
+                rand::random::<u64>()
+            ),
         }
     }
 
@@ -57,7 +66,7 @@ impl Worker {
     /// tried.
     pub async fn send_due(self: &Arc<Self>) -> Result<usize, sqlx::Error> {
         let now = self.clock.now_ms();
-        let reclaimed = deliveries::reclaim_expired(&self.db, now).await?;
+        let reclaimed = deliveries::reclaim_expired(&self.db, now, self.retry.max_attempts).await?;
         if reclaimed > 0 {
             tracing::warn!(
                 reclaimed,
@@ -66,36 +75,54 @@ impl Worker {
         }
         let mut tried = 0;
         let mut calls = JoinSet::new();
+        let mut claiming = Ok(());
         loop {
-            while calls.len() < IN_FLIGHT {
-                let Some(delivery) =
-                    deliveries::claim_due(&self.db, &self.name, self.clock.now_ms(), LEASE_MS)
-                        .await?
-                else {
-                    break;
-                };
-                tried += 1;
-                let worker = self.clone();
-                calls.spawn(async move { worker.deliver(delivery).await });
+            while claiming.is_ok() && calls.len() < IN_FLIGHT {
+                match deliveries::claim_due(&self.db, &self.name, self.clock.now_ms(), LEASE_MS)
+                    .await
+                {
+                    Ok(Some(delivery)) => {
+                        tried += 1;
+                        let worker = self.clone();
+                        calls.spawn(async move { worker.deliver(delivery).await });
+                    }
+                    Ok(None) => break,
+                    Err(e) => claiming = Err(e),
+                }
             }
+            // Every call in flight is waited for, whatever failed: dropping
+            // them would leave delivered calls unrecorded, sent again after
+            // the lease.
             match calls.join_next().await {
-                Some(Ok(Err(e))) => return Err(e),
+                Some(Ok(Err(e))) => tracing::error!("cannot record a delivery's outcome: {e}"),
                 Some(Ok(Ok(()))) => {}
                 Some(Err(e)) => tracing::error!("a delivery task failed: {e}"),
-                None => return Ok(tried),
+                None => return claiming.map(|()| tried),
+            }
+            if claiming.is_err() && calls.is_empty() {
+                return claiming.map(|()| tried);
             }
         }
     }
 
     async fn deliver(&self, delivery: Delivery) -> Result<(), sqlx::Error> {
-        let result = match delivery.channel {
-            Channel::Webhook => self.call(&delivery).await,
-            Channel::Email => self.mail(&delivery).await,
+        // Well within the lease, whatever the transport's own timeouts
+        // (lettre's apply per SMTP command): a slow send is a failure to
+        // retry, never one another node takes over while it goes on.
+        let send = async {
+            match delivery.channel {
+                Channel::Webhook => self.call(&delivery).await,
+                Channel::Email => self.mail(&delivery).await,
+            }
+        };
+        let result = match tokio::time::timeout(SEND_LIMIT, send).await {
+            Ok(result) => result,
+            Err(_) => Err((None, format!("no answer within {} s", SEND_LIMIT.as_secs()))),
         };
         let now = self.clock.now_ms();
         match result {
             Ok(status) => {
-                if !deliveries::mark_sent(&self.db, delivery.id, &self.name, status, now).await? {
+                if !deliveries::mark_sent(&self.db, &delivery, &self.name, status, now).await? {
                     tracing::warn!(delivery = delivery.id, "delivered after its claim ran out");
                 }
                 tracing::info!(
@@ -158,7 +185,9 @@ impl Worker {
         match self
             .webhooks
             .call(
-                &delivery.target,
+                // Today's address: a site that moved its endpoint (the old
+                // one compromised, say) gets its retries at the new one.
+                &webhook.url,
                 &key,
                 &id,
                 timestamp,
@@ -182,7 +211,13 @@ impl Worker {
             ));
         };
         mailer
-            .send(delivery.id, &delivery.target, &delivery.payload)
+            .send(
+                delivery.id,
+                self.addresses
+                    .email_of(&delivery.recipient)
+                    .unwrap_or(&delivery.target),
+                &delivery.payload,
+            )
             .await
             .map(|()| None)
             .map_err(|e| (None, e.to_string()))

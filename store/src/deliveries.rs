@@ -159,24 +159,34 @@ pub async fn by_id(db: &crate::Database, id: i64) -> Result<Option<Delivery>, sq
 }
 
 /// Deliveries whose worker stopped while sending go back to pending, at
-/// once, flagged: the recipient may have had them already.
-pub async fn reclaim_expired(db: &crate::Database, now: i64) -> Result<u64, sqlx::Error> {
+/// once, flagged: the recipient may have had them already. One whose
+/// attempts are used up is dead instead (a delivery that kills its worker
+/// is not tried for ever).
+pub async fn reclaim_expired(
+    db: &crate::Database,
+    now: i64,
+    max_attempts: i64,
+) -> Result<u64, sqlx::Error> {
     Ok(sqlx::query(
-        "UPDATE deliveries SET state = 'pending', next_attempt_at = $1, claimed_by = NULL, \
-         claimed_until = NULL, possible_duplicate = TRUE, \
+        "UPDATE deliveries SET \
+         state = CASE WHEN attempts >= $2 THEN 'dead' ELSE 'pending' END, \
+         next_attempt_at = CASE WHEN attempts >= $2 THEN NULL ELSE $1 END, \
+         claimed_by = NULL, claimed_until = NULL, possible_duplicate = TRUE, \
          last_error = 'the worker stopped while sending' \
          WHERE state = 'sending' AND claimed_until < $1",
     )
     .bind(now)
+    .bind(max_attempts)
     .execute(&db.pool)
     .await?
     .rows_affected())
 }
 
-/// The recipient took it: `false` if the claim was lost meanwhile.
+/// The recipient took it: `false` if the claim was lost meanwhile (the
+/// claim is the worker and the attempt it took).
 pub async fn mark_sent(
     db: &crate::Database,
-    id: i64,
+    delivery: &Delivery,
     worker: &str,
     status: Option<u16>,
     now: i64,
@@ -184,12 +194,13 @@ pub async fn mark_sent(
     let done = sqlx::query(
         "UPDATE deliveries SET state = 'sent', sent_at = $3, last_status = $4, \
          last_error = NULL, claimed_by = NULL, claimed_until = NULL \
-         WHERE id = $1 AND state = 'sending' AND claimed_by = $2",
+         WHERE id = $1 AND state = 'sending' AND claimed_by = $2 AND attempts = $5",
     )
-    .bind(id)
+    .bind(delivery.id)
     .bind(worker)
     .bind(now)
     .bind(status.map(i64::from))
+    .bind(delivery.attempts)
     .execute(&db.pool)
     .await?
     .rows_affected();
@@ -236,7 +247,7 @@ pub async fn mark_failed(
     let done = sqlx::query(
         "UPDATE deliveries SET state = $3, next_attempt_at = $4, last_error = $5, \
          last_status = $6, claimed_by = NULL, claimed_until = NULL \
-         WHERE id = $1 AND state = 'sending' AND claimed_by = $2",
+         WHERE id = $1 AND state = 'sending' AND claimed_by = $2 AND attempts = $7",
     )
     .bind(delivery.id)
     .bind(worker)
@@ -244,6 +255,7 @@ pub async fn mark_failed(
     .bind(next)
     .bind(error)
     .bind(status.map(i64::from))
+    .bind(delivery.attempts)
     .execute(&db.pool)
     .await?
     .rows_affected();

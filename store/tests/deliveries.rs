@@ -127,7 +127,7 @@ async fn behaves(url: &str) {
             .expect("claimed_by");
     let worker = worker.expect("claimed by the worker that took it");
     assert!(
-        !deliveries::mark_sent(&db, delivery.id, "nobody", Some(200), now)
+        !deliveries::mark_sent(&db, &delivery, "nobody", Some(200), now)
             .await
             .expect("mark"),
         "a worker without the claim marked it sent"
@@ -170,13 +170,13 @@ async fn behaves(url: &str) {
         .expect("due after its delay");
     assert_eq!(second.attempts, 2);
     assert_eq!(
-        deliveries::reclaim_expired(&db, now + 5_500)
+        deliveries::reclaim_expired(&db, now + 5_500, 10)
             .await
             .expect("reclaim"),
         0
     );
     assert_eq!(
-        deliveries::reclaim_expired(&db, now + 6_001)
+        deliveries::reclaim_expired(&db, now + 6_001, 10)
             .await
             .expect("reclaim"),
         1
@@ -189,9 +189,18 @@ async fn behaves(url: &str) {
         (back.state.as_str(), back.possible_duplicate),
         ("pending", true)
     );
+    // The same worker name with an earlier attempt (a stale task of a
+    // restarted node) cannot mark the new claim either.
+    let mut stale = second.clone();
+    stale.attempts -= 1;
+    assert!(
+        !deliveries::mark_sent(&db, &stale, "w1", Some(200), now + 5_100)
+            .await
+            .expect("mark")
+    );
     // The dead worker's late answer changes nothing.
     assert!(
-        !deliveries::mark_sent(&db, second.id, "w1", Some(200), now + 6_002)
+        !deliveries::mark_sent(&db, &second, "w1", Some(200), now + 6_002)
             .await
             .expect("mark")
     );
@@ -229,7 +238,7 @@ async fn behaves(url: &str) {
         .expect("due");
     assert_eq!(again.attempts, 1);
     assert!(
-        deliveries::mark_sent(&db, again.id, "w1", Some(204), now + 8_100)
+        deliveries::mark_sent(&db, &again, "w1", Some(204), now + 8_100)
             .await
             .expect("sent")
     );
