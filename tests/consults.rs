@@ -206,6 +206,11 @@ fn a_colleague_gives_a_signed_second_opinion(backend: &Backend) {
     assert_eq!(status, 409, "{again}");
     let (_, mine) = call(&body_rad, "GET", "/api/consults", None);
     assert_eq!(mine["items"], json!([]), "{mine}");
+    // Answered: the study is no longer the consultant's to read.
+    assert_eq!(
+        call(&body_rad, "GET", &format!("/api/studies/{uid}"), None).0,
+        404
+    );
 
     // The site reads it; another site does not.
     let (status, listed) = call(&clin_a, "GET", &consults, None);

@@ -142,15 +142,18 @@ fn the_worklist_is_sorted_filtered_and_paged(backend: &Backend) {
 
     // Most urgent first, then by deadline; the stroke is on top with its window.
     let items = all["items"].as_array().cloned().unwrap_or_default();
-    let keys: Vec<(u8, String)> = items
+    // Deadlines compared as instants: RFC 3339 text drops trailing zeros
+    // of the fraction (".23Z" is before ".233Z" but sorts after it).
+    let keys: Vec<(u8, Option<i64>)> = items
         .iter()
         .map(|i| {
             (
                 rank(i["priority"].as_str().unwrap_or("")),
-                i["report_due"].as_str().unwrap_or("").to_string(),
+                ms(&i["report_due"]),
             )
         })
         .collect();
+    assert!(keys.iter().all(|(_, due)| due.is_some()), "{all}");
     let mut sorted = keys.clone();
     sorted.sort();
     assert_eq!(keys, sorted, "{all}");

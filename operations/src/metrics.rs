@@ -169,8 +169,8 @@ pub fn render(counts: &Counts, day: &[StudyTimes]) -> String {
     );
     let latency = day
         .iter()
-        .filter(|t| t.assigned_at >= t.completed_at)
-        .map(|t| t.assigned_at - t.completed_at)
+        .filter_map(|t| t.assigned_at.map(|at| at - t.completed_at))
+        .filter(|ms| *ms >= 0)
         .collect();
     summary(&mut out, "telerad_assignment_latency_seconds", "", latency);
     family(
@@ -221,7 +221,7 @@ mod tests {
             form_at: None,
             first_image_at: 0,
             completed_at: 1_000,
-            assigned_at: 1_250,
+            assigned_at: Some(1_250),
             claimed_at: None,
             preliminary_at: None,
             final_at: Some(601_000),

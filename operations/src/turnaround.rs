@@ -43,10 +43,10 @@ type Measure = fn(&StudyTimes) -> Option<i64>;
 /// The intervals measured, each between two steps of [`StudyTimes`].
 pub const INTERVALS: [(&str, Measure); 8] = [
     ("complete_to_assigned", |t| {
-        since(Some(t.completed_at), Some(t.assigned_at))
+        since(Some(t.completed_at), t.assigned_at)
     }),
     ("assigned_to_claimed", |t| {
-        since(Some(t.assigned_at), t.claimed_at)
+        since(t.assigned_at, t.claimed_at)
     }),
     ("complete_to_preliminary", |t| {
         since(Some(t.completed_at), t.preliminary_at)
@@ -225,7 +225,7 @@ mod tests {
             form_at: Some(500),
             first_image_at: 1_000,
             completed_at: 2_000,
-            assigned_at: 2_500,
+            assigned_at: Some(2_500),
             claimed_at: None,
             preliminary_at: Some(3_000),
             final_at: Some(2_000 + complete_to_final_s * 1000),

@@ -909,10 +909,12 @@ impl Router {
             forms::FormError::Database(e) => RouterError::Database(e),
         })?;
         let (study_instance_uid, reprioritised) = match study_id {
-            Some(study_id) => (
-                Some(study_rows::uid_of(&mut tx, study_id).await?),
-                self.apply_form(&mut tx, study_id).await?,
-            ),
+            Some(study_id) => {
+                let uid = study_rows::uid_of(&mut tx, study_id).await?;
+                let reprioritised = self.apply_form(&mut tx, study_id).await?;
+                forms::form_added(&mut tx, study_id, id, form.filed_at).await?;
+                (Some(uid), reprioritised)
+            }
             None => (None, None),
         };
         let mut record = acting.audit.clone();

@@ -200,12 +200,9 @@ pub async fn insert(
     .fetch_one(&mut **tx)
     .await;
     match inserted {
-        Ok((id,)) => {
-            if let Some(study_id) = study_id {
-                form_added(tx, study_id, id, form.filed_at).await?;
-            }
-            Ok((id, study_id))
-        }
+        // The caller appends the form's event ([`form_added`]) once its
+        // row locks are taken: the event log's lock comes last.
+        Ok((id,)) => Ok((id, study_id)),
         // Nothing more may run in the transaction: PostgreSQL has aborted it.
         Err(e)
             if e.as_database_error()
@@ -285,13 +282,22 @@ pub async fn attach_waiting(
     let Some((form_id,)) = waiting else {
         return Ok(None);
     };
-    let attached =
-        sqlx::query("UPDATE request_forms SET study_id = $1 WHERE id = $2 AND study_id IS NULL")
-            .bind(study_id)
-            .bind(form_id)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
+    // The match is checked again as the row is written: on PostgreSQL a
+    // cancellation or correction committed since the SELECT is seen here.
+    let attached = sqlx::query(
+        "UPDATE request_forms SET study_id = $1 WHERE id = $2 AND study_id IS NULL \
+         AND cancelled_at IS NULL AND EXISTS (SELECT 1 FROM studies s WHERE s.id = $1 \
+         AND s.site = request_forms.site AND s.patient_id = request_forms.patient_id \
+         AND ((request_forms.accession_number <> '' \
+               AND request_forms.accession_number = s.accession_number) \
+              OR (request_forms.study_date = s.study_date \
+                  AND (request_forms.accession_number = '' OR s.accession_number = ''))))",
+    )
+    .bind(study_id)
+    .bind(form_id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
     let form = of_study(tx, study_id).await?;
     if attached == 1
         && let Some(form) = &form
@@ -301,8 +307,10 @@ pub async fn attach_waiting(
     Ok(form)
 }
 
-/// The study has its request form: the reader is told.
-async fn form_added(
+/// The study has its request form: the reader is told. Appended last in
+/// the transaction (after the assignment's row lock, if any), as every
+/// event append: the log's lock is never taken before a row lock.
+pub async fn form_added(
     tx: &mut Tx<'_>,
     study_id: StudyId,
     form_id: i64,
@@ -380,9 +388,10 @@ pub struct Amendment<'a> {
 
 /// Replaces `current`'s text, keeping the one it replaces as a revision;
 /// a form still waiting is then matched to its study if it has arrived.
-/// Returns the form's study, if any. The caller read and locked `current`
-/// and checked that it may still be amended. A corrected form is checked
-/// again by the radiologist: its indication check is cleared.
+/// Returns the form's study, if any (the caller appends [`form_added`]
+/// when it is new). The caller read and locked `current` and checked that
+/// it may still be amended. A corrected form is checked again by the
+/// radiologist: its indication check is cleared.
 pub async fn amend(
     tx: &mut Tx<'_>,
     current: &StoredForm,
@@ -449,11 +458,6 @@ pub async fn amend(
         }
         Err(e) => return Err(e.into()),
     }
-    if let Some(study_id) = study_id
-        && current.study_id.is_none()
-    {
-        form_added(tx, study_id, current.id, amendment.at).await?;
-    }
     Ok(study_id)
 }
 
@@ -504,25 +508,29 @@ pub async fn revisions(tx: &mut Tx<'_>, form_id: i64) -> Result<Vec<Revision>, s
     .await
 }
 
-/// Records the radiologist's check of form `id`'s indication.
+/// Records the radiologist's check of `form`'s indication, as they read
+/// it: `false` if the site corrected the form since (the check would
+/// approve a text the radiologist has not seen).
 pub async fn check_indication(
     tx: &mut Tx<'_>,
-    id: i64,
+    form: &StoredForm,
     indication: Indication,
     by: &str,
     note: &str,
     at: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
         "UPDATE request_forms SET indication = $2, indication_by = $3, indication_at = $4, \
-         indication_note = $5 WHERE id = $1",
+         indication_note = $5 WHERE id = $1 AND amended_at IS NOT DISTINCT FROM $6",
     )
-    .bind(id)
+    .bind(form.id)
     .bind(indication.as_str())
     .bind(by)
     .bind(at)
     .bind(note)
+    .bind(form.amended_at)
     .execute(&mut **tx)
-    .await?;
-    Ok(())
+    .await?
+    .rows_affected();
+    Ok(done == 1)
 }

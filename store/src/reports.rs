@@ -161,6 +161,23 @@ pub async fn of_study(
     .await
 }
 
+/// The report's status, its row locked for the transaction on PostgreSQL.
+pub async fn status_for_update(
+    tx: &mut Tx<'_>,
+    study_id: StudyId,
+    postgres: bool,
+) -> Result<Option<Status>, sqlx::Error> {
+    let lock = if postgres { " FOR UPDATE" } else { "" };
+    let row: Option<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT status FROM reports WHERE study_id = $1{lock}"
+    )))
+    .bind(study_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.map(|(status,)| Status::try_from(status).map_err(|e| sqlx::Error::Decode(e.into())))
+        .transpose()
+}
+
 /// Every issued version, oldest first.
 pub async fn versions(tx: &mut Tx<'_>, report_id: i64) -> Result<Vec<VersionRow>, sqlx::Error> {
     sqlx::query_as(

@@ -12,7 +12,8 @@ pub enum Scope {
     Sites(Vec<String>),
     /// A radiologist: the studies assigned to them, the pool of their
     /// licensed sites (unassigned, or escalated and not yet acknowledged),
-    /// and the studies a colleague asked their opinion on.
+    /// and the studies a colleague asked their opinion on, until they
+    /// answer.
     Reader {
         radiologist: String,
         sites: Vec<String>,
@@ -114,11 +115,12 @@ impl Scope {
     }
 }
 
-/// A second opinion asked of the radiologist bound at `$first`.
+/// A second opinion asked of the radiologist bound at `$first`, while it
+/// is open: the study is theirs to read until they answer.
 fn consulted(study: &str, first: usize) -> String {
     format!(
         "EXISTS (SELECT 1 FROM consults c WHERE c.study_id = {study}.id \
-         AND c.consultant = ${first})"
+         AND c.consultant = ${first} AND c.state = 'open')"
     )
 }
 

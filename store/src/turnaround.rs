@@ -16,7 +16,9 @@ pub struct StudyTimes {
     pub form_at: Option<i64>,
     pub first_image_at: i64,
     pub completed_at: i64,
-    pub assigned_at: i64,
+    /// When a radiologist was first given the study (the assignment row
+    /// exists from classification, possibly unassigned for a while).
+    pub assigned_at: Option<i64>,
     pub claimed_at: Option<i64>,
     pub preliminary_at: Option<i64>,
     pub final_at: Option<i64>,
@@ -33,7 +35,10 @@ pub async fn completed_between(
 ) -> Result<Vec<StudyTimes>, sqlx::Error> {
     sqlx::query_as(
         "SELECT s.site, a.priority, a.radiologist_id AS radiologist, f.filed_at AS form_at, \
-         s.first_received_at AS first_image_at, s.completed_at, a.assigned_at, \
+         s.first_received_at AS first_image_at, s.completed_at, \
+         (SELECT MIN(h.at) FROM assignment_history h WHERE h.study_id = s.id \
+          AND h.radiologist_id IS NOT NULL \
+          AND h.action IN ('assigned', 'reassigned', 'escalated')) AS assigned_at, \
          a.acknowledged_at AS claimed_at, \
          (SELECT MIN(v.at) FROM report_versions v JOIN reports r ON r.id = v.report_id \
           WHERE r.study_id = s.id AND v.kind = 'preliminary') AS preliminary_at, \

@@ -84,15 +84,20 @@ async fn decide(
                 "the study has no request form (form missing): ask the site in its messages".into(),
             )
         })?;
-        forms::check_indication(
+        let checked = forms::check_indication(
             &mut tx,
-            form.id,
+            &form,
             body.decision,
             &radiologist,
             &note,
             record.at,
         )
         .await?;
+        if !checked {
+            return Err(DeskError::Conflict(
+                "the site corrected the form meanwhile: read it again".into(),
+            ));
+        }
         let message = match body.decision {
             Indication::Accepted => None,
             Indication::MoreInformation => Some(

@@ -39,10 +39,12 @@ impl Router {
                 "request form {id} was cancelled: file a new one"
             )));
         }
+        // The report's row is locked (on PostgreSQL) before its status is
+        // read: a signature committing meanwhile is seen, not overtaken.
         if let Some(study_id) = current.study_id
-            && reports::of_study(&mut tx, study_id)
+            && reports::status_for_update(&mut tx, study_id, self.db().backend == Backend::Postgres)
                 .await?
-                .is_some_and(|r| r.status.is_signed())
+                .is_some_and(|status| status.is_signed())
         {
             return Err(RouterError::Conflict(
                 "the report is signed: the form can no longer change (ask for an addendum)".into(),
@@ -55,10 +57,14 @@ impl Router {
                 FormError::Database(e) => RouterError::Database(e),
             })?;
         let (study_instance_uid, reprioritised) = match study_id {
-            Some(study_id) => (
-                Some(study_rows::uid_of(&mut tx, study_id).await?),
-                self.apply_form(&mut tx, study_id).await?,
-            ),
+            Some(study_id) => {
+                let uid = study_rows::uid_of(&mut tx, study_id).await?;
+                let reprioritised = self.apply_form(&mut tx, study_id).await?;
+                if current.study_id.is_none() {
+                    forms::form_added(&mut tx, study_id, id, amendment.at).await?;
+                }
+                (Some(uid), reprioritised)
+            }
             None => (None, None),
         };
         let mut record = acting.audit.clone();
