@@ -21,7 +21,7 @@ use telerad_store::audit::Outcome;
 use telerad_store::forms::{Amendment, Revision, StoredForm};
 
 use crate::assignments::api_error;
-use crate::forms::{Form, check, invalid, text};
+use crate::forms::{Form, invalid, prepare, text};
 
 pub fn routes<S>() -> Router<S>
 where
@@ -182,13 +182,10 @@ async fn amend(
         let error = ApiError::Internal(format!("site {site} is not configured any more"));
         return Err(caller.not_done(record, Outcome::Failed, error).await);
     };
-    let checked = match check(&form, site, zone, caller.now()) {
-        Ok(checked) => checked,
+    let (checked, document) = match prepare(&mut form, site, zone, caller.now()) {
+        Ok(prepared) => prepared,
         Err(error) => return Err(caller.not_done(record, Outcome::Failed, error).await),
     };
-    form.site = Some(checked.site.clone());
-    form.study_date = Some(checked.study_date.clone());
-    let document = serde_json::to_string(&form).map_err(|e| ApiError::Internal(e.to_string()))?;
     let login = caller.principal().user.login.clone();
     let mut record = record;
     record.patient_id = Some(form.patient_id.clone());

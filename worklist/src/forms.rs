@@ -148,7 +148,7 @@ fn site_of(
 }
 
 /// Every field but the site.
-pub(crate) fn check(
+fn check(
     form: &Form,
     site: String,
     zone: jiff::tz::TimeZone,
@@ -239,6 +239,21 @@ pub(crate) fn check(
     })
 }
 
+/// Checks `form` for `site` and completes it (the site, the study date):
+/// what validation derives, and the document to store.
+pub(crate) fn prepare(
+    form: &mut Form,
+    site: String,
+    zone: jiff::tz::TimeZone,
+    now_ms: i64,
+) -> Result<(Checked, String), ApiError> {
+    let checked = check(form, site, zone, now_ms)?;
+    form.site = Some(checked.site.clone());
+    form.study_date = Some(checked.study_date.clone());
+    let document = serde_json::to_string(form).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok((checked, document))
+}
+
 async fn file(
     caller: Caller,
     State(router): State<Arc<RouterService>>,
@@ -252,13 +267,10 @@ async fn file(
         Ok(site) => site,
         Err(error) => return Err(caller.not_done(record, Outcome::Refused, error).await),
     };
-    let checked = match check(&form, site, zone, caller.now()) {
-        Ok(checked) => checked,
+    let (checked, document) = match prepare(&mut form, site, zone, caller.now()) {
+        Ok(prepared) => prepared,
         Err(error) => return Err(caller.not_done(record, Outcome::Failed, error).await),
     };
-    form.site = Some(checked.site.clone());
-    form.study_date = Some(checked.study_date.clone());
-    let document = serde_json::to_string(&form).map_err(|e| ApiError::Internal(e.to_string()))?;
     let login = caller.principal().user.login.clone();
     let mut record = record;
     record.patient_id = Some(form.patient_id.clone());
