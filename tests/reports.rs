@@ -410,8 +410,21 @@ fn a_report_goes_from_draft_to_addendum_and_frees_the_reader(backend: &Backend) 
         },
         "text": "Thrombectomy centre informed <at 03:20>."
     });
+    // What the signer read: the draft's hash, quoted at signing.
+    let (status, read) = call(&rad, "PUT", &format!("{report}/draft"), Some(&first_read));
+    assert_eq!(status, 200, "{read}");
+    let stale_hash = read["draft"]["content_hash"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert_eq!(stale_hash.len(), 64, "{read}");
     let (status, body) = call(&rad, "PUT", &format!("{report}/draft"), Some(&complete));
     assert_eq!(status, 200, "{body}");
+    let read_hash = body["draft"]["content_hash"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert_ne!(read_hash, stale_hash);
     let (status, body) = call(
         &rad,
         "POST",
@@ -419,6 +432,21 @@ fn a_report_goes_from_draft_to_addendum_and_frees_the_reader(backend: &Backend) 
         Some(&json!({"password": "not it"})),
     );
     assert_eq!(status, 403, "{body}");
+    // Another tab saved after the signer read: their signature is refused.
+    let (status, body) = call(
+        &rad,
+        "POST",
+        &format!("{report}/final"),
+        Some(&json!({"password": PASSWORD, "read_hash": stale_hash})),
+    );
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("changed since you read it"),
+        "{body}"
+    );
     let (_, unchanged) = call(&clin_a, "GET", &report, None);
     assert_eq!(unchanged["status"], "preliminary", "{unchanged}");
     assert_eq!(unchanged["versions"].as_array().map(Vec::len), Some(1));
@@ -426,7 +454,7 @@ fn a_report_goes_from_draft_to_addendum_and_frees_the_reader(backend: &Backend) 
         &rad,
         "POST",
         &format!("{report}/final"),
-        Some(&json!({"password": PASSWORD})),
+        Some(&json!({"password": PASSWORD, "read_hash": read_hash})),
     );
     assert_eq!(status, 200, "{body}");
     assert_eq!(

@@ -78,6 +78,9 @@ pub struct VersionView {
 #[derive(Debug, Clone, Serialize)]
 pub struct DraftView {
     pub content: Value,
+    /// SHA-256 of the draft as stored: what a signer quotes (`read_hash`)
+    /// to sign exactly the text they read.
+    pub content_hash: String,
     pub author: Option<String>,
     #[serde(serialize_with = "telerad_store::time::rfc3339_opt")]
     pub saved_at: Option<i64>,
@@ -177,6 +180,7 @@ async fn view(
     let draft = match (&report.draft, mine) {
         (Some(draft), true) => Some(DraftView {
             content: parse(draft)?,
+            content_hash: content_hash(draft),
             author: report.draft_author.clone(),
             saved_at: report.draft_saved_at,
         }),
@@ -268,12 +272,17 @@ fn owned(ids: Vec<&str>) -> Vec<String> {
 /// working copy, else the preliminary as issued), with the communication
 /// statements of the study's critical results in the site's time. The
 /// caller has checked the password for a final.
+/// Issues a version of the report. `read_hash`, when given, is the
+/// SHA-256 of the text the signer read (the draft's `content_hash`, or the
+/// preliminary's when signing it unchanged): a text changed since (another
+/// tab's autosave, say) is not signed.
 pub async fn issue(
     db: &Database,
     zones: &RouterService,
     author: &Author<'_>,
     uid: &str,
     kind: VersionKind,
+    read_hash: Option<&str>,
     record: &AuditRecord,
 ) -> Result<ReportView, DeskError> {
     let mut tx = db.begin_write().await?;
@@ -307,6 +316,15 @@ pub async fn issue(
             .map(|v| v.content)
             .ok_or_else(|| DeskError::Corrupt("a preliminary report without its text".into()))?,
     };
+    if let Some(read) = read_hash
+        && !read.eq_ignore_ascii_case(&content_hash(&text))
+    {
+        return Err(DeskError::Conflict(format!(
+            "the text changed since you read it (read_hash {read} is not the text's \
+             {}): read it again before signing",
+            content_hash(&text)
+        )));
+    }
     let mut content: Content =
         serde_json::from_str(&text).map_err(|e| DeskError::Corrupt(e.to_string()))?;
     let template = templates::check(&content).map_err(|e| DeskError::Corrupt(e.to_string()))?;

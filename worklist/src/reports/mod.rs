@@ -5,8 +5,10 @@
 //!   (autosave; private to its author);
 //! - `POST /api/studies/{uid}/report/preliminary`: issue it, seen at once
 //!   by the site, marked preliminary;
-//! - `POST /api/studies/{uid}/report/final` `{"password"}`: sign it after
-//!   re-authentication; the signed text never changes;
+//! - `POST /api/studies/{uid}/report/final` `{"password", "read_hash"?}`:
+//!   sign it after re-authentication (`read_hash`, the `content_hash` of
+//!   the text read: refused if the text changed since); the signed text
+//!   never changes;
 //! - `POST /api/studies/{uid}/report/addenda` `{"text", "password"}`: a
 //!   signed addendum after the final;
 //! - `GET /api/studies/{uid}/report`: whoever may read the study reads its
@@ -173,7 +175,15 @@ async fn preliminary(
 ) -> Result<Json<ReportView>, ApiError> {
     let writing = Writing::of(&caller, &raw_uid).await?;
     let record = caller.study_record("report.preliminary", &writing.uid, None);
-    issue(&caller, &router, &writing, VersionKind::Preliminary, record).await
+    issue(
+        &caller,
+        &router,
+        &writing,
+        VersionKind::Preliminary,
+        None,
+        record,
+    )
+    .await
 }
 
 /// Issues the caller's working copy as `kind`, and answers.
@@ -182,11 +192,12 @@ async fn issue(
     router: &RouterService,
     writing: &Writing,
     kind: VersionKind,
+    read_hash: Option<&str>,
     record: AuditRecord,
 ) -> Result<Json<ReportView>, ApiError> {
     let db = caller.access().database();
     let author = writing.author(caller);
-    let result = desk::issue(db, router, &author, &writing.uid, kind, &record).await;
+    let result = desk::issue(db, router, &author, &writing.uid, kind, read_hash, &record).await;
     finish(caller, record, result).await
 }
 
@@ -194,6 +205,9 @@ async fn issue(
 #[serde(deny_unknown_fields)]
 struct Signature {
     password: String,
+    /// The `content_hash` of the text the signer read; optional.
+    #[serde(default)]
+    read_hash: Option<String>,
 }
 
 async fn sign(
@@ -209,7 +223,15 @@ async fn sign(
     caller
         .reauthenticate(&body.password, &record, "signing the report")
         .await?;
-    issue(&caller, &router, &writing, VersionKind::Final, record).await
+    issue(
+        &caller,
+        &router,
+        &writing,
+        VersionKind::Final,
+        body.read_hash.as_deref(),
+        record,
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]
