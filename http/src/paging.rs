@@ -49,6 +49,15 @@ impl<T> Page<T> {
     }
 }
 
+/// A row id written in a path or a cursor (a form, a delivery, a forward
+/// job...): a positive integer, or a 400 saying what was `expected`.
+pub fn row_id(text: &str, expected: &str) -> Result<i64, ApiError> {
+    text.parse()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| ApiError::BadRequest(format!("{text:?}: expected {expected}")))
+}
+
 /// The page size asked for, checked.
 pub fn limit(asked: Option<i64>) -> Result<i64, ApiError> {
     let limit = asked.unwrap_or(DEFAULT_LIMIT);

@@ -35,13 +35,6 @@ struct ListQuery {
     cursor: Option<String>,
 }
 
-fn positive_id(text: &str, what: &str) -> Result<i64, ApiError> {
-    text.parse()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| ApiError::BadRequest(format!("{text:?}: expected {what}")))
-}
-
 async fn list(
     caller: Caller,
     query: Result<Query<ListQuery>, QueryRejection>,
@@ -60,7 +53,7 @@ async fn list(
     let before = query
         .cursor
         .as_deref()
-        .map(|text| positive_id(text, "the next_cursor of a previous page"))
+        .map(|text| paging::row_id(text, "the next_cursor of a previous page"))
         .transpose()?;
     let db = caller.access().database();
     let mut items = deliveries::list(db, query.state.as_deref(), before, limit + 1).await?;
@@ -84,7 +77,7 @@ async fn list(
 
 async fn retry(caller: Caller, Path(raw): Path<String>) -> Result<Json<Delivery>, ApiError> {
     caller.allow(Action::Operate).await?;
-    let id = positive_id(&raw, "a delivery id")?;
+    let id = paging::row_id(&raw, "a delivery id")?;
     let record = caller.record("delivery.retry", format!("delivery {id}"));
     let db = caller.access().database();
     let mut tx = db.begin_write().await?;

@@ -49,17 +49,10 @@ async fn list(
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let limit = paging::limit(query.limit)?;
     let before = match query.cursor.as_deref() {
-        Some(text) => Some(
-            text.parse()
-                .ok()
-                .filter(|id| *id > 0)
-                .map(ForwardJobId)
-                .ok_or_else(|| {
-                    ApiError::BadRequest(format!(
-                        "cursor {text:?}: expected the next_cursor of a previous page"
-                    ))
-                })?,
-        ),
+        Some(text) => Some(ForwardJobId(paging::row_id(
+            text,
+            "the next_cursor of a previous page",
+        )?)),
         None => None,
     };
     let page = outbox
@@ -138,11 +131,7 @@ async fn retry(
     Path(id): Path<String>,
 ) -> Result<Json<ForwardJob>, ApiError> {
     caller.allow(Action::Operate).await?;
-    let id: i64 = id
-        .parse()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| ApiError::BadRequest(format!("{id:?} is not a forward job id")))?;
+    let id = paging::row_id(&id, "a forward job id")?;
     let record = caller.record("forward.retry", format!("forward/{id}"));
     let error = match outbox.retry(ForwardJobId(id), &record).await {
         Ok(Some(job)) => return Ok(Json(job)),

@@ -72,11 +72,10 @@ fn summary(out: &mut String, name: &str, labels: &str, mut values: Vec<i64>) {
         if values.is_empty() {
             break;
         }
-        let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len());
         let _ = writeln!(
             out,
             "{name}{{{labels}{sep}quantile=\"{q}\"}} {}",
-            values[rank - 1] as f64 / 1000.0
+            crate::turnaround::percentile(&values, q * 100.0) as f64 / 1000.0
         );
     }
     let sum: i64 = values.iter().sum();

@@ -343,30 +343,24 @@ pub async fn by_id_for_update(
     .await
 }
 
-/// The forms of `sites` still waiting for their images (not cancelled),
-/// newest first.
+/// The forms of `scope`'s sites still waiting for their images (not
+/// cancelled), newest first. A radiologist reads forms through their
+/// studies: none here.
 pub async fn waiting(
     tx: &mut Tx<'_>,
-    sites: Option<&[String]>,
+    scope: &crate::Scope,
     limit: i64,
 ) -> Result<Vec<StoredForm>, sqlx::Error> {
-    let filter = match sites {
-        None => "1 = 1".to_string(),
-        Some([]) => "1 = 0".to_string(),
-        Some(sites) => format!(
-            "site IN ({})",
-            (2..2 + sites.len())
-                .map(|n| format!("${n}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
+    if matches!(scope, crate::Scope::Reader { .. }) {
+        return Ok(Vec::new());
+    }
     let sql = format!(
         "SELECT {COLUMNS} FROM request_forms WHERE study_id IS NULL AND cancelled_at IS NULL \
-         AND {filter} ORDER BY filed_at DESC, id DESC LIMIT $1"
+         AND {filter} ORDER BY filed_at DESC, id DESC LIMIT $1",
+        filter = scope.condition("request_forms", 2),
     );
     let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(limit.max(1));
-    for site in sites.unwrap_or_default() {
+    for site in scope.values() {
         query = query.bind(site);
     }
     query.fetch_all(&mut **tx).await

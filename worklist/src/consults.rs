@@ -149,11 +149,7 @@ async fn answer(
 ) -> Result<Json<Consult>, ApiError> {
     caller.allow(Action::WriteReport).await?;
     let radiologist = radiologist_of(&caller, "answers second opinions")?;
-    let id: i64 = raw_id
-        .parse()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| ApiError::BadRequest(format!("{raw_id:?}: expected a consult id")))?;
+    let id = telerad_http::paging::row_id(&raw_id, "a consult id")?;
     let Json(body) = json.map_err(|e| {
         ApiError::from_json_rejection(&e, "expected {\"text\": \"...\", \"password\": \"...\"}")
     })?;

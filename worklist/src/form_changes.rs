@@ -74,10 +74,7 @@ fn site_form(form: StoredForm, study_instance_uid: Option<String>) -> Result<Sit
 }
 
 fn form_id(raw: &str) -> Result<i64, ApiError> {
-    raw.parse()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| ApiError::BadRequest(format!("{raw:?}: expected a form id")))
+    telerad_http::paging::row_id(raw, "a form id")
 }
 
 #[derive(Debug, Deserialize)]

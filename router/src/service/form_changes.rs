@@ -114,14 +114,8 @@ impl Router {
         scope: &Scope,
         limit: i64,
     ) -> Result<Vec<StoredForm>, RouterError> {
-        let sites = match scope {
-            Scope::All => None,
-            Scope::Sites(sites) => Some(sites.as_slice()),
-            // Radiologists read forms through their studies.
-            Scope::Reader { .. } => Some(&[][..]),
-        };
         let mut tx = self.db().begin().await?;
-        let waiting = forms::waiting(&mut tx, sites, limit).await?;
+        let waiting = forms::waiting(&mut tx, scope, limit).await?;
         tx.rollback().await?;
         Ok(waiting)
     }
