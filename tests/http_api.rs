@@ -241,6 +241,40 @@ fn bad_requests_get_a_clear_4xx(backend: &Backend) {
             .unwrap_or_else(|| panic!("{path}: no JSON error message: {body}"));
         assert!(message.contains(mentions), "{path}: {message}");
     }
+    // PostgreSQL refuses NUL in text: such a request is the caller's
+    // mistake, answered 400 before any handler, on either backend, and
+    // nothing is created.
+    let (status, users_before) = server.get("/api/users");
+    assert_eq!(status, 200, "{users_before}");
+    for path in [
+        "/api/studies?site=a%00b",
+        "/api/worklist?site=site%00",
+        "/api/audit?user=ad%00min",
+    ] {
+        let (code, body) = server.get(path);
+        assert_eq!(code, 400, "{path}: {body}");
+        assert!(
+            body["error"].as_str().is_some_and(|m| m.contains("NUL")),
+            "{path}: {body}"
+        );
+    }
+    for (path, json) in [
+        ("/api/login", r#"{"login": "ad\u0000min", "password": "x"}"#),
+        ("/api/users", r#"{"login": "x\u0000y", "role": "admin"}"#),
+        ("/api/forwards/retry", r#"{"destination": "ws\u0000"}"#),
+    ] {
+        let (code, body) = server.post(path, json);
+        assert_eq!(code, 400, "{path}: {body}");
+        assert!(
+            body["error"].as_str().is_some_and(|m| m.contains("NUL")),
+            "{path}: {body}"
+        );
+    }
+    // An escaped backslash before "u0000" is text, not a NUL.
+    let (code, body) = server.post("/api/forwards/retry", r#"{"destination": "ws\\u0000"}"#);
+    assert_ne!(code, 400, "{body}");
+    let (_, users_after) = server.get("/api/users");
+    assert_eq!(users_after, users_before);
 }
 
 /// (status, content type, JSON body) of a request whose body, if any, is

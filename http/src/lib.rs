@@ -15,6 +15,8 @@
 pub mod error;
 pub mod headers;
 pub mod json_errors;
+pub mod nul_guard;
+pub mod openapi;
 pub mod paging;
 
 use axum::Router;
@@ -27,12 +29,15 @@ pub use error::ApiError;
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 
 /// `routes`, every API's merged and given their state, answering unknown
-/// paths with a JSON 404, refusing bodies over [`MAX_BODY_BYTES`], with
+/// paths with a JSON 404, refusing bodies over [`MAX_BODY_BYTES`] and
+/// requests carrying a NUL character ([`nul_guard`]), with
 /// every error body JSON, the security headers on every answer (HSTS when
 /// served over `https`) and every request traced.
 pub fn with_common_layers(routes: Router, https: bool) -> Router {
     let routes = routes
         .fallback(not_found)
+        // Inside the body limit, which it relies on to buffer a JSON body.
+        .layer(axum::middleware::from_fn(nul_guard::refuse_nul))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         // Outside the body limit, so that its 413 is JSON too.
         .layer(axum::middleware::from_fn(json_errors::json_errors));
