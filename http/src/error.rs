@@ -64,13 +64,27 @@ impl IntoResponse for ApiError {
                 tracing::error!("internal error while serving a request: {m}");
                 StatusCode::INTERNAL_SERVER_ERROR
             }
+            // Two requests raced to create the same thing (a login, say):
+            // the loser is told, as if it had come second.
+            ApiError::Database(e)
+                if e.as_database_error()
+                    .is_some_and(|d| d.is_unique_violation()) =>
+            {
+                StatusCode::CONFLICT
+            }
             ApiError::Database(e) => {
                 // The detail goes to the log, not to the client.
                 tracing::error!("database error while serving a request: {e}");
                 StatusCode::SERVICE_UNAVAILABLE
             }
         };
-        let mut response = (status, Json(json!({ "error": self.to_string() }))).into_response();
+        let message = match &self {
+            ApiError::Database(_) if status == StatusCode::CONFLICT => {
+                "it already exists (made by another request at the same time)".to_owned()
+            }
+            _ => self.to_string(),
+        };
+        let mut response = (status, Json(json!({ "error": message }))).into_response();
         let headers = response.headers_mut();
         match &self {
             ApiError::Unauthorized(_) => {
