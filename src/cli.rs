@@ -53,6 +53,9 @@ enum Command {
     /// The audit trail: verify.
     #[command(subcommand)]
     Audit(crate::accounts::AuditCommand),
+    /// Print the OpenAPI 3.1 description of the HTTP API (as served at
+    /// /api/openapi.json), for client generators and API testers.
+    Openapi,
 }
 
 /// The configuration and where its data is: what `serve` runs on, and
@@ -187,6 +190,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::User(command) => crate::accounts::user(command).await,
         Command::Token(command) => crate::accounts::token(command).await,
         Command::Audit(command) => crate::accounts::audit(command).await,
+        Command::Openapi => {
+            println!("{}", crate::http_api::description_json());
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

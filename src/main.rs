@@ -5,6 +5,7 @@
 
 mod accounts;
 mod cli;
+mod http_api;
 mod https;
 mod push;
 mod rota;

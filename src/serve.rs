@@ -2,14 +2,12 @@
 //! sweep and the HTTP API, and stops them in order on SIGINT or SIGTERM.
 
 use anyhow::Context;
-use axum::extract::FromRef;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use telerad_access::Access;
 use telerad_config::Config;
 use telerad_router::rota::Rota;
-use telerad_router::service::Router as RouterService;
 use telerad_scp::{AssociationContext, Policy, Scp};
 use telerad_store::outbox::{Outbox, RetryPolicy};
 use telerad_store::{Archive, Clock, DatabaseClock};
@@ -200,13 +198,8 @@ pub async fn serve(
     )
     .context("cannot set up notifications")?;
     let notifier_task = tokio::spawn(notifier.run(shutdown_rx.clone()));
-    let app = http_app(
-        AppState {
-            archive: archive.clone(),
-            outbox: outbox.clone(),
-            router,
-            access,
-        },
+    let app = crate::http_api::app(
+        crate::http_api::AppState::new(archive.clone(), outbox.clone(), router, access),
         tls.is_some(),
     );
     let http_task = tokio::spawn(serve_http(http_listener, app, tls, shutdown_rx.clone()));
@@ -232,76 +225,6 @@ pub async fn serve(
     archive.index().database().close().await;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// What the HTTP routes are served with. Each route takes only the parts
-/// it uses ([`FromRef`]), so the crates that hold them do not share a
-/// state type.
-#[derive(Clone)]
-struct AppState {
-    archive: Arc<Archive>,
-    outbox: Arc<Outbox>,
-    router: Arc<RouterService>,
-    access: Arc<Access>,
-}
-
-impl FromRef<AppState> for Arc<Access> {
-    fn from_ref(state: &AppState) -> Arc<Access> {
-        state.access.clone()
-    }
-}
-
-impl FromRef<AppState> for Arc<Archive> {
-    fn from_ref(state: &AppState) -> Arc<Archive> {
-        state.archive.clone()
-    }
-}
-
-impl FromRef<AppState> for Arc<Outbox> {
-    fn from_ref(state: &AppState) -> Arc<Outbox> {
-        state.outbox.clone()
-    }
-}
-
-impl FromRef<AppState> for Arc<RouterService> {
-    fn from_ref(state: &AppState) -> Arc<RouterService> {
-        state.router.clone()
-    }
-}
-
-/// Every HTTP API's routes, merged, with the layers they share applied
-/// once.
-fn http_app(state: AppState, https: bool) -> axum::Router {
-    let database = state.archive.index().database().clone();
-    telerad_http::with_common_layers(
-        axum::Router::new()
-            .merge(telerad_access::routes::routes())
-            .merge(telerad_operations::routes())
-            .merge(telerad_worklist::routes())
-            .with_state(state)
-            .layer(axum::middleware::from_fn_with_state(
-                database,
-                ring_after_changes,
-            )),
-        https,
-    )
-}
-
-/// A request that changed something (a report issued, a message, a
-/// critical result acknowledged) may have appended workflow events, now
-/// committed: the event streams and the notifier look at once instead of
-/// at their next poll.
-async fn ring_after_changes(
-    axum::extract::State(database): axum::extract::State<telerad_store::Database>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let changes = !request.method().is_safe();
-    let response = next.run(request).await;
-    if changes && response.status().is_success() {
-        database.ring_events();
-    }
-    response
 }
 
 /// Serves `app` over HTTPS when `tls` is given, else plain HTTP, until

@@ -4,38 +4,40 @@
 use crate::caller::{Caller, SESSION_COOKIE, Source};
 use crate::policy::Action;
 use crate::service::{Access, LoginError, ManageError, NewAccount, SESSION_TTL};
+use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRef, Query, State};
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use telerad_http::ApiError;
 use telerad_http::paging::{self, Page};
 use telerad_store::accounts::{self, AccountError, Role, User};
 use telerad_store::audit::{self, AuditQuery, StoredRecord};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn routes<S>() -> Router<S>
+pub fn routes<S>() -> OpenApiRouter<S>
 where
     Arc<Access>: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
-    Router::new()
-        .route("/api/login", post(login))
-        .route("/api/logout", post(logout))
-        .route("/api/me", get(me))
-        .route("/api/users", get(list_users).post(create_user))
-        .route("/api/audit", get(audit_page))
-        .route("/api/audit/fhir", get(audit_fhir))
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(me))
+        .routes(routes!(list_users, create_user))
+        .routes(routes!(audit_page))
+        .routes(routes!(audit_fhir))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LoginBody {
     login: String,
+    #[schema(format = Password)]
     password: String,
 }
 
@@ -60,9 +62,29 @@ fn login_error(e: LoginError) -> ApiError {
     }
 }
 
+/// Signs in with a login and a password.
+///
 /// The session's token in the body (for the API) and in an HttpOnly,
 /// Secure, SameSite=Strict cookie (for pages, whose scripts cannot read
 /// it); the CSRF token goes back in `X-CSRF-Token` with a cookie session.
+#[utoipa::path(
+    post,
+    path = "/api/login",
+    tag = "access",
+    security(()),
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "A new session: its token, also set in the session cookie",
+            body = LoginAnswer,
+            headers(("Set-Cookie" = String, description = "The session cookie (HttpOnly, Secure, SameSite=Strict)"))),
+        (status = 401, description = "Wrong login or password (or a disabled account, or one without a password)",
+            body = telerad_http::openapi::ErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"telerad\"`"))),
+        (status = 429, description = "Too many failed logins for the account or the address: throttled",
+            body = telerad_http::openapi::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
+    )
+)]
 async fn login(
     State(access): State<Arc<Access>>,
     Source(source): Source,
@@ -93,14 +115,31 @@ async fn login(
     Ok(response)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct LoginAnswer<'a> {
+    /// The session token: `Authorization: Bearer <token>`.
     token: &'a str,
+    /// To send in `X-CSRF-Token` with each change made with the session
+    /// cookie.
     csrf_token: &'a str,
+    #[schema(format = DateTime)]
     expires_at: String,
     user: &'a User,
 }
 
+/// Signs out.
+///
+/// Revokes the credential the request presents (the session, or the API
+/// token itself) and clears the session cookie.
+#[utoipa::path(
+    post,
+    path = "/api/logout",
+    tag = "access",
+    responses(
+        (status = 204, description = "Revoked",
+            headers(("Set-Cookie" = String, description = "Clears the session cookie"))),
+    )
+)]
 async fn logout(caller: Caller) -> Result<Response, ApiError> {
     caller.access().logout(&caller.who, &caller.source).await?;
     let mut headers = HeaderMap::new();
@@ -113,16 +152,27 @@ async fn logout(caller: Caller) -> Result<Response, ApiError> {
     Ok((StatusCode::NO_CONTENT, headers).into_response())
 }
 
-#[derive(Serialize)]
+/// The caller's account, as `GET /api/me` answers it.
+#[derive(Serialize, utoipa::ToSchema)]
 struct Me<'a> {
     #[serde(flatten)]
     user: &'a User,
     /// The sites whose studies the account may see (a radiologist's
     /// licence).
     licensed_sites: &'a [String],
+    /// How the caller is signed in: a session or an API token.
     session: telerad_store::accounts::CredentialKind,
 }
 
+/// The caller's account, licensed sites and kind of credential.
+// The answer goes through `serde_json::Value` (keys in alphabetical
+// order); `Me` describes it.
+#[utoipa::path(
+    get,
+    path = "/api/me",
+    tag = "access",
+    responses((status = 200, description = "The caller", body = Me))
+)]
 async fn me(caller: Caller) -> Json<serde_json::Value> {
     let principal = caller.principal();
     Json(
@@ -135,6 +185,13 @@ async fn me(caller: Caller) -> Json<serde_json::Value> {
     )
 }
 
+/// Every account (administrators).
+#[utoipa::path(
+    get,
+    path = "/api/users",
+    tag = "access",
+    responses((status = 200, description = "The accounts", body = Vec<User>))
+)]
 async fn list_users(caller: Caller) -> Result<Json<Vec<User>>, ApiError> {
     caller.allow(Action::ManageUsers).await?;
     let users = accounts::list_users(caller.access().database()).await?;
@@ -144,18 +201,23 @@ async fn list_users(caller: Caller) -> Result<Json<Vec<User>>, ApiError> {
     Ok(Json(users))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewUserBody {
     login: String,
+    /// The person's name; left out, the login.
     name: Option<String>,
+    #[schema(value_type = Role)]
     role: String,
+    /// The sites the account is bound to (clinicians, technicians,
+    /// integrations).
     #[serde(default)]
     sites: Vec<String>,
+    /// The `[[radiologists]]` id a radiologist's account reads as.
     radiologist: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Created {
     user: User,
     /// Shown once: the person changes it.
@@ -178,8 +240,20 @@ pub fn manage_error(e: ManageError) -> ApiError {
     }
 }
 
+/// Creates an account (administrators).
+///
 /// An account created by an administrator gets a generated password,
 /// answered once; the person changes it.
+#[utoipa::path(
+    post,
+    path = "/api/users",
+    tag = "access",
+    request_body = NewUserBody,
+    responses(
+        (status = 201, description = "The account, and its generated password (none for an integration)", body = Created),
+        (status = 409, description = "The login is taken", body = telerad_http::openapi::ErrorBody),
+    )
+)]
 async fn create_user(
     caller: Caller,
     json: Result<Json<NewUserBody>, JsonRejection>,
@@ -213,15 +287,26 @@ async fn create_user(
     Ok((StatusCode::CREATED, Json(Created { user, password })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct AuditParams {
+    /// The actor's login.
     user: Option<String>,
+    /// A Study Instance UID.
     study: Option<String>,
+    /// A patient id.
     patient: Option<String>,
+    /// Records at or after this time (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
     from: Option<jiff::Timestamp>,
+    /// Records before this time (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
     to: Option<jiff::Timestamp>,
+    /// Records per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
@@ -291,6 +376,16 @@ impl AuditAnswer {
     }
 }
 
+/// The audit trail, a page at a time.
+///
+/// Newest first (administrators); the read is itself audited.
+#[utoipa::path(
+    get,
+    path = "/api/audit",
+    tag = "access",
+    params(AuditParams),
+    responses((status = 200, description = "One page of audit records", body = Page<StoredRecord>))
+)]
 async fn audit_page(
     caller: Caller,
     query: Result<Query<AuditParams>, QueryRejection>,
@@ -300,6 +395,18 @@ async fn audit_page(
 }
 
 /// The same records as a FHIR R4 Bundle of AuditEvent resources.
+#[utoipa::path(
+    get,
+    path = "/api/audit/fhir",
+    tag = "access",
+    params(AuditParams),
+    responses((
+        status = 200,
+        description = "A FHIR R4 Bundle (type searchset) of AuditEvent resources, with a `next` link when there are more",
+        content_type = "application/fhir+json",
+        body = Object,
+    ))
+)]
 async fn audit_fhir(
     caller: Caller,
     query: Result<Query<AuditParams>, QueryRejection>,

@@ -3,10 +3,9 @@
 //! with each one's attempts, last answer and error; and the way to send a
 //! dead one again once its receiver is back.
 
+use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRef, Path, Query};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use std::sync::Arc;
 use telerad_access::{Access, Action, Caller};
@@ -14,27 +13,42 @@ use telerad_http::ApiError;
 use telerad_http::paging::{self, Page};
 use telerad_store::audit::{self, Outcome};
 use telerad_store::deliveries::{self, Delivery};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn routes<S>() -> Router<S>
+pub fn routes<S>() -> OpenApiRouter<S>
 where
     Arc<Access>: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
-    Router::new()
-        .route("/api/deliveries", get(list))
-        .route("/api/deliveries/{id}/retry", post(retry))
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(retry))
 }
 
 const STATES: [&str; 4] = ["pending", "sending", "sent", "dead"];
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
+    /// `pending`, `sending`, `sent` or `dead`.
     state: Option<String>,
+    /// Items per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
+/// The delivery log of notifications (webhooks, e-mails), newest first.
+#[utoipa::path(
+    get,
+    path = "/api/deliveries",
+    tag = "operations",
+    params(ListQuery),
+    responses((status = 200, description = "One page of deliveries", body = Page<Delivery>))
+)]
 async fn list(
     caller: Caller,
     query: Result<Query<ListQuery>, QueryRejection>,
@@ -75,6 +89,17 @@ async fn list(
     )))
 }
 
+/// Sends a dead delivery again.
+#[utoipa::path(
+    post,
+    path = "/api/deliveries/{id}/retry",
+    tag = "operations",
+    params(("id" = i64, Path, description = "A delivery id", minimum = 1)),
+    responses(
+        (status = 200, description = "The delivery, pending again", body = Delivery),
+        (status = 409, description = "The delivery is not dead", body = telerad_http::openapi::ErrorBody),
+    )
+)]
 async fn retry(caller: Caller, Path(raw): Path<String>) -> Result<Json<Delivery>, ApiError> {
     caller.allow(Action::Operate).await?;
     let id = paging::row_id(&raw, "a delivery id")?;

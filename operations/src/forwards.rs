@@ -4,10 +4,9 @@
 //! failed), and the way to send one, or all those of a study or a
 //! destination, again.
 
+use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRef, Path, Query, State};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use telerad_access::{Access, Action, Caller};
@@ -16,30 +15,44 @@ use telerad_http::paging::{self, Page};
 use telerad_store::ForwardJobId;
 use telerad_store::audit::Outcome;
 use telerad_store::outbox::{ForwardJob, Outbox, OutboxError, RetryScope};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The handlers need the outbox only; taking just that lets them be served
 /// (and tested) without the rest of the application state.
-pub fn routes<S>() -> Router<S>
+pub fn routes<S>() -> OpenApiRouter<S>
 where
     Arc<Outbox>: FromRef<S>,
     Arc<Access>: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
-    Router::new()
-        .route("/api/forwards", get(list))
-        .route("/api/forwards/retry", post(retry_dead))
-        .route("/api/forwards/{id}/retry", post(retry))
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(retry_dead))
+        .routes(routes!(retry))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
+    /// `pending`, `sending`, `sent` or `dead`.
     state: Option<String>,
+    /// Items per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
-/// Newest first, a page at a time.
+/// Forwards of instances to workstations, newest first, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/api/forwards",
+    tag = "operations",
+    params(ListQuery),
+    responses((status = 200, description = "One page of forward jobs", body = Page<ForwardJob>))
+)]
 async fn list(
     caller: Caller,
     State(outbox): State<Arc<Outbox>>,
@@ -72,20 +85,27 @@ async fn list(
 }
 
 /// Which dead jobs to re-queue: exactly one of the two.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RetryBody {
     study_instance_uid: Option<String>,
     destination: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct Requeued {
     requeued: u64,
 }
 
 /// `POST /api/forwards/retry`: every dead job of a study or of a
 /// destination back in the queue, in one call.
+#[utoipa::path(
+    post,
+    path = "/api/forwards/retry",
+    tag = "operations",
+    request_body = RetryBody,
+    responses((status = 200, description = "How many dead jobs were queued again", body = Requeued))
+)]
 async fn retry_dead(
     caller: Caller,
     State(outbox): State<Arc<Outbox>>,
@@ -125,6 +145,17 @@ async fn retry_dead(
     }
 }
 
+/// Sends one dead forward job again.
+#[utoipa::path(
+    post,
+    path = "/api/forwards/{id}/retry",
+    tag = "operations",
+    params(("id" = i64, Path, description = "A forward job id", minimum = 1)),
+    responses(
+        (status = 200, description = "The job, pending again", body = ForwardJob),
+        (status = 409, description = "The job is not dead", body = telerad_http::openapi::ErrorBody),
+    )
+)]
 async fn retry(
     caller: Caller,
     State(outbox): State<Arc<Outbox>>,
@@ -321,7 +352,7 @@ mod tests {
             .await
             .expect("a port");
         let base = format!("http://{}", listener.local_addr().expect("an address"));
-        let app = routes::<State>().with_state(State { outbox, access });
+        let app = axum::Router::from(routes::<State>()).with_state(State { outbox, access });
         tokio::spawn(async move { axum::serve(listener, app).await });
         (base, token)
     }

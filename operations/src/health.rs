@@ -1,22 +1,34 @@
 //! `GET /healthz`: up, and the index database answers.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
-use axum::routing::get;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use telerad_store::Archive;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn routes<S>() -> Router<S>
+pub fn routes<S>() -> OpenApiRouter<S>
 where
     Arc<Archive>: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
-    Router::new().route("/healthz", get(health))
+    OpenApiRouter::new().routes(routes!(health))
 }
 
+/// Whether telerad is up and its database answers; open to all (load
+/// balancers and monitors call it without an account).
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    security(()),
+    responses(
+        (status = 200, description = "Up", body = Health),
+        (status = 503, description = "The database does not answer", body = Health),
+    )
+)]
 async fn health(State(archive): State<Arc<Archive>>) -> (StatusCode, Json<Value>) {
     match archive.index().database().ping().await {
         Ok(()) => (StatusCode::OK, Json(json!({ "status": "ok" }))),
@@ -28,4 +40,14 @@ async fn health(State(archive): State<Arc<Archive>>) -> (StatusCode, Json<Value>
             )
         }
     }
+}
+
+/// The shape of the answers built with `json!` above.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct Health {
+    /// `ok` or `unavailable`.
+    status: String,
+    /// Only when unavailable.
+    error: Option<String>,
 }

@@ -32,18 +32,18 @@ pub mod metrics;
 pub mod studies;
 pub mod turnaround;
 
-use axum::Router;
 use axum::extract::FromRef;
 use std::sync::Arc;
 use telerad_access::Access;
 use telerad_router::service::Router as RouterService;
 use telerad_store::Archive;
 use telerad_store::outbox::Outbox;
+use utoipa_axum::router::OpenApiRouter;
 
 /// Every operators' route, each taking from the application's state `S`
 /// only the parts it uses; the binary gives the state and the common
 /// layers (`telerad_http::with_common_layers`).
-pub fn routes<S>() -> Router<S>
+pub fn routes<S>() -> OpenApiRouter<S>
 where
     Arc<Archive>: FromRef<S>,
     Arc<Outbox>: FromRef<S>,
@@ -51,7 +51,7 @@ where
     Arc<Access>: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
-    Router::new()
+    OpenApiRouter::new()
         .merge(health::routes())
         .merge(studies::routes())
         .merge(forwards::routes())

@@ -11,28 +11,35 @@
 
 use std::fmt::Write;
 
-use axum::Router;
 use axum::extract::FromRef;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
-use axum::routing::get;
 use std::sync::Arc;
 use telerad_access::{Access, Action, Caller};
 use telerad_http::ApiError;
 use telerad_store::turnaround::{self, Counts, StudyTimes};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 const DAY_MS: i64 = 86_400_000;
 /// Studies of the last day read for the summaries.
 const MAX_STUDIES: i64 = 50_000;
 
-pub fn routes<S>() -> Router<S>
+pub fn routes<S>() -> OpenApiRouter<S>
 where
     Arc<Access>: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
-    Router::new().route("/metrics", get(metrics))
+    OpenApiRouter::new().routes(routes!(metrics))
 }
 
+/// Prometheus metrics (text exposition format 0.0.4).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses((status = 200, description = "The metrics", content_type = "text/plain", body = String))
+)]
 async fn metrics(caller: Caller) -> Result<impl IntoResponse, ApiError> {
     caller.allow(Action::Operate).await?;
     let db = caller.access().database();

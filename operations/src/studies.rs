@@ -1,10 +1,9 @@
 //! `GET /api/studies` and `GET /api/studies/{study_uid}`: what has arrived,
 //! from which site, and whether it is complete.
 
+use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRef, Path, Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use telerad_access::{Access, Action, Caller};
@@ -13,31 +12,47 @@ use telerad_http::paging::{self, Page};
 use telerad_router::service::{Router as RouterService, RouterError};
 use telerad_store::index::{SeriesSummary, StudySummary};
 use telerad_store::{Archive, StudyCursor, StudyPageQuery};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The list reads the index; a study's detail adds its assignment, which
 /// the router service shows with the radiologist's name.
-pub fn routes<S>() -> Router<S>
+pub fn routes<S>() -> OpenApiRouter<S>
 where
     Arc<Archive>: FromRef<S>,
     Arc<RouterService>: FromRef<S>,
     Arc<Access>: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
-    Router::new()
-        .route("/api/studies", get(list))
-        .route("/api/studies/{study_uid}", get(show))
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(show))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
+    /// `receiving` or `complete`.
     status: Option<String>,
+    /// A site name.
     site: Option<String>,
+    /// Studies per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
-/// Most recently active first, a page at a time.
+/// The studies the caller may see, most recently active first, a page at
+/// a time.
+#[utoipa::path(
+    get,
+    path = "/api/studies",
+    tag = "studies",
+    params(ListQuery),
+    responses((status = 200, description = "One page of studies", body = Page<StudySummary>))
+)]
 async fn list(
     caller: Caller,
     State(archive): State<Arc<Archive>>,
@@ -93,7 +108,7 @@ async fn list(
     )))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct StudyDetail {
     #[serde(flatten)]
     study: StudySummary,
@@ -102,8 +117,16 @@ struct StudyDetail {
     assignment: Option<telerad_router::service::AssignmentView>,
 }
 
-/// A study outside the caller's scope is not found, whether it exists or
-/// not; the attempt is audited.
+/// One study with its series and assignment. A study outside the
+/// caller's scope is not found, whether it exists or not; the attempt is
+/// audited.
+#[utoipa::path(
+    get,
+    path = "/api/studies/{study_uid}",
+    tag = "studies",
+    params(("study_uid" = String, Path, description = "Study Instance UID", pattern = r"^[0-9]+(\.[0-9]+)*$", max_length = 64)),
+    responses((status = 200, description = "The study", body = StudyDetail))
+)]
 async fn show(
     caller: Caller,
     State(archive): State<Arc<Archive>>,

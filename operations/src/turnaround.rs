@@ -5,31 +5,32 @@
 
 use std::collections::BTreeMap;
 
+use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRef, Query};
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use telerad_access::{Access, Action, Caller};
 use telerad_http::ApiError;
 use telerad_store::turnaround::{self, Overdue, StudyTimes};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Studies read per request: a year of a busy service.
 const MAX_STUDIES: i64 = 200_000;
 const DEFAULT_DAYS: i64 = 7;
 const DAY_MS: i64 = 86_400_000;
 
-pub fn routes<S>() -> Router<S>
+pub fn routes<S>() -> OpenApiRouter<S>
 where
     Arc<Access>: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
-    Router::new().route("/api/turnaround", get(figures))
+    OpenApiRouter::new().routes(routes!(figures))
 }
 
 /// What the figures are grouped by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum GroupBy {
     Priority,
@@ -75,14 +76,14 @@ fn since(from: Option<i64>, to: Option<i64>) -> Option<i64> {
 }
 
 /// p50 and p90 of one interval, in seconds.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Figure {
     pub count: usize,
     pub p50_secs: f64,
     pub p90_secs: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Group {
     pub key: String,
     pub studies: usize,
@@ -140,19 +141,25 @@ pub fn group(times: &[StudyTimes], by: GroupBy) -> Vec<Group> {
         .collect()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct FiguresQuery {
+    /// Start of the period (RFC 3339); default a week before `to`.
     from: Option<String>,
+    /// End of the period (RFC 3339); default now.
     to: Option<String>,
+    /// Grouping; default `priority`.
     by: Option<GroupBy>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct Figures {
     #[serde(serialize_with = "telerad_store::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     from: i64,
     #[serde(serialize_with = "telerad_store::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     to: i64,
     by: GroupBy,
     studies: usize,
@@ -172,6 +179,15 @@ fn instant(text: &str, key: &str) -> Result<i64, ApiError> {
         })
 }
 
+/// Turnaround p50/p90 of each step over the studies completed in a
+/// period, grouped, and the studies past a deadline now.
+#[utoipa::path(
+    get,
+    path = "/api/turnaround",
+    tag = "operations",
+    params(FiguresQuery),
+    responses((status = 200, description = "The figures", body = Figures))
+)]
 async fn figures(
     caller: Caller,
     query: Result<Query<FiguresQuery>, QueryRejection>,

@@ -26,7 +26,7 @@ pub struct CorruptValue {
 }
 
 /// Where an assignment stands (`assignments.state`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AssignmentState {
     /// Given to a radiologist who has not acknowledged it yet.
@@ -74,7 +74,7 @@ impl TryFrom<String> for AssignmentState {
 }
 
 /// What an entry of `assignment_history` records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HistoryAction {
     Assigned,
@@ -126,8 +126,9 @@ impl TryFrom<String> for HistoryAction {
 }
 
 /// The routing decision stored with an assignment, as JSON.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(transparent)]
+#[schema(value_type = Object)]
 pub struct Explanation(pub serde_json::Value);
 
 impl TryFrom<String> for Explanation {
@@ -170,9 +171,10 @@ const COLUMNS: &str = "id, study_id, state, radiologist_id, subspecialty, priori
     assigned_at, acknowledge_by, preliminary_by, acknowledged_at, escalation_level, \
     new_images, assigned_instance_count, last_instance_id, explanation, updated_at, reported_at";
 
-#[derive(Debug, Clone, Serialize, FromRow)]
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
 pub struct HistoryEntry {
     #[serde(serialize_with = "telerad_store::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub at: i64,
     #[sqlx(try_from = "String")]
     pub action: HistoryAction,
@@ -446,12 +448,13 @@ pub async fn mark_reported(
 }
 
 /// An alert nobody has resolved: a study the router could not give.
-#[derive(Debug, Clone, Serialize, FromRow)]
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
 pub struct OpenAlert {
     pub id: i64,
     pub study_instance_uid: String,
     pub site: String,
     #[serde(serialize_with = "telerad_store::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub at: i64,
     pub kind: String,
     pub message: String,

@@ -11,6 +11,22 @@ use telerad_config::{Config, DEFAULT_RULE_NAME, RuleConfig};
 
 pub use telerad_config::Priority;
 
+// The OpenAPI schema of `Priority`, whose crate does not know utoipa: the
+// words on the wire. A field of type `Priority` in an answer says
+// `#[schema(value_type = telerad_router::rules::PrioritySchema)]`.
+/// Reading priority: how soon a study must be read.
+#[derive(utoipa::ToSchema)]
+#[schema(as = Priority)]
+#[serde(rename_all = "lowercase")]
+pub enum PrioritySchema {
+    /// Read now: a stroke, a trauma patient on the table.
+    Stat,
+    /// Read within the hour.
+    Urgent,
+    /// Read within the night.
+    Routine,
+}
+
 /// What is known of a study when it is complete: from its images (site,
 /// modalities, body parts, descriptions) and, when there is one, from its
 /// request form (urgency, stroke flag).

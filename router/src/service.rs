@@ -92,7 +92,7 @@ pub struct Acting<'a> {
 }
 
 /// What [`Router::file_form`] did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FiledForm {
     pub id: i64,
     /// The study it was matched to; none while it waits for its images.
@@ -101,9 +101,11 @@ pub struct FiledForm {
     pub reprioritised: Option<Reprioritised>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
 pub struct Reprioritised {
+    #[schema(value_type = crate::rules::PrioritySchema)]
     pub from: Priority,
+    #[schema(value_type = crate::rules::PrioritySchema)]
     pub to: Priority,
 }
 
@@ -133,30 +135,35 @@ struct Forward {
     radiologist_id: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RadiologistRef {
     pub id: String,
     pub name: String,
 }
 
 /// An assignment as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AssignmentView {
     pub state: AssignmentState,
     pub radiologist: Option<RadiologistRef>,
+    #[schema(value_type = crate::rules::PrioritySchema)]
     pub priority: Priority,
     pub subspecialty: String,
     pub rule: String,
     /// When the current radiologist was given the study; `null` while
     /// nobody has it.
     #[serde(serialize_with = "telerad_store::time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub assigned_at: Option<i64>,
     /// The acknowledgement deadline (escalation fires then).
     #[serde(serialize_with = "telerad_store::time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub acknowledge_by: Option<i64>,
     #[serde(serialize_with = "telerad_store::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub preliminary_by: i64,
     #[serde(serialize_with = "telerad_store::time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub acknowledged_at: Option<i64>,
     pub escalation_level: i64,
     pub new_images: bool,

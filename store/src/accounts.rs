@@ -12,7 +12,7 @@ type Tx<'c> = sqlx::Transaction<'c, sqlx::Any>;
 
 /// What an account may do is decided from its role (`telerad-access`'s
 /// policy); the words are those of the `users.role` CHECK.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Admin,
@@ -73,7 +73,7 @@ impl TryFrom<String> for Role {
 }
 
 /// An account as the policy and the API see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct User {
     pub id: UserId,
     pub login: String,
@@ -301,7 +301,7 @@ pub async fn disable_user(tx: &mut Tx<'_>, login: &str, now: i64) -> Result<User
 }
 
 /// A session (for a person who signed in) or an API token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CredentialKind {
     Session,

@@ -17,7 +17,7 @@ type Tx<'c> = sqlx::Transaction<'c, sqlx::Any>;
 /// The hash before the first record.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     Success,
@@ -73,9 +73,10 @@ pub struct AuditRecord {
 }
 
 /// A record as stored, with its place in the chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct StoredRecord {
     pub seq: i64,
+    /// Unix time in milliseconds.
     pub at: i64,
     pub actor: String,
     pub role: String,

@@ -9,23 +9,31 @@ use sqlx::FromRow;
 
 type Tx<'c> = sqlx::Transaction<'c, sqlx::Any>;
 
-#[derive(Debug, Clone, Serialize, FromRow)]
+/// A second opinion asked of a colleague, and its answer.
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
 pub struct Consult {
     pub id: i64,
     #[serde(skip)]
     pub study_id: StudyId,
     pub study_instance_uid: String,
+    /// The asking radiologist's id.
     pub requested_by: String,
     pub subspecialty: String,
     pub question: String,
+    /// The id of the radiologist asked.
     pub consultant: String,
+    /// `open` or `answered`.
     pub state: String,
     #[serde(serialize_with = "crate::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub requested_at: i64,
     pub answer: Option<String>,
+    /// The SHA-256 of the answer, in hex, as signed.
     pub answer_hash: Option<String>,
+    /// The login of the account that answered.
     pub answered_by: Option<String>,
     #[serde(serialize_with = "crate::time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub answered_at: Option<i64>,
 }
 

@@ -10,7 +10,9 @@ use serde::Serialize;
 
 type Tx<'c> = sqlx::Transaction<'c, sqlx::Any>;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Where a critical result's loop stands: open, escalated (its deadline
+/// passed unacknowledged), or acknowledged (closed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum State {
     Open,
@@ -32,7 +34,7 @@ impl TryFrom<String> for State {
 }
 
 /// How the site was told.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub enum Means {
     /// A clinician acknowledged it in telerad.
     #[serde(rename = "telerad")]

@@ -20,7 +20,7 @@ use sqlx::FromRow;
 pub type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
 /// How a delivery reaches its recipient.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
     Webhook,
@@ -59,7 +59,7 @@ pub struct NewDelivery {
 }
 
 /// A delivery, as the worker sends it and operators see it.
-#[derive(Debug, Clone, Serialize, FromRow)]
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
 pub struct Delivery {
     pub id: i64,
     pub event_id: EventId,
@@ -74,14 +74,17 @@ pub struct Delivery {
     pub state: String,
     pub attempts: i64,
     #[serde(serialize_with = "crate::time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub next_attempt_at: Option<i64>,
     #[sqlx(try_from = "crate::flag::Flag")]
     pub possible_duplicate: bool,
     pub last_error: Option<String>,
     pub last_status: Option<i64>,
     #[serde(serialize_with = "crate::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
     #[serde(serialize_with = "crate::time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub sent_at: Option<i64>,
 }
 

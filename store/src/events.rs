@@ -27,7 +27,7 @@ pub type Tx<'a> = Transaction<'a, Any>;
 
 /// What happened to a study: its images (what the router reads) and its
 /// reading workflow (what the notifiers read).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     /// The quiet period passed: the study is complete.
@@ -287,7 +287,7 @@ pub enum Failure {
 }
 
 /// A failed event as operators see it.
-#[derive(Debug, Clone, Serialize, FromRow)]
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
 pub struct FailedEvent {
     pub consumer: String,
     pub event_id: EventId,
@@ -296,10 +296,13 @@ pub struct FailedEvent {
     pub attempts: i64,
     pub last_error: String,
     #[serde(serialize_with = "crate::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub first_failed_at: i64,
     #[serde(serialize_with = "crate::time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub next_attempt_at: Option<i64>,
     #[serde(serialize_with = "crate::time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub dead_at: Option<i64>,
 }
 

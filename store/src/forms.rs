@@ -16,7 +16,7 @@ type Tx<'c> = sqlx::Transaction<'c, sqlx::Any>;
 
 /// The urgency written on a form, as French emergency departments grade
 /// it; the router maps it onto a priority.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Urgency {
     /// Suspected stroke: thrombolysis within 4 h 30 of symptom onset.
@@ -101,7 +101,7 @@ pub struct StoredForm {
 }
 
 /// The radiologist's check of the indication.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Indication {
     Accepted,
@@ -479,16 +479,18 @@ pub async fn cancel(
 }
 
 /// A form's earlier texts, oldest first.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Revision {
     pub revision: i64,
     #[serde(skip)]
     pub form: String,
     pub written_by: String,
     #[serde(serialize_with = "crate::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub written_at: i64,
     pub replaced_by: String,
     #[serde(serialize_with = "crate::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub replaced_at: i64,
 }
 

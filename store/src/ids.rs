@@ -11,6 +11,7 @@ macro_rules! row_id {
         $(#[$doc])*
         #[derive(
             Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, sqlx::Type,
+            utoipa::ToSchema,
         )]
         #[serde(transparent)]
         #[sqlx(transparent)]

@@ -49,9 +49,10 @@ impl StagedInstance {
 }
 
 /// A UID of another site's (or another study's) reused by an instance.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow, utoipa::ToSchema)]
 pub struct IdentityConflict {
     #[serde(serialize_with = "crate::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub at: i64,
     pub site: String,
     pub calling_ae_title: String,
@@ -96,7 +97,7 @@ pub struct StoredVersion {
 }
 
 /// Where a study's reception stands (`studies.status`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StudyStatus {
     /// Images may still come: the quiet period has not passed.
@@ -122,7 +123,7 @@ impl TryFrom<String> for StudyStatus {
     }
 }
 
-#[derive(Debug, Clone, Serialize, FromRow)]
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
 pub struct StudySummary {
     pub study_instance_uid: String,
     pub site: String,
@@ -141,14 +142,17 @@ pub struct StudySummary {
     pub body_parts: String,
     pub instance_count: i64,
     #[serde(serialize_with = "crate::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub first_received_at: i64,
     #[serde(serialize_with = "crate::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub last_received_at: i64,
     #[serde(serialize_with = "crate::time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub completed_at: Option<i64>,
 }
 
-#[derive(Debug, Clone, Serialize, FromRow)]
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
 pub struct SeriesSummary {
     pub series_instance_uid: String,
     pub modality: String,

@@ -18,13 +18,14 @@ pub struct MessageRow {
 }
 
 /// Who read a message, and when.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Receipt {
     #[serde(skip)]
     pub message_id: i64,
     pub login: String,
     pub name: String,
     #[serde(serialize_with = "crate::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub read_at: i64,
 }
 

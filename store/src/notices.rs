@@ -10,14 +10,20 @@ use sqlx::FromRow;
 
 /// A workflow event, without patient data: the page that receives it asks
 /// the (audited) API for the rest.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Notice {
+    /// The event's place in the log: the SSE `id`, and `Last-Event-ID`.
     pub id: EventId,
+    /// Also the SSE `event` name.
     pub kind: EventKind,
     pub study_instance_uid: String,
     pub site: String,
     #[serde(serialize_with = "crate::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub at: i64,
+    /// The event's details as the log holds them (a JSON object written
+    /// with the event), `null` if none.
+    #[schema(value_type = Option<Object>)]
     pub detail: serde_json::Value,
 }
 

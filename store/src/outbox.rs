@@ -34,7 +34,7 @@ use tokio::sync::Notify;
 pub const DEFAULT_CLAIM_LEASE: Duration = Duration::from_secs(5 * 60);
 
 /// Where instances are delivered: a DICOM storage SCP.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Destination {
     /// A label for people and logs, such as the radiologist's id. The
     /// address (AE title, host, port) is what identifies a destination.
@@ -85,7 +85,7 @@ impl std::fmt::Display for Destination {
 }
 
 /// Where a job is in its life; see the module documentation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum JobState {
     Pending,
@@ -160,7 +160,7 @@ impl RetryPolicy {
 }
 
 /// One instance version to deliver to one destination.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ForwardJob {
     pub id: ForwardJobId,
     pub study_instance_uid: String,
@@ -176,18 +176,22 @@ pub struct ForwardJob {
     /// C-STORE attempts made, successful or not.
     pub attempts: i64,
     #[serde(serialize_with = "crate::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub next_attempt_at: i64,
     pub last_error: Option<String>,
     pub claimed_by: Option<String>,
     #[serde(serialize_with = "crate::time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub claimed_at: Option<i64>,
     /// The destination may already have had this instance before this
     /// delivery (telerad stopped, or the response was lost, after the data
     /// set had been sent).
     pub possible_duplicate: bool,
     #[serde(serialize_with = "crate::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
     #[serde(serialize_with = "crate::time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub sent_at: Option<i64>,
 }
 

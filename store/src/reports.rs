@@ -15,7 +15,7 @@ use serde::Serialize;
 type Tx<'c> = sqlx::Transaction<'c, sqlx::Any>;
 
 /// Where a report stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Being written; seen by its author only.
@@ -59,7 +59,7 @@ impl TryFrom<String> for Status {
 }
 
 /// What an issued version is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum VersionKind {
     Preliminary,

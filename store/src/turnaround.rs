@@ -61,7 +61,7 @@ pub async fn completed_between(
 }
 
 /// A study past one of its deadlines, not yet reported.
-#[derive(Debug, Clone, Serialize, FromRow)]
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
 pub struct Overdue {
     pub study_instance_uid: String,
     pub site: String,
@@ -69,8 +69,10 @@ pub struct Overdue {
     pub radiologist: Option<String>,
     pub state: String,
     #[serde(serialize_with = "crate::time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub acknowledge_by: Option<i64>,
     #[serde(serialize_with = "crate::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub preliminary_by: i64,
     pub report_status: Option<String>,
 }

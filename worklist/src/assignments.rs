@@ -7,33 +7,35 @@
 //! Each change is committed with its audit record; a refused or failed one
 //! is audited too.
 
+use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRef, Path, State};
-use axum::routing::post;
-use axum::{Json, Router};
 use serde::Deserialize;
 use std::sync::Arc;
 use telerad_access::{Access, Action, Caller};
 use telerad_http::ApiError;
 use telerad_router::service::{Acting, AssignmentView, Router as RouterService, RouterError};
 use telerad_store::audit::Outcome;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn routes<S>() -> Router<S>
+pub fn routes<S>() -> OpenApiRouter<S>
 where
     Arc<RouterService>: FromRef<S>,
     Arc<Access>: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
-    Router::new()
-        .route("/api/studies/{study_uid}/acknowledge", post(acknowledge))
-        .route("/api/studies/{study_uid}/assign", post(assign))
-        .route("/api/studies/{study_uid}/claim", post(claim))
-        .route("/api/studies/{study_uid}/release", post(release))
+    OpenApiRouter::new()
+        .routes(routes!(acknowledge))
+        .routes(routes!(assign))
+        .routes(routes!(claim))
+        .routes(routes!(release))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RadiologistBody {
+    /// The `[[radiologists]]` id of the configuration.
     radiologist: String,
 }
 
@@ -67,7 +69,19 @@ async fn failed(
         .await)
 }
 
+/// Acknowledges the study the router gave the caller: escalation stops.
+///
 /// The radiologist acknowledges as themselves: the account's radiologist.
+#[utoipa::path(
+    post,
+    path = "/api/studies/{study_uid}/acknowledge",
+    tag = "worklist",
+    params(("study_uid" = String, Path, description = "Study Instance UID", pattern = r"^[0-9]+(\.[0-9]+)*$", max_length = 64)),
+    responses(
+        (status = 200, description = "The study's assignment, acknowledged", body = AssignmentView),
+        (status = 409, description = "The study is not assigned to the caller (not yet, to someone else, already acknowledged), or the assignment changed meanwhile", body = telerad_http::openapi::ErrorBody),
+    )
+)]
 async fn acknowledge(
     caller: Caller,
     State(router): State<Arc<RouterService>>,
@@ -91,6 +105,21 @@ async fn acknowledge(
     }
 }
 
+/// Gives the study to a radiologist.
+///
+/// On duty or not (administrators); the licence for the study's site
+/// still applies.
+#[utoipa::path(
+    post,
+    path = "/api/studies/{study_uid}/assign",
+    tag = "worklist",
+    params(("study_uid" = String, Path, description = "Study Instance UID", pattern = r"^[0-9]+(\.[0-9]+)*$", max_length = 64)),
+    request_body = RadiologistBody,
+    responses(
+        (status = 200, description = "The study's assignment", body = AssignmentView),
+        (status = 409, description = "The radiologist is not licensed for the study's site, or the final report is signed", body = telerad_http::openapi::ErrorBody),
+    )
+)]
 async fn assign(
     caller: Caller,
     State(router): State<Arc<RouterService>>,
@@ -126,6 +155,20 @@ fn own_radiologist(caller: &Caller, what: &str) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::Forbidden(format!("only a radiologist's account {what}")))
 }
 
+/// Claims a study: the claim is the acknowledgement.
+///
+/// The study the router gave the caller, or one from the pool of their
+/// licensed sites (unassigned, or escalated and not yet acknowledged).
+#[utoipa::path(
+    post,
+    path = "/api/studies/{study_uid}/claim",
+    tag = "worklist",
+    params(("study_uid" = String, Path, description = "Study Instance UID", pattern = r"^[0-9]+(\.[0-9]+)*$", max_length = 64)),
+    responses(
+        (status = 200, description = "The study's assignment, acknowledged by the caller", body = AssignmentView),
+        (status = 409, description = "Not classified yet, claimed by or assigned to someone else, not licensed for the site, or changed meanwhile", body = telerad_http::openapi::ErrorBody),
+    )
+)]
 async fn claim(
     caller: Caller,
     State(router): State<Arc<RouterService>>,
@@ -145,9 +188,10 @@ async fn claim(
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReleaseBody {
+    /// Why the study is given back, at most 500 characters.
     #[serde(default)]
     reason: String,
 }
@@ -155,6 +199,25 @@ struct ReleaseBody {
 /// Longest reason kept with a release, in characters.
 const MAX_REASON_CHARS: usize = 500;
 
+/// Gives back a study the caller claimed.
+///
+/// It is unassigned, with an alert, and the router offers it to someone
+/// else.
+#[utoipa::path(
+    post,
+    path = "/api/studies/{study_uid}/release",
+    tag = "worklist",
+    params(("study_uid" = String, Path, description = "Study Instance UID", pattern = r"^[0-9]+(\.[0-9]+)*$", max_length = 64)),
+    request_body(
+        content = ReleaseBody,
+        description = "Optional: an empty body gives no reason",
+        content_type = "application/json",
+    ),
+    responses(
+        (status = 200, description = "The study's assignment, unassigned", body = AssignmentView),
+        (status = 409, description = "The caller has not claimed the study, its report is signed, or the assignment changed meanwhile", body = telerad_http::openapi::ErrorBody),
+    )
+)]
 async fn release(
     caller: Caller,
     State(router): State<Arc<RouterService>>,

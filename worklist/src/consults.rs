@@ -10,38 +10,38 @@
 //!   consultant's answer, signed with the password again and hashed like a
 //!   report; once.
 
+use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use telerad_access::{Access, Action, Caller};
 use telerad_http::ApiError;
+use telerad_http::openapi::ErrorBody;
 use telerad_router::service::{Acting, Router as RouterService};
 use telerad_store::audit::{self, Outcome};
 use telerad_store::consults::{self, Answer, Consult};
 use telerad_store::study_rows;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::assignments::api_error;
 use crate::forms::text;
 use crate::reports::desk::content_hash;
 use crate::study_uid;
 
-pub fn routes<S>() -> Router<S>
+pub fn routes<S>() -> OpenApiRouter<S>
 where
     Arc<RouterService>: FromRef<S>,
     Arc<Access>: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
-    Router::new()
-        .route(
-            "/api/studies/{study_uid}/consults",
-            get(of_study).post(request),
-        )
-        .route("/api/consults", get(mine))
-        .route("/api/consults/{id}/answer", post(answer))
+    OpenApiRouter::new()
+        .routes(routes!(of_study, request))
+        .routes(routes!(mine))
+        .routes(routes!(answer))
 }
 
 fn radiologist_of(caller: &Caller, what: &str) -> Result<String, ApiError> {
@@ -53,13 +53,35 @@ fn radiologist_of(caller: &Caller, what: &str) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::Forbidden(format!("only a radiologist's account {what}")))
 }
 
-#[derive(Debug, Deserialize)]
+/// A second opinion to ask.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = ConsultRequest)]
 #[serde(deny_unknown_fields)]
 struct Request {
+    /// The colleague's subspecialty: `neuro`, `body`, `chest`, `msk`,
+    /// `paediatric`, `breast`, `cardiac`, `interventional` or `general`.
     subspecialty: String,
+    /// Up to 4,000 characters, not blank; no control characters but new
+    /// lines and tabs.
     question: String,
 }
 
+/// Asks a colleague's second opinion on a study.
+///
+/// By the radiologist who claimed the study; the rota chooses the
+/// colleague on duty in the subspecialty, who is told and may then read
+/// the study.
+#[utoipa::path(
+    post,
+    path = "/api/studies/{study_uid}/consults",
+    tag = "consults",
+    params(("study_uid" = String, Path, description = "Study Instance UID", pattern = r"^[0-9]+(\.[0-9]+)*$", max_length = 64)),
+    request_body = Request,
+    responses(
+        (status = 201, description = "Asked: the consult", body = Consult),
+        (status = 409, description = "The caller has not claimed the study, or nobody on duty reads the subspecialty for the study's site", body = ErrorBody),
+    )
+)]
 async fn request(
     caller: Caller,
     State(router): State<Arc<RouterService>>,
@@ -97,11 +119,22 @@ async fn request(
     }
 }
 
-#[derive(Debug, Serialize)]
+/// A list of consults.
+#[derive(Debug, Serialize, ToSchema)]
 struct Consults {
     items: Vec<Consult>,
 }
 
+/// The study's consults and their answers.
+///
+/// For whoever may read the study, the site's clinicians too.
+#[utoipa::path(
+    get,
+    path = "/api/studies/{study_uid}/consults",
+    tag = "consults",
+    params(("study_uid" = String, Path, description = "Study Instance UID", pattern = r"^[0-9]+(\.[0-9]+)*$", max_length = 64)),
+    responses((status = 200, description = "The study's consults", body = Consults))
+)]
 async fn of_study(caller: Caller, Path(raw_uid): Path<String>) -> Result<Json<Consults>, ApiError> {
     let scope = caller.allow(Action::ReadStudies).await?;
     let uid = study_uid(&raw_uid)?;
@@ -119,6 +152,15 @@ async fn of_study(caller: Caller, Path(raw_uid): Path<String>) -> Result<Json<Co
     Ok(Json(Consults { items }))
 }
 
+/// The consults asked of the caller, still open.
+///
+/// For a radiologist's account.
+#[utoipa::path(
+    get,
+    path = "/api/consults",
+    tag = "consults",
+    responses((status = 200, description = "The open consults asked of the caller", body = Consults))
+)]
 async fn mine(caller: Caller) -> Result<Json<Consults>, ApiError> {
     caller.allow(Action::WriteReport).await?;
     let radiologist = radiologist_of(&caller, "is asked for second opinions")?;
@@ -135,13 +177,36 @@ async fn mine(caller: Caller) -> Result<Json<Consults>, ApiError> {
     Ok(Json(Consults { items }))
 }
 
-#[derive(Debug, Deserialize)]
+/// A consult's answer, signed with the password.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = ConsultAnswer)]
 #[serde(deny_unknown_fields)]
 struct Answering {
+    /// Up to 20,000 characters, not blank; no control characters but new
+    /// lines and tabs.
     text: String,
+    /// The caller's password, again: the answer is signed.
+    #[schema(format = Password)]
     password: String,
 }
 
+/// Answers a consult asked of the caller, once.
+///
+/// Signed with the password again and hashed like a report; a wrong
+/// password is refused (403).
+#[utoipa::path(
+    post,
+    path = "/api/consults/{id}/answer",
+    tag = "consults",
+    params(("id" = i64, Path, description = "The consult's id", minimum = 1)),
+    request_body = Answering,
+    responses(
+        (status = 200, description = "Answered: the consult", body = Consult),
+        (status = 409, description = "The consult is answered already", body = ErrorBody),
+        (status = 429, description = "Too many wrong passwords: try again after Retry-After seconds", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
+    )
+)]
 async fn answer(
     caller: Caller,
     Path(raw_id): Path<String>,

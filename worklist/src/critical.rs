@@ -15,21 +15,23 @@
 //!   ROLE, on DATE at TIME by MEANS.").
 
 use crate::reports::desk::{self, DeskError};
+use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use telerad_access::{Access, Action, Caller};
 use telerad_http::ApiError;
+use telerad_http::openapi::ErrorBody;
 use telerad_router::assignment;
 use telerad_router::service::Router as RouterService;
 use telerad_store::audit::{self, AuditRecord, Outcome};
 use telerad_store::critical::{self, CriticalRow, Means, NewCritical, Receipt, State as Loop};
 use telerad_store::timers::{self, TimerKind};
 use telerad_store::{Scope, StudyId, forms};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Longest finding, and longest name or role, in characters.
 pub const MAX_FINDING_CHARS: usize = 2_000;
@@ -37,51 +39,53 @@ pub const MAX_NAME_CHARS: usize = 200;
 
 type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
-pub fn routes<S>() -> Router<S>
+pub fn routes<S>() -> OpenApiRouter<S>
 where
     Arc<RouterService>: FromRef<S>,
     Arc<Access>: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
-    Router::new()
-        .route(
-            "/api/studies/{study_uid}/critical-results",
-            get(list).post(flag),
-        )
-        .route(
-            "/api/studies/{study_uid}/critical-results/{id}/acknowledge",
-            post(acknowledge),
-        )
-        .route(
-            "/api/studies/{study_uid}/critical-results/{id}/communicated",
-            post(communicated),
-        )
+    OpenApiRouter::new()
+        .routes(routes!(list, flag))
+        .routes(routes!(acknowledge))
+        .routes(routes!(communicated))
 }
 
-#[derive(Debug, Serialize)]
+/// How the loop of a critical result was closed.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Acknowledgement {
+    /// Who was told (the clinician who acknowledged, or the one called).
     pub by: String,
     pub role: String,
     #[serde(serialize_with = "telerad_store::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub at: i64,
+    /// `telerad`, `phone` or `in person`.
     pub means: String,
+    /// The login of the account that recorded it.
     pub recorded_by: String,
 }
 
-#[derive(Debug, Serialize)]
+/// A critical result and where its loop stands.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CriticalView {
     pub id: i64,
+    /// ACR category: 1, 2 or 3.
     pub category: i64,
     pub finding: String,
     pub flagged_by: String,
     #[serde(serialize_with = "telerad_store::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub flagged_at: i64,
+    /// When the site must have acknowledged it.
     #[serde(serialize_with = "telerad_store::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub due_at: i64,
     pub state: Loop,
     /// Not acknowledged, and past its deadline.
     pub overdue: bool,
     #[serde(serialize_with = "telerad_store::time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub escalated_at: Option<i64>,
     /// Whom to call: the requester's number from the form.
     pub callback_number: Option<String>,
@@ -219,6 +223,17 @@ async fn answer(
     }
 }
 
+/// The study's critical results: the loop as it stands.
+///
+/// For whoever may read the study, with the form's callback number and,
+/// once closed, the communication statement the report carries.
+#[utoipa::path(
+    get,
+    path = "/api/studies/{study_uid}/critical-results",
+    tag = "critical results",
+    params(("study_uid" = String, Path, description = "Study Instance UID", pattern = r"^[0-9]+(\.[0-9]+)*$", max_length = 64)),
+    responses((status = 200, description = "The study's critical results, oldest first", body = Vec<CriticalView>))
+)]
 async fn list(
     caller: Caller,
     State(router): State<Arc<RouterService>>,
@@ -242,13 +257,31 @@ async fn list(
     Ok(Json(views))
 }
 
-#[derive(Debug, Deserialize)]
+/// A critical finding to flag.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Flag {
+    /// ACR category: 1, 2 or 3; it sets the delay to acknowledge it.
     category: u8,
+    /// From 1 to 2,000 characters.
     finding: String,
 }
 
+/// Flags a critical result on a study.
+///
+/// By the radiologist who claimed the study; the site must acknowledge it
+/// within its category's delay, or the router escalates it.
+#[utoipa::path(
+    post,
+    path = "/api/studies/{study_uid}/critical-results",
+    tag = "critical results",
+    params(("study_uid" = String, Path, description = "Study Instance UID", pattern = r"^[0-9]+(\.[0-9]+)*$", max_length = 64)),
+    request_body = Flag,
+    responses(
+        (status = 201, description = "Flagged: the study's critical results", body = Vec<CriticalView>),
+        (status = 409, description = "The caller is not the study's reader", body = ErrorBody),
+    )
+)]
 async fn flag(
     caller: Caller,
     State(router): State<Arc<RouterService>>,
@@ -325,6 +358,22 @@ async fn close(
     Ok(())
 }
 
+/// Acknowledges a critical result in telerad, closing its loop.
+///
+/// By a clinician of the site.
+#[utoipa::path(
+    post,
+    path = "/api/studies/{study_uid}/critical-results/{id}/acknowledge",
+    tag = "critical results",
+    params(
+        ("study_uid" = String, Path, description = "Study Instance UID", pattern = r"^[0-9]+(\.[0-9]+)*$", max_length = 64),
+        ("id" = i64, Path, description = "A critical result id", minimum = 1),
+    ),
+    responses(
+        (status = 200, description = "Acknowledged: the study's critical results", body = Vec<CriticalView>),
+        (status = 409, description = "The result was acknowledged already", body = ErrorBody),
+    )
+)]
 async fn acknowledge(
     caller: Caller,
     State(router): State<Arc<RouterService>>,
@@ -351,14 +400,34 @@ async fn acknowledge(
     Ok(Json(views))
 }
 
-#[derive(Debug, Deserialize)]
+/// A call that told the site of a critical result.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Call {
+    /// Whom the reader told: 1 to 200 characters.
     to: String,
+    /// Their role: 1 to 200 characters.
     role: String,
+    /// `phone` or `in person` (`telerad` is refused: the site acknowledges
+    /// in telerad itself).
     means: Means,
 }
 
+/// Records the reader's call to the site about a critical result, closing its loop.
+#[utoipa::path(
+    post,
+    path = "/api/studies/{study_uid}/critical-results/{id}/communicated",
+    tag = "critical results",
+    params(
+        ("study_uid" = String, Path, description = "Study Instance UID", pattern = r"^[0-9]+(\.[0-9]+)*$", max_length = 64),
+        ("id" = i64, Path, description = "A critical result id", minimum = 1),
+    ),
+    request_body = Call,
+    responses(
+        (status = 200, description = "Recorded: the study's critical results", body = Vec<CriticalView>),
+        (status = 409, description = "The caller is not the study's reader, or the result was acknowledged already", body = ErrorBody),
+    )
+)]
 async fn communicated(
     caller: Caller,
     State(router): State<Arc<RouterService>>,

@@ -8,10 +8,9 @@
 //! Technicians, clinicians and integrations of the form's site, and
 //! administrators; another site's form is not found.
 
+use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRef, Path, Query, State};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use telerad_access::{Access, Action, Caller};
@@ -19,38 +18,45 @@ use telerad_http::ApiError;
 use telerad_router::service::{Acting, FiledForm, Router as RouterService};
 use telerad_store::audit::Outcome;
 use telerad_store::forms::{Amendment, Revision, StoredForm};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::assignments::api_error;
 use crate::forms::{Form, invalid, prepare, text};
 
-pub fn routes<S>() -> Router<S>
+pub fn routes<S>() -> OpenApiRouter<S>
 where
     Arc<RouterService>: FromRef<S>,
     Arc<Access>: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
-    Router::new()
-        .route("/api/forms", get(waiting))
-        .route("/api/forms/{id}", get(show).put(amend))
-        .route("/api/forms/{id}/cancel", post(cancel))
+    OpenApiRouter::new()
+        .routes(routes!(waiting))
+        .routes(routes!(show, amend))
+        .routes(routes!(cancel))
 }
 
 /// A form as the site sees it in its lists.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SiteForm {
     pub id: i64,
     pub site: String,
     pub study_instance_uid: Option<String>,
     pub filed_by: String,
     #[serde(serialize_with = "telerad_store::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub filed_at: i64,
     pub amended_by: Option<String>,
     #[serde(serialize_with = "telerad_store::time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub amended_at: Option<i64>,
     #[serde(serialize_with = "telerad_store::time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub cancelled_at: Option<i64>,
     pub cancel_reason: Option<String>,
     pub indication: Option<crate::forms::IndicationCheck>,
+    /// The form as filed (its site and study date completed).
+    #[schema(value_type = Form)]
     pub form: serde_json::Value,
 }
 
@@ -77,17 +83,30 @@ fn form_id(raw: &str) -> Result<i64, ApiError> {
     telerad_http::paging::row_id(raw, "a form id")
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct WaitingQuery {
+    /// Forms to list, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct Waiting {
     items: Vec<SiteForm>,
 }
 
+/// The forms waiting for their images.
+///
+/// Those of the caller's sites, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/forms",
+    tag = "forms",
+    params(WaitingQuery),
+    responses((status = 200, description = "The waiting forms (at most `limit`; no next page)", body = Waiting))
+)]
 async fn waiting(
     caller: Caller,
     State(router): State<Arc<RouterService>>,
@@ -114,20 +133,31 @@ async fn waiting(
     Ok(Json(Waiting { items }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct WithRevisions {
     #[serde(flatten)]
     form: SiteForm,
+    /// The earlier texts, oldest first.
     revisions: Vec<ShownRevision>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct ShownRevision {
     #[serde(flatten)]
     revision: Revision,
+    /// The text this revision replaced; `null` if it cannot be read.
+    #[schema(value_type = Option<Form>)]
     form: serde_json::Value,
 }
 
+/// One of the site's forms, with its earlier texts.
+#[utoipa::path(
+    get,
+    path = "/api/forms/{id}",
+    tag = "forms",
+    params(("id" = i64, Path, description = "The form's id", minimum = 1)),
+    responses((status = 200, description = "The form and its revisions", body = WithRevisions))
+)]
 async fn show(
     caller: Caller,
     State(router): State<Arc<RouterService>>,
@@ -154,6 +184,21 @@ async fn show(
     Ok(Json(WithRevisions { form, revisions }))
 }
 
+/// Corrects a form.
+///
+/// The same checks as filing, until the report is signed. A waiting form finds its study if the correction makes it
+/// match; a higher urgency raises the study's priority.
+#[utoipa::path(
+    put,
+    path = "/api/forms/{id}",
+    tag = "forms",
+    params(("id" = i64, Path, description = "The form's id", minimum = 1)),
+    request_body(content = Form, description = "The whole corrected form; its site cannot change"),
+    responses(
+        (status = 200, description = "Amended: its study if matched, and the priority it raised", body = FiledForm),
+        (status = 409, description = "The form was cancelled, the report is signed, the matching study already has a form, or the assignment changed meanwhile", body = telerad_http::openapi::ErrorBody),
+    )
+)]
 async fn amend(
     caller: Caller,
     State(router): State<Arc<RouterService>>,
@@ -213,12 +258,25 @@ async fn amend(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Cancel {
+    /// Why it is called off, at most 500 characters.
     reason: String,
 }
 
+/// Calls off a form still waiting for its images.
+#[utoipa::path(
+    post,
+    path = "/api/forms/{id}/cancel",
+    tag = "forms",
+    params(("id" = i64, Path, description = "The form's id", minimum = 1)),
+    request_body = Cancel,
+    responses(
+        (status = 200, description = "The cancelled form", body = SiteForm),
+        (status = 409, description = "The form was cancelled already, or has its study (amend it instead)", body = telerad_http::openapi::ErrorBody),
+    )
+)]
 async fn cancel(
     caller: Caller,
     State(router): State<Arc<RouterService>>,

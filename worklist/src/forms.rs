@@ -7,11 +7,10 @@
 //! symptom onset time and the NIHSS: the radiologist's thrombolysis window
 //! (4 h 30 from onset) is computed from them.
 
+use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use telerad_access::{Access, Action, Caller};
@@ -20,20 +19,22 @@ use telerad_router::service::{Acting, FiledForm, Router as RouterService};
 use telerad_store::Scope;
 use telerad_store::audit::Outcome;
 use telerad_store::forms::{NewForm, StoredForm, Urgency};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn routes<S>() -> Router<S>
+pub fn routes<S>() -> OpenApiRouter<S>
 where
     Arc<RouterService>: FromRef<S>,
     Arc<Access>: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
-    Router::new()
-        .route("/api/forms", post(file))
-        .route("/api/studies/{study_uid}/form", get(show))
+    OpenApiRouter::new()
+        .routes(routes!(file))
+        .routes(routes!(show))
 }
 
 /// Pregnancy, as the French prescription checklist asks it.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Pregnancy {
     No,
@@ -43,7 +44,7 @@ pub enum Pregnancy {
 }
 
 /// The form as filed and as answered. Free text is kept as written.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Form {
     /// The site the patient is at; may be left out by an account of one site.
@@ -254,6 +255,21 @@ pub(crate) fn prepare(
     Ok((checked, document))
 }
 
+/// Files a request form.
+///
+/// Technicians, clinicians and integrations of the site, and
+/// administrators. The form is matched to its study if the images are
+/// there, else it waits for them.
+#[utoipa::path(
+    post,
+    path = "/api/forms",
+    tag = "forms",
+    request_body = Form,
+    responses(
+        (status = 201, description = "Filed: its id, its study if matched, and the priority it raised", body = FiledForm),
+        (status = 409, description = "The study already has a form, or its assignment changed while the form was filed", body = telerad_http::openapi::ErrorBody),
+    )
+)]
 async fn file(
     caller: Caller,
     State(router): State<Arc<RouterService>>,
@@ -305,24 +321,29 @@ async fn file(
 }
 
 /// A form as answered: the stored columns and the form as filed.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct ShownForm {
     id: i64,
     study_instance_uid: String,
     filed_by: String,
+    /// Unix time in milliseconds.
     filed_at: i64,
-    /// The thrombolysis window's end (onset + 4 h 30), for a stroke.
+    /// The thrombolysis window's end (onset + 4 h 30), for a stroke; Unix
+    /// time in milliseconds.
     thrombolysis_until: Option<i64>,
     /// The reader's check of the indication, once made.
     indication: Option<IndicationCheck>,
+    /// The form as filed (its site and study date completed).
+    #[schema(value_type = Form)]
     form: serde_json::Value,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct IndicationCheck {
     pub decision: telerad_store::forms::Indication,
     pub by: Option<String>,
     #[serde(serialize_with = "telerad_store::time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub at: Option<i64>,
     pub note: Option<String>,
 }
@@ -342,6 +363,14 @@ impl IndicationCheck {
 /// within 4 h 30: ESO and AHA/ASA guidelines).
 pub const THROMBOLYSIS_WINDOW_MS: i64 = (4 * 60 + 30) * 60_000;
 
+/// The request form of a study the caller may read.
+#[utoipa::path(
+    get,
+    path = "/api/studies/{study_uid}/form",
+    tag = "forms",
+    params(("study_uid" = String, Path, description = "Study Instance UID", pattern = r"^[0-9]+(\.[0-9]+)*$", max_length = 64)),
+    responses((status = 200, description = "The study's request form", body = ShownForm))
+)]
 async fn show(
     caller: Caller,
     State(router): State<Arc<RouterService>>,

@@ -6,10 +6,9 @@
 //! answers there or corrects the form (which clears the check). Optional:
 //! the report does not wait for it.
 
+use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRef, Path};
-use axum::routing::post;
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use telerad_access::{Access, Action, Caller};
@@ -17,30 +16,35 @@ use telerad_http::ApiError;
 use telerad_store::audit::{self, Outcome};
 use telerad_store::forms::{self, Indication};
 use telerad_store::{messages, study_rows};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::forms::text;
 use crate::reports::desk::{DeskError, require_reader};
 use crate::study_uid;
 
-pub fn routes<S>() -> Router<S>
+pub fn routes<S>() -> OpenApiRouter<S>
 where
     Arc<Access>: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
-    Router::new().route("/api/studies/{study_uid}/indication", post(decide))
+    OpenApiRouter::new().routes(routes!(decide))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Decision {
     decision: Indication,
+    /// At most 2000 characters; required when asking for more
+    /// information (it is the question posted to the site).
     #[serde(default)]
     note: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct Checked {
     study_instance_uid: String,
+    /// The form's id.
     form: i64,
     indication: Indication,
     note: String,
@@ -48,6 +52,21 @@ struct Checked {
     message: Option<i64>,
 }
 
+/// Checks the request's indication.
+///
+/// By the reader who claimed the study; asking for more information posts
+/// the question in the study's thread.
+#[utoipa::path(
+    post,
+    path = "/api/studies/{study_uid}/indication",
+    tag = "forms",
+    params(("study_uid" = String, Path, description = "Study Instance UID", pattern = r"^[0-9]+(\.[0-9]+)*$", max_length = 64)),
+    request_body = Decision,
+    responses(
+        (status = 200, description = "The check, and the message posted to the site if any", body = Checked),
+        (status = 409, description = "The caller is not the study's reader (not claimed, someone else's), the study has no form, or the site corrected the form meanwhile", body = telerad_http::openapi::ErrorBody),
+    )
+)]
 async fn decide(
     caller: Caller,
     Path(raw_uid): Path<String>,

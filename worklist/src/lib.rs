@@ -22,24 +22,24 @@ pub mod queue;
 pub mod reports;
 pub mod stream;
 
-use axum::Router;
 use axum::extract::FromRef;
 use std::sync::Arc;
 use telerad_access::Access;
 use telerad_http::ApiError;
 use telerad_router::service::Router as RouterService;
+use utoipa_axum::router::OpenApiRouter;
 
 /// Every worklist route, each taking from the application's state `S` only
 /// the parts it uses; the binary gives the state and the common layers
 /// (`telerad_http::with_common_layers`).
-pub fn routes<S>() -> Router<S>
+pub fn routes<S>() -> OpenApiRouter<S>
 where
     Arc<RouterService>: FromRef<S>,
     Arc<telerad_store::Archive>: FromRef<S>,
     Arc<Access>: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
-    Router::new()
+    OpenApiRouter::new()
         .merge(assignments::routes())
         .merge(forms::routes())
         .merge(form_changes::routes())

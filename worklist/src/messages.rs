@@ -4,11 +4,10 @@
 //! adds a message. Whoever may read the study takes part; another site's
 //! study is not found. Each read and post commits with its audit record.
 
+use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRef, Path};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use telerad_access::{Access, Action, Caller};
@@ -16,49 +15,79 @@ use telerad_http::ApiError;
 use telerad_store::audit::{self, Outcome};
 use telerad_store::messages::{self, Receipt};
 use telerad_store::study_rows;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Longest message, in characters: a message is read on a phone at night.
 pub const MAX_MESSAGE_CHARS: usize = 5_000;
 
-pub fn routes<S>() -> Router<S>
+pub fn routes<S>() -> OpenApiRouter<S>
 where
     Arc<Access>: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
-    Router::new().route("/api/studies/{study_uid}/messages", get(thread).post(post))
+    OpenApiRouter::new().routes(routes!(thread, post))
 }
 
-#[derive(Debug, Serialize)]
+/// Who wrote a message.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Author {
     pub login: String,
     pub name: String,
+    /// The account's role: `admin`, `radiologist`, `clinician`,
+    /// `technician` or `integration`.
     pub role: String,
 }
 
-#[derive(Debug, Serialize)]
+/// A message of a study's thread, with who has read it.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Message {
     pub id: i64,
     pub author: Author,
     pub body: String,
     #[serde(serialize_with = "telerad_store::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub sent_at: i64,
+    /// The read receipts, oldest first.
     pub read_by: Vec<Receipt>,
 }
 
-#[derive(Debug, Serialize)]
+/// A study's message thread, oldest message first.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Thread {
     pub study_instance_uid: String,
     pub messages: Vec<Message>,
 }
 
-#[derive(Debug, Deserialize)]
+/// A message to post.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewMessage {
+    /// From 1 to 5,000 characters once trimmed.
     body: String,
+}
+
+/// The posted message's id.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = PostedMessage)]
+struct Posted {
+    id: i64,
 }
 
 use crate::study_uid;
 
+/// The study's message thread, marked read by the caller.
+///
+/// With each message's read receipts; reading the thread records the
+/// caller's own receipts and is audited.
+#[utoipa::path(
+    get,
+    path = "/api/studies/{study_uid}/messages",
+    tag = "messages",
+    params(("study_uid" = String, Path, description = "Study Instance UID", pattern = r"^[0-9]+(\.[0-9]+)*$", max_length = 64)),
+    responses((status = 200, description = "The study's thread", body = Thread))
+)]
 async fn thread(caller: Caller, Path(raw_uid): Path<String>) -> Result<Json<Thread>, ApiError> {
     let scope = caller.allow(Action::Message).await?;
     let uid = study_uid(&raw_uid)?;
@@ -101,11 +130,22 @@ async fn thread(caller: Caller, Path(raw_uid): Path<String>) -> Result<Json<Thre
     }))
 }
 
+/// Posts a message to the study's thread.
+///
+/// Whoever may read the study takes part: the site and its readers.
+#[utoipa::path(
+    post,
+    path = "/api/studies/{study_uid}/messages",
+    tag = "messages",
+    params(("study_uid" = String, Path, description = "Study Instance UID", pattern = r"^[0-9]+(\.[0-9]+)*$", max_length = 64)),
+    request_body = NewMessage,
+    responses((status = 201, description = "Posted: the new message's id", body = Posted))
+)]
 async fn post(
     caller: Caller,
     Path(raw_uid): Path<String>,
     json: Result<Json<NewMessage>, JsonRejection>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<(StatusCode, Json<Posted>), ApiError> {
     let scope = caller.allow(Action::Message).await?;
     let uid = study_uid(&raw_uid)?;
     let Json(message) =
@@ -133,5 +173,5 @@ async fn post(
     .await?;
     audit::append(&mut tx, &record).await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": id }))))
+    Ok((StatusCode::CREATED, Json(Posted { id })))
 }

@@ -8,10 +8,9 @@
 //! what is left of the thrombolysis window (4 h 30), whether the form is
 //! there, new images, and the report's status.
 
+use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRef, Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use telerad_access::{Access, Action, Caller};
@@ -19,58 +18,85 @@ use telerad_http::ApiError;
 use telerad_http::paging::{self, Page};
 use telerad_router::service::{RadiologistRef, Router as RouterService};
 use telerad_store::worklist::{self, ReportFilter, WorklistCursor, WorklistQuery, WorklistRow};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Thrombolysis is given within 4 h 30 of symptom onset.
 pub const THROMBOLYSIS_WINDOW_MS: i64 = 270 * 60_000;
 
-pub fn routes<S>() -> Router<S>
+pub fn routes<S>() -> OpenApiRouter<S>
 where
     Arc<RouterService>: FromRef<S>,
     Arc<Access>: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
-    Router::new().route("/api/worklist", get(list))
+    OpenApiRouter::new().routes(routes!(list))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct Filters {
+    /// Which reports: `open` (the default: not signed final yet),
+    /// `unreported` (no report, or a draft), `preliminary`, `signed`
+    /// (final, possibly with addenda) or `all`.
     status: Option<String>,
+    /// `stat`, `urgent` or `routine`.
     priority: Option<String>,
+    /// A site name.
     site: Option<String>,
+    /// A subspecialty: `neuro`, `body`, `chest`, `msk`, `paediatric`,
+    /// `breast`, `cardiac`, `interventional` or `general`.
     subspecialty: Option<String>,
+    /// Only the studies assigned to the caller; for a radiologist's
+    /// account only.
     #[serde(default)]
     mine: bool,
+    /// Only the studies nobody is assigned.
     #[serde(default)]
     unassigned: bool,
+    /// Only the escalated studies.
     #[serde(default)]
     escalated: bool,
+    /// Only the studies without a request form.
     #[serde(default)]
     form_missing: bool,
+    /// Only the studies that received images after they were assigned.
     #[serde(default)]
     new_images: bool,
+    /// Studies per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// The patient, as the study names them.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Patient {
     pub name: String,
     pub id: String,
 }
 
-#[derive(Debug, Serialize)]
+/// A stroke's clock: since symptom onset, and the thrombolysis window.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Stroke {
     #[serde(serialize_with = "telerad_store::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub symptom_onset: i64,
     pub since_onset_ms: i64,
+    /// Onset plus 4 h 30.
     #[serde(serialize_with = "telerad_store::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub thrombolysis_until: i64,
     /// Negative once the window has closed.
     pub thrombolysis_left_ms: i64,
 }
 
-#[derive(Debug, Serialize)]
+/// A study on the worklist.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = WorklistItem)]
 pub struct Item {
     pub study_instance_uid: String,
     pub site: String,
@@ -79,23 +105,30 @@ pub struct Item {
     pub examination: String,
     pub modalities: Vec<String>,
     pub instance_count: i64,
+    /// `stat`, `urgent` or `routine`.
     pub priority: String,
     pub subspecialty: String,
     /// The assignment: assigned, acknowledged or unassigned.
     pub state: String,
     pub reader: Option<RadiologistRef>,
     pub escalation_level: i64,
+    /// An assigned study must be acknowledged by then, or it escalates.
     #[serde(serialize_with = "telerad_store::time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub acknowledge_by: Option<i64>,
     /// The preliminary report is due then (the SLA of the priority).
     #[serde(serialize_with = "telerad_store::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub report_due: i64,
     /// Negative once overdue.
     pub report_due_in_ms: i64,
     pub stroke: Option<Stroke>,
     /// `present` or `missing`.
     pub form: &'static str,
+    /// The form's urgency: `stroke`, `trauma`, `stat`, `urgent` or
+    /// `routine`; `null` without a form.
     pub urgency: Option<String>,
+    /// Images arrived after the study was assigned.
     pub new_images: bool,
     /// `none`, `draft`, `preliminary`, `final` or `addendum`.
     pub report_status: String,
@@ -163,6 +196,18 @@ fn item(row: WorklistRow, router: &RouterService, viewer: Option<&str>, now: i64
     }
 }
 
+/// The worklist: the studies to read, most urgent first.
+///
+/// Within the caller's scope, by priority then report deadline, a page at
+/// a time; each item carries the deadline and the time left, a stroke's
+/// clock, the request form, new images and the report's status.
+#[utoipa::path(
+    get,
+    path = "/api/worklist",
+    tag = "worklist",
+    params(Filters),
+    responses((status = 200, description = "One page of the worklist", body = Page<Item>))
+)]
 async fn list(
     caller: Caller,
     State(router): State<Arc<RouterService>>,

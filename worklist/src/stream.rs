@@ -16,18 +16,19 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::FromRef;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::routing::get;
 use futures_util::Stream;
 use telerad_access::{Access, Action, Caller};
 use telerad_http::ApiError;
+use telerad_http::openapi::ErrorBody;
 use telerad_store::notices::{self, Notice};
 use telerad_store::{Database, EventId, Scope};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// How long one stream lives before the browser reconnects.
 pub const LIFETIME: Duration = Duration::from_secs(300);
@@ -41,12 +42,12 @@ const MAX_STREAMS: usize = 256;
 static STREAMS: std::sync::LazyLock<Arc<Semaphore>> =
     std::sync::LazyLock::new(|| Arc::new(Semaphore::new(MAX_STREAMS)));
 
-pub fn routes<S>() -> Router<S>
+pub fn routes<S>() -> OpenApiRouter<S>
 where
     Arc<Access>: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
-    Router::new().route("/api/events/stream", get(stream))
+    OpenApiRouter::new().routes(routes!(stream))
 }
 
 struct Follower {
@@ -60,6 +61,36 @@ struct Follower {
     _permit: OwnedSemaphorePermit,
 }
 
+/// The workflow events the caller may see, as server-sent events.
+///
+/// Assignments, escalations, reports issued, critical results and their
+/// acknowledgement, messages, request forms and consults, each naming the
+/// study and its site, never the patient. Each event's `id` is its place
+/// in the study event log, its `event` the kind, its `data` a `Notice` in
+/// JSON; a comment is sent now and then to keep the connection open. The
+/// stream ends after 5 minutes: reconnect with `Last-Event-ID` to miss
+/// nothing (a browser's `EventSource` does).
+#[utoipa::path(
+    get,
+    path = "/api/events/stream",
+    tag = "events",
+    params(
+        ("Last-Event-ID" = Option<i64>, Header,
+            description = "The `id` of the last event received: the stream resumes after it. \
+                           Without it (or if it is not a non-negative integer) the stream \
+                           starts with the events to come."),
+    ),
+    responses(
+        (status = 200,
+            description = "A stream of server-sent events; each event's `data` is a `Notice` \
+                           in JSON, its `event` the notice's `kind`, its `id` the notice's `id`",
+            content_type = "text/event-stream",
+            body = Notice),
+        (status = 429, description = "Too many event streams are open on this server",
+            body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
+    )
+)]
 async fn stream(
     caller: Caller,
     headers: HeaderMap,

@@ -51,7 +51,7 @@ pub struct Author<'a> {
 }
 
 /// An addendum: text appended after the final.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddendumContent {
     pub text: String,
@@ -61,33 +61,52 @@ pub struct AddendumContent {
     pub communications: Vec<String>,
 }
 
+// The shape of `VersionView::content` (a JSON value) for the API
+// description only: nothing builds one.
+/// What an issued version holds: a report's content for a preliminary or a
+/// final, an addendum's for an addendum.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum VersionContent {
+    Report(Content),
+    Addendum(AddendumContent),
+}
+
 /// One issued version, as answered.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct VersionView {
     pub number: i64,
     pub kind: VersionKind,
+    /// The text issued: a report's content for a preliminary or a final,
+    /// an addendum's (`text`, `communications`) for an addendum.
+    #[schema(value_type = VersionContent)]
     pub content: Value,
     /// SHA-256 of the stored content, hex: what was signed.
     pub content_hash: String,
     pub radiologist: String,
     pub signed_by: String,
     #[serde(serialize_with = "telerad_store::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub at: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// The working copy of a report.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DraftView {
+    #[schema(value_type = Content)]
     pub content: Value,
     /// SHA-256 of the draft as stored: what a signer quotes (`read_hash`)
     /// to sign exactly the text they read.
     pub content_hash: String,
     pub author: Option<String>,
     #[serde(serialize_with = "telerad_store::time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub saved_at: Option<i64>,
 }
 
 /// A report as one reader may see it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReportView {
     pub study_instance_uid: String,
     pub status: Status,

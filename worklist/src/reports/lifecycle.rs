@@ -56,7 +56,7 @@ pub fn check(status: Option<Status>, has_draft: bool, step: Step) -> Result<(), 
 }
 
 /// A status as other systems name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Interop {
     /// FHIR R4 `DiagnosticReport.status`.
     pub fhir: &'static str,

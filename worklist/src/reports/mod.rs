@@ -23,40 +23,43 @@ pub mod lifecycle;
 pub mod print;
 pub mod templates;
 
+use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRef, Path, State};
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::routing::get;
 use desk::{AddendumContent, Author, DeskError, ReportView};
 use serde::Deserialize;
 use std::sync::Arc;
 use telerad_access::{Access, Action, Caller};
 use telerad_http::ApiError;
+use telerad_http::openapi::ErrorBody;
 use telerad_router::service::Router as RouterService;
 use telerad_store::Archive;
 use telerad_store::audit::{AuditRecord, Outcome};
 use telerad_store::reports::VersionKind;
 use templates::{Content, Template};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn routes<S>() -> Router<S>
+pub fn routes<S>() -> OpenApiRouter<S>
 where
     Arc<RouterService>: FromRef<S>,
     Arc<Archive>: FromRef<S>,
     Arc<Access>: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
-    Router::new()
-        .route("/api/report-templates", get(list_templates))
-        .route("/api/studies/{study_uid}/report", get(read))
-        .route("/api/studies/{study_uid}/report/print", get(print_page))
+    OpenApiRouter::new()
+        .routes(routes!(list_templates))
+        .routes(routes!(read))
+        .routes(routes!(print_page))
+        // The print page's stylesheet: a static asset served without
+        // authentication, not part of the API, so kept out of the
+        // description.
         .route("/assets/print.css", get(stylesheet))
-        .route("/api/studies/{study_uid}/report/draft", put(save_draft))
-        .route(
-            "/api/studies/{study_uid}/report/preliminary",
-            post(preliminary),
-        )
-        .route("/api/studies/{study_uid}/report/final", post(sign))
-        .route("/api/studies/{study_uid}/report/addenda", post(addendum))
+        .routes(routes!(save_draft))
+        .routes(routes!(preliminary))
+        .routes(routes!(sign))
+        .routes(routes!(addendum))
 }
 
 pub(crate) fn api_error(e: DeskError) -> ApiError {
@@ -72,11 +75,31 @@ pub(crate) fn api_error(e: DeskError) -> ApiError {
 
 use crate::study_uid;
 
+/// The report templates, in the order they are offered.
+///
 /// The templates are not patient data: any signed-in account reads them.
+#[utoipa::path(
+    get,
+    path = "/api/report-templates",
+    tag = "reports",
+    responses((status = 200, description = "Every template", body = Vec<Template>))
+)]
 async fn list_templates(_caller: Caller) -> Json<&'static [Template]> {
     Json(templates::all())
 }
 
+/// A study's report: its issued versions, and the draft to its author.
+///
+/// Whoever may read the study reads its issued versions; the working copy
+/// is its author's alone (to anyone else a study with only a draft has no
+/// report yet: 404).
+#[utoipa::path(
+    get,
+    path = "/api/studies/{study_uid}/report",
+    tag = "reports",
+    params(("study_uid" = String, Path, description = "Study Instance UID", pattern = r"^[0-9]+(\.[0-9]+)*$", max_length = 64)),
+    responses((status = 200, description = "The report", body = ReportView))
+)]
 async fn read(caller: Caller, Path(raw_uid): Path<String>) -> Result<Json<ReportView>, ApiError> {
     let scope = caller.allow(Action::ReadStudies).await?;
     let uid = study_uid(&raw_uid)?;
@@ -143,6 +166,24 @@ async fn finish(
     }
 }
 
+/// Saves the working copy of a report (autosave).
+///
+/// Only the radiologist who claimed and acknowledged the study writes its
+/// report; any number of times before the final. The content is checked
+/// against its template (400 naming the field); empty fields are allowed
+/// until issued. `communications` sent here is ignored: telerad writes it
+/// when the report is issued.
+#[utoipa::path(
+    put,
+    path = "/api/studies/{study_uid}/report/draft",
+    tag = "reports",
+    params(("study_uid" = String, Path, description = "Study Instance UID", pattern = r"^[0-9]+(\.[0-9]+)*$", max_length = 64)),
+    request_body = Content,
+    responses(
+        (status = 200, description = "The report with the draft saved; `empty_fields_to_check` lists the `warn` fields left empty", body = ReportView),
+        (status = 409, description = "The caller is not the study's reader, or the report is signed already (write an addendum)", body = ErrorBody),
+    )
+)]
 async fn save_draft(
     caller: Caller,
     Path(raw_uid): Path<String>,
@@ -168,6 +209,20 @@ async fn save_draft(
     finish(&caller, record, result).await
 }
 
+/// Issues the working copy as a preliminary report.
+///
+/// The site sees it at once, marked preliminary. Its `required` fields
+/// must be filled, as for the final.
+#[utoipa::path(
+    post,
+    path = "/api/studies/{study_uid}/report/preliminary",
+    tag = "reports",
+    params(("study_uid" = String, Path, description = "Study Instance UID", pattern = r"^[0-9]+(\.[0-9]+)*$", max_length = 64)),
+    responses(
+        (status = 200, description = "The report with the preliminary issued", body = ReportView),
+        (status = 409, description = "The caller is not the study's reader, there is no draft to issue, the report is signed already, or required fields are empty", body = ErrorBody),
+    )
+)]
 async fn preliminary(
     caller: Caller,
     State(router): State<Arc<RouterService>>,
@@ -201,15 +256,37 @@ async fn issue(
     finish(caller, record, result).await
 }
 
-#[derive(Debug, Deserialize)]
+/// Signing: the signer's password again, and optionally the hash of the
+/// text they read.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Signature {
+    /// The caller's password (re-authentication; a wrong one is a 403).
     password: String,
     /// The `content_hash` of the text the signer read; optional.
     #[serde(default)]
     read_hash: Option<String>,
 }
 
+/// Signs the final report.
+///
+/// Signs the caller's working copy, else the preliminary as issued, after
+/// re-authentication with the password (a wrong one: 403). With
+/// `read_hash` (the `content_hash` of the text read) a text changed since
+/// is not signed (409). The signed text never changes afterwards, and the
+/// study leaves its reader's open load.
+#[utoipa::path(
+    post,
+    path = "/api/studies/{study_uid}/report/final",
+    tag = "reports",
+    params(("study_uid" = String, Path, description = "Study Instance UID", pattern = r"^[0-9]+(\.[0-9]+)*$", max_length = 64)),
+    request_body = Signature,
+    responses(
+        (status = 200, description = "The report, signed", body = ReportView),
+        (status = 409, description = "The caller is not the study's reader, there is nothing to sign, the report is signed already, required fields are empty, or the text changed since `read_hash`", body = ErrorBody),
+        (status = 429, description = "Too many wrong passwords: try again after Retry-After seconds", body = ErrorBody),
+    )
+)]
 async fn sign(
     caller: Caller,
     State(router): State<Arc<RouterService>>,
@@ -234,13 +311,32 @@ async fn sign(
     .await
 }
 
-#[derive(Debug, Deserialize)]
+/// A signed addendum: its text, and the signer's password again.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SignedAddendum {
+    /// Not blank; at most 50,000 characters.
     text: String,
+    /// The caller's password (re-authentication; a wrong one is a 403).
     password: String,
 }
 
+/// Appends a signed addendum to the final report.
+///
+/// After re-authentication with the password (a wrong one: 403); the
+/// study's critical-result statements as they stand are added to it.
+#[utoipa::path(
+    post,
+    path = "/api/studies/{study_uid}/report/addenda",
+    tag = "reports",
+    params(("study_uid" = String, Path, description = "Study Instance UID", pattern = r"^[0-9]+(\.[0-9]+)*$", max_length = 64)),
+    request_body = SignedAddendum,
+    responses(
+        (status = 200, description = "The report with the addendum", body = ReportView),
+        (status = 409, description = "The caller is not the study's reader, or the report is not signed yet", body = ErrorBody),
+        (status = 429, description = "Too many wrong passwords: try again after Retry-After seconds", body = ErrorBody),
+    )
+)]
 async fn addendum(
     caller: Caller,
     State(router): State<Arc<RouterService>>,
@@ -271,6 +367,7 @@ async fn addendum(
     finish(&caller, record, result).await
 }
 
+/// The print page's stylesheet (`text/css`), out of the API description.
 async fn stylesheet() -> impl axum::response::IntoResponse {
     (
         [(axum::http::header::CONTENT_TYPE, "text/css; charset=utf-8")],
@@ -278,6 +375,19 @@ async fn stylesheet() -> impl axum::response::IntoResponse {
     )
 }
 
+/// The printable report, an HTML page.
+///
+/// A4, to print or save as PDF from the browser: the site, the patient,
+/// the request, the issued findings (the final, else the newest
+/// preliminary), the critical-result statements, the signer and the hash
+/// of what was signed, then every addendum. Drafts are never printed.
+#[utoipa::path(
+    get,
+    path = "/api/studies/{study_uid}/report/print",
+    tag = "reports",
+    params(("study_uid" = String, Path, description = "Study Instance UID", pattern = r"^[0-9]+(\.[0-9]+)*$", max_length = 64)),
+    responses((status = 200, description = "The printable page", content_type = "text/html", body = String))
+)]
 async fn print_page(
     caller: Caller,
     State(router): State<Arc<RouterService>>,

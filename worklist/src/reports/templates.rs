@@ -27,7 +27,8 @@ const SOURCES: &[&str] = &[
     include_str!("../../report-templates/free-text.json"),
 ];
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A report template: sections of typed fields.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Template {
     pub id: String,
@@ -37,7 +38,7 @@ pub struct Template {
     pub sections: Vec<Section>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Section {
     pub id: String,
@@ -45,13 +46,18 @@ pub struct Section {
     pub fields: Vec<Field>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// One field of a template. Its value in a report's `fields`: text for
+/// `text`, one of `options` for `choice`, a number from `min` to `max` for
+/// `number`, `YYYY-MM-DD` for `date`, `HH:MM` for `time`; null or absent
+/// when empty.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Field {
     pub id: String,
     pub label: String,
     #[serde(rename = "type")]
     pub kind: FieldKind,
+    /// The values of a `choice` field.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub options: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -63,7 +69,7 @@ pub struct Field {
     pub rule: Rule,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum FieldKind {
     Text,
@@ -74,7 +80,7 @@ pub enum FieldKind {
 }
 
 /// What signing does with an empty field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Rule {
     Required,
@@ -83,10 +89,12 @@ pub enum Rule {
 }
 
 /// A report's content: its template's fields and free text.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Content {
+    /// The `id` of a template of `GET /api/report-templates`.
     pub template: String,
+    /// The template's fields by `id`, each value of its field's type.
     #[serde(default)]
     pub fields: BTreeMap<String, Value>,
     #[serde(default)]
