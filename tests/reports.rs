@@ -573,6 +573,26 @@ fn a_report_goes_from_draft_to_addendum_and_frees_the_reader(backend: &Backend) 
     assert!(!page.contains("<at 03:20>"), "unescaped text");
     let hash = seen["versions"][1]["content_hash"].as_str().unwrap_or("?");
     assert!(page.contains(hash), "the signed hash is printed");
+    // The same as a PDF file, read back by poppler's pdftotext.
+    let pdf = pdf_text(&server, &clin_a, &format!("{report}/pdf"));
+    let words = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let pdf_words = words(&pdf);
+    for expected in [
+        "Final report, with addenda",
+        "P-1",
+        "Right hemiparesis since 01:40",
+        "Left M1 occlusion, ASPECTS 8",
+        "Communicated to",
+        "Signed by dr-neuro (rad)",
+        "Correction: ASPECTS 7 on review.",
+        "<at 03:20>",
+        hash,
+    ] {
+        assert!(
+            pdf_words.contains(&words(expected)),
+            "{expected:?} missing from the PDF:\n{pdf}"
+        );
+    }
 
     // Every step, refusal and read is in the trail, and the trail holds.
     let (status, trail) = server.get(&format!("/api/audit?study={uid}&limit=1000"));
@@ -604,4 +624,45 @@ fn a_report_goes_from_draft_to_addendum_and_frees_the_reader(backend: &Backend) 
     }
     let verified = server.cli(&["audit", "verify"], None);
     assert!(verified.contains("intact"), "{verified}");
+}
+
+/// The text of the PDF at `path`, fetched with `token`, as `pdftotext`
+/// (poppler-utils, installed by `.ci/run`) reads it.
+fn pdf_text(server: &TestServer, token: &str, path: &str) -> String {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = agent
+        .get(format!("http://127.0.0.1:{}{path}", server.http_port))
+        .header("authorization", format!("Bearer {token}"))
+        .call()
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    assert_eq!(response.status().as_u16(), 200, "GET {path}");
+    assert_eq!(
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/pdf")
+    );
+    let bytes = response
+        .body_mut()
+        .read_to_vec()
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    assert!(bytes.starts_with(b"%PDF-"), "not a PDF");
+    let file = server.dir.path().join("report.pdf");
+    std::fs::write(&file, &bytes).expect("write the PDF");
+    let output = std::process::Command::new("pdftotext")
+        .args(["-enc", "UTF-8"])
+        .arg(&file)
+        .arg("-")
+        .output()
+        .expect("pdftotext (apt-get install poppler-utils)");
+    assert!(
+        output.status.success(),
+        "pdftotext: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }

@@ -20,6 +20,7 @@
 
 pub mod desk;
 pub mod lifecycle;
+pub mod pdf;
 pub mod print;
 pub mod templates;
 
@@ -52,6 +53,7 @@ where
         .routes(routes!(list_templates))
         .routes(routes!(read))
         .routes(routes!(print_page))
+        .routes(routes!(pdf_file))
         // The print page's stylesheet: a static asset served without
         // authentication, not part of the API, so kept out of the
         // description.
@@ -396,9 +398,68 @@ async fn print_page(
 ) -> Result<axum::response::Response, ApiError> {
     use askama::Template as _;
     use axum::response::IntoResponse as _;
+    let (page, record) = printable(&caller, &router, &archive, &raw_uid, "report.print").await?;
+    let html = page
+        .render()
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    caller.audit(&record).await?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        html,
+    )
+        .into_response())
+}
+
+/// The printable report as a PDF (A4).
+///
+/// The same content as the printable page, for a records system or a fax
+/// gateway that takes files. Drafts are never printed.
+#[utoipa::path(
+    get,
+    path = "/api/studies/{study_uid}/report/pdf",
+    tag = "reports",
+    params(("study_uid" = String, Path, description = "Study Instance UID", pattern = r"^[0-9]+(\.[0-9]+)*$", max_length = 64)),
+    responses((status = 200, description = "The report", content_type = "application/pdf", body = Vec<u8>))
+)]
+async fn pdf_file(
+    caller: Caller,
+    State(router): State<Arc<RouterService>>,
+    State(archive): State<Arc<Archive>>,
+    Path(raw_uid): Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse as _;
+    let (page, record) = printable(&caller, &router, &archive, &raw_uid, "report.pdf").await?;
+    let bytes = pdf::render(&page);
+    caller.audit(&record).await?;
+    let disposition = format!(
+        "inline; filename=\"report-{}.pdf\"",
+        page.study_instance_uid
+    );
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "application/pdf".to_owned(),
+            ),
+            (axum::http::header::CONTENT_DISPOSITION, disposition),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// What a printed report shows, and the audit record of printing it (to
+/// append once the answer is made); a refusal is audited here.
+async fn printable(
+    caller: &Caller,
+    router: &RouterService,
+    archive: &Archive,
+    raw_uid: &str,
+    action: &str,
+) -> Result<(print::Printable, telerad_store::audit::AuditRecord), ApiError> {
     let scope = caller.allow(Action::ReadStudies).await?;
-    let uid = study_uid(&raw_uid)?;
-    let record = caller.study_record("report.print", uid, None);
+    let uid = study_uid(raw_uid)?;
+    let record = caller.study_record(action, uid, None);
     let db = caller.access().database();
     // Drafts are never printed, not even for their author.
     let report = match desk::read(db, uid, &scope, None).await {
@@ -420,13 +481,5 @@ async fn print_page(
         .unwrap_or(jiff::tz::TimeZone::UTC);
     let page = print::printable(&report, &study, form.as_ref(), &zone, caller.now())
         .ok_or_else(|| ApiError::Internal(format!("the report of {uid} cannot be read")))?;
-    let html = page
-        .render()
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    caller.audit(&record).await?;
-    Ok((
-        [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        html,
-    )
-        .into_response())
+    Ok((page, record))
 }
