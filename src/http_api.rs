@@ -87,6 +87,7 @@ fn described() -> OpenApiRouter<AppState> {
         .merge(telerad_access::routes::routes())
         .merge(telerad_operations::routes())
         .merge(telerad_worklist::routes())
+        .merge(telerad_viewer_api::routes())
         .routes(routes!(openapi_json))
 }
 
@@ -110,7 +111,8 @@ fn front_matter() -> OpenApi {
     api.info.version = env!("CARGO_PKG_VERSION").into();
     api.info.description = Some(
         "Teleradiology DICOM router and reading worklist: studies, request forms, the \
-         worklist, reports, critical results, messages, notifications and operations. \
+         worklist, reports, critical results, messages, notifications, operations, and \
+         DICOMweb searches (QIDO-RS, DICOM PS3.18) under /dicom-web. \
          Every error answer is {\"error\": \"...\"}; lists page with `limit` and \
          `cursor`."
             .into(),

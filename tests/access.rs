@@ -133,6 +133,22 @@ fn every_role_gets_exactly_its_answers_on_every_endpoint(backend: &Backend) {
                 404
             };
             assert_eq!(status, want, "{who} reads {study}: {body}");
+            // DICOMweb answers the same: the search finds exactly what
+            // the caller may see, and a study outside it is not found.
+            let (status, found) = server.get_as(
+                Some(token),
+                &format!("/dicom-web/studies?StudyInstanceUID={study}"),
+            );
+            assert_eq!(status, 200, "{who} searches {study}: {found}");
+            let hits = found.as_array().map_or(0, Vec::len);
+            assert_eq!(
+                hits,
+                usize::from(want == 200),
+                "{who} searches {study}: {found}"
+            );
+            let (status, series) =
+                server.get_as(Some(token), &format!("/dicom-web/studies/{study}/series"));
+            assert_eq!(status, want, "{who} lists the series of {study}: {series}");
             if want == 404 {
                 // The same answer as for a study that does not exist.
                 let (_, missing) = server.get_as(Some(token), "/api/studies/1.2.3.4");

@@ -94,7 +94,11 @@ fn every_described_operation_is_served() {
         .into();
     let mut checked = 0;
     for (path, item) in served["paths"].as_object().expect("paths") {
-        let concrete = path.replace("{study_uid}", "1.2.3.4").replace("{id}", "1");
+        let concrete = path
+            .replace("{study_uid}", "1.2.3.4")
+            .replace("{study}", "1.2.3.4")
+            .replace("{series}", "1.2.3.5")
+            .replace("{id}", "1");
         assert!(
             !concrete.contains('{'),
             "a parameter this test does not fill: {path}"

@@ -26,6 +26,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The Accept header allows nothing the resource is served as.
+    #[error("{0}")]
+    NotAcceptable(String),
     #[error("{0}")]
     TooLarge(String),
     #[error("internal error: {0}")]
@@ -59,6 +62,7 @@ impl IntoResponse for ApiError {
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Internal(m) => {
                 tracing::error!("internal error while serving a request: {m}");

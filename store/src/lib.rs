@@ -26,6 +26,7 @@ pub mod messages;
 pub mod notices;
 pub mod outbox;
 pub mod process_lock;
+pub mod qido;
 pub mod reports;
 pub mod scope;
 pub mod study_pages;

@@ -1,7 +1,27 @@
-//! DICOMweb for radiologists' viewers (to come): the studies, series and
-//! instances the store keeps, searched and read over HTTP from the same
-//! files. It will answer through `telerad-http` (errors, paging, the common
-//! layers) and sit beside `telerad-worklist`, not on it.
+//! DICOMweb for radiologists' viewers (DICOM PS3.18): today QIDO-RS, the
+//! searches for studies, series and instances, answered from the index.
+//! It answers through `telerad-http` (errors, the common layers) and
+//! `telerad-access` (the caller, the scope, the audit trail), beside
+//! `telerad-worklist`, not on it.
 //!
 //! It is not for the reading worklist (`telerad-worklist`) nor for the
 //! operators' endpoints (`telerad-operations`).
+
+pub mod dicom_json;
+pub mod qido;
+pub mod query;
+
+use axum::extract::FromRef;
+use std::sync::Arc;
+use telerad_access::Access;
+use telerad_store::Archive;
+use utoipa_axum::router::OpenApiRouter;
+
+pub fn routes<S>() -> OpenApiRouter<S>
+where
+    Arc<Archive>: FromRef<S>,
+    Arc<Access>: FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
+    qido::routes()
+}

@@ -1,0 +1,238 @@
+//! DICOMweb searches (QIDO-RS) against a running server, made by a client
+//! of someone else's making: the PyPI `dicomweb-client` package (installed
+//! by `.ci/run`), as a viewer would, with the caller's Bearer token; and
+//! the refusals a viewer must get: no token, another site's study, an
+//! Accept header that allows no JSON, malformed matching values.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::process::Command;
+use std::time::Duration;
+use telerad_fixtures::SyntheticStudy;
+
+on_every_backend!(a_viewer_searches_studies_series_and_instances);
+
+fn push(server: &TestServer, calling: &str, study: &SyntheticStudy) {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    study.write_to(dir.path()).expect("generate");
+    let destination = format!("{SERVER_AE}@{}", server.dicom_address());
+    let out = run(Command::new(telerad_bin())
+        .args(["push", "--to", &destination, "--calling-ae", calling])
+        .arg(dir.path()));
+    assert!(out.status.success(), "{}", text(&out));
+    let uid = &study.study_instance_uid;
+    eventually("the study indexed", Duration::from_secs(30), || {
+        let (status, body) = server.get(&format!("/api/studies/{uid}"));
+        (status == 200 && body["instance_count"] == study.slices).then_some(())
+    });
+}
+
+/// Runs `dicomweb-client` with `token` against the server: `calls` is a
+/// Python expression over `client` whose value is printed as JSON.
+fn dicomweb_client(server: &TestServer, token: &str, calls: &str) -> Value {
+    let script = format!(
+        "import json, sys\n\
+         from dicomweb_client.api import DICOMwebClient\n\
+         client = DICOMwebClient(url='http://127.0.0.1:{port}/dicom-web', \
+         headers={{'Authorization': 'Bearer {token}'}})\n\
+         json.dump({calls}, sys.stdout)\n",
+        port = server.http_port,
+    );
+    let out = run(Command::new("python3").args(["-c", &script]));
+    assert!(
+        out.status.success(),
+        "dicomweb-client (pip install dicomweb-client): {}",
+        text(&out)
+    );
+    serde_json::from_slice(&out.stdout).expect("the script's JSON")
+}
+
+/// The first value of attribute `tag` in a DICOM JSON data set.
+fn value<'a>(set: &'a Value, tag: &str) -> &'a Value {
+    &set[tag]["Value"][0]
+}
+
+fn a_viewer_searches_studies_series_and_instances(backend: &Backend) {
+    let server = TestServer::start(backend);
+    let mut ct = SyntheticStudy::ct(3);
+    ct.patient_name = "DUPONT^JEANNE".into();
+    let mr = SyntheticStudy::mr(2);
+    let other_site = SyntheticStudy::ct(2);
+    push(&server, "SITE_A", &ct);
+    push(&server, "SITE_A", &mr);
+    push(&server, "SITE_B", &other_site);
+    let clinician = server.user_token("clin-a", &["--role", "clinician", "--site", "site-a"]);
+
+    // Studies: every one the clinician may see, and only those.
+    let all = dicomweb_client(&server, &clinician, "client.search_for_studies()");
+    let mut uids: Vec<&str> = all
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|s| value(s, "0020000D").as_str())
+        .collect();
+    uids.sort_unstable();
+    let mut expected = vec![
+        ct.study_instance_uid.as_str(),
+        mr.study_instance_uid.as_str(),
+    ];
+    expected.sort_unstable();
+    assert_eq!(uids, expected, "{all}");
+
+    // Matching: a name by wildcard and in another case, a modality, an
+    // exact patient ID, a date range.
+    let found = dicomweb_client(
+        &server,
+        &clinician,
+        "client.search_for_studies(search_filters={'PatientName': 'dupont*'})",
+    );
+    assert_eq!(found.as_array().map(Vec::len), Some(1), "{found}");
+    let study = &found[0];
+    assert_eq!(value(study, "0020000D"), ct.study_instance_uid.as_str());
+    assert_eq!(value(study, "00100010")["Alphabetic"], "DUPONT^JEANNE");
+    assert_eq!(value(study, "00100020"), ct.patient_id.as_str());
+    assert_eq!(value(study, "00080050"), ct.accession_number.as_str());
+    assert_eq!(value(study, "00080061"), "CT");
+    assert_eq!(value(study, "00201206"), 1, "{study}");
+    assert_eq!(value(study, "00201208"), 3, "{study}");
+    for (filters, expected) in [
+        ("{'ModalitiesInStudy': 'MR'}", &mr),
+        (&format!("{{'PatientID': '{}'}}", mr.patient_id), &mr),
+        (
+            &format!(
+                "{{'StudyDate': '{}-{}', 'ModalitiesInStudy': 'CT'}}",
+                ct.study_date, ct.study_date
+            ),
+            &ct,
+        ),
+    ] {
+        let found = dicomweb_client(
+            &server,
+            &clinician,
+            &format!("client.search_for_studies(search_filters={filters})"),
+        );
+        assert_eq!(
+            found.as_array().map(Vec::len),
+            Some(1),
+            "{filters}: {found}"
+        );
+        assert_eq!(
+            value(&found[0], "0020000D"),
+            expected.study_instance_uid.as_str(),
+            "{filters}"
+        );
+    }
+    let none = dicomweb_client(
+        &server,
+        &clinician,
+        "client.search_for_studies(search_filters={'StudyDate': '19000101-19000102'})",
+    );
+    assert_eq!(none, Value::Array(vec![]));
+
+    // Series, then instances, of the CT.
+    let series = dicomweb_client(
+        &server,
+        &clinician,
+        &format!(
+            "client.search_for_series(study_instance_uid='{}')",
+            ct.study_instance_uid
+        ),
+    );
+    assert_eq!(series.as_array().map(Vec::len), Some(1), "{series}");
+    assert_eq!(
+        value(&series[0], "0020000E"),
+        ct.series_instance_uid.as_str()
+    );
+    assert_eq!(value(&series[0], "00080060"), "CT");
+    assert_eq!(value(&series[0], "00201209"), 3);
+    let instances = dicomweb_client(
+        &server,
+        &clinician,
+        &format!(
+            "client.search_for_instances(study_instance_uid='{}', series_instance_uid='{}')",
+            ct.study_instance_uid, ct.series_instance_uid
+        ),
+    );
+    let numbers: Vec<i64> = instances
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|i| value(i, "00200013").as_i64())
+        .collect();
+    assert_eq!(numbers, [1, 2, 3], "{instances}");
+    let paged = dicomweb_client(
+        &server,
+        &clinician,
+        &format!(
+            "client.search_for_instances(study_instance_uid='{}', \
+             series_instance_uid='{}', limit=2, offset=2)",
+            ct.study_instance_uid, ct.series_instance_uid
+        ),
+    );
+    assert_eq!(paged.as_array().map(Vec::len), Some(1), "{paged}");
+
+    // Refusals, through a plain HTTP client.
+    let other = &other_site.study_instance_uid;
+    let (status, body) = server.get_as(None, "/dicom-web/studies");
+    assert_eq!(status, 401, "{body}");
+    let (status, body) = server.get_as(
+        Some(&clinician),
+        &format!("/dicom-web/studies/{other}/series"),
+    );
+    assert_eq!(status, 404, "another site's study: {body}");
+    let (status, body) = server.get_as(
+        Some(&clinician),
+        &format!(
+            "/dicom-web/studies/{}/series/1.2.3/instances",
+            ct.study_instance_uid
+        ),
+    );
+    assert_eq!(status, 404, "an unknown series: {body}");
+    for (path, mentions) in [
+        ("/dicom-web/studies?StudyDate=yesterday", "StudyDate"),
+        ("/dicom-web/studies?limit=0", "limit"),
+        (
+            "/dicom-web/studies?StudyInstanceUID=1.2.x",
+            "StudyInstanceUID",
+        ),
+        ("/dicom-web/studies/not-a-uid/series", "study"),
+    ] {
+        let (status, body) = server.get_as(Some(&clinician), path);
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(
+            body["error"].as_str().is_some_and(|m| m.contains(mentions)),
+            "{path}: {body}"
+        );
+    }
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let response = agent
+        .get(format!(
+            "http://127.0.0.1:{}/dicom-web/studies",
+            server.http_port
+        ))
+        .header("authorization", format!("Bearer {clinician}"))
+        .header("accept", "application/dicom+xml")
+        .call()
+        .expect("an answer");
+    assert_eq!(response.status().as_u16(), 406);
+
+    // Each search is in the audit trail.
+    let (status, trail) = server.get("/api/audit?limit=1000");
+    assert_eq!(status, 200, "{trail}");
+    let actions: Vec<&str> = trail["items"]
+        .as_array()
+        .map(|r| r.iter().filter_map(|r| r["action"].as_str()).collect())
+        .unwrap_or_default();
+    for action in [
+        "dicomweb.search",
+        "dicomweb.search_series",
+        "dicomweb.search_instances",
+    ] {
+        assert!(actions.contains(&action), "{action} not audited");
+    }
+}
