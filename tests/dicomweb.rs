@@ -173,6 +173,54 @@ fn a_viewer_searches_studies_series_and_instances(backend: &Backend) {
     );
     assert_eq!(paged.as_array().map(Vec::len), Some(1), "{paged}");
 
+    // Across studies: the series and instances of the caller's sites only.
+    let everywhere = dicomweb_client(&server, &clinician, "client.search_for_series()");
+    let mut series_uids: Vec<&str> = everywhere
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|s| value(s, "0020000E").as_str())
+        .collect();
+    series_uids.sort_unstable();
+    let mut expected = vec![
+        ct.series_instance_uid.as_str(),
+        mr.series_instance_uid.as_str(),
+    ];
+    expected.sort_unstable();
+    assert_eq!(series_uids, expected, "{everywhere}");
+    let mr_series = dicomweb_client(
+        &server,
+        &clinician,
+        "client.search_for_series(search_filters={'Modality': 'MR'})",
+    );
+    assert_eq!(mr_series.as_array().map(Vec::len), Some(1), "{mr_series}");
+    assert_eq!(
+        value(&mr_series[0], "0020000D"),
+        mr.study_instance_uid.as_str()
+    );
+    let mr_instances = dicomweb_client(
+        &server,
+        &clinician,
+        &format!(
+            "client.search_for_instances(search_filters={{'StudyInstanceUID': '{}'}})",
+            mr.study_instance_uid
+        ),
+    );
+    assert_eq!(
+        mr_instances.as_array().map(Vec::len),
+        Some(2),
+        "{mr_instances}"
+    );
+    let hidden = dicomweb_client(
+        &server,
+        &clinician,
+        &format!(
+            "client.search_for_instances(search_filters={{'StudyInstanceUID': '{}'}})",
+            other_site.study_instance_uid
+        ),
+    );
+    assert_eq!(hidden, Value::Array(vec![]), "another site's instances");
+
     // Refusals, through a plain HTTP client.
     let other = &other_site.study_instance_uid;
     let (status, body) = server.get_as(None, "/dicom-web/studies");

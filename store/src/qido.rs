@@ -51,9 +51,10 @@ pub struct StudySearch {
     pub offset: i64,
 }
 
-/// A series search within one study.
+/// A series search, within the studies listed (all when none).
 #[derive(Debug, Clone, Default)]
 pub struct SeriesSearch {
+    pub study_instance_uids: Vec<String>,
     pub series_instance_uids: Vec<String>,
     pub modality: Option<String>,
     pub series_number: Option<i64>,
@@ -61,9 +62,12 @@ pub struct SeriesSearch {
     pub offset: i64,
 }
 
-/// An instance search within one series.
+/// An instance search, within the studies and series listed (all when
+/// none).
 #[derive(Debug, Clone, Default)]
 pub struct InstanceSearch {
+    pub study_instance_uids: Vec<String>,
+    pub series_instance_uids: Vec<String>,
     pub sop_instance_uids: Vec<String>,
     pub sop_class_uid: Option<String>,
     pub instance_number: Option<i64>,
@@ -248,15 +252,14 @@ impl StudyIndex {
         query.fetch_all(self.pool()).await
     }
 
-    /// The series of `study_instance_uid` within `scope` matching `search`.
+    /// The series within `scope` matching `search`.
     pub async fn search_series(
         &self,
-        study_instance_uid: &str,
         search: &SeriesSearch,
         scope: &Scope,
     ) -> Result<Vec<SeriesHit>, sqlx::Error> {
         let mut c = Conditions::default();
-        c.equals("st.study_instance_uid", study_instance_uid);
+        c.one_of("st.study_instance_uid", &search.study_instance_uids);
         c.one_of("se.series_instance_uid", &search.series_instance_uids);
         if let Some(modality) = &search.modality {
             c.equals("se.modality", modality);
@@ -269,7 +272,7 @@ impl StudyIndex {
             "SELECT se.series_instance_uid, se.modality, se.series_number, \
              se.series_description, se.body_part_examined, se.instance_count, \
              st.study_instance_uid FROM series se JOIN studies st ON st.id = se.study_id \
-             WHERE {} AND {} ORDER BY se.series_number, se.id LIMIT ${} OFFSET ${}",
+             WHERE {} AND {} ORDER BY st.id, se.series_number, se.id LIMIT ${} OFFSET ${}",
             c.where_clause(),
             scope.condition("st", n + 3),
             n + 1,
@@ -286,18 +289,16 @@ impl StudyIndex {
         query.fetch_all(self.pool()).await
     }
 
-    /// The instances (newest version of each) of one series within
-    /// `scope` matching `search`.
+    /// The instances (newest version of each) within `scope` matching
+    /// `search`.
     pub async fn search_instances(
         &self,
-        study_instance_uid: &str,
-        series_instance_uid: &str,
         search: &InstanceSearch,
         scope: &Scope,
     ) -> Result<Vec<InstanceHit>, sqlx::Error> {
         let mut c = Conditions::default();
-        c.equals("st.study_instance_uid", study_instance_uid);
-        c.equals("se.series_instance_uid", series_instance_uid);
+        c.one_of("st.study_instance_uid", &search.study_instance_uids);
+        c.one_of("se.series_instance_uid", &search.series_instance_uids);
         c.one_of("i.sop_instance_uid", &search.sop_instance_uids);
         if let Some(class) = &search.sop_class_uid {
             c.equals("i.sop_class_uid", class);
@@ -313,7 +314,7 @@ impl StudyIndex {
              JOIN studies st ON st.id = i.study_id \
              WHERE {} AND i.version = (SELECT MAX(v.version) FROM instances v \
              WHERE v.sop_instance_uid = i.sop_instance_uid) AND {} \
-             ORDER BY i.instance_number, i.id LIMIT ${} OFFSET ${}",
+             ORDER BY i.series_id, i.instance_number, i.id LIMIT ${} OFFSET ${}",
             c.where_clause(),
             scope.condition("st", n + 3),
             n + 1,

@@ -1,6 +1,7 @@
 //! QIDO-RS (PS3.18 §10.6): `GET /dicom-web/studies`,
-//! `/dicom-web/studies/{study}/series` and
-//! `/dicom-web/studies/{study}/series/{series}/instances`, answered in
+//! `/dicom-web/studies/{study}/series`,
+//! `/dicom-web/studies/{study}/series/{series}/instances` and the flat
+//! `/dicom-web/series` and `/dicom-web/instances`, answered in
 //! DICOM JSON from the index within the caller's scope. A study or series
 //! outside it is not found (404), as everywhere in telerad; each search is
 //! audited.
@@ -32,6 +33,8 @@ where
         .routes(routes!(studies))
         .routes(routes!(series))
         .routes(routes!(instances))
+        .routes(routes!(all_series))
+        .routes(routes!(all_instances))
 }
 
 const DICOM_JSON: &str = "application/dicom+json";
@@ -217,16 +220,18 @@ async fn series(
     check_accept(&headers)?;
     let study = uid(&raw_study, "study")?;
     let Parsed {
-        search,
+        mut search,
         unsupported,
     } = query::series(&pairs(query)?)?;
+    // The path names the study; a StudyInstanceUID key cannot widen it.
+    search.study_instance_uids = vec![study.to_string()];
     let index = archive.index();
     let record = caller.study_record("dicomweb.search_series", study, None);
     let Some(summary) = index.study(study, &scope).await? else {
         let error = ApiError::NotFound(format!("no study {study}"));
         return Err(caller.not_done(record, Outcome::Failed, error).await);
     };
-    let hits = index.search_series(study, &search, &scope).await?;
+    let hits = index.search_series(&search, &scope).await?;
     let record = caller.study_record("dicomweb.search_series", study, Some(&summary.patient_id));
     caller.audit(&record).await?;
     Ok(answer(
@@ -267,9 +272,11 @@ async fn instances(
     let study = uid(&raw_study, "study")?;
     let series = uid(&raw_series, "series")?;
     let Parsed {
-        search,
+        mut search,
         unsupported,
     } = query::instances(&pairs(query)?)?;
+    search.study_instance_uids = vec![study.to_string()];
+    search.series_instance_uids = vec![series.to_string()];
     let index = archive.index();
     let record = caller.study_record("dicomweb.search_instances", study, None);
     let Some(summary) = index.study(study, &scope).await? else {
@@ -278,8 +285,8 @@ async fn instances(
     };
     let known = index
         .search_series(
-            study,
             &telerad_store::qido::SeriesSearch {
+                study_instance_uids: vec![study.to_string()],
                 series_instance_uids: vec![series.to_string()],
                 limit: 1,
                 ..Default::default()
@@ -291,14 +298,95 @@ async fn instances(
         let error = ApiError::NotFound(format!("no series {series} in study {study}"));
         return Err(caller.not_done(record, Outcome::Failed, error).await);
     }
-    let hits = index
-        .search_instances(study, series, &search, &scope)
-        .await?;
+    let hits = index.search_instances(&search, &scope).await?;
     let record = caller.study_record(
         "dicomweb.search_instances",
         study,
         Some(&summary.patient_id),
     );
+    caller.audit(&record).await?;
+    Ok(answer(
+        hits.iter().map(instance_set).collect(),
+        &unsupported,
+        search.limit,
+    ))
+}
+
+/// Searches series across the studies the caller may see.
+#[utoipa::path(
+    get,
+    path = "/dicom-web/series",
+    tag = "dicomweb",
+    params(
+        ("StudyInstanceUID" = Option<String>, Query, description = "One UID or a comma-separated list"),
+        ("Modality" = Option<String>, Query),
+        ("SeriesNumber" = Option<i64>, Query),
+        ("SeriesInstanceUID" = Option<String>, Query, description = "One UID or a comma-separated list"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "Default 100"),
+        ("offset" = Option<i64>, Query, minimum = 0),
+    ),
+    responses(
+        (status = 200, description = "The matching series (DICOM JSON)", content_type = "application/dicom+json", body = Vec<Object>),
+        (status = 406, description = "The Accept header allows no JSON", body = telerad_http::openapi::ErrorBody),
+    )
+)]
+async fn all_series(
+    caller: Caller,
+    State(archive): State<Arc<Archive>>,
+    headers: HeaderMap,
+    query: Pairs,
+) -> Result<Response, ApiError> {
+    let scope = caller.allow(Action::ReadStudies).await?;
+    check_accept(&headers)?;
+    let Parsed {
+        search,
+        unsupported,
+    } = query::series(&pairs(query)?)?;
+    let hits = archive.index().search_series(&search, &scope).await?;
+    let mut record = caller.record("dicomweb.search", "series".into());
+    record.detail = serde_json::json!({ "returned": hits.len() }).to_string();
+    caller.audit(&record).await?;
+    Ok(answer(
+        hits.iter().map(series_set).collect(),
+        &unsupported,
+        search.limit,
+    ))
+}
+
+/// Searches instances across the studies the caller may see.
+#[utoipa::path(
+    get,
+    path = "/dicom-web/instances",
+    tag = "dicomweb",
+    params(
+        ("StudyInstanceUID" = Option<String>, Query, description = "One UID or a comma-separated list"),
+        ("SeriesInstanceUID" = Option<String>, Query, description = "One UID or a comma-separated list"),
+        ("SOPClassUID" = Option<String>, Query),
+        ("InstanceNumber" = Option<i64>, Query),
+        ("SOPInstanceUID" = Option<String>, Query, description = "One UID or a comma-separated list"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "Default 100"),
+        ("offset" = Option<i64>, Query, minimum = 0),
+    ),
+    responses(
+        (status = 200, description = "The matching instances, the newest version of each (DICOM JSON)", content_type = "application/dicom+json", body = Vec<Object>),
+        (status = 406, description = "The Accept header allows no JSON", body = telerad_http::openapi::ErrorBody),
+    )
+)]
+async fn all_instances(
+    caller: Caller,
+    State(archive): State<Arc<Archive>>,
+    headers: HeaderMap,
+    query: Pairs,
+) -> Result<Response, ApiError> {
+    let scope = caller.allow(Action::ReadStudies).await?;
+    check_accept(&headers)?;
+    let Parsed {
+        search,
+        unsupported,
+    } = query::instances(&pairs(query)?)?;
+    let hits = archive.index().search_instances(&search, &scope).await?;
+    let mut record = caller.record("dicomweb.search", "instances".into());
+    record.detail = serde_json::json!({ "returned": hits.len() }).to_string();
     caller.audit(&record).await?;
     Ok(answer(
         hits.iter().map(instance_set).collect(),

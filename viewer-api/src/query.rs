@@ -154,6 +154,7 @@ pub fn series(pairs: &[(String, String)]) -> Result<Parsed<SeriesSearch>, ApiErr
         }
         match key.as_str() {
             "SeriesInstanceUID" | "0020000E" => uids(&mut s.series_instance_uids, key, value)?,
+            "StudyInstanceUID" | "0020000D" => uids(&mut s.study_instance_uids, key, value)?,
             "Modality" | "00080060" => {
                 s.modality = Some(value.trim().to_string()).filter(|m| !m.is_empty())
             }
@@ -180,6 +181,8 @@ pub fn instances(pairs: &[(String, String)]) -> Result<Parsed<InstanceSearch>, A
         }
         match key.as_str() {
             "SOPInstanceUID" | "00080018" => uids(&mut s.sop_instance_uids, key, value)?,
+            "StudyInstanceUID" | "0020000D" => uids(&mut s.study_instance_uids, key, value)?,
+            "SeriesInstanceUID" | "0020000E" => uids(&mut s.series_instance_uids, key, value)?,
             "SOPClassUID" | "00080016" => {
                 let mut class = Vec::new();
                 uids(&mut class, key, value)?;
