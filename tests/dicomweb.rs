@@ -1,4 +1,5 @@
-//! DICOMweb searches (QIDO-RS) against a running server, made by a client
+//! DICOMweb searches (QIDO-RS) and retrievals (WADO-RS) against a running
+//! server, made by a client
 //! of someone else's making: the PyPI `dicomweb-client` package (installed
 //! by `.ci/run`), as a viewer would, with the caller's Bearer token; and
 //! the refusals a viewer must get: no token, another site's study, an
@@ -12,7 +13,10 @@ use std::process::Command;
 use std::time::Duration;
 use telerad_fixtures::SyntheticStudy;
 
-on_every_backend!(a_viewer_searches_studies_series_and_instances);
+on_every_backend!(
+    a_viewer_searches_studies_series_and_instances,
+    a_viewer_retrieves_instances_as_stored
+);
 
 fn push(server: &TestServer, calling: &str, study: &SyntheticStudy) {
     let dir = tempfile::tempdir().expect("a temp dir");
@@ -283,4 +287,124 @@ fn a_viewer_searches_studies_series_and_instances(backend: &Backend) {
     ] {
         assert!(actions.contains(&action), "{action} not audited");
     }
+}
+
+/// GET `path` with `token` and `accept`: status, content type, body.
+fn get_bytes(server: &TestServer, token: &str, path: &str, accept: &str) -> (u16, String, Vec<u8>) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = agent
+        .get(format!("http://127.0.0.1:{}{path}", server.http_port))
+        .header("authorization", format!("Bearer {token}"))
+        .header("accept", accept)
+        .call()
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(64 << 20)
+        .read_to_vec()
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    (status, content_type, body)
+}
+
+const ANY_SYNTAX: &str = "multipart/related; type=\"application/dicom\"; transfer-syntax=*";
+
+fn a_viewer_retrieves_instances_as_stored(backend: &Backend) {
+    let server = TestServer::start(backend);
+    let ct = SyntheticStudy::ct(3);
+    let other_site = SyntheticStudy::ct(1);
+    push(&server, "SITE_A", &ct);
+    push(&server, "SITE_B", &other_site);
+    let clinician = server.user_token("clin-a", &["--role", "clinician", "--site", "site-a"]);
+    let (study, series) = (&ct.study_instance_uid, &ct.series_instance_uid);
+
+    // dicomweb-client reads the parts back as data sets: every instance,
+    // with its pixels.
+    let got = dicomweb_client(
+        &server,
+        &clinician,
+        &format!(
+            "sorted([d.SOPInstanceUID, int(d.InstanceNumber), len(d.PixelData)] \
+             for d in client.retrieve_series('{study}', '{series}'))"
+        ),
+    );
+    let rows = got.as_array().expect("a list");
+    assert_eq!(rows.len(), 3, "{got}");
+    let pixels = usize::from(ct.rows) * usize::from(ct.columns) * 2;
+    for row in rows {
+        assert_eq!(row[2], pixels, "{row}");
+    }
+    let whole = dicomweb_client(
+        &server,
+        &clinician,
+        &format!("len(client.retrieve_study('{study}'))"),
+    );
+    assert_eq!(whole, 3);
+    let sop = rows[0][0].as_str().expect("a SOP Instance UID");
+    let one = dicomweb_client(
+        &server,
+        &clinician,
+        &format!("client.retrieve_instance('{study}', '{series}', '{sop}').SOPInstanceUID"),
+    );
+    assert_eq!(one, sop);
+
+    // The part is the stored file, byte for byte.
+    let path = format!("/dicom-web/studies/{study}/series/{series}/instances/{sop}");
+    let (status, content_type, body) = get_bytes(&server, &clinician, &path, ANY_SYNTAX);
+    assert_eq!(status, 200);
+    assert!(
+        content_type.starts_with("multipart/related; type=\"application/dicom\"; boundary="),
+        "{content_type}"
+    );
+    let stored = server
+        .stored_files()
+        .into_iter()
+        .find(|f| f.to_string_lossy().contains(sop))
+        .expect("the stored file");
+    let file = std::fs::read(&stored).expect("read the stored file");
+    let start = body
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|at| at + 4)
+        .expect("a part header");
+    assert_eq!(&body[start..start + file.len()], &file[..]);
+    assert!(body.ends_with(b"--\r\n"), "the closing boundary");
+
+    // Another syntax than the stored one is refused before anything is
+    // sent; another site's study and an unknown series are not found.
+    let (status, _, _) = get_bytes(
+        &server,
+        &clinician,
+        &path,
+        "multipart/related; type=\"application/dicom\"; transfer-syntax=1.2.840.10008.1.2.4.90",
+    );
+    assert_eq!(status, 406);
+    let (status, _, _) = get_bytes(&server, &clinician, &path, "image/jpeg");
+    assert_eq!(status, 406);
+    let (status, _, _) = get_bytes(
+        &server,
+        &clinician,
+        &format!("/dicom-web/studies/{}", other_site.study_instance_uid),
+        ANY_SYNTAX,
+    );
+    assert_eq!(status, 404, "another site's study");
+    let (status, _, _) = get_bytes(
+        &server,
+        &clinician,
+        &format!("/dicom-web/studies/{study}/series/1.2.3"),
+        ANY_SYNTAX,
+    );
+    assert_eq!(status, 404, "an unknown series");
+    let (status, body) = server.get_as(None, &path);
+    assert_eq!(status, 401, "{body}");
 }

@@ -98,6 +98,7 @@ fn every_described_operation_is_served() {
             .replace("{study_uid}", "1.2.3.4")
             .replace("{study}", "1.2.3.4")
             .replace("{series}", "1.2.3.5")
+            .replace("{instance}", "1.2.3.6")
             .replace("{id}", "1");
         assert!(
             !concrete.contains('{'),

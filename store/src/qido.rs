@@ -98,6 +98,9 @@ pub struct InstanceHit {
     pub sop_class_uid: String,
     pub transfer_syntax_uid: String,
     pub instance_number: Option<i64>,
+    /// Where the file is, relative to the storage root (for WADO-RS; never
+    /// shown).
+    pub path: String,
 }
 
 /// A WHERE clause being built: its conditions and their text parameters,
@@ -309,7 +312,7 @@ impl StudyIndex {
         let n = c.values.len();
         let sql = format!(
             "SELECT st.study_instance_uid, se.series_instance_uid, i.sop_instance_uid, \
-             i.sop_class_uid, i.transfer_syntax_uid, i.instance_number \
+             i.sop_class_uid, i.transfer_syntax_uid, i.instance_number, i.path \
              FROM instances i JOIN series se ON se.id = i.series_id \
              JOIN studies st ON st.id = i.study_id \
              WHERE {} AND i.version = (SELECT MAX(v.version) FROM instances v \

@@ -1,5 +1,6 @@
-//! DICOMweb for radiologists' viewers (DICOM PS3.18): today QIDO-RS, the
-//! searches for studies, series and instances, answered from the index.
+//! DICOMweb for radiologists' viewers (DICOM PS3.18): QIDO-RS, the
+//! searches for studies, series and instances, answered from the index;
+//! WADO-RS retrieval of whole instances, streamed from the stored files.
 //! It answers through `telerad-http` (errors, the common layers) and
 //! `telerad-access` (the caller, the scope, the audit trail), beside
 //! `telerad-worklist`, not on it.
@@ -7,9 +8,11 @@
 //! It is not for the reading worklist (`telerad-worklist`) nor for the
 //! operators' endpoints (`telerad-operations`).
 
+pub mod accept;
 pub mod dicom_json;
 pub mod qido;
 pub mod query;
+pub mod wado;
 
 use axum::extract::FromRef;
 use std::sync::Arc;
@@ -23,5 +26,5 @@ where
     Arc<Access>: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
-    qido::routes()
+    qido::routes().merge(wado::routes())
 }

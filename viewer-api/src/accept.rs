@@ -1,0 +1,148 @@
+//! What a WADO-RS client accepts (PS3.18 §8.7): the `Accept` header's
+//! `multipart/related; type="application/dicom"` ranges and the transfer
+//! syntax each allows. Naming `application/dicom` without a syntax means
+//! the default, Explicit VR Little Endian (§8.7.3.5.2); `*` means any; a
+//! client that does not constrain the answer (no header, `*/*`) gets the
+//! files as stored, each part saying its syntax.
+
+use axum::http::HeaderMap;
+use axum::http::header::ACCEPT;
+use telerad_http::ApiError;
+
+pub const EXPLICIT_VR_LITTLE_ENDIAN: &str = "1.2.840.10008.1.2.1";
+
+/// The transfer syntaxes a request allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DicomRequest {
+    any: bool,
+    syntaxes: Vec<String>,
+}
+
+impl DicomRequest {
+    /// Whether a file stored as `syntax` may be sent as it is.
+    pub fn allows(&self, syntax: &str) -> bool {
+        self.any || self.syntaxes.iter().any(|s| s == syntax)
+    }
+}
+
+/// The parameters of one media range, names in lower case, quotes gone.
+fn parameters(range: &str) -> (String, Vec<(String, String)>) {
+    let mut parts = range.split(';');
+    let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+    let params = parts
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| {
+            (
+                k.trim().to_ascii_lowercase(),
+                v.trim().trim_matches('"').to_string(),
+            )
+        })
+        .collect();
+    (media, params)
+}
+
+/// The request's `Accept`, or 406 when it allows no DICOM answer.
+pub fn dicom(headers: &HeaderMap) -> Result<DicomRequest, ApiError> {
+    let Some(accept) = headers.get(ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return Ok(DicomRequest {
+            any: true,
+            syntaxes: Vec::new(),
+        });
+    };
+    let mut request = DicomRequest {
+        any: false,
+        syntaxes: Vec::new(),
+    };
+    let mut acceptable = false;
+    for range in accept.split(',') {
+        let (media, params) = parameters(range);
+        let param = |name: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        match media.as_str() {
+            "*/*" | "multipart/*" => {
+                acceptable = true;
+                request.any = true;
+            }
+            "multipart/related" => {
+                let kind = param("type").map(str::to_ascii_lowercase);
+                match (kind.as_deref(), param("transfer-syntax")) {
+                    (Some("application/dicom"), Some("*")) | (None, _) => {
+                        acceptable = true;
+                        request.any = true;
+                    }
+                    (Some("application/dicom"), Some(syntax)) => {
+                        acceptable = true;
+                        request.syntaxes.push(syntax.to_string());
+                    }
+                    (Some("application/dicom"), None) => {
+                        acceptable = true;
+                        request.syntaxes.push(EXPLICIT_VR_LITTLE_ENDIAN.to_string());
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    if acceptable {
+        Ok(request)
+    } else {
+        Err(ApiError::NotAcceptable(format!(
+            "Accept {accept:?}: instances are answered as multipart/related; \
+             type=\"application/dicom\""
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn request(accept: &str) -> Result<DicomRequest, ApiError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_str(accept).expect("a header"));
+        dicom(&headers)
+    }
+
+    #[test]
+    fn ranges_allow_the_syntaxes_they_name() {
+        let any = request("multipart/related; type=\"application/dicom\"; transfer-syntax=*")
+            .expect("accepted");
+        assert!(any.allows("1.2.840.10008.1.2.4.90"));
+        let default = request("multipart/related; type=application/dicom").expect("accepted");
+        assert!(default.allows(EXPLICIT_VR_LITTLE_ENDIAN));
+        assert!(!default.allows("1.2.840.10008.1.2"));
+        let two = request(
+            "multipart/related; type=\"application/dicom\"; transfer-syntax=1.2.840.10008.1.2.4.90, \
+             multipart/related; type=\"application/dicom\"; transfer-syntax=1.2.840.10008.1.2",
+        )
+        .expect("accepted");
+        assert!(two.allows("1.2.840.10008.1.2") && two.allows("1.2.840.10008.1.2.4.90"));
+        assert!(!two.allows(EXPLICIT_VR_LITTLE_ENDIAN));
+        assert!(
+            request("*/*")
+                .expect("accepted")
+                .allows("1.2.840.10008.1.2")
+        );
+        assert!(dicom(&HeaderMap::new()).expect("accepted").allows("1.2.3"));
+    }
+
+    #[test]
+    fn other_media_types_are_not_acceptable() {
+        for accept in [
+            "application/json",
+            "image/jpeg",
+            "multipart/related; type=\"image/jpeg\"",
+        ] {
+            assert!(
+                matches!(request(accept), Err(ApiError::NotAcceptable(_))),
+                "{accept}"
+            );
+        }
+    }
+}
