@@ -38,6 +38,8 @@ reader="$("$telerad" token create reader --name api-fuzz "${data[@]}" | tail -1)
 curl -sfk "$base/api/openapi.json" -H "authorization: Bearer $admin" -o "$work/openapi.json"
 
 status=0
+# schemathesis keeps a cache of findings in its working folder.
+cd "$work"
 for who in admin reader; do
     token="$admin"
     [[ $who == reader ]] && token="$reader"

@@ -81,19 +81,24 @@ impl FromRef<AppState> for Arc<DescriptionJson> {
     }
 }
 
-/// Every route with its description, before the state is given.
-fn described() -> OpenApiRouter<AppState> {
+/// Every route with its description, before the state is given; the
+/// DICOMweb routes answer browsers of the `cors` origins.
+fn described(cors: &[String]) -> OpenApiRouter<AppState> {
+    let mut viewer = telerad_viewer_api::routes();
+    if let Some(layer) = telerad_viewer_api::cors(cors) {
+        viewer = viewer.layer(layer);
+    }
     OpenApiRouter::with_openapi(front_matter())
         .merge(telerad_access::routes::routes())
         .merge(telerad_operations::routes())
         .merge(telerad_worklist::routes())
-        .merge(telerad_viewer_api::routes())
+        .merge(viewer)
         .routes(routes!(openapi_json))
 }
 
 /// The OpenAPI 3.1 description of the whole HTTP API.
 pub fn description() -> OpenApi {
-    let (_, api) = described().split_for_parts();
+    let (_, api) = described(&[]).split_for_parts();
     telerad_http::openapi::secure(api, telerad_access::caller::SESSION_COOKIE)
 }
 
@@ -122,9 +127,9 @@ fn front_matter() -> OpenApi {
 
 /// Every HTTP API's routes, merged, with the layers they share applied
 /// once.
-pub fn app(state: AppState, https: bool) -> axum::Router {
+pub fn app(state: AppState, https: bool, cors: &[String]) -> axum::Router {
     let database = state.archive.index().database().clone();
-    let (routes, _) = described().split_for_parts();
+    let (routes, _) = described(cors).split_for_parts();
     telerad_http::with_common_layers(
         routes
             .with_state(state)

@@ -201,6 +201,7 @@ pub async fn serve(
     let app = crate::http_api::app(
         crate::http_api::AppState::new(archive.clone(), outbox.clone(), router, access),
         tls.is_some(),
+        &config.http.cors_allowed_origins,
     );
     let http_task = tokio::spawn(serve_http(http_listener, app, tls, shutdown_rx.clone()));
 

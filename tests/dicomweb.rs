@@ -408,3 +408,57 @@ fn a_viewer_retrieves_instances_as_stored(backend: &Backend) {
     let (status, body) = server.get_as(None, &path);
     assert_eq!(status, 401, "{body}");
 }
+
+/// A viewer served from another origin: the browser's preflight and its
+/// GET are answered for the configured origin, on DICOMweb only.
+#[test]
+fn a_viewer_of_a_configured_origin_may_call_from_the_browser() {
+    let server = TestServer::start_with(
+        &Backend::Sqlite,
+        ServerOptions {
+            extra_http: r#"cors_allowed_origins = ["https://viewer.example.org"]"#.into(),
+            ..ServerOptions::default()
+        },
+    );
+    let token = server.admin_token();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let call = |method: &str, path: &str, origin: &str| {
+        let mut request = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("http://127.0.0.1:{}{path}", server.http_port))
+            .header("origin", origin);
+        if method == "OPTIONS" {
+            request = request
+                .header("access-control-request-method", "GET")
+                .header("access-control-request-headers", "authorization");
+        } else {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let response = agent
+            .run(request.body(()).expect("a request"))
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let allowed = response
+            .headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        (response.status().as_u16(), allowed)
+    };
+    let viewer = "https://viewer.example.org";
+    let (status, allowed) = call("OPTIONS", "/dicom-web/studies", viewer);
+    assert!((200..300).contains(&status), "preflight: {status}");
+    assert_eq!(allowed.as_deref(), Some(viewer));
+    let (status, allowed) = call("GET", "/dicom-web/studies", viewer);
+    assert_eq!(status, 200);
+    assert_eq!(allowed.as_deref(), Some(viewer));
+    // Another origin, and the rest of the API, get no CORS answer.
+    let (_, allowed) = call("GET", "/dicom-web/studies", "https://elsewhere.example.org");
+    assert_eq!(allowed, None);
+    let (_, allowed) = call("GET", "/api/studies", viewer);
+    assert_eq!(allowed, None);
+    let (_, allowed) = call("OPTIONS", "/api/studies", viewer);
+    assert_eq!(allowed, None);
+}

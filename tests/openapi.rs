@@ -172,6 +172,9 @@ fn run_schemathesis(server: &TestServer, spec: &std::path::Path, token: &str, wh
         .arg("--report-dir")
         .arg(&report)
         .env("NO_COLOR", "1")
+        // Its cache of findings goes to the server's temporary folder,
+        // not into the checkout.
+        .current_dir(server.dir.path())
         .output()
         .expect("run schemathesis");
     let text = format!(

@@ -224,6 +224,11 @@ impl Check {
             ),
             _ => {}
         }
+        for (i, origin) in config.http.cors_allowed_origins.iter().enumerate() {
+            if let Some(problem) = crate::http::origin_problem(origin) {
+                self.report(format!("http.cors_allowed_origins[{i}]"), problem);
+            }
+        }
         let (dicom, http) = (&config.dicom, &config.http);
         // A section left out holds its defaults, not what the file says.
         let both_read = !unread.is_left_out("dicom") && !unread.is_left_out("http");
@@ -642,6 +647,11 @@ time_zone = "UTC"
                 "[http]\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\nself_signed_tls = true",
                 "http.self_signed_tls",
                 "remove self_signed_tls",
+            ),
+            (
+                "[http]\ncors_allowed_origins = [\"https://viewer.example.org\", \"*\"]",
+                "http.cors_allowed_origins[1]",
+                "expected scheme://host[:port]",
             ),
             (
                 "[dicom]\nmax_associations = 0",

@@ -77,6 +77,8 @@ pub struct ServerOptions {
     pub shared_database_url: Option<String>,
     /// Keys added to site-a's table (its e-mail, its webhook).
     pub site_a_extra: String,
+    /// Keys added to `[http]`.
+    pub extra_http: String,
 }
 
 impl Default for ServerOptions {
@@ -92,6 +94,7 @@ impl Default for ServerOptions {
             clock_start: None,
             shared_database_url: None,
             site_a_extra: String::new(),
+            extra_http: String::new(),
         }
     }
 }
@@ -192,6 +195,7 @@ shutdown_grace_secs = 5
 [http]
 bind = "127.0.0.1"
 port = {http_port}
+{extra_http}
 
 [storage]
 data_dir = "{data_dir}"
@@ -229,6 +233,7 @@ time_zone = "Europe/Paris"
 "#,
             extra_config = options.extra_config,
             site_a_extra = options.site_a_extra,
+            extra_http = options.extra_http,
             max_assoc = options.max_associations,
             artim = options.artim_timeout_secs,
             idle = options.idle_timeout_secs,

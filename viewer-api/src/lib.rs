@@ -28,3 +28,32 @@ where
 {
     qido::routes().merge(wado::routes())
 }
+
+/// Lets the pages of `origins` (a viewer served elsewhere) call these
+/// routes from a browser: the Bearer token in `Authorization` (never a
+/// cookie: credentials are not allowed across origins), the `Accept` of
+/// DICOMweb, and the `Warning` of a search read back. `None` without
+/// origins: no CORS answer at all.
+pub fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{HeaderName, HeaderValue, Method, header};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([header::AUTHORIZATION, header::ACCEPT, header::CONTENT_TYPE])
+            .expose_headers([
+                header::WARNING,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("content-location"),
+            ])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
+}
