@@ -272,7 +272,29 @@ fn bad_requests_get_a_clear_4xx(backend: &Backend) {
     }
     // An escaped backslash before "u0000" is text, not a NUL.
     let (code, body) = server.post("/api/forwards/retry", r#"{"destination": "ws\\u0000"}"#);
-    assert_ne!(code, 400, "{body}");
+    assert_eq!((code, &body["requeued"]), (200, &0.into()), "{body}");
+    // In the path, and in a body whatever type it claims (a handler may
+    // read JSON from any).
+    let (code, body) = server.get("/api/studies/1.2%00");
+    assert_eq!(code, 400, "{body}");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    for content_type in ["text/plain", "application/x+JSON"] {
+        let mut response = agent
+            .post(format!(
+                "http://127.0.0.1:{}/api/forwards/retry",
+                server.http_port
+            ))
+            .header("authorization", format!("Bearer {}", server.admin_token()))
+            .header("content-type", content_type)
+            .send(r#"{"destination": "ws\u0000"}"#)
+            .expect("an answer");
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        assert_eq!(response.status().as_u16(), 400, "{content_type}: {text}");
+        assert!(text.contains("NUL"), "{content_type}: {text}");
+    }
     let (_, users_after) = server.get("/api/users");
     assert_eq!(users_after, users_before);
 }

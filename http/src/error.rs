@@ -38,15 +38,20 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// A request body over [`crate::MAX_BODY_BYTES`].
+    pub fn too_large() -> ApiError {
+        ApiError::TooLarge(format!(
+            "request body too large: at most {} bytes are accepted",
+            crate::MAX_BODY_BYTES
+        ))
+    }
+
     /// A JSON body that could not be read: a 413 when it was over the
     /// limit (a chunked body is cut while read, so only the extractor
     /// knows), otherwise a 400 saying what was `expected`.
     pub fn from_json_rejection(rejection: &JsonRejection, expected: &str) -> ApiError {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::TooLarge(format!(
-                "request body too large: at most {} bytes are accepted",
-                crate::MAX_BODY_BYTES
-            ))
+            ApiError::too_large()
         } else {
             ApiError::BadRequest(format!("{expected}: {}", rejection.body_text()))
         }
@@ -68,12 +73,14 @@ impl IntoResponse for ApiError {
                 tracing::error!("internal error while serving a request: {m}");
                 StatusCode::INTERNAL_SERVER_ERROR
             }
-            // Two requests raced to create the same thing (a login, say):
-            // the loser is told, as if it had come second.
+            // Two requests raced to make the same thing (a login, a
+            // report version): the loser is told to look again, as if it
+            // had come second; the log names the constraint.
             ApiError::Database(e)
                 if e.as_database_error()
                     .is_some_and(|d| d.is_unique_violation()) =>
             {
+                tracing::warn!("a concurrent change conflicted: {e}");
                 StatusCode::CONFLICT
             }
             ApiError::Database(e) => {
@@ -84,7 +91,7 @@ impl IntoResponse for ApiError {
         };
         let message = match &self {
             ApiError::Database(_) if status == StatusCode::CONFLICT => {
-                "it already exists (made by another request at the same time)".to_owned()
+                "a concurrent change conflicted with this one: read again, then retry".to_owned()
             }
             _ => self.to_string(),
         };

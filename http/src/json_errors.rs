@@ -36,10 +36,7 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
         StatusCode::METHOD_NOT_ALLOWED => format!(
             "method {method} is not allowed on {path} (the Allow header lists those that are)"
         ),
-        StatusCode::PAYLOAD_TOO_LARGE => format!(
-            "request body too large: at most {} bytes are accepted",
-            crate::MAX_BODY_BYTES
-        ),
+        StatusCode::PAYLOAD_TOO_LARGE => crate::ApiError::too_large().to_string(),
         _ if !text.is_empty() => text,
         _ => status.canonical_reason().unwrap_or("error").to_lowercase(),
     };

@@ -72,7 +72,8 @@ pub fn secure(mut api: OpenApi, cookie_name: &str) -> OpenApi {
 /// repeat from one module to the next.
 fn operation_id(method: &str, path: &str) -> String {
     let words: Vec<String> = path
-        .trim_start_matches("/api")
+        .strip_prefix("/api/")
+        .unwrap_or(path)
         .split(|c: char| !c.is_ascii_alphanumeric())
         .filter(|word| !word.is_empty())
         .map(str::to_ascii_lowercase)
