@@ -56,6 +56,13 @@ fn the_description_is_openapi_3_1_and_the_command_prints_the_same() {
     // Login and health are open, everything else asks for a credential,
     // and every error answer has the one error body.
     let paths = served["paths"].as_object().expect("paths");
+    let mut ids = std::collections::BTreeSet::new();
+    for item in paths.values() {
+        for operation in item.as_object().expect("a path item").values() {
+            let id = operation["operationId"].as_str().expect("an operationId");
+            assert!(ids.insert(id.to_string()), "operationId {id} twice");
+        }
+    }
     for (path, item) in paths {
         for (method, operation) in item.as_object().expect("a path item") {
             let open = operation["security"] == serde_json::json!([{}]);

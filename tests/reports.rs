@@ -571,10 +571,14 @@ fn a_report_goes_from_draft_to_addendum_and_frees_the_reader(backend: &Backend) 
         assert!(page.contains(expected), "{expected:?} missing from\n{page}");
     }
     assert!(!page.contains("<at 03:20>"), "unescaped text");
-    let hash = seen["versions"][1]["content_hash"].as_str().unwrap_or("?");
+    let hash = seen["versions"][1]["content_hash"]
+        .as_str()
+        .expect("the final's content hash");
     assert!(page.contains(hash), "the signed hash is printed");
-    // The same as a PDF file, read back by poppler's pdftotext.
+    // The same as a PDF file, read back by poppler's pdftotext; another
+    // site's clinician finds no report to print.
     let pdf = pdf_text(&server, &clin_a, &format!("{report}/pdf"));
+    assert_eq!(call(&clin_b, "GET", &format!("{report}/pdf"), None).0, 404);
     let words = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
     let pdf_words = words(&pdf);
     for expected in [
@@ -615,6 +619,7 @@ fn a_report_goes_from_draft_to_addendum_and_frees_the_reader(backend: &Backend) 
         ("report.preliminary", "success"),
         ("report.addendum", "success"),
         ("report.read", "success"),
+        ("report.pdf", "success"),
         ("critical.acknowledge", "success"),
     ] {
         assert!(

@@ -39,10 +39,17 @@ fn classify(action: &str) -> (Value, Value, &'static str) {
             json!({ "system": DCM, "code": "110126", "display": "Node Authentication" }),
             "E",
         ),
-        a if a.ends_with(".list") || a == "event.list_failed" => {
+        a if a.ends_with(".list")
+            || a == "event.list_failed"
+            || a.starts_with("dicomweb.search") =>
+        {
             (rest, interaction("search-type"), "E")
         }
-        a if a.ends_with(".read") => (rest, interaction("read"), "R"),
+        a if a.ends_with(".read")
+            || matches!(a, "report.print" | "report.pdf" | "dicomweb.retrieve") =>
+        {
+            (rest, interaction("read"), "R")
+        }
         a if a.starts_with("user.create") || a.starts_with("token.create") => {
             (rest, interaction("create"), "C")
         }

@@ -169,7 +169,7 @@ fn file_chunks(path: PathBuf) -> impl Stream<Item = Result<Bytes, std::io::Error
         ("Accept" = Option<String>, Header, description = "multipart/related; type=\"application/dicom\"; transfer-syntax=* (or the stored syntax)"),
     ),
     responses(
-        (status = 200, description = "The instances, each part a Part 10 file", content_type = "multipart/related", body = Vec<u8>),
+        (status = 200, description = "The instances, each part a Part 10 file", content_type = "multipart/related", body = String),
         (status = 406, description = "An instance is stored in a syntax the Accept header does not allow", body = telerad_http::openapi::ErrorBody),
     )
 )]
@@ -198,7 +198,7 @@ async fn study(
         ("Accept" = Option<String>, Header, description = "multipart/related; type=\"application/dicom\"; transfer-syntax=* (or the stored syntax)"),
     ),
     responses(
-        (status = 200, description = "The instances, each part a Part 10 file", content_type = "multipart/related", body = Vec<u8>),
+        (status = 200, description = "The instances, each part a Part 10 file", content_type = "multipart/related", body = String),
         (status = 406, description = "An instance is stored in a syntax the Accept header does not allow", body = telerad_http::openapi::ErrorBody),
     )
 )]
@@ -228,7 +228,7 @@ async fn series(
         ("Accept" = Option<String>, Header, description = "multipart/related; type=\"application/dicom\"; transfer-syntax=* (or the stored syntax)"),
     ),
     responses(
-        (status = 200, description = "The instance as a Part 10 file in a multipart answer", content_type = "multipart/related", body = Vec<u8>),
+        (status = 200, description = "The instance as a Part 10 file in a multipart answer", content_type = "multipart/related", body = String),
         (status = 406, description = "The instance is stored in a syntax the Accept header does not allow", body = telerad_http::openapi::ErrorBody),
     )
 )]

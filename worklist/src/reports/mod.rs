@@ -13,7 +13,8 @@
 //!   signed addendum after the final;
 //! - `GET /api/studies/{uid}/report`: whoever may read the study reads its
 //!   issued versions (and its author the draft);
-//! - `GET /api/studies/{uid}/report/print`: the printable page ([`print`]).
+//! - `GET /api/studies/{uid}/report/print`: the printable page ([`print`]),
+//!   and `.../report/pdf` the same as a PDF file ([`pdf`]).
 //!
 //! An illegal step is a 409 with the reason; every step and read is
 //! audited, a change in the transaction that makes it.
@@ -286,7 +287,8 @@ struct Signature {
     responses(
         (status = 200, description = "The report, signed", body = ReportView),
         (status = 409, description = "The caller is not the study's reader, there is nothing to sign, the report is signed already, required fields are empty, or the text changed since `read_hash`", body = ErrorBody),
-        (status = 429, description = "Too many wrong passwords: try again after Retry-After seconds", body = ErrorBody),
+        (status = 429, description = "Too many wrong passwords: try again after Retry-After seconds", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
     )
 )]
 async fn sign(
@@ -336,7 +338,8 @@ struct SignedAddendum {
     responses(
         (status = 200, description = "The report with the addendum", body = ReportView),
         (status = 409, description = "The caller is not the study's reader, or the report is not signed yet", body = ErrorBody),
-        (status = 429, description = "Too many wrong passwords: try again after Retry-After seconds", body = ErrorBody),
+        (status = 429, description = "Too many wrong passwords: try again after Retry-After seconds", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
     )
 )]
 async fn addendum(
@@ -419,7 +422,7 @@ async fn print_page(
     path = "/api/studies/{study_uid}/report/pdf",
     tag = "reports",
     params(("study_uid" = String, Path, description = "Study Instance UID", pattern = r"^[0-9]+(\.[0-9]+)*$", max_length = 64)),
-    responses((status = 200, description = "The report", content_type = "application/pdf", body = Vec<u8>))
+    responses((status = 200, description = "The report", content_type = "application/pdf", body = String))
 )]
 async fn pdf_file(
     caller: Caller,

@@ -61,7 +61,15 @@ struct Line {
 /// The report of `page` as PDF bytes.
 pub fn render(page: &Printable) -> Vec<u8> {
     let lines = layout(page);
-    write(&lines, &format!("{} — {}", page.title, page.patient_name))
+    let footer = format!(
+        "{} · {} · {} · {}",
+        page.patient_name, page.patient_id, page.accession, page.status_label
+    );
+    write(
+        &lines,
+        &format!("{} — {}", page.title, page.patient_name),
+        &footer,
+    )
 }
 
 fn layout(page: &Printable) -> Vec<Line> {
@@ -224,9 +232,9 @@ fn text_width(bytes: &[u8], style: Style) -> f32 {
     bytes.iter().map(|b| char_width(*b, style)).sum()
 }
 
-/// Width of one WinAnsi byte in points at `style`'s size: Helvetica's
-/// AFM widths for ASCII, bounds for the rest; bold is up to a tenth
-/// wider, so bold lines are measured so.
+/// Width of one WinAnsi byte in points at `style`'s size, never less
+/// than the font's: Helvetica's AFM widths for ASCII, bounds for the rest
+/// and for bold.
 fn char_width(byte: u8, style: Style) -> f32 {
     const ASCII: [u16; 95] = [
         278, 278, 355, 556, 556, 889, 667, 191, 333, 333, 389, 584, 278, 333, 278, 278, 556, 556,
@@ -238,13 +246,16 @@ fn char_width(byte: u8, style: Style) -> f32 {
     ];
     let units = match byte {
         32..=126 => ASCII[usize::from(byte - 32)],
-        // Latin-1 letters, as wide as the widest of their case (É as C,
-        // é as e); Œ, the dashes and the rest as the widest characters.
+        // Latin-1 letters, as wide as the widest of their case but one
+        // (Æ, æ); Œ, the dashes and the rest as the widest characters.
+        0xc6 => 1000,
+        0xe6 => 889,
         0xc0..=0xde => 778,
-        0xdf..=0xff => 556,
+        0xdf..=0xff => 611,
         _ => 1000,
     };
-    let bold = if style.bold() { 1.1 } else { 1.0 };
+    // Helvetica-Bold is at most a quarter wider (i, l: 278 for 222).
+    let bold = if style.bold() { 1.25 } else { 1.0 };
     f32::from(units) / 1000.0 * style.size() * bold
 }
 
@@ -267,8 +278,21 @@ fn win_ansi(text: &str) -> Vec<u8> {
             '•' => 0x95,
             '–' => 0x96,
             '—' => 0x97,
+            'ƒ' => 0x83,
+            '†' => 0x86,
+            '‡' => 0x87,
+            'ˆ' => 0x88,
+            '‰' => 0x89,
+            'Š' => 0x8a,
+            '‹' => 0x8b,
             'Œ' => 0x8c,
+            'Ž' => 0x8e,
+            '˜' => 0x98,
+            '™' => 0x99,
+            'š' => 0x9a,
+            '›' => 0x9b,
             'œ' => 0x9c,
+            'ž' => 0x9e,
             'Ÿ' => 0x9f,
             c if c.is_control() => b' ',
             _ => b'?',
@@ -276,31 +300,64 @@ fn win_ansi(text: &str) -> Vec<u8> {
         .collect()
 }
 
-/// The PDF of `lines`, paged.
-fn write(lines: &[Line], title: &str) -> Vec<u8> {
-    let mut pages: Vec<Content> = Vec::new();
-    let mut content = Content::new();
+/// Room kept at the foot of each page for the running footer.
+const FOOTER: f32 = 24.0;
+
+/// `lines` cut into pages; a heading is never the last line of a page.
+fn paginate(lines: &[Line]) -> Vec<Vec<(&Line, f32)>> {
+    let mut pages: Vec<Vec<(&Line, f32)>> = vec![Vec::new()];
     let mut y = PAGE_HEIGHT - MARGIN;
-    for line in lines {
-        let size = line.style.size();
-        let step = line.space_before + size * 1.35;
-        if y - step < MARGIN {
-            pages.push(std::mem::replace(&mut content, Content::new()));
+    for (i, line) in lines.iter().enumerate() {
+        let step = line.space_before + line.style.size() * 1.35;
+        let next = lines
+            .get(i + 1)
+            .filter(|_| line.style == Style::Heading)
+            .map_or(0.0, |n| n.space_before + n.style.size() * 1.35);
+        let on_page = pages.last().is_some_and(|p| !p.is_empty());
+        if on_page && y - step - next < MARGIN + FOOTER {
+            pages.push(Vec::new());
             y = PAGE_HEIGHT - MARGIN;
         }
         y -= step;
-        if line.bytes.is_empty() {
-            continue;
+        if let Some(page) = pages.last_mut() {
+            page.push((line, y));
         }
-        let font = if line.style.bold() { BOLD } else { REGULAR };
-        content
-            .begin_text()
-            .set_font(font, size)
-            .next_line(MARGIN + line.indent, y)
-            .show(Str(&line.bytes))
-            .end_text();
     }
-    pages.push(content);
+    pages
+}
+
+/// The PDF of `lines`, paged, each page's foot naming the patient and
+/// the page, so that a faxed page finds its report.
+fn write(lines: &[Line], title: &str, footer: &str) -> Vec<u8> {
+    let laid_out = paginate(lines);
+    let count = laid_out.len();
+    let pages: Vec<Content> = laid_out
+        .iter()
+        .enumerate()
+        .map(|(n, page)| {
+            let mut content = Content::new();
+            for (line, y) in page {
+                if line.bytes.is_empty() {
+                    continue;
+                }
+                let font = if line.style.bold() { BOLD } else { REGULAR };
+                content
+                    .begin_text()
+                    .set_font(font, line.style.size())
+                    .next_line(MARGIN + line.indent, *y)
+                    .show(Str(&line.bytes))
+                    .end_text();
+            }
+            let foot = win_ansi(&format!("{footer} · page {} / {count}", n + 1));
+            content
+                .begin_text()
+                .set_font(REGULAR, Style::Small.size())
+                .next_line(MARGIN, MARGIN)
+                .show(Str(&foot))
+                .end_text();
+            content
+        })
+        .collect();
 
     let mut pdf = Pdf::new();
     let catalog = Ref::new(1);
@@ -341,7 +398,33 @@ fn write(lines: &[Line], title: &str) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Style, text_width, win_ansi, wrap};
+    use super::{FOOTER, Line, MARGIN, Style, paginate, text_width, win_ansi, wrap};
+
+    #[test]
+    fn long_reports_are_paged_with_no_heading_left_alone_at_a_foot() {
+        let mut lines = Vec::new();
+        for i in 0..400 {
+            let style = if i % 7 == 6 {
+                Style::Heading
+            } else {
+                Style::Body
+            };
+            lines.push(Line {
+                style,
+                indent: 0.0,
+                space_before: style.space_before(),
+                bytes: format!("line {i}").into_bytes(),
+            });
+        }
+        let pages = paginate(&lines);
+        assert!(pages.len() > 5, "{} pages", pages.len());
+        assert_eq!(pages.iter().map(Vec::len).sum::<usize>(), lines.len());
+        for page in &pages {
+            assert!(page.iter().all(|(_, y)| *y >= MARGIN + FOOTER));
+            let (last, _) = page.last().expect("a line");
+            assert!(last.style != Style::Heading, "a heading ends a page");
+        }
+    }
 
     #[test]
     fn french_is_encoded_in_win_ansi() {
