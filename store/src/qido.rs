@@ -198,6 +198,30 @@ const STUDY_COLUMNS: &str = "st.study_instance_uid, st.site, st.status, st.patie
     st.body_parts, st.instance_count, st.first_received_at, st.last_received_at, st.completed_at";
 
 impl StudyIndex {
+    /// Runs a search's `sql`, binding in order the conditions' values,
+    /// `limit`, `offset`, then the scope's sites.
+    async fn fetch<T>(
+        &self,
+        sql: String,
+        conditions: Conditions,
+        limit: i64,
+        offset: i64,
+        scope: &Scope,
+    ) -> Result<Vec<T>, sqlx::Error>
+    where
+        T: for<'r> FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    {
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+        for value in conditions.values {
+            query = query.bind(value);
+        }
+        query = query.bind(limit).bind(offset);
+        for site in scope.values() {
+            query = query.bind(site);
+        }
+        query.fetch_all(self.pool()).await
+    }
+
     /// The studies within `scope` matching `search`, newest activity first.
     pub async fn search_studies(
         &self,
@@ -244,15 +268,7 @@ impl StudyIndex {
             n + 1,
             n + 2,
         );
-        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
-        for value in &c.values {
-            query = query.bind(value.clone());
-        }
-        query = query.bind(search.limit).bind(search.offset);
-        for site in scope.values() {
-            query = query.bind(site);
-        }
-        query.fetch_all(self.pool()).await
+        self.fetch(sql, c, search.limit, search.offset, scope).await
     }
 
     /// The series within `scope` matching `search`.
@@ -281,15 +297,7 @@ impl StudyIndex {
             n + 1,
             n + 2,
         );
-        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
-        for value in &c.values {
-            query = query.bind(value.clone());
-        }
-        query = query.bind(search.limit).bind(search.offset);
-        for site in scope.values() {
-            query = query.bind(site);
-        }
-        query.fetch_all(self.pool()).await
+        self.fetch(sql, c, search.limit, search.offset, scope).await
     }
 
     /// The instances (newest version of each) within `scope` matching
@@ -323,15 +331,7 @@ impl StudyIndex {
             n + 1,
             n + 2,
         );
-        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
-        for value in &c.values {
-            query = query.bind(value.clone());
-        }
-        query = query.bind(search.limit).bind(search.offset);
-        for site in scope.values() {
-            query = query.bind(site);
-        }
-        query.fetch_all(self.pool()).await
+        self.fetch(sql, c, search.limit, search.offset, scope).await
     }
 }
 

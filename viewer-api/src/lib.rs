@@ -17,6 +17,7 @@ pub mod wado;
 use axum::extract::FromRef;
 use std::sync::Arc;
 use telerad_access::Access;
+use telerad_http::ApiError;
 use telerad_store::Archive;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -56,4 +57,9 @@ pub fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
             ])
             .max_age(std::time::Duration::from_secs(600)),
     )
+}
+
+/// A UID of the path, checked; `what` names it in the 400.
+pub(crate) fn uid<'a>(raw: &'a str, what: &str) -> Result<&'a str, ApiError> {
+    telerad_dicom::uid::validate_uid(raw).map_err(|e| ApiError::BadRequest(format!("{what}: {e}")))
 }

@@ -8,6 +8,7 @@
 
 use crate::dicom_json::DataSet;
 use crate::query::{self, Parsed};
+use crate::uid;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRef, Path, Query, State};
 use axum::http::header::{ACCEPT, CONTENT_TYPE, WARNING};
@@ -142,10 +143,6 @@ fn instance_set(hit: &InstanceHit) -> Value {
         .text("0020000E", "UI", &hit.series_instance_uid)
         .number("00200013", "IS", hit.instance_number)
         .into_value()
-}
-
-fn uid<'a>(raw: &'a str, what: &str) -> Result<&'a str, ApiError> {
-    telerad_dicom::uid::validate_uid(raw).map_err(|e| ApiError::BadRequest(format!("{what}: {e}")))
 }
 
 /// Searches the studies the caller may see.

@@ -109,90 +109,105 @@ fn text(value: &str) -> Option<Text> {
     (!value.is_empty() && value != "*").then(|| Text::parse(value))
 }
 
-pub fn studies(pairs: &[(String, String)]) -> Result<Parsed<StudySearch>, ApiError> {
+/// The pairs read into `search` (whose `limit` and `offset` `paging`
+/// gives), each other key by `key`, which says whether it knew it.
+fn parse<T>(
+    pairs: &[(String, String)],
+    mut search: T,
+    paging_of: fn(&mut T) -> (&mut i64, &mut i64),
+    key: fn(&mut T, &str, &str) -> Result<bool, ApiError>,
+) -> Result<Parsed<T>, ApiError> {
     checked(pairs)?;
-    let mut parsed = Parsed {
-        search: StudySearch {
-            limit: DEFAULT_LIMIT,
-            ..StudySearch::default()
-        },
-        unsupported: Vec::new(),
-    };
-    let s = &mut parsed.search;
-    for (key, value) in pairs {
-        if paging(key, value, &mut s.limit, &mut s.offset)? {
+    let mut unsupported = Vec::new();
+    for (name, value) in pairs {
+        let (limit, offset) = paging_of(&mut search);
+        if paging(name, value, limit, offset)? || key(&mut search, name, value)? {
             continue;
         }
-        match key.as_str() {
-            "StudyInstanceUID" | "0020000D" => uids(&mut s.study_instance_uids, key, value)?,
-            "PatientID" | "00100020" => s.patient_id = text(value),
-            "PatientName" | "00100010" => s.patient_name = text(value),
-            "AccessionNumber" | "00080050" => s.accession_number = text(value),
-            "StudyDate" | "00080020" => s.study_date = Some(date_range(key, value)?),
-            "ModalitiesInStudy" | "00080061" => {
-                s.modality = Some(value.trim().to_string()).filter(|m| !m.is_empty())
-            }
-            _ => parsed.unsupported.push(key.clone()),
-        }
+        unsupported.push(name.clone());
     }
-    Ok(parsed)
+    Ok(Parsed {
+        search,
+        unsupported,
+    })
+}
+
+pub fn studies(pairs: &[(String, String)]) -> Result<Parsed<StudySearch>, ApiError> {
+    let search = StudySearch {
+        limit: DEFAULT_LIMIT,
+        ..StudySearch::default()
+    };
+    parse(
+        pairs,
+        search,
+        |s| (&mut s.limit, &mut s.offset),
+        |s, key, value| {
+            match key {
+                "StudyInstanceUID" | "0020000D" => uids(&mut s.study_instance_uids, key, value)?,
+                "PatientID" | "00100020" => s.patient_id = text(value),
+                "PatientName" | "00100010" => s.patient_name = text(value),
+                "AccessionNumber" | "00080050" => s.accession_number = text(value),
+                "StudyDate" | "00080020" => s.study_date = Some(date_range(key, value)?),
+                "ModalitiesInStudy" | "00080061" => s.modality = code(value),
+                _ => return Ok(false),
+            }
+            Ok(true)
+        },
+    )
 }
 
 pub fn series(pairs: &[(String, String)]) -> Result<Parsed<SeriesSearch>, ApiError> {
-    checked(pairs)?;
-    let mut parsed = Parsed {
-        search: SeriesSearch {
-            limit: DEFAULT_LIMIT,
-            ..SeriesSearch::default()
-        },
-        unsupported: Vec::new(),
+    let search = SeriesSearch {
+        limit: DEFAULT_LIMIT,
+        ..SeriesSearch::default()
     };
-    let s = &mut parsed.search;
-    for (key, value) in pairs {
-        if paging(key, value, &mut s.limit, &mut s.offset)? {
-            continue;
-        }
-        match key.as_str() {
-            "SeriesInstanceUID" | "0020000E" => uids(&mut s.series_instance_uids, key, value)?,
-            "StudyInstanceUID" | "0020000D" => uids(&mut s.study_instance_uids, key, value)?,
-            "Modality" | "00080060" => {
-                s.modality = Some(value.trim().to_string()).filter(|m| !m.is_empty())
+    parse(
+        pairs,
+        search,
+        |s| (&mut s.limit, &mut s.offset),
+        |s, key, value| {
+            match key {
+                "SeriesInstanceUID" | "0020000E" => uids(&mut s.series_instance_uids, key, value)?,
+                "StudyInstanceUID" | "0020000D" => uids(&mut s.study_instance_uids, key, value)?,
+                "Modality" | "00080060" => s.modality = code(value),
+                "SeriesNumber" | "00200011" => s.series_number = Some(integer(key, value)?),
+                _ => return Ok(false),
             }
-            "SeriesNumber" | "00200011" => s.series_number = Some(integer(key, value)?),
-            _ => parsed.unsupported.push(key.clone()),
-        }
-    }
-    Ok(parsed)
+            Ok(true)
+        },
+    )
 }
 
 pub fn instances(pairs: &[(String, String)]) -> Result<Parsed<InstanceSearch>, ApiError> {
-    checked(pairs)?;
-    let mut parsed = Parsed {
-        search: InstanceSearch {
-            limit: DEFAULT_LIMIT,
-            ..InstanceSearch::default()
-        },
-        unsupported: Vec::new(),
+    let search = InstanceSearch {
+        limit: DEFAULT_LIMIT,
+        ..InstanceSearch::default()
     };
-    let s = &mut parsed.search;
-    for (key, value) in pairs {
-        if paging(key, value, &mut s.limit, &mut s.offset)? {
-            continue;
-        }
-        match key.as_str() {
-            "SOPInstanceUID" | "00080018" => uids(&mut s.sop_instance_uids, key, value)?,
-            "StudyInstanceUID" | "0020000D" => uids(&mut s.study_instance_uids, key, value)?,
-            "SeriesInstanceUID" | "0020000E" => uids(&mut s.series_instance_uids, key, value)?,
-            "SOPClassUID" | "00080016" => {
-                let mut class = Vec::new();
-                uids(&mut class, key, value)?;
-                s.sop_class_uid = class.into_iter().next();
+    parse(
+        pairs,
+        search,
+        |s| (&mut s.limit, &mut s.offset),
+        |s, key, value| {
+            match key {
+                "SOPInstanceUID" | "00080018" => uids(&mut s.sop_instance_uids, key, value)?,
+                "StudyInstanceUID" | "0020000D" => uids(&mut s.study_instance_uids, key, value)?,
+                "SeriesInstanceUID" | "0020000E" => uids(&mut s.series_instance_uids, key, value)?,
+                "SOPClassUID" | "00080016" => {
+                    let mut class = Vec::new();
+                    uids(&mut class, key, value)?;
+                    s.sop_class_uid = class.into_iter().next();
+                }
+                "InstanceNumber" | "00200013" => s.instance_number = Some(integer(key, value)?),
+                _ => return Ok(false),
             }
-            "InstanceNumber" | "00200013" => s.instance_number = Some(integer(key, value)?),
-            _ => parsed.unsupported.push(key.clone()),
-        }
-    }
-    Ok(parsed)
+            Ok(true)
+        },
+    )
+}
+
+/// A code string (a modality): trimmed, none when empty.
+fn code(value: &str) -> Option<String> {
+    Some(value.trim().to_string()).filter(|m| !m.is_empty())
 }
 
 #[cfg(test)]

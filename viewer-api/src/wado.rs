@@ -10,7 +10,7 @@
 //! otherwise is told so (406) before anything is sent: transcoding comes
 //! with the decoders.
 
-use crate::accept;
+use crate::{accept, uid};
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRef, Path, State};
 use axum::http::HeaderMap;
@@ -43,10 +43,6 @@ where
 /// Instances in one answer: a study of 20,000 images is retrieved by
 /// series.
 const MAX_INSTANCES: i64 = 20_000;
-
-fn uid<'a>(raw: &'a str, what: &str) -> Result<&'a str, ApiError> {
-    telerad_dicom::uid::validate_uid(raw).map_err(|e| ApiError::BadRequest(format!("{what}: {e}")))
-}
 
 /// Which instances, by the path's UIDs.
 struct Target<'a> {
