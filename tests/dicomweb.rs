@@ -128,12 +128,20 @@ fn a_viewer_searches_studies_series_and_instances(backend: &Backend) {
             "{filters}"
         );
     }
-    let none = dicomweb_client(
-        &server,
-        &clinician,
-        "client.search_for_studies(search_filters={'StudyDate': '19000101-19000102'})",
-    );
-    assert_eq!(none, Value::Array(vec![]));
+    // SQL's own wildcards are text, not wildcards.
+    for filters in [
+        "{'StudyDate': '19000101-19000102'}",
+        "{'ModalitiesInStudy': '%'}",
+        "{'PatientName': 'dup%'}",
+        "{'PatientName': '_upont*'}",
+    ] {
+        let none = dicomweb_client(
+            &server,
+            &clinician,
+            &format!("client.search_for_studies(search_filters={filters})"),
+        );
+        assert_eq!(none, Value::Array(vec![]), "{filters}");
+    }
 
     // Series, then instances, of the CT.
     let series = dicomweb_client(

@@ -120,7 +120,7 @@ impl Conditions {
     fn text(&mut self, column: &str, value: &Text, ignore_case: bool) {
         let (column, op, value) = match value {
             Text::Exact(v) => (column.to_string(), "=", v.clone()),
-            Text::Wildcard(v) => (column.to_string(), "LIKE", like_pattern(v)),
+            Text::Wildcard(v) => (column.to_string(), "LIKE", like_pattern(v, true)),
         };
         let condition = if ignore_case {
             let p = self.next(value.to_lowercase());
@@ -129,7 +129,11 @@ impl Conditions {
             let p = self.next(value);
             format!("{column} {op} {p}")
         };
-        let escape = if op == "LIKE" { " ESCAPE '\\'" } else { "" };
+        let escape = if op == "LIKE" {
+            format!(" ESCAPE '{LIKE_ESCAPE}'")
+        } else {
+            String::new()
+        };
         self.sql.push(format!("{condition}{escape}"));
     }
 
@@ -175,15 +179,21 @@ impl Conditions {
     }
 }
 
-/// A DICOM wildcard as a SQL LIKE pattern with `\` as its escape.
-fn like_pattern(value: &str) -> String {
+/// The escape of every LIKE pattern here: not `\`, which PostgreSQL's
+/// LIKE reads as its own escape and a study's modalities (`CT\MR`) hold.
+const LIKE_ESCAPE: char = '!';
+
+/// `value` as a SQL LIKE pattern escaped with [`LIKE_ESCAPE`]: LIKE's own
+/// wildcards and the escape taken literally, and DICOM's `*` and `?` made
+/// LIKE's `%` and `_` when `wildcards`.
+fn like_pattern(value: &str, wildcards: bool) -> String {
     let mut out = String::with_capacity(value.len());
     for c in value.chars() {
         match c {
-            '*' => out.push('%'),
-            '?' => out.push('_'),
-            '%' | '_' | '\\' => {
-                out.push('\\');
+            '*' if wildcards => out.push('%'),
+            '?' if wildcards => out.push('_'),
+            '%' | '_' | LIKE_ESCAPE => {
+                out.push(LIKE_ESCAPE);
                 out.push(c);
             }
             c => out.push(c),
@@ -243,18 +253,10 @@ impl StudyIndex {
             c.date("st.study_date", range);
         }
         if let Some(modality) = &search.modality {
-            // The index keeps a study's modalities as `CT\MR`. `!` escapes
-            // the pattern: PostgreSQL's LIKE would read `\` as its escape.
-            let escaped: String = modality
-                .chars()
-                .flat_map(|c| match c {
-                    '%' | '_' | '!' => vec!['!', c],
-                    c => vec![c],
-                })
-                .collect();
-            let p = c.next(format!("%\\{escaped}\\%"));
+            // The index keeps a study's modalities as `CT\MR`.
+            let p = c.next(format!("%\\{}\\%", like_pattern(modality, false)));
             c.sql.push(format!(
-                "('\\' || st.modalities || '\\') LIKE {p} ESCAPE '!'"
+                "('\\' || st.modalities || '\\') LIKE {p} ESCAPE '{LIKE_ESCAPE}'"
             ));
         }
         let n = c.values.len();
@@ -341,9 +343,10 @@ mod tests {
 
     #[test]
     fn wildcards_become_like_patterns_with_sql_wildcards_escaped() {
-        assert_eq!(like_pattern("Doe*"), "Doe%");
-        assert_eq!(like_pattern("D?e^*"), "D_e^%");
-        assert_eq!(like_pattern("100%_a\\b"), "100\\%\\_a\\\\b");
+        assert_eq!(like_pattern("Doe*", true), "Doe%");
+        assert_eq!(like_pattern("D?e^*", true), "D_e^%");
+        assert_eq!(like_pattern("100%_a!b\\c*", true), "100!%!_a!!b\\c%");
+        assert_eq!(like_pattern("C*", false), "C*");
         assert_eq!(Text::parse("Doe"), Text::Exact("Doe".into()));
         assert_eq!(Text::parse("Do*"), Text::Wildcard("Do*".into()));
     }

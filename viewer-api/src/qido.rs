@@ -99,6 +99,21 @@ fn answer(items: Vec<Value>, unsupported: &[String], limit: i64) -> Response {
     response
 }
 
+/// A search across studies, audited with what it returned, then
+/// [`answer`]ed.
+async fn audited_answer(
+    caller: &Caller,
+    object: &str,
+    items: Vec<Value>,
+    unsupported: &[String],
+    limit: i64,
+) -> Result<Response, ApiError> {
+    let mut record = caller.record("dicomweb.search", object.into());
+    record.detail = serde_json::json!({ "returned": items.len() }).to_string();
+    caller.audit(&record).await?;
+    Ok(answer(items, unsupported, limit))
+}
+
 fn study_set(hit: &StudyHit) -> Value {
     let s = &hit.study;
     DataSet::new()
@@ -178,14 +193,8 @@ async fn studies(
         unsupported,
     } = query::studies(&pairs(query)?)?;
     let hits = archive.index().search_studies(&search, &scope).await?;
-    let mut record = caller.record("dicomweb.search", "studies".into());
-    record.detail = serde_json::json!({ "returned": hits.len() }).to_string();
-    caller.audit(&record).await?;
-    Ok(answer(
-        hits.iter().map(study_set).collect(),
-        &unsupported,
-        search.limit,
-    ))
+    let items = hits.iter().map(study_set).collect();
+    audited_answer(&caller, "studies", items, &unsupported, search.limit).await
 }
 
 /// Searches the series of one study.
@@ -340,14 +349,8 @@ async fn all_series(
         unsupported,
     } = query::series(&pairs(query)?)?;
     let hits = archive.index().search_series(&search, &scope).await?;
-    let mut record = caller.record("dicomweb.search", "series".into());
-    record.detail = serde_json::json!({ "returned": hits.len() }).to_string();
-    caller.audit(&record).await?;
-    Ok(answer(
-        hits.iter().map(series_set).collect(),
-        &unsupported,
-        search.limit,
-    ))
+    let items = hits.iter().map(series_set).collect();
+    audited_answer(&caller, "series", items, &unsupported, search.limit).await
 }
 
 /// Searches instances across the studies the caller may see.
@@ -382,12 +385,6 @@ async fn all_instances(
         unsupported,
     } = query::instances(&pairs(query)?)?;
     let hits = archive.index().search_instances(&search, &scope).await?;
-    let mut record = caller.record("dicomweb.search", "instances".into());
-    record.detail = serde_json::json!({ "returned": hits.len() }).to_string();
-    caller.audit(&record).await?;
-    Ok(answer(
-        hits.iter().map(instance_set).collect(),
-        &unsupported,
-        search.limit,
-    ))
+    let items = hits.iter().map(instance_set).collect();
+    audited_answer(&caller, "instances", items, &unsupported, search.limit).await
 }
