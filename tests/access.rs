@@ -149,6 +149,12 @@ fn every_role_gets_exactly_its_answers_on_every_endpoint(backend: &Backend) {
             let (status, series) =
                 server.get_as(Some(token), &format!("/dicom-web/studies/{study}/series"));
             assert_eq!(status, want, "{who} lists the series of {study}: {series}");
+            let (status, metadata) =
+                server.get_as(Some(token), &format!("/dicom-web/studies/{study}/metadata"));
+            assert_eq!(
+                status, want,
+                "{who} reads the metadata of {study}: {metadata}"
+            );
             if want == 404 {
                 // The same answer as for a study that does not exist.
                 let (_, missing) = server.get_as(Some(token), "/api/studies/1.2.3.4");

@@ -15,7 +15,8 @@ use telerad_fixtures::SyntheticStudy;
 
 on_every_backend!(
     a_viewer_searches_studies_series_and_instances,
-    a_viewer_retrieves_instances_as_stored
+    a_viewer_retrieves_instances_as_stored,
+    a_viewer_reads_metadata_written_when_the_images_were_stored
 );
 
 fn push(server: &TestServer, calling: &str, study: &SyntheticStudy) {
@@ -414,6 +415,259 @@ fn a_viewer_retrieves_instances_as_stored(backend: &Backend) {
     );
     assert_eq!(status, 404, "an unknown series");
     let (status, body) = server.get_as(None, &path);
+    assert_eq!(status, 401, "{body}");
+}
+
+fn a_viewer_reads_metadata_written_when_the_images_were_stored(backend: &Backend) {
+    let server = TestServer::start(backend);
+    let ct = SyntheticStudy::ct(3);
+    let other_site = SyntheticStudy::ct(1);
+    push(&server, "SITE_A", &ct);
+    push(&server, "SITE_B", &other_site);
+    let clinician = server.user_token("clin-a", &["--role", "clinician", "--site", "site-a"]);
+    let (study, series) = (&ct.study_instance_uid, &ct.series_instance_uid);
+
+    let series_metadata = || {
+        dicomweb_client(
+            &server,
+            &clinician,
+            &format!("client.retrieve_series_metadata('{study}', '{series}')"),
+        )
+    };
+    let first = series_metadata();
+    let sets = first.as_array().expect("a list");
+    assert_eq!(sets.len(), 3, "{first}");
+    for set in sets {
+        assert_eq!(value(set, "0020000D"), study.as_str());
+        assert_eq!(value(set, "0020000E"), series.as_str());
+        assert_eq!(value(set, "00280010"), ct.rows, "{set}");
+        assert_eq!(value(set, "00280011"), ct.columns, "{set}");
+        assert_eq!(value(set, "00100020"), ct.patient_id.as_str());
+        // The pixels are named, not sent.
+        let sop = value(set, "00080018").as_str().expect("a SOP Instance UID");
+        assert_eq!(
+            set["7FE00010"]["BulkDataURI"],
+            format!("/dicom-web/studies/{study}/series/{series}/instances/{sop}/bulkdata/7FE00010"),
+            "{set}"
+        );
+        assert!(set["7FE00010"].get("InlineBinary").is_none());
+    }
+    let sop = value(&sets[0], "00080018")
+        .as_str()
+        .expect("a SOP Instance UID");
+    let one = dicomweb_client(
+        &server,
+        &clinician,
+        &format!("client.retrieve_instance_metadata('{study}', '{series}', '{sop}')"),
+    );
+    assert_eq!(value(&one, "00080018"), sop, "{one}");
+    let whole = dicomweb_client(
+        &server,
+        &clinician,
+        &format!("len(client.retrieve_study_metadata('{study}'))"),
+    );
+    assert_eq!(whole, 3);
+
+    // Answered from the index: with the files out of reach, the same.
+    let studies = server.data_dir.join("studies");
+    let away = server.data_dir.join("studies.away");
+    std::fs::rename(&studies, &away).expect("move the stored files away");
+    let without_files = series_metadata();
+    std::fs::rename(&away, &studies).expect("put them back");
+    assert_eq!(without_files, first);
+
+    // An instance stored before metadata was kept (an older database) has
+    // it built from its file at its first request, and kept.
+    let rt = runtime();
+    let index = server.index(&rt);
+    let count = || {
+        rt.block_on(
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM instance_metadata")
+                .fetch_one(index.database().pool()),
+        )
+        .expect("count")
+    };
+    assert_eq!(count(), 4, "one row per stored instance");
+    rt.block_on(sqlx::query("DELETE FROM instance_metadata").execute(index.database().pool()))
+        .expect("forget the metadata");
+    assert_eq!(series_metadata(), first);
+    assert_eq!(count(), 3, "the series' metadata kept");
+
+    // Refusals: no token, another site's study, an unknown series, an
+    // Accept without JSON.
+    let path = format!("/dicom-web/studies/{study}/series/{series}/metadata");
+    let (status, body) = server.get_as(None, &path);
+    assert_eq!(status, 401, "{body}");
+    let (status, body) = server.get_as(
+        Some(&clinician),
+        &format!(
+            "/dicom-web/studies/{}/metadata",
+            other_site.study_instance_uid
+        ),
+    );
+    assert_eq!(status, 404, "another site's study: {body}");
+    let (status, body) = server.get_as(
+        Some(&clinician),
+        &format!("/dicom-web/studies/{study}/series/1.2.3/metadata"),
+    );
+    assert_eq!(status, 404, "an unknown series: {body}");
+    let (status, _, _) = get_bytes(&server, &clinician, &path, "application/dicom+xml");
+    assert_eq!(status, 406);
+
+    let (status, trail) = server.get(&format!("/api/audit?study={study}&limit=1000"));
+    assert_eq!(status, 200, "{trail}");
+    let audited = trail["items"].as_array().map_or(0, |records| {
+        records
+            .iter()
+            .filter(|r| r["action"] == "dicomweb.metadata" && r["outcome"] == "success")
+            .count()
+    });
+    assert_eq!(audited, 5, "every metadata read audited: {trail}");
+}
+
+/// The Study and Series Instance UIDs of a sample file, and its pixel
+/// data's first fragment (or value).
+fn sample(name: &str) -> (std::path::PathBuf, String, String, String) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/samples")
+        .join(name);
+    let object = dicom_object::open_file(&path).expect("a sample");
+    let uid = |tag| {
+        object
+            .element(tag)
+            .expect("a UID")
+            .to_str()
+            .expect("text")
+            .trim_end_matches('\0')
+            .to_string()
+    };
+    use dicom_dictionary_std::tags;
+    let (study, series, sop) = (
+        uid(tags::STUDY_INSTANCE_UID),
+        uid(tags::SERIES_INSTANCE_UID),
+        uid(tags::SOP_INSTANCE_UID),
+    );
+    (path, study, series, sop)
+}
+
+/// Frames as stored: the uncompressed CT as octets, the JPEG 2000 MR as
+/// its code stream (refused as octets: it is not decoded yet), the bulk
+/// data its metadata names; frames that do not exist are not found.
+#[test]
+fn a_viewer_retrieves_frames_as_stored() {
+    let server = TestServer::start(&Backend::Sqlite);
+    let ct = SyntheticStudy::ct(2);
+    push(&server, "SITE_A", &ct);
+    let (j2k_path, j2k_study, j2k_series, j2k_sop) = sample("MR_small_jp2klossless.dcm");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    std::fs::copy(&j2k_path, dir.path().join("mr.dcm")).expect("copy");
+    let destination = format!("{SERVER_AE}@{}", server.dicom_address());
+    let out = run(Command::new(telerad_bin())
+        .args(["push", "--to", &destination, "--calling-ae", "SITE_A"])
+        .arg(dir.path()));
+    assert!(out.status.success(), "{}", text(&out));
+    let clinician = server.user_token("clin-a", &["--role", "clinician", "--site", "site-a"]);
+    eventually("the MR indexed", Duration::from_secs(30), || {
+        let (status, _) = server.get(&format!("/api/studies/{j2k_study}"));
+        (status == 200).then_some(())
+    });
+
+    // The CT's frame through dicomweb-client: the stored pixels, which end
+    // the stored file.
+    let (study, series) = (&ct.study_instance_uid, &ct.series_instance_uid);
+    let sets = dicomweb_client(
+        &server,
+        &clinician,
+        &format!("client.retrieve_series_metadata('{study}', '{series}')"),
+    );
+    let sop = value(&sets[0], "00080018")
+        .as_str()
+        .expect("a SOP Instance UID")
+        .to_string();
+    let frame = dicomweb_client(
+        &server,
+        &clinician,
+        &format!(
+            "[list(f) for f in client.retrieve_instance_frames('{study}', '{series}', '{sop}', \
+             frame_numbers=[1], media_types=('application/octet-stream',))]"
+        ),
+    );
+    let frame: Vec<u8> = serde_json::from_value(frame[0].clone()).expect("bytes");
+    assert_eq!(
+        frame.len(),
+        usize::from(ct.rows) * usize::from(ct.columns) * 2
+    );
+    let stored = server
+        .stored_files()
+        .into_iter()
+        .find(|f| f.to_string_lossy().contains(&sop))
+        .expect("the stored file");
+    let file = std::fs::read(&stored).expect("read");
+    assert_eq!(&file[file.len() - frame.len()..], &frame[..]);
+    // The metadata's bulk data URI gives the same bytes.
+    let uri = sets[0]["7FE00010"]["BulkDataURI"].as_str().expect("a URI");
+    let (status, content_type, body) = get_bytes(&server, &clinician, uri, "*/*");
+    assert_eq!(status, 200, "{uri}");
+    assert!(content_type.starts_with("multipart/related; type=\"application/octet-stream\""));
+    assert!(
+        body.windows(frame.len()).any(|w| w == &frame[..]),
+        "the pixels in the part"
+    );
+
+    // The JPEG 2000 frame as its code stream.
+    let base = format!("/dicom-web/studies/{j2k_study}/series/{j2k_series}/instances/{j2k_sop}");
+    let (status, content_type, body) = get_bytes(
+        &server,
+        &clinician,
+        &format!("{base}/frames/1"),
+        "multipart/related; type=\"image/jp2\"",
+    );
+    assert_eq!(status, 200);
+    assert!(
+        content_type.starts_with("multipart/related; type=\"image/jp2\""),
+        "{content_type}"
+    );
+    let start = body
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|at| at + 4)
+        .expect("a part header");
+    let header = String::from_utf8_lossy(&body[..start]).to_string();
+    assert!(
+        header.contains("transfer-syntax=1.2.840.10008.1.2.4.90"),
+        "{header}"
+    );
+    assert_eq!(
+        &body[start..start + 4],
+        &[0xFF, 0x4F, 0xFF, 0x51],
+        "SOC, SIZ"
+    );
+    let (status, _, _) = get_bytes(
+        &server,
+        &clinician,
+        &format!("{base}/frames/1"),
+        "multipart/related; type=\"application/octet-stream\"",
+    );
+    assert_eq!(status, 406, "compressed frames are not decoded yet");
+
+    // Frames and attributes that are not there; malformed lists.
+    let ct_base = format!("/dicom-web/studies/{study}/series/{series}/instances/{sop}");
+    for (path, expected) in [
+        (format!("{ct_base}/frames/2"), 404),
+        (format!("{ct_base}/frames/1,2"), 404),
+        (format!("{ct_base}/frames/0"), 400),
+        (format!("{ct_base}/frames/1;2"), 400),
+        (format!("{ct_base}/bulkdata/00100010"), 404),
+        (format!("{ct_base}/bulkdata/7FE0"), 400),
+        (
+            format!("/dicom-web/studies/{study}/series/{series}/instances/1.2.3/frames/1"),
+            404,
+        ),
+    ] {
+        let (status, body) = server.get_as(Some(&clinician), &path);
+        assert_eq!(status, expected, "{path}: {body}");
+    }
+    let (status, body) = server.get_as(None, &format!("{ct_base}/frames/1"));
     assert_eq!(status, 401, "{body}");
 }
 

@@ -106,6 +106,8 @@ fn every_described_operation_is_served() {
             .replace("{study}", "1.2.3.4")
             .replace("{series}", "1.2.3.5")
             .replace("{instance}", "1.2.3.6")
+            .replace("{frames}", "1")
+            .replace("{tag}", "7FE00010")
             .replace("{id}", "1");
         assert!(
             !concrete.contains('{'),

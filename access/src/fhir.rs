@@ -46,7 +46,10 @@ fn classify(action: &str) -> (Value, Value, &'static str) {
             (rest, interaction("search-type"), "E")
         }
         a if a.ends_with(".read")
-            || matches!(a, "report.print" | "report.pdf" | "dicomweb.retrieve") =>
+            || matches!(
+                a,
+                "report.print" | "report.pdf" | "dicomweb.retrieve" | "dicomweb.metadata"
+            ) =>
         {
             (rest, interaction("read"), "R")
         }

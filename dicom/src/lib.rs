@@ -13,7 +13,11 @@
 //!   acknowledged, which refuses malformed or hostile input within bounded
 //!   memory and reads out what the index keeps;
 //! - [`transcode`]: re-encoding an uncompressed data set in another
-//!   uncompressed syntax, for a workstation that refuses the stored one.
+//!   uncompressed syntax, for a workstation that refuses the stored one;
+//! - [`metadata`]: the DICOM JSON of a stored instance without its bulk
+//!   data, built once when it is stored, for WADO-RS `metadata`;
+//! - [`frames`]: the frames and bulk data of a stored instance as stored,
+//!   for WADO-RS `frames` and `bulkdata`.
 //!
 //! Decoding and rendering for the viewer belong here when they come.
 //!
@@ -23,7 +27,9 @@
 //! database: association negotiation is `telerad-scp`'s, storage
 //! `telerad-store`'s. It depends on no telerad crate.
 
+pub mod frames;
 pub mod inspect;
+pub mod metadata;
 pub mod part10;
 pub mod sop_class;
 pub mod transcode;

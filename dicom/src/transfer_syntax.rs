@@ -55,3 +55,17 @@ pub fn name(uid: &str) -> Option<&'static str> {
         .find(|(u, _)| *u == uid)
         .map(|(_, name)| *name)
 }
+
+/// Whether pixel data in `uid` is encapsulated (PS3.5 §A.4): compressed
+/// frames in items, rather than native. Every syntax but the four
+/// uncompressed ones (deflate compresses the data set, not the frames).
+pub fn is_encapsulated(uid: &str) -> bool {
+    let uid = uid.trim_end_matches('\0').trim();
+    ![
+        IMPLICIT_VR_LITTLE_ENDIAN,
+        EXPLICIT_VR_LITTLE_ENDIAN,
+        EXPLICIT_VR_BIG_ENDIAN,
+        DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
+    ]
+    .contains(&uid)
+}

@@ -332,6 +332,7 @@ impl Archive {
             version,
             relative,
             size_bytes,
+            metadata,
         } = placed;
         let absolute = self.layout.absolute(&relative);
         let now = self.clock.now_ms();
@@ -351,6 +352,7 @@ impl Archive {
             received_at: now,
             complete_after: now + i64::try_from(quiet.as_millis()).unwrap_or(i64::MAX / 2),
             attributes,
+            metadata,
         };
         let (staged, durable) = tokio::join!(self.index.try_stage_instance(&new), joined(durable));
         if let Err(e) = durable {
@@ -435,6 +437,7 @@ struct Placed {
     version: i64,
     relative: String,
     size_bytes: i64,
+    metadata: Option<String>,
 }
 
 /// Checks the data set to its end, then places the file in the tree, durable
@@ -499,6 +502,21 @@ fn place_durably(
     let size_bytes =
         i64::try_from(pending.dataset_offset + pending.dataset_len).unwrap_or(i64::MAX);
     let target = layout.absolute(&relative);
+    // Built here, on the thread that already has the file in the page
+    // cache, so that it is indexed with the instance. A data set
+    // dicom-object cannot read, though well formed, is still stored: its
+    // metadata is then built at its first request (and fails there too,
+    // with a reason).
+    let metadata = match telerad_dicom::metadata::instance_metadata(
+        pending.file.path(),
+        attributes.pixel_data,
+    ) {
+        Ok(metadata) => Some(metadata),
+        Err(e) => {
+            tracing::warn!(sop_instance_uid = %attributes.sop_instance_uid, "no WADO-RS metadata built: {e}");
+            None
+        }
+    };
     let placing = Checked::Placing(Box::new(Placed {
         header: pending.header,
         attributes,
@@ -506,6 +524,7 @@ fn place_durably(
         version,
         relative,
         size_bytes,
+        metadata,
     }));
     if checked.send(placing).is_err() {
         // Nobody waits for this instance any more (the association was

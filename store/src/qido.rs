@@ -103,6 +103,17 @@ pub struct InstanceHit {
     pub path: String,
 }
 
+/// An instance with its stored WADO-RS metadata.
+#[derive(Debug, Clone, FromRow)]
+pub struct InstanceMetadata {
+    #[sqlx(flatten)]
+    pub hit: InstanceHit,
+    pub instance_id: i64,
+    /// DICOM JSON with bulk data URIs relative to the instance
+    /// (`telerad_dicom::metadata::resolve`).
+    pub metadata: Option<String>,
+}
+
 /// A WHERE clause being built: its conditions and their text parameters,
 /// numbered from 1.
 #[derive(Default)]
@@ -309,6 +320,48 @@ impl StudyIndex {
         search: &InstanceSearch,
         scope: &Scope,
     ) -> Result<Vec<InstanceHit>, sqlx::Error> {
+        self.instances(search, scope, "").await
+    }
+
+    /// [`Self::search_instances`] with each instance's WADO-RS metadata, as
+    /// stored with it (none for an instance stored before it was).
+    pub async fn instances_metadata(
+        &self,
+        search: &InstanceSearch,
+        scope: &Scope,
+    ) -> Result<Vec<InstanceMetadata>, sqlx::Error> {
+        self.instances(
+            search,
+            scope,
+            ", i.id AS instance_id, (SELECT m.json FROM instance_metadata m \
+             WHERE m.instance_id = i.id) AS metadata",
+        )
+        .await
+    }
+
+    /// Keeps the metadata of an instance stored without it, built at its
+    /// first request; the first of two racing requests wins.
+    pub async fn keep_metadata(&self, instance_id: i64, json: &str) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO instance_metadata (instance_id, json) VALUES ($1, $2) \
+             ON CONFLICT (instance_id) DO NOTHING",
+        )
+        .bind(instance_id)
+        .bind(json)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    async fn instances<T>(
+        &self,
+        search: &InstanceSearch,
+        scope: &Scope,
+        more_columns: &str,
+    ) -> Result<Vec<T>, sqlx::Error>
+    where
+        T: for<'r> FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    {
         let mut c = Conditions::default();
         c.one_of("st.study_instance_uid", &search.study_instance_uids);
         c.one_of("se.series_instance_uid", &search.series_instance_uids);
@@ -322,7 +375,7 @@ impl StudyIndex {
         let n = c.values.len();
         let sql = format!(
             "SELECT st.study_instance_uid, se.series_instance_uid, i.sop_instance_uid, \
-             i.sop_class_uid, i.transfer_syntax_uid, i.instance_number, i.path \
+             i.sop_class_uid, i.transfer_syntax_uid, i.instance_number, i.path{more_columns} \
              FROM instances i JOIN series se ON se.id = i.series_id \
              JOIN studies st ON st.id = i.study_id \
              WHERE {} AND i.version = (SELECT MAX(v.version) FROM instances v \

@@ -98,6 +98,58 @@ pub fn dicom(headers: &HeaderMap) -> Result<DicomRequest, ApiError> {
     }
 }
 
+/// The media type to send frames (or bulk data) in, stored as `syntax`
+/// with `stored_media` (PS3.18 Table 8.7.3-5), if the request's `Accept`
+/// allows them as they are: a range of their media type (with no syntax,
+/// `*`, or theirs), `application/octet-stream` with `*` or theirs (with
+/// no syntax, only uncompressed frames), or any type. Else 406: decoding
+/// comes later.
+pub fn frames(headers: &HeaderMap, syntax: &str, stored_media: &str) -> Result<String, ApiError> {
+    const OCTETS: &str = "application/octet-stream";
+    let Some(accept) = headers.get(ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return Ok(stored_media.to_string());
+    };
+    for range in accept.split(',') {
+        let (media, params) = parameters(range);
+        let param = |name: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        // The frames' own type: in a multipart range's `type`, or bare.
+        let (kind, wanted_syntax) = match media.as_str() {
+            "*/*" | "multipart/*" => return Ok(stored_media.to_string()),
+            "multipart/related" => (
+                param("type").map(str::to_ascii_lowercase),
+                param("transfer-syntax"),
+            ),
+            _ => (Some(media.clone()), param("transfer-syntax")),
+        };
+        let Some(kind) = kind else {
+            return Ok(stored_media.to_string());
+        };
+        let syntax_fits = |default_fits: bool| match wanted_syntax {
+            None => default_fits,
+            Some(wanted) => wanted == "*" || wanted == syntax,
+        };
+        if (kind == "*/*" || kind == "*") && syntax_fits(true) {
+            return Ok(stored_media.to_string());
+        }
+        if kind == stored_media && syntax_fits(true) {
+            return Ok(stored_media.to_string());
+        }
+        if kind == OCTETS && syntax_fits(syntax == EXPLICIT_VR_LITTLE_ENDIAN) {
+            return Ok(OCTETS.to_string());
+        }
+    }
+    Err(ApiError::NotAcceptable(format!(
+        "Accept {accept:?}: the frames are stored as {syntax} ({stored_media}); ask for that \
+         media type, or application/octet-stream with transfer-syntax=* (decoding is not \
+         offered yet)"
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,5 +196,64 @@ mod tests {
                 "{accept}"
             );
         }
+    }
+
+    #[test]
+    fn frames_are_sent_as_stored_when_the_request_allows_it() {
+        const J2K: &str = "1.2.840.10008.1.2.4.90";
+        let frames_as = |accept: &str, syntax: &str, media: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(ACCEPT, HeaderValue::from_str(accept).expect("a header"));
+            frames(&headers, syntax, media).ok()
+        };
+        let jp2 = Some("image/jp2".to_string());
+        let octets = Some("application/octet-stream".to_string());
+        assert_eq!(
+            frames_as("multipart/related; type=\"image/jp2\"", J2K, "image/jp2"),
+            jp2
+        );
+        assert_eq!(frames_as("*/*", J2K, "image/jp2"), jp2);
+        assert_eq!(
+            frames_as("multipart/related; type=\"*/*\"", J2K, "image/jp2"),
+            jp2
+        );
+        assert_eq!(
+            frames_as(
+                "multipart/related; type=\"application/octet-stream\"; transfer-syntax=*",
+                J2K,
+                "image/jp2"
+            ),
+            octets
+        );
+        // Uncompressed frames by default; compressed ones are not decoded.
+        assert_eq!(
+            frames_as(
+                "multipart/related; type=\"application/octet-stream\"",
+                EXPLICIT_VR_LITTLE_ENDIAN,
+                "application/octet-stream"
+            ),
+            octets
+        );
+        assert_eq!(
+            frames_as(
+                "multipart/related; type=\"application/octet-stream\"",
+                J2K,
+                "image/jp2"
+            ),
+            None
+        );
+        assert_eq!(
+            frames_as("multipart/related; type=\"image/jpeg\"", J2K, "image/jp2"),
+            None
+        );
+        assert_eq!(
+            frames_as(
+                "multipart/related; type=\"image/jp2\"; transfer-syntax=1.2.840.10008.1.2.4.91",
+                J2K,
+                "image/jp2"
+            ),
+            None
+        );
+        assert_eq!(frames(&HeaderMap::new(), J2K, "image/jp2").ok(), jp2);
     }
 }

@@ -1,6 +1,8 @@
 //! DICOMweb for radiologists' viewers (DICOM PS3.18): QIDO-RS, the
 //! searches for studies, series and instances, answered from the index;
-//! WADO-RS retrieval of whole instances, streamed from the stored files.
+//! WADO-RS retrieval of whole instances, streamed from the stored files,
+//! of their metadata, written in the index when they were stored, and of
+//! their frames and bulk data as stored.
 //! It answers through `telerad-http` (errors, the common layers) and
 //! `telerad-access` (the caller, the scope, the audit trail), beside
 //! `telerad-worklist`, not on it.
@@ -10,8 +12,11 @@
 
 pub mod accept;
 pub mod dicom_json;
+pub mod frames;
+pub mod metadata;
 pub mod qido;
 pub mod query;
+pub mod target;
 pub mod wado;
 
 use axum::extract::FromRef;
@@ -27,7 +32,10 @@ where
     Arc<Access>: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
-    qido::routes().merge(wado::routes())
+    qido::routes()
+        .merge(wado::routes())
+        .merge(metadata::routes())
+        .merge(frames::routes())
 }
 
 /// Lets the pages of `origins` (a viewer served elsewhere) call these

@@ -51,7 +51,7 @@ fn pairs(query: Pairs) -> Result<Vec<(String, String)>, ApiError> {
 
 /// A client that accepts neither DICOM JSON nor JSON is told so (406)
 /// rather than sent what it cannot read.
-fn check_accept(headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn check_accept(headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(accept) = headers.get(ACCEPT).and_then(|v| v.to_str().ok()) else {
         return Ok(());
     };
@@ -66,7 +66,7 @@ fn check_accept(headers: &HeaderMap) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::NotAcceptable(format!(
-            "Accept {accept:?}: searches answer {DICOM_JSON}"
+            "Accept {accept:?}: the answer is {DICOM_JSON}"
         )))
     }
 }

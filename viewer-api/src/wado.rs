@@ -10,7 +10,8 @@
 //! otherwise is told so (406) before anything is sent: transcoding comes
 //! with the decoders.
 
-use crate::{accept, uid};
+use crate::accept;
+use crate::target::Target;
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRef, Path, State};
 use axum::http::HeaderMap;
@@ -20,11 +21,10 @@ use futures_util::StreamExt;
 use futures_util::stream::{self, Stream};
 use std::path::PathBuf;
 use std::sync::Arc;
-use telerad_access::{Access, Action, Caller};
+use telerad_access::{Access, Caller};
 use telerad_http::ApiError;
 use telerad_store::Archive;
-use telerad_store::audit::Outcome;
-use telerad_store::qido::{InstanceHit, InstanceSearch};
+use telerad_store::qido::InstanceHit;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -40,17 +40,6 @@ where
         .routes(routes!(instance))
 }
 
-/// Instances in one answer: a study of 20,000 images is retrieved by
-/// series.
-const MAX_INSTANCES: i64 = 20_000;
-
-/// Which instances, by the path's UIDs.
-struct Target<'a> {
-    study: &'a str,
-    series: Option<&'a str>,
-    instance: Option<&'a str>,
-}
-
 /// The retrieval of `target` for `caller`: 404 outside the scope or when
 /// nothing matches, 406 when a file cannot be sent as asked, else the
 /// multipart answer, audited.
@@ -60,38 +49,13 @@ async fn retrieve(
     headers: &HeaderMap,
     target: Target<'_>,
 ) -> Result<Response, ApiError> {
-    let scope = caller.allow(Action::ReadStudies).await?;
+    let opened = target.open(&caller, archive, "dicomweb.retrieve").await?;
     let wanted = accept::dicom(headers)?;
-    let index = archive.index();
-    let record = caller.study_record("dicomweb.retrieve", target.study, None);
-    let Some(summary) = index.study(target.study, &scope).await? else {
-        let error = ApiError::NotFound(format!("no study {}", target.study));
-        return Err(caller.not_done(record, Outcome::Failed, error).await);
-    };
-    let search = InstanceSearch {
-        study_instance_uids: vec![target.study.to_string()],
-        series_instance_uids: target.series.map(str::to_string).into_iter().collect(),
-        sop_instance_uids: target.instance.map(str::to_string).into_iter().collect(),
-        limit: MAX_INSTANCES + 1,
-        ..InstanceSearch::default()
-    };
-    let hits = index.search_instances(&search, &scope).await?;
-    if hits.is_empty() {
-        let what = match (target.series, target.instance) {
-            (Some(series), Some(instance)) => format!("no instance {instance} in series {series}"),
-            (Some(series), None) => format!("no series {series} in study {}", target.study),
-            _ => format!("no instance in study {}", target.study),
-        };
-        return Err(caller
-            .not_done(record, Outcome::Failed, ApiError::NotFound(what))
-            .await);
-    }
-    if i64::try_from(hits.len()).unwrap_or(i64::MAX) > MAX_INSTANCES {
-        return Err(ApiError::BadRequest(format!(
-            "study {} has more than {MAX_INSTANCES} instances: retrieve it by series",
-            target.study
-        )));
-    }
+    let hits = archive
+        .index()
+        .search_instances(&target.search(), &opened.scope)
+        .await?;
+    target.check_found(&caller, &opened, hits.len()).await?;
     if let Some(refused) = hits
         .iter()
         .find(|hit| !wanted.allows(&hit.transfer_syntax_uid))
@@ -102,8 +66,7 @@ async fn retrieve(
             refused.sop_instance_uid, refused.transfer_syntax_uid
         )));
     }
-    let record = caller.study_record("dicomweb.retrieve", target.study, Some(&summary.patient_id));
-    caller.audit(&record).await?;
+    caller.audit(&opened.record).await?;
     Ok(multipart(archive, hits))
 }
 
@@ -175,11 +138,7 @@ async fn study(
     Path(raw_study): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let target = Target {
-        study: uid(&raw_study, "study")?,
-        series: None,
-        instance: None,
-    };
+    let target = Target::parse(&raw_study, None, None)?;
     retrieve(caller, &archive, &headers, target).await
 }
 
@@ -204,11 +163,7 @@ async fn series(
     Path((raw_study, raw_series)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let target = Target {
-        study: uid(&raw_study, "study")?,
-        series: Some(uid(&raw_series, "series")?),
-        instance: None,
-    };
+    let target = Target::parse(&raw_study, Some(&raw_series), None)?;
     retrieve(caller, &archive, &headers, target).await
 }
 
@@ -234,10 +189,6 @@ async fn instance(
     Path((raw_study, raw_series, raw_instance)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let target = Target {
-        study: uid(&raw_study, "study")?,
-        series: Some(uid(&raw_series, "series")?),
-        instance: Some(uid(&raw_instance, "instance")?),
-    };
+    let target = Target::parse(&raw_study, Some(&raw_series), Some(&raw_instance))?;
     retrieve(caller, &archive, &headers, target).await
 }

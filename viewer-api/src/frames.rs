@@ -1,0 +1,236 @@
+//! WADO-RS frames and bulk data of one instance (PS3.18 §10.4.1.1.3,
+//! §10.4.1.1.5), as stored: uncompressed frames as
+//! `application/octet-stream`, compressed ones as their bit stream
+//! (`image/jp2`, `image/jpeg`, `image/jls`, …), each a part of a
+//! `multipart/related` answer in the order asked. A client that asks for
+//! them otherwise is told so (406) before the file is read: decoding
+//! comes with the renderer.
+
+use crate::accept;
+use crate::target::{Opened, Target};
+use axum::extract::{FromRef, Path, State};
+use axum::http::HeaderMap;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+use telerad_access::{Access, Caller};
+use telerad_dicom::frames::{FrameError, Served, StoredPixels, media_type};
+use telerad_dicom::transfer_syntax::{EXPLICIT_VR_LITTLE_ENDIAN, is_encapsulated};
+use telerad_http::ApiError;
+use telerad_store::Archive;
+use telerad_store::audit::Outcome;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn routes<S>() -> OpenApiRouter<S>
+where
+    Arc<Archive>: FromRef<S>,
+    Arc<Access>: FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
+    OpenApiRouter::new()
+        .routes(routes!(frames))
+        .routes(routes!(bulk_data))
+}
+
+/// Frames in one request: a multi-frame ultrasound loop has a few
+/// hundred.
+const MAX_FRAMES: usize = 10_000;
+
+/// `1,2,3` → the frame numbers, in order; each from 1.
+fn frame_list(raw: &str) -> Result<Vec<u32>, ApiError> {
+    let numbers: Vec<u32> = raw
+        .split(',')
+        .map(|n| {
+            n.trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|&n| n >= 1)
+                .ok_or_else(|| {
+                    ApiError::BadRequest(format!(
+                        "frame list {raw:?}: frame numbers are whole numbers from 1, separated by commas"
+                    ))
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    if numbers.len() > MAX_FRAMES {
+        return Err(ApiError::BadRequest(format!(
+            "at most {MAX_FRAMES} frames per request"
+        )));
+    }
+    Ok(numbers)
+}
+
+/// What is read from the stored file.
+enum Wanted {
+    Frames(Vec<u32>),
+    Attribute(dicom_core::Tag),
+}
+
+/// The checks of every request here, then the file read on a blocking
+/// thread and the parts answered.
+async fn serve(
+    caller: Caller,
+    archive: &Archive,
+    headers: &HeaderMap,
+    target: Target<'_>,
+    wanted: Wanted,
+) -> Result<Response, ApiError> {
+    let opened = target.open(&caller, archive, "dicomweb.retrieve").await?;
+    let hits = archive
+        .index()
+        .search_instances(&target.search(), &opened.scope)
+        .await?;
+    target.check_found(&caller, &opened, hits.len()).await?;
+    let Some(hit) = hits.into_iter().next() else {
+        return Err(ApiError::Internal("an instance found and then not".into()));
+    };
+    let stored_syntax = hit.transfer_syntax_uid.trim_end_matches('\0');
+    let pixels = match &wanted {
+        Wanted::Frames(_) => true,
+        Wanted::Attribute(tag) => *tag == dicom_dictionary_std::tags::PIXEL_DATA,
+    };
+    let syntax = if pixels && is_encapsulated(stored_syntax) {
+        stored_syntax
+    } else {
+        EXPLICIT_VR_LITTLE_ENDIAN
+    };
+    let media = accept::frames(headers, syntax, media_type(syntax))?;
+    let path = archive.layout().absolute(&hit.path);
+    let read = tokio::task::spawn_blocking(move || {
+        let stored = StoredPixels::open(&path)?;
+        match wanted {
+            Wanted::Frames(numbers) => stored.frames(&numbers),
+            Wanted::Attribute(tag) => stored.bulk_data(tag),
+        }
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("the frame task failed: {e}")))?;
+    let parts = match read {
+        Ok(parts) => parts,
+        Err(e) => return Err(refused(&caller, &opened, e).await),
+    };
+    caller.audit(&opened.record).await?;
+    Ok(multipart(&media, parts))
+}
+
+/// A frame or attribute that is not there is a 404, audited as failed; a
+/// file that cannot be read is the server's fault.
+async fn refused(caller: &Caller, opened: &Opened, error: FrameError) -> ApiError {
+    let answer = match &error {
+        FrameError::OutOfRange { .. }
+        | FrameError::NoPixelData
+        | FrameError::NoSuchAttribute(_)
+        | FrameError::NotBulkData(_) => ApiError::NotFound(error.to_string()),
+        FrameError::Read(_) | FrameError::Inconsistent(_) => {
+            tracing::error!("WADO-RS frames: {error}");
+            ApiError::Internal(error.to_string())
+        }
+    };
+    caller
+        .not_done(opened.record.clone(), Outcome::Failed, answer)
+        .await
+}
+
+/// The parts, each of `media` with its syntax.
+fn multipart(media: &str, parts: Vec<Served>) -> Response {
+    let boundary = format!("telerad-{:016x}", rand::random::<u64>());
+    let size: usize = parts.iter().map(|p| p.bytes.len() + 128).sum();
+    let mut body = Vec::with_capacity(size + 64);
+    for part in parts {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Type: {media}; transfer-syntax={}\r\n\r\n",
+                part.transfer_syntax
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(&part.bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (
+        [(
+            CONTENT_TYPE,
+            format!("multipart/related; type=\"{media}\"; boundary={boundary}"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// Frames of one instance, as stored.
+#[utoipa::path(
+    get,
+    path = "/dicom-web/studies/{study}/series/{series}/instances/{instance}/frames/{frames}",
+    tag = "dicomweb",
+    params(
+        ("study" = String, Path, description = "Study Instance UID", pattern = r"^[0-9]+(\.[0-9]+)*$", max_length = 64),
+        ("series" = String, Path, description = "Series Instance UID", pattern = r"^[0-9]+(\.[0-9]+)*$", max_length = 64),
+        ("instance" = String, Path, description = "SOP Instance UID", pattern = r"^[0-9]+(\.[0-9]+)*$", max_length = 64),
+        ("frames" = String, Path, description = "Frame numbers from 1, separated by commas", pattern = r"^[0-9]+(,[0-9]+)*$"),
+        ("Accept" = Option<String>, Header, description = "multipart/related; type=\"application/octet-stream\" (uncompressed), or the stored frames' type (image/jp2, image/jpeg, image/jls, image/dicom-rle), or transfer-syntax=*"),
+    ),
+    responses(
+        (status = 200, description = "The frames, one part each, in the order asked", content_type = "multipart/related", body = String),
+        (status = 406, description = "The frames are stored in a syntax the Accept header does not allow", body = telerad_http::openapi::ErrorBody),
+    )
+)]
+async fn frames(
+    caller: Caller,
+    State(archive): State<Arc<Archive>>,
+    Path((raw_study, raw_series, raw_instance, raw_frames)): Path<(String, String, String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let target = Target::parse(&raw_study, Some(&raw_series), Some(&raw_instance))?;
+    let numbers = frame_list(&raw_frames)?;
+    serve(caller, &archive, &headers, target, Wanted::Frames(numbers)).await
+}
+
+/// The bulk data a metadata `BulkDataURI` names: a binary attribute of the
+/// instance, or its pixel data (compressed pixel data frame by frame).
+#[utoipa::path(
+    get,
+    path = "/dicom-web/studies/{study}/series/{series}/instances/{instance}/bulkdata/{tag}",
+    tag = "dicomweb",
+    params(
+        ("study" = String, Path, description = "Study Instance UID", pattern = r"^[0-9]+(\.[0-9]+)*$", max_length = 64),
+        ("series" = String, Path, description = "Series Instance UID", pattern = r"^[0-9]+(\.[0-9]+)*$", max_length = 64),
+        ("instance" = String, Path, description = "SOP Instance UID", pattern = r"^[0-9]+(\.[0-9]+)*$", max_length = 64),
+        ("tag" = String, Path, description = "The attribute's tag, eight hexadecimal digits", pattern = r"^[0-9A-Fa-f]{8}$"),
+    ),
+    responses(
+        (status = 200, description = "The value, in one part (or one per frame of compressed pixel data)", content_type = "multipart/related", body = String),
+        (status = 406, description = "The value is stored in a syntax the Accept header does not allow", body = telerad_http::openapi::ErrorBody),
+    )
+)]
+async fn bulk_data(
+    caller: Caller,
+    State(archive): State<Arc<Archive>>,
+    Path((raw_study, raw_series, raw_instance, raw_tag)): Path<(String, String, String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let target = Target::parse(&raw_study, Some(&raw_series), Some(&raw_instance))?;
+    let tag = u32::from_str_radix(&raw_tag, 16)
+        .ok()
+        .filter(|_| raw_tag.len() == 8)
+        .map(|t| dicom_core::Tag((t >> 16) as u16, (t & 0xFFFF) as u16))
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!("tag {raw_tag:?}: eight hexadecimal digits"))
+        })?;
+    serve(caller, &archive, &headers, target, Wanted::Attribute(tag)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::frame_list;
+
+    #[test]
+    fn frame_lists_are_numbers_from_one() {
+        assert_eq!(frame_list("1").expect("one"), [1]);
+        assert_eq!(frame_list("3,1,2").expect("three"), [3, 1, 2]);
+        for bad in ["", "0", "1,,2", "-1", "1.5", "a", "99999999999"] {
+            assert!(frame_list(bad).is_err(), "{bad}");
+        }
+    }
+}
