@@ -276,9 +276,12 @@ run_storescp() {
 # Counts what telerad stored: files under DATA/studies, and the instance
 # count its own API reports. Prints "files api_count".
 telerad_counts() {
-    local data=$1 files api
+    local data=$1 files api token
     files=$(find "$data/studies" -type f -name '*.dcm' | wc -l)
-    api=$(curl -fsS "http://127.0.0.1:$TELERAD_HTTP_PORT/api/studies?limit=1000" |
+    # The API answers signed-in callers only: the first administrator's
+    # token, made after the measured push.
+    token=$("$TELERAD" token create admin --name bench --config "$WORK/telerad.toml" --data-dir "$data")
+    api=$(curl -fsS -H "authorization: Bearer $token" "http://127.0.0.1:$TELERAD_HTTP_PORT/api/studies?limit=1000" |
         jq '[.items[].instance_count] | add // 0')
     echo "$files $api"
 }

@@ -468,16 +468,8 @@ fn a_viewer_reads_metadata_written_when_the_images_were_stored(backend: &Backend
     );
     assert_eq!(whole, 3);
 
-    // Answered from the index: with the files out of reach, the same.
-    let studies = server.data_dir.join("studies");
-    let away = server.data_dir.join("studies.away");
-    std::fs::rename(&studies, &away).expect("move the stored files away");
-    let without_files = series_metadata();
-    std::fs::rename(&away, &studies).expect("put them back");
-    assert_eq!(without_files, first);
-
-    // An instance stored before metadata was kept (an older database) has
-    // it built from its file at its first request, and kept.
+    // Answered from the index, once the metadata written behind the
+    // acknowledgements is there: with the files out of reach, the same.
     let rt = runtime();
     let index = server.index(&rt);
     let count = || {
@@ -487,7 +479,20 @@ fn a_viewer_reads_metadata_written_when_the_images_were_stored(backend: &Backend
         )
         .expect("count")
     };
-    assert_eq!(count(), 4, "one row per stored instance");
+    eventually(
+        "one metadata row per stored instance",
+        Duration::from_secs(30),
+        || (count() == 4).then_some(()),
+    );
+    let studies = server.data_dir.join("studies");
+    let away = server.data_dir.join("studies.away");
+    std::fs::rename(&studies, &away).expect("move the stored files away");
+    let without_files = series_metadata();
+    std::fs::rename(&away, &studies).expect("put them back");
+    assert_eq!(without_files, first);
+
+    // An instance stored before metadata was kept (an older database) has
+    // it built from its file at its first request, and kept.
     rt.block_on(sqlx::query("DELETE FROM instance_metadata").execute(index.database().pool()))
         .expect("forget the metadata");
     assert_eq!(series_metadata(), first);
@@ -669,6 +674,90 @@ fn a_viewer_retrieves_frames_as_stored() {
     }
     let (status, body) = server.get_as(None, &format!("{ct_base}/frames/1"));
     assert_eq!(status, 401, "{body}");
+
+    // Rendered: the real client's PNG, then windows, presets, viewports
+    // and thumbnails read back as pictures.
+    let png = dicomweb_client(
+        &server,
+        &clinician,
+        &format!(
+            "list(client.retrieve_instance_rendered('{study}', '{series}', '{sop}', \
+             media_types=('image/png',))[:8])"
+        ),
+    );
+    assert_eq!(
+        png,
+        serde_json::json!([137, 80, 78, 71, 13, 10, 26, 10]),
+        "a PNG"
+    );
+    let picture = |path: &str, accept: &str| {
+        let (status, content_type, body) = get_bytes(&server, &clinician, path, accept);
+        assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
+        let format = match content_type.as_str() {
+            "image/png" => image::ImageFormat::Png,
+            "image/jpeg" => image::ImageFormat::Jpeg,
+            other => panic!("{path}: {other}"),
+        };
+        image::load_from_memory_with_format(&body, format)
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+            .to_luma8()
+    };
+    let full = picture(&format!("{ct_base}/rendered?preset=brain"), "image/png");
+    assert_eq!(
+        (full.width(), full.height()),
+        (u32::from(ct.columns), u32::from(ct.rows))
+    );
+    let bone = picture(&format!("{ct_base}/rendered?preset=bone"), "image/png");
+    assert_ne!(
+        full.as_raw(),
+        bone.as_raw(),
+        "another window, another picture"
+    );
+    let same = picture(
+        &format!("{ct_base}/frames/1/rendered?window=40,80"),
+        "image/png",
+    );
+    assert_eq!(full.as_raw(), same.as_raw(), "the brain preset is 40,80");
+    let small = picture(&format!("{ct_base}/rendered?viewport=64,64"), "image/jpeg");
+    assert_eq!((small.width(), small.height()), (64, 64));
+    let j2k = picture(&format!("{base}/rendered"), "*/*");
+    assert_eq!((j2k.width(), j2k.height()), (64, 64));
+    for path in [
+        format!("/dicom-web/studies/{study}/series/{series}/thumbnail"),
+        format!("/dicom-web/studies/{study}/thumbnail"),
+        format!("{ct_base}/thumbnail"),
+    ] {
+        let thumbnail = picture(&path, "image/jpeg");
+        assert!(
+            thumbnail.width() <= 128 && thumbnail.height() <= 128,
+            "{path}"
+        );
+    }
+    for (path, accept, expected) in [
+        (
+            format!("{ct_base}/rendered?preset=cardiac"),
+            "image/png",
+            400,
+        ),
+        (format!("{ct_base}/rendered?window=40,0"), "image/png", 400),
+        (
+            format!("{ct_base}/rendered?viewport=0,10"),
+            "image/png",
+            400,
+        ),
+        (format!("{ct_base}/rendered?quality=101"), "image/jpeg", 400),
+        (format!("{ct_base}/frames/2/rendered"), "image/png", 404),
+        (format!("{ct_base}/frames/1,2/rendered"), "image/png", 400),
+        (format!("{ct_base}/rendered"), "application/pdf", 406),
+    ] {
+        let (status, _, body) = get_bytes(&server, &clinician, &path, accept);
+        assert_eq!(
+            status,
+            expected,
+            "{path}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
 }
 
 /// A viewer served from another origin: the browser's preflight and its

@@ -47,7 +47,6 @@ fn instance(study: usize, n: usize) -> NewInstance {
         calling_ae_title: "BENCH".to_string(),
         received_at: 1_700_000_000_000,
         complete_after: 1_700_000_020_000,
-        metadata: None,
     }
 }
 

@@ -19,6 +19,7 @@ use crate::clock::Clock;
 use crate::error::StoreError;
 use crate::index::{IdentityConflict, IndexError, NewInstance, StudyIndex};
 use crate::layout::{Layout, create_dir_durable, sync_dir};
+use crate::metadata_writer::{MetadataJob, MetadataWriter};
 use crate::writeback::Writeback;
 use std::collections::HashMap;
 use std::io::Write;
@@ -50,6 +51,9 @@ pub struct Archive {
     /// for its next poll.
     study_events: Arc<tokio::sync::Notify>,
     _event_listener: Option<crate::events::AbortOnDrop>,
+    /// Builds the WADO-RS metadata of committed instances, behind their
+    /// acknowledgement.
+    metadata: MetadataWriter,
 }
 
 /// An instance being received; dropping it discards what was written.
@@ -152,6 +156,7 @@ impl Archive {
         }
         let study_events = Arc::new(tokio::sync::Notify::new());
         let _event_listener = crate::events::wake_on_append(index.database(), study_events.clone());
+        let metadata = MetadataWriter::spawn(index.clone());
         Ok(Archive {
             layout,
             index,
@@ -162,6 +167,7 @@ impl Archive {
                 .collect(),
             study_events,
             _event_listener,
+            metadata,
             max_instance_bytes: config.dicom.max_instance_bytes,
         })
     }
@@ -332,8 +338,8 @@ impl Archive {
             version,
             relative,
             size_bytes,
-            metadata,
         } = placed;
+        let pixel_data = attributes.pixel_data;
         let absolute = self.layout.absolute(&relative);
         let now = self.clock.now_ms();
         let quiet = self
@@ -352,7 +358,6 @@ impl Archive {
             received_at: now,
             complete_after: now + i64::try_from(quiet.as_millis()).unwrap_or(i64::MAX / 2),
             attributes,
-            metadata,
         };
         let (staged, durable) = tokio::join!(self.index.try_stage_instance(&new), joined(durable));
         if let Err(e) = durable {
@@ -379,6 +384,12 @@ impl Archive {
         if version > 1 {
             tracing::info!(sop_instance_uid = %sop, version, "same SOP Instance UID with different content: stored as version {version}");
         }
+        self.metadata.queue(MetadataJob {
+            sop_instance_uid: sop.clone(),
+            version,
+            path: absolute,
+            pixel_data,
+        });
         Ok(Stored::New {
             version,
             path: relative,
@@ -437,7 +448,6 @@ struct Placed {
     version: i64,
     relative: String,
     size_bytes: i64,
-    metadata: Option<String>,
 }
 
 /// Checks the data set to its end, then places the file in the tree, durable
@@ -502,21 +512,6 @@ fn place_durably(
     let size_bytes =
         i64::try_from(pending.dataset_offset + pending.dataset_len).unwrap_or(i64::MAX);
     let target = layout.absolute(&relative);
-    // Built here, on the thread that already has the file in the page
-    // cache, so that it is indexed with the instance. A data set
-    // dicom-object cannot read, though well formed, is still stored: its
-    // metadata is then built at its first request (and fails there too,
-    // with a reason).
-    let metadata = match telerad_dicom::metadata::instance_metadata(
-        pending.file.path(),
-        attributes.pixel_data,
-    ) {
-        Ok(metadata) => Some(metadata),
-        Err(e) => {
-            tracing::warn!(sop_instance_uid = %attributes.sop_instance_uid, "no WADO-RS metadata built: {e}");
-            None
-        }
-    };
     let placing = Checked::Placing(Box::new(Placed {
         header: pending.header,
         attributes,
@@ -524,7 +519,6 @@ fn place_durably(
         version,
         relative,
         size_bytes,
-        metadata,
     }));
     if checked.send(placing).is_err() {
         // Nobody waits for this instance any more (the association was

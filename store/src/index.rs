@@ -84,8 +84,6 @@ pub struct NewInstance {
     pub calling_ae_title: String,
     pub received_at: i64,
     pub complete_after: i64,
-    /// Its WADO-RS metadata (DICOM JSON), when it could be built.
-    pub metadata: Option<String>,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -620,17 +618,6 @@ impl StudyIndex {
         .bind(new.received_at)
         .execute(&mut *tx)
         .await?;
-        if let Some(metadata) = &new.metadata {
-            sqlx::query(
-                "INSERT INTO instance_metadata (instance_id, json) \
-                 SELECT id, $3 FROM instances WHERE sop_instance_uid = $1 AND version = $2",
-            )
-            .bind(&a.sop_instance_uid)
-            .bind(new.version)
-            .bind(metadata)
-            .execute(&mut *tx)
-            .await?;
-        }
         Ok(StagedInstance { tx, _lock: lock })
     }
 

@@ -23,6 +23,7 @@ pub mod ids;
 pub mod index;
 pub mod layout;
 pub mod messages;
+mod metadata_writer;
 pub mod notices;
 pub mod outbox;
 pub mod process_lock;

@@ -32,7 +32,6 @@ async fn study(index: &StudyIndex, site: &str, uid: &str) -> StudyId {
             calling_ae_title: "SITE".into(),
             received_at: 1,
             complete_after: 2,
-            metadata: None,
         })
         .await
         .expect("an instance");

@@ -33,7 +33,6 @@ async fn index_with_one_study(url: &str) -> StudyIndex {
             calling_ae_title: "SITE_A".into(),
             received_at: 1,
             complete_after: 2,
-            metadata: None,
         })
         .await
         .expect("an instance");

@@ -1,8 +1,9 @@
 //! DICOMweb for radiologists' viewers (DICOM PS3.18): QIDO-RS, the
 //! searches for studies, series and instances, answered from the index;
 //! WADO-RS retrieval of whole instances, streamed from the stored files,
-//! of their metadata, written in the index when they were stored, and of
-//! their frames and bulk data as stored.
+//! of their metadata, written in the index when they were stored, of
+//! their frames and bulk data as stored, and of frames rendered as JPEG or
+//! PNG (decoded, windowed with CT presets or automatically for MR).
 //! It answers through `telerad-http` (errors, the common layers) and
 //! `telerad-access` (the caller, the scope, the audit trail), beside
 //! `telerad-worklist`, not on it.
@@ -11,13 +12,17 @@
 //! operators' endpoints (`telerad-operations`).
 
 pub mod accept;
+pub mod decode;
 pub mod dicom_json;
 pub mod frames;
 pub mod metadata;
 pub mod qido;
 pub mod query;
+pub mod render;
+pub mod rendered;
 pub mod target;
 pub mod wado;
+pub mod window;
 
 use axum::extract::FromRef;
 use std::sync::Arc;
@@ -36,6 +41,7 @@ where
         .merge(wado::routes())
         .merge(metadata::routes())
         .merge(frames::routes())
+        .merge(rendered::routes())
 }
 
 /// Lets the pages of `origins` (a viewer served elsewhere) call these

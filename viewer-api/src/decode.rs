@@ -1,0 +1,271 @@
+//! One frame of a stored instance, decoded for rendering: greyscale as
+//! modality values (Rescale Slope and Intercept applied, signed pixels
+//! read as signed), colour as 8-bit RGB.
+//!
+//! Decompression is dicom-pixeldata's (JPEG through jpeg-decoder, RLE,
+//! JPEG 2000 through OpenJPEG); what it leaves to its caller is done here:
+//! planar colour put back pixel by pixel, native YCbCr turned to RGB
+//! (PS3.3 §C.7.6.3.1.2), MONOCHROME1 noted for inversion after the window.
+
+use crate::window::Window;
+use dicom_dictionary_std::tags;
+use dicom_object::{DefaultDicomObject, OpenFileOptions};
+use dicom_pixeldata::{PhotometricInterpretation, PixelDecoder, PlanarConfiguration};
+use std::path::Path;
+use telerad_dicom::transfer_syntax::is_encapsulated;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("cannot read the stored file: {0}")]
+    Read(String),
+    #[error("frame {asked} does not exist: the instance has {frames} frame(s)")]
+    OutOfRange { asked: u32, frames: u32 },
+    #[error("the instance has no pixel data")]
+    NoPixelData,
+    #[error("cannot decode the pixel data: {0}")]
+    Decode(String),
+    #[error("{0} is not rendered")]
+    Unsupported(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pixels {
+    /// Modality values, row by row.
+    Grey(Vec<f32>),
+    /// R, G, B per pixel, row by row.
+    Rgb(Vec<u8>),
+}
+
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    pub width: u32,
+    pub height: u32,
+    pub pixels: Pixels,
+    /// The first window the modality stored (Window Center and Width).
+    pub stored_window: Option<Window>,
+    /// Shown inverted: low values bright (PS3.3 §C.7.6.3.1.2).
+    pub monochrome1: bool,
+    pub modality: String,
+}
+
+fn text(object: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<String> {
+    object
+        .element_opt(tag)
+        .ok()
+        .flatten()
+        .and_then(|e| e.to_str().ok())
+        .map(|s| {
+            s.trim_matches(|c: char| c == '\0' || c.is_whitespace())
+                .to_string()
+        })
+}
+
+fn first_number(object: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<f64> {
+    object
+        .element_opt(tag)
+        .ok()
+        .flatten()
+        .and_then(|e| e.to_multi_float64().ok())
+        .and_then(|v| v.first().copied())
+}
+
+/// Frame `frame` (from 1) of the instance stored at `path`.
+pub fn decode(path: &Path, frame: u32) -> Result<Decoded, DecodeError> {
+    let object = OpenFileOptions::new()
+        .open_file(path)
+        .map_err(|e| DecodeError::Read(e.to_string()))?;
+    if object
+        .element_opt(tags::PIXEL_DATA)
+        .ok()
+        .flatten()
+        .is_none()
+    {
+        return Err(DecodeError::NoPixelData);
+    }
+    let frames = first_number(&object, tags::NUMBER_OF_FRAMES).map_or(1, |n| n.max(1.0) as u32);
+    if frame == 0 || frame > frames {
+        return Err(DecodeError::OutOfRange {
+            asked: frame,
+            frames,
+        });
+    }
+    let encapsulated = is_encapsulated(object.meta().transfer_syntax());
+    let decoded = object
+        .decode_pixel_data_frame(frame - 1)
+        .map_err(|e| DecodeError::Decode(e.to_string()))?;
+    let (width, height) = (decoded.columns(), decoded.rows());
+    let pixel_count = width as usize * height as usize;
+    let interpretation = decoded.photometric_interpretation().clone();
+    let pixels = if decoded.samples_per_pixel() == 1 {
+        let values: Vec<f32> = decoded
+            .to_vec_frame(0)
+            .map_err(|e| DecodeError::Decode(e.to_string()))?;
+        Pixels::Grey(values)
+    } else {
+        if decoded.bits_allocated() != 8 {
+            return Err(DecodeError::Unsupported(format!(
+                "colour of {} bits per sample",
+                decoded.bits_allocated()
+            )));
+        }
+        let data = decoded
+            .frame_data(0)
+            .map_err(|e| DecodeError::Decode(e.to_string()))?;
+        let mut rgb = if decoded.planar_configuration() == PlanarConfiguration::PixelFirst {
+            // RRR…GGG…BBB: one plane per colour.
+            let (r, rest) = data.split_at(pixel_count.min(data.len()));
+            let (g, b) = rest.split_at(pixel_count.min(rest.len()));
+            (0..pixel_count.min(b.len()))
+                .flat_map(|i| [r[i], g[i], b[i]])
+                .collect()
+        } else {
+            data.to_vec()
+        };
+        // Decoders give RGB (PS3.5 §8.2: what the codec reconstructs); only
+        // native YCbCr is converted here.
+        match (&interpretation, encapsulated) {
+            (PhotometricInterpretation::YbrFull, false) => ybr_full_to_rgb(&mut rgb),
+            (PhotometricInterpretation::YbrFull422, false) => {
+                return Err(DecodeError::Unsupported(
+                    "native YBR_FULL_422 (subsampled) pixel data".into(),
+                ));
+            }
+            _ => {}
+        }
+        Pixels::Rgb(rgb)
+    };
+    let expected = match &pixels {
+        Pixels::Grey(v) => v.len(),
+        Pixels::Rgb(v) => v.len() / 3,
+    };
+    if expected != pixel_count {
+        return Err(DecodeError::Decode(format!(
+            "{expected} pixels decoded for a {width} × {height} frame"
+        )));
+    }
+    let stored_window = match (
+        first_number(&object, tags::WINDOW_CENTER),
+        first_number(&object, tags::WINDOW_WIDTH),
+    ) {
+        (Some(center), Some(width)) if width > 0.0 => Some(Window {
+            center,
+            width,
+            function: crate::window::Function::Linear,
+        }),
+        _ => None,
+    };
+    Ok(Decoded {
+        width,
+        height,
+        pixels,
+        stored_window,
+        monochrome1: interpretation == PhotometricInterpretation::Monochrome1,
+        modality: text(&object, tags::MODALITY).unwrap_or_default(),
+    })
+}
+
+/// YCbCr full range to RGB (PS3.3 §C.7.6.3.1.2, ITU-R BT.601).
+fn ybr_full_to_rgb(pixels: &mut [u8]) {
+    for p in pixels.chunks_exact_mut(3) {
+        let (y, cb, cr) = (
+            f32::from(p[0]),
+            f32::from(p[1]) - 128.0,
+            f32::from(p[2]) - 128.0,
+        );
+        p[0] = (y + 1.402 * cr).round().clamp(0.0, 255.0) as u8;
+        p[1] = (y - 0.344_136 * cb - 0.714_136 * cr)
+            .round()
+            .clamp(0.0, 255.0) as u8;
+        p[2] = (y + 1.772 * cb).round().clamp(0.0, 255.0) as u8;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(name: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../fixtures/samples")
+            .join(name)
+    }
+
+    #[test]
+    fn compressed_copies_decode_to_the_uncompressed_pixels() {
+        let original = decode(&sample("MR_small.dcm"), 1).expect("the original");
+        assert_eq!((original.width, original.height), (64, 64));
+        for copy in [
+            "MR_small_RLE.dcm",
+            "MR_small_jp2klossless.dcm",
+            "MR_small_bigendian.dcm",
+            "MR_small_implicit.dcm",
+        ] {
+            let decoded = decode(&sample(copy), 1).expect(copy);
+            assert_eq!(decoded.pixels, original.pixels, "{copy}");
+        }
+        assert!(matches!(
+            decode(&sample("MR_small.dcm"), 2),
+            Err(DecodeError::OutOfRange {
+                asked: 2,
+                frames: 1
+            })
+        ));
+    }
+
+    /// The samples OpenJPEG's own `opj_decompress` makes of a frame's
+    /// code stream, against dicom-pixeldata's decoding of the same frame
+    /// (both as stored, before any rescale): the same, bit for bit.
+    #[test]
+    fn jpeg_2000_decodes_as_openjpeg_decodes_it() {
+        for name in ["MR_small_jp2klossless.dcm", "JPEG2000.dcm"] {
+            let path = sample(name);
+            let stored = telerad_dicom::frames::StoredPixels::open(&path).expect(name);
+            let code_stream = stored.frames(&[1]).expect("frame 1").remove(0).bytes;
+            let dir = tempfile::tempdir().expect("a temp dir");
+            let (input, output) = (dir.path().join("frame.j2k"), dir.path().join("frame.rawl"));
+            std::fs::write(&input, &code_stream).expect("write");
+            let out = std::process::Command::new("/usr/bin/opj_decompress")
+                .arg("-i")
+                .arg(&input)
+                .arg("-o")
+                .arg(&output)
+                .output()
+                .expect("run opj_decompress (apt-get install libopenjp2-tools)");
+            assert!(out.status.success(), "{name}: {out:?}");
+            let theirs = std::fs::read(&output).expect("their samples");
+            let object = dicom_object::open_file(&path).expect(name);
+            let decoded = object.decode_pixel_data_frame(0).expect("decoded");
+            let ours = decoded.frame_data(0).expect("frame data");
+            assert_eq!(ours.len(), theirs.len(), "{name}");
+            assert!(ours == &theirs[..], "{name}: the samples differ");
+        }
+    }
+
+    #[test]
+    fn ct_values_are_hounsfield_units() {
+        let ct = decode(&sample("CT_small.dcm"), 1).expect("the CT");
+        let Pixels::Grey(values) = &ct.pixels else {
+            panic!("a grey image")
+        };
+        // Rescale Intercept -1024: air is near -1000 HU, nothing below
+        // -2048.
+        let min = values.iter().copied().fold(f32::MAX, f32::min);
+        assert!((-2048.0..-500.0).contains(&min), "{min}");
+        assert_eq!(ct.modality, "CT");
+    }
+
+    #[test]
+    fn colour_images_come_out_as_rgb() {
+        for name in ["SC_rgb_jpeg_dcmtk.dcm", "examples_ybr_color.dcm"] {
+            let decoded = decode(&sample(name), 1).expect(name);
+            let Pixels::Rgb(rgb) = &decoded.pixels else {
+                panic!("{name}: a colour image")
+            };
+            assert_eq!(
+                rgb.len(),
+                decoded.width as usize * decoded.height as usize * 3,
+                "{name}"
+            );
+        }
+    }
+}
