@@ -555,9 +555,9 @@ fn sample(name: &str) -> (std::path::PathBuf, String, String, String) {
     (path, study, series, sop)
 }
 
-/// Frames as stored: the uncompressed CT as octets, the JPEG 2000 MR as
-/// its code stream (refused as octets: it is not decoded yet), the bulk
-/// data its metadata names; frames that do not exist are not found.
+/// Frames: the uncompressed CT as octets, the JPEG 2000 MR as its code
+/// stream or decoded, the bulk data its metadata names; frames that do not
+/// exist are not found. Then rendered frames and thumbnails.
 #[test]
 fn a_viewer_retrieves_frames_as_stored() {
     let server = TestServer::start(&Backend::Sqlite);
@@ -647,13 +647,39 @@ fn a_viewer_retrieves_frames_as_stored() {
         &[0xFF, 0x4F, 0xFF, 0x51],
         "SOC, SIZ"
     );
-    let (status, _, _) = get_bytes(
+    // Asked for uncompressed: decoded, the pixels of the uncompressed copy
+    // of the same MR.
+    let (status, content_type, body) = get_bytes(
         &server,
         &clinician,
         &format!("{base}/frames/1"),
         "multipart/related; type=\"application/octet-stream\"",
     );
-    assert_eq!(status, 406, "compressed frames are not decoded yet");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert!(
+        content_type.contains("application/octet-stream"),
+        "{content_type}"
+    );
+    let (original, ..) = sample("MR_small.dcm");
+    let original = dicom_object::open_file(original).expect("the original");
+    let pixels = original
+        .element(dicom_dictionary_std::tags::PIXEL_DATA)
+        .expect("pixels")
+        .to_bytes()
+        .expect("bytes")
+        .into_owned();
+    assert_eq!(pixels.len(), 64 * 64 * 2);
+    assert!(
+        body.windows(pixels.len()).any(|w| w == pixels),
+        "the decoded frame is the original's pixels"
+    );
+    let (status, _, _) = get_bytes(
+        &server,
+        &clinician,
+        &format!("{base}/frames/1"),
+        "multipart/related; type=\"image/jpeg\"",
+    );
+    assert_eq!(status, 406, "not transcoded to another compression");
 
     // Frames and attributes that are not there; malformed lists.
     let ct_base = format!("/dicom-web/studies/{study}/series/{series}/instances/{sop}");

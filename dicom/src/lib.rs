@@ -19,7 +19,8 @@
 //! - [`frames`]: the frames and bulk data of a stored instance as stored,
 //!   for WADO-RS `frames` and `bulkdata`.
 //!
-//! Decoding and rendering for the viewer belong here when they come.
+//! Decoding and rendering for the viewer are `telerad-viewer-api`'s: only it
+//! needs the codecs.
 //!
 //! It is not a DICOM toolkit: encoding and parsing are dicom-rs's job, and
 //! this crate only says how telerad uses it. Nor does it know of the

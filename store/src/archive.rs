@@ -19,7 +19,7 @@ use crate::clock::Clock;
 use crate::error::StoreError;
 use crate::index::{IdentityConflict, IndexError, NewInstance, StudyIndex};
 use crate::layout::{Layout, create_dir_durable, sync_dir};
-use crate::metadata_writer::{MetadataJob, MetadataWriter};
+use crate::metadata_writer::MetadataWriter;
 use crate::writeback::Writeback;
 use std::collections::HashMap;
 use std::io::Write;
@@ -51,9 +51,8 @@ pub struct Archive {
     /// for its next poll.
     study_events: Arc<tokio::sync::Notify>,
     _event_listener: Option<crate::events::AbortOnDrop>,
-    /// Builds the WADO-RS metadata of committed instances, behind their
-    /// acknowledgement.
-    metadata: MetadataWriter,
+    /// Builds the WADO-RS metadata of complete studies.
+    _metadata: MetadataWriter,
 }
 
 /// An instance being received; dropping it discards what was written.
@@ -118,6 +117,8 @@ pub enum OpenError {
     Database(#[from] crate::db::DbError),
     #[error("cannot record the configured sites and radiologists in the database: {0}")]
     Sites(#[source] sqlx::Error),
+    #[error("cannot start the WADO-RS metadata writer: {0}")]
+    Metadata(#[source] sqlx::Error),
 }
 
 impl Archive {
@@ -156,7 +157,9 @@ impl Archive {
         }
         let study_events = Arc::new(tokio::sync::Notify::new());
         let _event_listener = crate::events::wake_on_append(index.database(), study_events.clone());
-        let metadata = MetadataWriter::spawn(index.clone());
+        let _metadata = MetadataWriter::start(index.clone(), layout.clone())
+            .await
+            .map_err(OpenError::Metadata)?;
         Ok(Archive {
             layout,
             index,
@@ -167,7 +170,7 @@ impl Archive {
                 .collect(),
             study_events,
             _event_listener,
-            metadata,
+            _metadata,
             max_instance_bytes: config.dicom.max_instance_bytes,
         })
     }
@@ -339,7 +342,6 @@ impl Archive {
             relative,
             size_bytes,
         } = placed;
-        let pixel_data = attributes.pixel_data;
         let absolute = self.layout.absolute(&relative);
         let now = self.clock.now_ms();
         let quiet = self
@@ -384,12 +386,6 @@ impl Archive {
         if version > 1 {
             tracing::info!(sop_instance_uid = %sop, version, "same SOP Instance UID with different content: stored as version {version}");
         }
-        self.metadata.queue(MetadataJob {
-            sop_instance_uid: sop.clone(),
-            version,
-            path: absolute,
-            pixel_data,
-        });
         Ok(Stored::New {
             version,
             path: relative,

@@ -353,31 +353,6 @@ impl StudyIndex {
         Ok(())
     }
 
-    /// Keeps the metadata built for each `(SOP Instance UID, version,
-    /// DICOM JSON)`, in one transaction; rows already there stay.
-    pub async fn keep_metadata_of_versions(
-        &self,
-        built: &[(String, i64, String)],
-    ) -> Result<(), sqlx::Error> {
-        if built.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.pool().begin().await?;
-        for (sop, version, json) in built {
-            sqlx::query(
-                "INSERT INTO instance_metadata (instance_id, json) \
-                 SELECT id, $3 FROM instances WHERE sop_instance_uid = $1 AND version = $2 \
-                 ON CONFLICT (instance_id) DO NOTHING",
-            )
-            .bind(sop)
-            .bind(version)
-            .bind(json)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await
-    }
-
     async fn instances<T>(
         &self,
         search: &InstanceSearch,

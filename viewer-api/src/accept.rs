@@ -102,8 +102,8 @@ pub fn dicom(headers: &HeaderMap) -> Result<DicomRequest, ApiError> {
 /// with `stored_media` (PS3.18 Table 8.7.3-5), if the request's `Accept`
 /// allows them as they are: a range of their media type (with no syntax,
 /// `*`, or theirs), `application/octet-stream` with `*` or theirs (with
-/// no syntax, only uncompressed frames), or any type. Else 406: decoding
-/// comes later.
+/// no syntax, only uncompressed frames), or any type. Else 406 (the
+/// caller may still decode them: [`uncompressed_frames`]).
 pub fn frames(headers: &HeaderMap, syntax: &str, stored_media: &str) -> Result<String, ApiError> {
     const OCTETS: &str = "application/octet-stream";
     let Some(accept) = headers.get(ACCEPT).and_then(|v| v.to_str().ok()) else {
@@ -145,9 +145,33 @@ pub fn frames(headers: &HeaderMap, syntax: &str, stored_media: &str) -> Result<S
     }
     Err(ApiError::NotAcceptable(format!(
         "Accept {accept:?}: the frames are stored as {syntax} ({stored_media}); ask for that \
-         media type, or application/octet-stream with transfer-syntax=* (decoding is not \
-         offered yet)"
+         media type, application/octet-stream (decoded, Explicit VR Little Endian), or \
+         application/octet-stream with transfer-syntax=* (as stored)"
     )))
+}
+
+/// Whether the request allows uncompressed frames: `application/octet-
+/// stream` (in a multipart range's `type`, or bare) with no syntax or
+/// Explicit VR Little Endian (PS3.18 §8.7.3.5.2's default for frames).
+pub fn uncompressed_frames(headers: &HeaderMap) -> bool {
+    let Some(accept) = headers.get(ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    accept.split(',').any(|range| {
+        let (media, params) = parameters(range);
+        let param = |name: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let kind = match media.as_str() {
+            "multipart/related" => param("type").map(str::to_ascii_lowercase),
+            _ => Some(media.clone()),
+        };
+        kind.as_deref() == Some("application/octet-stream")
+            && param("transfer-syntax").is_none_or(|ts| ts == EXPLICIT_VR_LITTLE_ENDIAN)
+    })
 }
 
 #[cfg(test)]
@@ -255,5 +279,26 @@ mod tests {
             None
         );
         assert_eq!(frames(&HeaderMap::new(), J2K, "image/jp2").ok(), jp2);
+    }
+
+    #[test]
+    fn uncompressed_frames_are_octets_in_the_default_syntax() {
+        let allows = |accept: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(ACCEPT, HeaderValue::from_str(accept).expect("a header"));
+            uncompressed_frames(&headers)
+        };
+        assert!(allows(
+            "multipart/related; type=\"application/octet-stream\""
+        ));
+        assert!(allows(
+            "multipart/related; type=application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1"
+        ));
+        assert!(allows("image/jp2, application/octet-stream"));
+        assert!(!allows(
+            "multipart/related; type=\"application/octet-stream\"; transfer-syntax=*"
+        ));
+        assert!(!allows("multipart/related; type=\"image/jp2\""));
+        assert!(!uncompressed_frames(&HeaderMap::new()));
     }
 }

@@ -164,6 +164,42 @@ pub fn decode(path: &Path, frame: u32) -> Result<Decoded, DecodeError> {
     })
 }
 
+/// Frames `numbers` (from 1; all of them when `None`) decompressed to
+/// native pixel data, little endian (Explicit VR Little Endian's pixels),
+/// colour as RGB pixel by pixel: what a client that cannot decode asks
+/// for.
+pub fn native_frames(path: &Path, numbers: Option<&[u32]>) -> Result<Vec<Vec<u8>>, DecodeError> {
+    let object = OpenFileOptions::new()
+        .open_file(path)
+        .map_err(|e| DecodeError::Read(e.to_string()))?;
+    if object
+        .element_opt(tags::PIXEL_DATA)
+        .ok()
+        .flatten()
+        .is_none()
+    {
+        return Err(DecodeError::NoPixelData);
+    }
+    let frames = first_number(&object, tags::NUMBER_OF_FRAMES).map_or(1, |n| n.max(1.0) as u32);
+    let all: Vec<u32> = (1..=frames).collect();
+    let numbers = numbers.unwrap_or(&all);
+    if let Some(&asked) = numbers.iter().find(|&&n| n == 0 || n > frames) {
+        return Err(DecodeError::OutOfRange { asked, frames });
+    }
+    numbers
+        .iter()
+        .map(|&n| {
+            let decoded = object
+                .decode_pixel_data_frame(n - 1)
+                .map_err(|e| DecodeError::Decode(e.to_string()))?;
+            decoded
+                .frame_data(0)
+                .map(<[u8]>::to_vec)
+                .map_err(|e| DecodeError::Decode(e.to_string()))
+        })
+        .collect()
+}
+
 /// YCbCr full range to RGB (PS3.3 §C.7.6.3.1.2, ITU-R BT.601).
 fn ybr_full_to_rgb(pixels: &mut [u8]) {
     for p in pixels.chunks_exact_mut(3) {

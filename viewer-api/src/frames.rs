@@ -2,11 +2,13 @@
 //! §10.4.1.1.5), as stored: uncompressed frames as
 //! `application/octet-stream`, compressed ones as their bit stream
 //! (`image/jp2`, `image/jpeg`, `image/jls`, …), each a part of a
-//! `multipart/related` answer in the order asked. A client that asks for
-//! them otherwise is told so (406) before the file is read: decoding
-//! comes with the renderer.
+//! `multipart/related` answer in the order asked. Compressed frames are
+//! decoded for a client that asks for `application/octet-stream` in the
+//! default syntax; any other form is refused (406) before the file is
+//! read.
 
 use crate::accept;
+use crate::decode::{DecodeError, native_frames};
 use crate::target::{Opened, Target};
 use axum::extract::{FromRef, Path, State};
 use axum::http::HeaderMap;
@@ -95,14 +97,44 @@ async fn serve(
     } else {
         EXPLICIT_VR_LITTLE_ENDIAN
     };
-    let media = accept::frames(headers, syntax, media_type(syntax))?;
-    let path = archive.layout().absolute(&hit.path);
-    let read = tokio::task::spawn_blocking(move || {
-        let stored = StoredPixels::open(&path)?;
-        match wanted {
-            Wanted::Frames(numbers) => stored.frames(&numbers),
-            Wanted::Attribute(tag) => stored.bulk_data(tag),
+    // As stored when the request allows it; compressed pixels decoded
+    // when it asks for uncompressed ones.
+    let (media, decoded) = match accept::frames(headers, syntax, media_type(syntax)) {
+        Ok(media) => (media, false),
+        Err(_)
+            if pixels
+                && syntax != EXPLICIT_VR_LITTLE_ENDIAN
+                && accept::uncompressed_frames(headers) =>
+        {
+            ("application/octet-stream".to_string(), true)
         }
+        Err(e) => return Err(e),
+    };
+    let path = archive.layout().absolute(&hit.path);
+    let read = tokio::task::spawn_blocking(move || match (decoded, wanted) {
+        (true, wanted) => {
+            let numbers = match &wanted {
+                Wanted::Frames(numbers) => Some(numbers.as_slice()),
+                Wanted::Attribute(_) => None,
+            };
+            native_frames(&path, numbers)
+                .map(|frames| {
+                    frames
+                        .into_iter()
+                        .map(|bytes| Served {
+                            bytes,
+                            transfer_syntax: EXPLICIT_VR_LITTLE_ENDIAN.to_string(),
+                        })
+                        .collect()
+                })
+                .map_err(Refusal::Decode)
+        }
+        (false, Wanted::Frames(numbers)) => StoredPixels::open(&path)
+            .and_then(|stored| stored.frames(&numbers))
+            .map_err(Refusal::Frame),
+        (false, Wanted::Attribute(tag)) => StoredPixels::open(&path)
+            .and_then(|stored| stored.bulk_data(tag))
+            .map_err(Refusal::Frame),
     })
     .await
     .map_err(|e| ApiError::Internal(format!("the frame task failed: {e}")))?;
@@ -114,18 +146,40 @@ async fn serve(
     Ok(multipart(&media, parts))
 }
 
+/// Why frames were not served.
+enum Refusal {
+    Frame(FrameError),
+    Decode(DecodeError),
+}
+
 /// A frame or attribute that is not there is a 404, audited as failed; a
 /// file that cannot be read is the server's fault.
-async fn refused(caller: &Caller, opened: &Opened, error: FrameError) -> ApiError {
-    let answer = match &error {
-        FrameError::OutOfRange { .. }
-        | FrameError::NoPixelData
-        | FrameError::NoSuchAttribute(_)
-        | FrameError::NotBulkData(_) => ApiError::NotFound(error.to_string()),
-        FrameError::Read(_) | FrameError::Inconsistent(_) => {
-            tracing::error!("WADO-RS frames: {error}");
-            ApiError::Internal(error.to_string())
-        }
+async fn refused(caller: &Caller, opened: &Opened, error: Refusal) -> ApiError {
+    let (missing, unsupported, message) = match &error {
+        Refusal::Frame(e) => (
+            matches!(
+                e,
+                FrameError::OutOfRange { .. }
+                    | FrameError::NoPixelData
+                    | FrameError::NoSuchAttribute(_)
+                    | FrameError::NotBulkData(_)
+            ),
+            false,
+            e.to_string(),
+        ),
+        Refusal::Decode(e) => (
+            matches!(e, DecodeError::OutOfRange { .. } | DecodeError::NoPixelData),
+            matches!(e, DecodeError::Unsupported(_)),
+            e.to_string(),
+        ),
+    };
+    let answer = if missing {
+        ApiError::NotFound(message)
+    } else if unsupported {
+        ApiError::NotAcceptable(message)
+    } else {
+        tracing::error!("WADO-RS frames: {message}");
+        ApiError::Internal(message)
     };
     caller
         .not_done(opened.record.clone(), Outcome::Failed, answer)
