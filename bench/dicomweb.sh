@@ -12,6 +12,9 @@
 #        request, timed by curl;
 #      - every instance's frame 1 as application/octet-stream, one request
 #        after the other over one kept-alive connection, timed whole;
+#      - one rendered frame (JPEG, the middle slice), one request: the wait
+#        for a viewer's first picture;
+#      - every instance rendered as JPEG, one connection, timed whole;
 #   4. prints the machine and a markdown table of medians, with the ratio
 #      Orthanc ÷ telerad (above 1: telerad is faster).
 #
@@ -139,46 +142,63 @@ until [[ $(count "$TELERAD_URL" "${AUTH[@]}" || echo 0) == "$SLICES" ]]; do
 done
 [[ $(count "$ORTHANC_URL") == "$SLICES" ]] || die "Orthanc does not have the $SLICES instances"
 
-# A curl configuration that fetches frame 1 of every instance in turn.
-frames_config() { # URL AUTH_HEADER
+# A curl configuration that fetches RESOURCE of every instance in turn
+# with ACCEPT.
+each_config() { # URL AUTH_HEADER RESOURCE ACCEPT
     local sop
     for sop in "${SOPS[@]}"; do
-        printf 'url = "%s/studies/%s/series/%s/instances/%s/frames/1"\noutput = "/dev/null"\n' "$1" "$STUDY" "$SERIES" "$sop"
+        printf 'url = "%s/studies/%s/series/%s/instances/%s/%s"\noutput = "/dev/null"\n' "$1" "$STUDY" "$SERIES" "$sop" "$3"
     done
-    printf 'header = "accept: multipart/related; type=\\"application/octet-stream\\""\n'
+    printf 'header = "accept: %s"\n' "$4"
     [[ -n $2 ]] && printf 'header = "%s"\n' "$2"
     printf 'fail\nsilent\n'
 }
-frames_config "$TELERAD_URL" "authorization: Bearer $TOKEN" >"$WORK/frames-telerad.curl"
-frames_config "$ORTHANC_URL" "" >"$WORK/frames-orthanc.curl"
+OCTETS='multipart/related; type=\"application/octet-stream\"'
+each_config "$TELERAD_URL" "authorization: Bearer $TOKEN" frames/1 "$OCTETS" >"$WORK/frames-telerad.curl"
+each_config "$ORTHANC_URL" "" frames/1 "$OCTETS" >"$WORK/frames-orthanc.curl"
+each_config "$TELERAD_URL" "authorization: Bearer $TOKEN" rendered image/jpeg >"$WORK/rendered-telerad.curl"
+each_config "$ORTHANC_URL" "" rendered image/jpeg >"$WORK/rendered-orthanc.curl"
+MIDDLE=${SOPS[$((SLICES / 2))]}
 
 # --- 3. rounds --------------------------------------------------------------
 
-# One round on one server: "metadata_ms frames_s frames_bytes".
-round() { # URL CURL_CONFIG [curl args]
-    local meta frames bytes
+# Seconds taken by the requests of curl configuration $1; prints
+# "seconds bytes".
+timed() {
+    local started ended bytes
+    started=$(date +%s.%N)
+    bytes=$(curl -K "$1" -w '%{size_download}\n' | awk '{s += $1} END {print s}')
+    ended=$(date +%s.%N)
+    awk -v a="$started" -v b="$ended" -v n="$bytes" 'BEGIN { printf "%.4f %s\n", b - a, n }'
+}
+
+# One round on one server (NAME telerad or orthanc):
+# "metadata_ms frames_s frames_bytes first_rendered_ms rendered_s".
+round() { # URL NAME [curl args]
+    local meta first
     meta=$(curl -sf "${@:3}" -o /dev/null -w '%{time_total}' -H 'accept: application/dicom+json' \
         "$1/studies/$STUDY/series/$SERIES/metadata")
-    local started ended
-    started=$(date +%s.%N)
-    bytes=$(curl -K "$2" -w '%{size_download}\n' | awk '{s += $1} END {print s}')
-    ended=$(date +%s.%N)
-    frames=$(awk -v a="$started" -v b="$ended" 'BEGIN { printf "%.4f", b - a }')
-    awk -v m="$meta" -v f="$frames" -v b="$bytes" 'BEGIN { printf "%.2f %s %s\n", m * 1000, f, b }'
+    first=$(curl -sf "${@:3}" -o /dev/null -w '%{time_total}' -H 'accept: image/jpeg' \
+        "$1/studies/$STUDY/series/$SERIES/instances/$MIDDLE/rendered")
+    local frames rendered
+    frames=$(timed "$WORK/frames-$2.curl")
+    rendered=$(timed "$WORK/rendered-$2.curl")
+    awk -v m="$meta" -v f="$frames" -v r1="$first" -v r="$rendered" \
+        'BEGIN { split(f, fa, " "); split(r, ra, " "); printf "%.2f %s %s %.2f %s\n", m * 1000, fa[1], fa[2], r1 * 1000, ra[1] }'
 }
 
 declare -a T O
 log "warm-up round"
-round "$TELERAD_URL" "$WORK/frames-telerad.curl" "${AUTH[@]}" >/dev/null
-round "$ORTHANC_URL" "$WORK/frames-orthanc.curl" >/dev/null
+round "$TELERAD_URL" telerad "${AUTH[@]}" >/dev/null
+round "$ORTHANC_URL" orthanc >/dev/null
 for ((r = 0; r < ROUNDS; r++)); do
     log "round $((r + 1))/$ROUNDS"
     if ((r % 2 == 0)); then
-        T+=("$(round "$TELERAD_URL" "$WORK/frames-telerad.curl" "${AUTH[@]}")")
-        O+=("$(round "$ORTHANC_URL" "$WORK/frames-orthanc.curl")")
+        T+=("$(round "$TELERAD_URL" telerad "${AUTH[@]}")")
+        O+=("$(round "$ORTHANC_URL" orthanc)")
     else
-        O+=("$(round "$ORTHANC_URL" "$WORK/frames-orthanc.curl")")
-        T+=("$(round "$TELERAD_URL" "$WORK/frames-telerad.curl" "${AUTH[@]}")")
+        O+=("$(round "$ORTHANC_URL" orthanc)")
+        T+=("$(round "$TELERAD_URL" telerad "${AUTH[@]}")")
     fi
 done
 
@@ -190,6 +210,10 @@ t_frames=$(column 2 "${T[@]}")
 o_frames=$(column 2 "${O[@]}")
 t_bytes=$(column 3 "${T[@]}")
 o_bytes=$(column 3 "${O[@]}")
+t_first=$(column 4 "${T[@]}")
+o_first=$(column 4 "${O[@]}")
+t_rendered=$(column 5 "${T[@]}")
+o_rendered=$(column 5 "${O[@]}")
 fps() { awk -v n="$SLICES" -v s="$1" 'BEGIN { printf "%.0f", n / s }'; }
 mbps() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.0f", b / s / 1e6 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
@@ -204,3 +228,5 @@ echo "|---|---|---|---|"
 echo "| series /metadata ($SLICES instances), ms | $t_meta | $o_meta | **$(ratio "$o_meta" "$t_meta")×** |"
 echo "| frame 1 of every instance, one connection: frames/s | $(fps "$t_frames") | $(fps "$o_frames") | **$(ratio "$o_frames" "$t_frames")×** |"
 echo "| same, MB/s of frames | $(mbps "$t_bytes" "$t_frames") | $(mbps "$o_bytes" "$o_frames") | |"
+echo "| one rendered frame (JPEG, middle slice), ms | $t_first | $o_first | **$(ratio "$o_first" "$t_first")×** |"
+echo "| every instance rendered (JPEG), one connection: frames/s | $(fps "$t_rendered") | $(fps "$o_rendered") | **$(ratio "$o_rendered" "$t_rendered")×** |"

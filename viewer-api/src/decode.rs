@@ -10,7 +10,9 @@
 use crate::window::Window;
 use dicom_dictionary_std::tags;
 use dicom_object::{DefaultDicomObject, OpenFileOptions};
-use dicom_pixeldata::{PhotometricInterpretation, PixelDecoder, PlanarConfiguration};
+use dicom_pixeldata::{
+    PhotometricInterpretation, PixelDecoder, PixelRepresentation, PlanarConfiguration,
+};
 use std::path::Path;
 use telerad_dicom::transfer_syntax::is_encapsulated;
 
@@ -97,9 +99,22 @@ pub fn decode(path: &Path, frame: u32) -> Result<Decoded, DecodeError> {
     let pixel_count = width as usize * height as usize;
     let interpretation = decoded.photometric_interpretation().clone();
     let pixels = if decoded.samples_per_pixel() == 1 {
-        let values: Vec<f32> = decoded
-            .to_vec_frame(0)
+        let data = decoded
+            .frame_data(0)
             .map_err(|e| DecodeError::Decode(e.to_string()))?;
+        let stored = StoredValues {
+            bits_allocated: decoded.bits_allocated(),
+            bits_stored: decoded.bits_stored(),
+            signed: decoded.pixel_representation() == PixelRepresentation::Signed,
+        };
+        let values = match stored.modality_values(data, rescale(&object)) {
+            Some(values) => values,
+            // 32-bit and other rare layouts: dicom-pixeldata's own
+            // conversion, slower but general.
+            None => decoded
+                .to_vec_frame(0)
+                .map_err(|e| DecodeError::Decode(e.to_string()))?,
+        };
         Pixels::Grey(values)
     } else {
         if decoded.bits_allocated() != 8 {
@@ -162,6 +177,53 @@ pub fn decode(path: &Path, frame: u32) -> Result<Decoded, DecodeError> {
         monochrome1: interpretation == PhotometricInterpretation::Monochrome1,
         modality: text(&object, tags::MODALITY).unwrap_or_default(),
     })
+}
+
+/// Rescale Slope and Intercept (PS3.3 §C.11.1.1.2), or the identity.
+fn rescale(object: &DefaultDicomObject) -> (f64, f64) {
+    (
+        first_number(object, tags::RESCALE_SLOPE).unwrap_or(1.0),
+        first_number(object, tags::RESCALE_INTERCEPT).unwrap_or(0.0),
+    )
+}
+
+/// How stored pixel values are laid out (PS3.5 §8.1.1).
+struct StoredValues {
+    bits_allocated: u16,
+    bits_stored: u16,
+    signed: bool,
+}
+
+impl StoredValues {
+    /// The modality values of a frame's native little-endian bytes: only
+    /// the stored bits kept (the others may hold overlays), sign extended,
+    /// rescaled. `None` for a layout other than 8 or 16 bits allocated.
+    fn modality_values(&self, data: &[u8], (slope, intercept): (f64, f64)) -> Option<Vec<f32>> {
+        if !matches!(self.bits_allocated, 8 | 16) {
+            return None;
+        }
+        let bits = u32::from(self.bits_stored.clamp(1, self.bits_allocated));
+        let mask = (1usize << bits) - 1;
+        // One entry per stored value (4096 for 12 bits): a table lookup
+        // per pixel instead of the arithmetic.
+        let table: Vec<f32> = (0..=mask)
+            .map(|masked| {
+                let stored = if self.signed && masked & (1 << (bits - 1)) != 0 {
+                    masked as i64 - (1i64 << bits)
+                } else {
+                    masked as i64
+                };
+                (stored as f64 * slope + intercept) as f32
+            })
+            .collect();
+        Some(match self.bits_allocated {
+            8 => data.iter().map(|&b| table[usize::from(b) & mask]).collect(),
+            _ => data
+                .chunks_exact(2)
+                .map(|p| table[usize::from(u16::from_le_bytes([p[0], p[1]])) & mask])
+                .collect(),
+        })
+    }
 }
 
 /// Frames `numbers` (from 1; all of them when `None`) decompressed to
@@ -275,6 +337,42 @@ mod tests {
             assert_eq!(ours.len(), theirs.len(), "{name}");
             assert!(ours == &theirs[..], "{name}: the samples differ");
         }
+    }
+
+    #[test]
+    fn stored_bits_are_masked_sign_extended_and_rescaled() {
+        let twelve_signed = StoredValues {
+            bits_allocated: 16,
+            bits_stored: 12,
+            signed: true,
+        };
+        // 0x0FFF is -1 in 12 bits; 0xF001 has overlay bits above bit 11.
+        let data = [0xFF, 0x0F, 0x01, 0xF0, 0x00, 0x08];
+        assert_eq!(
+            twelve_signed.modality_values(&data, (1.0, 0.0)),
+            Some(vec![-1.0, 1.0, -2048.0])
+        );
+        let unsigned = StoredValues {
+            bits_allocated: 16,
+            bits_stored: 16,
+            signed: false,
+        };
+        assert_eq!(
+            unsigned.modality_values(&[0x00, 0x04], (2.0, -1024.0)),
+            Some(vec![1024.0])
+        );
+        let eight = StoredValues {
+            bits_allocated: 8,
+            bits_stored: 8,
+            signed: false,
+        };
+        assert_eq!(eight.modality_values(&[255], (1.0, 0.0)), Some(vec![255.0]));
+        let wide = StoredValues {
+            bits_allocated: 32,
+            bits_stored: 32,
+            signed: false,
+        };
+        assert_eq!(wide.modality_values(&[0; 4], (1.0, 0.0)), None);
     }
 
     #[test]

@@ -1,10 +1,9 @@
 //! A decoded frame made into a picture: windowed to 8 bits (or kept as
 //! RGB), inverted for MONOCHROME1, fitted into the viewport, encoded as
-//! JPEG or PNG.
+//! JPEG (jpeg-encoder, SIMD) or PNG (image).
 
 use crate::decode::{Decoded, Pixels};
 use crate::window::Window;
-use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::PngEncoder;
 use image::imageops::FilterType;
 use image::{ExtendedColorType, ImageEncoder};
@@ -78,11 +77,27 @@ pub fn render(decoded: &Decoded, rendering: &Rendering) -> Result<Vec<u8>, Rende
     };
     let mut out = Vec::with_capacity(bytes.len() / 4 + 1024);
     match rendering.format {
-        Format::Jpeg => JpegEncoder::new_with_quality(&mut out, rendering.quality.clamp(1, 100))
-            .write_image(&bytes, width, height, colour),
-        Format::Png => PngEncoder::new(&mut out).write_image(&bytes, width, height, colour),
+        Format::Jpeg => {
+            let (w, h) = match (u16::try_from(width), u16::try_from(height)) {
+                (Ok(w), Ok(h)) => (w, h),
+                _ => {
+                    return Err(RenderError(format!(
+                        "{width} × {height} is too large for JPEG"
+                    )));
+                }
+            };
+            let colour = match colour {
+                ExtendedColorType::Rgb8 => jpeg_encoder::ColorType::Rgb,
+                _ => jpeg_encoder::ColorType::Luma,
+            };
+            jpeg_encoder::Encoder::new(&mut out, rendering.quality.clamp(1, 100))
+                .encode(&bytes, w, h, colour)
+                .map_err(|e| RenderError(e.to_string()))?;
+        }
+        Format::Png => PngEncoder::new(&mut out)
+            .write_image(&bytes, width, height, colour)
+            .map_err(|e| RenderError(e.to_string()))?,
     }
-    .map_err(|e| RenderError(e.to_string()))?;
     Ok(out)
 }
 
