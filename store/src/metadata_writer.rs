@@ -71,12 +71,16 @@ async fn step(
     consumer: &Consumer,
 ) -> Result<bool, sqlx::Error> {
     let db = index.database();
+    // A look without the cursor's lock (on SQLite, the one write lock the
+    // receivers need): the lock is taken only to move it, and a cursor
+    // another process moved meanwhile is left alone.
     let (cursor, next) = {
         let mut tx = db.begin().await?;
-        let cursor = match consumer.lock_cursor(&mut tx).await {
-            Ok(cursor) => cursor,
-            Err(e) => return Err(sqlx::Error::Protocol(e.to_string())),
-        };
+        let (cursor,): (EventId,) =
+            sqlx::query_as("SELECT last_event_id FROM event_consumers WHERE name = $1")
+                .bind(consumer.name())
+                .fetch_one(&mut *tx)
+                .await?;
         let next = consumer.next_after(&mut tx, cursor).await?;
         tx.rollback().await?;
         (cursor, next)
