@@ -44,9 +44,6 @@ pub struct InstanceAttributes {
     pub series_description: String,
     pub series_number: Option<i64>,
     pub instance_number: Option<i64>,
-    /// Whether the data set carries Pixel Data (7FE0,0010), native or
-    /// encapsulated.
-    pub pixel_data: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -224,9 +221,7 @@ fn walk<R: Read + Seek>(
         let token = token.map_err(|e| malformed(&e))?;
         let depth = open.len();
         match token {
-            LazyDataToken::SequenceStart { .. } => open.push(Nesting::Sequence),
-            LazyDataToken::PixelSequenceStart => {
-                attributes.pixel_data |= depth == 0;
+            LazyDataToken::SequenceStart { .. } | LazyDataToken::PixelSequenceStart => {
                 open.push(Nesting::Sequence);
             }
             LazyDataToken::ItemStart { .. } => {
@@ -267,7 +262,6 @@ fn walk<R: Read + Seek>(
                 // the data set: its bounds are checked above, and skipping
                 // it would read it all back (the lazy skip reads, it does
                 // not seek).
-                attributes.pixel_data |= depth == 0 && header.tag == tags::PIXEL_DATA;
                 if depth == 0 && header.tag == tags::PIXEL_DATA && decoder.position() + len == end {
                     return Ok(attributes);
                 }

@@ -15,7 +15,7 @@
 //! - [`transcode`]: re-encoding an uncompressed data set in another
 //!   uncompressed syntax, for a workstation that refuses the stored one;
 //! - [`metadata`]: the DICOM JSON of a stored instance without its bulk
-//!   data, built once when it is stored, for WADO-RS `metadata`;
+//!   data, built once per instance, for WADO-RS `metadata`;
 //! - [`frames`]: the frames and bulk data of a stored instance as stored,
 //!   for WADO-RS `frames` and `bulkdata`.
 //!

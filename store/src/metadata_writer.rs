@@ -136,7 +136,7 @@ fn build(layout: &Layout, missing: Vec<Missing>) -> Vec<(i64, Option<String>)> {
         .into_iter()
         .map(|m| {
             let path = layout.absolute(&m.path);
-            match telerad_dicom::metadata::instance_metadata_of_file(&path) {
+            match telerad_dicom::metadata::instance_metadata(&path) {
                 Ok(json) => (m.instance_id, Some(json)),
                 Err(e) => {
                     tracing::warn!(sop_instance_uid = %m.sop_instance_uid, "no WADO-RS metadata built: {e}");

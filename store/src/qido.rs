@@ -323,8 +323,8 @@ impl StudyIndex {
         self.instances(search, scope, "").await
     }
 
-    /// [`Self::search_instances`] with each instance's WADO-RS metadata, as
-    /// stored with it (none for an instance stored before it was).
+    /// [`Self::search_instances`] with each instance's WADO-RS metadata,
+    /// when it has been built.
     pub async fn instances_metadata(
         &self,
         search: &InstanceSearch,

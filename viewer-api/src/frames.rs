@@ -60,6 +60,14 @@ fn frame_list(raw: &str) -> Result<Vec<u32>, ApiError> {
             "at most {MAX_FRAMES} frames per request"
         )));
     }
+    // A frame named twice would be sent twice: `1,1,1,…` would make an
+    // answer thousands of times the instance's size.
+    let mut seen = std::collections::HashSet::with_capacity(numbers.len());
+    if let Some(again) = numbers.iter().find(|n| !seen.insert(**n)) {
+        return Err(ApiError::BadRequest(format!(
+            "frame list {raw:?}: frame {again} is named twice"
+        )));
+    }
     Ok(numbers)
 }
 
@@ -283,7 +291,7 @@ mod tests {
     fn frame_lists_are_numbers_from_one() {
         assert_eq!(frame_list("1").expect("one"), [1]);
         assert_eq!(frame_list("3,1,2").expect("three"), [3, 1, 2]);
-        for bad in ["", "0", "1,,2", "-1", "1.5", "a", "99999999999"] {
+        for bad in ["", "0", "1,,2", "-1", "1.5", "a", "99999999999", "1,2,1"] {
             assert!(frame_list(bad).is_err(), "{bad}");
         }
     }

@@ -2,9 +2,10 @@
 //! a series' or an instance's data sets without their bulk data, which is
 //! named by `BulkDataURI`s instead.
 //!
-//! The text is read from the index, where it was written when each
-//! instance was stored: a series of 300 slices is one query, no file is
-//! opened. An instance stored before that (an older database) has its
+//! The text is read from the index, where it was written when the study
+//! completed (`telerad-store`'s metadata consumer of the event log): a
+//! series of 300 slices is one query, no file is opened. An instance still
+//! without it (an older database, a study not complete yet) has its
 //! metadata built from its file at its first request, and kept.
 
 use crate::qido::check_accept;
@@ -15,7 +16,7 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 use telerad_access::{Access, Caller};
-use telerad_dicom::metadata::{instance_metadata_of_file, resolve};
+use telerad_dicom::metadata::{self as dicom_metadata, resolve};
 use telerad_http::ApiError;
 use telerad_store::Archive;
 use telerad_store::qido::InstanceMetadata;
@@ -85,7 +86,7 @@ async fn metadata(
 /// kept for the next request.
 async fn built_now(archive: &Archive, instance: &InstanceMetadata) -> Result<String, ApiError> {
     let path = archive.layout().absolute(&instance.hit.path);
-    let built = tokio::task::spawn_blocking(move || instance_metadata_of_file(&path))
+    let built = tokio::task::spawn_blocking(move || dicom_metadata::instance_metadata(&path))
         .await
         .map_err(|e| ApiError::Internal(format!("the metadata task failed: {e}")))?
         .map_err(|e| {
