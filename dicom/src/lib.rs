@@ -17,7 +17,9 @@
 //! - [`metadata`]: the DICOM JSON of a stored instance without its bulk
 //!   data, built once per instance, for WADO-RS `metadata`;
 //! - [`frames`]: the frames and bulk data of a stored instance as stored,
-//!   for WADO-RS `frames` and `bulkdata`.
+//!   for WADO-RS `frames` and `bulkdata`;
+//! - [`mpps`]: Modality Performed Procedure Step data sets, read and
+//!   merged, and the instances a step says it produced.
 //!
 //! Decoding and rendering for the viewer are `telerad-viewer-api`'s: only it
 //! needs the codecs.
@@ -31,6 +33,7 @@
 pub mod frames;
 pub mod inspect;
 pub mod metadata;
+pub mod mpps;
 pub mod part10;
 pub mod sop_class;
 pub mod transcode;

@@ -38,6 +38,12 @@ pub fn validate_conformant(uid: &str) -> Result<&str, UidError> {
     check(uid, true).map(|()| uid)
 }
 
+/// A new UID under the 2.25 arc (PS3.5 §B.2): a random 128-bit number in
+/// decimal, unique without a registered root.
+pub fn new_uid() -> String {
+    format!("2.25.{}", rand::random::<u128>())
+}
+
 /// Whether `uid` conforms exactly.
 pub fn is_valid_uid(uid: &str) -> bool {
     validate_conformant(uid).is_ok()
@@ -85,6 +91,13 @@ pub fn describe_char(c: char) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_uids_conform_and_differ() {
+        let (a, b) = (new_uid(), new_uid());
+        assert!(is_valid_uid(&a), "{a}");
+        assert_ne!(a, b);
+    }
 
     #[test]
     fn real_uids_pass_both_levels() {

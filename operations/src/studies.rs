@@ -115,9 +115,12 @@ struct StudyDetail {
     series: Vec<SeriesSummary>,
     /// Who reads it, by when, and why (null until the study is complete).
     assignment: Option<telerad_router::service::AssignmentView>,
+    /// What the modality said it performed (DICOM MPPS): in progress,
+    /// completed (with the instances still missing) or discontinued.
+    performed_procedure_steps: Vec<telerad_store::performed_steps::StepView>,
 }
 
-/// One study with its series and assignment. A study outside the
+/// One study with its series, assignment and performed procedure steps. A study outside the
 /// caller's scope is not found, whether it exists or not; the attempt is
 /// audited.
 #[utoipa::path(
@@ -147,10 +150,11 @@ async fn show(
     // The audit record commits while the rest is read; the answer waits
     // for both.
     let record = caller.study_record("study.read", uid, Some(&study.patient_id));
-    let (audited, series, assignment) = tokio::join!(
+    let (audited, series, assignment, steps) = tokio::join!(
         caller.audit(&record),
         index.series_of(uid, &scope),
-        router.assignment(uid)
+        router.assignment(uid),
+        index.performed_steps_of(&study)
     );
     audited?;
     let series = series?;
@@ -159,6 +163,7 @@ async fn show(
         study,
         series,
         assignment,
+        performed_procedure_steps: steps?,
     }))
 }
 

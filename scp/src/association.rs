@@ -14,11 +14,16 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use telerad_dicom::mpps::MODALITY_PERFORMED_PROCEDURE_STEP;
 use telerad_dicom::part10::InstanceHeader;
 use telerad_store::audit::{AuditRecord, Outcome};
 use telerad_store::{Archive, PendingInstance, StoreFailure, Stored};
 use tokio::sync::watch;
 use tracing::Instrument;
+
+/// A performed procedure step's data set is a few kB; one naming 3,000
+/// instances, ~400 kB. Past this it is refused, not collected.
+pub const MAX_NORMALIZED_DATA_SET_BYTES: usize = 8 * 1024 * 1024;
 
 #[derive(Debug)]
 pub struct AssociationContext {
@@ -36,6 +41,12 @@ enum Receiving {
         command: Command,
         context_id: u8,
         pending: Box<PendingInstance>,
+    },
+    /// An N-CREATE or N-SET whose (small) data set is collected in memory.
+    Normalized {
+        command: Command,
+        context_id: u8,
+        data: Vec<u8>,
     },
     /// A C-STORE already refused: its data set is read and dropped, then the
     /// status is answered.
@@ -390,6 +401,47 @@ impl Association {
                 self.receiving = self.begin_store(command, context_id);
                 Flow::Continue
             }
+            dimse::N_CREATE_RQ | dimse::N_SET_RQ => {
+                let sop_class = if command.command_field == dimse::N_CREATE_RQ {
+                    &command.affected_sop_class_uid
+                } else {
+                    &command.requested_sop_class_uid
+                };
+                let on_its_context = self.contexts.get(&context_id).is_some_and(|c| {
+                    c.abstract_syntax == MODALITY_PERFORMED_PROCEDURE_STEP
+                        && telerad_dicom::uid::trim_uid(sop_class) == c.abstract_syntax
+                });
+                if !on_its_context {
+                    let comment = "only Modality Performed Procedure Steps are created or set here";
+                    if command.has_data_set {
+                        self.receiving = Receiving::Refused {
+                            command,
+                            context_id,
+                            status: status::SOP_CLASS_NOT_SUPPORTED,
+                            comment: comment.into(),
+                        };
+                        return Flow::Continue;
+                    }
+                    return self
+                        .respond(
+                            context_id,
+                            &command,
+                            status::SOP_CLASS_NOT_SUPPORTED,
+                            Some(comment),
+                        )
+                        .await;
+                }
+                if command.has_data_set {
+                    self.receiving = Receiving::Normalized {
+                        command,
+                        context_id,
+                        data: Vec::new(),
+                    };
+                    Flow::Continue
+                } else {
+                    self.answer_normalized(context_id, command, None).await
+                }
+            }
             dimse::C_CANCEL_RQ => Flow::Continue,
             other => {
                 tracing::warn!(command_field = other, "unsupported DIMSE operation");
@@ -467,9 +519,9 @@ impl Association {
                     .await;
                 return Flow::Close;
             }
-            Receiving::Instance { context_id, .. } | Receiving::Refused { context_id, .. } => {
-                *context_id == value.context_id
-            }
+            Receiving::Instance { context_id, .. }
+            | Receiving::Normalized { context_id, .. }
+            | Receiving::Refused { context_id, .. } => *context_id == value.context_id,
         };
         if !context_matches {
             tracing::warn!(
@@ -479,13 +531,25 @@ impl Association {
                 .await;
             return Flow::Close;
         }
-        if let Receiving::Instance { pending, .. } = &mut self.receiving {
-            let limit = self.ctx.archive.max_instance_bytes();
-            if pending.dataset_len().saturating_add(data.len() as u64) > limit {
-                self.refuse_oversized(limit);
-            } else {
-                pending.write(data);
+        match &mut self.receiving {
+            Receiving::Instance { pending, .. } => {
+                let limit = self.ctx.archive.max_instance_bytes();
+                if pending.dataset_len().saturating_add(data.len() as u64) > limit {
+                    self.refuse_oversized(limit);
+                } else {
+                    pending.write(data);
+                }
             }
+            Receiving::Normalized {
+                data: collected, ..
+            } => {
+                if collected.len() + data.len() > MAX_NORMALIZED_DATA_SET_BYTES {
+                    self.refuse_normalized();
+                } else {
+                    collected.extend_from_slice(data);
+                }
+            }
+            Receiving::Idle | Receiving::Refused { .. } => {}
         }
         if !value.is_last {
             return Flow::Continue;
@@ -516,6 +580,14 @@ impl Association {
                             .await
                     }
                 }
+            }
+            Receiving::Normalized {
+                command,
+                context_id,
+                data,
+            } => {
+                self.answer_normalized(context_id, command, Some(&data))
+                    .await
             }
             Receiving::Refused {
                 command,
@@ -555,6 +627,96 @@ impl Association {
             status: status::OUT_OF_RESOURCES,
             comment: format!("data set over the {limit}-byte limit"),
         };
+    }
+
+    /// Refuses an N-CREATE or N-SET whose data set is over
+    /// [`MAX_NORMALIZED_DATA_SET_BYTES`]: the rest is read and dropped.
+    fn refuse_normalized(&mut self) {
+        let Receiving::Normalized {
+            command,
+            context_id,
+            ..
+        } = std::mem::replace(&mut self.receiving, Receiving::Idle)
+        else {
+            return;
+        };
+        tracing::warn!(
+            "performed procedure step data set over {MAX_NORMALIZED_DATA_SET_BYTES} bytes: refusing it"
+        );
+        self.receiving = Receiving::Refused {
+            command,
+            context_id,
+            status: status::RESOURCE_LIMITATION,
+            comment: format!("data set over the {MAX_NORMALIZED_DATA_SET_BYTES}-byte limit"),
+        };
+    }
+
+    /// Answers an N-CREATE or N-SET of a performed procedure step, and
+    /// audits it (the step names the patient and the study).
+    async fn answer_normalized(
+        &mut self,
+        context_id: u8,
+        command: Command,
+        data: Option<&[u8]>,
+    ) -> Flow {
+        let transfer_syntax = self
+            .contexts
+            .get(&context_id)
+            .map(|c| c.transfer_syntax.clone())
+            .unwrap_or_default();
+        let answer = crate::mpps::answer(
+            &self.ctx.archive,
+            &self.site,
+            &self.calling_ae_title,
+            &command,
+            &transfer_syntax,
+            data,
+        )
+        .await;
+        let operation = if command.command_field == dimse::N_CREATE_RQ {
+            "N-CREATE"
+        } else {
+            "N-SET"
+        };
+        let uid = answer.subject.affected_sop_instance_uid.clone();
+        if answer.status == status::SUCCESS {
+            tracing::info!(
+                sop_instance_uid = %uid,
+                step_status = answer.step_status.map(|s| s.as_str()).unwrap_or(""),
+                "performed procedure step {operation}"
+            );
+        } else {
+            tracing::warn!(
+                sop_instance_uid = %uid,
+                "performed procedure step {operation} refused (0x{:04X}): {}",
+                answer.status,
+                answer.comment.as_deref().unwrap_or("")
+            );
+        }
+        let (calling, site, peer) = (self.calling_ae_title.clone(), self.site.clone(), self.peer);
+        audit(&self.ctx, &calling, &site, peer, |record| {
+            record.action = "dicom.mpps".into();
+            record.object = format!("mpps/{uid}");
+            record.study_uid = answer.study_instance_uid.clone();
+            if answer.status != status::SUCCESS {
+                record.outcome = Outcome::Failed;
+            }
+            record.detail = serde_json::json!({
+                "operation": operation,
+                "status": format!("{:04X}", answer.status),
+                "step_status": answer.step_status.map(|s| s.as_str()),
+                "comment": answer.comment,
+            })
+            .to_string();
+        })
+        .await;
+        self.respond(
+            context_id,
+            &answer.subject,
+            answer.status,
+            answer.comment.as_deref(),
+        )
+        .await
     }
 
     async fn respond(

@@ -13,6 +13,10 @@ pub const C_STORE_RSP: u16 = 0x8001;
 pub const C_ECHO_RQ: u16 = 0x0030;
 pub const C_ECHO_RSP: u16 = 0x8030;
 pub const C_CANCEL_RQ: u16 = 0x0FFF;
+/// DIMSE-N operations of the Modality Performed Procedure Step service
+/// (PS3.7 §10.3.5, §10.3.1).
+pub const N_CREATE_RQ: u16 = 0x0140;
+pub const N_SET_RQ: u16 = 0x0120;
 /// Command Data Set Type value meaning "no data set" (PS3.7 E.1-1).
 pub const NO_DATA_SET: u16 = 0x0101;
 
@@ -26,6 +30,15 @@ pub mod status {
     pub const DATA_SET_DOES_NOT_MATCH_SOP_CLASS: u16 = 0xA900;
     pub const CANNOT_UNDERSTAND: u16 = 0xC000;
     pub const SOP_CLASS_NOT_SUPPORTED: u16 = 0x0122;
+    /// DIMSE-N failures (PS3.7 C.5, Table C.5-1).
+    pub const INVALID_ATTRIBUTE_VALUE: u16 = 0x0106;
+    pub const PROCESSING_FAILURE: u16 = 0x0110;
+    pub const DUPLICATE_SOP_INSTANCE: u16 = 0x0111;
+    pub const NO_SUCH_OBJECT_INSTANCE: u16 = 0x0112;
+    pub const INVALID_OBJECT_INSTANCE: u16 = 0x0117;
+    pub const NO_SUCH_SOP_CLASS: u16 = 0x0118;
+    pub const MISSING_ATTRIBUTE: u16 = 0x0120;
+    pub const RESOURCE_LIMITATION: u16 = 0x0213;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +53,9 @@ pub struct Command {
     pub message_id_being_responded_to: u16,
     pub affected_sop_class_uid: String,
     pub affected_sop_instance_uid: String,
+    /// What an N-SET (and N-GET, N-ACTION) is about (PS3.7 §10.1).
+    pub requested_sop_class_uid: String,
+    pub requested_sop_instance_uid: String,
     pub has_data_set: bool,
     pub status: u16,
     pub error_comment: String,
@@ -59,6 +75,7 @@ pub const MAX_COMMAND_BYTES: usize = 64 * 1024;
 /// Command elements telerad reads (PS3.7 §E.1, Table E.1-1).
 const COMMAND_GROUP_LENGTH: u32 = 0x0000_0000;
 const AFFECTED_SOP_CLASS_UID: u32 = 0x0000_0002;
+const REQUESTED_SOP_CLASS_UID: u32 = 0x0000_0003;
 const COMMAND_FIELD: u32 = 0x0000_0100;
 const MESSAGE_ID: u32 = 0x0000_0110;
 const MESSAGE_ID_BEING_RESPONDED_TO: u32 = 0x0000_0120;
@@ -66,6 +83,7 @@ const COMMAND_DATA_SET_TYPE: u32 = 0x0000_0800;
 const STATUS: u32 = 0x0000_0900;
 const ERROR_COMMENT: u32 = 0x0000_0902;
 const AFFECTED_SOP_INSTANCE_UID: u32 = 0x0000_1000;
+const REQUESTED_SOP_INSTANCE_UID: u32 = 0x0000_1001;
 
 /// Undefined length (PS3.5 §7.1.1), which no command element may have.
 const UNDEFINED_LENGTH: u32 = 0xFFFF_FFFF;
@@ -167,6 +185,8 @@ pub fn decode(bytes: &[u8]) -> Result<Command, CommandError> {
             STATUS => command.status = number()?,
             ERROR_COMMENT => command.error_comment = text(),
             AFFECTED_SOP_INSTANCE_UID => command.affected_sop_instance_uid = text(),
+            REQUESTED_SOP_CLASS_UID => command.requested_sop_class_uid = text(),
+            REQUESTED_SOP_INSTANCE_UID => command.requested_sop_instance_uid = text(),
             _ => {}
         }
     }
@@ -308,6 +328,49 @@ pub fn store_rq(message_id: u16, sop_class_uid: &str, sop_instance_uid: &str) ->
     ])
 }
 
+/// An N-CREATE-RQ with a data set (PS3.7 §10.3.5.1); a peer's request,
+/// as telerad's tests send it.
+pub fn n_create_rq(message_id: u16, sop_class_uid: &str, sop_instance_uid: &str) -> Vec<u8> {
+    encode(vec![
+        DataElement::new(tags::AFFECTED_SOP_CLASS_UID, VR::UI, uid(sop_class_uid)),
+        DataElement::new(
+            tags::COMMAND_FIELD,
+            VR::US,
+            PrimitiveValue::from(N_CREATE_RQ),
+        ),
+        DataElement::new(tags::MESSAGE_ID, VR::US, PrimitiveValue::from(message_id)),
+        DataElement::new(
+            tags::COMMAND_DATA_SET_TYPE,
+            VR::US,
+            PrimitiveValue::from(0x0000u16),
+        ),
+        DataElement::new(
+            tags::AFFECTED_SOP_INSTANCE_UID,
+            VR::UI,
+            uid(sop_instance_uid),
+        ),
+    ])
+}
+
+/// An N-SET-RQ with a data set (PS3.7 §10.3.1.1).
+pub fn n_set_rq(message_id: u16, sop_class_uid: &str, sop_instance_uid: &str) -> Vec<u8> {
+    encode(vec![
+        DataElement::new(tags::REQUESTED_SOP_CLASS_UID, VR::UI, uid(sop_class_uid)),
+        DataElement::new(tags::COMMAND_FIELD, VR::US, PrimitiveValue::from(N_SET_RQ)),
+        DataElement::new(tags::MESSAGE_ID, VR::US, PrimitiveValue::from(message_id)),
+        DataElement::new(
+            tags::COMMAND_DATA_SET_TYPE,
+            VR::US,
+            PrimitiveValue::from(0x0000u16),
+        ),
+        DataElement::new(
+            tags::REQUESTED_SOP_INSTANCE_UID,
+            VR::UI,
+            uid(sop_instance_uid),
+        ),
+    ])
+}
+
 /// A response to `request` (command field = request's | 0x8000).
 pub fn response(request: &Command, status: u16, comment: Option<&str>) -> Vec<u8> {
     let mut elements = vec![
@@ -385,6 +448,16 @@ mod tests {
         );
         let word = "x".repeat(100);
         assert_eq!(error_comment(&word).len(), 64);
+    }
+
+    #[test]
+    fn an_n_set_names_its_requested_instance() {
+        let command = decode(&n_set_rq(5, "1.2.840.10008.3.1.2.3.3", "1.2.3.9")).unwrap();
+        assert_eq!(command.command_field, N_SET_RQ);
+        assert_eq!(command.requested_sop_class_uid, "1.2.840.10008.3.1.2.3.3");
+        assert_eq!(command.requested_sop_instance_uid, "1.2.3.9");
+        assert!(command.affected_sop_instance_uid.is_empty());
+        assert!(command.has_data_set);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The DICOM network side of telerad: associations, DIMSE commands, the
-//! storage SCP (C-ECHO, C-STORE) and telerad's own SCU.
+//! storage SCP (C-ECHO, C-STORE), the Modality Performed Procedure Step
+//! SCP (N-CREATE, N-SET) and telerad's own SCU.
 //!
 //! PDUs are encoded and decoded by `dicom-ul`; this crate owns what it does
 //! not: association policy (which AE titles, from where, which SOP classes),
@@ -9,6 +10,7 @@
 
 pub mod association;
 pub mod dimse;
+pub mod mpps;
 pub mod negotiation;
 pub mod pdu_io;
 pub mod scu;

@@ -11,9 +11,10 @@ use dicom_ul::pdu::{
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use telerad_config::Config;
+use telerad_dicom::mpps::MODALITY_PERFORMED_PROCEDURE_STEP;
 use telerad_dicom::part10::{IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME};
 use telerad_dicom::sop_class::{VERIFICATION, default_storage_sop_classes};
-use telerad_dicom::transfer_syntax;
+use telerad_dicom::transfer_syntax::{self, EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN};
 use telerad_dicom::uid::trim_uid;
 
 /// The only application context of DICOM (PS3.7 §A.2.1).
@@ -174,15 +175,24 @@ pub fn negotiate(
     let mut contexts = HashMap::new();
     for pc in &rq.presentation_contexts {
         let abstract_syntax = trim_uid(&pc.abstract_syntax);
-        let known =
-            abstract_syntax == VERIFICATION || policy.storage_sop_classes.contains(abstract_syntax);
+        let normalized = abstract_syntax == MODALITY_PERFORMED_PROCEDURE_STEP;
+        let known = abstract_syntax == VERIFICATION
+            || normalized
+            || policy.storage_sop_classes.contains(abstract_syntax);
         // The sender's order is its preference; the first one we can store
-        // unchanged wins.
+        // unchanged wins. The small data sets of a DIMSE-N service are
+        // read in memory, in a little-endian uncompressed syntax.
         let chosen = pc
             .transfer_syntaxes
             .iter()
             .map(|ts| trim_uid(ts))
-            .find(|ts| transfer_syntax::is_supported(ts));
+            .find(|ts| {
+                if normalized {
+                    [IMPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN].contains(ts)
+                } else {
+                    transfer_syntax::is_supported(ts)
+                }
+            });
         let (reason, transfer_syntax) = match (known, chosen) {
             (false, _) => (
                 PresentationContextResultReason::AbstractSyntaxNotSupported,
@@ -264,6 +274,36 @@ mod tests {
             }],
             user_variables: vec![UserVariableItem::MaxLength(16_384)],
         }
+    }
+
+    /// A modality's MPPS context is accepted in an uncompressed
+    /// little-endian syntax only: its data set is read in memory.
+    #[test]
+    fn performed_procedure_steps_are_negotiated_uncompressed() {
+        let policy = Policy::from_config(std::sync::Arc::new(Config::example()));
+        let mut rq = echo_request("STORESCU");
+        rq.presentation_contexts = vec![
+            PresentationContextProposed {
+                id: 1,
+                abstract_syntax: MODALITY_PERFORMED_PROCEDURE_STEP.into(),
+                transfer_syntaxes: vec![
+                    "1.2.840.10008.1.2.4.90".into(),
+                    EXPLICIT_VR_LITTLE_ENDIAN.into(),
+                ],
+            },
+            PresentationContextProposed {
+                id: 3,
+                abstract_syntax: MODALITY_PERFORMED_PROCEDURE_STEP.into(),
+                transfer_syntaxes: vec!["1.2.840.10008.1.2.4.90".into()],
+            },
+        ];
+        let Decision::Accept { contexts, .. } =
+            negotiate(&rq, "127.0.0.1".parse().expect("an address"), None, &policy)
+        else {
+            panic!("refused");
+        };
+        assert_eq!(contexts[&1].transfer_syntax, EXPLICIT_VR_LITTLE_ENDIAN);
+        assert!(!contexts.contains_key(&3), "JPEG 2000 for an MPPS data set");
     }
 
     /// The embedded example's catch-all AE titles (DCMTK's and telerad's

@@ -1,5 +1,6 @@
 //! The quiet-period sweep: a study is complete once its site's quiet period
-//! has passed without a new instance. The due time lives in the database, so
+//! has passed without a new instance, or once a Modality Performed
+//! Procedure Step set COMPLETED has all the instances it names. The due time lives in the database, so
 //! a restart neither forgets a pending study nor completes it early.
 
 use crate::archive::Archive;
@@ -44,6 +45,26 @@ pub async fn run_completion(archive: Arc<Archive>, mut shutdown: watch::Receiver
                 }
             }
             Err(e) => tracing::error!("quiet-period sweep failed: {e}"),
+        }
+        // Steps a modality set COMPLETED before all their images came.
+        match archive
+            .index()
+            .settle_performed_steps(archive.clock().now_ms())
+            .await
+        {
+            Ok(events) => {
+                if !events.is_empty() {
+                    archive.study_events().notify_one();
+                }
+                for event in events {
+                    tracing::info!(
+                        study_instance_uid = %event.study_instance_uid,
+                        instances = event.instance_count,
+                        "study complete: its performed procedure step has all its images"
+                    );
+                }
+            }
+            Err(e) => tracing::error!("performed procedure step sweep failed: {e}"),
         }
         tokio::select! {
             _ = tokio::time::sleep(SWEEP_INTERVAL) => {}

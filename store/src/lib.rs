@@ -26,6 +26,7 @@ pub mod messages;
 mod metadata_writer;
 pub mod notices;
 pub mod outbox;
+pub mod performed_steps;
 pub mod process_lock;
 pub mod qido;
 pub mod reports;
