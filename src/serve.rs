@@ -130,6 +130,7 @@ pub async fn serve(
         archive: archive.clone(),
         artim_timeout: Duration::from_secs(config.dicom.artim_timeout_secs),
         idle_timeout: Duration::from_secs(config.dicom.idle_timeout_secs),
+        sites: Default::default(),
     });
     let scp = Scp::sharing(
         dicom_listener,

@@ -31,6 +31,12 @@ pub struct Site {
     /// Overrides `[studies] default_quiet_period_secs` for this site.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quiet_period_secs: Option<u64>,
+    /// When set, a study is also complete this many seconds after the
+    /// association that brought it is released, once no other association
+    /// of the site is open (a scanner that sends each study in one
+    /// association). Later images reopen it as usual.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub complete_on_release_secs: Option<u64>,
     /// When not empty, this site's associations must come over DICOM TLS
     /// with a client certificate valid for one of these names (DNS names
     /// of its Subject Alternative Names).
@@ -71,6 +77,12 @@ impl Site {
         )
     }
 
+    /// The grace after a release that completes this site's studies, when
+    /// the site asks for it.
+    pub fn release_grace(&self) -> Option<Duration> {
+        self.complete_on_release_secs.map(Duration::from_secs)
+    }
+
     /// Whether `calling_ae_title` is one of this site's AE titles. DICOM
     /// pads AE titles with spaces and some senders with NULs, neither of
     /// which is significant.
@@ -100,6 +112,7 @@ pub(crate) struct SiteEntry {
     allowed_networks: Vec<String>,
     time_zone: String,
     quiet_period_secs: Option<u64>,
+    complete_on_release_secs: Option<u64>,
     #[serde(default)]
     tls_client_names: Vec<String>,
     email: Option<String>,
@@ -150,6 +163,7 @@ impl SiteEntry {
             time_zone,
             time_zone_name,
             quiet_period_secs: self.quiet_period_secs,
+            complete_on_release_secs: self.complete_on_release_secs,
             tls_client_names: self.tls_client_names,
             email: self.email,
             webhook: self.webhook,
@@ -183,6 +197,7 @@ mod tests {
             time_zone: TimeZone::UTC,
             time_zone_name: "UTC".to_owned(),
             quiet_period_secs: None,
+            complete_on_release_secs: None,
             tls_client_names: Vec::new(),
             email: None,
             webhook: None,
@@ -260,6 +275,7 @@ mod tests {
             allowed_networks: networks.iter().map(|n| (*n).to_owned()).collect(),
             time_zone: time_zone.to_owned(),
             quiet_period_secs: Some(30),
+            complete_on_release_secs: Some(2),
             tls_client_names: Vec::new(),
             email: None,
             webhook: None,
@@ -274,6 +290,7 @@ mod tests {
         assert_eq!(Some(site.time_zone), TimeZone::get("Europe/Paris").ok());
         assert_eq!(site.allowed_networks.len(), 1);
         assert_eq!(site.quiet_period_secs, Some(30));
+        assert_eq!(site.complete_on_release_secs, Some(2));
     }
 
     #[test]

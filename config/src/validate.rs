@@ -27,6 +27,8 @@ const SHUTDOWN_GRACE_SECS: RangeInclusive<u64> = 0..=600;
 /// for a small limit; 1 TiB is past any instance a modality produces.
 const MAX_INSTANCE_BYTES: RangeInclusive<u64> = 1024..=(1 << 40);
 const QUIET_PERIOD_SECS: RangeInclusive<u64> = 1..=86_400;
+/// A release grace longer than a few minutes is a quiet period by another name.
+const RELEASE_GRACE_SECS: RangeInclusive<u64> = 0..=300;
 
 /// All problems of `config`. `conversion` holds, per site, the problems
 /// found while converting its networks and time zone from text; they are
@@ -381,6 +383,14 @@ impl Check {
                     &format!("{path}.quiet_period_secs"),
                     secs,
                     QUIET_PERIOD_SECS,
+                    "seconds",
+                );
+            }
+            if let Some(secs) = site.complete_on_release_secs {
+                self.range(
+                    &format!("{path}.complete_on_release_secs"),
+                    secs,
+                    RELEASE_GRACE_SECS,
                     "seconds",
                 );
             }

@@ -31,6 +31,8 @@ pub struct AssociationContext {
     pub archive: Arc<Archive>,
     pub artim_timeout: Duration,
     pub idle_timeout: Duration,
+    /// Open associations per site, for sites that complete on release.
+    pub sites: crate::release::SiteAssociations,
 }
 
 /// What is being received on the association right now.
@@ -72,6 +74,8 @@ struct Association {
     stored: u64,
     /// Instances newly stored, per study, for the audit trail.
     stored_per_study: std::collections::BTreeMap<String, u64>,
+    /// Whether the peer ended the association with a release.
+    released: bool,
 }
 
 enum Flow {
@@ -143,6 +147,7 @@ pub async fn serve(
                 }
                 tracing::info!(site = %site, contexts = contexts.len(), "association accepted");
                 audit(&ctx, &calling, &site, peer, |_| {}).await;
+                ctx.sites.opened(&site);
                 let mut association = Association {
                     stream,
                     peer,
@@ -156,15 +161,24 @@ pub async fn serve(
                     receiving: Receiving::Idle,
                     stored: 0,
                     stored_per_study: std::collections::BTreeMap::new(),
+                    released: false,
                 };
                 association.run(&mut abort).await;
                 let stored = std::mem::take(&mut association.stored_per_study);
+                let released = association.released;
                 let (ctx, calling, site) = (
                     association.ctx.clone(),
                     association.calling_ae_title.clone(),
                     association.site.clone(),
                 );
                 drop(association);
+                let brought: Vec<String> = if released {
+                    stored.keys().cloned().collect()
+                } else {
+                    Vec::new()
+                };
+                let to_complete = ctx.sites.closed(&site, brought);
+                complete_on_release(&ctx, &site, to_complete).await;
                 audit_stored(&ctx, &calling, &site, peer, stored).await;
             }
         }
@@ -211,6 +225,34 @@ async fn send_abort(stream: &mut Box<dyn DicomStream>, error: &PduError, buf: &m
         source: AbortRQSource::ServiceProvider(reason),
     };
     let _ = pdu_io::write(stream, &pdu, buf).await;
+}
+
+/// Brings the completion of `studies` forward to the site's release grace,
+/// when the site completes on release.
+async fn complete_on_release(ctx: &AssociationContext, site: &str, studies: Vec<String>) {
+    let grace = ctx
+        .policy
+        .config
+        .sites
+        .iter()
+        .find(|s| s.name == site)
+        .and_then(|s| s.release_grace());
+    let Some(grace) = grace else {
+        return;
+    };
+    let due_at = ctx.archive.clock().now_ms() + i64::try_from(grace.as_millis()).unwrap_or(0);
+    for study in studies {
+        match ctx.archive.index().complete_at(site, &study, due_at).await {
+            Ok(true) => {
+                tracing::info!(study_instance_uid = %study, ?grace, "association released: the study completes after the grace")
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(
+                study_instance_uid = %study,
+                "cannot complete the study on release (the quiet period will): {e}"
+            ),
+        }
+    }
 }
 
 /// One audit record per study an association stored instances of.
@@ -283,6 +325,7 @@ impl Association {
                 Incoming::PData(values) => self.on_pdata(values).await,
                 Incoming::Other(Pdu::ReleaseRQ) => {
                     self.log_lost_instance("release requested");
+                    self.released = true;
                     let _ =
                         pdu_io::write(&mut self.stream, &Pdu::ReleaseRP, &mut self.write_buf).await;
                     tracing::info!(stored = self.stored, "association released");

@@ -13,6 +13,7 @@ pub mod dimse;
 pub mod mpps;
 pub mod negotiation;
 pub mod pdu_io;
+pub mod release;
 pub mod scu;
 pub mod server;
 pub mod socket;

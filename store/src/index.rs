@@ -691,6 +691,32 @@ impl StudyIndex {
         Ok(out)
     }
 
+    /// Brings a receiving study's completion forward to `due_at` (never
+    /// later than its quiet period would); whether it did. Images after
+    /// that push it back as usual.
+    pub async fn complete_at(
+        &self,
+        site: &str,
+        study_instance_uid: &str,
+        due_at: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let mut tx = self.db.begin_write().await?;
+        let moved: Option<(i64,)> = sqlx::query_as(
+            "UPDATE studies SET complete_after = $3 WHERE study_instance_uid = $1 \
+             AND site = $2 AND status = 'receiving' AND complete_after > $3 RETURNING id",
+        )
+        .bind(study_instance_uid)
+        .bind(site)
+        .bind(due_at)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((id,)) = moved {
+            timers::schedule(&mut tx, TimerKind::StudyComplete, id, due_at).await?;
+        }
+        tx.commit().await?;
+        Ok(moved.is_some())
+    }
+
     /// Events after `after_id`, oldest first, for operators and tests;
     /// consumers read the log through [`events::Consumer`].
     pub async fn events_after(
