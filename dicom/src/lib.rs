@@ -19,7 +19,8 @@
 //! - [`frames`]: the frames and bulk data of a stored instance as stored,
 //!   for WADO-RS `frames` and `bulkdata`;
 //! - [`mpps`]: Modality Performed Procedure Step data sets, read and
-//!   merged, and the instances a step says it produced.
+//!   merged, and the instances a step says it produced;
+//! - [`commitment`]: Storage Commitment requests read and reports written.
 //!
 //! Decoding and rendering for the viewer are `telerad-viewer-api`'s: only it
 //! needs the codecs.
@@ -30,6 +31,7 @@
 //! database: association negotiation is `telerad-scp`'s, storage
 //! `telerad-store`'s. It depends on no telerad crate.
 
+pub mod commitment;
 pub mod frames;
 pub mod inspect;
 pub mod metadata;

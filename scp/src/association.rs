@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use telerad_dicom::commitment::STORAGE_COMMITMENT_PUSH_MODEL;
 use telerad_dicom::mpps::MODALITY_PERFORMED_PROCEDURE_STEP;
 use telerad_dicom::part10::InstanceHeader;
 use telerad_store::audit::{AuditRecord, Outcome};
@@ -76,6 +77,11 @@ struct Association {
     stored_per_study: std::collections::BTreeMap<String, u64>,
     /// Whether the peer ended the association with a release.
     released: bool,
+    /// The peer's maximum PDU length (0: no limit), for what telerad sends
+    /// unasked (a storage commitment report).
+    peer_max_pdu: u32,
+    /// Of the requests telerad sends on this association.
+    next_message_id: u16,
 }
 
 enum Flow {
@@ -138,7 +144,7 @@ pub async fn serve(
                 ac,
                 site,
                 contexts,
-                peer_max_pdu: _,
+                peer_max_pdu,
             } => {
                 if let Err(e) = pdu_io::write(&mut stream, &Pdu::AssociationAC(ac), &mut buf).await
                 {
@@ -162,6 +168,8 @@ pub async fn serve(
                     stored: 0,
                     stored_per_study: std::collections::BTreeMap::new(),
                     released: false,
+                    peer_max_pdu,
+                    next_message_id: 0,
                 };
                 association.run(&mut abort).await;
                 let stored = std::mem::take(&mut association.stored_per_study);
@@ -444,18 +452,29 @@ impl Association {
                 self.receiving = self.begin_store(command, context_id);
                 Flow::Continue
             }
-            dimse::N_CREATE_RQ | dimse::N_SET_RQ => {
-                let sop_class = if command.command_field == dimse::N_CREATE_RQ {
-                    &command.affected_sop_class_uid
-                } else {
-                    &command.requested_sop_class_uid
+            dimse::N_CREATE_RQ | dimse::N_SET_RQ | dimse::N_ACTION_RQ => {
+                let (sop_class, service, comment) = match command.command_field {
+                    dimse::N_CREATE_RQ => (
+                        &command.affected_sop_class_uid,
+                        MODALITY_PERFORMED_PROCEDURE_STEP,
+                        "only Modality Performed Procedure Steps are created here",
+                    ),
+                    dimse::N_SET_RQ => (
+                        &command.requested_sop_class_uid,
+                        MODALITY_PERFORMED_PROCEDURE_STEP,
+                        "only Modality Performed Procedure Steps are set here",
+                    ),
+                    _ => (
+                        &command.requested_sop_class_uid,
+                        STORAGE_COMMITMENT_PUSH_MODEL,
+                        "only storage commitment is asked of here",
+                    ),
                 };
                 let on_its_context = self.contexts.get(&context_id).is_some_and(|c| {
-                    c.abstract_syntax == MODALITY_PERFORMED_PROCEDURE_STEP
+                    c.abstract_syntax == service
                         && telerad_dicom::uid::trim_uid(sop_class) == c.abstract_syntax
                 });
                 if !on_its_context {
-                    let comment = "only Modality Performed Procedure Steps are created or set here";
                     if command.has_data_set {
                         self.receiving = Receiving::Refused {
                             command,
@@ -484,6 +503,19 @@ impl Association {
                 } else {
                     self.answer_normalized(context_id, command, None).await
                 }
+            }
+            dimse::N_EVENT_REPORT_RSP => {
+                // The requester's answer to a storage commitment report.
+                if command.status == status::SUCCESS {
+                    tracing::debug!("storage commitment report acknowledged");
+                } else {
+                    tracing::warn!(
+                        status = command.status,
+                        "the requester refused a storage commitment report: {}",
+                        command.error_comment
+                    );
+                }
+                Flow::Continue
             }
             dimse::C_CANCEL_RQ => Flow::Continue,
             other => {
@@ -694,8 +726,8 @@ impl Association {
         };
     }
 
-    /// Answers an N-CREATE or N-SET of a performed procedure step, and
-    /// audits it (the step names the patient and the study).
+    /// Answers an N-CREATE, N-SET or N-ACTION whose data set (if any) has
+    /// been collected.
     async fn answer_normalized(
         &mut self,
         context_id: u8,
@@ -707,12 +739,143 @@ impl Association {
             .get(&context_id)
             .map(|c| c.transfer_syntax.clone())
             .unwrap_or_default();
+        if command.command_field == dimse::N_ACTION_RQ {
+            self.answer_commitment(context_id, command, &transfer_syntax, data)
+                .await
+        } else {
+            self.answer_step(context_id, command, &transfer_syntax, data)
+                .await
+        }
+    }
+
+    /// Answers a storage commitment request, then sends its report on the
+    /// same association; both audited.
+    async fn answer_commitment(
+        &mut self,
+        context_id: u8,
+        command: Command,
+        transfer_syntax: &str,
+        data: Option<&[u8]>,
+    ) -> Flow {
+        let answer = crate::commitment::answer(
+            &self.ctx.archive,
+            &self.site,
+            &command,
+            transfer_syntax,
+            data,
+        )
+        .await;
+        if answer.status == status::SUCCESS {
+            tracing::info!(
+                committed = answer.committed,
+                failed = answer.failed,
+                "storage commitment requested"
+            );
+        } else {
+            tracing::warn!(
+                "storage commitment refused (0x{:04X}): {}",
+                answer.status,
+                answer.comment.as_deref().unwrap_or("")
+            );
+        }
+        let (calling, site, peer) = (self.calling_ae_title.clone(), self.site.clone(), self.peer);
+        audit(&self.ctx, &calling, &site, peer, |record| {
+            record.action = "dicom.commitment".into();
+            record.object = format!(
+                "commitment/{}",
+                answer.transaction_uid.as_deref().unwrap_or("")
+            );
+            if answer.status != status::SUCCESS {
+                record.outcome = Outcome::Failed;
+            }
+            record.detail = serde_json::json!({
+                "status": format!("{:04X}", answer.status),
+                "committed": answer.committed,
+                "failed": answer.failed,
+                "comment": answer.comment,
+            })
+            .to_string();
+        })
+        .await;
+        let flow = self
+            .respond(
+                context_id,
+                &answer.subject,
+                answer.status,
+                answer.comment.as_deref(),
+            )
+            .await;
+        let Some((event_type, report)) = answer.report else {
+            return flow;
+        };
+        if matches!(flow, Flow::Close) {
+            return flow;
+        }
+        self.send_report(context_id, event_type, &report).await
+    }
+
+    /// Sends an N-EVENT-REPORT-RQ and its data set, in PDUs the peer
+    /// accepts; its response comes back as any command does.
+    async fn send_report(&mut self, context_id: u8, event_type: u16, data: &[u8]) -> Flow {
+        self.next_message_id = self.next_message_id.wrapping_add(1).max(1);
+        let command = dimse::event_report_rq(
+            self.next_message_id,
+            STORAGE_COMMITMENT_PUSH_MODEL,
+            telerad_dicom::commitment::STORAGE_COMMITMENT_INSTANCE,
+            event_type,
+        );
+        let chunk = match self.peer_max_pdu {
+            0 => 64 * 1024,
+            n => (n as usize).clamp(1024, 1024 * 1024) - 6,
+        };
+        let sent = async {
+            pdu_io::write_pdata(
+                &mut self.stream,
+                context_id,
+                true,
+                true,
+                &command,
+                &mut self.write_buf,
+            )
+            .await?;
+            let count = data.chunks(chunk).count();
+            for (i, part) in data.chunks(chunk).enumerate() {
+                pdu_io::write_pdata(
+                    &mut self.stream,
+                    context_id,
+                    false,
+                    i + 1 == count,
+                    part,
+                    &mut self.write_buf,
+                )
+                .await?;
+            }
+            Ok::<(), PduError>(())
+        };
+        match sent.await {
+            Ok(()) => Flow::Continue,
+            Err(e) => {
+                tracing::warn!(peer = %self.peer, "cannot send a storage commitment report: {e}");
+                Flow::Close
+            }
+        }
+    }
+
+    /// Answers an N-CREATE or N-SET of a performed procedure step, and
+    /// audits it (the step names the patient and the study).
+    async fn answer_step(
+        &mut self,
+        context_id: u8,
+        command: Command,
+        transfer_syntax: &str,
+        data: Option<&[u8]>,
+    ) -> Flow {
         let answer = crate::mpps::answer(
             &self.ctx.archive,
             &self.site,
             &self.calling_ae_title,
             &command,
-            &transfer_syntax,
+            transfer_syntax,
             data,
         )
         .await;

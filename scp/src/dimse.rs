@@ -17,6 +17,10 @@ pub const C_CANCEL_RQ: u16 = 0x0FFF;
 /// (PS3.7 §10.3.5, §10.3.1).
 pub const N_CREATE_RQ: u16 = 0x0140;
 pub const N_SET_RQ: u16 = 0x0120;
+/// Storage Commitment's request and report (PS3.7 §10.3.4, §10.3.1).
+pub const N_ACTION_RQ: u16 = 0x0130;
+pub const N_EVENT_REPORT_RQ: u16 = 0x0100;
+pub const N_EVENT_REPORT_RSP: u16 = 0x8100;
 /// Command Data Set Type value meaning "no data set" (PS3.7 E.1-1).
 pub const NO_DATA_SET: u16 = 0x0101;
 
@@ -39,6 +43,7 @@ pub mod status {
     pub const NO_SUCH_SOP_CLASS: u16 = 0x0118;
     pub const MISSING_ATTRIBUTE: u16 = 0x0120;
     pub const RESOURCE_LIMITATION: u16 = 0x0213;
+    pub const NO_SUCH_ACTION: u16 = 0x0123;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +61,8 @@ pub struct Command {
     /// What an N-SET (and N-GET, N-ACTION) is about (PS3.7 §10.1).
     pub requested_sop_class_uid: String,
     pub requested_sop_instance_uid: String,
+    /// An N-ACTION's Action Type ID (0000,1008).
+    pub action_type_id: Option<u16>,
     pub has_data_set: bool,
     pub status: u16,
     pub error_comment: String,
@@ -84,6 +91,7 @@ const STATUS: u32 = 0x0000_0900;
 const ERROR_COMMENT: u32 = 0x0000_0902;
 const AFFECTED_SOP_INSTANCE_UID: u32 = 0x0000_1000;
 const REQUESTED_SOP_INSTANCE_UID: u32 = 0x0000_1001;
+const ACTION_TYPE_ID: u32 = 0x0000_1008;
 
 /// Undefined length (PS3.5 §7.1.1), which no command element may have.
 const UNDEFINED_LENGTH: u32 = 0xFFFF_FFFF;
@@ -187,6 +195,7 @@ pub fn decode(bytes: &[u8]) -> Result<Command, CommandError> {
             AFFECTED_SOP_INSTANCE_UID => command.affected_sop_instance_uid = text(),
             REQUESTED_SOP_CLASS_UID => command.requested_sop_class_uid = text(),
             REQUESTED_SOP_INSTANCE_UID => command.requested_sop_instance_uid = text(),
+            ACTION_TYPE_ID => command.action_type_id = Some(number()?),
             _ => {}
         }
     }
@@ -367,6 +376,40 @@ pub fn n_set_rq(message_id: u16, sop_class_uid: &str, sop_instance_uid: &str) ->
             tags::REQUESTED_SOP_INSTANCE_UID,
             VR::UI,
             uid(sop_instance_uid),
+        ),
+    ])
+}
+
+/// The N-EVENT-REPORT-RQ of a storage commitment report (PS3.7
+/// §10.3.1.1, PS3.4 J.3.3), followed by its data set.
+pub fn event_report_rq(
+    message_id: u16,
+    sop_class_uid: &str,
+    sop_instance_uid: &str,
+    event_type_id: u16,
+) -> Vec<u8> {
+    encode(vec![
+        DataElement::new(tags::AFFECTED_SOP_CLASS_UID, VR::UI, uid(sop_class_uid)),
+        DataElement::new(
+            tags::COMMAND_FIELD,
+            VR::US,
+            PrimitiveValue::from(N_EVENT_REPORT_RQ),
+        ),
+        DataElement::new(tags::MESSAGE_ID, VR::US, PrimitiveValue::from(message_id)),
+        DataElement::new(
+            tags::COMMAND_DATA_SET_TYPE,
+            VR::US,
+            PrimitiveValue::from(0x0000u16),
+        ),
+        DataElement::new(
+            tags::AFFECTED_SOP_INSTANCE_UID,
+            VR::UI,
+            uid(sop_instance_uid),
+        ),
+        DataElement::new(
+            tags::EVENT_TYPE_ID,
+            VR::US,
+            PrimitiveValue::from(event_type_id),
         ),
     ])
 }

@@ -1,6 +1,7 @@
 //! The DICOM network side of telerad: associations, DIMSE commands, the
 //! storage SCP (C-ECHO, C-STORE), the Modality Performed Procedure Step
-//! SCP (N-CREATE, N-SET) and telerad's own SCU.
+//! SCP (N-CREATE, N-SET), the Storage Commitment Push Model SCP (N-ACTION,
+//! N-EVENT-REPORT) and telerad's own SCU.
 //!
 //! PDUs are encoded and decoded by `dicom-ul`; this crate owns what it does
 //! not: association policy (which AE titles, from where, which SOP classes),
@@ -9,6 +10,7 @@
 //! anything itself: that is `telerad-store`'s job.
 
 pub mod association;
+pub mod commitment;
 pub mod dimse;
 pub mod mpps;
 pub mod negotiation;

@@ -11,6 +11,7 @@ use dicom_ul::pdu::{
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use telerad_config::Config;
+use telerad_dicom::commitment::STORAGE_COMMITMENT_PUSH_MODEL;
 use telerad_dicom::mpps::MODALITY_PERFORMED_PROCEDURE_STEP;
 use telerad_dicom::part10::{IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME};
 use telerad_dicom::sop_class::{VERIFICATION, default_storage_sop_classes};
@@ -175,7 +176,8 @@ pub fn negotiate(
     let mut contexts = HashMap::new();
     for pc in &rq.presentation_contexts {
         let abstract_syntax = trim_uid(&pc.abstract_syntax);
-        let normalized = abstract_syntax == MODALITY_PERFORMED_PROCEDURE_STEP;
+        let normalized = abstract_syntax == MODALITY_PERFORMED_PROCEDURE_STEP
+            || abstract_syntax == STORAGE_COMMITMENT_PUSH_MODEL;
         let known = abstract_syntax == VERIFICATION
             || normalized
             || policy.storage_sop_classes.contains(abstract_syntax);

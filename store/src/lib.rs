@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod archive;
 pub mod audit;
 pub mod clock;
+pub mod commitment;
 pub mod completion;
 pub mod consults;
 pub mod critical;
