@@ -32,6 +32,7 @@ telerad_fixtures::on_every_backend!(
     uncompressed_instances_are_reencoded_for_the_destination,
     two_forwarders_on_one_database_send_each_instance_once,
     batch_marks_flag_only_what_may_have_been_sent,
+    a_stat_study_overtakes_routine_work_and_its_plain_series_goes_first,
 );
 
 const LONG: Duration = Duration::from_secs(60);
@@ -962,4 +963,78 @@ fn operator() -> telerad_store::audit::AuditRecord {
         source: "test".into(),
         detail: "{}".into(),
     }
+}
+
+/// A workstation's queue: a STAT study's jobs are claimed before routine
+/// work queued earlier, and within the stroke study the non-contrast head
+/// before the angiography that arrived first.
+async fn a_stat_study_overtakes_routine_work_and_its_plain_series_goes_first(backend: &Backend) {
+    let archive = TestArchive::open(backend).await;
+    let dir = archive.dir.path().to_path_buf();
+    let (routine, routine_files) = synthetic_ct(&dir.join("routine"), 3);
+    archive.store_all(&routine_files).await;
+
+    let plain = SyntheticStudy::ct(2);
+    let angio = SyntheticStudy {
+        series_instance_uid: telerad_fixtures::new_uid(),
+        ..plain.clone()
+    };
+    let mut stroke_files = Vec::new();
+    for i in 0..2 {
+        let mut instance = angio.instance(i);
+        instance.put(DataElement::new(
+            tags::SERIES_DESCRIPTION,
+            VR::LO,
+            PrimitiveValue::from("ANGIO TSA"),
+        ));
+        let path = dir.join(format!("angio-{i}.dcm"));
+        instance
+            .write_to_file(&path)
+            .expect("write an angiography slice");
+        stroke_files.push(path);
+    }
+    stroke_files.extend(
+        plain
+            .write_to(&dir.join("plain"))
+            .expect("write the plain series"),
+    );
+    // The angiography is stored (and so indexed) first.
+    archive.store_all(&stroke_files).await;
+    sqlx::query(
+        "INSERT INTO assignments (study_id, state, subspecialty, priority, rule, assigned_at, \
+         preliminary_by, assigned_instance_count, explanation, updated_at) \
+         SELECT id, 'unassigned', 'neuro', 'stat', 'stroke', 0, 0, 4, '{}', 0 \
+         FROM studies WHERE study_instance_uid = $1",
+    )
+    .bind(&plain.study_instance_uid)
+    .execute(archive.archive.index().database().pool())
+    .await
+    .expect("a STAT assignment");
+
+    let destination = telerad_store::outbox::Destination {
+        name: "dr-neuro".into(),
+        ae_title: "NEURO_WS".into(),
+        host: "127.0.0.1".into(),
+        port: free_port(),
+    };
+    let outbox = archive.outbox(quick_retries(5));
+    for study in [&routine.study_instance_uid, &plain.study_instance_uid] {
+        outbox
+            .enqueue_study(study, &destination)
+            .await
+            .expect("enqueue");
+    }
+    let claimed: Vec<String> = outbox
+        .claim(&destination, "worker", 100)
+        .await
+        .expect("claim")
+        .into_iter()
+        .map(|job| job.sop_instance_uid)
+        .collect();
+    let expected: Vec<String> = [plain.sop_instance_uid(0), plain.sop_instance_uid(1)]
+        .into_iter()
+        .chain([angio.sop_instance_uid(0), angio.sop_instance_uid(1)])
+        .chain((0..3).map(|i| routine.sop_instance_uid(i)))
+        .collect();
+    assert_eq!(claimed, expected);
 }

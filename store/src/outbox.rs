@@ -28,6 +28,17 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 
+/// A job's place in its workstation's queue (migration 0023), lower first:
+/// the study's priority (its assignment's: STAT 0, urgent 4, routine or
+/// none 8), plus the series' place within a study, from its description
+/// (PS3.3 C.7.3.1: free text, so by the words scanners use): a plain
+/// series 0 (a stroke's non-contrast head), an angiography 1, a perfusion 2.
+const SEND_RANK: &str = "COALESCE((SELECT CASE a.priority WHEN 'stat' THEN 0 \
+     WHEN 'urgent' THEN 4 ELSE 8 END FROM assignments a WHERE a.study_id = st.id), 8) + \
+     CASE WHEN LOWER(se.series_description) LIKE '%perf%' THEN 2 \
+     WHEN LOWER(se.series_description) LIKE '%angio%' \
+     OR LOWER(se.series_description) LIKE '%cta%' THEN 1 ELSE 0 END";
+
 /// How long a `sending` claim stays valid without renewal. A running
 /// forwarder renews its claims every [`Outbox::renewal_interval`], so only
 /// a process that died (or lost the database for this long) loses them.
@@ -251,7 +262,7 @@ pub struct Abandoned {
 const JOB_COLUMNS: &str = "id, study_instance_uid, sop_instance_uid, version, path, \
     sop_class_uid, transfer_syntax_uid, destination_name, destination_ae_title, \
     destination_host, destination_port, state, attempts, next_attempt_at, last_error, \
-    claimed_by, claimed_at, possible_duplicate, created_at, sent_at";
+    claimed_by, claimed_at, possible_duplicate, created_at, sent_at, send_rank";
 
 /// A row as stored; [`ForwardJob`] is its checked form.
 #[derive(Debug, FromRow)]
@@ -277,6 +288,7 @@ struct JobRow {
     possible_duplicate: bool,
     created_at: i64,
     sent_at: Option<i64>,
+    send_rank: i64,
 }
 
 impl TryFrom<JobRow> for ForwardJob {
@@ -314,14 +326,11 @@ impl TryFrom<JobRow> for ForwardJob {
     }
 }
 
-fn jobs(rows: Vec<JobRow>) -> Result<Vec<ForwardJob>, OutboxError> {
-    let mut out = rows
-        .into_iter()
-        .map(ForwardJob::try_from)
-        .collect::<Result<Vec<_>, _>>()?;
-    // RETURNING gives no order; callers send in enqueue order.
-    out.sort_by_key(|j| j.id);
-    Ok(out)
+fn jobs(mut rows: Vec<JobRow>) -> Result<Vec<ForwardJob>, OutboxError> {
+    // RETURNING gives no order; callers send in queue order (rank, then
+    // enqueue order).
+    rows.sort_by_key(|row| (row.send_rank, row.id));
+    rows.into_iter().map(ForwardJob::try_from).collect()
 }
 
 /// The queue of deliveries, shared by whoever enqueues (assignment, the
@@ -420,29 +429,33 @@ impl Outbox {
         // study (a SOP Instance UID re-used by another study is not this
         // study's instance). The ORDER BY gives ids in series and instance
         // order, which is the order the forwarder sends in.
-        let added = sqlx::query(
+        let sql = format!(
             "INSERT INTO forward_jobs (study_instance_uid, sop_instance_uid, version, path, \
              sop_class_uid, transfer_syntax_uid, destination_name, destination_ae_title, \
-             destination_host, destination_port, state, attempts, next_attempt_at, created_at) \
+             destination_host, destination_port, state, attempts, next_attempt_at, created_at, \
+             send_rank) \
              SELECT st.study_instance_uid, i.sop_instance_uid, i.version, i.path, \
-             i.sop_class_uid, i.transfer_syntax_uid, $2, $3, $4, $5, 'pending', 0, $6, $6 \
+             i.sop_class_uid, i.transfer_syntax_uid, $2, $3, $4, $5, 'pending', 0, $6, $6, \
+             {SEND_RANK} \
              FROM instances i JOIN studies st ON st.id = i.study_id \
+             JOIN series se ON se.id = i.series_id \
              WHERE st.study_instance_uid = $1 AND i.version = \
              (SELECT MAX(v.version) FROM instances v \
               WHERE v.sop_instance_uid = i.sop_instance_uid AND v.study_id = i.study_id) \
              ORDER BY i.series_id, i.instance_number, i.id \
              ON CONFLICT (destination_ae_title, destination_host, destination_port, \
-             sop_instance_uid, version) DO NOTHING",
-        )
-        .bind(study_instance_uid)
-        .bind(&destination.name)
-        .bind(destination.ae_title.trim())
-        .bind(destination.host.trim())
-        .bind(i64::from(destination.port))
-        .bind(self.now_ms())
-        .execute(&self.db.pool)
-        .await?
-        .rows_affected();
+             sop_instance_uid, version) DO NOTHING"
+        );
+        let added = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(study_instance_uid)
+            .bind(&destination.name)
+            .bind(destination.ae_title.trim())
+            .bind(destination.host.trim())
+            .bind(i64::from(destination.port))
+            .bind(self.now_ms())
+            .execute(&self.db.pool)
+            .await?
+            .rows_affected();
         if added > 0 {
             tracing::info!(
                 study_instance_uid,
@@ -684,7 +697,8 @@ impl Outbox {
         let sql = format!(
             "WITH picked AS MATERIALIZED (SELECT id FROM forward_jobs \
              WHERE state = 'pending' AND next_attempt_at <= $2 AND destination_ae_title = $3 \
-             AND destination_host = $4 AND destination_port = $5 ORDER BY id LIMIT $6 {lock}) \
+             AND destination_host = $4 AND destination_port = $5 \
+             ORDER BY send_rank, id LIMIT $6 {lock}) \
              UPDATE forward_jobs SET state = 'sending', claimed_by = $1, claimed_at = $2, \
              send_started_at = NULL \
              WHERE state = 'pending' AND id IN (SELECT id FROM picked) \
