@@ -249,9 +249,11 @@ async fn complete_on_release(ctx: &AssociationContext, site: &str, studies: Vec<
         return;
     };
     let due_at = ctx.archive.clock().now_ms() + i64::try_from(grace.as_millis()).unwrap_or(0);
+    let mut moved = false;
     for study in studies {
         match ctx.archive.index().complete_at(site, &study, due_at).await {
             Ok(true) => {
+                moved = true;
                 tracing::info!(study_instance_uid = %study, ?grace, "association released: the study completes after the grace")
             }
             Ok(false) => {}
@@ -260,6 +262,15 @@ async fn complete_on_release(ctx: &AssociationContext, site: &str, studies: Vec<
                 "cannot complete the study on release (the quiet period will): {e}"
             ),
         }
+    }
+    if moved {
+        // The sweep would find it within its period; waking it when the
+        // grace ends saves up to that period on a stroke's clock.
+        let archive = ctx.archive.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            archive.completion_due().notify_one();
+        });
     }
 }
 

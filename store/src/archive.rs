@@ -50,6 +50,9 @@ pub struct Archive {
     /// another process, so that their consumer (the router) need not wait
     /// for its next poll.
     study_events: Arc<tokio::sync::Notify>,
+    /// Wakes the completion sweep before its next round, when a
+    /// completion was brought forward to now.
+    completion_due: tokio::sync::Notify,
     _event_listener: Option<crate::events::AbortOnDrop>,
     /// Builds the WADO-RS metadata of complete studies.
     _metadata: MetadataWriter,
@@ -169,6 +172,7 @@ impl Archive {
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
             study_events,
+            completion_due: tokio::sync::Notify::new(),
             _event_listener,
             _metadata,
             max_instance_bytes: config.dicom.max_instance_bytes,
@@ -196,6 +200,12 @@ impl Archive {
     /// database.
     pub fn study_events(&self) -> &tokio::sync::Notify {
         &self.study_events
+    }
+
+    /// Notified when a study's completion falls due before the sweep's
+    /// next round (one permit, kept if the sweep is busy).
+    pub fn completion_due(&self) -> &tokio::sync::Notify {
+        &self.completion_due
     }
 
     /// Starts receiving an instance announced by a C-STORE command.

@@ -68,6 +68,7 @@ pub async fn run_completion(archive: Arc<Archive>, mut shutdown: watch::Receiver
         }
         tokio::select! {
             _ = tokio::time::sleep(SWEEP_INTERVAL) => {}
+            _ = archive.completion_due().notified() => {}
             _ = shutdown.changed() => return,
         }
     }
