@@ -1,13 +1,16 @@
-//! Completion on release: for a site whose scanner sends a study in one
-//! association (`complete_on_release_secs`), the study is complete a short
-//! grace after that association is released, once no other association of
-//! the site is open; the quiet period (ten minutes here) is not waited for.
+//! Completion sooner than the quiet period (ten minutes here): on release,
+//! for a site whose scanner sends a study in one association
+//! (`complete_on_release_secs`), a short grace after that association is
+//! released, once no other association of the site is open; and after a
+//! shorter quiet period for a study whose request form, filed before its
+//! images, asks for a stroke (`quiet_period_secs_by_urgency`).
 
 mod common;
 
 use common::dicom::RawPeer;
 use common::{ServerOptions, TestServer, eventually, ms, storescu_push};
 use dicom_ul::pdu::Pdu;
+use serde_json::json;
 use std::time::Duration;
 use telerad_fixtures::SyntheticStudy;
 
@@ -77,7 +80,55 @@ fn another_open_association_of_the_site_holds_the_completion(backend: &common::B
     );
 }
 
+fn a_stroke_form_filed_before_the_images_shortens_the_quiet_period(backend: &common::Backend) {
+    let server = TestServer::start_with(
+        backend,
+        ServerOptions {
+            quiet_period_secs: 600,
+            site_a_extra: "quiet_period_secs_by_urgency = { stroke = 1, routine = 900 }".into(),
+            ..ServerOptions::default()
+        },
+    );
+    let tech = server.user_token("tech-a", &["--role", "technician", "--site", "site-a"]);
+    let stroke = SyntheticStudy::ct(2);
+    let routine = SyntheticStudy::ct(2);
+    for (study, urgency) in [(&stroke, "stroke"), (&routine, "routine")] {
+        let form = json!({
+            "patient_id": study.patient_id,
+            "accession_number": study.accession_number,
+            "urgency": urgency,
+            "clinical_question": "Left hemiparesis since 01:40: haemorrhage?",
+            "requested_examination": "CT head without contrast",
+            "requesting_physician": "Dr Urgences",
+            "callback_number": "+33 2 48 00 00 00",
+            "symptom_onset": "2026-11-26T01:40:00+01:00",
+            "nihss": 14,
+            "anticoagulants": "none",
+            "pregnancy": "not_applicable",
+        });
+        let (status, body) = server.post_as(Some(&tech), "/api/forms", &form.to_string());
+        assert_eq!(status, 201, "{body}");
+    }
+    // The routine study first: it is still receiving when the stroke, sent
+    // after it, completes.
+    storescu_push(&server, &routine, "STORESCU");
+    storescu_push(&server, &stroke, "STORESCU");
+    let detail = wait_complete(&server, &stroke);
+    let waited = ms(&detail["completed_at"]).expect("completed_at")
+        - ms(&detail["last_received_at"]).expect("last_received_at");
+    assert!(
+        (1000..3000).contains(&waited),
+        "completed {waited} ms after the last image"
+    );
+    assert_eq!(
+        server.study(&routine.study_instance_uid)["status"],
+        "receiving",
+        "a longer period than the site's is not used, and other studies keep the site's"
+    );
+}
+
 on_every_backend!(
+    a_stroke_form_filed_before_the_images_shortens_the_quiet_period,
     a_study_completes_a_grace_after_its_association_is_released,
     another_open_association_of_the_site_holds_the_completion,
 );

@@ -31,6 +31,12 @@ pub struct Site {
     /// Overrides `[studies] default_quiet_period_secs` for this site.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quiet_period_secs: Option<u64>,
+    /// Shorter quiet periods for a study whose request form, filed before
+    /// its images, asks for one of these urgencies (`stroke`, `trauma`,
+    /// `stat`, `urgent`, `routine`), in seconds. A longer one than the
+    /// site's is not used.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub quiet_period_secs_by_urgency: std::collections::BTreeMap<String, u64>,
     /// When set, a study is also complete this many seconds after the
     /// association that brought it is released, once no other association
     /// of the site is open (a scanner that sends each study in one
@@ -77,6 +83,17 @@ impl Site {
         )
     }
 
+    /// The quiet periods of urgent requests that are shorter than the
+    /// site's own: (urgency, period).
+    pub fn urgent_quiet_periods(&self, studies: &StudiesConfig) -> Vec<(&str, Duration)> {
+        let own = self.quiet_period(studies);
+        self.quiet_period_secs_by_urgency
+            .iter()
+            .map(|(urgency, secs)| (urgency.as_str(), Duration::from_secs(*secs)))
+            .filter(|(_, period)| *period < own)
+            .collect()
+    }
+
     /// The grace after a release that completes this site's studies, when
     /// the site asks for it.
     pub fn release_grace(&self) -> Option<Duration> {
@@ -112,6 +129,8 @@ pub(crate) struct SiteEntry {
     allowed_networks: Vec<String>,
     time_zone: String,
     quiet_period_secs: Option<u64>,
+    #[serde(default)]
+    quiet_period_secs_by_urgency: std::collections::BTreeMap<String, u64>,
     complete_on_release_secs: Option<u64>,
     #[serde(default)]
     tls_client_names: Vec<String>,
@@ -163,6 +182,7 @@ impl SiteEntry {
             time_zone,
             time_zone_name,
             quiet_period_secs: self.quiet_period_secs,
+            quiet_period_secs_by_urgency: self.quiet_period_secs_by_urgency,
             complete_on_release_secs: self.complete_on_release_secs,
             tls_client_names: self.tls_client_names,
             email: self.email,
@@ -197,6 +217,7 @@ mod tests {
             time_zone: TimeZone::UTC,
             time_zone_name: "UTC".to_owned(),
             quiet_period_secs: None,
+            quiet_period_secs_by_urgency: Default::default(),
             complete_on_release_secs: None,
             tls_client_names: Vec::new(),
             email: None,
@@ -275,6 +296,7 @@ mod tests {
             allowed_networks: networks.iter().map(|n| (*n).to_owned()).collect(),
             time_zone: time_zone.to_owned(),
             quiet_period_secs: Some(30),
+            quiet_period_secs_by_urgency: Default::default(),
             complete_on_release_secs: Some(2),
             tls_client_names: Vec::new(),
             email: None,

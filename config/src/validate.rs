@@ -27,6 +27,9 @@ const SHUTDOWN_GRACE_SECS: RangeInclusive<u64> = 0..=600;
 /// for a small limit; 1 TiB is past any instance a modality produces.
 const MAX_INSTANCE_BYTES: RangeInclusive<u64> = 1024..=(1 << 40);
 const QUIET_PERIOD_SECS: RangeInclusive<u64> = 1..=86_400;
+/// The urgencies of a request form (CLINICAL.md), for per-urgency quiet
+/// periods.
+const URGENCIES: [&str; 5] = ["stroke", "trauma", "stat", "urgent", "routine"];
 /// A release grace longer than a few minutes is a quiet period by another name.
 const RELEASE_GRACE_SECS: RangeInclusive<u64> = 0..=300;
 
@@ -386,6 +389,20 @@ impl Check {
                     "seconds",
                 );
             }
+            for (urgency, secs) in &site.quiet_period_secs_by_urgency {
+                let key = format!("{path}.quiet_period_secs_by_urgency.{urgency}");
+                if URGENCIES.contains(&urgency.as_str()) {
+                    self.range(&key, *secs, QUIET_PERIOD_SECS, "seconds");
+                } else {
+                    self.report(
+                        key,
+                        format!(
+                            "{urgency:?} is not a request urgency: expected one of {}",
+                            URGENCIES.join(", ")
+                        ),
+                    );
+                }
+            }
             if let Some(secs) = site.complete_on_release_secs {
                 self.range(
                     &format!("{path}.complete_on_release_secs"),
@@ -452,6 +469,27 @@ time_zone = "Europe/Paris"
     #[test]
     fn valid_minimal_config_has_no_problem() {
         assert_eq!(problems(SITE_A), vec![]);
+    }
+
+    #[test]
+    fn urgent_quiet_periods_name_an_urgency_and_a_valid_period() {
+        let site = |table: &str| {
+            format!(
+                "[[sites]]\nname = \"site-a\"\nae_titles = [\"CT\"]\n\
+                 time_zone = \"Europe/Paris\"\nquiet_period_secs_by_urgency = {table}\n"
+            )
+        };
+        assert_eq!(problems(&site("{ stroke = 5, trauma = 10 }")), vec![]);
+        assert_one(
+            &site("{ strok = 5 }"),
+            "sites[0].quiet_period_secs_by_urgency.strok",
+            "is not a request urgency: expected one of stroke, trauma",
+        );
+        assert_one(
+            &site("{ stroke = 0 }"),
+            "sites[0].quiet_period_secs_by_urgency.stroke",
+            "not 0",
+        );
     }
 
     #[test]

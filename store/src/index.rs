@@ -240,6 +240,8 @@ impl StudyIndex {
                 i64::try_from(quiet.as_secs()).unwrap_or(i64::MAX),
             )
             .await?;
+            self.sync_urgent_quiet_periods(&site.name, &site.urgent_quiet_periods(&config.studies))
+                .await?;
         }
         let radiologists: Vec<(&str, &str)> = config
             .radiologists
@@ -247,6 +249,31 @@ impl StudyIndex {
             .map(|r| (r.id.as_str(), r.name.as_str()))
             .collect();
         self.sync_radiologists(&radiologists).await
+    }
+
+    /// Replaces a site's quiet periods for urgent requests.
+    pub async fn sync_urgent_quiet_periods(
+        &self,
+        site: &str,
+        periods: &[(&str, std::time::Duration)],
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = self.db.begin_write().await?;
+        sqlx::query("DELETE FROM site_urgent_quiet_periods WHERE site = $1")
+            .bind(site)
+            .execute(&mut *tx)
+            .await?;
+        for (urgency, period) in periods {
+            sqlx::query(
+                "INSERT INTO site_urgent_quiet_periods (site, urgency, quiet_period_secs) \
+                 VALUES ($1, $2, $3)",
+            )
+            .bind(site)
+            .bind(*urgency)
+            .bind(i64::try_from(period.as_secs()).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await
     }
 
     /// Records the configured sites, so that studies can refer to them.
@@ -469,7 +496,7 @@ impl StudyIndex {
         // says whether late images reopen a complete study.
         // A study of another site is left alone (no row comes back): its
         // UID is not this site's to add to.
-        let study: Option<(StudyId, String, i64, String, String, i64)> = sqlx::query_as(
+        let study: Option<(StudyId, String, i64, String, String, i64, i64)> = sqlx::query_as(
             "INSERT INTO studies (study_instance_uid, site, patient_name, patient_id, \
              patient_birth_date, patient_sex, accession_number, study_date, study_time, \
              study_description, referring_physician_name, first_received_at, last_received_at, \
@@ -477,10 +504,13 @@ impl StudyIndex {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14) \
              ON CONFLICT (study_instance_uid) DO UPDATE SET \
              last_received_at = excluded.last_received_at, \
-             complete_after = excluded.complete_after, \
+             complete_after = CASE WHEN studies.quiet_period_ms IS NULL \
+             THEN excluded.complete_after \
+             ELSE excluded.last_received_at + studies.quiet_period_ms END, \
              instance_count = studies.instance_count + excluded.instance_count \
              WHERE studies.site = excluded.site \
-             RETURNING id, status, instance_count, modalities, body_parts, first_received_at",
+             RETURNING id, status, instance_count, modalities, body_parts, first_received_at, \
+             complete_after",
         )
         .bind(&a.study_instance_uid)
         .bind(&new.site)
@@ -498,8 +528,15 @@ impl StudyIndex {
         .bind(counted)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some((study_id, status, instance_count, modalities, body_parts, first_received_at)) =
-            study
+        let Some((
+            study_id,
+            status,
+            instance_count,
+            modalities,
+            body_parts,
+            first_received_at,
+            complete_after,
+        )) = study
         else {
             let (owner,): (String,) =
                 sqlx::query_as("SELECT site FROM studies WHERE study_instance_uid = $1")
@@ -537,21 +574,32 @@ impl StudyIndex {
                 &mut tx,
                 TimerKind::StudyComplete,
                 study_id.0,
-                new.complete_after,
+                complete_after,
             )
             .await?;
         } else if first_received_at == new.received_at && instance_count == counted {
             // A study this instance created (or one created in the same
             // millisecond: the timer is only set if missing). Later
             // instances move `complete_after`, not the timer: it looks again
-            // when it fires.
-            timers::schedule_if_none(
-                &mut tx,
-                TimerKind::StudyComplete,
-                study_id.0,
-                new.complete_after,
-            )
-            .await?;
+            // when it fires. A request form waiting for it may ask for a
+            // shorter quiet period.
+            let due = match urgent_quiet_period(&mut tx, &new.site, a).await? {
+                Some(quiet_ms) if new.received_at + quiet_ms < complete_after => {
+                    let due = new.received_at + quiet_ms;
+                    sqlx::query(
+                        "UPDATE studies SET quiet_period_ms = $2, complete_after = $3 \
+                         WHERE id = $1",
+                    )
+                    .bind(study_id)
+                    .bind(quiet_ms)
+                    .bind(due)
+                    .execute(&mut *tx)
+                    .await?;
+                    due
+                }
+                _ => complete_after,
+            };
+            timers::schedule_if_none(&mut tx, TimerKind::StudyComplete, study_id.0, due).await?;
         }
         let merged_modalities = merge_set(&modalities, &a.modality);
         let merged_body_parts = merge_set(&body_parts, &a.body_part_examined);
@@ -832,6 +880,33 @@ fn merge_set(set: &str, value: &str) -> String {
     items.push(value);
     items.sort_unstable();
     items.join("\\")
+}
+
+/// The shortest quiet period, in ms, that a request form of `site` waiting
+/// for this study asks for by its urgency (matched as forms are: accession
+/// number, else patient and date; `forms::attach_waiting`).
+async fn urgent_quiet_period(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    site: &str,
+    a: &telerad_dicom::inspect::InstanceAttributes,
+) -> Result<Option<i64>, sqlx::Error> {
+    let found: Option<(Option<i64>,)> = sqlx::query_as(
+        "SELECT MIN(q.quiet_period_secs) FROM request_forms f \
+         JOIN site_urgent_quiet_periods q ON q.site = f.site AND q.urgency = f.urgency \
+         WHERE f.site = $1 AND f.study_id IS NULL AND f.cancelled_at IS NULL \
+         AND f.patient_id = $2 \
+         AND ((f.accession_number <> '' AND f.accession_number = $3) \
+              OR (f.study_date = $4 AND (f.accession_number = '' OR $3 = '')))",
+    )
+    .bind(site)
+    .bind(&a.patient_id)
+    .bind(&a.accession_number)
+    .bind(&a.study_date)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(found
+        .and_then(|(secs,)| secs)
+        .map(|secs| secs.saturating_mul(1000)))
 }
 
 #[cfg(test)]
