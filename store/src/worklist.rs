@@ -144,6 +144,36 @@ pub struct WorklistPage {
 /// holds it: the same expression, or the index is not used for the order.
 const RANK: &str = "CASE a.priority WHEN 'stat' THEN 0 WHEN 'urgent' THEN 1 ELSE 2 END";
 
+/// A statement's parameter value.
+enum Arg {
+    Text(String),
+    Number(i64),
+}
+
+/// The conditions of a worklist statement, and its parameters in order.
+#[derive(Default)]
+struct Filters {
+    conditions: Vec<String>,
+    args: Vec<Arg>,
+}
+
+impl Filters {
+    fn push(&mut self, condition: String) {
+        self.conditions.push(condition);
+    }
+
+    /// A new parameter: its placeholder.
+    fn text(&mut self, value: &str) -> String {
+        self.args.push(Arg::Text(value.to_string()));
+        format!("${}", self.args.len())
+    }
+
+    fn number(&mut self, value: i64) -> String {
+        self.args.push(Arg::Number(value));
+        format!("${}", self.args.len())
+    }
+}
+
 /// One page of the worklist within `scope`.
 pub async fn page(
     db: &crate::Database,
@@ -156,6 +186,51 @@ pub async fn page(
         deadline: i64::MIN,
         id: 0,
     });
+    // Only the filters in use are written into the statement: a clause
+    // such as `($1 = '' OR s.site = $1)` makes PostgreSQL's generic plan
+    // (used after five executions of a prepared statement) expect about
+    // one row and sort every open assignment, instead of walking
+    // `assignments_open` in order and stopping at the page's end (3.3 ms
+    // against 0.65 ms for a site's view of 2,000 open studies).
+    let mut filters = Filters::default();
+    if let Some(priority) = &query.priority {
+        let p = filters.text(priority);
+        filters.push(format!("a.priority = {p}"));
+    }
+    if let Some(site) = &query.site {
+        let p = filters.text(site);
+        filters.push(format!("s.site = {p}"));
+    }
+    if let Some(subspecialty) = &query.subspecialty {
+        let p = filters.text(subspecialty);
+        filters.push(format!("a.subspecialty = {p}"));
+    }
+    if let Some(reader) = &query.reader {
+        let p = filters.text(reader);
+        filters.push(format!("a.radiologist_id = {p}"));
+    }
+    if query.unassigned {
+        filters.push("a.state = 'unassigned'".into());
+    }
+    if query.escalated {
+        filters.push("a.escalation_level > 0 AND a.state <> 'acknowledged'".into());
+    }
+    if query.form_missing {
+        filters.push("f.id IS NULL".into());
+    }
+    if query.new_images {
+        filters.push("a.new_images = TRUE".into());
+    }
+    let (rank, deadline, id) = (
+        filters.number(after.rank),
+        filters.number(after.deadline),
+        filters.number(after.id),
+    );
+    filters.push(format!(
+        "({RANK}, a.preliminary_by, a.study_id) > ({rank}, {deadline}, {id})"
+    ));
+    let limit_param = filters.number(limit.saturating_add(1));
+    let first_scope_param = filters.args.len() + 1;
     let sql = format!(
         "SELECT s.id, s.study_instance_uid, s.site, s.patient_name, s.patient_id, \
          s.study_description, s.modalities, s.instance_count, s.completed_at, a.state, \
@@ -166,32 +241,19 @@ pub async fn page(
          FROM assignments a CROSS JOIN studies s \
          LEFT JOIN request_forms f ON f.study_id = s.id \
          LEFT JOIN reports r ON r.study_id = s.id \
-         WHERE s.id = a.study_id AND {reports} \
-         AND ($1 = '' OR a.priority = $1) AND ($2 = '' OR s.site = $2) \
-         AND ($3 = '' OR a.subspecialty = $3) AND ($4 = '' OR a.radiologist_id = $4) \
-         AND ($5 = 0 OR a.state = 'unassigned') \
-         AND ($6 = 0 OR (a.escalation_level > 0 AND a.state <> 'acknowledged')) \
-         AND ($7 = 0 OR f.id IS NULL) AND ($8 = 0 OR a.new_images = TRUE) \
-         AND ({RANK}, a.preliminary_by, a.study_id) > ($9, $10, $11) \
-         AND {scope} \
-         ORDER BY {RANK}, a.preliminary_by, a.study_id LIMIT $12",
+         WHERE s.id = a.study_id AND {reports} AND {conditions} AND {scope} \
+         ORDER BY {RANK}, a.preliminary_by, a.study_id LIMIT {limit_param}",
         reports = query.reports.condition(),
-        scope = scope.condition_with_assignment("s", "a", 13),
+        conditions = filters.conditions.join(" AND "),
+        scope = scope.condition_with_assignment("s", "a", first_scope_param),
     );
-    let flag = |b: bool| i64::from(b);
-    let mut select = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(query.priority.clone().unwrap_or_default())
-        .bind(query.site.clone().unwrap_or_default())
-        .bind(query.subspecialty.clone().unwrap_or_default())
-        .bind(query.reader.clone().unwrap_or_default())
-        .bind(flag(query.unassigned))
-        .bind(flag(query.escalated))
-        .bind(flag(query.form_missing))
-        .bind(flag(query.new_images))
-        .bind(after.rank)
-        .bind(after.deadline)
-        .bind(after.id)
-        .bind(limit.saturating_add(1));
+    let mut select = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+    for arg in filters.args {
+        select = match arg {
+            Arg::Text(text) => select.bind(text),
+            Arg::Number(number) => select.bind(number),
+        };
+    }
     for value in scope.values() {
         select = select.bind(value);
     }
