@@ -14,7 +14,7 @@ pub const C_ECHO_RQ: u16 = 0x0030;
 pub const C_ECHO_RSP: u16 = 0x8030;
 pub const C_CANCEL_RQ: u16 = 0x0FFF;
 /// DIMSE-N operations of the Modality Performed Procedure Step service
-/// (PS3.7 §10.3.5, §10.3.1).
+/// (PS3.7 §10.3.5, §10.3.3).
 pub const N_CREATE_RQ: u16 = 0x0140;
 pub const N_SET_RQ: u16 = 0x0120;
 /// Storage Commitment's request and report (PS3.7 §10.3.4, §10.3.1).
@@ -313,71 +313,71 @@ pub fn echo_rq(message_id: u16) -> Vec<u8> {
     ])
 }
 
-pub fn store_rq(message_id: u16, sop_class_uid: &str, sop_instance_uid: &str) -> Vec<u8> {
-    encode(vec![
-        DataElement::new(tags::AFFECTED_SOP_CLASS_UID, VR::UI, uid(sop_class_uid)),
+/// A request followed by a data set: its command field and message id, the
+/// SOP class and instance under the tags the operation uses (Affected or
+/// Requested), and `more` elements.
+fn request_with_data_set(
+    command_field: u16,
+    message_id: u16,
+    (class_tag, sop_class_uid): (dicom_core::Tag, &str),
+    (instance_tag, sop_instance_uid): (dicom_core::Tag, &str),
+    more: Vec<DataElement<InMemDicomObject>>,
+) -> Vec<u8> {
+    let mut elements = vec![
+        DataElement::new(class_tag, VR::UI, uid(sop_class_uid)),
         DataElement::new(
             tags::COMMAND_FIELD,
             VR::US,
-            PrimitiveValue::from(C_STORE_RQ),
+            PrimitiveValue::from(command_field),
         ),
         DataElement::new(tags::MESSAGE_ID, VR::US, PrimitiveValue::from(message_id)),
-        // Priority MEDIUM.
-        DataElement::new(tags::PRIORITY, VR::US, PrimitiveValue::from(0u16)),
         DataElement::new(
             tags::COMMAND_DATA_SET_TYPE,
             VR::US,
             PrimitiveValue::from(0x0000u16),
         ),
-        DataElement::new(
-            tags::AFFECTED_SOP_INSTANCE_UID,
-            VR::UI,
-            uid(sop_instance_uid),
-        ),
-    ])
+        DataElement::new(instance_tag, VR::UI, uid(sop_instance_uid)),
+    ];
+    elements.extend(more);
+    encode(elements)
+}
+
+pub fn store_rq(message_id: u16, sop_class_uid: &str, sop_instance_uid: &str) -> Vec<u8> {
+    request_with_data_set(
+        C_STORE_RQ,
+        message_id,
+        (tags::AFFECTED_SOP_CLASS_UID, sop_class_uid),
+        (tags::AFFECTED_SOP_INSTANCE_UID, sop_instance_uid),
+        // Priority MEDIUM.
+        vec![DataElement::new(
+            tags::PRIORITY,
+            VR::US,
+            PrimitiveValue::from(0u16),
+        )],
+    )
 }
 
 /// An N-CREATE-RQ with a data set (PS3.7 §10.3.5.1); a peer's request,
 /// as telerad's tests send it.
 pub fn n_create_rq(message_id: u16, sop_class_uid: &str, sop_instance_uid: &str) -> Vec<u8> {
-    encode(vec![
-        DataElement::new(tags::AFFECTED_SOP_CLASS_UID, VR::UI, uid(sop_class_uid)),
-        DataElement::new(
-            tags::COMMAND_FIELD,
-            VR::US,
-            PrimitiveValue::from(N_CREATE_RQ),
-        ),
-        DataElement::new(tags::MESSAGE_ID, VR::US, PrimitiveValue::from(message_id)),
-        DataElement::new(
-            tags::COMMAND_DATA_SET_TYPE,
-            VR::US,
-            PrimitiveValue::from(0x0000u16),
-        ),
-        DataElement::new(
-            tags::AFFECTED_SOP_INSTANCE_UID,
-            VR::UI,
-            uid(sop_instance_uid),
-        ),
-    ])
+    request_with_data_set(
+        N_CREATE_RQ,
+        message_id,
+        (tags::AFFECTED_SOP_CLASS_UID, sop_class_uid),
+        (tags::AFFECTED_SOP_INSTANCE_UID, sop_instance_uid),
+        Vec::new(),
+    )
 }
 
-/// An N-SET-RQ with a data set (PS3.7 §10.3.1.1).
+/// An N-SET-RQ with a data set (PS3.7 §10.3.3.1).
 pub fn n_set_rq(message_id: u16, sop_class_uid: &str, sop_instance_uid: &str) -> Vec<u8> {
-    encode(vec![
-        DataElement::new(tags::REQUESTED_SOP_CLASS_UID, VR::UI, uid(sop_class_uid)),
-        DataElement::new(tags::COMMAND_FIELD, VR::US, PrimitiveValue::from(N_SET_RQ)),
-        DataElement::new(tags::MESSAGE_ID, VR::US, PrimitiveValue::from(message_id)),
-        DataElement::new(
-            tags::COMMAND_DATA_SET_TYPE,
-            VR::US,
-            PrimitiveValue::from(0x0000u16),
-        ),
-        DataElement::new(
-            tags::REQUESTED_SOP_INSTANCE_UID,
-            VR::UI,
-            uid(sop_instance_uid),
-        ),
-    ])
+    request_with_data_set(
+        N_SET_RQ,
+        message_id,
+        (tags::REQUESTED_SOP_CLASS_UID, sop_class_uid),
+        (tags::REQUESTED_SOP_INSTANCE_UID, sop_instance_uid),
+        Vec::new(),
+    )
 }
 
 /// The N-EVENT-REPORT-RQ of a storage commitment report (PS3.7
@@ -388,30 +388,17 @@ pub fn event_report_rq(
     sop_instance_uid: &str,
     event_type_id: u16,
 ) -> Vec<u8> {
-    encode(vec![
-        DataElement::new(tags::AFFECTED_SOP_CLASS_UID, VR::UI, uid(sop_class_uid)),
-        DataElement::new(
-            tags::COMMAND_FIELD,
-            VR::US,
-            PrimitiveValue::from(N_EVENT_REPORT_RQ),
-        ),
-        DataElement::new(tags::MESSAGE_ID, VR::US, PrimitiveValue::from(message_id)),
-        DataElement::new(
-            tags::COMMAND_DATA_SET_TYPE,
-            VR::US,
-            PrimitiveValue::from(0x0000u16),
-        ),
-        DataElement::new(
-            tags::AFFECTED_SOP_INSTANCE_UID,
-            VR::UI,
-            uid(sop_instance_uid),
-        ),
-        DataElement::new(
+    request_with_data_set(
+        N_EVENT_REPORT_RQ,
+        message_id,
+        (tags::AFFECTED_SOP_CLASS_UID, sop_class_uid),
+        (tags::AFFECTED_SOP_INSTANCE_UID, sop_instance_uid),
+        vec![DataElement::new(
             tags::EVENT_TYPE_ID,
             VR::US,
             PrimitiveValue::from(event_type_id),
-        ),
-    ])
+        )],
+    )
 }
 
 /// A response to `request` (command field = request's | 0x8000).

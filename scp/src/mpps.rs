@@ -268,18 +268,11 @@ async fn set(
 async fn settle(archive: &Archive, id: i64, site: &str) {
     let now = archive.clock().now_ms();
     match archive.index().settle_performed_step(id, site, now).await {
-        Ok(events) => {
-            if !events.is_empty() {
-                archive.study_events().notify_one();
-            }
-            for event in events {
-                tracing::info!(
-                    study_instance_uid = %event.study_instance_uid,
-                    instances = event.instance_count,
-                    "study complete: its performed procedure step is COMPLETED with all its images"
-                );
-            }
-        }
+        Ok(events) => telerad_store::completion::announce(
+            archive,
+            &events,
+            "its performed procedure step is COMPLETED with all its images",
+        ),
         Err(e) => tracing::warn!("cannot settle a completed performed procedure step now: {e}"),
     }
 }

@@ -4,6 +4,7 @@
 //! a restart neither forgets a pending study nor completes it early.
 
 use crate::archive::Archive;
+use crate::index::StudyEvent;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -27,43 +28,18 @@ pub async fn run_completion(archive: Arc<Archive>, mut shutdown: watch::Receiver
                 tracing::warn!("cannot remove settled version claims: {e}");
             }
         }
-        match archive
-            .index()
-            .complete_quiet_studies(archive.clock().now_ms())
-            .await
-        {
-            Ok(events) => {
-                if !events.is_empty() {
-                    archive.study_events().notify_one();
-                }
-                for event in events {
-                    tracing::info!(
-                        study_instance_uid = %event.study_instance_uid,
-                        instances = event.instance_count,
-                        "study complete"
-                    );
-                }
-            }
+        let now = archive.clock().now_ms();
+        match archive.index().complete_quiet_studies(now).await {
+            Ok(events) => announce(&archive, &events, "quiet period over"),
             Err(e) => tracing::error!("quiet-period sweep failed: {e}"),
         }
         // Steps a modality set COMPLETED before all their images came.
-        match archive
-            .index()
-            .settle_performed_steps(archive.clock().now_ms())
-            .await
-        {
-            Ok(events) => {
-                if !events.is_empty() {
-                    archive.study_events().notify_one();
-                }
-                for event in events {
-                    tracing::info!(
-                        study_instance_uid = %event.study_instance_uid,
-                        instances = event.instance_count,
-                        "study complete: its performed procedure step has all its images"
-                    );
-                }
-            }
+        match archive.index().settle_performed_steps(now).await {
+            Ok(events) => announce(
+                &archive,
+                &events,
+                "its performed procedure step has all its images",
+            ),
             Err(e) => tracing::error!("performed procedure step sweep failed: {e}"),
         }
         tokio::select! {
@@ -71,5 +47,20 @@ pub async fn run_completion(archive: Arc<Archive>, mut shutdown: watch::Receiver
             _ = archive.completion_due().notified() => {}
             _ = shutdown.changed() => return,
         }
+    }
+}
+
+/// Wakes the event log's consumers for the studies just completed, and
+/// logs each with why it is complete.
+pub fn announce(archive: &Archive, completed: &[StudyEvent], why: &str) {
+    if !completed.is_empty() {
+        archive.study_events().notify_one();
+    }
+    for event in completed {
+        tracing::info!(
+            study_instance_uid = %event.study_instance_uid,
+            instances = event.instance_count,
+            "study complete: {why}"
+        );
     }
 }
