@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Sending a CT over an emulated WAN: telerad's SCU against DCMTK storescu.
+#
+# The workstation (DCMTK storescp) runs in a network namespace behind a
+# veth pair whose both ends are rate-limited by tc tbf (RATE, default
+# 50mbit); bench/delay_proxy.py, in front of it, delays each direction by
+# ONE_WAY_MS (default 15: a 30 ms round trip). A SLICES-slice 512x512 CT
+# is sent, RUNS times each, interleaved, by:
+#   - storescu, one association (TCP_NODELAY=1, --max-pdu 131072);
+#   - 4 storescu in parallel, each a quarter of the files;
+#   - `telerad push` (the SCU the forwarder uses: same association code,
+#     same per-instance C-STORE) with 1 and 4 associations.
+# Each run ends at the newest file storescp wrote; a run must deliver every
+# file or it counts as a failure. Prints the link's own limit (bytes /
+# rate) and the medians as markdown.
+#
+# This measures telerad's SCU, not the forwarder's queue (claims, marks):
+# the forwarder sends with this code, over associations_per_destination
+# associations.
+#
+# Usage: sudo bench/wan.sh   (root: namespaces and qdiscs; DCMTK installed)
+# Environment: RUNS [3], SLICES [300], RATE [50mbit], ONE_WAY_MS [15],
+#   CARGO_TARGET_DIR [/tmp/target-bench], PORT_BASE [22400]
+
+set -euo pipefail
+RUNS=${RUNS:-3}
+SLICES=${SLICES:-300}
+RATE=${RATE:-50mbit}
+ONE_WAY_MS=${ONE_WAY_MS:-15}
+PORT_BASE=${PORT_BASE:-22400}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/tmp/target-bench}
+export TCP_NODELAY=1
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$BENCH_DIR/.." && pwd)
+# shellcheck source=bench/lib.sh
+source "$BENCH_DIR/lib.sh"
+require_tools ip tc python3 cargo bc
+# DCMTK's, by path: pynetdicom installs tools of the same names.
+STORESCU=/usr/bin/storescu
+STORESCP=/usr/bin/storescp
+for tool in "$STORESCU" "$STORESCP"; do
+    # Read whole first: with pipefail, grep -q closing the pipe early
+    # would fail the check.
+    banner=$("$tool" --version 2>&1 || true)
+    grep -q '^\$dcmtk:' <<<"$banner" || die "$tool is not DCMTK's (apt-get install dcmtk)"
+done
+
+NS=telerad-wan
+WS_PORT=$PORT_BASE
+PROXY_PORT=$((PORT_BASE + 1))
+WORK=$(mktemp -d /tmp/telerad-wan-XXXXXX)
+WS_PID=
+PROXY_PID=
+cleanup() {
+    stop_pid "$PROXY_PID"
+    [[ -z $WS_PID ]] || ip netns exec "$NS" kill "$WS_PID" 2>/dev/null || true
+    ip netns del "$NS" 2>/dev/null || true
+    ip link del wan-t 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+log "building release binaries"
+(cd "$REPO" && cargo build --release --quiet -p telerad -p telerad-fixtures)
+TELERAD=$CARGO_TARGET_DIR/release/telerad
+"$CARGO_TARGET_DIR/release/telerad-fixtures" generate --modality ct --slices "$SLICES" --out "$WORK/ct" >&2
+BYTES=$(du -cb "$WORK"/ct/* | tail -1 | cut -f1)
+mapfile -t FILES < <(find "$WORK/ct" -type f | sort)
+
+ip netns del "$NS" 2>/dev/null || true
+ip link del wan-t 2>/dev/null || true
+ip netns add "$NS"
+ip link add wan-t type veth peer name wan-w
+ip link set wan-w netns "$NS"
+ip addr add 10.77.0.1/24 dev wan-t
+ip link set wan-t up
+ip netns exec "$NS" ip addr add 10.77.0.2/24 dev wan-w
+ip netns exec "$NS" ip link set wan-w up
+ip netns exec "$NS" ip link set lo up
+tc qdisc add dev wan-t root tbf rate "$RATE" burst 64kb latency 100ms
+ip netns exec "$NS" tc qdisc add dev wan-w root tbf rate "$RATE" burst 64kb latency 100ms
+
+python3 "$BENCH_DIR/delay_proxy.py" "$PROXY_PORT" 10.77.0.2 "$WS_PORT" "$ONE_WAY_MS" &
+PROXY_PID=$!
+wait_listening "$PROXY_PORT" "$PROXY_PID" || die "the delay proxy did not start"
+
+RESULTS=$WORK/results.tsv
+: >"$RESULTS"
+# run NAME COMMAND...: one delivery through the WAN to a fresh storescp.
+run() {
+    local name=$1 dir=$WORK/ws-$1-$RANDOM t0 t1 count
+    shift
+    mkdir -p "$dir"
+    ip netns exec "$NS" "$STORESCP" --fork --max-pdu 131072 -aet WS -od "$dir" "$WS_PORT" >"$dir.log" 2>&1 &
+    WS_PID=$!
+    local tries=0
+    until ip netns exec "$NS" ss -Htln "sport = :$WS_PORT" | grep -q .; do
+        ((++tries < 100)) || die "storescp did not start: $(cat "$dir.log")"
+        sleep 0.05
+    done
+    t0=$(date +%s.%N)
+    "$@" >"$dir.sender.log" 2>&1 || log "FAILURE: $name sender: $(tail -2 "$dir.sender.log")"
+    t1=$(find "$dir" -type f -printf '%T@\n' | sort -n | tail -1)
+    count=$(find "$dir" -type f | wc -l)
+    kill "$WS_PID" 2>/dev/null || true
+    wait "$WS_PID" 2>/dev/null || true
+    WS_PID=
+    if [[ $count -ne $SLICES ]]; then
+        log "FAILURE: $name delivered $count of $SLICES"
+        return
+    fi
+    local secs
+    secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+    log "$name: $secs s"
+    printf '%s\t%s\n' "$name" "$secs" >>"$RESULTS"
+}
+
+storescu_one() { "$STORESCU" -aet STORESCU -aec WS --max-pdu 131072 127.0.0.1 "$PROXY_PORT" "${FILES[@]}"; }
+storescu_four() {
+    local i pids=()
+    for i in 0 1 2 3; do
+        "$STORESCU" -aet STORESCU -aec WS --max-pdu 131072 127.0.0.1 "$PROXY_PORT" \
+            $(printf '%s\n' "${FILES[@]}" | awk -v k="$i" 'NR % 4 == k') &
+        pids+=($!)
+    done
+    local ok=0
+    for i in "${pids[@]}"; do wait "$i" || ok=1; done
+    return $ok
+}
+telerad_one() { "$TELERAD" push "$WORK/ct" --to "WS@127.0.0.1:$PROXY_PORT" --associations 1; }
+telerad_four() { "$TELERAD" push "$WORK/ct" --to "WS@127.0.0.1:$PROXY_PORT" --associations 4; }
+
+for ((r = 1; r <= RUNS; r++)); do
+    run storescu-1 storescu_one
+    run storescu-4 storescu_four
+    run telerad-1 telerad_one
+    run telerad-4 telerad_four
+done
+
+rate_bits=$(echo "$RATE" | sed -e 's/mbit$/*1000000/' -e 's/kbit$/*1000/' | bc)
+echo
+echo "$(uname -n), $(nproc) cores; $SLICES-slice 512x512 CT ($BYTES bytes), link $RATE each way + $ONE_WAY_MS ms each way (tbf + delay proxy); $RUNS runs each, medians."
+echo "The link's own limit: $(awk -v b="$BYTES" -v r="$rate_bits" 'BEGIN { printf "%.1f", b * 8 / r }') s."
+echo
+echo "| sender | seconds (median) | images/s |"
+echo "|---|---|---|"
+for name in storescu-1 storescu-4 telerad-1 telerad-4; do
+    m=$(awk -F'\t' -v n="$name" '$1 == n { print $2 }' "$RESULTS" | median)
+    echo "| $name | $m | $(awk -v s="$SLICES" -v m="$m" 'BEGIN { if (m > 0) printf "%.0f", s / m }') |"
+done
