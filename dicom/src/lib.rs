@@ -14,6 +14,9 @@
 //!   memory and reads out what the index keeps;
 //! - [`transcode`]: re-encoding an uncompressed data set in another
 //!   uncompressed syntax, for a workstation that refuses the stored one;
+//! - [`jpegls`] and [`compress`]: JPEG-LS lossless encoding of the pixel
+//!   data of an uncompressed data set, for the way to a workstation behind
+//!   a slow link;
 //! - [`metadata`]: the DICOM JSON of a stored instance without its bulk
 //!   data, built once per instance, for WADO-RS `metadata`;
 //! - [`frames`]: the frames and bulk data of a stored instance as stored,
@@ -32,8 +35,10 @@
 //! `telerad-store`'s. It depends on no telerad crate.
 
 pub mod commitment;
+pub mod compress;
 pub mod frames;
 pub mod inspect;
+pub mod jpegls;
 pub mod metadata;
 pub mod mpps;
 pub mod part10;
