@@ -262,9 +262,10 @@ async fn serve_http(
     }
 }
 
-/// The forwarder's identity: telerad's AE title, and DICOM TLS to each
+/// The forwarder's identity: telerad's AE title, DICOM TLS to each
 /// workstation configured with a `tls_ca` (presenting `[dicom] tls_cert`
-/// when the workstation asks for a client certificate).
+/// when the workstation asks for a client certificate), and compression
+/// for those configured with `compression = "jpeg-ls"`.
 fn sender(config: &Config) -> anyhow::Result<telerad_forward::forwarder::Sender> {
     let mut sender = telerad_forward::forwarder::Sender::plain(&config.dicom.ae_title);
     let identity = match (&config.dicom.tls_cert, &config.dicom.tls_key) {
@@ -279,6 +280,9 @@ fn sender(config: &Config) -> anyhow::Result<telerad_forward::forwarder::Sender>
             let client = telerad_scp::tls::client(&workstation.host, ca, identity)
                 .with_context(|| format!("DICOM TLS to the workstation of {}", radiologist.id))?;
             sender = sender.with_tls(&workstation.host, workstation.port, client);
+        }
+        if workstation.compression == telerad_config::TransferCompression::JpegLs {
+            sender = sender.with_compression(&workstation.host, workstation.port);
         }
     }
     Ok(sender)

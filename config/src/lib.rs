@@ -43,7 +43,7 @@ pub use crate::http::{HttpConfig, HttpTls};
 pub use crate::notifications::{NotificationsConfig, Smtp, SmtpSecurity, Webhook};
 pub use crate::priority::{Priority, UnknownPriority};
 pub use crate::problem::{ConfigError, Problem};
-pub use crate::radiologist::{Radiologist, SUBSPECIALTIES, Workstation};
+pub use crate::radiologist::{Radiologist, SUBSPECIALTIES, TransferCompression, Workstation};
 pub use crate::rota::{
     Override, OverrideKind, Resolution, Role, RotaConfig, Shift, WrittenInstant, day_name,
     parse_clock_time, parse_day, parse_instant, resolve_local, time_zone,

@@ -10,6 +10,11 @@
 //! syntax the job is `dead` at once, with a message saying so, since
 //! retrying cannot help.
 //!
+//! To a workstation configured for it, uncompressed images are offered as
+//! JPEG-LS Lossless first and compressed on the way when it accepts
+//! (fewer bytes on a slow link; the stored file is unchanged); an image
+//! that cannot be compressed without loss goes as stored.
+//!
 //! A job is only sent while this forwarder holds its claim in the database
 //! (see [`telerad_store::outbox`]). Jobs go out in batches of [`SEND_BATCH`] per
 //! association, marked as being sent before the batch and recorded as sent
@@ -19,10 +24,12 @@
 //! claim runs out (PostgreSQL, where another live process may hold them),
 //! and those of the batch under way are re-sent flagged `possible_duplicate`.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use telerad_dicom::compress::{self, CompressError, JPEG_LS_LOSSLESS};
 use telerad_dicom::sop_class::{self, VERIFICATION};
 use telerad_dicom::transcode::{is_uncompressed, reencode, syntaxes_to_offer};
 use telerad_dicom::transfer_syntax::{self, EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN};
@@ -102,6 +109,7 @@ fn key_of(destination: &Destination) -> DestinationKey {
 pub struct Sender {
     pub calling_ae_title: String,
     tls: HashMap<(String, u16), telerad_scp::tls::TlsClient>,
+    compress: HashSet<(String, u16)>,
 }
 
 impl Sender {
@@ -110,7 +118,20 @@ impl Sender {
         Sender {
             calling_ae_title: calling_ae_title.to_string(),
             tls: HashMap::new(),
+            compress: HashSet::new(),
         }
+    }
+
+    /// Offer JPEG-LS Lossless first to the workstation at `host`:`port`,
+    /// and compress uncompressed images for it when it accepts.
+    pub fn with_compression(mut self, host: &str, port: u16) -> Sender {
+        self.compress.insert((host.to_string(), port));
+        self
+    }
+
+    fn compresses_for(&self, destination: &Destination) -> bool {
+        self.compress
+            .contains(&(destination.host.clone(), destination.port))
     }
 
     /// DICOM TLS to the workstation at `host`:`port`.
@@ -317,6 +338,7 @@ async fn serve_destination(context: Arc<Context>, destination: Destination) {
         i64::try_from(context.associations).unwrap_or(i64::MAX / CLAIM_PER_ASSOCIATION),
     );
     while !context.stopping() {
+        let enqueues = context.outbox.enqueue_count();
         let jobs = match context
             .outbox
             .claim(&destination, &context.worker, limit)
@@ -332,20 +354,37 @@ async fn serve_destination(context: Arc<Context>, destination: Destination) {
         if jobs.is_empty() {
             return;
         }
-        for group in association_groups(jobs) {
-            deliver(&context, &destination, group).await;
+        let compressing = context.sender.compresses_for(&destination);
+        for group in association_groups(jobs, compressing) {
+            if deliver(&context, &destination, group, enqueues).await == Delivered::Overtaken {
+                // The rest of this claim was given back: claim again, in
+                // queue order.
+                break;
+            }
         }
     }
 }
 
+/// The transfer syntaxes proposed for a job: JPEG-LS Lossless first when
+/// compressing for this destination and the stored pixel data is native,
+/// then what [`syntaxes_to_offer`] says for the stored syntax.
+fn offers(job: &ForwardJob, compressing: bool) -> Vec<&str> {
+    let mut out = Vec::new();
+    if compressing && compress::can_compress_from(&job.transfer_syntax_uid) {
+        out.push(JPEG_LS_LOSSLESS);
+    }
+    out.extend(syntaxes_to_offer(&job.transfer_syntax_uid));
+    out
+}
+
 /// Splits a batch so that each part needs at most [`MAX_CONTEXTS`]
 /// presentation contexts (Verification included). Almost always one part.
-fn association_groups(jobs: Vec<ForwardJob>) -> Vec<Vec<ForwardJob>> {
+fn association_groups(jobs: Vec<ForwardJob>, compressing: bool) -> Vec<Vec<ForwardJob>> {
     // Each part: the (SOP class, transfer syntax) pairs it needs, its jobs.
     type Part = (BTreeSet<(String, String)>, Vec<ForwardJob>);
     let mut groups: Vec<Part> = Vec::new();
     for job in jobs {
-        let needed: Vec<(String, String)> = syntaxes_to_offer(&job.transfer_syntax_uid)
+        let needed: Vec<(String, String)> = offers(&job, compressing)
             .into_iter()
             .map(|ts| (job.sop_class_uid.clone(), ts.to_string()))
             .collect();
@@ -364,10 +403,10 @@ fn association_groups(jobs: Vec<ForwardJob>) -> Vec<Vec<ForwardJob>> {
     groups.into_iter().map(|(_, jobs)| jobs).collect()
 }
 
-fn proposals_for(jobs: &[ForwardJob]) -> Vec<(String, String)> {
+fn proposals_for(jobs: &[ForwardJob], compressing: bool) -> Vec<(String, String)> {
     let mut contexts = BTreeSet::new();
     for job in jobs {
-        for ts in syntaxes_to_offer(&job.transfer_syntax_uid) {
+        for ts in offers(job, compressing) {
             contexts.insert((job.sop_class_uid.clone(), ts.to_string()));
         }
     }
@@ -382,39 +421,64 @@ fn proposals_for(jobs: &[ForwardJob]) -> Vec<(String, String)> {
     proposals
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Delivered {
+    /// Sent, failed or given back at a stop.
+    Done,
+    /// More urgent work came due: what was left was given back.
+    Overtaken,
+}
+
 /// Sends one batch over up to `associations` parallel associations that
 /// share a queue. A job left in the queue because no association could be
-/// opened fails with the connection error (one attempt each).
-async fn deliver(context: &Arc<Context>, destination: &Destination, jobs: Vec<ForwardJob>) {
-    let proposals = Arc::new(proposals_for(&jobs));
+/// opened fails with the connection error (one attempt each). `enqueues`
+/// is the outbox's enqueue count before the claim: once it moves, each
+/// association looks, before its next C-STORE, whether more urgent work
+/// is due for this destination, and if so the batch yields to it.
+async fn deliver(
+    context: &Arc<Context>,
+    destination: &Destination,
+    jobs: Vec<ForwardJob>,
+    enqueues: u64,
+) -> Delivered {
+    let compressing = context.sender.compresses_for(destination);
+    let proposals = Arc::new(proposals_for(&jobs, compressing));
     let associations = context.associations.min(jobs.len()).max(1);
-    let queue = Arc::new(Mutex::new(VecDeque::from(jobs)));
+    let queue = Mutex::new(VecDeque::from(jobs));
+    let shared = Arc::new(Shared {
+        queue,
+        enqueues: AtomicU64::new(enqueues),
+        overtaken: AtomicBool::new(false),
+    });
     let mut workers = JoinSet::new();
     for _ in 0..associations {
         let context = context.clone();
         let destination = destination.clone();
         let proposals = proposals.clone();
-        let queue = queue.clone();
+        let shared = shared.clone();
         workers.spawn(
-            async move { association_worker(&context, &destination, &proposals, &queue).await }
+            async move { association_worker(&context, &destination, &proposals, &shared).await }
                 .in_current_span(),
         );
     }
     let mut last_error = None;
+    let mut delivered = Delivered::Done;
     while let Some(done) = workers.join_next().await {
         match done {
-            Ok(Ok(())) => {}
+            Ok(Ok(Delivered::Overtaken)) => delivered = Delivered::Overtaken,
+            Ok(Ok(Delivered::Done)) => {}
             Ok(Err(e)) => last_error = Some(e),
             Err(e) => last_error = Some(format!("forwarding task failed: {e}")),
         }
     }
+    let queue = &shared.queue;
     let left: Vec<ForwardJob> = queue
         .lock()
         .map(|mut q| q.drain(..).collect())
         .unwrap_or_default();
     if left.is_empty() || context.stopping() {
         // At a stop, unsent jobs are given back by `release_claims`.
-        return;
+        return delivered;
     }
     let message = last_error.unwrap_or_else(|| "no association could be opened".into());
     tracing::warn!(
@@ -422,6 +486,68 @@ async fn deliver(context: &Arc<Context>, destination: &Destination, jobs: Vec<Fo
         "cannot deliver to {destination}: {message}"
     );
     fail_unsent(context, &left, &message).await;
+    delivered
+}
+
+/// What the associations of one delivery share.
+struct Shared {
+    queue: Mutex<VecDeque<ForwardJob>>,
+    /// The outbox's enqueue count when the queue was last compared with
+    /// the outbox (at the claim, then at each look).
+    enqueues: AtomicU64,
+    /// Set by the association that found more urgent work: the others
+    /// stop before their next C-STORE too.
+    overtaken: AtomicBool,
+}
+
+impl Shared {
+    /// Whether a job that ranks before `job` is due for `destination`:
+    /// asked of the database only when something was enqueued since the
+    /// last look.
+    async fn overtaken(
+        &self,
+        context: &Context,
+        destination: &Destination,
+        job: &ForwardJob,
+    ) -> bool {
+        if self.overtaken.load(Ordering::Acquire) {
+            return true;
+        }
+        let now = context.outbox.enqueue_count();
+        if job.send_rank == 0 || self.enqueues.swap(now, Ordering::AcqRel) == now {
+            return false;
+        }
+        match context
+            .outbox
+            .more_urgent_due(destination, job.send_rank)
+            .await
+        {
+            Ok(found) => {
+                self.overtaken.fetch_or(found, Ordering::AcqRel);
+                found
+            }
+            Err(e) => {
+                tracing::warn!("cannot look for more urgent work: {e}");
+                false
+            }
+        }
+    }
+
+    /// Gives back `unsent` and every job still queued.
+    async fn give_back(&self, context: &Context, unsent: Vec<ForwardJob>) {
+        let mut ids: Vec<ForwardJobId> = unsent.iter().map(|job| job.id).collect();
+        if let Ok(mut queue) = self.queue.lock() {
+            ids.extend(queue.drain(..).map(|job| job.id));
+        }
+        match context.outbox.give_back(&ids, &context.worker).await {
+            Ok(n) => tracing::info!(
+                jobs = n,
+                "more urgent work is due for this workstation: queued jobs given back"
+            ),
+            // Their claim runs out and they return, unflagged.
+            Err(e) => tracing::warn!(jobs = ids.len(), "cannot give back claimed jobs: {e}"),
+        }
+    }
 }
 
 /// Records one failed attempt, with the same message, for jobs that were not
@@ -476,11 +602,12 @@ async fn association_worker(
     context: &Context,
     destination: &Destination,
     proposals: &[(String, String)],
-    queue: &Mutex<VecDeque<ForwardJob>>,
-) -> Result<(), String> {
+    shared: &Shared,
+) -> Result<Delivered, String> {
+    let queue = &shared.queue;
     let queue_empty = || queue.lock().map(|q| q.is_empty()).unwrap_or(true);
     if context.stopping() || queue_empty() {
-        return Ok(());
+        return Ok(Delivered::Done);
     }
     let scu_destination = telerad_scp::Destination {
         ae_title: destination.ae_title.clone(),
@@ -497,8 +624,9 @@ async fn association_worker(
         connected = connect => connected
             .map_err(|e| format!("cannot open an association with {destination}: {e}"))?,
         // Nothing sent yet: a stop need not wait for a slow peer.
-        () = stop_requested(context.shutdown.clone()) => return Ok(()),
+        () = stop_requested(context.shutdown.clone()) => return Ok(Delivered::Done),
     };
+    let mut delivered = Delivered::Done;
     loop {
         if context.stopping() {
             break;
@@ -513,9 +641,14 @@ async fn association_worker(
         if batch.is_empty() {
             break;
         }
-        match send_batch(context, &mut association, destination, batch).await {
+        match send_batch(context, &mut association, destination, shared, batch).await {
             BatchEnd::Done => {}
-            BatchEnd::Stopping => return Ok(()),
+            BatchEnd::Overtaken { unsent } => {
+                shared.give_back(context, unsent).await;
+                delivered = Delivered::Overtaken;
+                break;
+            }
+            BatchEnd::Stopping => return Ok(Delivered::Done),
             BatchEnd::Broken { message, unsent } => {
                 // The jobs not sent go to the other associations, or fail
                 // with this message if there is none.
@@ -533,11 +666,15 @@ async fn association_worker(
         Ok(Err(e)) => tracing::debug!("release of the association failed: {e}"),
         Err(_) => tracing::debug!("no answer to the release within {RELEASE_TIMEOUT:?}"),
     }
-    Ok(())
+    Ok(delivered)
 }
 
 enum BatchEnd {
     Done,
+    /// More urgent work is due: these were not sent, and are unmarked.
+    Overtaken {
+        unsent: Vec<ForwardJob>,
+    },
     /// The forwarder is stopping: the association is left as it is.
     Stopping,
     Broken {
@@ -553,6 +690,7 @@ async fn send_batch(
     context: &Context,
     association: &mut ClientAssociation,
     destination: &Destination,
+    shared: &Shared,
     batch: Vec<ForwardJob>,
 ) -> BatchEnd {
     let ids: Vec<ForwardJobId> = batch.iter().map(|job| job.id).collect();
@@ -582,8 +720,14 @@ async fn send_batch(
     let mut jobs = mine.into_iter().peekable();
     let mut stopping = false;
     let mut broken = None;
+    let mut overtaken = false;
     let mut preparing = None;
-    while let Some(job) = jobs.next() {
+    while let Some(job) = jobs.peek() {
+        if shared.overtaken(context, destination, job).await {
+            overtaken = true;
+            break;
+        }
+        let Some(job) = jobs.next() else { break };
         let current = preparing
             .take()
             .unwrap_or_else(|| start_preparing(context, association, destination, &job));
@@ -653,6 +797,7 @@ async fn send_batch(
     match broken {
         Some(message) => BatchEnd::Broken { message, unsent },
         None if stopping => BatchEnd::Stopping,
+        None if overtaken => BatchEnd::Overtaken { unsent },
         None => BatchEnd::Done,
     }
 }
@@ -718,10 +863,22 @@ enum Outcome {
 }
 
 /// How one job's data set goes out.
+#[derive(Debug, Clone, Copy)]
 enum Plan {
     /// Stored syntax accepted: stream the file.
     AsStored,
     /// Re-encode into this accepted little-endian syntax.
+    Reencode(&'static str),
+    /// Compress to JPEG-LS Lossless, or else go as the inner plan says
+    /// (an image that cannot be compressed without loss); with none, such
+    /// an image cannot go.
+    Compress(Option<Uncompressed>),
+}
+
+/// The plans for uncompressed data sets.
+#[derive(Debug, Clone, Copy)]
+enum Uncompressed {
+    AsStored,
     Reencode(&'static str),
 }
 
@@ -729,6 +886,7 @@ fn plan(
     association: &ClientAssociation,
     destination: &Destination,
     job: &ForwardJob,
+    compressing: bool,
 ) -> Result<Plan, Failure> {
     let accepted: Vec<&str> = association
         .accepted_contexts()
@@ -736,6 +894,26 @@ fn plan(
         .filter(|(_, abstract_syntax, _)| *abstract_syntax == job.sop_class_uid)
         .map(|(_, _, ts)| ts.as_str())
         .collect();
+    let as_sent = plan_without_compression(&accepted, destination, job);
+    if compressing
+        && accepted.contains(&JPEG_LS_LOSSLESS)
+        && compress::can_compress_from(&job.transfer_syntax_uid)
+    {
+        let fallback = match as_sent {
+            Ok(Plan::Reencode(ts)) => Some(Uncompressed::Reencode(ts)),
+            Ok(_) => Some(Uncompressed::AsStored),
+            Err(_) => None,
+        };
+        return Ok(Plan::Compress(fallback));
+    }
+    as_sent
+}
+
+fn plan_without_compression(
+    accepted: &[&str],
+    destination: &Destination,
+    job: &ForwardJob,
+) -> Result<Plan, Failure> {
     if accepted.contains(&job.transfer_syntax_uid.as_str()) {
         return Ok(Plan::AsStored);
     }
@@ -779,7 +957,8 @@ fn start_preparing(
     destination: &Destination,
     job: &ForwardJob,
 ) -> Preparing {
-    match plan(association, destination, job) {
+    let compressing = context.sender.compresses_for(destination);
+    match plan(association, destination, job, compressing) {
         Err(failure) => Preparing::Refused(failure),
         Ok(plan) => {
             let path = context.archive.layout().absolute(&job.path);
@@ -935,9 +1114,49 @@ fn prepare(
             hopeless: true,
         });
     }
-    match plan {
+    match *plan {
         Plan::AsStored => Ok(Prepared::File(file)),
-        Plan::Reencode(target) => {
+        Plan::Compress(fallback) => {
+            match compress::to_jpeg_ls_lossless(
+                &file.path,
+                file.dataset_offset,
+                transfer_syntax_uid,
+            ) {
+                Ok(data) => Ok(Prepared::Bytes {
+                    data,
+                    transfer_syntax_uid: JPEG_LS_LOSSLESS,
+                }),
+                Err(CompressError::NotEligible(why)) => match fallback {
+                    Some(fallback) => {
+                        tracing::debug!(path = %path.display(), "sent uncompressed: {why}");
+                        prepare_as(file, path, fallback)
+                    }
+                    None => Err(PrepareError {
+                        message: format!(
+                            "the destination accepted only JPEG-LS Lossless and {} cannot be \
+                             compressed without loss: {why}",
+                            path.display()
+                        ),
+                        hopeless: true,
+                    }),
+                },
+                Err(error) => Err(PrepareError {
+                    message: format!("cannot compress {}: {error}", path.display()),
+                    // As for a file that cannot be read: perhaps passing.
+                    hopeless: false,
+                }),
+            }
+        }
+        Plan::Reencode(target) => prepare_as(file, path, Uncompressed::Reencode(target)),
+    }
+}
+
+/// The data set of `file` as an uncompressed plan sends it.
+fn prepare_as(file: FileToSend, path: &Path, plan: Uncompressed) -> Result<Prepared, PrepareError> {
+    let transfer_syntax_uid = file.transfer_syntax_uid.as_str();
+    match plan {
+        Uncompressed::AsStored => Ok(Prepared::File(file)),
+        Uncompressed::Reencode(target) => {
             let data = reencode(&file.path, file.dataset_offset, transfer_syntax_uid, target)
                 .map_err(|error| PrepareError {
                     message: format!(
@@ -986,6 +1205,7 @@ mod tests {
             possible_duplicate: false,
             created_at: 0,
             sent_at: None,
+            send_rank: 8,
         }
     }
 
@@ -996,7 +1216,7 @@ mod tests {
             job(2, "1.2.840.10008.5.1.4.1.1.2", EXPLICIT_VR_LITTLE_ENDIAN),
             job(3, "1.2.840.10008.5.1.4.1.1.7", "1.2.840.10008.1.2.4.91"),
         ];
-        let proposals = proposals_for(&jobs);
+        let proposals = proposals_for(&jobs, false);
         assert_eq!(proposals[0].0, VERIFICATION);
         assert_eq!(proposals.len(), 4);
     }
@@ -1007,10 +1227,10 @@ mod tests {
         let jobs: Vec<ForwardJob> = (0..200)
             .map(|i| job(i, &format!("1.2.3.{i}"), "1.2.840.10008.1.2.4.50"))
             .collect();
-        let groups = association_groups(jobs);
+        let groups = association_groups(jobs, false);
         assert_eq!(groups.len(), 2);
         for group in &groups {
-            assert!(proposals_for(group).len() <= MAX_CONTEXTS);
+            assert!(proposals_for(group, false).len() <= MAX_CONTEXTS);
         }
         assert_eq!(groups.iter().map(Vec::len).sum::<usize>(), 200);
     }

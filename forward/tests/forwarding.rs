@@ -33,6 +33,7 @@ telerad_fixtures::on_every_backend!(
     two_forwarders_on_one_database_send_each_instance_once,
     batch_marks_flag_only_what_may_have_been_sent,
     a_stat_study_overtakes_routine_work_and_its_plain_series_goes_first,
+    a_stat_study_enqueued_while_routine_work_is_sent_goes_next,
 );
 
 const LONG: Duration = Duration::from_secs(60);
@@ -68,37 +69,6 @@ fn text(object: &dicom_object::InMemDicomObject, tag: dicom_core::Tag) -> String
         .expect("a text value")
         .trim_end_matches(['\0', ' '])
         .to_string()
-}
-
-async fn jobs_of(outbox: &Outbox, study_instance_uid: &str) -> Vec<ForwardJob> {
-    outbox
-        .jobs_of_study(study_instance_uid)
-        .await
-        .expect("list the study's jobs")
-}
-
-/// Waits until every job of the study is in `state`, and returns them.
-async fn wait_for_state(
-    outbox: &Outbox,
-    study_instance_uid: &str,
-    state: JobState,
-    timeout: Duration,
-) -> Vec<ForwardJob> {
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        let jobs = jobs_of(outbox, study_instance_uid).await;
-        if !jobs.is_empty() && jobs.iter().all(|j| j.state == state) {
-            return jobs;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "jobs of {study_instance_uid} not all {state} after {timeout:?}: {:#?}",
-            jobs.iter()
-                .map(|j| (j.id, j.state, j.attempts, j.last_error.clone()))
-                .collect::<Vec<_>>()
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }
 
 /// The stored data set of each job's instance version, byte for byte, is
@@ -1000,16 +970,7 @@ async fn a_stat_study_overtakes_routine_work_and_its_plain_series_goes_first(bac
     );
     // The angiography is stored (and so indexed) first.
     archive.store_all(&stroke_files).await;
-    sqlx::query(
-        "INSERT INTO assignments (study_id, state, subspecialty, priority, rule, assigned_at, \
-         preliminary_by, assigned_instance_count, explanation, updated_at) \
-         SELECT id, 'unassigned', 'neuro', 'stat', 'stroke', 0, 0, 4, '{}', 0 \
-         FROM studies WHERE study_instance_uid = $1",
-    )
-    .bind(&plain.study_instance_uid)
-    .execute(archive.archive.index().database().pool())
-    .await
-    .expect("a STAT assignment");
+    make_stat(&archive, &plain.study_instance_uid).await;
 
     let destination = telerad_store::outbox::Destination {
         name: "dr-neuro".into(),
@@ -1037,4 +998,72 @@ async fn a_stat_study_overtakes_routine_work_and_its_plain_series_goes_first(bac
         .chain((0..3).map(|i| routine.sop_instance_uid(i)))
         .collect();
     assert_eq!(claimed, expected);
+}
+
+/// Gives the study a STAT assignment, as the router does for a stroke.
+async fn make_stat(archive: &TestArchive, study_instance_uid: &str) {
+    sqlx::query(
+        "INSERT INTO assignments (study_id, state, subspecialty, priority, rule, assigned_at, \
+         preliminary_by, assigned_instance_count, explanation, updated_at) \
+         SELECT id, 'unassigned', 'neuro', 'stat', 'stroke', 0, 0, 4, '{}', 0 \
+         FROM studies WHERE study_instance_uid = $1",
+    )
+    .bind(study_instance_uid)
+    .execute(archive.archive.index().database().pool())
+    .await
+    .expect("a STAT assignment");
+}
+
+async fn a_stat_study_enqueued_while_routine_work_is_sent_goes_next(backend: &Backend) {
+    let archive = TestArchive::open(backend).await;
+    let dir = archive.dir.path().to_path_buf();
+    let (routine, routine_files) = synthetic_ct(&dir.join("routine"), 6);
+    archive.store_all(&routine_files).await;
+    let (stat, stat_files) = synthetic_ct(&dir.join("stat"), 2);
+    archive.store_all(&stat_files).await;
+    make_stat(&archive, &stat.study_instance_uid).await;
+    // Each C-STORE takes a second at this workstation: the routine study
+    // is still on its way when the STAT one is enqueued.
+    let scp = Storescp::start(&dir, "NEURO_WS", &["--sleep-after", "1"]);
+    let destination = scp.destination("dr-neuro");
+    let outbox = archive.outbox(quick_retries(5));
+    outbox
+        .enqueue_study(&routine.study_instance_uid, &destination)
+        .await
+        .expect("enqueue the routine study");
+    let forwarder = RunningForwarder::start(&outbox, &archive, 1);
+    scp.wait_for_files(1, LONG).await;
+    outbox
+        .enqueue_study(&stat.study_instance_uid, &destination)
+        .await
+        .expect("enqueue the STAT study");
+    let stat_jobs = wait_for_state(&outbox, &stat.study_instance_uid, JobState::Sent, LONG).await;
+    let routine_jobs =
+        wait_for_state(&outbox, &routine.study_instance_uid, JobState::Sent, LONG).await;
+    forwarder.stop().await;
+
+    // The order the workstation wrote them in (a batch's jobs share one
+    // `sent_at`, recorded after the batch).
+    let written = |job: &ForwardJob| {
+        let files = &scp.received_by_sop()[&job.sop_instance_uid];
+        std::fs::metadata(&files[0])
+            .and_then(|m| m.modified())
+            .expect("a received file's time")
+    };
+    let stat_done = stat_jobs.iter().map(written).max();
+    let routine_after_stat = routine_jobs
+        .iter()
+        .filter(|j| Some(written(j)) > stat_done)
+        .count();
+    // The routine slice under way when the STAT arrived is finished; the
+    // rest wait: 4 or 5 of 6 go after the STAT (none without overtaking).
+    assert!(
+        routine_after_stat >= 3,
+        "only {routine_after_stat} routine slices went after the STAT study: {routine_jobs:#?}"
+    );
+    for job in stat_jobs.iter().chain(&routine_jobs) {
+        assert_eq!(job.attempts, 1, "given back, not failed: {job:?}");
+        assert!(!job.possible_duplicate, "{job:?}");
+    }
+    assert_eq!(scp.received().len(), 8, "each slice once");
 }

@@ -25,6 +25,7 @@ use crate::ids::ForwardJobId;
 use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::Notify;
 
@@ -204,6 +205,9 @@ pub struct ForwardJob {
     #[serde(serialize_with = "crate::time::rfc3339_opt")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub sent_at: Option<i64>,
+    /// Lower goes first: the study's priority (STAT 0, urgent 4, routine
+    /// 8) plus the series' (plain 0, angiography 1, perfusion 2).
+    pub send_rank: i64,
 }
 
 /// A page of [`Outbox::page`].
@@ -322,6 +326,7 @@ impl TryFrom<JobRow> for ForwardJob {
             possible_duplicate: row.possible_duplicate,
             created_at: row.created_at,
             sent_at: row.sent_at,
+            send_rank: row.send_rank,
         })
     }
 }
@@ -347,6 +352,9 @@ pub struct Outbox {
     /// Wakes the forwarder when work is enqueued, so that it need not wait
     /// for its next poll.
     work: Notify,
+    /// Counts enqueues that added jobs: a forwarder that sees it move
+    /// looks whether more urgent work than its own is now waiting.
+    enqueues: AtomicU64,
 }
 
 impl Outbox {
@@ -357,6 +365,7 @@ impl Outbox {
             lease: DEFAULT_CLAIM_LEASE,
             clock: Arc::new(SystemClock),
             work: Notify::new(),
+            enqueues: AtomicU64::new(0),
         }
     }
 
@@ -463,6 +472,7 @@ impl Outbox {
                 added,
                 "instances enqueued for forwarding"
             );
+            self.enqueues.fetch_add(1, Ordering::Release);
             self.work.notify_one();
         }
         Ok(added)
@@ -680,6 +690,56 @@ impl Outbox {
     /// `FOR UPDATE SKIP LOCKED`, so concurrent claimers take different jobs
     /// instead of waiting for each other; SQLite runs the single statement
     /// under its one write lock, and the `state = 'pending'` guard holds.
+    /// How many enqueues in this process added jobs so far (only this
+    /// process's: another node's STAT is seen at the next claim).
+    pub fn enqueue_count(&self) -> u64 {
+        self.enqueues.load(Ordering::Acquire)
+    }
+
+    /// Whether a job due for `destination` ranks before `rank`.
+    pub async fn more_urgent_due(
+        &self,
+        destination: &Destination,
+        rank: i64,
+    ) -> Result<bool, OutboxError> {
+        let found: Option<(i64,)> = sqlx::query_as(
+            "SELECT id FROM forward_jobs WHERE state = 'pending' AND next_attempt_at <= $1 \
+             AND destination_ae_title = $2 AND destination_host = $3 AND destination_port = $4 \
+             AND send_rank < $5 LIMIT 1",
+        )
+        .bind(self.now_ms())
+        .bind(&destination.ae_title)
+        .bind(&destination.host)
+        .bind(i64::from(destination.port))
+        .bind(rank)
+        .fetch_optional(&self.db.pool)
+        .await?;
+        Ok(found.is_some())
+    }
+
+    /// Gives back claimed jobs whose sending never began, so that a claim
+    /// in queue order can take more urgent work first. Returns how many
+    /// went back.
+    pub async fn give_back(&self, ids: &[ForwardJobId], worker: &str) -> Result<u64, OutboxError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let list = (2..2 + ids.len())
+            .map(|n| format!("${n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "UPDATE forward_jobs SET state = 'pending', claimed_by = NULL, claimed_at = NULL \
+             WHERE id IN ({list}) AND claimed_by = $1 AND state = 'sending' \
+             AND send_started_at IS NULL"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(worker);
+        for id in ids {
+            query = query.bind(*id);
+        }
+        Ok(query.execute(&self.db.pool).await?.rows_affected())
+    }
+
     pub async fn claim(
         &self,
         destination: &Destination,

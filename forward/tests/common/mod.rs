@@ -12,7 +12,7 @@ use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use telerad_scp::FileToSend;
-use telerad_store::outbox::{Destination, Outbox, RetryPolicy};
+use telerad_store::outbox::{Destination, ForwardJob, JobState, Outbox, RetryPolicy};
 use telerad_store::{Archive, InstanceHeader, Stored, SystemClock};
 use tempfile::TempDir;
 use tokio::sync::watch;
@@ -146,11 +146,26 @@ impl RunningForwarder {
         archive: &TestArchive,
         associations: usize,
     ) -> RunningForwarder {
+        RunningForwarder::start_sending(
+            outbox,
+            archive,
+            associations,
+            telerad_forward::forwarder::Sender::plain(TELERAD_AE),
+        )
+    }
+
+    /// The same with a sender of the test's making (compression, TLS).
+    pub fn start_sending(
+        outbox: &Arc<Outbox>,
+        archive: &TestArchive,
+        associations: usize,
+        sender: telerad_forward::forwarder::Sender,
+    ) -> RunningForwarder {
         let (shutdown, rx) = watch::channel(false);
         let task = tokio::spawn(telerad_forward::forwarder::run_forwarder(
             outbox.clone(),
             archive.archive.clone(),
-            telerad_forward::forwarder::Sender::plain(TELERAD_AE),
+            sender,
             associations,
             rx,
         ));
@@ -347,6 +362,37 @@ where
             return value;
         }
         assert!(Instant::now() < deadline, "{what}: not after {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+pub async fn jobs_of(outbox: &Outbox, study_instance_uid: &str) -> Vec<ForwardJob> {
+    outbox
+        .jobs_of_study(study_instance_uid)
+        .await
+        .expect("list the study's jobs")
+}
+
+/// Waits until every job of the study is in `state`, and returns them.
+pub async fn wait_for_state(
+    outbox: &Outbox,
+    study_instance_uid: &str,
+    state: JobState,
+    timeout: Duration,
+) -> Vec<ForwardJob> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let jobs = jobs_of(outbox, study_instance_uid).await;
+        if !jobs.is_empty() && jobs.iter().all(|j| j.state == state) {
+            return jobs;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "jobs of {study_instance_uid} not all {state} after {timeout:?}: {:#?}",
+            jobs.iter()
+                .map(|j| (j.id, j.state, j.attempts, j.last_error.clone()))
+                .collect::<Vec<_>>()
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
