@@ -1,22 +1,24 @@
 #!/usr/bin/env bash
-# Sending a CT over an emulated WAN: telerad's SCU against DCMTK storescu.
+# Sending a CT over an emulated WAN: telerad's forwarder against DCMTK
+# storescu.
 #
-# The workstation (DCMTK storescp) runs in a network namespace behind a
-# veth pair whose both ends are rate-limited by tc tbf (RATE, default
-# 50mbit); bench/delay_proxy.py, in front of it, delays each direction by
-# ONE_WAY_MS (default 15: a 30 ms round trip). A SLICES-slice 512x512 CT
-# is sent, RUNS times each, interleaved, by:
+# The workstation (DCMTK storescp +xa: it accepts JPEG-LS and JPEG 2000)
+# runs in a network namespace behind a veth pair whose both ends are
+# rate-limited by tc tbf (RATE, default 50mbit); bench/delay_proxy.py, in
+# front of it, delays each direction by ONE_WAY_MS (default 15: a 30 ms
+# round trip). A SLICES-slice 512x512 CT, uncompressed and as JPEG 2000
+# lossless (bench/j2k_study.py, OpenJPEG's opj_compress), is sent, RUNS
+# times each, interleaved, by:
 #   - storescu, one association (TCP_NODELAY=1, --max-pdu 131072);
 #   - 4 storescu in parallel, each a quarter of the files;
-#   - `telerad push` (the SCU the forwarder uses: same association code,
-#     same per-instance C-STORE) with 1 and 4 associations.
-# Each run ends at the newest file storescp wrote; a run must deliver every
-# file or it counts as a failure. Prints the link's own limit (bytes /
-# rate) and the medians as markdown.
-#
-# This measures telerad's SCU, not the forwarder's queue (claims, marks):
-# the forwarder sends with this code, over associations_per_destination
-# associations.
+#   - telerad's forwarder (forward/examples/forward_bench.rs: a fresh
+#     archive, the study enqueued, the forwarder timed from its start until
+#     every job is recorded sent) over 4 associations, as stored and with
+#     JPEG-LS lossless on the way (uncompressed CT only).
+# storescu runs end at the newest file storescp wrote, forwarder runs when
+# the last job is recorded sent; a run must deliver every file or it counts
+# as a failure. Prints the link's own limit (bytes / rate) and the medians
+# as markdown.
 #
 # Usage: sudo bench/wan.sh   (root: namespaces and qdiscs; DCMTK installed)
 # Environment: RUNS [3], SLICES [300], RATE [50mbit], ONE_WAY_MS [15],
@@ -60,12 +62,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
+command -v opj_compress >/dev/null || die "opj_compress missing (apt-get install libopenjp2-tools)"
 log "building release binaries"
-(cd "$REPO" && cargo build --release --quiet -p telerad -p telerad-fixtures)
-TELERAD=$CARGO_TARGET_DIR/release/telerad
+(cd "$REPO" && cargo build --release --quiet -p telerad-fixtures --bin telerad-fixtures &&
+    cargo build --release --quiet -p telerad-forward --example forward_bench)
+FORWARD_BENCH=$CARGO_TARGET_DIR/release/examples/forward_bench
 "$CARGO_TARGET_DIR/release/telerad-fixtures" generate --modality ct --slices "$SLICES" --out "$WORK/ct" >&2
-BYTES=$(du -cb "$WORK"/ct/* | tail -1 | cut -f1)
-mapfile -t FILES < <(find "$WORK/ct" -type f | sort)
+log "writing the JPEG 2000 copy"
+python3 "$BENCH_DIR/j2k_study.py" "$WORK/ct" "$WORK/ct-j2k"
+bytes_of() { du -cb "$1"/* | tail -1 | cut -f1; }
 
 ip netns del "$NS" 2>/dev/null || true
 ip link del wan-t 2>/dev/null || true
@@ -87,11 +92,14 @@ wait_listening "$PROXY_PORT" "$PROXY_PID" || die "the delay proxy did not start"
 RESULTS=$WORK/results.tsv
 : >"$RESULTS"
 # run NAME COMMAND...: one delivery through the WAN to a fresh storescp.
+# A command that prints a number of seconds on its last line of output
+# (the forwarder's) is timed by it; any other, from its start to the
+# newest file storescp wrote.
 run() {
     local name=$1 dir=$WORK/ws-$1-$RANDOM t0 t1 count
     shift
     mkdir -p "$dir"
-    ip netns exec "$NS" "$STORESCP" --fork --max-pdu 131072 -aet WS -od "$dir" "$WS_PORT" >"$dir.log" 2>&1 &
+    ip netns exec "$NS" "$STORESCP" --fork +xa --max-pdu 131072 -aet WS -od "$dir" "$WS_PORT" >"$dir.log" 2>&1 &
     WS_PID=$!
     local tries=0
     until ip netns exec "$NS" ss -Htln "sport = :$WS_PORT" | grep -q .; do
@@ -99,8 +107,16 @@ run() {
         sleep 0.05
     done
     t0=$(date +%s.%N)
-    "$@" >"$dir.sender.log" 2>&1 || log "FAILURE: $name sender: $(tail -2 "$dir.sender.log")"
+    "$@" >"$dir.sender.out" 2>"$dir.sender.log" || log "FAILURE: $name sender: $(tail -2 "$dir.sender.log")"
     t1=$(find "$dir" -type f -printf '%T@\n' | sort -n | tail -1)
+    local own
+    own=$(tail -1 "$dir.sender.out")
+    if [[ $own =~ ^[0-9]+\.[0-9]+$ ]]; then
+        t0=0
+        t1=$own
+    fi
+    local received
+    received=$(bytes_of "$dir")
     count=$(find "$dir" -type f | wc -l)
     kill "$WS_PID" 2>/dev/null || true
     wait "$WS_PID" 2>/dev/null || true
@@ -111,40 +127,49 @@ run() {
     fi
     local secs
     secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
-    log "$name: $secs s"
-    printf '%s\t%s\n' "$name" "$secs" >>"$RESULTS"
+    log "$name: $secs s, $received bytes received"
+    printf '%s\t%s\t%s\n' "$name" "$secs" "$received" >>"$RESULTS"
 }
 
-storescu_one() { "$STORESCU" -aet STORESCU -aec WS --max-pdu 131072 127.0.0.1 "$PROXY_PORT" "${FILES[@]}"; }
+# SET is the folder of the CT being sent: uncompressed or JPEG 2000.
+storescu_one() { "$STORESCU" -aet STORESCU -aec WS --max-pdu 131072 127.0.0.1 "$PROXY_PORT" "$SET"/*; }
 storescu_four() {
     local i pids=()
     for i in 0 1 2 3; do
         "$STORESCU" -aet STORESCU -aec WS --max-pdu 131072 127.0.0.1 "$PROXY_PORT" \
-            $(printf '%s\n' "${FILES[@]}" | awk -v k="$i" 'NR % 4 == k') &
+            $(find "$SET" -type f | sort | awk -v k="$i" 'NR % 4 == k') &
         pids+=($!)
     done
     local ok=0
     for i in "${pids[@]}"; do wait "$i" || ok=1; done
     return $ok
 }
-telerad_one() { "$TELERAD" push "$WORK/ct" --to "WS@127.0.0.1:$PROXY_PORT" --associations 1; }
-telerad_four() { "$TELERAD" push "$WORK/ct" --to "WS@127.0.0.1:$PROXY_PORT" --associations 4; }
+forwarder_four() { "$FORWARD_BENCH" --to "WS@127.0.0.1:$PROXY_PORT" --associations 4 "$SET"; }
+forwarder_four_jls() { "$FORWARD_BENCH" --to "WS@127.0.0.1:$PROXY_PORT" --associations 4 --compress "$SET"; }
 
 for ((r = 1; r <= RUNS; r++)); do
+    SET=$WORK/ct
     run storescu-1 storescu_one
     run storescu-4 storescu_four
-    run telerad-1 telerad_one
-    run telerad-4 telerad_four
+    run telerad-4 forwarder_four
+    run telerad-4-jpeg-ls forwarder_four_jls
+    SET=$WORK/ct-j2k
+    run j2k-storescu-1 storescu_one
+    run j2k-storescu-4 storescu_four
+    run j2k-telerad-4 forwarder_four
 done
 
 rate_bits=$(echo "$RATE" | sed -e 's/mbit$/*1000000/' -e 's/kbit$/*1000/' | bc)
+limit() { awk -v b="$1" -v r="$rate_bits" 'BEGIN { printf "%.1f", b * 8 / r }'; }
 echo
-echo "$(uname -n), $(nproc) cores; $SLICES-slice 512x512 CT ($BYTES bytes), link $RATE each way + $ONE_WAY_MS ms each way (tbf + delay proxy); $RUNS runs each, medians."
-echo "The link's own limit: $(awk -v b="$BYTES" -v r="$rate_bits" 'BEGIN { printf "%.1f", b * 8 / r }') s."
+echo "$(uname -n), $(nproc) cores; $SLICES-slice 512x512 CT, link $RATE each way + $ONE_WAY_MS ms each way (tbf + delay proxy); $RUNS runs each, medians."
+echo "The link's own limit: uncompressed $(bytes_of "$WORK/ct") bytes, $(limit "$(bytes_of "$WORK/ct")") s; JPEG 2000 $(bytes_of "$WORK/ct-j2k") bytes, $(limit "$(bytes_of "$WORK/ct-j2k")") s."
 echo
-echo "| sender | seconds (median) | images/s |"
-echo "|---|---|---|"
-for name in storescu-1 storescu-4 telerad-1 telerad-4; do
+echo "| CT as stored | sender | seconds (median) | images/s | bytes received |"
+echo "|---|---|---|---|---|"
+for name in storescu-1 storescu-4 telerad-4 telerad-4-jpeg-ls j2k-storescu-1 j2k-storescu-4 j2k-telerad-4; do
     m=$(awk -F'\t' -v n="$name" '$1 == n { print $2 }' "$RESULTS" | median)
-    echo "| $name | $m | $(awk -v s="$SLICES" -v m="$m" 'BEGIN { if (m > 0) printf "%.0f", s / m }') |"
+    b=$(awk -F'\t' -v n="$name" '$1 == n { print $3 }' "$RESULTS" | median)
+    case $name in j2k-*) set_name="JPEG 2000" ;; *) set_name=uncompressed ;; esac
+    echo "| $set_name | ${name#j2k-} | $m | $(awk -v s="$SLICES" -v m="$m" 'BEGIN { if (m > 0) printf "%.0f", s / m }') | $b |"
 done
