@@ -70,7 +70,7 @@ FORWARD_BENCH=$CARGO_TARGET_DIR/release/examples/forward_bench
 "$CARGO_TARGET_DIR/release/telerad-fixtures" generate --modality ct --slices "$SLICES" --out "$WORK/ct" >&2
 log "writing the JPEG 2000 copy"
 python3 "$BENCH_DIR/j2k_study.py" "$WORK/ct" "$WORK/ct-j2k"
-bytes_of() { du -cb "$1"/* | tail -1 | cut -f1; }
+bytes_of() { find "$1" -type f -printf '%s\n' | awk '{ n += $1 } END { print n + 0 }'; }
 
 ip netns del "$NS" 2>/dev/null || true
 ip link del wan-t 2>/dev/null || true
@@ -131,12 +131,15 @@ run() {
     printf '%s\t%s\t%s\n' "$name" "$secs" "$received" >>"$RESULTS"
 }
 
-# SET is the folder of the CT being sent: uncompressed or JPEG 2000.
-storescu_one() { "$STORESCU" -aet STORESCU -aec WS --max-pdu 131072 127.0.0.1 "$PROXY_PORT" "$SET"/*; }
+# SET is the folder of the CT being sent: uncompressed or JPEG 2000, whose
+# syntax storescu proposes with PROPOSE (its default proposes only
+# uncompressed syntaxes; it never compresses on its own).
+# shellcheck disable=SC2086 # PROPOSE is empty or one option
+storescu_one() { "$STORESCU" $PROPOSE -aet STORESCU -aec WS --max-pdu 131072 127.0.0.1 "$PROXY_PORT" "$SET"/*; }
 storescu_four() {
     local i pids=()
     for i in 0 1 2 3; do
-        "$STORESCU" -aet STORESCU -aec WS --max-pdu 131072 127.0.0.1 "$PROXY_PORT" \
+        "$STORESCU" $PROPOSE -aet STORESCU -aec WS --max-pdu 131072 127.0.0.1 "$PROXY_PORT" \
             $(find "$SET" -type f | sort | awk -v k="$i" 'NR % 4 == k') &
         pids+=($!)
     done
@@ -148,12 +151,12 @@ forwarder_four() { "$FORWARD_BENCH" --to "WS@127.0.0.1:$PROXY_PORT" --associatio
 forwarder_four_jls() { "$FORWARD_BENCH" --to "WS@127.0.0.1:$PROXY_PORT" --associations 4 --compress "$SET"; }
 
 for ((r = 1; r <= RUNS; r++)); do
-    SET=$WORK/ct
+    SET=$WORK/ct PROPOSE=
     run storescu-1 storescu_one
     run storescu-4 storescu_four
     run telerad-4 forwarder_four
     run telerad-4-jpeg-ls forwarder_four_jls
-    SET=$WORK/ct-j2k
+    SET=$WORK/ct-j2k PROPOSE=-xv
     run j2k-storescu-1 storescu_one
     run j2k-storescu-4 storescu_four
     run j2k-telerad-4 forwarder_four

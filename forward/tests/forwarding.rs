@@ -34,6 +34,8 @@ telerad_fixtures::on_every_backend!(
     batch_marks_flag_only_what_may_have_been_sent,
     a_stat_study_overtakes_routine_work_and_its_plain_series_goes_first,
     a_stat_study_enqueued_while_routine_work_is_sent_goes_next,
+    a_study_made_stat_after_it_was_queued_moves_up,
+    a_workstation_behind_a_slow_link_that_dies_mid_study_gets_everything_once,
 );
 
 const LONG: Duration = Duration::from_secs(60);
@@ -1066,4 +1068,118 @@ async fn a_stat_study_enqueued_while_routine_work_is_sent_goes_next(backend: &Ba
         assert!(!job.possible_duplicate, "{job:?}");
     }
     assert_eq!(scp.received().len(), 8, "each slice once");
+}
+
+async fn a_study_made_stat_after_it_was_queued_moves_up(backend: &Backend) {
+    let archive = TestArchive::open(backend).await;
+    let dir = archive.dir.path().to_path_buf();
+    let (first, first_files) = synthetic_ct(&dir.join("first"), 2);
+    let (late, late_files) = synthetic_ct(&dir.join("late"), 2);
+    archive.store_all(&first_files).await;
+    archive.store_all(&late_files).await;
+    let destination = telerad_store::outbox::Destination {
+        name: "dr-neuro".into(),
+        ae_title: "NEURO_WS".into(),
+        host: "127.0.0.1".into(),
+        port: free_port(),
+    };
+    let outbox = archive.outbox(quick_retries(5));
+    for study in [&first.study_instance_uid, &late.study_instance_uid] {
+        outbox
+            .enqueue_study(study, &destination)
+            .await
+            .expect("enqueue");
+    }
+    // The form arrives: the router raises the assignment to STAT and
+    // re-ranks the queued images in the same transaction.
+    make_stat(&archive, &late.study_instance_uid).await;
+    let database = archive.archive.index().database();
+    let mut tx = database.begin_write().await.expect("a transaction");
+    let moved = telerad_store::outbox::rerank_study(&mut tx, &late.study_instance_uid)
+        .await
+        .expect("re-rank");
+    tx.commit().await.expect("commit");
+    assert_eq!(moved, 2);
+    let claimed: Vec<String> = outbox
+        .claim(&destination, "worker", 100)
+        .await
+        .expect("claim")
+        .into_iter()
+        .map(|job| job.sop_instance_uid)
+        .collect();
+    let expected: Vec<String> = (0..2)
+        .map(|i| late.sop_instance_uid(i))
+        .chain((0..2).map(|i| first.sop_instance_uid(i)))
+        .collect();
+    assert_eq!(claimed, expected, "the STAT study first");
+}
+
+async fn a_workstation_behind_a_slow_link_that_dies_mid_study_gets_everything_once(
+    backend: &Backend,
+) {
+    use telerad_fixtures::slow_link::{LinkShape, SlowLink};
+    const SLICES: usize = 30;
+    let archive = TestArchive::open(backend).await;
+    let (study, files) = synthetic_ct(archive.dir.path(), SLICES);
+    archive.store_all(&files).await;
+    let mut scp = Storescp::start(archive.dir.path(), "HOME_WS", &[]);
+    // 15 ms each way, 8 MB/s: a radiologist's home on a fibre line.
+    let link = SlowLink::start(
+        ([127, 0, 0, 1], scp.port).into(),
+        LinkShape {
+            one_way: Duration::from_millis(15),
+            rate: 8_000_000,
+        },
+    )
+    .expect("a slow link");
+    let destination = telerad_store::outbox::Destination {
+        name: "dr-home".into(),
+        ae_title: "HOME_WS".into(),
+        host: "127.0.0.1".into(),
+        port: link.port,
+    };
+    let outbox = archive.outbox(quick_retries(50));
+    outbox
+        .enqueue_study(&study.study_instance_uid, &destination)
+        .await
+        .expect("enqueue");
+    let forwarder = RunningForwarder::start(&outbox, &archive, 2);
+
+    // The workstation dies a third of the way through, and comes back
+    // once the forwarder has seen the failure.
+    scp.wait_for_files(SLICES / 3, LONG).await;
+    scp.stop();
+    let deadline = std::time::Instant::now() + LONG;
+    while !jobs_of(&outbox, &study.study_instance_uid)
+        .await
+        .iter()
+        .any(|j| j.last_error.is_some())
+    {
+        assert!(std::time::Instant::now() < deadline, "no failure recorded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    scp.restart(&[]);
+    let jobs = wait_for_state(&outbox, &study.study_instance_uid, JobState::Sent, LONG).await;
+    forwarder.stop().await;
+
+    // What the killed storescp was writing may be a partial file: only
+    // readable files are what the workstation holds.
+    let mut held: BTreeMap<String, usize> = BTreeMap::new();
+    for path in scp.received() {
+        match FileToSend::read(&path) {
+            Ok(file) => *held.entry(file.sop_instance_uid).or_default() += 1,
+            // A workstation discards what it did not finish receiving.
+            Err(_) => std::fs::remove_file(&path).expect("remove a partial file"),
+        }
+    }
+    assert_eq!(held.len(), SLICES, "every slice arrived: {held:?}");
+    for job in &jobs {
+        let copies = held[&job.sop_instance_uid];
+        assert!(
+            copies == 1 || job.possible_duplicate,
+            "{} arrived {copies} times without being flagged: {job:?}",
+            job.sop_instance_uid
+        );
+    }
+    assert_received_identical(&archive, &scp, &jobs);
 }

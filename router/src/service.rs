@@ -495,6 +495,10 @@ impl Router {
         )
         .await?;
         tracing::info!(study_id = %study_id, "{detail}");
+        // Images already queued for the workstation move up the queue
+        // too; the caller tells the forwarder once this is committed.
+        let uid = study_rows::uid_of(tx, study_id).await?;
+        telerad_store::outbox::rerank_study(tx, &uid).await?;
         Ok(Some((row.priority, classification.priority)))
     }
 
@@ -931,6 +935,9 @@ impl Router {
         }
         audit::append(&mut tx, &record).await?;
         tx.commit().await?;
+        if reprioritised.is_some() {
+            self.outbox.reranked();
+        }
         Ok(FiledForm {
             id,
             study_instance_uid,

@@ -338,6 +338,33 @@ fn jobs(mut rows: Vec<JobRow>) -> Result<Vec<ForwardJob>, OutboxError> {
     rows.into_iter().map(ForwardJob::try_from).collect()
 }
 
+/// Gives the study's jobs not yet sent the rank its assignment's priority
+/// now gives them (a request form raised it), in `tx`. Returns how many
+/// jobs changed; the caller calls [`Outbox::reranked`] after committing.
+pub async fn rerank_study(
+    tx: &mut crate::events::Tx<'_>,
+    study_instance_uid: &str,
+) -> Result<u64, sqlx::Error> {
+    let sql = format!(
+        "UPDATE forward_jobs SET send_rank = (SELECT {SEND_RANK} \
+         FROM instances i JOIN studies st ON st.id = i.study_id \
+         JOIN series se ON se.id = i.series_id \
+         WHERE st.study_instance_uid = forward_jobs.study_instance_uid \
+         AND i.sop_instance_uid = forward_jobs.sop_instance_uid \
+         AND i.version = forward_jobs.version LIMIT 1) \
+         WHERE study_instance_uid = $1 AND state IN ('pending', 'sending') \
+         AND EXISTS (SELECT 1 FROM instances i JOIN studies st ON st.id = i.study_id \
+         WHERE st.study_instance_uid = forward_jobs.study_instance_uid \
+         AND i.sop_instance_uid = forward_jobs.sop_instance_uid \
+         AND i.version = forward_jobs.version)"
+    );
+    let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(study_instance_uid)
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected())
+}
+
 /// The queue of deliveries, shared by whoever enqueues (assignment, the
 /// HTTP API) and the forwarder.
 #[derive(Debug)]
@@ -690,10 +717,19 @@ impl Outbox {
     /// `FOR UPDATE SKIP LOCKED`, so concurrent claimers take different jobs
     /// instead of waiting for each other; SQLite runs the single statement
     /// under its one write lock, and the `state = 'pending'` guard holds.
-    /// How many enqueues in this process added jobs so far (only this
-    /// process's: another node's STAT is seen at the next claim).
+    /// How many enqueues (and re-rankings) in this process added or
+    /// moved jobs so far (only this process's: another node's STAT is seen
+    /// at the next claim).
     pub fn enqueue_count(&self) -> u64 {
         self.enqueues.load(Ordering::Acquire)
+    }
+
+    /// Says that jobs were re-ranked ([`rerank_study`]), once that
+    /// transaction is committed: forwarders then look whether they hold
+    /// work that now ranks after waiting work.
+    pub fn reranked(&self) {
+        self.enqueues.fetch_add(1, Ordering::Release);
+        self.work.notify_one();
     }
 
     /// Whether a job due for `destination` ranks before `rank`.

@@ -72,6 +72,9 @@ impl Router {
         record.study_uid = study_instance_uid.clone();
         audit::append(&mut tx, &record).await?;
         tx.commit().await?;
+        if reprioritised.is_some() {
+            self.outbox.reranked();
+        }
         Ok(FiledForm {
             id,
             study_instance_uid,
