@@ -2,8 +2,9 @@
 //! for a site whose scanner sends a study in one association
 //! (`complete_on_release_secs`), a short grace after that association is
 //! released, once no other association of the site is open; and after a
-//! shorter quiet period for a study whose request form, filed before its
-//! images, asks for a stroke (`quiet_period_secs_by_urgency`).
+//! shorter quiet period for a study whose request form asks for a stroke
+//! (`quiet_period_secs_by_urgency`), filed before its images or while they
+//! arrive.
 
 mod common;
 
@@ -80,6 +81,57 @@ fn another_open_association_of_the_site_holds_the_completion(backend: &common::B
     );
 }
 
+fn stroke_form(study: &SyntheticStudy, urgency: &str) -> String {
+    json!({
+        "patient_id": study.patient_id,
+        "accession_number": study.accession_number,
+        "urgency": urgency,
+        "clinical_question": "Left hemiparesis since 01:40: haemorrhage?",
+        "requested_examination": "CT head without contrast",
+        "requesting_physician": "Dr Urgences",
+        "callback_number": "+33 2 48 00 00 00",
+        "symptom_onset": "2026-11-26T01:40:00+01:00",
+        "nihss": 14,
+        "anticoagulants": "none",
+        "pregnancy": "not_applicable",
+    })
+    .to_string()
+}
+
+fn a_stroke_form_filed_while_the_images_arrive_shortens_the_quiet_period(
+    backend: &common::Backend,
+) {
+    let server = TestServer::start_with(
+        backend,
+        ServerOptions {
+            quiet_period_secs: 600,
+            site_a_extra: "quiet_period_secs_by_urgency = { stroke = 1 }".into(),
+            ..ServerOptions::default()
+        },
+    );
+    let tech = server.user_token("tech-a", &["--role", "technician", "--site", "site-a"]);
+    let stroke = SyntheticStudy::ct(2);
+    // The technician files the form during the scan: the images are in,
+    // the study waits for the site's ten minutes of quiet.
+    storescu_push(&server, &stroke, "STORESCU");
+    assert_eq!(
+        server.study(&stroke.study_instance_uid)["status"],
+        "receiving"
+    );
+    let filed_at = jiff::Timestamp::now().as_millisecond();
+    let (status, body) = server.post_as(Some(&tech), "/api/forms", &stroke_form(&stroke, "stroke"));
+    assert_eq!(status, 201, "{body}");
+    let detail = wait_complete(&server, &stroke);
+    let completed_at = ms(&detail["completed_at"]).expect("completed_at");
+    let due = ms(&detail["last_received_at"]).expect("last_received_at") + 1000;
+    // At the last image + 1 s, or at once if the form came later than
+    // that; one sweep (250 ms) and the test's own latency either side.
+    assert!(
+        completed_at >= due.min(filed_at) && completed_at < due.max(filed_at) + 2000,
+        "completed at {completed_at}: form filed at {filed_at}, due {due}"
+    );
+}
+
 fn a_stroke_form_filed_before_the_images_shortens_the_quiet_period(backend: &common::Backend) {
     let server = TestServer::start_with(
         backend,
@@ -93,20 +145,8 @@ fn a_stroke_form_filed_before_the_images_shortens_the_quiet_period(backend: &com
     let stroke = SyntheticStudy::ct(2);
     let routine = SyntheticStudy::ct(2);
     for (study, urgency) in [(&stroke, "stroke"), (&routine, "routine")] {
-        let form = json!({
-            "patient_id": study.patient_id,
-            "accession_number": study.accession_number,
-            "urgency": urgency,
-            "clinical_question": "Left hemiparesis since 01:40: haemorrhage?",
-            "requested_examination": "CT head without contrast",
-            "requesting_physician": "Dr Urgences",
-            "callback_number": "+33 2 48 00 00 00",
-            "symptom_onset": "2026-11-26T01:40:00+01:00",
-            "nihss": 14,
-            "anticoagulants": "none",
-            "pregnancy": "not_applicable",
-        });
-        let (status, body) = server.post_as(Some(&tech), "/api/forms", &form.to_string());
+        let form = stroke_form(study, urgency);
+        let (status, body) = server.post_as(Some(&tech), "/api/forms", &form);
         assert_eq!(status, 201, "{body}");
     }
     // The routine study first: it is still receiving when the stroke, sent
@@ -129,6 +169,7 @@ fn a_stroke_form_filed_before_the_images_shortens_the_quiet_period(backend: &com
 
 on_every_backend!(
     a_stroke_form_filed_before_the_images_shortens_the_quiet_period,
+    a_stroke_form_filed_while_the_images_arrive_shortens_the_quiet_period,
     a_study_completes_a_grace_after_its_association_is_released,
     another_open_association_of_the_site_holds_the_completion,
 );

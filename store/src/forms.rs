@@ -202,7 +202,12 @@ pub async fn insert(
     match inserted {
         // The caller appends the form's event ([`form_added`]) once its
         // row locks are taken: the event log's lock comes last.
-        Ok((id,)) => Ok((id, study_id)),
+        Ok((id,)) => {
+            if let Some(study_id) = study_id {
+                hasten_completion(tx, study_id, form.site, form.urgency).await?;
+            }
+            Ok((id, study_id))
+        }
         // Nothing more may run in the transaction: PostgreSQL has aborted it.
         Err(e)
             if e.as_database_error()
@@ -452,7 +457,59 @@ pub async fn amend(
         }
         Err(e) => return Err(e.into()),
     }
+    if let Some(study_id) = study_id {
+        hasten_completion(tx, study_id, &current.site, amendment.urgency).await?;
+    }
     Ok(study_id)
+}
+
+/// A form that reaches its study while the images are still arriving
+/// (filed during the scan, as a stroke's often is) gives it the quiet
+/// period its site sets for that urgency, if shorter than the study's:
+/// the completion timer moves to the last image plus that period (at once
+/// if it has passed). Returns the new due time, if it moved.
+pub async fn hasten_completion(
+    tx: &mut Tx<'_>,
+    study_id: StudyId,
+    site: &str,
+    urgency: Urgency,
+) -> Result<Option<i64>, sqlx::Error> {
+    let quiet: Option<(i64,)> = sqlx::query_as(
+        "SELECT quiet_period_secs FROM site_urgent_quiet_periods WHERE site = $1 AND urgency = $2",
+    )
+    .bind(site)
+    .bind(urgency.as_str())
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some((secs,)) = quiet else {
+        return Ok(None);
+    };
+    let quiet_ms = secs.saturating_mul(1000);
+    let receiving: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT last_received_at, complete_after FROM studies \
+         WHERE id = $1 AND status = 'receiving'",
+    )
+    .bind(study_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some((last_received_at, complete_after)) = receiving else {
+        return Ok(None);
+    };
+    let due = last_received_at.saturating_add(quiet_ms);
+    if due >= complete_after {
+        return Ok(None);
+    }
+    sqlx::query(
+        "UPDATE studies SET quiet_period_ms = $2, complete_after = $3 \
+         WHERE id = $1 AND status = 'receiving'",
+    )
+    .bind(study_id)
+    .bind(quiet_ms)
+    .bind(due)
+    .execute(&mut **tx)
+    .await?;
+    crate::timers::schedule(tx, crate::timers::TimerKind::StudyComplete, study_id.0, due).await?;
+    Ok(Some(due))
 }
 
 /// Cancels a form still waiting for its images: `false` if it has a
