@@ -79,14 +79,7 @@ pub fn to_jpeg_ls_lossless(path: &Path, offset: u64, from: &str) -> Result<Vec<u
         .map_err(|_| not_eligible("pixel data is not native"))?;
     let fragments = image.encode_frames(&pixels)?;
     drop(pixels);
-    let group_lengths: Vec<Tag> = object
-        .iter()
-        .map(|element| element.header().tag)
-        .filter(|tag| tag.element() == 0)
-        .collect();
-    for tag in group_lengths {
-        object.remove_element(tag);
-    }
+    crate::transcode::drop_group_lengths(&mut object);
     object.put(DataElement::new(
         tags::PIXEL_DATA,
         VR::OB,

@@ -78,8 +78,18 @@ pub fn reencode(path: &Path, offset: u64, from: &str, to: &str) -> Result<Vec<u8
     file.seek(SeekFrom::Start(offset))?;
     let mut object = InMemDicomObject::read_dataset_with_ts(BufReader::new(file), from_ts)
         .map_err(|e| TranscodeError::Read(e.to_string()))?;
-    // Group lengths (gggg,0000) count bytes of the old encoding: wrong once
-    // re-encoded, and optional in a data set (PS3.5 §7.2), so dropped.
+    drop_group_lengths(&mut object);
+    let mut out = Vec::new();
+    object
+        .write_dataset_with_ts(&mut out, to_ts)
+        .map_err(|e| TranscodeError::Write(e.to_string()))?;
+    Ok(out)
+}
+
+/// Removes the group lengths (gggg,0000): they count bytes of the old
+/// encoding, wrong once re-encoded, and are optional in a data set (PS3.5
+/// §7.2).
+pub(crate) fn drop_group_lengths(object: &mut InMemDicomObject) {
     let group_lengths: Vec<_> = object
         .iter()
         .map(|element| element.header().tag)
@@ -88,11 +98,6 @@ pub fn reencode(path: &Path, offset: u64, from: &str, to: &str) -> Result<Vec<u8
     for tag in group_lengths {
         object.remove_element(tag);
     }
-    let mut out = Vec::new();
-    object
-        .write_dataset_with_ts(&mut out, to_ts)
-        .map_err(|e| TranscodeError::Write(e.to_string()))?;
-    Ok(out)
 }
 
 #[cfg(test)]

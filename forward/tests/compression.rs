@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use dicom_dictionary_std::tags;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use telerad_dicom::compress::JPEG_LS_LOSSLESS;
 use telerad_fixtures::SyntheticStudy;
@@ -35,25 +35,37 @@ fn pixel_data(path: &Path) -> Vec<u8> {
         .into_owned()
 }
 
-async fn a_ct_travels_jpeg_ls_and_decodes_to_the_stored_pixels(backend: &Backend) {
-    let archive = TestArchive::open(backend).await;
-    let study = SyntheticStudy::ct(SLICES);
+/// Forwards a `slices`-slice CT, compressing for the workstation, to a
+/// storescp started with `storescp_args`; returns once every job is sent,
+/// each at the first attempt.
+async fn forward_compressing(
+    archive: &TestArchive,
+    slices: usize,
+    storescp_args: &[&str],
+) -> (Vec<PathBuf>, Storescp) {
+    let study = SyntheticStudy::ct(slices);
     let files = study
         .write_to(&archive.dir.path().join("ct"))
         .expect("write a synthetic CT");
     archive.store_all(&files).await;
-    // +xa: storescp accepts every syntax it knows, JPEG-LS among them.
-    let scp = Storescp::start(archive.dir.path(), "MARTIN_WS", &["+xa"]);
+    let scp = Storescp::start(archive.dir.path(), "MARTIN_WS", storescp_args);
     let outbox = archive.outbox(quick_retries(3));
     outbox
         .enqueue_study(&study.study_instance_uid, &scp.destination("dr-martin"))
         .await
         .expect("enqueue");
     let sender = Sender::plain(TELERAD_AE).with_compression("127.0.0.1", scp.port);
-    let forwarder = RunningForwarder::start_sending(&outbox, &archive, 1, sender);
+    let forwarder = RunningForwarder::start_sending(&outbox, archive, 1, sender);
     let jobs = wait_for_state(&outbox, &study.study_instance_uid, JobState::Sent, LONG).await;
     forwarder.stop().await;
     assert!(jobs.iter().all(|j| j.attempts == 1), "{jobs:?}");
+    (files, scp)
+}
+
+async fn a_ct_travels_jpeg_ls_and_decodes_to_the_stored_pixels(backend: &Backend) {
+    let archive = TestArchive::open(backend).await;
+    // +xa: storescp accepts every syntax it knows, JPEG-LS among them.
+    let (files, scp) = forward_compressing(&archive, SLICES, &["+xa"]).await;
 
     let received = scp.received_by_sop();
     assert_eq!(received.len(), SLICES);
@@ -90,23 +102,8 @@ async fn a_ct_travels_jpeg_ls_and_decodes_to_the_stored_pixels(backend: &Backend
 
 async fn a_workstation_without_jpeg_ls_gets_the_images_as_stored(backend: &Backend) {
     let archive = TestArchive::open(backend).await;
-    let study = SyntheticStudy::ct(3);
-    let files = study
-        .write_to(&archive.dir.path().join("ct"))
-        .expect("write a synthetic CT");
-    archive.store_all(&files).await;
     // storescp's default: uncompressed syntaxes only.
-    let scp = Storescp::start(archive.dir.path(), "MARTIN_WS", &[]);
-    let outbox = archive.outbox(quick_retries(3));
-    outbox
-        .enqueue_study(&study.study_instance_uid, &scp.destination("dr-martin"))
-        .await
-        .expect("enqueue");
-    let sender = Sender::plain(TELERAD_AE).with_compression("127.0.0.1", scp.port);
-    let forwarder = RunningForwarder::start_sending(&outbox, &archive, 1, sender);
-    let jobs = wait_for_state(&outbox, &study.study_instance_uid, JobState::Sent, LONG).await;
-    forwarder.stop().await;
-    assert!(jobs.iter().all(|j| j.attempts == 1), "{jobs:?}");
+    let (files, scp) = forward_compressing(&archive, 3, &[]).await;
     for original in &files {
         let stored = FileToSend::read(original).expect("a fixture");
         let got = &scp.received_by_sop()[&stored.sop_instance_uid];

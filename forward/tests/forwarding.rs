@@ -974,32 +974,54 @@ async fn a_stat_study_overtakes_routine_work_and_its_plain_series_goes_first(bac
     archive.store_all(&stroke_files).await;
     make_stat(&archive, &plain.study_instance_uid).await;
 
-    let destination = telerad_store::outbox::Destination {
-        name: "dr-neuro".into(),
-        ae_title: "NEURO_WS".into(),
-        host: "127.0.0.1".into(),
-        port: free_port(),
-    };
     let outbox = archive.outbox(quick_retries(5));
-    for study in [&routine.study_instance_uid, &plain.study_instance_uid] {
-        outbox
-            .enqueue_study(study, &destination)
-            .await
-            .expect("enqueue");
-    }
-    let claimed: Vec<String> = outbox
-        .claim(&destination, "worker", 100)
-        .await
-        .expect("claim")
-        .into_iter()
-        .map(|job| job.sop_instance_uid)
-        .collect();
+    let destination = enqueue_for_neuro(
+        &outbox,
+        &[&routine.study_instance_uid, &plain.study_instance_uid],
+    )
+    .await;
+    let claimed = claim_all(&outbox, &destination).await;
     let expected: Vec<String> = [plain.sop_instance_uid(0), plain.sop_instance_uid(1)]
         .into_iter()
         .chain([angio.sop_instance_uid(0), angio.sop_instance_uid(1)])
         .chain((0..3).map(|i| routine.sop_instance_uid(i)))
         .collect();
     assert_eq!(claimed, expected);
+}
+
+/// Enqueues the studies, in this order, for a workstation nobody listens
+/// on (the tests that use it only claim).
+async fn enqueue_for_neuro(
+    outbox: &Outbox,
+    studies: &[&str],
+) -> telerad_store::outbox::Destination {
+    let destination = telerad_store::outbox::Destination {
+        name: "dr-neuro".into(),
+        ae_title: "NEURO_WS".into(),
+        host: "127.0.0.1".into(),
+        port: free_port(),
+    };
+    for study in studies {
+        outbox
+            .enqueue_study(study, &destination)
+            .await
+            .expect("enqueue");
+    }
+    destination
+}
+
+/// Claims every due job of `destination`: SOP Instance UIDs in queue order.
+async fn claim_all(
+    outbox: &Outbox,
+    destination: &telerad_store::outbox::Destination,
+) -> Vec<String> {
+    outbox
+        .claim(destination, "worker", 100)
+        .await
+        .expect("claim")
+        .into_iter()
+        .map(|job| job.sop_instance_uid)
+        .collect()
 }
 
 /// Gives the study a STAT assignment, as the router does for a stroke.
@@ -1077,19 +1099,12 @@ async fn a_study_made_stat_after_it_was_queued_moves_up(backend: &Backend) {
     let (late, late_files) = synthetic_ct(&dir.join("late"), 2);
     archive.store_all(&first_files).await;
     archive.store_all(&late_files).await;
-    let destination = telerad_store::outbox::Destination {
-        name: "dr-neuro".into(),
-        ae_title: "NEURO_WS".into(),
-        host: "127.0.0.1".into(),
-        port: free_port(),
-    };
     let outbox = archive.outbox(quick_retries(5));
-    for study in [&first.study_instance_uid, &late.study_instance_uid] {
-        outbox
-            .enqueue_study(study, &destination)
-            .await
-            .expect("enqueue");
-    }
+    let destination = enqueue_for_neuro(
+        &outbox,
+        &[&first.study_instance_uid, &late.study_instance_uid],
+    )
+    .await;
     // The form arrives: the router raises the assignment to STAT and
     // re-ranks the queued images in the same transaction.
     make_stat(&archive, &late.study_instance_uid).await;
@@ -1100,13 +1115,7 @@ async fn a_study_made_stat_after_it_was_queued_moves_up(backend: &Backend) {
         .expect("re-rank");
     tx.commit().await.expect("commit");
     assert_eq!(moved, 2);
-    let claimed: Vec<String> = outbox
-        .claim(&destination, "worker", 100)
-        .await
-        .expect("claim")
-        .into_iter()
-        .map(|job| job.sop_instance_uid)
-        .collect();
+    let claimed = claim_all(&outbox, &destination).await;
     let expected: Vec<String> = (0..2)
         .map(|i| late.sop_instance_uid(i))
         .chain((0..2).map(|i| first.sop_instance_uid(i)))
