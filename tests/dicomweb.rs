@@ -786,6 +786,74 @@ fn a_viewer_retrieves_frames_as_stored() {
     }
 }
 
+/// A JPEG-LS instance (as a modality or PACS sends it; the sample was
+/// encoded by CharLS): its frame as stored, decompressed for a client that
+/// asks for uncompressed pixels (the uncompressed copy's, bit for bit), and
+/// rendered as the uncompressed copy renders.
+#[test]
+fn a_jpeg_ls_instance_is_decoded_for_viewers() {
+    let server = TestServer::start(&Backend::Sqlite);
+    let clinician = server.user_token("clin-a", &["--role", "clinician", "--site", "site-a"]);
+    let (jls_path, study, series, sop) = sample("MR_small_jpeg_ls_lossless.dcm");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    std::fs::copy(&jls_path, dir.path().join("mr.dcm")).expect("copy");
+    let destination = format!("{SERVER_AE}@{}", server.dicom_address());
+    let out = run(Command::new(telerad_bin())
+        .args(["push", "--to", &destination, "--calling-ae", "SITE_A"])
+        .arg(dir.path()));
+    assert!(out.status.success(), "{}", text(&out));
+    eventually("the MR indexed", Duration::from_secs(30), || {
+        let (status, _) = server.get(&format!("/api/studies/{study}"));
+        (status == 200).then_some(())
+    });
+    let base = format!("/dicom-web/studies/{study}/series/{series}/instances/{sop}");
+    let (status, content_type, body) = get_bytes(
+        &server,
+        &clinician,
+        &format!("{base}/frames/1"),
+        "multipart/related; type=\"image/jls\"",
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert!(content_type.contains("image/jls"), "{content_type}");
+    assert!(
+        body.windows(2).any(|w| w == [0xFF, 0xF7]),
+        "a JPEG-LS frame header"
+    );
+
+    let (status, _, body) = get_bytes(
+        &server,
+        &clinician,
+        &format!("{base}/frames/1"),
+        "multipart/related; type=\"application/octet-stream\"",
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let (original, ..) = sample("MR_small.dcm");
+    let original_object = dicom_object::open_file(&original).expect("the original");
+    let pixels = original_object
+        .element(dicom_dictionary_std::tags::PIXEL_DATA)
+        .expect("pixels")
+        .to_bytes()
+        .expect("bytes")
+        .into_owned();
+    assert!(
+        body.windows(pixels.len()).any(|w| w == pixels),
+        "the decoded frame is the original's pixels"
+    );
+
+    let (status, content_type, body) = get_bytes(
+        &server,
+        &clinician,
+        &format!("{base}/rendered"),
+        "image/png",
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(content_type, "image/png");
+    let rendered = image::load_from_memory_with_format(&body, image::ImageFormat::Png)
+        .expect("a PNG")
+        .to_luma8();
+    assert_eq!((rendered.width(), rendered.height()), (64, 64));
+}
+
 /// A viewer served from another origin: the browser's preflight and its
 /// GET are answered for the configured origin, on DICOMweb only.
 #[test]

@@ -14,9 +14,9 @@
 //!   memory and reads out what the index keeps;
 //! - [`transcode`]: re-encoding an uncompressed data set in another
 //!   uncompressed syntax, for a workstation that refuses the stored one;
-//! - [`jpegls`] and [`compress`]: JPEG-LS lossless encoding of the pixel
-//!   data of an uncompressed data set, for the way to a workstation behind
-//!   a slow link;
+//! - [`jpegls`]: a JPEG-LS lossless encoder and decoder; [`compress`]:
+//!   JPEG-LS encoding of the pixel data of an uncompressed data set, for
+//!   the way to a workstation behind a slow link;
 //! - [`metadata`]: the DICOM JSON of a stored instance without its bulk
 //!   data, built once per instance, for WADO-RS `metadata`;
 //! - [`frames`]: the frames and bulk data of a stored instance as stored,
@@ -25,8 +25,8 @@
 //!   merged, and the instances a step says it produced;
 //! - [`commitment`]: Storage Commitment requests read and reports written.
 //!
-//! Decoding and rendering for the viewer are `telerad-viewer-api`'s: only it
-//! needs the codecs.
+//! Decoding and rendering for the viewer are `telerad-viewer-api`'s (with
+//! dicom-pixeldata's codecs, and the JPEG-LS decoder held here).
 //!
 //! It is not a DICOM toolkit: encoding and parsing are dicom-rs's job, and
 //! this crate only says how telerad uses it. Nor does it know of the

@@ -96,16 +96,106 @@ fn open_frames(path: &Path, numbers: &[u32]) -> Result<(DefaultDicomObject, u32)
     Ok((object, frames))
 }
 
-/// Stored syntaxes without a decoder here: JPEG-LS needs CharLS (a C++
-/// build), not taken yet. Such frames are still served as stored.
-const NOT_DECODED: &[(&str, &str)] = &[
-    ("1.2.840.10008.1.2.4.80", "JPEG-LS lossless"),
-    ("1.2.840.10008.1.2.4.81", "JPEG-LS near-lossless"),
-];
+/// Stored syntaxes without a decoder here: telerad's JPEG-LS decoder is
+/// lossless only. Such frames are still served as stored.
+const NOT_DECODED: &[(&str, &str)] = &[("1.2.840.10008.1.2.4.81", "JPEG-LS near-lossless")];
+
+/// JPEG-LS Lossless, decoded by `telerad_dicom::jpegls` (dicom-pixeldata
+/// would need CharLS, a CMake build).
+const JPEG_LS_LOSSLESS: &str = "1.2.840.10008.1.2.4.80";
+
+fn is_jpeg_ls(object: &DefaultDicomObject) -> bool {
+    object.meta().transfer_syntax().trim_end_matches('\0') == JPEG_LS_LOSSLESS
+}
+
+/// Frames `numbers` (from 1) of a JPEG-LS instance as native
+/// little-endian bytes of `bits_allocated` (8 or 16) per sample, each with
+/// its size. The file is read once.
+fn jpeg_ls_frames(
+    path: &Path,
+    numbers: &[u32],
+    bits_allocated: u16,
+) -> Result<Vec<(Vec<u8>, u32, u32)>, DecodeError> {
+    telerad_dicom::frames::StoredPixels::open(path)
+        .and_then(|pixels| pixels.frames(numbers))
+        .map_err(|e| DecodeError::Read(e.to_string()))?
+        .into_iter()
+        .map(|served| jpeg_ls_native(&served.bytes, bits_allocated))
+        .collect()
+}
+
+fn jpeg_ls_native(bytes: &[u8], bits_allocated: u16) -> Result<(Vec<u8>, u32, u32), DecodeError> {
+    let decoded =
+        telerad_dicom::jpegls::decode(bytes).map_err(|e| DecodeError::Decode(e.to_string()))?;
+    let data = match bits_allocated {
+        8 if decoded.bits <= 8 => decoded.samples.iter().map(|&v| v as u8).collect(),
+        16 => decoded
+            .samples
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect(),
+        other => {
+            return Err(DecodeError::Unsupported(format!(
+                "JPEG-LS of {} bits in {other} bits allocated",
+                decoded.bits
+            )));
+        }
+    };
+    Ok((data, decoded.columns, decoded.rows))
+}
+
+fn int(object: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<u16> {
+    object
+        .element_opt(tag)
+        .ok()
+        .flatten()
+        .and_then(|e| e.to_int::<u16>().ok())
+}
+
+/// A grey-scale JPEG-LS frame as modality values.
+fn decode_jpeg_ls(
+    object: &DefaultDicomObject,
+    path: &Path,
+    frame: u32,
+) -> Result<Decoded, DecodeError> {
+    if int(object, tags::SAMPLES_PER_PIXEL).unwrap_or(1) != 1 {
+        return Err(DecodeError::Unsupported("colour JPEG-LS".into()));
+    }
+    let bits_allocated = int(object, tags::BITS_ALLOCATED).unwrap_or(16);
+    let (data, width, height) = jpeg_ls_frames(path, &[frame], bits_allocated)?
+        .pop()
+        .ok_or(DecodeError::NoPixelData)?;
+    let (rows, columns) = (int(object, tags::ROWS), int(object, tags::COLUMNS));
+    if (rows.map(u32::from), columns.map(u32::from)) != (Some(height), Some(width)) {
+        return Err(DecodeError::Decode(format!(
+            "a {width} × {height} JPEG-LS frame in a {columns:?} × {rows:?} image"
+        )));
+    }
+    let stored = StoredValues {
+        bits_allocated,
+        bits_stored: int(object, tags::BITS_STORED).unwrap_or(bits_allocated),
+        signed: int(object, tags::PIXEL_REPRESENTATION) == Some(1),
+    };
+    let values = stored
+        .modality_values(&data, rescale(object))
+        .ok_or_else(|| DecodeError::Unsupported(format!("{bits_allocated} bits allocated")))?;
+    let interpretation = text(object, tags::PHOTOMETRIC_INTERPRETATION).unwrap_or_default();
+    Ok(Decoded {
+        width,
+        height,
+        pixels: Pixels::Grey(values),
+        stored_window: stored_window(object),
+        monochrome1: interpretation == "MONOCHROME1",
+        modality: text(object, tags::MODALITY).unwrap_or_default(),
+    })
+}
 
 /// Frame `frame` (from 1) of the instance stored at `path`.
 pub fn decode(path: &Path, frame: u32) -> Result<Decoded, DecodeError> {
     let (object, _) = open_frames(path, &[frame])?;
+    if is_jpeg_ls(&object) {
+        return decode_jpeg_ls(&object, path, frame);
+    }
     let encapsulated = is_encapsulated(object.meta().transfer_syntax());
     let decoded = object
         .decode_pixel_data_frame(frame - 1)
@@ -173,9 +263,21 @@ pub fn decode(path: &Path, frame: u32) -> Result<Decoded, DecodeError> {
             "{expected} pixels decoded for a {width} × {height} frame"
         )));
     }
-    let stored_window = match (
-        first_number(&object, tags::WINDOW_CENTER),
-        first_number(&object, tags::WINDOW_WIDTH),
+    Ok(Decoded {
+        width,
+        height,
+        pixels,
+        stored_window: stored_window(&object),
+        monochrome1: interpretation == PhotometricInterpretation::Monochrome1,
+        modality: text(&object, tags::MODALITY).unwrap_or_default(),
+    })
+}
+
+/// The first window the modality stored (Window Center and Width).
+fn stored_window(object: &DefaultDicomObject) -> Option<Window> {
+    match (
+        first_number(object, tags::WINDOW_CENTER),
+        first_number(object, tags::WINDOW_WIDTH),
     ) {
         (Some(center), Some(width)) if width > 0.0 => Some(Window {
             center,
@@ -183,15 +285,7 @@ pub fn decode(path: &Path, frame: u32) -> Result<Decoded, DecodeError> {
             function: crate::window::Function::Linear,
         }),
         _ => None,
-    };
-    Ok(Decoded {
-        width,
-        height,
-        pixels,
-        stored_window,
-        monochrome1: interpretation == PhotometricInterpretation::Monochrome1,
-        modality: text(&object, tags::MODALITY).unwrap_or_default(),
-    })
+    }
 }
 
 /// Rescale Slope and Intercept (PS3.3 §C.11.1.1.2), or the identity.
@@ -249,6 +343,13 @@ pub fn native_frames(path: &Path, numbers: Option<&[u32]>) -> Result<Vec<Vec<u8>
     let (object, frames) = open_frames(path, numbers.unwrap_or(&[]))?;
     let all: Vec<u32> = (1..=frames).collect();
     let numbers = numbers.unwrap_or(&all);
+    if is_jpeg_ls(&object) {
+        let bits_allocated = int(&object, tags::BITS_ALLOCATED).unwrap_or(16);
+        return Ok(jpeg_ls_frames(path, numbers, bits_allocated)?
+            .into_iter()
+            .map(|(data, _, _)| data)
+            .collect());
+    }
     numbers
         .iter()
         .map(|&n| {
@@ -298,6 +399,8 @@ mod tests {
             "MR_small_jp2klossless.dcm",
             "MR_small_bigendian.dcm",
             "MR_small_implicit.dcm",
+            // Encoded by CharLS (pydicom's test file): telerad's decoder.
+            "MR_small_jpeg_ls_lossless.dcm",
         ] {
             let decoded = decode(&sample(copy), 1).expect(copy);
             assert_eq!(decoded.pixels, original.pixels, "{copy}");
@@ -309,11 +412,12 @@ mod tests {
                 frames: 1
             })
         ));
-        // Said plainly, not failed on.
-        assert!(matches!(
-            decode(&sample("MR_small_jpeg_ls_lossless.dcm"), 1),
-            Err(DecodeError::Unsupported(_))
-        ));
+        let native = native_frames(&sample("MR_small_jpeg_ls_lossless.dcm"), None)
+            .expect("the JPEG-LS frame, decompressed");
+        let stored = telerad_dicom::frames::StoredPixels::open(&sample("MR_small.dcm"))
+            .and_then(|pixels| pixels.frames(&[1]))
+            .expect("the original's frame");
+        assert!(native == [stored[0].bytes.clone()], "bit for bit");
     }
 
     /// The samples OpenJPEG's own `opj_decompress` makes of a frame's

@@ -1,16 +1,6 @@
-//! A JPEG-LS lossless encoder (ITU-T T.87 | ISO/IEC 14495-1) for one
-//! grey-scale component of 2 to 16 bits, with the default coding
-//! parameters, so that no LSE marker is needed.
-//!
-//! It exists so that a CT crosses a slow link in a third of its bytes
-//! (DICOM PS3.5 A.4.3, transfer syntax 1.2.840.10008.1.2.4.80). The Rust
-//! bindings of CharLS build it with CMake, which a fresh machine lacks, and
-//! the pure-Rust codec crates bring a second DICOM toolkit with them: the
-//! lossless path of the standard is short enough to hold here, and its
-//! output is checked bit for bit against DCMTK's decoder (`dcmdjpls`).
-//!
-//! Only the encoder: telerad compresses on the way to a workstation and
-//! never needs to read back what it wrote.
+//! The encoder: samples in, a JPEG-LS stream (SOI to EOI) out.
+
+use super::{Contexts, J, Parameters, escape_zeros, predict};
 
 /// Why a frame cannot be encoded.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -27,116 +17,6 @@ pub enum JpegLsError {
     },
     #[error("sample {value} at index {index} does not fit in {bits} bits")]
     SampleRange { index: usize, value: u16, bits: u8 },
-}
-
-/// T.87 A.2.1 / A.7.1: the run-length order of each run index.
-const J: [u32; 32] = [
-    0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 9, 10, 11, 12, 13,
-    14, 15,
-];
-const RESET: i32 = 64;
-/// BASIC_T1..T3 (C.2.4.1.1.1), the thresholds for 8-bit samples.
-const BASIC_T1: i32 = 3;
-const BASIC_T2: i32 = 7;
-const BASIC_T3: i32 = 21;
-/// Regular contexts 0..365, then the two run-interruption contexts.
-const CONTEXTS: usize = 367;
-const RUN_CONTEXT: usize = 365;
-const MIN_C: i32 = -128;
-const MAX_C: i32 = 127;
-
-/// The coding parameters derived from the precision (T.87 A.2.1, C.2.4.1.1).
-#[derive(Debug, Clone, Copy)]
-struct Parameters {
-    maxval: i32,
-    range: i32,
-    qbpp: u32,
-    limit: u32,
-    t1: i32,
-    t2: i32,
-    t3: i32,
-}
-
-impl Parameters {
-    fn lossless(bits: u8) -> Parameters {
-        let maxval = (1i32 << bits) - 1;
-        let range = maxval + 1;
-        let bpp = u32::from(bits).max(2);
-        let qbpp = u32::from(bits);
-        // C.2.4.1.1.1 with NEAR = 0: CLAMP(i, j) is j when i is outside
-        // [j, MAXVAL].
-        let clamp = |i: i32, j: i32| if i > maxval || i < j { j } else { i };
-        let (t1, t2, t3) = if maxval >= 128 {
-            let factor = (maxval.min(4095) + 128) / 256;
-            let t1 = clamp(factor * (BASIC_T1 - 2) + 2, 1);
-            let t2 = clamp(factor * (BASIC_T2 - 3) + 3, t1);
-            let t3 = clamp(factor * (BASIC_T3 - 4) + 4, t2);
-            (t1, t2, t3)
-        } else {
-            let factor = 256 / (maxval + 1);
-            let t1 = clamp((BASIC_T1 / factor).max(2), 1);
-            let t2 = clamp((BASIC_T2 / factor).max(3), t1);
-            let t3 = clamp((BASIC_T3 / factor).max(4), t2);
-            (t1, t2, t3)
-        };
-        Parameters {
-            maxval,
-            range,
-            qbpp,
-            limit: 2 * (bpp + bpp.max(8)),
-            t1,
-            t2,
-            t3,
-        }
-    }
-
-    fn quantize(&self, d: i32) -> i32 {
-        match d {
-            d if d <= -self.t3 => -4,
-            d if d <= -self.t2 => -3,
-            d if d <= -self.t1 => -2,
-            d if d < 0 => -1,
-            0 => 0,
-            d if d < self.t1 => 1,
-            d if d < self.t2 => 2,
-            d if d < self.t3 => 3,
-            _ => 4,
-        }
-    }
-
-    /// A.4.5: the error reduced modulo RANGE into [-RANGE/2, RANGE/2).
-    fn reduce(&self, mut error: i32) -> i32 {
-        if error < 0 {
-            error += self.range;
-        }
-        if error >= (self.range + 1) / 2 {
-            error -= self.range;
-        }
-        error
-    }
-}
-
-/// The adaptive state of the coder (T.87 A.2.2).
-struct Contexts {
-    a: [i32; CONTEXTS],
-    b: [i32; CONTEXTS],
-    c: [i32; CONTEXTS],
-    n: [i32; CONTEXTS],
-    nn: [i32; 2],
-    run_index: usize,
-}
-
-impl Contexts {
-    fn new(p: &Parameters) -> Contexts {
-        Contexts {
-            a: [((p.range + 32) / 64).max(2); CONTEXTS],
-            b: [0; CONTEXTS],
-            c: [0; CONTEXTS],
-            n: [1; CONTEXTS],
-            nn: [0; 2],
-            run_index: 0,
-        }
-    }
 }
 
 /// Bits into bytes, with a zero bit stuffed after every 0xFF byte so that
@@ -300,12 +180,13 @@ fn encode_line(
 fn golomb(w: &mut BitWriter, p: &Parameters, value: i32, k: u32, limit: u32) {
     let value = value as u32;
     let high = value >> k;
-    if high < limit - p.qbpp - 1 {
+    let escape = escape_zeros(p, limit);
+    if high < escape {
         w.zeros(high);
         w.put(1, 1);
         w.put(value, k);
     } else {
-        w.zeros(limit - p.qbpp - 1);
+        w.zeros(escape);
         w.put(1, 1);
         w.put(value - 1, p.qbpp);
     }
@@ -320,31 +201,14 @@ fn regular(
     ra: i32,
     rb: i32,
     rc: i32,
-    (d1, d2, d3): (i32, i32, i32),
+    gradients: (i32, i32, i32),
 ) {
-    let q = (p.quantize(d1) * 9 + p.quantize(d2)) * 9 + p.quantize(d3);
-    let (sign, q) = if q < 0 {
-        (-1, (-q) as usize)
-    } else {
-        (1, q as usize)
-    };
-    // A.4.1: the median edge detector, then the context's bias correction.
-    let mut px = if rc >= ra.max(rb) {
-        ra.min(rb)
-    } else if rc <= ra.min(rb) {
-        ra.max(rb)
-    } else {
-        ra + rb - rc
-    };
-    px += sign * ctx.c[q];
-    px = px.clamp(0, p.maxval);
+    let (sign, q) = p.context(gradients);
+    let px = ctx.corrected(p, q, sign, predict(ra, rb, rc));
     let error = p.reduce(sign * (ix - px));
-    let mut k = 0;
-    while (ctx.n[q] << k) < ctx.a[q] {
-        k += 1;
-    }
+    let k = ctx.k(q);
     // A.5.2: the error mapped to a non-negative value.
-    let mapped = if k == 0 && 2 * ctx.b[q] <= -ctx.n[q] {
+    let mapped = if ctx.inverted_mapping(q, k) {
         if error >= 0 {
             2 * error + 1
         } else {
@@ -356,36 +220,7 @@ fn regular(
         -2 * error - 1
     };
     golomb(w, p, mapped, k, p.limit);
-    // A.6: context update and bias computation.
-    ctx.b[q] += error;
-    ctx.a[q] += error.abs();
-    if ctx.n[q] == RESET {
-        ctx.a[q] >>= 1;
-        ctx.b[q] = if ctx.b[q] >= 0 {
-            ctx.b[q] >> 1
-        } else {
-            -((1 - ctx.b[q]) >> 1)
-        };
-        ctx.n[q] >>= 1;
-    }
-    ctx.n[q] += 1;
-    if ctx.b[q] <= -ctx.n[q] {
-        ctx.b[q] += ctx.n[q];
-        if ctx.c[q] > MIN_C {
-            ctx.c[q] -= 1;
-        }
-        if ctx.b[q] <= -ctx.n[q] {
-            ctx.b[q] = -ctx.n[q] + 1;
-        }
-    } else if ctx.b[q] > 0 {
-        ctx.b[q] -= ctx.n[q];
-        if ctx.c[q] < MAX_C {
-            ctx.c[q] += 1;
-        }
-        if ctx.b[q] > 0 {
-            ctx.b[q] = 0;
-        }
-    }
+    ctx.update(p, q, error);
 }
 
 /// Run mode from sample `x` (A.7): the run of samples equal to the one on
@@ -406,12 +241,10 @@ fn run_mode(
         x += 1;
     }
     let mut run = (x - start) as u32;
-    while run >= 1 << J[ctx.run_index] {
+    while run >= ctx.run_chunk() {
         w.put(1, 1);
-        run -= 1 << J[ctx.run_index];
-        if ctx.run_index < 31 {
-            ctx.run_index += 1;
-        }
+        run -= ctx.run_chunk();
+        ctx.run_grew();
     }
     if x > width {
         if run > 0 {
@@ -422,9 +255,7 @@ fn run_mode(
     w.put(0, 1);
     w.put(run, J[ctx.run_index]);
     interruption(w, p, ctx, cur[x], run_value, prev[x]);
-    if ctx.run_index > 0 {
-        ctx.run_index -= 1;
-    }
+    ctx.run_interrupted();
     x + 1
 }
 
@@ -437,49 +268,18 @@ fn interruption(w: &mut BitWriter, p: &Parameters, ctx: &mut Contexts, ix: i32, 
         error = -error;
     }
     let error = p.reduce(error);
-    let q = RUN_CONTEXT + ri_type as usize;
-    let temp = if ri_type == 0 {
-        ctx.a[q]
-    } else {
-        ctx.a[q] + (ctx.n[q] >> 1)
-    };
-    let mut k = 0;
-    while (ctx.n[q] << k) < temp {
-        k += 1;
-    }
-    let nn = &mut ctx.nn[ri_type as usize];
-    let map = i32::from(
-        (k == 0 && error > 0 && 2 * *nn < ctx.n[q])
-            || (error < 0 && 2 * *nn >= ctx.n[q])
-            || (error < 0 && k != 0),
-    );
+    let k = ctx.interruption_k(ri_type);
+    let favours_negative = ctx.interruption_favours_negative(ri_type, k);
+    let map =
+        i32::from((k == 0 && error > 0 && !favours_negative) || (error < 0 && favours_negative));
     let mapped = 2 * error.abs() - ri_type - map;
     golomb(w, p, mapped, k, p.limit - J[ctx.run_index] - 1);
-    if error < 0 {
-        *nn += 1;
-    }
-    ctx.a[q] += (mapped + 1 - ri_type) >> 1;
-    if ctx.n[q] == RESET {
-        ctx.a[q] >>= 1;
-        ctx.n[q] >>= 1;
-        *nn >>= 1;
-    }
-    ctx.n[q] += 1;
+    ctx.update_interruption(p, ri_type, error, mapped);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn default_thresholds_follow_the_standard() {
-        let p = Parameters::lossless(8);
-        assert_eq!((p.t1, p.t2, p.t3, p.limit), (3, 7, 21, 32));
-        let p = Parameters::lossless(12);
-        assert_eq!((p.t1, p.t2, p.t3, p.limit), (18, 67, 276, 48));
-        let p = Parameters::lossless(16);
-        assert_eq!((p.t1, p.t2, p.t3, p.limit), (18, 67, 276, 64));
-    }
 
     #[test]
     fn a_flat_frame_is_a_few_bytes_and_noise_is_not_expanded() {
