@@ -449,6 +449,42 @@ mod tests {
         }
     }
 
+    /// DCMTK's JPEG-LS encoder (`dcmcjpls`, CharLS inside) on an
+    /// uncompressed CT: telerad's decoder gives back its pixels bit for bit.
+    #[test]
+    fn jpeg_ls_from_dcmtk_decodes_to_the_original_pixels() {
+        let tool = Path::new("/usr/bin/dcmcjpls");
+        let banner = std::process::Command::new(tool)
+            .arg("--version")
+            .output()
+            .expect("run dcmcjpls (apt-get install dcmtk)");
+        assert!(
+            String::from_utf8_lossy(&banner.stdout).contains("$dcmtk:"),
+            "{} is not DCMTK's",
+            tool.display()
+        );
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let original = sample("CT_small.dcm");
+        let compressed = dir.path().join("ct-jls.dcm");
+        let out = std::process::Command::new(tool)
+            .arg(&original)
+            .arg(&compressed)
+            .output()
+            .expect("run dcmcjpls");
+        assert!(out.status.success(), "{out:?}");
+        let ours = native_frames(&compressed, None).expect("decoded");
+        let stored = telerad_dicom::frames::StoredPixels::open(&original)
+            .and_then(|pixels| pixels.frames(&[1]))
+            .expect("the original's frame");
+        assert_eq!(ours.len(), 1);
+        assert!(ours[0] == stored[0].bytes, "the pixels differ");
+        let rendered = decode(&compressed, 1).expect("rendered");
+        assert_eq!(
+            rendered.pixels,
+            decode(&original, 1).expect("original").pixels
+        );
+    }
+
     #[test]
     fn stored_bits_are_masked_sign_extended_and_rescaled() {
         let twelve_signed = StoredValues {
