@@ -558,24 +558,49 @@ fn sample(name: &str) -> (std::path::PathBuf, String, String, String) {
 /// Frames: the uncompressed CT as octets, the JPEG 2000 MR as its code
 /// stream or decoded, the bulk data its metadata names; frames that do not
 /// exist are not found. Then rendered frames and thumbnails.
-#[test]
-fn a_viewer_retrieves_frames_as_stored() {
-    let server = TestServer::start(&Backend::Sqlite);
-    let ct = SyntheticStudy::ct(2);
-    push(&server, "SITE_A", &ct);
-    let (j2k_path, j2k_study, j2k_series, j2k_sop) = sample("MR_small_jp2klossless.dcm");
+/// `body` (a multipart answer) holds the pixels of the uncompressed copy
+/// of pydicom's small MR, which its compressed copies must decode to.
+fn assert_holds_uncompressed_mr(body: &[u8]) {
+    let (original, ..) = sample("MR_small.dcm");
+    let original = dicom_object::open_file(original).expect("the original");
+    let pixels = original
+        .element(dicom_dictionary_std::tags::PIXEL_DATA)
+        .expect("pixels")
+        .to_bytes()
+        .expect("bytes")
+        .into_owned();
+    assert_eq!(pixels.len(), 64 * 64 * 2);
+    assert!(
+        body.windows(pixels.len()).any(|w| w == pixels),
+        "the decoded frame is the original's pixels"
+    );
+}
+
+/// Sends the sample file `name` to the server as site A's modality and
+/// waits until its study is indexed.
+fn push_sample(server: &TestServer, name: &str) {
+    let (path, study, ..) = sample(name);
     let dir = tempfile::tempdir().expect("a temp dir");
-    std::fs::copy(&j2k_path, dir.path().join("mr.dcm")).expect("copy");
+    std::fs::copy(&path, dir.path().join("sample.dcm")).expect("copy");
     let destination = format!("{SERVER_AE}@{}", server.dicom_address());
     let out = run(Command::new(telerad_bin())
         .args(["push", "--to", &destination, "--calling-ae", "SITE_A"])
         .arg(dir.path()));
     assert!(out.status.success(), "{}", text(&out));
-    let clinician = server.user_token("clin-a", &["--role", "clinician", "--site", "site-a"]);
-    eventually("the MR indexed", Duration::from_secs(30), || {
-        let (status, _) = server.get(&format!("/api/studies/{j2k_study}"));
+    eventually("the sample indexed", Duration::from_secs(30), || {
+        let (status, _) = server.get(&format!("/api/studies/{study}"));
         (status == 200).then_some(())
     });
+}
+
+#[test]
+fn a_viewer_retrieves_frames_as_stored() {
+    let server = TestServer::start(&Backend::Sqlite);
+    let ct = SyntheticStudy::ct(2);
+    push(&server, "SITE_A", &ct);
+    let (_, j2k_study, j2k_series, j2k_sop) = sample("MR_small_jp2klossless.dcm");
+    push_sample(&server, "MR_small_jp2klossless.dcm");
+    let clinician = server.user_token("clin-a", &["--role", "clinician", "--site", "site-a"]);
 
     // The CT's frame through dicomweb-client: the stored pixels, which end
     // the stored file.
@@ -660,19 +685,7 @@ fn a_viewer_retrieves_frames_as_stored() {
         content_type.contains("application/octet-stream"),
         "{content_type}"
     );
-    let (original, ..) = sample("MR_small.dcm");
-    let original = dicom_object::open_file(original).expect("the original");
-    let pixels = original
-        .element(dicom_dictionary_std::tags::PIXEL_DATA)
-        .expect("pixels")
-        .to_bytes()
-        .expect("bytes")
-        .into_owned();
-    assert_eq!(pixels.len(), 64 * 64 * 2);
-    assert!(
-        body.windows(pixels.len()).any(|w| w == pixels),
-        "the decoded frame is the original's pixels"
-    );
+    assert_holds_uncompressed_mr(&body);
     let (status, _, _) = get_bytes(
         &server,
         &clinician,
@@ -794,18 +807,8 @@ fn a_viewer_retrieves_frames_as_stored() {
 fn a_jpeg_ls_instance_is_decoded_for_viewers() {
     let server = TestServer::start(&Backend::Sqlite);
     let clinician = server.user_token("clin-a", &["--role", "clinician", "--site", "site-a"]);
-    let (jls_path, study, series, sop) = sample("MR_small_jpeg_ls_lossless.dcm");
-    let dir = tempfile::tempdir().expect("a temp dir");
-    std::fs::copy(&jls_path, dir.path().join("mr.dcm")).expect("copy");
-    let destination = format!("{SERVER_AE}@{}", server.dicom_address());
-    let out = run(Command::new(telerad_bin())
-        .args(["push", "--to", &destination, "--calling-ae", "SITE_A"])
-        .arg(dir.path()));
-    assert!(out.status.success(), "{}", text(&out));
-    eventually("the MR indexed", Duration::from_secs(30), || {
-        let (status, _) = server.get(&format!("/api/studies/{study}"));
-        (status == 200).then_some(())
-    });
+    let (_, study, series, sop) = sample("MR_small_jpeg_ls_lossless.dcm");
+    push_sample(&server, "MR_small_jpeg_ls_lossless.dcm");
     let base = format!("/dicom-web/studies/{study}/series/{series}/instances/{sop}");
     let (status, content_type, body) = get_bytes(
         &server,
@@ -827,18 +830,7 @@ fn a_jpeg_ls_instance_is_decoded_for_viewers() {
         "multipart/related; type=\"application/octet-stream\"",
     );
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-    let (original, ..) = sample("MR_small.dcm");
-    let original_object = dicom_object::open_file(&original).expect("the original");
-    let pixels = original_object
-        .element(dicom_dictionary_std::tags::PIXEL_DATA)
-        .expect("pixels")
-        .to_bytes()
-        .expect("bytes")
-        .into_owned();
-    assert!(
-        body.windows(pixels.len()).any(|w| w == pixels),
-        "the decoded frame is the original's pixels"
-    );
+    assert_holds_uncompressed_mr(&body);
 
     let (status, content_type, body) = get_bytes(
         &server,
