@@ -528,6 +528,14 @@ fn a_viewer_reads_metadata_written_when_the_images_were_stored(backend: &Backend
             .count()
     });
     assert_eq!(audited, 5, "every metadata read audited: {trail}");
+    let refused = trail["items"].as_array().map_or(0, |records| {
+        records
+            .iter()
+            .filter(|r| r["action"] == "dicomweb.metadata" && r["outcome"] == "failed")
+            .count()
+    });
+    // The unknown series and the Accept without JSON.
+    assert_eq!(refused, 2, "refusals audited too: {trail}");
 }
 
 /// The Study and Series Instance UIDs of a sample file, and its pixel

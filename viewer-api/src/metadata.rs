@@ -19,6 +19,7 @@ use telerad_access::{Access, Caller};
 use telerad_dicom::metadata::{self as dicom_metadata, resolve};
 use telerad_http::ApiError;
 use telerad_store::Archive;
+use telerad_store::audit::Outcome;
 use telerad_store::qido::InstanceMetadata;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -47,7 +48,13 @@ async fn metadata(
     target: Target<'_>,
 ) -> Result<Response, ApiError> {
     let opened = target.open(&caller, archive, "dicomweb.metadata").await?;
-    check_accept(headers)?;
+    if let Err(error) = check_accept(headers) {
+        // The study was named and its scope checked: the refusal is an
+        // access attempt like any other, and audited.
+        return Err(caller
+            .not_done(opened.record.clone(), Outcome::Failed, error)
+            .await);
+    }
     let found = archive
         .index()
         .instances_metadata(&target.search(), &opened.scope)

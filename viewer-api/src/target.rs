@@ -94,10 +94,13 @@ impl<'a> Target<'a> {
                 .await);
         }
         if i64::try_from(found).unwrap_or(i64::MAX) > MAX_INSTANCES {
-            return Err(ApiError::BadRequest(format!(
+            let error = ApiError::BadRequest(format!(
                 "study {} has more than {MAX_INSTANCES} instances: retrieve it by series",
                 self.study
-            )));
+            ));
+            return Err(caller
+                .not_done(opened.record.clone(), Outcome::Failed, error)
+                .await);
         }
         Ok(())
     }
