@@ -355,10 +355,17 @@ async fn serve_destination(context: Arc<Context>, destination: Destination) {
             return;
         }
         let compressing = context.sender.compresses_for(&destination);
-        for group in association_groups(jobs, compressing) {
+        let mut groups = association_groups(jobs, compressing).into_iter();
+        while let Some(group) = groups.next() {
             if deliver(&context, &destination, group, enqueues).await == Delivered::Overtaken {
-                // The rest of this claim was given back: claim again, in
-                // queue order.
+                // That group's jobs were given back; so are those of the
+                // groups not yet delivered (held, their claims would be
+                // renewed for as long as the forwarder runs). Then claim
+                // again, in queue order.
+                let rest: Vec<ForwardJobId> = groups.flatten().map(|job| job.id).collect();
+                if let Err(e) = context.outbox.give_back(&rest, &context.worker).await {
+                    tracing::warn!(jobs = rest.len(), "cannot give back claimed jobs: {e}");
+                }
                 break;
             }
         }
