@@ -52,15 +52,25 @@ impl StoredPixels {
         let object = OpenFileOptions::new()
             .open_file(path)
             .map_err(|e| FrameError::Read(e.to_string()))?;
+        Ok(StoredPixels::of(object))
+    }
+
+    /// An instance a caller has already read.
+    pub fn of(object: DefaultDicomObject) -> Self {
         let transfer_syntax = object
             .meta()
             .transfer_syntax()
             .trim_end_matches('\0')
             .to_string();
-        Ok(StoredPixels {
+        StoredPixels {
             object,
             transfer_syntax,
-        })
+        }
+    }
+
+    /// The instance, for its other attributes.
+    pub fn object(&self) -> &DefaultDicomObject {
+        &self.object
     }
 
     /// The syntax the frames are served in: the stored one when

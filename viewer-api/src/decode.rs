@@ -14,6 +14,7 @@ use dicom_pixeldata::{
     PhotometricInterpretation, PixelDecoder, PixelRepresentation, PlanarConfiguration,
 };
 use std::path::Path;
+use telerad_dicom::frames::StoredPixels;
 use telerad_dicom::transfer_syntax::is_encapsulated;
 
 #[derive(Debug, thiserror::Error)]
@@ -108,16 +109,16 @@ fn is_jpeg_ls(object: &DefaultDicomObject) -> bool {
     object.meta().transfer_syntax().trim_end_matches('\0') == JPEG_LS_LOSSLESS
 }
 
-/// Frames `numbers` (from 1) of a JPEG-LS instance as native
+/// Frames `numbers` (from 1) of a JPEG-LS instance already read as native
 /// little-endian bytes of `bits_allocated` (8 or 16) per sample, each with
-/// its size. The file is read once.
+/// its size.
 fn jpeg_ls_frames(
-    path: &Path,
+    pixels: &StoredPixels,
     numbers: &[u32],
     bits_allocated: u16,
 ) -> Result<Vec<(Vec<u8>, u32, u32)>, DecodeError> {
-    telerad_dicom::frames::StoredPixels::open(path)
-        .and_then(|pixels| pixels.frames(numbers))
+    pixels
+        .frames(numbers)
         .map_err(|e| DecodeError::Read(e.to_string()))?
         .into_iter()
         .map(|served| jpeg_ls_native(&served.bytes, bits_allocated))
@@ -153,16 +154,13 @@ fn int(object: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<u16> {
 }
 
 /// A grey-scale JPEG-LS frame as modality values.
-fn decode_jpeg_ls(
-    object: &DefaultDicomObject,
-    path: &Path,
-    frame: u32,
-) -> Result<Decoded, DecodeError> {
+fn decode_jpeg_ls(pixels: &StoredPixels, frame: u32) -> Result<Decoded, DecodeError> {
+    let object = pixels.object();
     if int(object, tags::SAMPLES_PER_PIXEL).unwrap_or(1) != 1 {
         return Err(DecodeError::Unsupported("colour JPEG-LS".into()));
     }
     let bits_allocated = int(object, tags::BITS_ALLOCATED).unwrap_or(16);
-    let (data, width, height) = jpeg_ls_frames(path, &[frame], bits_allocated)?
+    let (data, width, height) = jpeg_ls_frames(pixels, &[frame], bits_allocated)?
         .pop()
         .ok_or(DecodeError::NoPixelData)?;
     let (rows, columns) = (int(object, tags::ROWS), int(object, tags::COLUMNS));
@@ -194,7 +192,7 @@ fn decode_jpeg_ls(
 pub fn decode(path: &Path, frame: u32) -> Result<Decoded, DecodeError> {
     let (object, _) = open_frames(path, &[frame])?;
     if is_jpeg_ls(&object) {
-        return decode_jpeg_ls(&object, path, frame);
+        return decode_jpeg_ls(&StoredPixels::of(object), frame);
     }
     let encapsulated = is_encapsulated(object.meta().transfer_syntax());
     let decoded = object
@@ -345,10 +343,12 @@ pub fn native_frames(path: &Path, numbers: Option<&[u32]>) -> Result<Vec<Vec<u8>
     let numbers = numbers.unwrap_or(&all);
     if is_jpeg_ls(&object) {
         let bits_allocated = int(&object, tags::BITS_ALLOCATED).unwrap_or(16);
-        return Ok(jpeg_ls_frames(path, numbers, bits_allocated)?
-            .into_iter()
-            .map(|(data, _, _)| data)
-            .collect());
+        return Ok(
+            jpeg_ls_frames(&StoredPixels::of(object), numbers, bits_allocated)?
+                .into_iter()
+                .map(|(data, _, _)| data)
+                .collect(),
+        );
     }
     numbers
         .iter()
