@@ -28,6 +28,7 @@ pub struct AppState {
     router: Arc<RouterService>,
     access: Arc<Access>,
     description: Arc<DescriptionJson>,
+    pages: Arc<telerad_pages::Settings>,
 }
 
 /// [`description`], serialised once.
@@ -47,7 +48,22 @@ impl AppState {
             router,
             access,
             description: Arc::new(DescriptionJson(description_json())),
+            pages: Arc::new(telerad_pages::Settings {
+                initial_password_file: std::path::PathBuf::new(),
+            }),
         }
+    }
+
+    /// The pages' settings (the first administrator's password file).
+    pub fn with_pages(mut self, pages: telerad_pages::Settings) -> AppState {
+        self.pages = Arc::new(pages);
+        self
+    }
+}
+
+impl FromRef<AppState> for Arc<telerad_pages::Settings> {
+    fn from_ref(state: &AppState) -> Arc<telerad_pages::Settings> {
+        state.pages.clone()
     }
 }
 
@@ -133,6 +149,7 @@ pub fn app(state: AppState, https: bool, cors: &[String]) -> axum::Router {
     let (routes, _) = described(cors).split_for_parts();
     telerad_http::with_common_layers(
         routes
+            .merge(telerad_pages::routes())
             .with_state(state)
             .layer(axum::middleware::from_fn_with_state(
                 database,

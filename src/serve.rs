@@ -200,7 +200,11 @@ pub async fn serve(
     .context("cannot set up notifications")?;
     let notifier_task = tokio::spawn(notifier.run(shutdown_rx.clone()));
     let app = crate::http_api::app(
-        crate::http_api::AppState::new(archive.clone(), outbox.clone(), router, access),
+        crate::http_api::AppState::new(archive.clone(), outbox.clone(), router, access).with_pages(
+            telerad_pages::Settings {
+                initial_password_file: config.storage.data_dir.join(INITIAL_PASSWORD_FILE),
+            },
+        ),
         tls.is_some(),
         &config.http.cors_allowed_origins,
     );

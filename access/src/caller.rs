@@ -21,6 +21,19 @@ pub const SESSION_COOKIE: &str = "telerad_session";
 /// The header a cookie session sends its CSRF token in.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
+/// The `Set-Cookie` value of a new page session (its script cannot read
+/// it; no other site's request carries it).
+pub fn session_cookie(token: &str) -> String {
+    format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={}",
+        crate::service::SESSION_TTL.as_secs()
+    )
+}
+
+/// The `Set-Cookie` value that ends a page session in the browser.
+pub const CLEARED_SESSION_COOKIE: &str =
+    "telerad_session=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0";
+
 /// An authenticated request.
 #[derive(Debug, Clone)]
 pub struct Caller {

@@ -1,9 +1,9 @@
 //! `POST /api/login`, `POST /api/logout`, `GET /api/me`, `GET` and
 //! `POST /api/users`, and `GET /api/audit`.
 
-use crate::caller::{Caller, SESSION_COOKIE, Source};
+use crate::caller::{Caller, Source};
 use crate::policy::Action;
-use crate::service::{Access, LoginError, ManageError, NewAccount, SESSION_TTL};
+use crate::service::{Access, LoginError, ManageError, NewAccount};
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRef, Query, State};
@@ -97,11 +97,7 @@ async fn login(
         .login(&body.login, &body.password, &source)
         .await
         .map_err(login_error)?;
-    let cookie = format!(
-        "{SESSION_COOKIE}={}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={}",
-        session.token,
-        SESSION_TTL.as_secs()
-    );
+    let cookie = crate::caller::session_cookie(&session.token);
     let mut response = Json(LoginAnswer {
         token: &session.token,
         csrf_token: &session.csrf_token,
@@ -145,9 +141,7 @@ async fn logout(caller: Caller) -> Result<Response, ApiError> {
     let mut headers = HeaderMap::new();
     headers.insert(
         SET_COOKIE,
-        HeaderValue::from_static(
-            "telerad_session=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0",
-        ),
+        HeaderValue::from_static(crate::caller::CLEARED_SESSION_COOKIE),
     );
     Ok((StatusCode::NO_CONTENT, headers).into_response())
 }

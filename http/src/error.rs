@@ -58,9 +58,10 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = match &self {
+impl ApiError {
+    /// The answer's status.
+    pub fn status(&self) -> StatusCode {
+        match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -69,26 +70,39 @@ impl IntoResponse for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Internal(m) => {
-                tracing::error!("internal error while serving a request: {m}");
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             // Two requests raced to make the same thing (a login, a
             // report version): the loser is told to look again, as if it
-            // had come second; the log names the constraint.
+            // had come second.
             ApiError::Database(e)
                 if e.as_database_error()
                     .is_some_and(|d| d.is_unique_violation()) =>
             {
-                tracing::warn!("a concurrent change conflicted: {e}");
                 StatusCode::CONFLICT
             }
-            ApiError::Database(e) => {
-                // The detail goes to the log, not to the client.
-                tracing::error!("database error while serving a request: {e}");
-                StatusCode::SERVICE_UNAVAILABLE
+            ApiError::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// Writes what the client is not told to the log.
+    pub fn log(&self) {
+        match self {
+            ApiError::Internal(m) => tracing::error!("internal error while serving a request: {m}"),
+            ApiError::Database(e) if self.status() == StatusCode::CONFLICT => {
+                tracing::warn!("a concurrent change conflicted: {e}")
             }
-        };
+            ApiError::Database(e) => {
+                tracing::error!("database error while serving a request: {e}")
+            }
+            _ => {}
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.log();
+        let status = self.status();
         let message = match &self {
             ApiError::Database(_) if status == StatusCode::CONFLICT => {
                 "a concurrent change conflicted with this one: read again, then retry".to_owned()

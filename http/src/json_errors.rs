@@ -15,8 +15,8 @@ use serde_json::json;
 /// Plain error bodies are a sentence; anything longer is not one of them.
 const MAX_PLAIN_BODY: usize = 64 * 1024;
 
-/// Middleware: an error response that is not JSON is rewritten as JSON,
-/// keeping its status and headers.
+/// Middleware: an error response that is neither JSON nor a page is
+/// rewritten as JSON, keeping its status and headers.
 pub async fn json_errors(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
@@ -52,5 +52,8 @@ fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get(CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("application/json"))
+        // A page's error is a page (telerad-pages): left as it is.
+        .is_some_and(|value| {
+            value.starts_with("application/json") || value.starts_with("text/html")
+        })
 }

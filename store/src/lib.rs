@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod archive;
 pub mod audit;
+pub mod board;
 pub mod clock;
 pub mod commitment;
 pub mod completion;

@@ -34,42 +34,43 @@ where
     OpenApiRouter::new().routes(routes!(list))
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
+/// A view of the worklist, as the API and the pages ask for it.
+#[derive(Debug, Default, Clone, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-struct Filters {
+pub struct Filters {
     /// Which reports: `open` (the default: not signed final yet),
     /// `unreported` (no report, or a draft), `preliminary`, `signed`
     /// (final, possibly with addenda) or `all`.
-    status: Option<String>,
+    pub status: Option<String>,
     /// `stat`, `urgent` or `routine`.
-    priority: Option<String>,
+    pub priority: Option<String>,
     /// A site name.
-    site: Option<String>,
+    pub site: Option<String>,
     /// A subspecialty: `neuro`, `body`, `chest`, `msk`, `paediatric`,
     /// `breast`, `cardiac`, `interventional` or `general`.
-    subspecialty: Option<String>,
+    pub subspecialty: Option<String>,
     /// Only the studies assigned to the caller; for a radiologist's
     /// account only.
     #[serde(default)]
-    mine: bool,
+    pub mine: bool,
     /// Only the studies nobody is assigned.
     #[serde(default)]
-    unassigned: bool,
+    pub unassigned: bool,
     /// Only the escalated studies.
     #[serde(default)]
-    escalated: bool,
+    pub escalated: bool,
     /// Only the studies without a request form.
     #[serde(default)]
-    form_missing: bool,
+    pub form_missing: bool,
     /// Only the studies that received images after they were assigned.
     #[serde(default)]
-    new_images: bool,
+    pub new_images: bool,
     /// Studies per page, 1 to 1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
-    limit: Option<i64>,
+    pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
-    cursor: Option<String>,
+    pub cursor: Option<String>,
 }
 
 /// The patient, as the study names them.
@@ -213,8 +214,39 @@ async fn list(
     State(router): State<Arc<RouterService>>,
     query: Result<Query<Filters>, QueryRejection>,
 ) -> Result<Json<Page<Item>>, ApiError> {
-    let scope = caller.allow(Action::ReadStudies).await?;
+    // Authorised before the query is read: a refused caller learns
+    // nothing from a 400.
+    caller.allow(Action::ReadStudies).await?;
     let Query(filters) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let (items, limit, next) = read(&caller, &router, &filters).await?;
+    let yes = |b: bool| b.then_some("true");
+    Ok(Json(Page::new(
+        items,
+        "/api/worklist",
+        &[
+            ("status", filters.status.as_deref()),
+            ("priority", filters.priority.as_deref()),
+            ("site", filters.site.as_deref()),
+            ("subspecialty", filters.subspecialty.as_deref()),
+            ("mine", yes(filters.mine)),
+            ("unassigned", yes(filters.unassigned)),
+            ("escalated", yes(filters.escalated)),
+            ("form_missing", yes(filters.form_missing)),
+            ("new_images", yes(filters.new_images)),
+        ],
+        limit,
+        next,
+    )))
+}
+
+/// One page of the worklist for `caller`, audited: its items, the page
+/// size and the cursor of the next page.
+pub async fn read(
+    caller: &Caller,
+    router: &RouterService,
+    filters: &Filters,
+) -> Result<(Vec<Item>, i64, Option<String>), ApiError> {
+    let scope = caller.allow(Action::ReadStudies).await?;
     let reports = match filters.status.as_deref() {
         None => ReportFilter::Open,
         Some(text) => ReportFilter::parse(text).ok_or_else(|| {
@@ -276,24 +308,7 @@ async fn list(
     let items = page
         .rows
         .into_iter()
-        .map(|row| item(row, &router, viewer, now))
+        .map(|row| item(row, router, viewer, now))
         .collect();
-    let yes = |b: bool| b.then_some("true");
-    Ok(Json(Page::new(
-        items,
-        "/api/worklist",
-        &[
-            ("status", filters.status.as_deref()),
-            ("priority", filters.priority.as_deref()),
-            ("site", filters.site.as_deref()),
-            ("subspecialty", filters.subspecialty.as_deref()),
-            ("mine", yes(filters.mine)),
-            ("unassigned", yes(filters.unassigned)),
-            ("escalated", yes(filters.escalated)),
-            ("form_missing", yes(filters.form_missing)),
-            ("new_images", yes(filters.new_images)),
-        ],
-        limit,
-        page.next.map(|c| c.to_string()),
-    )))
+    Ok((items, limit, page.next.map(|c| c.to_string())))
 }

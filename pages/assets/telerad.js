@@ -1,0 +1,220 @@
+// telerad's pages: the few things a server-rendered page cannot do alone.
+// - buttons with data-post call the JSON API with the session's CSRF token,
+//   then reload a region (data-refresh) or go elsewhere (data-then);
+// - regions with data-src reload when the event stream names one of their
+//   data-events (and every data-every seconds);
+// - countdowns (data-until) and elapsed times (data-since) tick, on the
+//   server's clock;
+// - j/k and the arrow keys move between rows, c claims, Enter opens;
+// - an opt-in sound and desktop notification for a new STAT study.
+// No inline script, no eval: the content security policy allows this file.
+(function () {
+  "use strict";
+  var body = document.body;
+  var csrf = body.dataset.csrf || "";
+  // The server's clock, which may not be the browser's.
+  var skew = (Number(body.dataset.now) || Date.now()) - Date.now();
+  function now() { return Date.now() + skew; }
+
+  function span(ms) {
+    var s = Math.floor(Math.abs(ms) / 1000);
+    if (s < 60) return s + " s";
+    if (s < 3600) return Math.floor(s / 60) + " min";
+    var m = Math.floor((s % 3600) / 60);
+    return Math.floor(s / 3600) + " h " + (m < 10 ? "0" : "") + m;
+  }
+
+  function tick() {
+    var t = now();
+    document.querySelectorAll("[data-until]").forEach(function (el) {
+      var left = Number(el.dataset.until) - t;
+      if (el.dataset.window && left <= 0) {
+        el.textContent = body.dataset.closed || "";
+      } else {
+        el.textContent = (left < 0 ? "\u2212" : "") + span(left);
+      }
+      el.classList.toggle("overdue", left < 0);
+    });
+    document.querySelectorAll("[data-since]").forEach(function (el) {
+      el.textContent = span(t - Number(el.dataset.since));
+    });
+  }
+
+  function signIn() {
+    window.location.href = "/login?expired=1&next=" +
+      encodeURIComponent(window.location.pathname + window.location.search);
+  }
+
+  function say(text) {
+    var box = document.getElementById("flash");
+    if (!box) {
+      box = document.createElement("p");
+      box.id = "flash";
+      box.className = "error";
+      box.setAttribute("role", "alert");
+      document.querySelector("main").prepend(box);
+    }
+    box.textContent = text;
+  }
+
+  // Rows known so far, so that a new STAT one can be announced.
+  var known = new Set();
+  function remember(region, announce) {
+    region.querySelectorAll("[data-uid]").forEach(function (row) {
+      var uid = row.dataset.uid;
+      if (!known.has(uid)) {
+        known.add(uid);
+        if (announce) {
+          row.classList.add("arrived");
+          if (row.dataset.priority === "stat") alertStat(row);
+        }
+      }
+    });
+  }
+
+  var refreshing = {};
+  function refresh(region) {
+    if (!region || refreshing[region.id]) return;
+    refreshing[region.id] = true;
+    fetch(region.dataset.src, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+      .then(function (response) {
+        if (response.redirected && new URL(response.url).pathname === "/login") {
+          signIn();
+          return null;
+        }
+        if (!response.ok) throw new Error(response.status);
+        return response.text();
+      })
+      .then(function (html) {
+        if (html === null) return;
+        var focused = document.activeElement && document.activeElement.dataset
+          ? document.activeElement.dataset.uid : null;
+        region.innerHTML = html;
+        remember(region, true);
+        tick();
+        if (focused) {
+          var again = region.querySelector('[data-uid="' + CSS.escape(focused) + '"]');
+          if (again) again.focus();
+        }
+        body.dataset.refreshed = String(Number(body.dataset.refreshed || 0) + 1);
+      })
+      .catch(function () { setLive(false); })
+      .finally(function () { refreshing[region.id] = false; });
+  }
+
+  function post(button) {
+    button.disabled = true;
+    fetch(button.dataset.post, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRF-Token": csrf, "Accept": "application/json" }
+    }).then(function (response) {
+      if (response.status === 401) { signIn(); return; }
+      if (!response.ok) {
+        return response.json().catch(function () { return {}; }).then(function (answer) {
+          say((body.dataset.failed || "") + ": " + (answer.error || response.status));
+          button.disabled = false;
+        });
+      }
+      if (button.dataset.then) { window.location.href = button.dataset.then; return; }
+      refresh(document.getElementById(button.dataset.refresh));
+    }).catch(function () { button.disabled = false; });
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-post]");
+    if (button) { event.preventDefault(); post(button); }
+  });
+
+  // Keyboard: between rows, claim, open.
+  document.addEventListener("keydown", function (event) {
+    if (event.target.closest("input, select, textarea") || event.ctrlKey || event.metaKey || event.altKey) return;
+    var rows = Array.prototype.slice.call(document.querySelectorAll("tr[data-uid]"));
+    if (!rows.length) return;
+    var at = rows.indexOf(document.activeElement);
+    var key = event.key;
+    if (key === "j" || key === "ArrowDown") {
+      rows[Math.min(at + 1, rows.length - 1)].focus();
+      event.preventDefault();
+    } else if (key === "k" || key === "ArrowUp") {
+      rows[Math.max(at - 1, 0)].focus();
+      event.preventDefault();
+    } else if (at >= 0 && key === "c") {
+      var claim = rows[at].querySelector("[data-post$='/claim']");
+      if (claim) post(claim);
+    } else if (at >= 0 && key === "Enter") {
+      var open = rows[at].querySelector("a[href]");
+      if (open) open.click();
+    }
+  });
+
+  // The opt-in alert for a new STAT study.
+  var notify = document.getElementById("notify");
+  if (notify) {
+    notify.checked = window.localStorage.getItem("telerad.notify") === "on";
+    notify.addEventListener("change", function () {
+      window.localStorage.setItem("telerad.notify", notify.checked ? "on" : "off");
+      if (notify.checked && window.Notification && Notification.permission === "default") {
+        Notification.requestPermission();
+      }
+    });
+  }
+  function alertStat(row) {
+    body.dataset.statAlerts = String(Number(body.dataset.statAlerts || 0) + 1);
+    if (!notify || !notify.checked) return;
+    try {
+      var audio = new (window.AudioContext || window.webkitAudioContext)();
+      var tone = audio.createOscillator();
+      tone.frequency.value = 880;
+      tone.connect(audio.destination);
+      tone.start();
+      tone.stop(audio.currentTime + 0.4);
+    } catch (e) { /* no sound on this machine */ }
+    if (window.Notification && Notification.permission === "granted") {
+      new Notification("telerad STAT", { body: row.innerText.split("\n").slice(0, 3).join(" · ") });
+    }
+  }
+
+  var liveBadge = document.getElementById("live");
+  function setLive(on) {
+    if (!liveBadge) return;
+    liveBadge.textContent = on ? liveBadge.dataset.live : liveBadge.dataset.offline;
+    liveBadge.classList.toggle("offline", !on);
+  }
+
+  // Live regions: the event stream, and a slow poll for what it does not
+  // carry (arrivals).
+  var regions = document.querySelectorAll("[data-src]");
+  if (regions.length && window.EventSource) {
+    regions.forEach(function (region) { remember(region, false); });
+    var pending = null;
+    var stream = new EventSource("/api/events/stream");
+    var kinds = new Set();
+    regions.forEach(function (region) {
+      (region.dataset.events || "").split(" ").forEach(function (kind) { if (kind) kinds.add(kind); });
+    });
+    kinds.forEach(function (kind) {
+      stream.addEventListener(kind, function () {
+        clearTimeout(pending);
+        pending = setTimeout(function () {
+          regions.forEach(function (region) {
+            if ((" " + region.dataset.events + " ").indexOf(" " + kind + " ") >= 0) refresh(region);
+          });
+        }, 150);
+      });
+    });
+    stream.onopen = function () { setLive(true); body.dataset.live = "1"; };
+    stream.onerror = function () {
+      setLive(false);
+      // Closed for good (a 401): the next reload says why.
+      if (stream.readyState === EventSource.CLOSED) regions.forEach(refresh);
+    };
+    regions.forEach(function (region) {
+      var every = Number(region.dataset.every);
+      if (every > 0) setInterval(function () { refresh(region); }, every * 1000);
+    });
+  }
+
+  tick();
+  setInterval(tick, 1000);
+})();

@@ -1,0 +1,648 @@
+//! The pages in a real browser: headless Chromium driven through
+//! ChromeDriver (W3C WebDriver), against `telerad serve` with studies pushed
+//! by DCMTK `storescu`.
+//!
+//! - A radiologist signs in (French browser), sees an empty worklist, and a
+//!   stroke study pushed meanwhile appears without a reload (the event
+//!   stream), announced as a new STAT, with the time since onset on the
+//!   server's clock; they claim it from the keyboard and sign out.
+//! - An emergency physician of another site sees none of it on their board
+//!   (English browser); the site's physician sees the study, the critical
+//!   result the radiologist flags appears live, and they acknowledge it
+//!   from the board.
+//! - A revoked session leads back to the login page, which says why.
+//! - The first administrator signs in with the generated password and is
+//!   asked for a new one; the file is then gone.
+//! - Without a browser: a login posted from another site's page is
+//!   refused, and a page asked without a session redirects to the login.
+
+mod common;
+
+use common::*;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use telerad_fixtures::SyntheticStudy;
+
+on_every_backend!(the_board_shows_its_site_only_and_acknowledges_critical_results);
+
+/// A Wednesday night in Paris; the stroke began at 01:40.
+const NIGHT: &str = "2026-03-18T03:00:00+01:00";
+const ONSET_MS: i64 = 1_773_794_400_000;
+const PASSWORD: &str = "a password for the tests";
+
+const CONFIG: &str = r#"
+[[radiologists]]
+id = "dr-neuro"
+name = "Dr Neuro"
+subspecialties = ["neuro"]
+sites = ["site-a"]
+max_open_studies = 4
+
+[rota]
+time_zone = "Europe/Paris"
+
+[[rota.shifts]]
+radiologist = "dr-neuro"
+role = "primary"
+subspecialty = "neuro"
+days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+start = "20:00"
+end = "08:00"
+
+[[rules]]
+name = "stroke-request"
+stroke = true
+subspecialty = "neuro"
+priority = "stat"
+"#;
+
+fn night_server(backend: &Backend) -> TestServer {
+    TestServer::start_with(
+        backend,
+        ServerOptions {
+            quiet_period_secs: 1,
+            extra_config: CONFIG.into(),
+            clock_start: Some(NIGHT.into()),
+            ..ServerOptions::default()
+        },
+    )
+}
+
+fn stroke_form(patient: &str) -> Value {
+    json!({
+        "patient_id": patient,
+        "accession_number": format!("ACC-{patient}"),
+        "study_date": "20260318",
+        "urgency": "stroke",
+        "clinical_question": "Left hemiparesis, aphasia",
+        "requested_examination": "CT head stroke protocol",
+        "requesting_physician": "Dr Urgences",
+        "callback_number": "1234",
+        "symptom_onset": "2026-03-18T01:40:00+01:00",
+        "nihss": 12,
+    })
+}
+
+fn study(patient: &str) -> SyntheticStudy {
+    let mut study = SyntheticStudy::ct(1);
+    study.patient_id = patient.into();
+    study.accession_number = format!("ACC-{patient}");
+    study.study_date = "20260318".into();
+    study
+}
+
+/// ChromeDriver on a port of its own, and a browser session in it.
+struct Browser {
+    client: Client,
+    driver: Child,
+    base: String,
+}
+
+impl Browser {
+    /// Headless Chromium whose preferred language is `languages` (an
+    /// Accept-Language value), reaching `server` by the name `localhost`
+    /// (a secure context: the session cookie is `Secure`).
+    async fn open(server: &TestServer, languages: &str) -> Browser {
+        let chromedriver = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .expect(
+                "ChromeDriver (apt-get install chromium chromium-driver): the pages' tests need it",
+            );
+        let port = free_port();
+        let driver = Command::new(chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let status = format!("http://127.0.0.1:{port}/status");
+        eventually("chromedriver ready", Duration::from_secs(20), || {
+            ureq::get(&status).call().ok().map(|_| ())
+        });
+        let binary = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .expect("Chromium");
+        let capabilities = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": binary,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu",
+                    "--disable-dev-shm-usage", "--window-size=1280,900",
+                    format!("--lang={}", languages.split(',').next().unwrap_or("fr")),
+                ],
+                "prefs": { "intl.accept_languages": languages },
+            },
+        });
+        let Value::Object(capabilities) = capabilities else {
+            unreachable!("a JSON object")
+        };
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("a Chromium session");
+        Browser {
+            client,
+            driver,
+            base: format!("http://localhost:{}", server.http_port),
+        }
+    }
+
+    async fn goto(&self, path: &str) {
+        self.client
+            .goto(&format!("{}{path}", self.base))
+            .await
+            .expect("navigate");
+    }
+
+    async fn path(&self) -> String {
+        let url = self.client.current_url().await.expect("the current URL");
+        match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_string(),
+        }
+    }
+
+    /// Waits until the page's address starts with `prefix`.
+    async fn wait_path(&self, prefix: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let path = self.path().await;
+            if path.starts_with(prefix) {
+                return path;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still at {path}, not {prefix}:\n{}",
+                self.client.source().await.unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .text()
+            .await
+            .expect("its text")
+    }
+
+    async fn count(&self, css: &str) -> usize {
+        self.client
+            .find_all(Locator::Css(css))
+            .await
+            .map(|found| found.len())
+            .unwrap_or(0)
+    }
+
+    /// Waits until `css` matches `n` elements.
+    async fn wait_count(&self, css: &str, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let count = self.count(css).await;
+            if count == n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{css}: {count} elements, not {n}:\n{}",
+                self.client.source().await.unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn js(&self, script: &str) -> Value {
+        self.client
+            .execute(script, Vec::new())
+            .await
+            .unwrap_or_else(|e| panic!("{script}: {e}"))
+    }
+
+    /// Waits until `script` returns `expected`.
+    async fn wait_js(&self, script: &str, expected: Value) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let value = self.js(script).await;
+            if value == expected {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{script} is {value}, not {expected}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn fill(&self, name: &str, value: &str) {
+        let field = self
+            .client
+            .find(Locator::Css(&format!("input[name='{name}']")))
+            .await
+            .unwrap_or_else(|e| panic!("field {name}: {e}"));
+        field.clear().await.expect("clear the field");
+        field.send_keys(value).await.expect("type");
+    }
+
+    async fn click(&self, css: &str) {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+    }
+
+    /// Signs in through the login form, from wherever the browser is.
+    async fn sign_in(&self, login: &str, password: &str) {
+        self.wait_path("/login").await;
+        self.fill("login", login).await;
+        self.fill("password", password).await;
+        self.click("form button[type='submit']").await;
+    }
+
+    async fn close(mut self) {
+        let _ = self.client.close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn worklist_uids(server: &TestServer, token: &str) -> Vec<Value> {
+    let (status, body) = server.get_as(Some(token), "/api/worklist?status=all");
+    assert_eq!(status, 200, "{body}");
+    body["items"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn a_stroke_appears_live_on_the_radiologists_worklist() {
+    let server = night_server(&Backend::Sqlite);
+    let tech = server.user_token("tech-a", &["--role", "technician", "--site", "site-a"]);
+    let rad = server.user_token(
+        "rad",
+        &[
+            "--role",
+            "radiologist",
+            "--radiologist",
+            "dr-neuro",
+            "--name",
+            "Dr Neuro",
+        ],
+    );
+    runtime().block_on(async {
+        let browser = Browser::open(&server, "fr-FR,fr").await;
+        browser.goto("/worklist").await;
+        assert_eq!(browser.wait_path("/login").await, "/login?next=/worklist");
+        assert_eq!(
+            browser.js("return document.documentElement.lang").await,
+            "fr"
+        );
+        browser.sign_in("rad", PASSWORD).await;
+        browser.wait_path("/worklist").await;
+        assert_eq!(browser.text("h1").await, "Liste de travail");
+        assert_eq!(browser.text("#rows tr.empty").await, "Rien à afficher.");
+        // The page is never reloaded from here on: this stays.
+        browser.js("window.testMarker = 42; return null").await;
+        browser
+            .wait_js("return document.body.dataset.live || null", json!("1"))
+            .await;
+
+        let (status, body) = server.post_as(
+            Some(&tech),
+            "/api/forms",
+            &stroke_form("P-STROKE").to_string(),
+        );
+        assert_eq!(status, 201, "{body}");
+        storescu_push(&server, &study("P-STROKE"), "SITE_A");
+
+        browser
+            .wait_count("#rows tr[data-priority='stat']", 1)
+            .await;
+        assert_eq!(browser.js("return window.testMarker").await, 42);
+        assert_eq!(
+            browser.js("return document.body.dataset.statAlerts").await,
+            "1"
+        );
+        let row = "#rows tr[data-priority='stat']";
+        assert!(browser.text(row).await.contains("P-STROKE"));
+        assert!(browser.text(row).await.contains("CT head stroke protocol"));
+        let window_until = browser
+            .js("return document.querySelector('[data-window]').dataset.until")
+            .await;
+        assert_eq!(window_until, (ONSET_MS + 270 * 60_000).to_string());
+        // On the server's clock (03:00 in Paris), not the browser's.
+        let since = browser.text(&format!("{row} .elapsed")).await;
+        assert!(since == "1 h 20" || since == "1 h 21", "{since}");
+
+        // Claimed from the keyboard: the row loses its claim button.
+        let claim = format!("{row} button[data-post$='/claim']");
+        browser.wait_count(&claim, 1).await;
+        browser
+            .client
+            .find(Locator::Css(row))
+            .await
+            .expect("the row")
+            .send_keys("c")
+            .await
+            .expect("press c");
+        browser.wait_count(&claim, 0).await;
+        let items = worklist_uids(&server, &rad);
+        assert_eq!(items[0]["state"], "acknowledged", "{items:?}");
+        assert_eq!(items[0]["reader"]["id"], "dr-neuro");
+
+        browser.click("button[data-post='/api/logout']").await;
+        browser.wait_path("/login").await;
+        browser.goto("/worklist").await;
+        browser.wait_path("/login?next=/worklist").await;
+        browser.close().await;
+    });
+}
+
+fn the_board_shows_its_site_only_and_acknowledges_critical_results(backend: &Backend) {
+    let server = night_server(backend);
+    let tech = server.user_token("tech-a", &["--role", "technician", "--site", "site-a"]);
+    server.user_token(
+        "clin-a",
+        &[
+            "--role",
+            "clinician",
+            "--site",
+            "site-a",
+            "--name",
+            "Dr Urgences A",
+        ],
+    );
+    server.user_token("clin-b", &["--role", "clinician", "--site", "site-b"]);
+    let rad = server.user_token(
+        "rad",
+        &["--role", "radiologist", "--radiologist", "dr-neuro"],
+    );
+    let (status, body) = server.post_as(
+        Some(&tech),
+        "/api/forms",
+        &stroke_form("P-BOARD").to_string(),
+    );
+    assert_eq!(status, 201, "{body}");
+    storescu_push(&server, &study("P-BOARD"), "SITE_A");
+    let uid = eventually("the study assigned", Duration::from_secs(30), || {
+        worklist_uids(&server, &rad)
+            .first()
+            .and_then(|item| item["study_instance_uid"].as_str().map(str::to_string))
+    });
+    runtime().block_on(async {
+        let browser = Browser::open(&server, "en-GB,en").await;
+        browser.goto("/").await;
+        browser.sign_in("clin-b", PASSWORD).await;
+        browser.wait_path("/board").await;
+        assert_eq!(browser.text("h1").await, "Emergency department board");
+        assert_eq!(
+            browser.text("table.board tr.empty").await,
+            "Nothing to show."
+        );
+        let source = browser.client.source().await.expect("the page");
+        assert!(
+            !source.contains("P-BOARD") && !source.contains(&uid),
+            "{source}"
+        );
+        // Another site's rows are not served to the script either.
+        browser.goto("/board/rows").await;
+        let rows = browser.client.source().await.expect("the rows");
+        assert!(!rows.contains("P-BOARD"), "{rows}");
+        browser.goto("/board").await;
+        browser.click("button[data-post='/api/logout']").await;
+
+        browser.sign_in("clin-a", PASSWORD).await;
+        browser.wait_path("/board").await;
+        let row = format!("tr[data-uid='{uid}']");
+        assert!(browser.text(&row).await.contains("P-BOARD"));
+        assert!(
+            browser
+                .text(&format!("{row} .state"))
+                .await
+                .contains("assigned")
+        );
+        assert_eq!(browser.count("section.critical").await, 0);
+        browser
+            .wait_js("return document.body.dataset.live || null", json!("1"))
+            .await;
+
+        let (status, body) = server.post_as(Some(&rad), &format!("/api/studies/{uid}/claim"), "{}");
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = server.post_as(
+            Some(&rad),
+            &format!("/api/studies/{uid}/critical-results"),
+            &json!({"category": 1, "finding": "Left M1 occlusion"}).to_string(),
+        );
+        assert_eq!(status, 201, "{body}");
+        // Live: the critical result and the study being read.
+        browser
+            .wait_count("section.critical tr.critical-result", 1)
+            .await;
+        assert!(
+            browser
+                .text("section.critical")
+                .await
+                .contains("Left M1 occlusion")
+        );
+        assert!(
+            browser
+                .text(&format!("{row} .state"))
+                .await
+                .contains("being read")
+        );
+
+        browser
+            .click("section.critical button[data-post$='/acknowledge']")
+            .await;
+        browser.wait_count("section.critical", 0).await;
+        let (status, body) =
+            server.get_as(Some(&rad), &format!("/api/studies/{uid}/critical-results"));
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body[0]["state"], "acknowledged", "{body}");
+        assert_eq!(body[0]["acknowledgement"]["by"], "Dr Urgences A", "{body}");
+        assert_eq!(
+            body[0]["acknowledgement"]["recorded_by"], "clin-a",
+            "{body}"
+        );
+        browser.close().await;
+    });
+}
+
+/// The status of `GET /api/me` with the browser's session cookie.
+const ME_STATUS: &str = "return fetch('/api/me').then(answer => answer.status)";
+
+#[test]
+fn a_revoked_session_leads_back_to_the_login_page() {
+    let server = night_server(&Backend::Sqlite);
+    server.user_token(
+        "rad",
+        &["--role", "radiologist", "--radiologist", "dr-neuro"],
+    );
+    runtime().block_on(async {
+        let browser = Browser::open(&server, "fr-FR,fr").await;
+        browser.goto("/").await;
+        browser.sign_in("rad", PASSWORD).await;
+        browser.wait_path("/worklist").await;
+        // A new password ends the account's sessions.
+        server.cli(
+            &["user", "passwd", "rad"],
+            Some("another password for the tests\n"),
+        );
+        // The server learns of a change made by the command line within a
+        // fifth of a second: until the browser's cookie is refused.
+        browser.wait_js(ME_STATUS, json!(401)).await;
+        // The page's script meets the 401 and goes to the login page.
+        browser.click("button[data-post='/api/logout']").await;
+        browser.wait_path("/login?expired=1").await;
+        assert_eq!(
+            browser.text("p.notice").await,
+            "Votre session a expiré : reconnectez-vous."
+        );
+        // So does a page asked with the revoked cookie.
+        browser
+            .sign_in("rad", "another password for the tests")
+            .await;
+        browser.wait_path("/worklist").await;
+        server.cli(
+            &["user", "passwd", "rad"],
+            Some("a third password for the tests\n"),
+        );
+        browser.wait_js(ME_STATUS, json!(401)).await;
+        browser.goto("/worklist?priority=stat").await;
+        let path = browser.wait_path("/login").await;
+        assert_eq!(path, "/login?next=/worklist%3Fpriority%3Dstat&expired=1");
+        browser
+            .sign_in("rad", "a third password for the tests")
+            .await;
+        browser.wait_path("/worklist?priority=stat").await;
+        browser.close().await;
+    });
+}
+
+#[test]
+fn the_first_administrator_chooses_a_password() {
+    let server = night_server(&Backend::Sqlite);
+    let file = server.data_dir.join("initial-admin-password");
+    let generated = std::fs::read_to_string(&file).expect("the first password's file");
+    runtime().block_on(async {
+        let browser = Browser::open(&server, "fr-FR,fr").await;
+        browser.goto("/").await;
+        browser.wait_path("/login").await;
+        assert!(
+            browser
+                .text("p.hint")
+                .await
+                .contains("initial-admin-password")
+        );
+        browser.sign_in("admin", generated.trim_end()).await;
+        browser.wait_path("/account/password?first=1").await;
+        assert!(browser.text("p.notice").await.contains("Premier démarrage"));
+        browser.fill("current", generated.trim_end()).await;
+        browser
+            .fill("new", "the administrator's own password")
+            .await;
+        browser
+            .fill("repeat", "the administrator's own password")
+            .await;
+        browser.click("form button[type='submit']").await;
+        browser.wait_path("/worklist").await;
+        assert!(!file.exists(), "the generated password's file is removed");
+        browser.click("button[data-post='/api/logout']").await;
+        browser.wait_path("/login").await;
+        assert_eq!(browser.count("p.hint").await, 0);
+        browser
+            .sign_in("admin", "the administrator's own password")
+            .await;
+        browser.wait_path("/worklist").await;
+        browser.close().await;
+    });
+}
+
+#[test]
+fn pages_refuse_other_sites_forms_and_redirect_without_a_session() {
+    let server = night_server(&Backend::Sqlite);
+    server.user_token(
+        "rad",
+        &["--role", "radiologist", "--radiologist", "dr-neuro"],
+    );
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    let base = format!("http://127.0.0.1:{}", server.http_port);
+    let form = format!("login=rad&password={}&next=%2F", PASSWORD.replace(' ', "+"));
+    let mut refused = agent
+        .post(&format!("{base}/login"))
+        .header("origin", "https://evil.example")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send(form.as_str())
+        .expect("the login");
+    assert_eq!(refused.status(), 403);
+    assert!(refused.headers().get("set-cookie").is_none());
+    let page = refused.body_mut().read_to_string().unwrap_or_default();
+    assert!(page.contains("<form"), "the login page again: {page}");
+
+    let accepted = agent
+        .post(&format!("{base}/login"))
+        .header("origin", &base)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send(form.as_str())
+        .expect("the login");
+    assert_eq!(accepted.status(), 303);
+    assert!(accepted.headers().get("set-cookie").is_some());
+
+    for path in [
+        "/board",
+        "/worklist/rows",
+        "/board/rows",
+        "/account/password",
+    ] {
+        let answer = agent.get(&format!("{base}{path}")).call().expect(path);
+        assert_eq!(answer.status(), 303, "{path}");
+        let location = answer
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok());
+        assert_eq!(
+            location,
+            Some(format!("/login?next={}", path).as_str()),
+            "{path}"
+        );
+        // An API token is not a page session.
+    }
+    let token = server.create_token("rad");
+    let answer = agent
+        .get(&format!("{base}/worklist"))
+        .header("authorization", &format!("Bearer {token}"))
+        .call()
+        .expect("the worklist");
+    assert_eq!(answer.status(), 303);
+    let csp = agent
+        .get(&format!("{base}/login"))
+        .call()
+        .expect("the login page");
+    let policy = csp
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(policy.contains("default-src 'self'"), "{policy}");
+    assert!(!policy.contains("unsafe-inline"), "{policy}");
+}
