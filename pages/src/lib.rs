@@ -120,8 +120,16 @@ mod tests {
             let text = std::fs::read_to_string(&path).expect("its text");
             let lower = text.to_ascii_lowercase();
             seen += 1;
-            assert!(!lower.contains(" style="), "{}: inline style", path.display());
-            assert!(!lower.contains("<style"), "{}: inline style", path.display());
+            assert!(
+                !lower.contains(" style="),
+                "{}: inline style",
+                path.display()
+            );
+            assert!(
+                !lower.contains("<style"),
+                "{}: inline style",
+                path.display()
+            );
             assert!(
                 !lower.contains("javascript:"),
                 "{}: a javascript: address",
@@ -131,11 +139,21 @@ mod tests {
                 let tag = &lower[at..lower[at..].find('>').map_or(lower.len(), |end| at + end)];
                 assert!(tag.contains(" src="), "{}: inline script", path.display());
             }
-            for handler in [" onclick=", " onload=", " onchange=", " onsubmit=", " oninput="] {
+            for handler in [
+                " onclick=",
+                " onload=",
+                " onchange=",
+                " onsubmit=",
+                " oninput=",
+            ] {
                 assert!(!lower.contains(handler), "{}: {handler}", path.display());
             }
         }
-        assert!(seen >= 8, "only {seen} templates read from {}", dir.display());
+        assert!(
+            seen >= 8,
+            "only {seen} templates read from {}",
+            dir.display()
+        );
     }
 
     /// The budget: under 150 kB of JavaScript.
