@@ -86,7 +86,11 @@ fn stroke_form(patient: &str) -> Value {
 }
 
 fn study(patient: &str) -> SyntheticStudy {
-    let mut study = SyntheticStudy::ct(1);
+    ct_of(patient, 1)
+}
+
+fn ct_of(patient: &str, slices: usize) -> SyntheticStudy {
+    let mut study = SyntheticStudy::ct(slices);
     study.patient_id = patient.into();
     study.accession_number = format!("ACC-{patient}");
     study.study_date = "20260318".into();
@@ -423,6 +427,18 @@ fn the_board_shows_its_site_only_and_acknowledges_critical_results(backend: &Bac
         browser.goto("/board/rows").await;
         let rows = browser.client.source().await.expect("the rows");
         assert!(!rows.contains("P-BOARD"), "{rows}");
+        // Nor is its reading room: not found, as if it did not exist.
+        browser.goto(&format!("/studies/{uid}")).await;
+        assert_eq!(browser.text("h1").await, "Not Found");
+        assert!(browser.text("p").await.contains("No study of that name"));
+        assert!(
+            !browser
+                .client
+                .source()
+                .await
+                .expect("the page")
+                .contains("P-BOARD")
+        );
         browser.goto("/board").await;
         browser.click("button[data-post='/api/logout']").await;
 
@@ -485,6 +501,206 @@ fn the_board_shows_its_site_only_and_acknowledges_critical_results(backend: &Bac
 
 /// The status of `GET /api/me` with the browser's session cookie.
 const ME_STATUS: &str = "return fetch('/api/me').then(answer => answer.status)";
+
+#[test]
+fn a_radiologist_reads_and_signs_in_the_reading_room() {
+    let server = night_server(&Backend::Sqlite);
+    let tech = server.user_token("tech-a", &["--role", "technician", "--site", "site-a"]);
+    let rad = server.user_token(
+        "rad",
+        &[
+            "--role",
+            "radiologist",
+            "--radiologist",
+            "dr-neuro",
+            "--name",
+            "Dr Neuro",
+        ],
+    );
+    let (status, body) = server.post_as(
+        Some(&tech),
+        "/api/forms",
+        &stroke_form("P-READ").to_string(),
+    );
+    assert_eq!(status, 201, "{body}");
+    storescu_push(&server, &ct_of("P-READ", 20), "SITE_A");
+    let uid = eventually("the study assigned", Duration::from_secs(30), || {
+        worklist_uids(&server, &rad)
+            .first()
+            .and_then(|item| item["study_instance_uid"].as_str().map(str::to_string))
+    });
+    runtime().block_on(async {
+        let browser = Browser::open(&server, "fr-FR,fr").await;
+        browser.goto("/").await;
+        browser.sign_in("rad", PASSWORD).await;
+        browser.wait_path("/worklist").await;
+        // From the worklist by keyboard: to the row, then open it.
+        let row = browser
+            .client
+            .find(Locator::Css("#rows tr[data-uid]"))
+            .await
+            .expect("the row");
+        row.send_keys("j").await.expect("press j");
+        row.send_keys("\u{E007}").await.expect("press Enter");
+        browser.wait_path(&format!("/studies/{uid}")).await;
+
+        // The images: every slice held, the first drawn, not black.
+        browser
+            .wait_js(
+                "return document.getElementById('stage').dataset.ready || null",
+                json!("1"),
+            )
+            .await;
+        let overlay = browser.text("#overlay-slice").await;
+        assert!(
+            overlay.starts_with("Coupe 1 / 20\n") && overlay.ends_with(" mm"),
+            "{overlay}"
+        );
+        let lit = browser
+            .js("const c = document.getElementById('frame'); \
+                 const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; \
+                 let lit = 0; for (let i = 0; i < d.length; i += 4) if (d[i] > 10) lit++; \
+                 return lit")
+            .await;
+        assert!(lit.as_i64().unwrap_or(0) > 100, "a black frame: {lit}");
+        let stage = browser
+            .client
+            .find(Locator::Css("#stage"))
+            .await
+            .expect("the stage");
+        for _ in 0..3 {
+            stage.send_keys("\u{E015}").await.expect("arrow down");
+        }
+        assert!(
+            browser
+                .text("#overlay-slice")
+                .await
+                .starts_with("Coupe 4 / 20\n")
+        );
+        stage.send_keys("\u{E010}").await.expect("End");
+        assert!(
+            browser
+                .text("#overlay-slice")
+                .await
+                .starts_with("Coupe 20 / 20\n")
+        );
+        // A named window: the whole stack again, rendered at 40/40.
+        browser.click("button.preset[data-preset='stroke']").await;
+        browser
+            .wait_js(
+                "return document.getElementById('stage').dataset.ready || null",
+                json!("1"),
+            )
+            .await;
+        assert_eq!(browser.text("#overlay-window").await, "W 40 / L 40");
+
+        // The request form, as filed.
+        assert!(
+            browser
+                .text("#form")
+                .await
+                .contains("Left hemiparesis, aphasia")
+        );
+
+        // Claim, then the stroke template: autosaved, preliminary, final.
+        browser.click("#claim").await;
+        browser.wait_count("#claim", 0).await;
+        browser
+            .wait_js(
+                "return document.querySelector(\"select[name='template-choice']\") !== null",
+                json!(true),
+            )
+            .await;
+        let choose = |name: &'static str, value: &'static str| {
+            let client = browser.client.clone();
+            async move {
+                client
+                    .find(Locator::Css(&format!("#report select[name='{name}']")))
+                    .await
+                    .unwrap_or_else(|e| panic!("{name}: {e}"))
+                    .select_by_value(value)
+                    .await
+                    .unwrap_or_else(|e| panic!("{name} = {value}: {e}"));
+            }
+        };
+        choose("template-choice", "ct-head-stroke").await;
+        browser
+            .wait_js(
+                "return document.querySelector(\"#report select[name='haemorrhage']\") !== null",
+                json!(true),
+            )
+            .await;
+        choose("acquisitions", "non-contrast CT + CT angiography").await;
+        choose("haemorrhage", "absent").await;
+        choose("early_ischaemia", "present").await;
+        choose("occlusion", "M1").await;
+        let conclusion = browser
+            .client
+            .find(Locator::Css("#report textarea[name='conclusion']"))
+            .await
+            .expect("the conclusion");
+        conclusion
+            .send_keys("Occlusion M1 gauche, pas d'hémorragie.")
+            .await
+            .expect("type the conclusion");
+        browser
+            .wait_js(
+                "return Number(document.body.dataset.draftSaves || 0) > 0",
+                json!(true),
+            )
+            .await;
+        browser.click("#issue-preliminary").await;
+        browser
+            .wait_js(
+                "return document.getElementById('report').dataset.status",
+                json!("preliminary"),
+            )
+            .await;
+        browser.fill("sign-password", PASSWORD).await;
+        browser.click("#sign-final").await;
+        browser
+            .wait_js(
+                "return document.getElementById('report').dataset.status",
+                json!("final"),
+            )
+            .await;
+        let (status, report) = server.get_as(Some(&rad), &format!("/api/studies/{uid}/report"));
+        assert_eq!(status, 200, "{report}");
+        assert_eq!(report["status"], "final");
+        let last = &report["versions"][1];
+        assert_eq!(last["kind"], "final", "{report}");
+        assert_eq!(last["signed_by"], "rad");
+        assert_eq!(last["content"]["fields"]["occlusion"], "M1");
+        assert_eq!(
+            last["content"]["fields"]["conclusion"],
+            "Occlusion M1 gauche, pas d'hémorragie."
+        );
+
+        // A message to the site.
+        let message = browser
+            .client
+            .find(Locator::Css("#message-form textarea"))
+            .await
+            .expect("the message box");
+        message
+            .send_keys("Appelez-moi au 1234.")
+            .await
+            .expect("type");
+        browser.click("#message-form button").await;
+        browser.wait_count("#messages li", 1).await;
+        assert!(
+            browser
+                .text("#messages")
+                .await
+                .contains("Appelez-moi au 1234.")
+        );
+        if let Ok(dir) = std::env::var("TELERAD_SCREENSHOTS") {
+            let png = browser.client.screenshot().await.expect("a screenshot");
+            std::fs::write(format!("{dir}/reading-room.png"), png).expect("write it");
+        }
+        browser.close().await;
+    });
+}
 
 #[test]
 fn a_revoked_session_leads_back_to_the_login_page() {

@@ -139,6 +139,7 @@ pub struct Text {
     pub action_failed: &'static str,
     pub forbidden_page: &'static str,
     pub other_site: &'static str,
+    pub reading: &'static crate::reading_text::ReadingText,
 }
 
 pub static FR: Text = Text {
@@ -222,6 +223,7 @@ pub static FR: Text = Text {
     action_failed: "L'action a échoué",
     forbidden_page: "Cette page n'est pas ouverte à votre rôle.",
     other_site: "Ce formulaire vient d'un autre site : ouvrez telerad directement.",
+    reading: &crate::reading_text::FR,
 };
 
 pub static EN: Text = Text {
@@ -305,6 +307,7 @@ pub static EN: Text = Text {
     action_failed: "The action failed",
     forbidden_page: "This page is not open to your role.",
     other_site: "This form came from another site: open telerad directly.",
+    reading: &crate::reading_text::EN,
 };
 
 impl Text {
