@@ -703,6 +703,83 @@ fn a_radiologist_reads_and_signs_in_the_reading_room() {
 }
 
 #[test]
+fn the_administrator_sees_the_rota_creates_an_account_and_searches_the_audit() {
+    // A week that holds the night the clocks go forward in Paris (29 March).
+    let server = TestServer::start_with(
+        &Backend::Sqlite,
+        ServerOptions {
+            extra_config: CONFIG.into(),
+            clock_start: Some("2026-03-25T03:00:00+01:00".into()),
+            ..ServerOptions::default()
+        },
+    );
+    server.cli(
+        &["user", "add", "boss", "--role", "admin"],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    runtime().block_on(async {
+        let browser = Browser::open(&server, "fr-FR,fr").await;
+        browser.goto("/admin").await;
+        browser.sign_in("boss", PASSWORD).await;
+        browser.wait_path("/admin").await;
+        let now = browser.text("#on-duty").await;
+        assert!(
+            now.contains("Dr Neuro") && now.contains("rota.shifts[0]"),
+            "{now}"
+        );
+        assert_eq!(browser.count("#week .day").await, 7);
+        let short = browser.text("#week .day[data-hours='23']").await;
+        assert!(short.starts_with("dim. 29/03"), "{short}");
+        assert!(
+            short.contains("00:00–08:00 Dr Neuro (primary neuro)"),
+            "{short}"
+        );
+        assert!(
+            short.contains("20:00–00:00 Dr Neuro (primary neuro)"),
+            "{short}"
+        );
+
+        browser.fill("login", "new-clin").await;
+        browser.fill("name", "Dr Nouvelle").await;
+        browser
+            .client
+            .find(Locator::Css("#users select[name='role']"))
+            .await
+            .expect("the role")
+            .select_by_value("clinician")
+            .await
+            .expect("choose clinician");
+        browser.fill("sites", "site-a, site-c").await;
+        browser.click("#users form button[type='submit']").await;
+        browser
+            .wait_js(
+                "return document.getElementById('new-user-result').hidden",
+                json!(false),
+            )
+            .await;
+        let shown = browser.text("#new-user-result").await;
+        let password = shown
+            .strip_prefix("new-clin · ")
+            .unwrap_or_else(|| panic!("the generated password: {shown}"));
+        let (status, body) = server.post_as(
+            None,
+            "/api/login",
+            &json!({"login": "new-clin", "password": password}).to_string(),
+        );
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["user"]["sites"], json!(["site-a", "site-c"]));
+
+        browser.goto("/admin?user=boss").await;
+        let audit = browser.text("table.audit").await;
+        assert!(
+            audit.contains("user.create") && audit.contains("user/new-clin"),
+            "{audit}"
+        );
+        browser.close().await;
+    });
+}
+
+#[test]
 fn a_revoked_session_leads_back_to_the_login_page() {
     let server = night_server(&Backend::Sqlite);
     server.user_token(

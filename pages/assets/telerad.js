@@ -121,6 +121,40 @@
     }).catch(function () { button.disabled = false; });
   }
 
+  // Forms sent to the JSON API (data-api): named fields as a JSON object,
+  // a data-list field split at commas; the answer's generated password,
+  // if any, shown once in the data-result element.
+  document.addEventListener("submit", function (event) {
+    var form = event.target.closest("form[data-api]");
+    if (!form) return;
+    event.preventDefault();
+    var body = {};
+    Array.prototype.forEach.call(form.elements, function (field) {
+      if (!field.name || field.value.trim() === "") return;
+      body[field.name] = field.dataset.list
+        ? field.value.split(",").map(function (s) { return s.trim(); }).filter(Boolean)
+        : field.value.trim();
+    });
+    var result = document.getElementById(form.dataset.result);
+    fetch(form.dataset.api, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRF-Token": csrf, "Content-Type": "application/json", "Accept": "application/json" },
+      body: JSON.stringify(body)
+    }).then(function (response) {
+      if (response.status === 401) { signIn(); return null; }
+      return response.json().catch(function () { return {}; }).then(function (answer) {
+        if (!response.ok) { say((body.dataset.failed || "") + ": " + (answer.error || response.status)); return; }
+        form.reset();
+        if (result) {
+          var login = answer.user ? answer.user.login : "";
+          result.textContent = login + (answer.password ? " · " + answer.password : "");
+          result.hidden = false;
+        }
+      });
+    });
+  });
+
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-post]");
     if (button) { event.preventDefault(); post(button); }

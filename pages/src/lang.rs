@@ -140,6 +140,10 @@ pub struct Text {
     pub forbidden_page: &'static str,
     pub other_site: &'static str,
     pub reading: &'static crate::reading_text::ReadingText,
+    pub admin: &'static crate::admin_text::AdminText,
+    /// Monday first.
+    pub weekdays: [&'static str; 7],
+    pub administration: &'static str,
 }
 
 pub static FR: Text = Text {
@@ -224,6 +228,9 @@ pub static FR: Text = Text {
     forbidden_page: "Cette page n'est pas ouverte à votre rôle.",
     other_site: "Ce formulaire vient d'un autre site : ouvrez telerad directement.",
     reading: &crate::reading_text::FR,
+    admin: &crate::admin_text::FR,
+    weekdays: ["lun.", "mar.", "mer.", "jeu.", "ven.", "sam.", "dim."],
+    administration: "Administration",
 };
 
 pub static EN: Text = Text {
@@ -308,6 +315,9 @@ pub static EN: Text = Text {
     forbidden_page: "This page is not open to your role.",
     other_site: "This form came from another site: open telerad directly.",
     reading: &crate::reading_text::EN,
+    admin: &crate::admin_text::EN,
+    weekdays: ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
+    administration: "Administration",
 };
 
 impl Text {

@@ -12,6 +12,8 @@
 //! Nothing is inline: the content security policy allows this origin's own
 //! script and style only.
 
+pub mod admin;
+pub mod admin_text;
 pub mod assets;
 pub mod board;
 pub mod clock;
@@ -50,6 +52,7 @@ where
     Arc<RouterService>: FromRef<S>,
     Arc<Settings>: FromRef<S>,
     Arc<telerad_store::Archive>: FromRef<S>,
+    Arc<telerad_store::outbox::Outbox>: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
     axum::Router::new()
@@ -62,6 +65,7 @@ where
         .route("/worklist", get(worklist::page))
         .route("/worklist/rows", get(worklist::rows))
         .route("/studies/{uid}", get(reading::page))
+        .route("/admin", get(admin::page))
         .route("/board", get(board::page))
         .route("/board/rows", get(board::rows))
         .route("/assets/{name}", get(assets::serve))

@@ -120,6 +120,8 @@ pub struct Router {
     critical: telerad_config::CriticalResultsConfig,
     /// Each site's time zone: a form's study date is the site's day.
     time_zones: HashMap<String, jiff::tz::TimeZone>,
+    /// The zone the rota's times are written in (UTC without one).
+    rota_zone: jiff::tz::TimeZone,
     archive: Arc<Archive>,
     outbox: Arc<Outbox>,
     events: Consumer,
@@ -246,10 +248,26 @@ impl Router {
                 .iter()
                 .map(|s| (s.name.clone(), s.time_zone.clone()))
                 .collect(),
+            rota_zone: config
+                .rota
+                .zone()
+                .map_err(RouterError::Config)?
+                .unwrap_or(jiff::tz::TimeZone::UTC),
             archive,
             outbox,
             events: Consumer::new(EVENT_CONSUMER, RetryPolicy::default()),
         })
+    }
+
+    /// The rota, and the zone its times are written in: who is on duty
+    /// when, for the administrators' calendar.
+    pub fn rota(&self) -> (&Rota, &jiff::tz::TimeZone) {
+        (&self.rota, &self.rota_zone)
+    }
+
+    /// The name of a radiologist of the configuration, or their id.
+    pub fn name_of<'a>(&'a self, radiologist_id: &'a str) -> &'a str {
+        self.reader_name(radiologist_id).unwrap_or(radiologist_id)
     }
 
     /// The same router with another retry policy for failed events.
