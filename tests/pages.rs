@@ -780,6 +780,75 @@ fn the_administrator_sees_the_rota_creates_an_account_and_searches_the_audit() {
 }
 
 #[test]
+fn a_technician_files_a_request_form_from_the_page() {
+    let server = night_server(&Backend::Sqlite);
+    server.user_token("tech-a", &["--role", "technician", "--site", "site-a"]);
+    let rad = server.user_token(
+        "rad",
+        &["--role", "radiologist", "--radiologist", "dr-neuro"],
+    );
+    let onset = runtime().block_on(async {
+        let browser = Browser::open(&server, "fr-FR,fr").await;
+        browser.goto("/forms/new").await;
+        browser.sign_in("tech-a", PASSWORD).await;
+        browser.wait_path("/forms/new").await;
+        assert_eq!(browser.text("h1").await, "Nouvelle demande d'examen");
+        // One site: the form does not ask which.
+        assert_eq!(browser.count("select[name='site']").await, 0);
+        browser.fill("patient_id", "P-FORM").await;
+        browser.fill("accession_number", "ACC-P-FORM").await;
+        browser
+            .client
+            .find(Locator::Css("select[name='urgency']"))
+            .await
+            .expect("the urgency")
+            .select_by_value("stroke")
+            .await
+            .expect("choose stroke");
+        let question = browser
+            .client
+            .find(Locator::Css("textarea[name='clinical_question']"))
+            .await
+            .expect("the question");
+        question.send_keys("Aphasie brutale").await.expect("type");
+        browser.fill("requested_examination", "Scanner cérébral AVC").await;
+        browser.fill("requesting_physician", "Dr Urgences").await;
+        browser.fill("callback_number", "1234").await;
+        // A stroke request without its onset and NIHSS: refused, by field.
+        browser.click("#request-form button[type='submit']").await;
+        let refusal = browser.text("#flash").await;
+        assert!(refusal.contains("symptom_onset") || refusal.contains("nihss"), "{refusal}");
+        browser
+            .js("document.querySelector(\"input[name='symptom_onset']\").value = '2026-03-18T01:40'; return null")
+            .await;
+        browser.fill("nihss", "12").await;
+        browser.click("#request-form button[type='submit']").await;
+        browser
+            .wait_js("return document.getElementById('form-result').hidden", json!(false))
+            .await;
+        assert_eq!(browser.text("#form-result").await, "Demande enregistrée");
+        assert_eq!(browser.count("#flash").await, 0);
+        // The onset typed is the browser's local time.
+        let onset = browser
+            .js("return new Date('2026-03-18T01:40').toISOString().replace('.000Z', 'Z')")
+            .await;
+        browser.close().await;
+        onset
+    });
+    storescu_push(&server, &study("P-FORM"), "SITE_A");
+    let item = eventually(
+        "the stroke on the worklist",
+        Duration::from_secs(30),
+        || worklist_uids(&server, &rad).into_iter().next(),
+    );
+    assert_eq!(item["urgency"], "stroke", "{item}");
+    assert_eq!(item["priority"], "stat", "{item}");
+    assert_eq!(item["form"], "present", "{item}");
+    assert_eq!(item["examination"], "Scanner cérébral AVC", "{item}");
+    assert_eq!(item["stroke"]["symptom_onset"], onset, "{item}");
+}
+
+#[test]
 fn a_revoked_session_leads_back_to_the_login_page() {
     let server = night_server(&Backend::Sqlite);
     server.user_token(

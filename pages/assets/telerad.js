@@ -131,9 +131,19 @@
     var body = {};
     Array.prototype.forEach.call(form.elements, function (field) {
       if (!field.name || field.value.trim() === "") return;
-      body[field.name] = field.dataset.list
-        ? field.value.split(",").map(function (s) { return s.trim(); }).filter(Boolean)
-        : field.value.trim();
+      var value = field.value.trim();
+      var kind = field.dataset.kind;
+      if (field.dataset.list) {
+        value = value.split(",").map(function (s) { return s.trim(); }).filter(Boolean);
+      } else if (kind === "number") {
+        value = Number(value);
+      } else if (kind === "bool") {
+        value = value === "true";
+      } else if (kind === "datetime") {
+        // The browser's local time, sent with its offset (RFC 3339).
+        value = new Date(value).toISOString();
+      }
+      body[field.name] = value;
     });
     var result = document.getElementById(form.dataset.result);
     fetch(form.dataset.api, {
@@ -144,11 +154,16 @@
     }).then(function (response) {
       if (response.status === 401) { signIn(); return null; }
       return response.json().catch(function () { return {}; }).then(function (answer) {
-        if (!response.ok) { say((body.dataset.failed || "") + ": " + (answer.error || response.status)); return; }
+        if (!response.ok) {
+          say((document.body.dataset.failed || "") + ": " + (answer.error || response.status));
+          return;
+        }
+        var flash = document.getElementById("flash");
+        if (flash) flash.remove();
         form.reset();
         if (result) {
-          var login = answer.user ? answer.user.login : "";
-          result.textContent = login + (answer.password ? " · " + answer.password : "");
+          var shown = form.dataset.done || (answer.user ? answer.user.login : "");
+          result.textContent = shown + (answer.password ? " · " + answer.password : "");
           result.hidden = false;
         }
       });

@@ -144,6 +144,17 @@ pub struct Text {
     /// Monday first.
     pub weekdays: [&'static str; 7],
     pub administration: &'static str,
+    pub new_form: &'static str,
+    pub form_filed: &'static str,
+    pub patient_id: &'static str,
+    pub accession_number: &'static str,
+    pub urgency_stroke: &'static str,
+    pub urgency_trauma: &'static str,
+    pub safety: &'static str,
+    pub yes: &'static str,
+    pub no: &'static str,
+    pub unknown: &'static str,
+    pub not_applicable: &'static str,
 }
 
 pub static FR: Text = Text {
@@ -231,6 +242,17 @@ pub static FR: Text = Text {
     admin: &crate::admin_text::FR,
     weekdays: ["lun.", "mar.", "mer.", "jeu.", "ven.", "sam.", "dim."],
     administration: "Administration",
+    new_form: "Nouvelle demande d'examen",
+    form_filed: "Demande enregistrée",
+    patient_id: "Identifiant patient (IPP)",
+    accession_number: "Numéro d'examen (accession)",
+    urgency_stroke: "AVC",
+    urgency_trauma: "Traumatisme",
+    safety: "Sécurité du patient",
+    yes: "oui",
+    no: "non",
+    unknown: "inconnu",
+    not_applicable: "sans objet",
 };
 
 pub static EN: Text = Text {
@@ -318,6 +340,17 @@ pub static EN: Text = Text {
     admin: &crate::admin_text::EN,
     weekdays: ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
     administration: "Administration",
+    new_form: "New request form",
+    form_filed: "Request form filed",
+    patient_id: "Patient ID",
+    accession_number: "Accession number",
+    urgency_stroke: "Stroke",
+    urgency_trauma: "Trauma",
+    safety: "Patient safety",
+    yes: "yes",
+    no: "no",
+    unknown: "unknown",
+    not_applicable: "not applicable",
 };
 
 impl Text {

@@ -21,6 +21,7 @@ pub mod lang;
 pub mod login;
 pub mod reading;
 pub mod reading_text;
+pub mod request_form;
 pub mod url;
 pub mod visitor;
 pub mod worklist;
@@ -66,6 +67,7 @@ where
         .route("/worklist/rows", get(worklist::rows))
         .route("/studies/{uid}", get(reading::page))
         .route("/admin", get(admin::page))
+        .route("/forms/new", get(request_form::page))
         .route("/board", get(board::page))
         .route("/board/rows", get(board::rows))
         .route("/assets/{name}", get(assets::serve))
