@@ -40,8 +40,23 @@ subspecialties = ["neuro"]
 sites = ["site-a"]
 max_open_studies = 4
 
+[[radiologists]]
+id = "dr-body"
+name = "Dr Body"
+subspecialties = ["body"]
+sites = ["site-a"]
+max_open_studies = 4
+
 [rota]
 time_zone = "Europe/Paris"
+
+[[rota.shifts]]
+radiologist = "dr-body"
+role = "primary"
+subspecialty = "body"
+days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+start = "20:00"
+end = "08:00"
 
 [[rota.shifts]]
 radiologist = "dr-neuro"
@@ -694,6 +709,34 @@ fn a_radiologist_reads_and_signs_in_the_reading_room() {
                 .await
                 .contains("Appelez-moi au 1234.")
         );
+        // A second opinion from the colleague on duty in body imaging.
+        browser.click("#consult-panel summary").await;
+        browser
+            .client
+            .find(Locator::Css("#consult-panel select[name='subspecialty']"))
+            .await
+            .expect("the subspecialty")
+            .select_by_value("body")
+            .await
+            .expect("choose body");
+        browser
+            .client
+            .find(Locator::Css("#consult-panel textarea[name='question']"))
+            .await
+            .expect("the question")
+            .send_keys("Dissection aortique associée ?")
+            .await
+            .expect("type");
+        browser.click("#consult-panel button[type='submit']").await;
+        browser
+            .wait_js(
+                "return document.getElementById('consult-result').hidden",
+                json!(false),
+            )
+            .await;
+        let (status, consults) = server.get_as(Some(&rad), &format!("/api/studies/{uid}/consults"));
+        assert_eq!(status, 200, "{consults}");
+        assert!(consults.to_string().contains("dr-body"), "{consults}");
         if let Ok(dir) = std::env::var("TELERAD_SCREENSHOTS") {
             let png = browser.client.screenshot().await.expect("a screenshot");
             std::fs::write(format!("{dir}/reading-room.png"), png).expect("write it");
@@ -728,14 +771,15 @@ fn the_administrator_sees_the_rota_creates_an_account_and_searches_the_audit() {
             "{now}"
         );
         assert_eq!(browser.count("#week .day").await, 7);
+        assert!(browser.text("#health").await.contains("instances"));
         let short = browser.text("#week .day[data-hours='23']").await;
         assert!(short.starts_with("dim. 29/03"), "{short}");
         assert!(
-            short.contains("00:00–08:00 Dr Neuro (primary neuro)"),
+            short.contains("00:00–08:00 Dr Body (primary body), Dr Neuro (primary neuro)"),
             "{short}"
         );
         assert!(
-            short.contains("20:00–00:00 Dr Neuro (primary neuro)"),
+            short.contains("20:00–00:00 Dr Body (primary body), Dr Neuro (primary neuro)"),
             "{short}"
         );
 

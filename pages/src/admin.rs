@@ -38,6 +38,46 @@ pub struct Block {
     pub who: String,
 }
 
+/// One interval of one priority's turnaround: p50 and p90, with bar
+/// lengths (of 300) against the longest p90 shown.
+pub struct Interval {
+    pub group: String,
+    pub name: &'static str,
+    pub count: usize,
+    pub p50: String,
+    pub p90: String,
+    pub p50_bar: u32,
+    pub p90_bar: u32,
+}
+
+/// The turnaround of the last seven days by priority, as
+/// `GET /api/turnaround` computes it.
+fn intervals(times: &[telerad_store::turnaround::StudyTimes]) -> Vec<Interval> {
+    use telerad_operations::turnaround::{GroupBy, group};
+    let groups = group(times, GroupBy::Priority);
+    let longest = groups
+        .iter()
+        .flat_map(|g| g.intervals.values())
+        .map(|f| f.p90_secs)
+        .fold(1.0_f64, f64::max);
+    let bar = |secs: f64| (secs / longest * 300.0).round().clamp(1.0, 300.0) as u32;
+    let span = |secs: f64| crate::clock::span((secs * 1000.0) as i64);
+    groups
+        .iter()
+        .flat_map(|g| {
+            g.intervals.iter().map(move |(name, f)| Interval {
+                group: g.key.clone(),
+                name,
+                count: f.count,
+                p50: span(f.p50_secs),
+                p90: span(f.p90_secs),
+                p50_bar: bar(f.p50_secs),
+                p90_bar: bar(f.p90_secs),
+            })
+        })
+        .collect()
+}
+
 pub struct Day {
     pub label: String,
     pub hours: i64,
@@ -119,6 +159,8 @@ struct AdminPage<'a> {
     dead: Vec<ForwardJob>,
     audit: Vec<StoredRecord>,
     search: AuditSearch,
+    turnaround: Vec<Interval>,
+    health: Vec<(String, i64)>,
 }
 
 impl AdminPage<'_> {
@@ -198,8 +240,29 @@ async fn render(
     .to_string();
     caller.audit(&record).await?;
 
-    let (rota, zone) = router.rota();
     let now = caller.now();
+    let record = caller.record("turnaround.read", "turnaround".into());
+    let times =
+        telerad_store::turnaround::completed_between(db, now - 7 * 24 * 3600 * 1000, now, 10_000)
+            .await?;
+    caller.audit(&record).await?;
+    let turnaround = intervals(&times);
+    let counts = telerad_store::turnaround::counts(db).await?;
+    let mut health = vec![("instances".to_string(), counts.instances)];
+    for (what, rows) in [
+        ("studies", &counts.studies_by_status),
+        ("assignments", &counts.assignments_by_state),
+        ("forwards", &counts.forwards_by_state),
+        ("deliveries", &counts.deliveries_by_state),
+        ("critical results", &counts.critical_by_state),
+    ] {
+        health.extend(
+            rows.iter()
+                .map(|(state, n)| (format!("{what}: {state}"), *n)),
+        );
+    }
+    health.push(("escalations".into(), counts.escalations));
+    let (rota, zone) = router.rota();
     let now_at = Timestamp::from_millisecond(now).map_err(|e| ApiError::Internal(e.to_string()))?;
     let local = |at: Timestamp| {
         at.to_zoned(zone.clone())
@@ -237,5 +300,7 @@ async fn render(
         dead,
         audit: records,
         search,
+        turnaround,
+        health,
     }))
 }

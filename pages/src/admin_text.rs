@@ -32,6 +32,9 @@ pub struct AdminText {
     pub action: &'static str,
     pub outcome: &'static str,
     pub source: &'static str,
+    pub turnaround: &'static str,
+    pub health: &'static str,
+    pub studies_count: &'static str,
 }
 
 pub static FR: AdminText = AdminText {
@@ -65,6 +68,9 @@ pub static FR: AdminText = AdminText {
     action: "Action",
     outcome: "Résultat",
     source: "Adresse",
+    turnaround: "Délais des sept derniers jours (médiane, 90e centile), par priorité",
+    health: "État",
+    studies_count: "examens",
 };
 
 pub static EN: AdminText = AdminText {
@@ -98,4 +104,7 @@ pub static EN: AdminText = AdminText {
     action: "Action",
     outcome: "Outcome",
     source: "Address",
+    turnaround: "Turnaround of the last seven days (median, 90th percentile), by priority",
+    health: "Health",
+    studies_count: "studies",
 };

@@ -37,6 +37,9 @@ pub struct ReadingText {
     pub acknowledged_by: &'static str,
     pub waiting: &'static str,
     pub claim_first: &'static str,
+    pub second_opinion: &'static str,
+    pub question: &'static str,
+    pub opinion_asked: &'static str,
     /// An issued version's kind: preliminary, final, addendum.
     pub kinds: [(&'static str, &'static str); 3],
     pub form_fields: FormLabels,
@@ -96,6 +99,9 @@ pub static FR: ReadingText = ReadingText {
     acknowledged_by: "reçu par",
     waiting: "en attente d'accusé de réception",
     claim_first: "Prenez l'examen pour rédiger le compte rendu.",
+    second_opinion: "Demander un second avis (téléexpertise)",
+    question: "Question",
+    opinion_asked: "Second avis demandé",
     kinds: [
         ("preliminary", "préliminaire"),
         ("final", "définitif"),
@@ -164,6 +170,9 @@ pub static EN: ReadingText = ReadingText {
     acknowledged_by: "acknowledged by",
     waiting: "waiting for acknowledgement",
     claim_first: "Claim the study to write its report.",
+    second_opinion: "Ask a second opinion",
+    question: "Question",
+    opinion_asked: "Second opinion asked",
     kinds: [
         ("preliminary", "preliminary"),
         ("final", "final"),
