@@ -25,7 +25,7 @@ port_base="${PORT_BASE:-18600}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/tmp/target-bench}"
 require_tools sqlite3 jq curl /usr/bin/chromium /usr/bin/chromedriver
 storescu=/usr/bin/storescu
-"$storescu" --version 2>&1 | grep -q '^\$dcmtk:' || die "$storescu is not DCMTK's"
+grep -q '^\$dcmtk:' <<<"$("$storescu" --version 2>&1)" || die "$storescu is not DCMTK's"
 
 log "building"
 (cd "$repo" && cargo build -q --release --bin telerad --example pages_bench \
@@ -66,7 +66,9 @@ for ((r = 1; r <= runs; r++)); do
     stop_pid "$pid"
     pid=""
     now_ms=$(($(date +%s) * 1000))
-    sql="$(sed -e "s/__N__/1000/g" -e "s/__OPEN__/1000/g" -e "s/__NOW__/$now_ms/g" "$here/worklist_data.sql")"
+    # 1,001 studies, 1,000 still to read (the script's history needs one
+    # signed study).
+    sql="$(sed -e "s/__N__/1001/g" -e "s/__OPEN__/1000/g" -e "s/__NOW__/$now_ms/g" "$here/worklist_data.sql")"
     sqlite3 -bail "$dir/data/telerad.db" <<<"PRAGMA foreign_keys = ON; BEGIN; $sql COMMIT;"
     serve
     "$binary" user add rad --role radiologist --radiologist dr-0 --config "$dir/telerad.toml" <<<"$password" >/dev/null
@@ -91,7 +93,7 @@ for ((r = 1; r <= runs; r++)); do
 done
 
 printf '%s\n' "${results[@]}" >"$WORK/results.jsonl"
-med() { jq -r "$1" "$WORK/results.jsonl" | median; }
+med() { printf '%.0f' "$(jq -r "$1" "$WORK/results.jsonl" | median)"; }
 echo "| Measure (median of $runs runs) | Value |"
 echo "|---|---|"
 for view in '/worklist' '/worklist?limit=1000'; do

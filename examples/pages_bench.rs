@@ -31,8 +31,8 @@ async fn wait_js(client: &Client, script: &str) -> Value {
 /// Navigation timing of the page just loaded, in ms from its start.
 const TIMING: &str = "const n = performance.getEntriesByType('navigation')[0]; \
     const p = performance.getEntriesByName('first-contentful-paint')[0]; \
-    return n && n.loadEventEnd > 0 ? { response_end: n.responseEnd, \
-      first_contentful_paint: p ? p.startTime : null, \
+    return n && n.loadEventEnd > 0 && p ? { response_end: n.responseEnd, \
+      first_contentful_paint: p.startTime, \
       dom_content_loaded: n.domContentLoadedEventEnd, load: n.loadEventEnd, \
       rows: document.querySelectorAll('tr[data-uid]').length, \
       html_bytes: n.decodedBodySize } : null";
