@@ -671,6 +671,22 @@ fn a_radiologist_reads_and_signs_in_the_reading_room() {
                 json!("preliminary"),
             )
             .await;
+        // A wrong password: not signed, and the page says so.
+        browser.fill("sign-password", "not the password").await;
+        browser.click("#sign-final").await;
+        browser
+            .wait_js(
+                "const s = document.getElementById('report-status'); \
+                 return s && s.className === 'error' ? s.textContent : null",
+                json!("wrong password: signing the report was not done"),
+            )
+            .await;
+        assert_eq!(
+            browser
+                .js("return document.getElementById('report').dataset.status")
+                .await,
+            "preliminary"
+        );
         browser.fill("sign-password", PASSWORD).await;
         browser.click("#sign-final").await;
         browser

@@ -56,6 +56,14 @@
     });
   }
 
+  // Runs `action` (a promise) with `button` disabled until it settles: a
+  // double click does not flag a result or add an addendum twice.
+  function once(button, action) {
+    if (button.disabled) return;
+    button.disabled = true;
+    action().catch(function () {}).then(function () { button.disabled = false; });
+  }
+
   function when(ms) {
     var date = new Date(Number(ms));
     return date.toLocaleString(document.documentElement.lang || undefined,
@@ -110,7 +118,11 @@
   function draw() {
     var bitmap = view.bitmaps[view.index];
     overlay();
-    if (!bitmap) return;
+    if (!bitmap) {
+      // Never another slice's pixels under this slice's number.
+      context.clearRect(0, 0, canvas.width, canvas.height);
+      return;
+    }
     if (canvas.width !== bitmap.width || canvas.height !== bitmap.height) {
       canvas.width = bitmap.width;
       canvas.height = bitmap.height;
@@ -173,7 +185,7 @@
       b.classList.toggle("chosen", b.dataset.series === seriesUid);
     });
     view.series = seriesUid;
-    view.generation++;
+    var generation = ++view.generation;
     // The series' metadata (built at ingest) gives the order and where
     // each slice lies.
     fetch("/dicom-web/studies/" + study + "/series/" + seriesUid + "/metadata",
@@ -183,6 +195,8 @@
         return response.json();
       })
       .then(function (items) {
+        // Another series was opened meanwhile: its answer wins.
+        if (generation !== view.generation) return;
         var slices = items.map(function (item) {
           var position = item["00200032"] && item["00200032"].Value;
           var location = first(item, "00201041");
@@ -277,13 +291,14 @@
   function previewWindow() {
     if (preview.busy || !preview.wanted || !view.slices.length) return;
     var wanted = preview.wanted;
+    var generation = view.generation;
     preview.wanted = null;
     preview.busy = true;
     fetch(frameUrl(view.slices[view.index], wanted[0] + "," + wanted[1]), { credentials: "same-origin" })
       .then(function (response) { return response.ok ? response.blob() : null; })
       .then(function (blob) { return blob ? createImageBitmap(blob) : null; })
       .then(function (bitmap) {
-        if (bitmap && drag) {
+        if (bitmap && drag && generation === view.generation) {
           context.drawImage(bitmap, 0, 0);
           stage.dataset.previews = String(Number(stage.dataset.previews || 0) + 1);
         }
@@ -429,8 +444,8 @@
   function renderReport() {
     var view = report.view;
     var children = [];
-    var status = view ? view.status : "none";
-    var signed = status === "final" || status === "addendum";
+    var reportStatus = view ? view.status : "none";
+    var signed = reportStatus === "final" || reportStatus === "addendum";
     var start = view && view.draft ? view.draft.content : (lastVersion("preliminary") || {}).content;
     if (!report.template) {
       report.template = (start && start.template) || (view && view.template) || "free-text";
@@ -462,24 +477,28 @@
       children.push(el("p", { id: "report-status", "class": "hint" }));
       var preliminary = el("button", { type: "button", id: "issue-preliminary", text: L.issue_preliminary });
       preliminary.addEventListener("click", function () {
-        report.dirty = true;
-        save().then(function () {
-          return api("POST", "/api/studies/" + study + "/report/preliminary");
-        }).then(function (answer) { report.view = answer; renderReport(); })
-          .catch(function (error) { status(error.message, true); });
+        once(preliminary, function () {
+          report.dirty = true;
+          return save().then(function () {
+            return api("POST", "/api/studies/" + study + "/report/preliminary");
+          }).then(function (answer) { report.view = answer; renderReport(); })
+            .catch(function (error) { status(error.message, true); });
+        });
       });
       var password = el("input", { type: "password", name: "sign-password", autocomplete: "current-password" });
       var sign = el("button", { type: "button", id: "sign-final", text: L.sign_final });
       sign.addEventListener("click", function () {
-        report.dirty = report.dirty || Boolean(report.view && report.view.draft);
-        var chain = report.dirty ? save() : Promise.resolve();
-        chain.then(function () {
-          var draft = report.view && report.view.draft;
-          var read = draft ? draft.content_hash : (lastVersion("preliminary") || {}).content_hash;
-          return api("POST", "/api/studies/" + study + "/report/final",
-            { password: password.value, read_hash: read });
-        }).then(function (answer) { report.view = answer; renderReport(); })
-          .catch(function (error) { status(error.message, true); });
+        once(sign, function () {
+          report.dirty = report.dirty || Boolean(report.view && report.view.draft);
+          var chain = report.dirty ? save() : Promise.resolve();
+          return chain.then(function () {
+            var draft = report.view && report.view.draft;
+            var read = draft ? draft.content_hash : (lastVersion("preliminary") || {}).content_hash;
+            return api("POST", "/api/studies/" + study + "/report/final",
+              { password: password.value, read_hash: read });
+          }).then(function (answer) { report.view = answer; renderReport(); })
+            .catch(function (error) { status(error.message, true); });
+        });
       });
       children.push(el("p", { "class": "actions" }, [preliminary]));
       children.push(el("p", { "class": "actions" }, [el("label", { text: L.sign_final + " " }, [password]), sign]));
@@ -488,10 +507,12 @@
       var addPassword = el("input", { type: "password", name: "addendum-password", autocomplete: "current-password" });
       var add = el("button", { type: "button", id: "add-addendum", text: L.add_addendum });
       add.addEventListener("click", function () {
-        api("POST", "/api/studies/" + study + "/report/addenda",
-          { text: addendum.value, password: addPassword.value })
-          .then(function (answer) { report.view = answer; renderReport(); })
-          .catch(function (error) { status(error.message, true); });
+        once(add, function () {
+          return api("POST", "/api/studies/" + study + "/report/addenda",
+            { text: addendum.value, password: addPassword.value })
+            .then(function (answer) { report.view = answer; renderReport(); })
+            .catch(function (error) { status(error.message, true); });
+        });
       });
       children.push(el("label", { text: L.add_addendum }, [addendum]));
       children.push(el("p", { "class": "actions" }, [addPassword, add]));
@@ -512,7 +533,7 @@
       })));
     }
     reportBox.replaceChildren.apply(reportBox, children);
-    reportBox.dataset.status = status;
+    reportBox.dataset.status = reportStatus;
     reportBox.querySelectorAll("input, select, textarea").forEach(function (input) {
       if (input.name === "template-choice" || input.type === "password" || input.name === "addendum") return;
       input.addEventListener("input", changed);
@@ -553,10 +574,12 @@
         var finding = el("textarea", { name: "finding", rows: "2", maxlength: "2000" });
         var flag = el("button", { type: "button", id: "flag-critical", text: L.flag_critical });
         flag.addEventListener("click", function () {
-          api("POST", "/api/studies/" + study + "/critical-results",
-            { category: Number(category.value), finding: finding.value })
-            .then(loadCritical)
-            .catch(function (error) { criticalBox.appendChild(el("p", { "class": "error", text: error.message })); });
+          once(flag, function () {
+            return api("POST", "/api/studies/" + study + "/critical-results",
+              { category: Number(category.value), finding: finding.value })
+              .then(loadCritical)
+              .catch(function (error) { criticalBox.appendChild(el("p", { "class": "error", text: error.message })); });
+          });
         });
         children.push(el("div", { "class": "stack" }, [
           el("label", { text: "ACR" }, [category]), el("label", { text: L.finding }, [finding]), flag]));
@@ -583,10 +606,12 @@
   messageForm.addEventListener("submit", function (event) {
     event.preventDefault();
     var body = messageForm.elements.body.value;
-    api("POST", "/api/studies/" + study + "/messages", { body: body }).then(function () {
-      messageForm.reset();
-      loadMessages();
-    }).catch(function (error) { messagesBox.appendChild(el("p", { "class": "error", text: error.message })); });
+    once(messageForm.querySelector("button"), function () {
+      return api("POST", "/api/studies/" + study + "/messages", { body: body }).then(function () {
+        messageForm.reset();
+        loadMessages();
+      }).catch(function (error) { messagesBox.appendChild(el("p", { "class": "error", text: error.message })); });
+    });
   });
 
   showForm();
@@ -613,5 +638,15 @@
     });
     stream.onopen = function () { document.body.dataset.live = "1"; };
   }
-  window.addEventListener("beforeunload", function () { if (report.dirty) save(); });
+  // The last edits, sent even as the page goes away.
+  window.addEventListener("beforeunload", function () {
+    if (!report.dirty || !report.template) return;
+    fetch("/api/studies/" + study + "/report/draft", {
+      method: "PUT",
+      keepalive: true,
+      credentials: "same-origin",
+      headers: { "X-CSRF-Token": csrf, "Content-Type": "application/json" },
+      body: JSON.stringify(content())
+    }).catch(function () {});
+  });
 })();

@@ -72,10 +72,15 @@
     });
   }
 
+  // One refresh of a region at a time; a change announced meanwhile runs
+  // it again once it ends, so that no event is lost.
   var refreshing = {};
+  var again = {};
   function refresh(region) {
-    if (!region || refreshing[region.id]) return;
+    if (!region) return;
+    if (refreshing[region.id]) { again[region.id] = true; return; }
     refreshing[region.id] = true;
+    again[region.id] = false;
     fetch(region.dataset.src, { credentials: "same-origin", headers: { "Accept": "text/html" } })
       .then(function (response) {
         if (response.redirected && new URL(response.url).pathname === "/login") {
@@ -93,16 +98,20 @@
         remember(region, true);
         tick();
         if (focused) {
-          var again = region.querySelector('[data-uid="' + CSS.escape(focused) + '"]');
-          if (again) again.focus();
+          var row = region.querySelector('[data-uid="' + CSS.escape(focused) + '"]');
+          if (row) row.focus();
         }
         body.dataset.refreshed = String(Number(body.dataset.refreshed || 0) + 1);
       })
       .catch(function () { setLive(false); })
-      .finally(function () { refreshing[region.id] = false; });
+      .finally(function () {
+        refreshing[region.id] = false;
+        if (again[region.id]) refresh(region);
+      });
   }
 
   function post(button) {
+    if (button.disabled) return;
     button.disabled = true;
     fetch(button.dataset.post, {
       method: "POST",
@@ -146,6 +155,9 @@
       body[field.name] = value;
     });
     var result = document.getElementById(form.dataset.result);
+    var submit = form.querySelector("button[type='submit']");
+    if (submit && submit.disabled) return;
+    if (submit) submit.disabled = true;
     fetch(form.dataset.api, {
       method: "POST",
       credentials: "same-origin",
@@ -167,7 +179,8 @@
           result.hidden = false;
         }
       });
-    });
+    }).catch(function () { /* offline: the button comes back */ })
+      .finally(function () { if (submit) submit.disabled = false; });
   });
 
   document.addEventListener("click", function (event) {
@@ -190,7 +203,7 @@
       event.preventDefault();
     } else if (at >= 0 && key === "c") {
       var claim = rows[at].querySelector("[data-post$='/claim']");
-      if (claim) post(claim);
+      if (claim && !claim.disabled) post(claim);
     } else if (at >= 0 && key === "Enter") {
       var open = rows[at].querySelector("a[href]");
       if (open) open.click();
@@ -208,11 +221,12 @@
       }
     });
   }
+  var audio = null;
   function alertStat(row) {
     body.dataset.statAlerts = String(Number(body.dataset.statAlerts || 0) + 1);
     if (!notify || !notify.checked) return;
     try {
-      var audio = new (window.AudioContext || window.webkitAudioContext)();
+      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
       var tone = audio.createOscillator();
       tone.frequency.value = 880;
       tone.connect(audio.destination);
@@ -220,7 +234,10 @@
       tone.stop(audio.currentTime + 0.4);
     } catch (e) { /* no sound on this machine */ }
     if (window.Notification && Notification.permission === "granted") {
-      new Notification("telerad STAT", { body: row.innerText.split("\n").slice(0, 3).join(" · ") });
+      // No patient on a lock screen: the site and the examination only.
+      var cells = row.querySelectorAll("td");
+      var what = cells.length > 3 ? cells[3].innerText + " · " + cells[2].innerText.split("\n")[0] : "";
+      new Notification("telerad STAT", { body: what });
     }
   }
 
@@ -236,28 +253,30 @@
   var regions = document.querySelectorAll("[data-src]");
   if (regions.length && window.EventSource) {
     regions.forEach(function (region) { remember(region, false); });
-    var pending = null;
-    var stream = new EventSource("/api/events/stream");
-    var kinds = new Set();
-    regions.forEach(function (region) {
-      (region.dataset.events || "").split(" ").forEach(function (kind) { if (kind) kinds.add(kind); });
-    });
-    kinds.forEach(function (kind) {
-      stream.addEventListener(kind, function () {
-        clearTimeout(pending);
-        pending = setTimeout(function () {
-          regions.forEach(function (region) {
-            if ((" " + region.dataset.events + " ").indexOf(" " + kind + " ") >= 0) refresh(region);
-          });
-        }, 150);
-      });
-    });
-    stream.onopen = function () { setLive(true); body.dataset.live = "1"; };
-    stream.onerror = function () {
-      setLive(false);
-      // Closed for good (a 401): the next reload says why.
-      if (stream.readyState === EventSource.CLOSED) regions.forEach(refresh);
+    var pending = {};
+    var soon = function (region) {
+      clearTimeout(pending[region.id]);
+      pending[region.id] = setTimeout(function () { refresh(region); }, 150);
     };
+    var listen = function () {
+      var stream = new EventSource("/api/events/stream");
+      regions.forEach(function (region) {
+        (region.dataset.events || "").split(" ").forEach(function (kind) {
+          if (kind) stream.addEventListener(kind, function () { soon(region); });
+        });
+      });
+      stream.onopen = function () { setLive(true); body.dataset.live = "1"; };
+      stream.onerror = function () {
+        setLive(false);
+        if (stream.readyState === EventSource.CLOSED) {
+          // Closed for good (signed out, too many streams, a server
+          // error): a reload says if signed out; the stream comes back.
+          regions.forEach(refresh);
+          setTimeout(listen, 5000);
+        }
+      };
+    };
+    listen();
     regions.forEach(function (region) {
       var every = Number(region.dataset.every);
       if (every > 0) setInterval(function () { refresh(region); }, every * 1000);

@@ -100,7 +100,7 @@ fn row(row: BoardRow, t: &Text, router: &RouterService, now: i64) -> Row {
         since_text: span(now - row.first_received_at),
         report_new: issued
             && row
-                .report_updated_at
+                .report_issued_at
                 .is_some_and(|at| now - at < NEW_REPORT_MS),
         report_readable: issued,
         critical_waiting: row.critical_waiting,

@@ -24,7 +24,8 @@ pub struct BoardRow {
     pub radiologist_id: Option<String>,
     pub priority: Option<String>,
     pub report_status: Option<String>,
-    pub report_updated_at: Option<i64>,
+    /// When the last version was issued (a draft's saves do not count).
+    pub report_issued_at: Option<i64>,
     pub requested_examination: Option<String>,
     /// Critical results not acknowledged yet.
     pub critical_waiting: i64,
@@ -58,7 +59,8 @@ pub async fn recent(
         "SELECT s.study_instance_uid, s.site, s.patient_name, s.patient_id, \
          s.study_description, s.modalities, s.instance_count, s.first_received_at, s.status, \
          a.state AS assignment_state, a.radiologist_id, a.priority, \
-         r.status AS report_status, r.updated_at AS report_updated_at, \
+         r.status AS report_status, \
+         (SELECT MAX(v.at) FROM report_versions v WHERE v.report_id = r.id) AS report_issued_at, \
          f.requested_examination, \
          (SELECT COUNT(*) FROM critical_results c \
           WHERE c.study_id = s.id AND c.state <> 'acknowledged') AS critical_waiting \
