@@ -645,6 +645,13 @@ fn a_radiologist_reads_and_signs_in_the_reading_room() {
                 json!(true),
             )
             .await;
+        // The template in French; what is stored stays the template's.
+        let report_panel = browser.text("#report").await;
+        assert!(
+            report_panel.contains("Hémorragie intracrânienne *")
+                && report_panel.contains("Résultats"),
+            "{report_panel}"
+        );
         choose("acquisitions", "non-contrast CT + CT angiography").await;
         choose("haemorrhage", "absent").await;
         choose("early_ischaemia", "present").await;

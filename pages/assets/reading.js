@@ -367,11 +367,20 @@
   var report = { templates: [], view: null, template: null, dirty: false, timer: null, saving: null };
   var reportBox = document.getElementById("report");
 
-  function fieldInput(field, value) {
+  // A template's words in the page's language, if the server gave them:
+  // what is stored (ids, option values) stays the template's own.
+  function words(templateId) {
+    return (L.templates || []).filter(function (w) { return w.template === templateId; })[0] || null;
+  }
+
+  function fieldInput(field, value, shown) {
     var input;
     if (field.type === "choice") {
       input = el("select", {}, [el("option", { value: "", text: "—" })].concat(
-        (field.options || []).map(function (option) { return el("option", { value: option, text: option }); })));
+        (field.options || []).map(function (option, i) {
+          var text = shown && shown.options && shown.options[i] ? shown.options[i] : option;
+          return el("option", { value: option, text: text });
+        })));
     } else if (field.type === "text") {
       input = el("textarea", { rows: field.id === "conclusion" ? "3" : "1" });
     } else {
@@ -452,7 +461,7 @@
     }
     if (writes && !signed) {
       var chooser = el("select", { name: "template-choice" }, report.templates.map(function (t) {
-        var option = el("option", { value: t.id, text: t.title });
+        var option = el("option", { value: t.id, text: (words(t.id) || t).title });
         if (t.id === report.template) option.selected = true;
         return option;
       }));
@@ -461,12 +470,15 @@
       children.push(el("label", { "class": "inline", text: L.template + " " }, [chooser]));
       var template = report.templates.filter(function (t) { return t.id === report.template; })[0];
       var values = (start && start.template === report.template && start.fields) || {};
+      var translated = template ? words(template.id) : null;
       (template ? template.sections : []).forEach(function (section) {
-        var set = el("fieldset", {}, [el("legend", { text: section.title })]);
+        var sectionTitle = translated && translated.sections[section.id] || section.title;
+        var set = el("fieldset", {}, [el("legend", { text: sectionTitle })]);
         section.fields.forEach(function (field) {
-          var label = el("label", { text: field.label + (field.unit ? " (" + field.unit + ")" : "") +
-            (field.rule === "required" ? " *" : "") });
-          label.appendChild(fieldInput(field, values[field.id]));
+          var shown = translated ? translated.fields[field.id] : null;
+          var label = el("label", { text: (shown ? shown.label : field.label) +
+            (field.unit ? " (" + field.unit + ")" : "") + (field.rule === "required" ? " *" : "") });
+          label.appendChild(fieldInput(field, values[field.id], shown));
           set.appendChild(label);
         });
         children.push(set);

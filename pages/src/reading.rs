@@ -73,6 +73,17 @@ struct ReadingPage<'a> {
     labels: String,
 }
 
+/// What the script shows, with the report templates' words in the page's
+/// language (English is the templates' own).
+fn labels(lang: crate::lang::Lang) -> String {
+    let mut labels = serde_json::to_value(lang.text().reading).unwrap_or_default();
+    if lang == crate::lang::Lang::Fr {
+        labels["templates"] = serde_json::to_value(telerad_worklist::reports::templates::french())
+            .unwrap_or_default();
+    }
+    labels.to_string()
+}
+
 pub async fn page(
     visitor: Visitor,
     State(archive): State<Arc<Archive>>,
@@ -187,6 +198,6 @@ async fn render(
             })
             .collect(),
         history,
-        labels: serde_json::to_string(t.reading).unwrap_or_default(),
+        labels: labels(visitor.lang),
     }))
 }

@@ -127,6 +127,47 @@ pub fn find(id: &str) -> Option<&'static Template> {
     all().iter().find(|t| t.id == id)
 }
 
+/// A template's words in French: its title, section titles, field labels
+/// and the options as shown. What a report stores (ids, option values)
+/// stays the template's own, so a report reads the same in any language.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Translation {
+    pub template: String,
+    pub title: String,
+    pub sections: BTreeMap<String, String>,
+    pub fields: BTreeMap<String, FieldWords>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldWords {
+    pub label: String,
+    /// The options as shown, in the template's order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
+}
+
+const FRENCH: &[&str] = &[
+    include_str!("../../report-templates/fr/ct-head-stroke.json"),
+    include_str!("../../report-templates/fr/ct-head-trauma.json"),
+    include_str!("../../report-templates/fr/ct-pulmonary-angiography.json"),
+    include_str!("../../report-templates/fr/ct-abdomen-pelvis.json"),
+    include_str!("../../report-templates/fr/mr-brain.json"),
+    include_str!("../../report-templates/fr/free-text.json"),
+];
+
+/// Every template's French words (checked whole by a test).
+pub fn french() -> &'static [Translation] {
+    static FRENCH_WORDS: OnceLock<Vec<Translation>> = OnceLock::new();
+    FRENCH_WORDS.get_or_init(|| {
+        FRENCH
+            .iter()
+            .filter_map(|source| serde_json::from_str(source).ok())
+            .collect()
+    })
+}
+
 impl Template {
     pub fn fields(&self) -> impl Iterator<Item = &Field> {
         self.sections.iter().flat_map(|s| s.fields.iter())
@@ -229,6 +270,45 @@ fn check_value(field: &Field, value: &Value) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_template_has_all_its_words_in_french() {
+        assert_eq!(french().len(), FRENCH.len(), "a translation does not parse");
+        for template in all() {
+            let words = french()
+                .iter()
+                .find(|w| w.template == template.id)
+                .unwrap_or_else(|| panic!("{}: no French", template.id));
+            assert!(!words.title.is_empty());
+            for section in &template.sections {
+                assert!(
+                    words.sections.contains_key(&section.id),
+                    "{}: section {}",
+                    template.id,
+                    section.id
+                );
+            }
+            assert_eq!(
+                words.fields.len(),
+                template.fields().count(),
+                "{}",
+                template.id
+            );
+            for field in template.fields() {
+                let field_words = words
+                    .fields
+                    .get(&field.id)
+                    .unwrap_or_else(|| panic!("{}: field {}", template.id, field.id));
+                assert_eq!(
+                    field_words.options.len(),
+                    field.options.len(),
+                    "{}: options of {}",
+                    template.id,
+                    field.id
+                );
+            }
+        }
+    }
     use serde_json::json;
     use std::collections::HashSet;
 
