@@ -2,12 +2,25 @@
 // PostgreSQL variants need a server named by TELERAD_TEST_POSTGRES_URL;
 // without it they must be reported as ignored, not as passed, and
 // `#[ignore]` is decided at compile time: hence a cfg, rebuilt whenever
-// the variable changes.
+// the variable changes. The pages' tests need Debian's Chromium and
+// ChromeDriver likewise (cfg telerad_chromium).
+const CHROMIUM: [&str; 2] = ["/usr/bin/chromium", "/usr/bin/chromedriver"];
+
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(telerad_postgres)");
+    println!("cargo::rustc-check-cfg=cfg(telerad_chromium)");
     println!("cargo::rerun-if-env-changed=TELERAD_TEST_POSTGRES_URL");
     println!("cargo::rerun-if-changed=build.rs");
     if std::env::var_os("TELERAD_TEST_POSTGRES_URL").is_some_and(|url| !url.is_empty()) {
         println!("cargo::rustc-cfg=telerad_postgres");
+    }
+    for path in CHROMIUM {
+        println!("cargo::rerun-if-changed={path}");
+    }
+    if CHROMIUM
+        .iter()
+        .all(|path| std::path::Path::new(path).exists())
+    {
+        println!("cargo::rustc-cfg=telerad_chromium");
     }
 }

@@ -25,7 +25,33 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use telerad_fixtures::SyntheticStudy;
 
-on_every_backend!(the_board_shows_its_site_only_and_acknowledges_critical_results);
+/// Without Chromium and ChromeDriver the browser tests are reported
+/// ignored (cfg set by build.rs), never passed.
+mod sqlite {
+    #[test]
+    #[cfg_attr(
+        not(telerad_chromium),
+        ignore = "Chromium or ChromeDriver is not installed"
+    )]
+    fn the_board_shows_its_site_only_and_acknowledges_critical_results() {
+        super::the_board_shows_its_site_only_and_acknowledges_critical_results(
+            &crate::common::Backend::Sqlite,
+        )
+    }
+}
+
+mod postgres {
+    #[test]
+    #[cfg_attr(
+        not(all(telerad_postgres, telerad_chromium)),
+        ignore = "TELERAD_TEST_POSTGRES_URL is not set, or Chromium is not installed"
+    )]
+    fn the_board_shows_its_site_only_and_acknowledges_critical_results() {
+        super::the_board_shows_its_site_only_and_acknowledges_critical_results(
+            &crate::common::Backend::required_postgres(),
+        )
+    }
+}
 
 /// A Wednesday night in Paris; the stroke began at 01:40.
 const NIGHT: &str = "2026-03-18T03:00:00+01:00";
@@ -295,6 +321,39 @@ impl Browser {
         self.click("form button[type='submit']").await;
     }
 
+    /// A screenshot of the page, kept as a test artefact (under the
+    /// target folder), and in `TELERAD_SCREENSHOTS` when that is set (the
+    /// README's pictures are made so).
+    async fn shot(&self, name: &str) {
+        let png = self.client.screenshot().await.expect("a screenshot");
+        let kept = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("pages-screenshots");
+        std::fs::create_dir_all(&kept).expect("the screenshots' folder");
+        std::fs::write(kept.join(format!("{name}.png")), &png).expect("keep the screenshot");
+        if let Ok(dir) = std::env::var("TELERAD_SCREENSHOTS") {
+            std::fs::write(format!("{dir}/{name}.png"), &png).expect("write the screenshot");
+        }
+    }
+
+    async fn select(&self, css: &str, value: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .select_by_value(value)
+            .await
+            .unwrap_or_else(|e| panic!("{css} = {value}: {e}"));
+    }
+
+    async fn type_in(&self, css: &str, text: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .send_keys(text)
+            .await
+            .unwrap_or_else(|e| panic!("type in {css}: {e}"));
+    }
+
     async fn close(mut self) {
         let _ = self.client.close().await;
         let _ = self.driver.kill();
@@ -308,7 +367,163 @@ fn worklist_uids(server: &TestServer, token: &str) -> Vec<Value> {
     body["items"].as_array().cloned().unwrap_or_default()
 }
 
+/// The workflow's night, through the pages only (but for the scanner,
+/// DCMTK storescu): the technician files the stroke request, the CT
+/// arrives, the radiologist sees it appear, reads it, writes and signs the
+/// report and flags a critical result, which the emergency physician
+/// acknowledges on the board. A screenshot of each page is kept.
 #[test]
+#[cfg_attr(
+    not(telerad_chromium),
+    ignore = "Chromium or ChromeDriver is not installed"
+)]
+fn the_night_of_a_stroke_through_the_pages() {
+    let server = night_server(&Backend::Sqlite);
+    server.user_token(
+        "tech-a",
+        &[
+            "--role",
+            "technician",
+            "--site",
+            "site-a",
+            "--name",
+            "Tech A",
+        ],
+    );
+    server.user_token(
+        "clin-a",
+        &[
+            "--role",
+            "clinician",
+            "--site",
+            "site-a",
+            "--name",
+            "Dr Urgences A",
+        ],
+    );
+    let rad = server.user_token(
+        "rad",
+        &[
+            "--role",
+            "radiologist",
+            "--radiologist",
+            "dr-neuro",
+            "--name",
+            "Dr Neuro",
+        ],
+    );
+    server.cli(
+        &["user", "add", "boss", "--role", "admin", "--name", "Admin"],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    runtime().block_on(async {
+        let reader = Browser::open(&server, "fr-FR,fr").await;
+        let site = Browser::open(&server, "fr-FR,fr").await;
+        site.goto("/").await;
+        site.shot("login").await;
+
+        // 02:58: the radiologist on call has the worklist open.
+        reader.goto("/").await;
+        reader.sign_in("rad", PASSWORD).await;
+        reader.wait_path("/worklist").await;
+        reader.wait_js("return document.body.dataset.live || null", json!("1")).await;
+
+        // The technician files the stroke request.
+        site.sign_in("tech-a", PASSWORD).await;
+        site.wait_path("/board").await;
+        site.click("a[href='/forms/new']").await;
+        site.wait_path("/forms/new").await;
+        site.fill("patient_id", "P-NIGHT").await;
+        site.fill("accession_number", "ACC-P-NIGHT").await;
+        site.select("select[name='urgency']", "stroke").await;
+        site.type_in("textarea[name='clinical_question']", "Hémiplégie droite et aphasie depuis 01:40").await;
+        site.fill("requested_examination", "Scanner cérébral et angioscanner").await;
+        site.fill("requesting_physician", "Dr Urgences").await;
+        site.fill("callback_number", "1234").await;
+        site.js("document.querySelector(\"input[name='symptom_onset']\").value = '2026-03-18T00:40'; return null").await;
+        site.fill("nihss", "14").await;
+        site.shot("request-form").await;
+        site.click("#request-form button[type='submit']").await;
+        site.wait_js("return document.getElementById('form-result').hidden", json!(false)).await;
+
+        // The scanner sends the CT; it appears on the worklist by itself.
+        storescu_push(&server, &ct_of("P-NIGHT", 20), "SITE_A");
+        reader.wait_count("#rows tr[data-priority='stat']", 1).await;
+        reader.shot("worklist").await;
+        reader.click("#rows tr[data-priority='stat'] a").await;
+        reader.wait_path("/studies/").await;
+        reader.wait_js("return document.getElementById('stage').dataset.ready || null", json!("1")).await;
+        let stage = reader.client.find(Locator::Css("#stage")).await.expect("the stage");
+        for _ in 0..9 {
+            stage.send_keys("\u{E015}").await.expect("arrow down");
+        }
+        assert!(reader.text("#overlay-slice").await.starts_with("Coupe 10 / 20\n"));
+        reader.click("button.preset[data-preset='stroke']").await;
+        reader.wait_js("return document.getElementById('stage').dataset.ready || null", json!("1")).await;
+        assert_eq!(reader.text("#overlay-window").await, "W 40 / L 40");
+
+        // Claimed, reported, signed.
+        reader.click("#claim").await;
+        reader.wait_count("#claim", 0).await;
+        reader.wait_js("return document.querySelector(\"select[name='template-choice']\") !== null", json!(true)).await;
+        reader.select("#report select[name='template-choice']", "ct-head-stroke").await;
+        reader.wait_js("return document.querySelector(\"#report select[name='haemorrhage']\") !== null", json!(true)).await;
+        reader.select("#report select[name='acquisitions']", "non-contrast CT + CT angiography").await;
+        reader.select("#report select[name='haemorrhage']", "absent").await;
+        reader.select("#report select[name='early_ischaemia']", "present").await;
+        reader.select("#report select[name='occlusion']", "M1").await;
+        reader.type_in("#report textarea[name='conclusion']", "Occlusion M1 gauche, ASPECTS 8, pas d'hémorragie.").await;
+        reader.wait_js("return Number(document.body.dataset.draftSaves || 0) > 0", json!(true)).await;
+        reader.click("#issue-preliminary").await;
+        reader.wait_js("return document.getElementById('report').dataset.status", json!("preliminary")).await;
+        reader.fill("sign-password", PASSWORD).await;
+        reader.click("#sign-final").await;
+        reader.wait_js("return document.getElementById('report').dataset.status", json!("final")).await;
+
+        // The critical result, flagged from the reading room.
+        reader.select("#critical select[name='category']", "1").await;
+        reader.type_in("#critical textarea[name='finding']", "Occlusion M1 gauche : thrombectomie à discuter").await;
+        reader.click("#flag-critical").await;
+        reader.wait_count("#critical li.critical-result", 1).await;
+        reader.js("window.scrollTo(0, 0); return null").await;
+        reader.shot("reading-room").await;
+
+        // The emergency physician acknowledges it on the board.
+        site.click("button[data-post='/api/logout']").await;
+        site.sign_in("clin-a", PASSWORD).await;
+        site.wait_path("/board").await;
+        site.wait_count("section.critical tr.critical-result", 1).await;
+        assert!(site.text("section.critical").await.contains("thrombectomie"));
+        site.shot("board").await;
+        site.click("section.critical button[data-post$='/acknowledge']").await;
+        site.wait_count("section.critical", 0).await;
+        // ...and the reader sees it acknowledged, live.
+        reader.wait_js(
+            "return document.querySelector('#critical li.critical-result.acknowledged') !== null",
+            json!(true),
+        ).await;
+
+        site.click("button[data-post='/api/logout']").await;
+        site.sign_in("boss", PASSWORD).await;
+        site.wait_path("/worklist").await;
+        site.goto("/admin").await;
+        site.wait_path("/admin").await;
+        site.shot("admin").await;
+        reader.close().await;
+        site.close().await;
+    });
+    let (status, report) = server.get_as(Some(&rad), "/api/worklist?status=all");
+    assert_eq!(status, 200, "{report}");
+    let item = &report["items"][0];
+    assert_eq!(item["report_status"], "final", "{item}");
+    assert_eq!(item["urgency"], "stroke", "{item}");
+}
+
+#[test]
+#[cfg_attr(
+    not(telerad_chromium),
+    ignore = "Chromium or ChromeDriver is not installed"
+)]
 fn a_stroke_appears_live_on_the_radiologists_worklist() {
     let server = night_server(&Backend::Sqlite);
     let tech = server.user_token("tech-a", &["--role", "technician", "--site", "site-a"]);
@@ -518,6 +733,10 @@ fn the_board_shows_its_site_only_and_acknowledges_critical_results(backend: &Bac
 const ME_STATUS: &str = "return fetch('/api/me').then(answer => answer.status)";
 
 #[test]
+#[cfg_attr(
+    not(telerad_chromium),
+    ignore = "Chromium or ChromeDriver is not installed"
+)]
 fn a_radiologist_reads_and_signs_in_the_reading_room() {
     let server = night_server(&Backend::Sqlite);
     let tech = server.user_token("tech-a", &["--role", "technician", "--site", "site-a"]);
@@ -769,6 +988,10 @@ fn a_radiologist_reads_and_signs_in_the_reading_room() {
 }
 
 #[test]
+#[cfg_attr(
+    not(telerad_chromium),
+    ignore = "Chromium or ChromeDriver is not installed"
+)]
 fn the_administrator_sees_the_rota_creates_an_account_and_searches_the_audit() {
     // A week that holds the night the clocks go forward in Paris (29 March).
     let server = TestServer::start_with(
@@ -798,11 +1021,11 @@ fn the_administrator_sees_the_rota_creates_an_account_and_searches_the_audit() {
         let short = browser.text("#week .day[data-hours='23']").await;
         assert!(short.starts_with("dim. 29/03"), "{short}");
         assert!(
-            short.contains("00:00–08:00 Dr Body (primary body), Dr Neuro (primary neuro)"),
+            short.contains("00:00–08:00 Dr Body (titulaire body), Dr Neuro (titulaire neuro)"),
             "{short}"
         );
         assert!(
-            short.contains("20:00–00:00 Dr Body (primary body), Dr Neuro (primary neuro)"),
+            short.contains("20:00–00:00 Dr Body (titulaire body), Dr Neuro (titulaire neuro)"),
             "{short}"
         );
 
@@ -847,6 +1070,10 @@ fn the_administrator_sees_the_rota_creates_an_account_and_searches_the_audit() {
 }
 
 #[test]
+#[cfg_attr(
+    not(telerad_chromium),
+    ignore = "Chromium or ChromeDriver is not installed"
+)]
 fn a_technician_files_a_request_form_from_the_page() {
     let server = night_server(&Backend::Sqlite);
     server.user_token("tech-a", &["--role", "technician", "--site", "site-a"]);
@@ -916,6 +1143,10 @@ fn a_technician_files_a_request_form_from_the_page() {
 }
 
 #[test]
+#[cfg_attr(
+    not(telerad_chromium),
+    ignore = "Chromium or ChromeDriver is not installed"
+)]
 fn a_revoked_session_leads_back_to_the_login_page() {
     let server = night_server(&Backend::Sqlite);
     server.user_token(
@@ -964,6 +1195,10 @@ fn a_revoked_session_leads_back_to_the_login_page() {
 }
 
 #[test]
+#[cfg_attr(
+    not(telerad_chromium),
+    ignore = "Chromium or ChromeDriver is not installed"
+)]
 fn the_first_administrator_chooses_a_password() {
     let server = night_server(&Backend::Sqlite);
     let file = server.data_dir.join("initial-admin-password");

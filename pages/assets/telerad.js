@@ -40,7 +40,14 @@
     });
   }
 
+  // Once the page is going (signed out, another page asked for), nothing
+  // it still had in flight sends it elsewhere.
+  var leaving = false;
+  window.addEventListener("beforeunload", function () { leaving = true; });
+
   function signIn() {
+    if (leaving) return;
+    leaving = true;
     window.location.href = "/login?expired=1&next=" +
       encodeURIComponent(window.location.pathname + window.location.search);
   }
@@ -77,7 +84,7 @@
   var refreshing = {};
   var again = {};
   function refresh(region) {
-    if (!region) return;
+    if (!region || leaving) return;
     if (refreshing[region.id]) { again[region.id] = true; return; }
     refreshing[region.id] = true;
     again[region.id] = false;
@@ -125,7 +132,11 @@
           button.disabled = false;
         });
       }
-      if (button.dataset.then) { window.location.href = button.dataset.then; return; }
+      if (button.dataset.then) {
+        leaving = true;
+        window.location.href = button.dataset.then;
+        return;
+      }
       refresh(document.getElementById(button.dataset.refresh));
     }).catch(function () { button.disabled = false; });
   }

@@ -112,7 +112,7 @@ fn day(
                 format!(
                     "{} ({} {})",
                     router.name_of(&d.radiologist_id),
-                    d.role.as_str(),
+                    t.admin.role(d.role.as_str()),
                     d.subspecialty
                 )
             })
@@ -274,7 +274,7 @@ async fn render(
         .into_iter()
         .map(|d| OnDuty {
             name: router.name_of(&d.radiologist_id).to_string(),
-            role: d.role.as_str(),
+            role: t.admin.role(d.role.as_str()),
             subspecialty: d.subspecialty.clone(),
             until: local(d.ends),
             why: d.why.clone(),

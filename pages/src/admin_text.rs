@@ -35,6 +35,19 @@ pub struct AdminText {
     pub turnaround: &'static str,
     pub health: &'static str,
     pub studies_count: &'static str,
+    pub primary: &'static str,
+    pub backup: &'static str,
+}
+
+impl AdminText {
+    /// A rota role (`primary`, `backup`) in words.
+    pub fn role(&self, role: &str) -> &'static str {
+        if role == "backup" {
+            self.backup
+        } else {
+            self.primary
+        }
+    }
 }
 
 pub static FR: AdminText = AdminText {
@@ -71,6 +84,8 @@ pub static FR: AdminText = AdminText {
     turnaround: "Délais des sept derniers jours (médiane, 90e centile), par priorité",
     health: "État",
     studies_count: "examens",
+    primary: "titulaire",
+    backup: "second",
 };
 
 pub static EN: AdminText = AdminText {
@@ -107,4 +122,6 @@ pub static EN: AdminText = AdminText {
     turnaround: "Turnaround of the last seven days (median, 90th percentile), by priority",
     health: "Health",
     studies_count: "studies",
+    primary: "primary",
+    backup: "backup",
 };
