@@ -50,6 +50,7 @@ impl AppState {
             description: Arc::new(DescriptionJson(description_json())),
             pages: Arc::new(telerad_pages::Settings {
                 initial_password_file: std::path::PathBuf::new(),
+                sites: Vec::new(),
             }),
         }
     }

@@ -203,6 +203,21 @@ pub async fn serve(
         crate::http_api::AppState::new(archive.clone(), outbox.clone(), router, access).with_pages(
             telerad_pages::Settings {
                 initial_password_file: config.storage.data_dir.join(INITIAL_PASSWORD_FILE),
+                sites: config
+                    .sites
+                    .iter()
+                    .map(|site| telerad_pages::SiteSummary {
+                        name: site.name.clone(),
+                        ae_titles: site.ae_titles.join(", "),
+                        networks: site
+                            .allowed_networks
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        time_zone: site.time_zone_name.clone(),
+                    })
+                    .collect(),
             },
         ),
         tls.is_some(),

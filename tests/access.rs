@@ -171,7 +171,7 @@ fn every_role_gets_exactly_its_answers_on_every_endpoint(backend: &Backend) {
     }
 
     // The operators' and administrators' endpoints: admin only.
-    let admin_only: [(&str, &str, &str); 13] = [
+    let admin_only: [(&str, &str, &str); 14] = [
         ("GET", "/api/forwards", ""),
         ("GET", "/api/alerts", ""),
         (
@@ -187,6 +187,7 @@ fn every_role_gets_exactly_its_answers_on_every_endpoint(backend: &Backend) {
         ("GET", "/api/turnaround", ""),
         ("GET", "/metrics", ""),
         ("GET", "/api/users", ""),
+        ("POST", "/api/users/admin/tokens", r#"{"name": "matrix"}"#),
         ("GET", "/api/audit", ""),
         ("GET", "/api/audit/fhir", ""),
     ];
@@ -203,6 +204,7 @@ fn every_role_gets_exactly_its_answers_on_every_endpoint(backend: &Backend) {
             let want: &[u16] = match (*who, path) {
                 // No forward job 1 exists.
                 ("admin", "/api/forwards/1/retry" | "/api/deliveries/1/retry") => &[404],
+                ("admin", "/api/users/admin/tokens") => &[201],
                 ("admin", _) => &[200],
                 _ => &[403],
             };
@@ -390,6 +392,7 @@ fn every_role_gets_exactly_its_answers_on_every_endpoint(backend: &Backend) {
         ("GET", "/api/turnaround".to_string()),
         ("GET", "/metrics".to_string()),
         ("GET", "/api/users".to_string()),
+        ("POST", "/api/users/admin/tokens".to_string()),
         ("GET", "/api/audit".to_string()),
         ("GET", "/api/audit/fhir".to_string()),
         ("GET", "/api/me".to_string()),

@@ -108,7 +108,8 @@ fn every_described_operation_is_served() {
             .replace("{instance}", "1.2.3.6")
             .replace("{frames}", "1")
             .replace("{tag}", "7FE00010")
-            .replace("{id}", "1");
+            .replace("{id}", "1")
+            .replace("{login}", "nobody");
         assert!(
             !concrete.contains('{'),
             "a parameter this test does not fill: {path}"

@@ -1059,12 +1059,37 @@ fn the_administrator_sees_the_rota_creates_an_account_and_searches_the_audit() {
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["user"]["sites"], json!(["site-a", "site-c"]));
 
+        // An API token for a hospital system, shown once, that works.
+        browser.goto("/admin").await;
+        browser
+            .select("#token-form select[name='login']", "new-clin")
+            .await;
+        browser
+            .type_in("#token-form input[name='name']", "urgences-dpi")
+            .await;
+        browser.click("#token-form button[type='submit']").await;
+        browser
+            .wait_js(
+                "return document.getElementById('new-token-result').hidden",
+                json!(false),
+            )
+            .await;
+        let shown = browser.text("#new-token-result").await;
+        let token = shown
+            .strip_prefix("urgences-dpi · ")
+            .unwrap_or_else(|| panic!("the token: {shown}"));
+        let (status, me) = server.get_as(Some(token), "/api/me");
+        assert_eq!(status, 200, "{me}");
+        assert_eq!(me["login"], "new-clin");
+        assert!(browser.text("#sites").await.contains("SITE_B"));
+
         browser.goto("/admin?user=boss").await;
         let audit = browser.text("table.audit").await;
         assert!(
             audit.contains("user.create") && audit.contains("user/new-clin"),
             "{audit}"
         );
+        assert!(audit.contains("token.create"), "{audit}");
         browser.close().await;
     });
 }

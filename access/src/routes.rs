@@ -1,5 +1,6 @@
 //! `POST /api/login`, `POST /api/logout`, `GET /api/me`, `GET` and
-//! `POST /api/users`, and `GET /api/audit`.
+//! `POST /api/users`, `POST /api/users/{login}/tokens`, and
+//! `GET /api/audit`.
 
 use crate::caller::{Caller, Source};
 use crate::policy::Action;
@@ -29,6 +30,7 @@ where
         .routes(routes!(logout))
         .routes(routes!(me))
         .routes(routes!(list_users, create_user))
+        .routes(routes!(create_token))
         .routes(routes!(audit_page))
         .routes(routes!(audit_fhir))
 }
@@ -279,6 +281,71 @@ async fn create_user(
         .await
         .map_err(manage_error)?;
     Ok((StatusCode::CREATED, Json(Created { user, password })))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NewTokenBody {
+    /// What the token is for (a hospital system's name): 1 to 100
+    /// characters.
+    name: String,
+    /// Days until it expires, 1 to 3650; left out, it does not.
+    #[schema(minimum = 1, maximum = 3650)]
+    expires_days: Option<u32>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct CreatedToken {
+    /// `Authorization: Bearer <token>`; shown once, stored hashed.
+    token: String,
+    name: String,
+}
+
+/// Creates an API token for an account (administrators).
+///
+/// As `telerad token create`: the token is answered once and stored
+/// hashed; revoked by disabling the account.
+#[utoipa::path(
+    post,
+    path = "/api/users/{login}/tokens",
+    tag = "access",
+    params(("login" = String, Path, description = "The account's login", max_length = 64)),
+    request_body = NewTokenBody,
+    responses(
+        (status = 201, description = "The token, shown once", body = CreatedToken),
+        (status = 404, description = "No such account", body = telerad_http::openapi::ErrorBody),
+    )
+)]
+async fn create_token(
+    caller: Caller,
+    axum::extract::Path(login): axum::extract::Path<String>,
+    json: Result<Json<NewTokenBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
+    caller.allow(Action::ManageUsers).await?;
+    let Json(body) = json.map_err(|e| {
+        ApiError::from_json_rejection(&e, "expected {\"name\": \"...\", \"expires_days\": n}")
+    })?;
+    let expires_in = match body.expires_days {
+        None => None,
+        Some(days @ 1..=3650) => Some(std::time::Duration::from_secs(u64::from(days) * 86_400)),
+        Some(days) => {
+            return Err(ApiError::BadRequest(format!(
+                "expires_days {days}: expected 1 to 3650"
+            )));
+        }
+    };
+    let token = caller
+        .access()
+        .create_token(&login, &body.name, expires_in, &caller.actor())
+        .await
+        .map_err(manage_error)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedToken {
+            token,
+            name: body.name,
+        }),
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -145,11 +145,18 @@
   // a data-list field split at commas; the answer's generated password,
   // if any, shown once in the data-result element.
   document.addEventListener("submit", function (event) {
-    var form = event.target.closest("form[data-api]");
+    var form = event.target.closest("form[data-api], form[data-api-template]");
     if (!form) return;
     event.preventDefault();
     var body = {};
+    // A data-path field names the resource ({name} in data-api-template)
+    // rather than going in the body.
+    var address = form.dataset.api || form.dataset.apiTemplate;
     Array.prototype.forEach.call(form.elements, function (field) {
+      if (field.dataset.path) {
+        address = address.replace("{" + field.name + "}", encodeURIComponent(field.value));
+        return;
+      }
       if (!field.name || field.value.trim() === "") return;
       var value = field.value.trim();
       var kind = field.dataset.kind;
@@ -169,7 +176,7 @@
     var submit = form.querySelector("button[type='submit']");
     if (submit && submit.disabled) return;
     if (submit) submit.disabled = true;
-    fetch(form.dataset.api, {
+    fetch(address, {
       method: "POST",
       credentials: "same-origin",
       headers: { "X-CSRF-Token": csrf, "Content-Type": "application/json", "Accept": "application/json" },
@@ -185,8 +192,9 @@
         if (flash) flash.remove();
         form.reset();
         if (result) {
-          var shown = form.dataset.done || (answer.user ? answer.user.login : "");
-          result.textContent = shown + (answer.password ? " · " + answer.password : "");
+          var shown = form.dataset.done || (answer.user ? answer.user.login : answer.name || "");
+          var secret = answer.password || answer.token;
+          result.textContent = shown + (secret ? " · " + secret : "");
           result.hidden = false;
         }
       });

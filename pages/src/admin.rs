@@ -161,6 +161,7 @@ struct AdminPage<'a> {
     search: AuditSearch,
     turnaround: Vec<Interval>,
     health: Vec<(String, i64)>,
+    sites: &'a [crate::SiteSummary],
 }
 
 impl AdminPage<'_> {
@@ -190,19 +191,21 @@ pub async fn page(
     visitor: Visitor,
     State(router): State<Arc<RouterService>>,
     State(outbox): State<Arc<Outbox>>,
+    State(settings): State<Arc<crate::Settings>>,
     search: Result<Query<AuditSearch>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let search = search.map(|Query(s)| s).unwrap_or_default();
-    match render(&visitor, &router, &outbox, search).await {
+    match render(&visitor, &router, &outbox, &settings.sites, search).await {
         Ok(response) => response,
         Err(e) => Refusal::Failed(e).into_response(),
     }
 }
 
-async fn render(
-    visitor: &Visitor,
+async fn render<'a>(
+    visitor: &'a Visitor,
     router: &RouterService,
     outbox: &Outbox,
+    sites: &'a [crate::SiteSummary],
     search: AuditSearch,
 ) -> Result<Response, ApiError> {
     let caller = &visitor.caller;
@@ -302,5 +305,6 @@ async fn render(
         search,
         turnaround,
         health,
+        sites,
     }))
 }

@@ -36,6 +36,11 @@ pub struct AdminText {
     pub health: &'static str,
     pub studies_count: &'static str,
     pub primary: &'static str,
+    pub networks: &'static str,
+    pub time_zone: &'static str,
+    pub new_token: &'static str,
+    pub token_name: &'static str,
+    pub token_days: &'static str,
     pub backup: &'static str,
 }
 
@@ -85,6 +90,11 @@ pub static FR: AdminText = AdminText {
     health: "État",
     studies_count: "examens",
     primary: "titulaire",
+    networks: "Réseaux autorisés",
+    time_zone: "Fuseau horaire",
+    new_token: "Nouveau jeton d'API (système hospitalier)",
+    token_name: "Nom du jeton",
+    token_days: "Expire dans (jours)",
     backup: "second",
 };
 
@@ -123,5 +133,10 @@ pub static EN: AdminText = AdminText {
     health: "Health",
     studies_count: "studies",
     primary: "primary",
+    networks: "Allowed networks",
+    time_zone: "Time zone",
+    new_token: "New API token (hospital system)",
+    token_name: "Token name",
+    token_days: "Expires in (days)",
     backup: "backup",
 };

@@ -45,6 +45,17 @@ pub struct Settings {
     /// The first administrator's password file: while it exists, the login
     /// page says where it is, and signing in with it asks for a new one.
     pub initial_password_file: PathBuf,
+    /// The configured sites, as the administration page lists them.
+    pub sites: Vec<SiteSummary>,
+}
+
+/// A site of the configuration, in words.
+#[derive(Debug, Clone)]
+pub struct SiteSummary {
+    pub name: String,
+    pub ae_titles: String,
+    pub networks: String,
+    pub time_zone: String,
 }
 
 pub fn routes<S>() -> axum::Router<S>
