@@ -354,11 +354,82 @@ impl Browser {
             .unwrap_or_else(|e| panic!("type in {css}: {e}"));
     }
 
+    async fn stack_ready(&self) {
+        self.wait_js(
+            "return document.getElementById('stage').dataset.ready || null",
+            json!("1"),
+        )
+        .await;
+    }
+
+    async fn report_status_is(&self, status: &str) {
+        self.wait_js(
+            "return document.getElementById('report').dataset.status",
+            json!(status),
+        )
+        .await;
+    }
+
+    /// Claims the study open in the reading room and fills the CT head
+    /// stroke template (M1 occlusion), until the draft is saved.
+    async fn claim_and_report_a_stroke(&self, conclusion: &str) {
+        self.click("#claim").await;
+        self.wait_count("#claim", 0).await;
+        self.wait_js(
+            "return document.querySelector(\"select[name='template-choice']\") !== null",
+            json!(true),
+        )
+        .await;
+        self.select("#report select[name='template-choice']", "ct-head-stroke")
+            .await;
+        self.wait_js(
+            "return document.querySelector(\"#report select[name='haemorrhage']\") !== null",
+            json!(true),
+        )
+        .await;
+        for (field, value) in [
+            ("acquisitions", "non-contrast CT + CT angiography"),
+            ("haemorrhage", "absent"),
+            ("early_ischaemia", "present"),
+            ("occlusion", "M1"),
+        ] {
+            self.select(&format!("#report select[name='{field}']"), value)
+                .await;
+        }
+        self.type_in("#report textarea[name='conclusion']", conclusion)
+            .await;
+        self.wait_js(
+            "return Number(document.body.dataset.draftSaves || 0) > 0",
+            json!(true),
+        )
+        .await;
+    }
+
+    async fn sign_final(&self, password: &str) {
+        self.fill("sign-password", password).await;
+        self.click("#sign-final").await;
+    }
+
     async fn close(mut self) {
         let _ = self.client.close().await;
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
+}
+
+/// The account of the radiologist on duty (dr-neuro) and an API token.
+fn dr_neuro(server: &TestServer) -> String {
+    server.user_token(
+        "rad",
+        &[
+            "--role",
+            "radiologist",
+            "--radiologist",
+            "dr-neuro",
+            "--name",
+            "Dr Neuro",
+        ],
+    )
 }
 
 fn worklist_uids(server: &TestServer, token: &str) -> Vec<Value> {
@@ -401,17 +472,7 @@ fn the_night_of_a_stroke_through_the_pages() {
             "Dr Urgences A",
         ],
     );
-    let rad = server.user_token(
-        "rad",
-        &[
-            "--role",
-            "radiologist",
-            "--radiologist",
-            "dr-neuro",
-            "--name",
-            "Dr Neuro",
-        ],
-    );
+    let rad = dr_neuro(&server);
     server.cli(
         &["user", "add", "boss", "--role", "admin", "--name", "Admin"],
         Some(&format!("{PASSWORD}\n")),
@@ -452,33 +513,24 @@ fn the_night_of_a_stroke_through_the_pages() {
         reader.shot("worklist").await;
         reader.click("#rows tr[data-priority='stat'] a").await;
         reader.wait_path("/studies/").await;
-        reader.wait_js("return document.getElementById('stage').dataset.ready || null", json!("1")).await;
+        reader.stack_ready().await;
         let stage = reader.client.find(Locator::Css("#stage")).await.expect("the stage");
         for _ in 0..9 {
             stage.send_keys("\u{E015}").await.expect("arrow down");
         }
         assert!(reader.text("#overlay-slice").await.starts_with("Coupe 10 / 20\n"));
         reader.click("button.preset[data-preset='stroke']").await;
-        reader.wait_js("return document.getElementById('stage').dataset.ready || null", json!("1")).await;
+        reader.stack_ready().await;
         assert_eq!(reader.text("#overlay-window").await, "W 40 / L 40");
 
         // Claimed, reported, signed.
-        reader.click("#claim").await;
-        reader.wait_count("#claim", 0).await;
-        reader.wait_js("return document.querySelector(\"select[name='template-choice']\") !== null", json!(true)).await;
-        reader.select("#report select[name='template-choice']", "ct-head-stroke").await;
-        reader.wait_js("return document.querySelector(\"#report select[name='haemorrhage']\") !== null", json!(true)).await;
-        reader.select("#report select[name='acquisitions']", "non-contrast CT + CT angiography").await;
-        reader.select("#report select[name='haemorrhage']", "absent").await;
-        reader.select("#report select[name='early_ischaemia']", "present").await;
-        reader.select("#report select[name='occlusion']", "M1").await;
-        reader.type_in("#report textarea[name='conclusion']", "Occlusion M1 gauche, ASPECTS 8, pas d'hémorragie.").await;
-        reader.wait_js("return Number(document.body.dataset.draftSaves || 0) > 0", json!(true)).await;
+        reader
+            .claim_and_report_a_stroke("Occlusion M1 gauche, ASPECTS 8, pas d'hémorragie.")
+            .await;
         reader.click("#issue-preliminary").await;
-        reader.wait_js("return document.getElementById('report').dataset.status", json!("preliminary")).await;
-        reader.fill("sign-password", PASSWORD).await;
-        reader.click("#sign-final").await;
-        reader.wait_js("return document.getElementById('report').dataset.status", json!("final")).await;
+        reader.report_status_is("preliminary").await;
+        reader.sign_final(PASSWORD).await;
+        reader.report_status_is("final").await;
 
         // The critical result, flagged from the reading room.
         reader.select("#critical select[name='category']", "1").await;
@@ -527,17 +579,7 @@ fn the_night_of_a_stroke_through_the_pages() {
 fn a_stroke_appears_live_on_the_radiologists_worklist() {
     let server = night_server(&Backend::Sqlite);
     let tech = server.user_token("tech-a", &["--role", "technician", "--site", "site-a"]);
-    let rad = server.user_token(
-        "rad",
-        &[
-            "--role",
-            "radiologist",
-            "--radiologist",
-            "dr-neuro",
-            "--name",
-            "Dr Neuro",
-        ],
-    );
+    let rad = dr_neuro(&server);
     runtime().block_on(async {
         let browser = Browser::open(&server, "fr-FR,fr").await;
         browser.goto("/worklist").await;
@@ -622,10 +664,7 @@ fn the_board_shows_its_site_only_and_acknowledges_critical_results(backend: &Bac
         ],
     );
     server.user_token("clin-b", &["--role", "clinician", "--site", "site-b"]);
-    let rad = server.user_token(
-        "rad",
-        &["--role", "radiologist", "--radiologist", "dr-neuro"],
-    );
+    let rad = dr_neuro(&server);
     let (status, body) = server.post_as(
         Some(&tech),
         "/api/forms",
@@ -740,17 +779,7 @@ const ME_STATUS: &str = "return fetch('/api/me').then(answer => answer.status)";
 fn a_radiologist_reads_and_signs_in_the_reading_room() {
     let server = night_server(&Backend::Sqlite);
     let tech = server.user_token("tech-a", &["--role", "technician", "--site", "site-a"]);
-    let rad = server.user_token(
-        "rad",
-        &[
-            "--role",
-            "radiologist",
-            "--radiologist",
-            "dr-neuro",
-            "--name",
-            "Dr Neuro",
-        ],
-    );
+    let rad = dr_neuro(&server);
     let (status, body) = server.post_as(
         Some(&tech),
         "/api/forms",
@@ -779,12 +808,7 @@ fn a_radiologist_reads_and_signs_in_the_reading_room() {
         browser.wait_path(&format!("/studies/{uid}")).await;
 
         // The images: every slice held, the first drawn, not black.
-        browser
-            .wait_js(
-                "return document.getElementById('stage').dataset.ready || null",
-                json!("1"),
-            )
-            .await;
+        browser.stack_ready().await;
         let overlay = browser.text("#overlay-slice").await;
         assert!(
             overlay.starts_with("Coupe 1 / 20\n") && overlay.ends_with(" mm"),
@@ -820,12 +844,7 @@ fn a_radiologist_reads_and_signs_in_the_reading_room() {
         );
         // A named window: the whole stack again, rendered at 40/40.
         browser.click("button.preset[data-preset='stroke']").await;
-        browser
-            .wait_js(
-                "return document.getElementById('stage').dataset.ready || null",
-                json!("1"),
-            )
-            .await;
+        browser.stack_ready().await;
         assert_eq!(browser.text("#overlay-window").await, "W 40 / L 40");
 
         // The request form, as filed.
@@ -837,32 +856,8 @@ fn a_radiologist_reads_and_signs_in_the_reading_room() {
         );
 
         // Claim, then the stroke template: autosaved, preliminary, final.
-        browser.click("#claim").await;
-        browser.wait_count("#claim", 0).await;
         browser
-            .wait_js(
-                "return document.querySelector(\"select[name='template-choice']\") !== null",
-                json!(true),
-            )
-            .await;
-        let choose = |name: &'static str, value: &'static str| {
-            let client = browser.client.clone();
-            async move {
-                client
-                    .find(Locator::Css(&format!("#report select[name='{name}']")))
-                    .await
-                    .unwrap_or_else(|e| panic!("{name}: {e}"))
-                    .select_by_value(value)
-                    .await
-                    .unwrap_or_else(|e| panic!("{name} = {value}: {e}"));
-            }
-        };
-        choose("template-choice", "ct-head-stroke").await;
-        browser
-            .wait_js(
-                "return document.querySelector(\"#report select[name='haemorrhage']\") !== null",
-                json!(true),
-            )
+            .claim_and_report_a_stroke("Occlusion M1 gauche, pas d'hémorragie.")
             .await;
         // The template in French; what is stored stays the template's.
         let report_panel = browser.text("#report").await;
@@ -871,35 +866,10 @@ fn a_radiologist_reads_and_signs_in_the_reading_room() {
                 && report_panel.contains("Résultats"),
             "{report_panel}"
         );
-        choose("acquisitions", "non-contrast CT + CT angiography").await;
-        choose("haemorrhage", "absent").await;
-        choose("early_ischaemia", "present").await;
-        choose("occlusion", "M1").await;
-        let conclusion = browser
-            .client
-            .find(Locator::Css("#report textarea[name='conclusion']"))
-            .await
-            .expect("the conclusion");
-        conclusion
-            .send_keys("Occlusion M1 gauche, pas d'hémorragie.")
-            .await
-            .expect("type the conclusion");
-        browser
-            .wait_js(
-                "return Number(document.body.dataset.draftSaves || 0) > 0",
-                json!(true),
-            )
-            .await;
         browser.click("#issue-preliminary").await;
-        browser
-            .wait_js(
-                "return document.getElementById('report').dataset.status",
-                json!("preliminary"),
-            )
-            .await;
+        browser.report_status_is("preliminary").await;
         // A wrong password: not signed, and the page says so.
-        browser.fill("sign-password", "not the password").await;
-        browser.click("#sign-final").await;
+        browser.sign_final("not the password").await;
         browser
             .wait_js(
                 "const s = document.getElementById('report-status'); \
@@ -913,14 +883,8 @@ fn a_radiologist_reads_and_signs_in_the_reading_room() {
                 .await,
             "preliminary"
         );
-        browser.fill("sign-password", PASSWORD).await;
-        browser.click("#sign-final").await;
-        browser
-            .wait_js(
-                "return document.getElementById('report').dataset.status",
-                json!("final"),
-            )
-            .await;
+        browser.sign_final(PASSWORD).await;
+        browser.report_status_is("final").await;
         let (status, report) = server.get_as(Some(&rad), &format!("/api/studies/{uid}/report"));
         assert_eq!(status, 200, "{report}");
         assert_eq!(report["status"], "final");
@@ -1102,10 +1066,7 @@ fn the_administrator_sees_the_rota_creates_an_account_and_searches_the_audit() {
 fn a_technician_files_a_request_form_from_the_page() {
     let server = night_server(&Backend::Sqlite);
     server.user_token("tech-a", &["--role", "technician", "--site", "site-a"]);
-    let rad = server.user_token(
-        "rad",
-        &["--role", "radiologist", "--radiologist", "dr-neuro"],
-    );
+    let rad = dr_neuro(&server);
     let onset = runtime().block_on(async {
         let browser = Browser::open(&server, "fr-FR,fr").await;
         browser.goto("/forms/new").await;
@@ -1174,10 +1135,7 @@ fn a_technician_files_a_request_form_from_the_page() {
 )]
 fn a_revoked_session_leads_back_to_the_login_page() {
     let server = night_server(&Backend::Sqlite);
-    server.user_token(
-        "rad",
-        &["--role", "radiologist", "--radiologist", "dr-neuro"],
-    );
+    dr_neuro(&server);
     runtime().block_on(async {
         let browser = Browser::open(&server, "fr-FR,fr").await;
         browser.goto("/").await;
@@ -1265,10 +1223,7 @@ fn the_first_administrator_chooses_a_password() {
 #[test]
 fn pages_refuse_other_sites_forms_and_redirect_without_a_session() {
     let server = night_server(&Backend::Sqlite);
-    server.user_token(
-        "rad",
-        &["--role", "radiologist", "--radiologist", "dr-neuro"],
-    );
+    dr_neuro(&server);
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
