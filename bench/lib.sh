@@ -75,3 +75,17 @@ median() { sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (
 
 # column N LINE...: the median of the Nth field of the lines.
 column() { local n=$1; shift; printf '%s\n' "$@" | awk -v n="$n" '{print $n}' | median; }
+
+# The 10 sites and 20 radiologists (each licensed for 5 sites) that
+# bench/worklist_data.sql refers to, as configuration tables on stdout.
+worklist_data_config() {
+    local s r k
+    for s in 0 1 2 3 4 5 6 7 8 9; do
+        printf '[[sites]]\nname = "site-%s"\nae_titles = ["SITE_%s"]\nallowed_networks = []\ntime_zone = "Europe/Paris"\n' "$s" "$s"
+    done
+    for r in $(seq 0 19); do
+        printf '[[radiologists]]\nid = "dr-%s"\nname = "Dr %s"\nsubspecialties = ["general", "neuro"]\nsites = [' "$r" "$r"
+        for k in 0 1 2 3 4; do printf '"site-%s",' $(((r + k) % 10)); done
+        printf ']\nmax_open_studies = 100\n'
+    done
+}

@@ -48,14 +48,7 @@ for ((r = 1; r <= runs; r++)); do
     {
         printf '[dicom]\nport = %s\n[http]\nbind = "127.0.0.1"\nport = %s\n' "$dicom" "$http"
         printf '[storage]\ndata_dir = "%s/data"\n[studies]\ndefault_quiet_period_secs = 1\n' "$dir"
-        for s in 0 1 2 3 4 5 6 7 8 9; do
-            printf '[[sites]]\nname = "site-%s"\nae_titles = ["SITE_%s"]\nallowed_networks = []\ntime_zone = "Europe/Paris"\n' "$s" "$s"
-        done
-        for d in $(seq 0 19); do
-            printf '[[radiologists]]\nid = "dr-%s"\nname = "Dr %s"\nsubspecialties = ["general", "neuro"]\nsites = [' "$d" "$d"
-            for k in 0 1 2 3 4; do printf '"site-%s",' $(((d + k) % 10)); done
-            printf ']\nmax_open_studies = 100\n'
-        done
+        worklist_data_config
     } >"$dir/telerad.toml"
     serve() {
         RUST_LOG=warn "$binary" serve --config "$dir/telerad.toml" >>"$dir/stdout" 2>>"$dir/log" &

@@ -64,14 +64,7 @@ port = $http
 data_dir = "$dir/data"
 $database_line
 TOML
-    for s in 0 1 2 3 4 5 6 7 8 9; do
-        printf '[[sites]]\nname = "site-%s"\nae_titles = ["SITE_%s"]\nallowed_networks = []\ntime_zone = "Europe/Paris"\n' "$s" "$s"
-    done
-    for r in $(seq 0 19); do
-        printf '[[radiologists]]\nid = "dr-%s"\nname = "Dr %s"\nsubspecialties = ["general", "neuro"]\nsites = [' "$r" "$r"
-        for k in 0 1 2 3 4; do printf '"site-%s",' $(((r + k) % 10)); done
-        printf ']\nmax_open_studies = 100\n'
-    done
+    worklist_data_config
 } >"$dir/telerad.toml"
 
 serve() {
