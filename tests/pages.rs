@@ -874,7 +874,7 @@ fn a_radiologist_reads_and_signs_in_the_reading_room() {
             .wait_js(
                 "const s = document.getElementById('report-status'); \
                  return s && s.className === 'error' ? s.textContent : null",
-                json!("wrong password: signing the report was not done"),
+                json!("Refusé (403) : wrong password: signing the report was not done"),
             )
             .await;
         assert_eq!(
@@ -976,8 +976,12 @@ fn the_administrator_sees_the_rota_creates_an_account_and_searches_the_audit() {
         browser.sign_in("boss", PASSWORD).await;
         browser.wait_path("/admin").await;
         let now = browser.text("#on-duty").await;
+        // Wednesday 03:00: Tuesday's night shift, said in French.
         assert!(
-            now.contains("Dr Neuro") && now.contains("rota.shifts[0]"),
+            now.contains("Dr Neuro")
+                && now.contains(
+                    "garde hebdomadaire du mar. 20:00–08:00 Europe/Paris (rota.shifts[0])"
+                ),
             "{now}"
         );
         assert_eq!(browser.count("#week .day").await, 7);
@@ -1054,6 +1058,106 @@ fn the_administrator_sees_the_rota_creates_an_account_and_searches_the_audit() {
             "{audit}"
         );
         assert!(audit.contains("token.create"), "{audit}");
+        browser.close().await;
+    });
+}
+
+/// A radiologist lands on their studies and the urgent ones nobody has:
+/// a routine study nobody has waits under the wider view. The
+/// administrator gives it to them from the reading room; refusals are
+/// worded in the page's language.
+#[test]
+#[cfg_attr(
+    not(telerad_chromium),
+    ignore = "Chromium or ChromeDriver is not installed"
+)]
+fn the_reader_lands_on_theirs_and_the_administrator_gives_a_study() {
+    let server = night_server(&Backend::Sqlite);
+    dr_neuro(&server);
+    server.cli(
+        &["user", "add", "boss", "--role", "admin"],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    let admin = server.admin_token();
+    // No form: general and routine, and nobody of that subspecialty on duty.
+    let routine = study("P-ROUTINE");
+    storescu_push(&server, &routine, "SITE_A");
+    let uid = routine.study_instance_uid.clone();
+    eventually(
+        "the routine study classified",
+        Duration::from_secs(30),
+        || {
+            let items = worklist_uids(&server, &admin);
+            items
+                .iter()
+                .any(|i| i["study_instance_uid"] == uid.as_str() && i["state"] == "unassigned")
+                .then_some(())
+        },
+    );
+    runtime().block_on(async {
+        let browser = Browser::open(&server, "fr-FR,fr").await;
+        browser.goto("/worklist").await;
+        browser.sign_in("rad", PASSWORD).await;
+        browser.wait_path("/worklist").await;
+        assert_eq!(browser.text("#rows tr.empty").await, "Rien à afficher.");
+        assert_eq!(
+            browser
+                .js("return document.querySelector(\"input[name='mine_or_urgent']\").checked")
+                .await,
+            true
+        );
+        browser.click("input[name='mine_or_urgent']").await;
+        browser.click("form.filters button[type='submit']").await;
+        browser.wait_path("/worklist?status=open").await;
+        browser.wait_count("#rows tr[data-uid]", 1).await;
+        assert!(browser.text("#rows").await.contains("P-ROUTINE"));
+        // The live region keeps the chosen view when it reloads.
+        assert!(
+            browser
+                .js("return document.getElementById('rows').dataset.src")
+                .await
+                .as_str()
+                .is_some_and(|src| !src.contains("mine_or_urgent")),
+        );
+        browser.click("button[data-post='/api/logout']").await;
+        browser.wait_path("/login").await;
+
+        browser.goto(&format!("/studies/{uid}")).await;
+        browser.sign_in("boss", PASSWORD).await;
+        browser.wait_path(&format!("/studies/{uid}")).await;
+        assert_eq!(
+            browser
+                .js("return window.teleradRefusal(409, {error: 'the final report is signed'})")
+                .await,
+            "Refusé dans l'état actuel de l'examen (409) : the final report is signed"
+        );
+        browser
+            .select("#assign select[name='radiologist']", "dr-neuro")
+            .await;
+        browser.js("window.beforeAssign = 1; return null").await;
+        browser.click("#assign button[type='submit']").await;
+        // The page comes back (a new document) with the reader named.
+        browser
+            .wait_js(
+                "return window.beforeAssign === undefined && document.readyState === 'complete'",
+                json!(true),
+            )
+            .await;
+        assert!(browser.text(".study-head").await.contains("Dr Neuro"));
+        let (status, view) = server.get_as(Some(&admin), &format!("/api/studies/{uid}"));
+        assert_eq!(status, 200, "{view}");
+        assert_eq!(
+            view["assignment"]["radiologist"]["id"], "dr-neuro",
+            "{view}"
+        );
+        browser.click("button[data-post='/api/logout']").await;
+        browser.wait_path("/login").await;
+
+        browser.goto("/worklist").await;
+        browser.sign_in("rad", PASSWORD).await;
+        browser.wait_path("/worklist").await;
+        browser.wait_count("#rows tr[data-uid]", 1).await;
+        assert!(browser.text("#rows").await.contains("P-ROUTINE"));
         browser.close().await;
     });
 }

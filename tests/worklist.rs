@@ -51,6 +51,12 @@ name = "stroke-request"
 stroke = true
 subspecialty = "neuro"
 priority = "stat"
+
+[[rules]]
+name = "urgent-request"
+urgency = "urgent"
+subspecialty = "general"
+priority = "urgent"
 "#;
 
 fn form(patient: &str, urgency: &str) -> Value {
@@ -191,6 +197,27 @@ fn the_worklist_is_sorted_filtered_and_paged(backend: &Backend) {
         uids(&list(&rad, "?mine=true")),
         [stroke.study_instance_uid.as_str()]
     );
+    // A reader's landing view: theirs, and the urgent ones nobody has
+    // (the routine study without a form waits for the whole list).
+    let priorities: Vec<(String, String)> = items
+        .iter()
+        .map(|i| {
+            let text = |v: &Value| v.as_str().unwrap_or("").to_string();
+            (text(&i["study_instance_uid"]), text(&i["priority"]))
+        })
+        .collect();
+    assert!(
+        priorities.contains(&(urgent.study_instance_uid.clone(), "urgent".into())),
+        "{priorities:?}"
+    );
+    assert_eq!(
+        uids(&list(&rad, "?mine_or_urgent=true")),
+        [
+            stroke.study_instance_uid.as_str(),
+            urgent.study_instance_uid.as_str()
+        ]
+    );
+    assert_eq!(uids(&list(&rad, "")).len(), 3);
     let waiting = uids(&list(&admin, "?unassigned=true"));
     assert_eq!(waiting.len(), 2, "{waiting:?}");
     assert!(!waiting.contains(&stroke.study_instance_uid));
@@ -220,6 +247,7 @@ fn the_worklist_is_sorted_filtered_and_paged(backend: &Backend) {
         (&admin, "?status=finished", "status"),
         (&admin, "?priority=asap", "priority"),
         (&clin_a, "?mine=true", "mine"),
+        (&clin_a, "?mine_or_urgent=true", "mine_or_urgent"),
         (&admin, "?cursor=1.2", "cursor"),
         (&admin, "?limit=0", "limit"),
         (&admin, "?colour=red", "colour"),

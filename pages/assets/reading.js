@@ -47,7 +47,7 @@
         var json = null;
         try { json = text ? JSON.parse(text) : null; } catch (e) { json = null; }
         if (!response.ok) {
-          var error = new Error(json && json.error ? json.error : String(response.status));
+          var error = new Error(window.teleradRefusal(response.status, json || {}));
           error.status = response.status;
           throw error;
         }

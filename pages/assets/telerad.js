@@ -117,6 +117,17 @@
       });
   }
 
+  // A refusal in the page's language, then the API's own words.
+  var KINDS = { 400: "Input", 413: "Input", 422: "Input", 403: "Forbidden", 404: "Missing",
+    409: "State", 429: "Busy", 503: "Busy" };
+  function refusal(status, answer) {
+    var d = document.body.dataset;
+    var lead = d["failed" + (KINDS[status] || "")] || d.failed || "";
+    return lead + " (" + status + ")" + (answer.error ? " : " + answer.error : "");
+  }
+  // reading.js words its refusals the same way (it runs after this file).
+  window.teleradRefusal = refusal;
+
   function post(button) {
     if (button.disabled) return;
     button.disabled = true;
@@ -128,7 +139,7 @@
       if (response.status === 401) { signIn(); return; }
       if (!response.ok) {
         return response.json().catch(function () { return {}; }).then(function (answer) {
-          say((body.dataset.failed || "") + ": " + (answer.error || response.status));
+          say(refusal(response.status, answer));
           button.disabled = false;
         });
       }
@@ -185,7 +196,12 @@
       if (response.status === 401) { signIn(); return null; }
       return response.json().catch(function () { return {}; }).then(function (answer) {
         if (!response.ok) {
-          say((document.body.dataset.failed || "") + ": " + (answer.error || response.status));
+          say(refusal(response.status, answer));
+          return;
+        }
+        if (form.dataset.then) {
+          leaving = true;
+          window.location.href = form.dataset.then;
           return;
         }
         var flash = document.getElementById("flash");

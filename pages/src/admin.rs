@@ -18,7 +18,7 @@ use serde::Deserialize;
 use std::sync::Arc;
 use telerad_access::Action;
 use telerad_http::ApiError;
-use telerad_router::rota::Rota;
+use telerad_router::rota::{DutySource, Rota};
 use telerad_router::service::Router as RouterService;
 use telerad_store::accounts::{self, User};
 use telerad_store::audit::{self, AuditQuery, StoredRecord};
@@ -30,6 +30,40 @@ pub struct OnDuty {
     pub subspecialty: String,
     pub until: String,
     pub why: String,
+}
+
+/// Where a duty comes from, in the page's language, with the
+/// configuration keys an administrator edits.
+fn why(source: &DutySource, t: &Text, router: &RouterService) -> String {
+    let day = |weekday: jiff::civil::Weekday| {
+        t.weekdays[usize::from(weekday.to_monday_zero_offset().unsigned_abs())]
+    };
+    let a = &t.admin;
+    match source {
+        DutySource::Weekly {
+            weekday,
+            times,
+            key,
+        } => {
+            format!("{} {} {times} ({key})", a.weekly_shift, day(*weekday))
+        }
+        DutySource::Swapped {
+            weekday,
+            times,
+            key,
+            of,
+            period,
+            swap_key,
+        } => format!(
+            "{} {} {times} ({key}) {} {}, {} {period} ({swap_key})",
+            a.weekly_shift,
+            day(*weekday),
+            a.shift_of,
+            router.name_of(of),
+            a.taken_by_swap
+        ),
+        DutySource::Extra { period, key } => format!("{} {period} ({key})", a.extra_duty),
+    }
 }
 
 pub struct Block {
@@ -280,7 +314,7 @@ async fn render<'a>(
             role: t.admin.role(d.role.as_str()),
             subspecialty: d.subspecialty.clone(),
             until: local(d.ends),
-            why: d.why.clone(),
+            why: why(&d.source, t, router),
         })
         .collect();
     let today = now_at.to_zoned(zone.clone()).date();

@@ -67,6 +67,9 @@ struct ReadingPage<'a> {
     mine: bool,
     may_claim: bool,
     writes_reports: bool,
+    /// Whom the study may be given to (id, name), for those who assign;
+    /// empty for everyone else.
+    assignable: Vec<(String, String)>,
     series: Vec<Series>,
     history: Vec<Step>,
     /// What the script shows, in the page's language.
@@ -128,6 +131,19 @@ async fn render(
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     let user = &caller.principal().user;
     let radiologist = user.radiologist_id.as_deref();
+    // The policy decides who assigns; asked without `allow`, so that not
+    // offering the form is not audited as a refusal.
+    let assigns = telerad_access::policy::decide(caller.principal(), Action::AssignStudy).is_ok();
+    // Once the final report is signed, the API refuses with its reason.
+    let assignable = if assigns {
+        router
+            .readers_licensed_for(&study.site)
+            .into_iter()
+            .map(|(id, name)| (id.to_string(), name.to_string()))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let name_of = |id: &str| router.reader_name(id).unwrap_or(id).to_string();
     let now = caller.now();
     let (priority, state, reader, report_due, mine) = match &assignment {
@@ -187,6 +203,7 @@ async fn render(
         mine,
         may_claim: radiologist.is_some() && state != "acknowledged" && !state.is_empty(),
         writes_reports: user.role == Role::Radiologist,
+        assignable,
         series: series
             .into_iter()
             .map(|s| Series {

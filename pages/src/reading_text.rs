@@ -38,6 +38,8 @@ pub struct ReadingText {
     pub waiting: &'static str,
     pub claim_first: &'static str,
     pub second_opinion: &'static str,
+    pub assign_to: &'static str,
+    pub assign: &'static str,
     pub question: &'static str,
     pub opinion_asked: &'static str,
     /// An issued version's kind: preliminary, final, addendum.
@@ -100,6 +102,8 @@ pub static FR: ReadingText = ReadingText {
     waiting: "en attente d'accusé de réception",
     claim_first: "Prenez l'examen pour rédiger le compte rendu.",
     second_opinion: "Demander un second avis (téléexpertise)",
+    assign_to: "Confier à",
+    assign: "Confier",
     question: "Question",
     opinion_asked: "Second avis demandé",
     kinds: [
@@ -171,6 +175,8 @@ pub static EN: ReadingText = ReadingText {
     waiting: "waiting for acknowledgement",
     claim_first: "Claim the study to write its report.",
     second_opinion: "Ask a second opinion",
+    assign_to: "Give to",
+    assign: "Give",
     question: "Question",
     opinion_asked: "Second opinion asked",
     kinds: [

@@ -1,8 +1,9 @@
 //! The radiologist's worklist (`/worklist`): the worklist API's view under
 //! the same filters, most urgent first, each row with its priority colour,
 //! the report deadline and for a stroke the thrombolysis window ticking,
-//! the form, new images and the report. A radiologist lands on "mine and
-//! the unassigned of my sites" (their scope with no filter). The rows
+//! the form, new images and the report. A radiologist lands on their own
+//! studies and the unclaimed STAT and urgent ones of their sites
+//! (`mine_or_urgent`); the filters widen it to their whole scope. The rows
 //! alone (`/worklist/rows`) are what the page's script fetches again when
 //! the event stream says something changed.
 
@@ -12,7 +13,7 @@ use crate::visitor::Visitor;
 use crate::{html, url};
 use askama::Template;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{Query, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
@@ -127,6 +128,7 @@ fn query_of(filters: &Filters, cursor: Option<&str>) -> String {
     }
     for (name, on) in [
         ("mine", filters.mine),
+        ("mine_or_urgent", filters.mine_or_urgent),
         ("unassigned", filters.unassigned),
         ("escalated", filters.escalated),
         ("form_missing", filters.form_missing),
@@ -138,6 +140,11 @@ fn query_of(filters: &Filters, cursor: Option<&str>) -> String {
     }
     if let Some(cursor) = cursor {
         pairs.push(("cursor", cursor.to_string()));
+    }
+    // An empty query is the landing view: a view chosen in the form
+    // must not turn into it when the rows are fetched again.
+    if pairs.is_empty() {
+        pairs.push(("status", "open".into()));
     }
     pairs
         .iter()
@@ -167,16 +174,20 @@ async fn read(
     visitor: &Visitor,
     router: &RouterService,
     query: Result<Query<Filters>, QueryRejection>,
+    landing: bool,
 ) -> Result<(Filters, Vec<Row>, Option<String>), Response> {
     let t = visitor.lang.text();
     let Query(filters) = query
         .map_err(|e| crate::plain_page(StatusCode::BAD_REQUEST, &e.body_text()).into_response())?;
-    let filters = cleaned(filters);
+    let mut filters = cleaned(filters);
+    let radiologist = visitor.caller.principal().user.radiologist_id.as_deref();
+    if landing && radiologist.is_some() {
+        filters.mine_or_urgent = true;
+    }
     let (items, _, next) = queue::read(&visitor.caller, router, &filters)
         .await
         .map_err(|e| crate::visitor::Refusal::Failed(e).into_response())?;
     let now = visitor.caller.now();
-    let radiologist = visitor.caller.principal().user.radiologist_id.as_deref();
     let rows = items
         .into_iter()
         .map(|item| row(item, t, now, radiologist))
@@ -188,9 +199,11 @@ async fn read(
 pub async fn page(
     visitor: Visitor,
     State(router): State<Arc<RouterService>>,
+    RawQuery(raw): RawQuery,
     query: Result<Query<Filters>, QueryRejection>,
 ) -> Response {
-    let (filters, rows, next_url) = match read(&visitor, &router, query).await {
+    let landing = raw.is_none_or(|q| q.is_empty());
+    let (filters, rows, next_url) = match read(&visitor, &router, query, landing).await {
         Ok(read) => read,
         Err(response) => return response,
     };
@@ -215,9 +228,11 @@ pub async fn page(
 pub async fn rows(
     visitor: Visitor,
     State(router): State<Arc<RouterService>>,
+    RawQuery(raw): RawQuery,
     query: Result<Query<Filters>, QueryRejection>,
 ) -> Response {
-    match read(&visitor, &router, query).await {
+    let landing = raw.is_none_or(|q| q.is_empty());
+    match read(&visitor, &router, query, landing).await {
         Ok((_, rows, next_url)) => html(&WorklistRows {
             t: visitor.lang.text(),
             rows,

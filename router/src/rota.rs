@@ -38,6 +38,33 @@ pub struct Duty {
     /// Where the duty comes from, in words, with the configuration key:
     /// "weekly shift mon 20:00–08:00 Europe/Paris (rota.shifts[0])".
     pub why: String,
+    /// The same, in parts, for those who word it in another language.
+    #[serde(skip)]
+    pub source: DutySource,
+}
+
+/// Where a duty comes from, in parts: [`Duty::why`] is its English.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DutySource {
+    /// A weekly shift on `weekday`; `times` is "20:00–08:00 Europe/Paris",
+    /// `key` "rota.shifts[0]".
+    Weekly {
+        weekday: jiff::civil::Weekday,
+        times: String,
+        key: String,
+    },
+    /// `of`'s weekly shift, taken by a swap over `period`
+    /// ("2026-12-24T18:00–2026-12-26T08:00", `swap_key`).
+    Swapped {
+        weekday: jiff::civil::Weekday,
+        times: String,
+        key: String,
+        of: String,
+        period: String,
+        swap_key: String,
+    },
+    /// An extra duty over `period`, `key` "rota.overrides[2]".
+    Extra { period: String, key: String },
 }
 
 /// The configuration's rota could not be read. [`Config`] validation
@@ -66,8 +93,10 @@ struct WeeklyShift {
     start: Time,
     end: Time,
     zone: TimeZone,
-    /// "20:00–08:00 Europe/Paris (rota.shifts[0])", for [`Duty::why`].
-    hours: String,
+    /// "20:00–08:00 Europe/Paris", for [`Duty::why`].
+    times: String,
+    /// "rota.shifts[0]".
+    key: String,
 }
 
 #[derive(Debug, Clone)]
@@ -79,6 +108,10 @@ struct DatedOverride {
     /// "override absence 2026-12-24T18:00–2026-12-26T08:00
     /// (rota.overrides[0])", for [`Duty::why`].
     label: String,
+    /// "2026-12-24T18:00–2026-12-26T08:00".
+    period: String,
+    /// "rota.overrides[0]".
+    key: String,
 }
 
 #[derive(Debug, Clone)]
@@ -127,7 +160,8 @@ impl Rota {
                 start,
                 end,
                 zone,
-                hours: format!("{}–{} {zone_name} ({path})", shift.start, shift.end),
+                times: format!("{}–{} {zone_name}", shift.start, shift.end),
+                key: path,
             });
         }
 
@@ -169,6 +203,8 @@ impl Rota {
                     entry.from,
                     entry.to
                 ),
+                period: format!("{}–{}", entry.from, entry.to),
+                key: path,
             });
         }
         Ok(Rota { shifts, overrides })
@@ -182,7 +218,12 @@ impl Rota {
             let Some((day, starts, ends)) = shift.occurrence_covering(at) else {
                 continue;
             };
-            let why = format!("weekly shift {} {}", day_name(day.weekday()), shift.hours);
+            let why = format!(
+                "weekly shift {} {} ({})",
+                day_name(day.weekday()),
+                shift.times,
+                shift.key
+            );
             // The first swap in the file wins if several cover `at`;
             // swaps are not chained (the one who takes a shift keeps it
             // even if they swapped their own shifts away).
@@ -205,6 +246,14 @@ impl Rota {
                         "{why}, of {}, taken by {}",
                         shift.radiologist_id, swap.label
                     ),
+                    source: DutySource::Swapped {
+                        weekday: day.weekday(),
+                        times: shift.times.clone(),
+                        key: shift.key.clone(),
+                        of: shift.radiologist_id.clone(),
+                        period: swap.period.clone(),
+                        swap_key: swap.key.clone(),
+                    },
                 },
                 None => {
                     // Swaps of this radiologist that do not cover `at`
@@ -220,6 +269,11 @@ impl Rota {
                         starts,
                         ends,
                         why,
+                        source: DutySource::Weekly {
+                            weekday: day.weekday(),
+                            times: shift.times.clone(),
+                            key: shift.key.clone(),
+                        },
                     }
                 }
             };
@@ -237,6 +291,10 @@ impl Rota {
                     starts: entry.from,
                     ends: entry.to,
                     why: entry.label.clone(),
+                    source: DutySource::Extra {
+                        period: entry.period.clone(),
+                        key: entry.key.clone(),
+                    },
                 });
             }
         }
@@ -411,6 +469,14 @@ mod tests {
             nguyen.why,
             "weekly shift sat 20:00–08:00 Europe/Paris (rota.shifts[3])"
         );
+        assert_eq!(
+            nguyen.source,
+            DutySource::Weekly {
+                weekday: Weekday::Saturday,
+                times: "20:00–08:00 Europe/Paris".into(),
+                key: "rota.shifts[3]".into(),
+            }
+        );
     }
 
     #[test]
@@ -546,6 +612,12 @@ mod tests {
             "{}",
             during[0].why
         );
+        assert!(
+            matches!(&during[0].source, DutySource::Swapped { of, swap_key, .. }
+                if of == "x" && swap_key.starts_with("rota.overrides[")),
+            "{:?}",
+            during[0].source
+        );
         let after = rota.on_duty(paris("2026-06-02T02:00"));
         assert_eq!(who(&after), [("x", Role::Primary, "neuro")]);
         assert_eq!(after[0].starts, paris("2026-06-02T02:00"));
@@ -586,7 +658,8 @@ mod tests {
             start: Time::constant(0, 15, 0, 0),
             end: Time::constant(1, 0, 0, 0),
             zone: zone.clone(),
-            hours: String::new(),
+            times: String::new(),
+            key: String::new(),
         };
         let sunday = jiff::civil::date(2026, 11, 1);
         let starts = zone

@@ -905,6 +905,19 @@ impl Router {
         self.readers.get(radiologist_id).map(|r| r.name.as_str())
     }
 
+    /// The radiologists licensed for `site` (id, name), by name: whom a
+    /// study of that site may be given to.
+    pub fn readers_licensed_for(&self, site: &str) -> Vec<(&str, &str)> {
+        let mut readers: Vec<(&str, &str)> = self
+            .readers
+            .iter()
+            .filter(|(_, r)| r.sites.iter().any(|s| s == site))
+            .map(|(id, r)| (id.as_str(), r.name.as_str()))
+            .collect();
+        readers.sort_by(|a, b| a.1.cmp(b.1).then(a.0.cmp(b.0)));
+        readers
+    }
+
     /// The time zone of a configured site.
     pub fn site_time_zone(&self, site: &str) -> Option<&jiff::tz::TimeZone> {
         self.time_zones.get(site)

@@ -93,6 +93,10 @@ pub struct WorklistQuery {
     pub subspecialty: Option<String>,
     /// Only this radiologist's studies ("mine").
     pub reader: Option<String>,
+    /// This radiologist's studies and the unclaimed STAT and urgent ones
+    /// (unassigned, or escalated and not acknowledged): a reader's
+    /// landing view.
+    pub reader_or_urgent: Option<String>,
     pub unassigned: bool,
     /// Only studies escalated at least once and not yet acknowledged.
     pub escalated: bool,
@@ -208,6 +212,13 @@ pub async fn page(
     if let Some(reader) = &query.reader {
         let p = filters.text(reader);
         filters.push(format!("a.radiologist_id = {p}"));
+    }
+    if let Some(reader) = &query.reader_or_urgent {
+        let p = filters.text(reader);
+        filters.push(format!(
+            "(a.radiologist_id = {p} OR (a.priority IN ('stat', 'urgent') \
+             AND (a.state = 'unassigned' OR (a.escalation_level > 0 AND a.state <> 'acknowledged'))))"
+        ));
     }
     if query.unassigned {
         filters.push("a.state = 'unassigned'".into());

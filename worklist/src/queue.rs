@@ -2,8 +2,8 @@
 //! the caller's scope, most urgent first (priority, then the report
 //! deadline), a page at a time. Filters: `status` (of the report: open by
 //! default, unreported, preliminary, signed, all), `priority`, `site`,
-//! `subspecialty`, `mine`, `unassigned`, `escalated`, `form_missing`,
-//! `new_images`. Each item carries what a reader decides on at a glance:
+//! `subspecialty`, `mine`, `mine_or_urgent`, `unassigned`, `escalated`,
+//! `form_missing`, `new_images`. Each item carries what a reader decides on at a glance:
 //! the deadline and the time left, for a stroke the time since onset and
 //! what is left of the thrombolysis window (4 h 30), whether the form is
 //! there, new images, and the report's status.
@@ -54,6 +54,12 @@ pub struct Filters {
     /// account only.
     #[serde(default)]
     pub mine: bool,
+    /// The studies assigned to the caller and the unclaimed STAT and
+    /// urgent ones of their sites (unassigned, or escalated and not yet
+    /// acknowledged): a reader's landing view; for a radiologist's
+    /// account only.
+    #[serde(default)]
+    pub mine_or_urgent: bool,
     /// Only the studies nobody is assigned.
     #[serde(default)]
     pub unassigned: bool,
@@ -229,6 +235,7 @@ async fn list(
             ("site", filters.site.as_deref()),
             ("subspecialty", filters.subspecialty.as_deref()),
             ("mine", yes(filters.mine)),
+            ("mine_or_urgent", yes(filters.mine_or_urgent)),
             ("unassigned", yes(filters.unassigned)),
             ("escalated", yes(filters.escalated)),
             ("form_missing", yes(filters.form_missing)),
@@ -265,15 +272,15 @@ pub async fn read(
             "priority {p:?}: expected stat, urgent or routine"
         )));
     }
-    let reader = match (filters.mine, &caller.principal().user.radiologist_id) {
-        (false, _) => None,
-        (true, Some(id)) => Some(id.clone()),
-        (true, None) => {
-            return Err(ApiError::BadRequest(
-                "mine: only a radiologist's account has studies of its own".into(),
-            ));
-        }
+    let own = |asked: bool, name: &str| match (asked, &caller.principal().user.radiologist_id) {
+        (false, _) => Ok(None),
+        (true, Some(id)) => Ok(Some(id.clone())),
+        (true, None) => Err(ApiError::BadRequest(format!(
+            "{name}: only a radiologist's account has studies of its own"
+        ))),
     };
+    let reader = own(filters.mine, "mine")?;
+    let reader_or_urgent = own(filters.mine_or_urgent, "mine_or_urgent")?;
     let limit = paging::limit(filters.limit)?;
     let after = match filters.cursor.as_deref() {
         Some(text) => Some(WorklistCursor::parse(text).ok_or_else(|| {
@@ -289,6 +296,7 @@ pub async fn read(
         site: filters.site.clone(),
         subspecialty: filters.subspecialty.clone(),
         reader,
+        reader_or_urgent,
         unassigned: filters.unassigned,
         escalated: filters.escalated,
         form_missing: filters.form_missing,

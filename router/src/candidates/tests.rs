@@ -14,6 +14,10 @@ fn duty(id: &str, role: Role, subspecialty: &str) -> Duty {
         starts: ts(),
         ends: ts(),
         why: "test shift".into(),
+        source: crate::rota::DutySource::Extra {
+            period: String::new(),
+            key: "test".into(),
+        },
     }
 }
 
