@@ -150,6 +150,33 @@ pub fn inspect(
     walk(BufReader::new(file), file_len, ts)
 }
 
+/// A small data set (a DIMSE-N or C-FIND data set, received in an
+/// uncompressed syntax) that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unreadable(pub String);
+
+/// Reads a small data set received in memory. It is walked first by
+/// [`inspect_bytes`], which checks every length against the bytes
+/// present, so parsing it cannot be made to allocate what a length claims.
+pub fn read_small(
+    data_set: &[u8],
+    transfer_syntax_uid: &str,
+) -> Result<dicom_object::InMemDicomObject, Unreadable> {
+    // Fewer bytes than one element header read as an empty data set.
+    if data_set.len() < 8 {
+        return Err(Unreadable(format!(
+            "{} bytes cannot hold an element",
+            data_set.len()
+        )));
+    }
+    inspect_bytes(data_set, transfer_syntax_uid, data_set.len() as u64)
+        .map_err(|e| Unreadable(e.to_string()))?;
+    let ts = transfer_syntax(transfer_syntax_uid).map_err(|e| Unreadable(e.to_string()))?;
+    dicom_object::InMemDicomObject::read_dataset_with_ts(data_set, ts)
+        .map_err(|e| Unreadable(e.to_string()))
+}
+
 /// [`inspect`] of a data set held in memory (no Part 10 header).
 pub fn inspect_bytes(
     data_set: &[u8],

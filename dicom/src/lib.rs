@@ -24,6 +24,8 @@
 //! - [`mpps`]: Modality Performed Procedure Step data sets, read and
 //!   merged, and the instances a step says it produced;
 //! - [`commitment`]: Storage Commitment requests read and reports written.
+//! - [`query`]: Query/Retrieve (C-FIND) identifiers read, and the
+//!   identifier of each match written.
 //!
 //! Decoding and rendering for the viewer are `telerad-viewer-api`'s (with
 //! dicom-pixeldata's codecs, and the JPEG-LS decoder held here).
@@ -42,6 +44,7 @@ pub mod jpegls;
 pub mod metadata;
 pub mod mpps;
 pub mod part10;
+pub mod query;
 pub mod sop_class;
 pub mod transcode;
 pub mod transfer_syntax;

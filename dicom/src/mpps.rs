@@ -10,9 +10,7 @@
 use crate::uid::{trim_uid, validate_uid};
 use dicom_core::Tag;
 use dicom_dictionary_std::tags;
-use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
 use dicom_object::InMemDicomObject;
-use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use std::collections::BTreeSet;
 
 /// Modality Performed Procedure Step SOP Class (PS3.4 F.7.1).
@@ -99,24 +97,9 @@ pub enum MppsError {
 }
 
 /// Reads a data set received on an MPPS presentation context (an
-/// uncompressed transfer syntax). It is walked first by
-/// [`crate::inspect::inspect_bytes`], which checks every length against
-/// the bytes present, so parsing it cannot be made to allocate what a
-/// length claims.
+/// uncompressed transfer syntax), through [`crate::inspect::read_small`].
 pub fn read(data_set: &[u8], transfer_syntax_uid: &str) -> Result<InMemDicomObject, MppsError> {
-    // Fewer bytes than one element header read as an empty data set.
-    if data_set.len() < 8 {
-        return Err(MppsError::Malformed(format!(
-            "{} bytes cannot hold an element",
-            data_set.len()
-        )));
-    }
-    crate::inspect::inspect_bytes(data_set, transfer_syntax_uid, data_set.len() as u64)
-        .map_err(|e| MppsError::Malformed(e.to_string()))?;
-    let ts = TransferSyntaxRegistry
-        .get(transfer_syntax_uid)
-        .ok_or_else(|| MppsError::Malformed(format!("transfer syntax {transfer_syntax_uid}")))?;
-    InMemDicomObject::read_dataset_with_ts(data_set, ts)
+    crate::inspect::read_small(data_set, transfer_syntax_uid)
         .map_err(|e| MppsError::Malformed(e.to_string()))
 }
 
@@ -250,6 +233,8 @@ mod tests {
     use super::*;
     use dicom_core::value::DataSetSequence;
     use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
+    use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
     const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
 

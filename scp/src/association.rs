@@ -17,6 +17,7 @@ use std::time::Duration;
 use telerad_dicom::commitment::STORAGE_COMMITMENT_PUSH_MODEL;
 use telerad_dicom::mpps::MODALITY_PERFORMED_PROCEDURE_STEP;
 use telerad_dicom::part10::InstanceHeader;
+use telerad_dicom::query::STUDY_ROOT_FIND;
 use telerad_store::audit::{AuditRecord, Outcome};
 use telerad_store::{Archive, PendingInstance, StoreFailure, Stored};
 use tokio::sync::watch;
@@ -45,7 +46,8 @@ enum Receiving {
         context_id: u8,
         pending: Box<PendingInstance>,
     },
-    /// An N-CREATE or N-SET whose (small) data set is collected in memory.
+    /// An N-CREATE, N-SET or N-ACTION, or a C-FIND, whose (small) data set
+    /// is collected in memory.
     Normalized {
         command: Command,
         context_id: u8,
@@ -66,6 +68,8 @@ struct Association {
     peer: SocketAddr,
     calling_ae_title: String,
     site: String,
+    /// What this caller's queries may see.
+    scope: telerad_store::Scope,
     contexts: HashMap<u8, AcceptedContext>,
     ctx: Arc<AssociationContext>,
     read_buf: Vec<u8>,
@@ -143,10 +147,11 @@ pub async fn serve(
             Decision::Accept {
                 ac,
                 site,
+                scope,
                 contexts,
                 peer_max_pdu,
             } => {
-                if let Err(e) = pdu_io::write(&mut stream, &Pdu::AssociationAC(ac), &mut buf).await
+                if let Err(e) = pdu_io::write(&mut stream, &Pdu::AssociationAC(*ac), &mut buf).await
                 {
                     tracing::warn!("cannot answer the association request: {e}");
                     return;
@@ -159,6 +164,7 @@ pub async fn serve(
                     peer,
                     calling_ae_title: calling,
                     site,
+                    scope,
                     contexts,
                     ctx,
                     read_buf: buf,
@@ -515,6 +521,7 @@ impl Association {
                     self.answer_normalized(context_id, command, None).await
                 }
             }
+            dimse::C_FIND_RQ => self.begin_find(command, context_id).await,
             dimse::N_EVENT_REPORT_RSP => {
                 // The requester's answer to a storage commitment report.
                 if command.status == status::SUCCESS {
@@ -549,6 +556,51 @@ impl Association {
                     )
                     .await
                 }
+            }
+        }
+    }
+
+    /// A C-FIND on its Query/Retrieve context collects its identifier;
+    /// anything else is refused once its data set (if any) is read.
+    async fn begin_find(&mut self, command: Command, context_id: u8) -> Flow {
+        let on_its_context = self.contexts.get(&context_id).is_some_and(|c| {
+            c.abstract_syntax == STUDY_ROOT_FIND
+                && telerad_dicom::uid::trim_uid(&command.affected_sop_class_uid) == STUDY_ROOT_FIND
+        });
+        let refusal = if !on_its_context {
+            Some((
+                status::SOP_CLASS_NOT_SUPPORTED,
+                "only Study Root queries are answered here",
+            ))
+        } else if !command.has_data_set {
+            Some((
+                status::IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS,
+                "a C-FIND needs an identifier",
+            ))
+        } else {
+            None
+        };
+        match refusal {
+            None => {
+                self.receiving = Receiving::Normalized {
+                    command,
+                    context_id,
+                    data: Vec::new(),
+                };
+                Flow::Continue
+            }
+            Some((status, comment)) if command.has_data_set => {
+                self.receiving = Receiving::Refused {
+                    command,
+                    context_id,
+                    status,
+                    comment: comment.into(),
+                };
+                Flow::Continue
+            }
+            Some((status, comment)) => {
+                self.respond(context_id, &command, status, Some(comment))
+                    .await
             }
         }
     }
@@ -753,6 +805,14 @@ impl Association {
         if command.command_field == dimse::N_ACTION_RQ {
             self.answer_commitment(context_id, command, &transfer_syntax, data)
                 .await
+        } else if command.command_field == dimse::C_FIND_RQ {
+            self.answer_find(
+                context_id,
+                command,
+                &transfer_syntax,
+                data.unwrap_or_default(),
+            )
+            .await
         } else {
             self.answer_step(context_id, command, &transfer_syntax, data)
                 .await
@@ -835,41 +895,150 @@ impl Association {
             telerad_dicom::commitment::STORAGE_COMMITMENT_INSTANCE,
             event_type,
         );
-        let chunk = match self.peer_max_pdu {
-            0 => 64 * 1024,
-            n => (n as usize).clamp(1024, 1024 * 1024) - 6,
-        };
-        let sent = async {
-            pdu_io::write_pdata(
-                &mut self.stream,
-                context_id,
-                true,
-                true,
-                &command,
-                &mut self.write_buf,
-            )
-            .await?;
-            let count = data.chunks(chunk).count();
-            for (i, part) in data.chunks(chunk).enumerate() {
-                pdu_io::write_pdata(
-                    &mut self.stream,
-                    context_id,
-                    false,
-                    i + 1 == count,
-                    part,
-                    &mut self.write_buf,
-                )
-                .await?;
-            }
-            Ok::<(), PduError>(())
-        };
-        match sent.await {
+        match self.send_with_data(context_id, &command, data).await {
             Ok(()) => Flow::Continue,
             Err(e) => {
                 tracing::warn!(peer = %self.peer, "cannot send a storage commitment report: {e}");
                 Flow::Close
             }
         }
+    }
+
+    /// Sends a command and its data set, in PDUs the peer accepts.
+    async fn send_with_data(
+        &mut self,
+        context_id: u8,
+        command: &[u8],
+        data: &[u8],
+    ) -> Result<(), PduError> {
+        let chunk = match self.peer_max_pdu {
+            0 => 64 * 1024,
+            n => (n as usize).clamp(1024, 1024 * 1024) - 6,
+        };
+        pdu_io::write_pdata(
+            &mut self.stream,
+            context_id,
+            true,
+            true,
+            command,
+            &mut self.write_buf,
+        )
+        .await?;
+        let count = data.chunks(chunk).count();
+        for (i, part) in data.chunks(chunk).enumerate() {
+            pdu_io::write_pdata(
+                &mut self.stream,
+                context_id,
+                false,
+                i + 1 == count,
+                part,
+                &mut self.write_buf,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Answers a C-FIND: a pending response with each match's identifier,
+    /// then the final status; audited (what was asked, how many matched).
+    async fn answer_find(
+        &mut self,
+        context_id: u8,
+        command: Command,
+        transfer_syntax: &str,
+        data: &[u8],
+    ) -> Flow {
+        let query = match telerad_dicom::query::read(data, transfer_syntax)
+            .map_err(|e| e.to_string())
+            .and_then(|query| crate::find::search_of(&query).map(|search| (query, search)))
+        {
+            Ok(query) => query,
+            Err(why) => {
+                tracing::warn!("C-FIND refused: {why}");
+                return self
+                    .respond(
+                        context_id,
+                        &command,
+                        status::IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS,
+                        Some(&why),
+                    )
+                    .await;
+            }
+        };
+        let (query, search) = query;
+        let found = crate::find::run(
+            self.ctx.archive.index(),
+            &query,
+            &search,
+            &self.scope,
+            &self.ctx.policy.ae_title,
+        )
+        .await;
+        let found = match found {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::error!("C-FIND: the index could not be searched: {e}");
+                return self
+                    .respond(
+                        context_id,
+                        &command,
+                        status::UNABLE_TO_PROCESS,
+                        Some("the index could not be searched"),
+                    )
+                    .await;
+            }
+        };
+        let pending = dimse::pending_with_identifier(&command);
+        let mut sent = 0usize;
+        for identifier in &found.identifiers {
+            let bytes = match telerad_dicom::query::encode(identifier, transfer_syntax) {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    tracing::error!("C-FIND: a match could not be encoded: {e}");
+                    continue;
+                }
+            };
+            if let Err(e) = self.send_with_data(context_id, &pending, &bytes).await {
+                tracing::warn!(peer = %self.peer, "cannot send a C-FIND match: {e}");
+                return Flow::Close;
+            }
+            sent += 1;
+        }
+        let scope = match &self.scope {
+            telerad_store::Scope::Reader { radiologist, .. } => {
+                format!("radiologist {radiologist}")
+            }
+            _ => format!("site {}", self.site),
+        };
+        let (calling, site, peer) = (self.calling_ae_title.clone(), self.site.clone(), self.peer);
+        audit(&self.ctx, &calling, &site, peer, |record| {
+            record.action = "dicom.find".into();
+            record.object = "query".into();
+            record.detail = serde_json::json!({
+                "level": query.level.as_str(),
+                "matches": sent,
+                "truncated": found.truncated,
+                "scope": scope,
+            })
+            .to_string();
+        })
+        .await;
+        if found.truncated {
+            let comment = format!(
+                "more than {} matches: narrow the query",
+                crate::find::MAX_MATCHES
+            );
+            return self
+                .respond(
+                    context_id,
+                    &command,
+                    status::OUT_OF_RESOURCES,
+                    Some(&comment),
+                )
+                .await;
+        }
+        self.respond(context_id, &command, status::SUCCESS, None)
+            .await
     }
 
     /// Answers an N-CREATE or N-SET of a performed procedure step, and

@@ -13,6 +13,8 @@ pub const C_STORE_RSP: u16 = 0x8001;
 pub const C_ECHO_RQ: u16 = 0x0030;
 pub const C_ECHO_RSP: u16 = 0x8030;
 pub const C_CANCEL_RQ: u16 = 0x0FFF;
+/// Query/Retrieve's query (PS3.7 §9.3.2).
+pub const C_FIND_RQ: u16 = 0x0020;
 /// DIMSE-N operations of the Modality Performed Procedure Step service
 /// (PS3.7 §10.3.5, §10.3.3).
 pub const N_CREATE_RQ: u16 = 0x0140;
@@ -44,6 +46,14 @@ pub mod status {
     pub const MISSING_ATTRIBUTE: u16 = 0x0120;
     pub const RESOURCE_LIMITATION: u16 = 0x0213;
     pub const NO_SUCH_ACTION: u16 = 0x0123;
+    /// C-FIND: a match follows, more may come (PS3.4 C.4.1.1.4).
+    pub const PENDING: u16 = 0xFF00;
+    /// C-FIND: the identifier does not match the SOP class (PS3.4 C.4.1.1.4).
+    pub const IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS: u16 = 0xA900;
+    /// C-FIND: unable to process (PS3.4 C.4.1.1.4, Cxxx).
+    pub const UNABLE_TO_PROCESS: u16 = 0xC001;
+    /// C-FIND: matching ended by a C-CANCEL (PS3.4 C.4.1.1.4).
+    pub const CANCELLED: u16 = 0xFE00;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -403,6 +413,26 @@ pub fn event_report_rq(
 
 /// A response to `request` (command field = request's | 0x8000).
 pub fn response(request: &Command, status: u16, comment: Option<&str>) -> Vec<u8> {
+    response_with(request, status, comment, false)
+}
+
+/// A pending C-FIND response, whose identifier (a data set) follows.
+pub fn pending_with_identifier(request: &Command) -> Vec<u8> {
+    response_with(request, status::PENDING, None, true)
+}
+
+fn response_with(
+    request: &Command,
+    status: u16,
+    comment: Option<&str>,
+    data_set_follows: bool,
+) -> Vec<u8> {
+    // Any value but NO_DATA_SET says a data set follows (PS3.7 E.1-1).
+    let data_set_type = if data_set_follows {
+        0x0000
+    } else {
+        NO_DATA_SET
+    };
     let mut elements = vec![
         DataElement::new(
             tags::AFFECTED_SOP_CLASS_UID,
@@ -422,7 +452,7 @@ pub fn response(request: &Command, status: u16, comment: Option<&str>) -> Vec<u8
         DataElement::new(
             tags::COMMAND_DATA_SET_TYPE,
             VR::US,
-            PrimitiveValue::from(NO_DATA_SET),
+            PrimitiveValue::from(data_set_type),
         ),
         DataElement::new(tags::STATUS, VR::US, PrimitiveValue::from(status)),
     ];

@@ -1,7 +1,8 @@
 //! The DICOM network side of telerad: associations, DIMSE commands, the
 //! storage SCP (C-ECHO, C-STORE), the Modality Performed Procedure Step
 //! SCP (N-CREATE, N-SET), the Storage Commitment Push Model SCP (N-ACTION,
-//! N-EVENT-REPORT) and telerad's own SCU.
+//! N-EVENT-REPORT), the Study Root C-FIND SCP for workstations and sites,
+//! and telerad's own SCU.
 //!
 //! PDUs are encoded and decoded by `dicom-ul`; this crate owns what it does
 //! not: association policy (which AE titles, from where, which SOP classes),
@@ -12,6 +13,7 @@
 pub mod association;
 pub mod commitment;
 pub mod dimse;
+pub mod find;
 pub mod mpps;
 pub mod negotiation;
 pub mod pdu_io;

@@ -14,9 +14,11 @@ use telerad_config::Config;
 use telerad_dicom::commitment::STORAGE_COMMITMENT_PUSH_MODEL;
 use telerad_dicom::mpps::MODALITY_PERFORMED_PROCEDURE_STEP;
 use telerad_dicom::part10::{IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME};
+use telerad_dicom::query::STUDY_ROOT_FIND;
 use telerad_dicom::sop_class::{VERIFICATION, default_storage_sop_classes};
 use telerad_dicom::transfer_syntax::{self, EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN};
 use telerad_dicom::uid::trim_uid;
+use telerad_store::scope::Scope;
 
 /// The only application context of DICOM (PS3.7 §A.2.1).
 pub const DICOM_APPLICATION_CONTEXT: &str = "1.2.840.10008.3.1.1.1";
@@ -28,6 +30,50 @@ pub struct Policy {
     pub max_pdu_length: u32,
     pub storage_sop_classes: HashSet<String>,
     pub config: std::sync::Arc<Config>,
+    /// The radiologists' workstations, which may query (not store).
+    pub workstations: Vec<WorkstationCaller>,
+}
+
+/// A radiologist's workstation as a calling AE: its title, the addresses
+/// its host had when the server started, and whose it is.
+#[derive(Debug, Clone)]
+pub struct WorkstationCaller {
+    pub ae_title: String,
+    pub addresses: Vec<IpAddr>,
+    pub radiologist: String,
+    pub sites: Vec<String>,
+}
+
+impl WorkstationCaller {
+    fn of_config(config: &Config) -> Vec<WorkstationCaller> {
+        use std::net::ToSocketAddrs as _;
+        config
+            .radiologists
+            .iter()
+            .filter_map(|r| {
+                let ws = r.workstation.as_ref()?;
+                // Resolved once: negotiation must not wait on DNS, and a
+                // name that does not resolve admits nobody.
+                let addresses = (ws.host.as_str(), ws.port)
+                    .to_socket_addrs()
+                    .map(|found| found.map(|a| a.ip()).collect())
+                    .unwrap_or_else(|e| {
+                        tracing::warn!(
+                            radiologist = %r.id,
+                            "workstation host {:?} does not resolve ({e}): it cannot query",
+                            ws.host
+                        );
+                        Vec::new()
+                    });
+                Some(WorkstationCaller {
+                    ae_title: ws.ae_title.trim().to_string(),
+                    addresses,
+                    radiologist: r.id.clone(),
+                    sites: r.sites.clone(),
+                })
+            })
+            .collect()
+    }
 }
 
 impl Policy {
@@ -41,6 +87,7 @@ impl Policy {
             ae_title: config.dicom.ae_title.trim().to_string(),
             max_pdu_length: config.dicom.max_pdu_length,
             storage_sop_classes: classes.into_iter().collect(),
+            workstations: WorkstationCaller::of_config(&config),
             config,
         }
     }
@@ -57,8 +104,12 @@ pub struct AcceptedContext {
 #[derive(Debug)]
 pub enum Decision {
     Accept {
-        ac: AssociationAC,
+        ac: Box<AssociationAC>,
+        /// The calling site; empty for a workstation, which stores nothing.
         site: String,
+        /// What the caller's queries may see: its site, or for a
+        /// radiologist's workstation what the radiologist may read.
+        scope: Scope,
         contexts: HashMap<u8, AcceptedContext>,
         /// The peer's maximum P-DATA length; 0 means no limit (PS3.8 D.1.1).
         peer_max_pdu: u32,
@@ -145,12 +196,17 @@ pub fn negotiate(
         );
     }
     let Some(site) = policy.config.site_for_calling_ae(calling) else {
-        return reject(
-            AssociationRJSource::ServiceUser(
-                AssociationRJServiceUserReason::CallingAETitleNotRecognized,
+        return match policy.workstations.iter().find(|w| w.ae_title == calling) {
+            Some(workstation) => accept_workstation(rq, peer, workstation, policy),
+            None => reject(
+                AssociationRJSource::ServiceUser(
+                    AssociationRJServiceUserReason::CallingAETitleNotRecognized,
+                ),
+                format!(
+                    "calling AE title {calling:?} is not configured for any site or workstation"
+                ),
             ),
-            format!("calling AE title {calling:?} is not configured for any site"),
-        );
+        };
     };
     if !site.allows_address(peer) {
         return reject(
@@ -172,15 +228,70 @@ pub fn negotiate(
         );
     }
 
+    accept(
+        rq,
+        policy,
+        site.name.clone(),
+        Scope::site(&site.name),
+        |abstract_syntax| {
+            abstract_syntax == MODALITY_PERFORMED_PROCEDURE_STEP
+                || abstract_syntax == STORAGE_COMMITMENT_PUSH_MODEL
+                || abstract_syntax == STUDY_ROOT_FIND
+                || policy.storage_sop_classes.contains(abstract_syntax)
+        },
+    )
+}
+
+/// A radiologist's workstation, from its host only: it may verify and
+/// query what its radiologist may read, and store nothing.
+fn accept_workstation(
+    rq: &AssociationRQ,
+    peer: IpAddr,
+    workstation: &WorkstationCaller,
+    policy: &Policy,
+) -> Decision {
+    let same = |a: &IpAddr| *a == peer || a.to_canonical() == peer.to_canonical();
+    if !workstation.addresses.iter().any(same) {
+        return reject(
+            AssociationRJSource::ServiceUser(
+                AssociationRJServiceUserReason::CallingAETitleNotRecognized,
+            ),
+            format!(
+                "calling AE title {:?} is {}'s workstation, which is not at {peer}",
+                workstation.ae_title, workstation.radiologist
+            ),
+        );
+    }
+    accept(
+        rq,
+        policy,
+        String::new(),
+        Scope::Reader {
+            radiologist: workstation.radiologist.clone(),
+            sites: workstation.sites.clone(),
+        },
+        |abstract_syntax| abstract_syntax == STUDY_ROOT_FIND,
+    )
+}
+
+/// The association accepted, each proposed context accepted if
+/// Verification or `offered`, in a transfer syntax telerad reads.
+fn accept(
+    rq: &AssociationRQ,
+    policy: &Policy,
+    site: String,
+    scope: Scope,
+    offered: impl Fn(&str) -> bool,
+) -> Decision {
     let mut results = Vec::with_capacity(rq.presentation_contexts.len());
     let mut contexts = HashMap::new();
     for pc in &rq.presentation_contexts {
         let abstract_syntax = trim_uid(&pc.abstract_syntax);
+        // DIMSE-N data sets and C-FIND identifiers are read in memory.
         let normalized = abstract_syntax == MODALITY_PERFORMED_PROCEDURE_STEP
-            || abstract_syntax == STORAGE_COMMITMENT_PUSH_MODEL;
-        let known = abstract_syntax == VERIFICATION
-            || normalized
-            || policy.storage_sop_classes.contains(abstract_syntax);
+            || abstract_syntax == STORAGE_COMMITMENT_PUSH_MODEL
+            || abstract_syntax == STUDY_ROOT_FIND;
+        let known = abstract_syntax == VERIFICATION || offered(abstract_syntax);
         // The sender's order is its preference; the first one we can store
         // unchanged wins. The small data sets of a DIMSE-N service are
         // read in memory, in a little-endian uncompressed syntax.
@@ -238,7 +349,7 @@ pub fn negotiate(
         })
         .unwrap_or(0);
     Decision::Accept {
-        ac: AssociationAC {
+        ac: Box::new(AssociationAC {
             protocol_version: 1,
             calling_ae_title: rq.calling_ae_title.clone(),
             called_ae_title: rq.called_ae_title.clone(),
@@ -251,8 +362,9 @@ pub fn negotiate(
                     IMPLEMENTATION_VERSION_NAME.to_string(),
                 ),
             ],
-        },
-        site: site.name.clone(),
+        }),
+        site,
+        scope,
         contexts,
         peer_max_pdu,
     }
@@ -306,6 +418,61 @@ mod tests {
         };
         assert_eq!(contexts[&1].transfer_syntax, EXPLICIT_VR_LITTLE_ENDIAN);
         assert!(!contexts.contains_key(&3), "JPEG 2000 for an MPPS data set");
+    }
+
+    /// A radiologist's workstation may query, from its host only, and
+    /// store nothing; its queries see what its radiologist may read.
+    #[test]
+    fn a_workstation_queries_from_its_host_and_stores_nothing() {
+        let config = Config::example();
+        let policy = Policy::from_config(std::sync::Arc::new(config.clone()));
+        let owner = config
+            .radiologists
+            .iter()
+            .find(|r| {
+                r.workstation
+                    .as_ref()
+                    .is_some_and(|w| w.ae_title == "MARTIN_WS")
+            })
+            .expect("the example's workstation");
+        let mut rq = echo_request("MARTIN_WS");
+        rq.presentation_contexts.extend([
+            PresentationContextProposed {
+                id: 3,
+                abstract_syntax: STUDY_ROOT_FIND.into(),
+                transfer_syntaxes: vec![EXPLICIT_VR_LITTLE_ENDIAN.into()],
+            },
+            PresentationContextProposed {
+                id: 5,
+                abstract_syntax: "1.2.840.10008.5.1.4.1.1.2".into(),
+                transfer_syntaxes: vec![EXPLICIT_VR_LITTLE_ENDIAN.into()],
+            },
+        ]);
+        let Decision::Accept {
+            contexts,
+            scope,
+            site,
+            ..
+        } = negotiate(&rq, "127.0.0.1".parse().expect("an address"), None, &policy)
+        else {
+            panic!("refused");
+        };
+        assert_eq!(site, "");
+        assert_eq!(
+            scope,
+            Scope::Reader {
+                radiologist: owner.id.clone(),
+                sites: owner.sites.clone(),
+            }
+        );
+        let mut accepted: Vec<u8> = contexts.keys().copied().collect();
+        accepted.sort();
+        assert_eq!(accepted, [1, 3], "verification and C-FIND only");
+        let elsewhere = negotiate(&rq, "192.0.2.7".parse().expect("an address"), None, &policy);
+        assert!(
+            matches!(&elsewhere, Decision::Reject { why, .. } if why.contains("not at 192.0.2.7")),
+            "{elsewhere:?}"
+        );
     }
 
     /// The embedded example's catch-all AE titles (DCMTK's and telerad's

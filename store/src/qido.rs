@@ -38,6 +38,36 @@ pub struct DateRange {
     pub to: Option<String>,
 }
 
+impl DateRange {
+    /// A DA matching value (PS3.4 C.2.2.2.5): `YYYYMMDD`, or a range
+    /// `A-B`, `-B`, `A-`; `None` for anything else.
+    pub fn parse(value: &str) -> Option<DateRange> {
+        let date = |text: &str| -> Result<Option<String>, ()> {
+            let text = text.trim();
+            if text.is_empty() {
+                Ok(None)
+            } else if text.len() == 8 && text.bytes().all(|b| b.is_ascii_digit()) {
+                Ok(Some(text.to_string()))
+            } else {
+                Err(())
+            }
+        };
+        match value.split_once('-') {
+            None => {
+                let day = date(value).ok()?;
+                Some(DateRange {
+                    from: day.clone(),
+                    to: day,
+                })
+            }
+            Some((from, to)) => Some(DateRange {
+                from: date(from).ok()?,
+                to: date(to).ok()?,
+            }),
+        }
+    }
+}
+
 /// A study search.
 #[derive(Debug, Clone, Default)]
 pub struct StudySearch {

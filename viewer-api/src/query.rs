@@ -76,32 +76,11 @@ fn integer(key: &str, value: &str) -> Result<i64, ApiError> {
 
 /// A DA value or range: `YYYYMMDD`, `A-B`, `-B`, `A-`.
 fn date_range(key: &str, value: &str) -> Result<DateRange, ApiError> {
-    let date = |text: &str| -> Result<Option<String>, ApiError> {
-        let text = text.trim();
-        if text.is_empty() {
-            return Ok(None);
-        }
-        if text.len() == 8 && text.bytes().all(|b| b.is_ascii_digit()) {
-            Ok(Some(text.to_string()))
-        } else {
-            Err(ApiError::BadRequest(format!(
-                "{key} {value:?}: expected YYYYMMDD or a range YYYYMMDD-YYYYMMDD"
-            )))
-        }
-    };
-    match value.split_once('-') {
-        None => {
-            let day = date(value)?;
-            Ok(DateRange {
-                from: day.clone(),
-                to: day,
-            })
-        }
-        Some((from, to)) => Ok(DateRange {
-            from: date(from)?,
-            to: date(to)?,
-        }),
-    }
+    DateRange::parse(value).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "{key} {value:?}: expected YYYYMMDD or a range YYYYMMDD-YYYYMMDD"
+        ))
+    })
 }
 
 fn text(value: &str) -> Option<Text> {

@@ -1,0 +1,376 @@
+//! Workstations and sites query telerad over DIMSE (Study Root C-FIND,
+//! DICOM PS3.4 C.4.1), with DCMTK `findscu` as the peer. A site's AE sees
+//! its site's studies only; a radiologist's workstation sees what its
+//! radiologist may read (the study given to them, the pool of their
+//! sites), not a colleague's study nor another site's. Studies, series and
+//! images are matched on the keys workstations send (wildcards, dates,
+//! UIDs) and answered with the keys asked. Bad identifiers are refused with
+//! a status, unknown AE titles with an association rejection; each query
+//! is audited.
+
+mod common;
+
+use common::*;
+use dicom_dictionary_std::tags;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::time::Duration;
+use telerad_fixtures::SyntheticStudy;
+
+on_every_backend!(workstations_and_sites_query_within_their_scope);
+
+/// A Wednesday night in Paris: both radiologists are on duty.
+const NIGHT: &str = "2026-03-18T03:00:00+01:00";
+
+fn config(workstation_port: u16) -> String {
+    format!(
+        r#"
+[[radiologists]]
+id = "dr-neuro"
+name = "Dr Neuro"
+subspecialties = ["neuro"]
+sites = ["site-a"]
+max_open_studies = 10
+
+[radiologists.workstation]
+ae_title = "NEURO_WS"
+host = "127.0.0.1"
+port = {workstation_port}
+
+[[radiologists]]
+id = "dr-general"
+name = "Dr General"
+subspecialties = ["general"]
+sites = ["site-a", "site-b"]
+max_open_studies = 10
+
+[rota]
+time_zone = "Europe/Paris"
+
+[[rota.shifts]]
+radiologist = "dr-neuro"
+role = "primary"
+subspecialty = "neuro"
+days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+start = "20:00"
+end = "08:00"
+
+[[rota.shifts]]
+radiologist = "dr-general"
+role = "primary"
+subspecialty = "general"
+days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+start = "20:00"
+end = "08:00"
+
+[[rules]]
+name = "stroke-request"
+stroke = true
+subspecialty = "neuro"
+priority = "stat"
+"#
+    )
+}
+
+fn study(patient_name: &str, patient: &str, slices: usize) -> SyntheticStudy {
+    let mut study = SyntheticStudy::ct(slices);
+    study.patient_name = patient_name.into();
+    study.patient_id = patient.into();
+    study.accession_number = format!("ACC-{patient}");
+    study.study_date = "20260318".into();
+    study
+}
+
+/// What `findscu` answered: the identifiers of the matches (in order) and
+/// its output, which names the final status.
+struct Answer {
+    matches: Vec<dicom_object::DefaultDicomObject>,
+    output: String,
+    success: bool,
+}
+
+impl Answer {
+    fn values(&self, tag: dicom_core::Tag) -> Vec<String> {
+        self.matches
+            .iter()
+            .map(|m| {
+                m.element(tag)
+                    .ok()
+                    .and_then(|e| e.to_str().ok())
+                    .map(|v| v.trim_end_matches([' ', '\0']).to_string())
+                    .unwrap_or_else(|| "<absent>".into())
+            })
+            .collect()
+    }
+}
+
+fn findscu(server: &TestServer, calling: &str, keys: &[&str]) -> Answer {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let mut command = telerad_fixtures::dcmtk::command("findscu");
+    command.args(["-v", "-S", "-aet", calling, "-aec", SERVER_AE, "-X", "-od"]);
+    command.arg(dir.path());
+    for key in keys {
+        command.args(["-k", key]);
+    }
+    command.args(["127.0.0.1", &server.dicom_port.to_string()]);
+    let out = run(&mut command);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.path())
+        .expect("the output folder")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    files.sort();
+    Answer {
+        matches: files
+            .iter()
+            .map(|f| dicom_object::open_file(f).unwrap_or_else(|e| panic!("{f:?}: {e}")))
+            .collect(),
+        output: text(&out),
+        success: out.status.success(),
+    }
+}
+
+fn sorted(mut values: Vec<String>) -> Vec<String> {
+    values.sort();
+    values
+}
+
+fn workstations_and_sites_query_within_their_scope(backend: &Backend) {
+    let server = TestServer::start_with(
+        backend,
+        ServerOptions {
+            quiet_period_secs: 1,
+            extra_config: config(free_port()),
+            clock_start: Some(NIGHT.into()),
+            ..ServerOptions::default()
+        },
+    );
+    let tech = server.user_token("tech-a", &["--role", "technician", "--site", "site-a"]);
+    let admin = server.admin_token();
+    let stroke = study("DOE^JANE", "P-STROKE", 3);
+    let other = study("DUPONT^MARC", "P-OTHER", 2);
+    let far = study("DOE^JOHN", "P-FAR", 1);
+    let form = json!({
+        "patient_id": "P-STROKE",
+        "accession_number": "ACC-P-STROKE",
+        "study_date": "20260318",
+        "urgency": "stroke",
+        "symptom_onset": "2026-03-18T01:40:00+01:00",
+        "nihss": 12,
+        "clinical_question": "Thrombolysis?",
+        "requested_examination": "CT head stroke protocol",
+        "requesting_physician": "Dr Urgences",
+        "callback_number": "1234",
+    });
+    let (status, body) = server.post_as(Some(&tech), "/api/forms", &form.to_string());
+    assert_eq!(status, 201, "{body}");
+    storescu_push(&server, &stroke, "SITE_A");
+    storescu_push(&server, &other, "SITE_A");
+    storescu_push(&server, &far, "SITE_B");
+    let readers = eventually("the three studies given", Duration::from_secs(30), || {
+        let (status, page) = server.get_as(Some(&admin), "/api/worklist?status=all");
+        assert_eq!(status, 200, "{page}");
+        let items = page["items"].as_array().cloned().unwrap_or_default();
+        let readers: Vec<(String, String)> = items
+            .iter()
+            .map(|i| {
+                let text = |v: &Value| v.as_str().unwrap_or("").to_string();
+                (text(&i["patient"]["id"]), text(&i["reader"]["id"]))
+            })
+            .collect();
+        (readers.len() == 3 && readers.iter().all(|(_, r)| !r.is_empty())).then_some(readers)
+    });
+    assert!(
+        readers.contains(&("P-STROKE".into(), "dr-neuro".into()))
+            && readers.contains(&("P-OTHER".into(), "dr-general".into())),
+        "{readers:?}"
+    );
+
+    // A site's system: its studies, with the keys asked.
+    let study_keys = [
+        "QueryRetrieveLevel=STUDY",
+        "PatientName",
+        "PatientID",
+        "StudyInstanceUID",
+        "StudyDate",
+        "ModalitiesInStudy",
+        "NumberOfStudyRelatedInstances",
+        "InstitutionName",
+    ];
+    let site_a = findscu(&server, "SITE_A", &study_keys);
+    assert!(site_a.success, "{}", site_a.output);
+    assert_eq!(
+        sorted(site_a.values(tags::PATIENT_ID)),
+        ["P-OTHER", "P-STROKE"]
+    );
+    let stroke_answer = site_a
+        .matches
+        .iter()
+        .position(|m| {
+            m.element(tags::PATIENT_ID)
+                .ok()
+                .and_then(|e| e.to_str().ok())
+                .is_some_and(|v| v.trim() == "P-STROKE")
+        })
+        .expect("the stroke study answered");
+    let field = |tag| site_a.values(tag)[stroke_answer].clone();
+    assert_eq!(field(tags::STUDY_INSTANCE_UID), stroke.study_instance_uid);
+    assert_eq!(field(tags::PATIENT_NAME), "DOE^JANE");
+    assert_eq!(field(tags::MODALITIES_IN_STUDY), "CT");
+    assert_eq!(field(tags::NUMBER_OF_STUDY_RELATED_INSTANCES), "3");
+    assert_eq!(field(tags::STUDY_DATE), "20260318");
+    assert_eq!(
+        field(tags::INSTITUTION_NAME),
+        "",
+        "asked, not indexed: empty"
+    );
+    assert_eq!(field(tags::RETRIEVE_AE_TITLE), SERVER_AE);
+    assert_eq!(field(tags::QUERY_RETRIEVE_LEVEL), "STUDY");
+
+    // Matching: a name with a wildcard, a date range, a UID of another site.
+    let named = findscu(
+        &server,
+        "SITE_A",
+        &["QueryRetrieveLevel=STUDY", "PatientName=DOE*", "PatientID"],
+    );
+    assert_eq!(named.values(tags::PATIENT_ID), ["P-STROKE"]);
+    let dated = findscu(
+        &server,
+        "SITE_A",
+        &[
+            "QueryRetrieveLevel=STUDY",
+            "StudyDate=20260319-",
+            "PatientID",
+        ],
+    );
+    assert!(
+        dated.success && dated.matches.is_empty(),
+        "{}",
+        dated.output
+    );
+    let elsewhere = format!("StudyInstanceUID={}", far.study_instance_uid);
+    let hidden = findscu(
+        &server,
+        "SITE_A",
+        &["QueryRetrieveLevel=STUDY", &elsewhere, "PatientID"],
+    );
+    assert!(
+        hidden.success && hidden.matches.is_empty(),
+        "{}",
+        hidden.output
+    );
+    let site_b = findscu(
+        &server,
+        "SITE_B",
+        &["QueryRetrieveLevel=STUDY", "PatientID"],
+    );
+    assert_eq!(site_b.values(tags::PATIENT_ID), ["P-FAR"]);
+
+    // Down the hierarchy: the stroke study's series, then its images.
+    let of_study = format!("StudyInstanceUID={}", stroke.study_instance_uid);
+    let series = findscu(
+        &server,
+        "SITE_A",
+        &[
+            "QueryRetrieveLevel=SERIES",
+            &of_study,
+            "SeriesInstanceUID",
+            "Modality",
+            "NumberOfSeriesRelatedInstances",
+        ],
+    );
+    assert_eq!(
+        series.values(tags::SERIES_INSTANCE_UID),
+        [stroke.series_instance_uid.as_str()]
+    );
+    assert_eq!(series.values(tags::MODALITY), ["CT"]);
+    assert_eq!(
+        series.values(tags::NUMBER_OF_SERIES_RELATED_INSTANCES),
+        ["3"]
+    );
+    let of_series = format!("SeriesInstanceUID={}", stroke.series_instance_uid);
+    let images = findscu(
+        &server,
+        "SITE_A",
+        &[
+            "QueryRetrieveLevel=IMAGE",
+            &of_study,
+            &of_series,
+            "SOPInstanceUID",
+            "InstanceNumber",
+        ],
+    );
+    assert_eq!(
+        sorted(images.values(tags::SOP_INSTANCE_UID)),
+        sorted((0..3).map(|i| stroke.sop_instance_uid(i)).collect())
+    );
+
+    // Dr Neuro's workstation: the study given to them, not Dr General's,
+    // not another site's.
+    let workstation = findscu(
+        &server,
+        "NEURO_WS",
+        &["QueryRetrieveLevel=STUDY", "PatientID"],
+    );
+    assert!(workstation.success, "{}", workstation.output);
+    assert_eq!(workstation.values(tags::PATIENT_ID), ["P-STROKE"]);
+    let colleague = format!("StudyInstanceUID={}", other.study_instance_uid);
+    let colleagues = findscu(
+        &server,
+        "NEURO_WS",
+        &["QueryRetrieveLevel=SERIES", &colleague, "SeriesInstanceUID"],
+    );
+    assert!(colleagues.matches.is_empty(), "{}", colleagues.output);
+
+    // Refusals: a level Study Root does not have, a date that is not one,
+    // an AE title nobody configured.
+    for keys in [
+        &["QueryRetrieveLevel=PATIENT", "PatientID"][..],
+        &["QueryRetrieveLevel=STUDY", "StudyDate=yesterday"][..],
+    ] {
+        let refused = findscu(&server, "SITE_A", keys);
+        assert!(refused.matches.is_empty(), "{keys:?}: {}", refused.output);
+        assert!(
+            refused
+                .output
+                .contains("Final Find Response (Error: DataSetDoesNotMatchSOPClass)"),
+            "{keys:?}: {}",
+            refused.output
+        );
+    }
+    let stranger = findscu(
+        &server,
+        "STRANGER",
+        &["QueryRetrieveLevel=STUDY", "PatientID"],
+    );
+    assert!(!stranger.success, "{}", stranger.output);
+    assert!(stranger.matches.is_empty());
+
+    // Every query answered is in the audit trail, with its scope, level
+    // and count.
+    let finds = |actor: &str| -> Vec<Value> {
+        let (status, trail) = server.get_as(
+            Some(&admin),
+            &format!("/api/audit?user=dicom:{actor}&limit=1000"),
+        );
+        assert_eq!(status, 200, "{trail}");
+        trail["items"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter(|r| r["action"] == "dicom.find")
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let workstation_finds = finds("NEURO_WS");
+    assert_eq!(workstation_finds.len(), 2, "{workstation_finds:?}");
+    assert!(
+        workstation_finds
+            .iter()
+            .all(|r| r["detail"].to_string().contains("radiologist dr-neuro")),
+        "{workstation_finds:?}"
+    );
+    assert_eq!(finds("SITE_A").len(), 6);
+}
