@@ -125,12 +125,27 @@ pub async fn serve(
             }
         });
     }
+    // Deliveries to radiologists' workstations (the router's and the
+    // workstations' own C-MOVEs): the outbox lives in the
+    // index database; the forwarder sends as telerad's own AE title.
+    let outbox = Arc::new(
+        Outbox::new(
+            archive.index().database().clone(),
+            RetryPolicy {
+                base: config.forwarding.retry_base(),
+                max_delay: config.forwarding.retry_max_delay(),
+                max_attempts: config.forwarding.max_attempts,
+            },
+        )
+        .with_clock(archive.clock().clone()),
+    );
     let association_context = Arc::new(AssociationContext {
         policy: Policy::from_config(config.clone()),
         archive: archive.clone(),
         artim_timeout: Duration::from_secs(config.dicom.artim_timeout_secs),
         idle_timeout: Duration::from_secs(config.dicom.idle_timeout_secs),
         sites: Default::default(),
+        outbox: outbox.clone(),
     });
     let scp = Scp::sharing(
         dicom_listener,
@@ -158,19 +173,6 @@ pub async fn serve(
         archive.clone(),
         shutdown_rx.clone(),
     ));
-    // Deliveries to radiologists' workstations: the outbox lives in the
-    // index database; the forwarder sends as telerad's own AE title.
-    let outbox = Arc::new(
-        Outbox::new(
-            archive.index().database().clone(),
-            RetryPolicy {
-                base: config.forwarding.retry_base(),
-                max_delay: config.forwarding.retry_max_delay(),
-                max_attempts: config.forwarding.max_attempts,
-            },
-        )
-        .with_clock(archive.clock().clone()),
-    );
     let forwarder_task = tokio::spawn(telerad_forward::forwarder::run_forwarder(
         outbox.clone(),
         archive.clone(),

@@ -6,7 +6,9 @@
 //! images are matched on the keys workstations send (wildcards, dates,
 //! UIDs) and answered with the keys asked. Bad identifiers are refused with
 //! a status, unknown AE titles with an association rejection; each query
-//! is audited.
+//! is audited. The workstation then retrieves (C-MOVE, PS3.4 C.4.2, DCMTK
+//! `movescu`) studies, series and images into its own receiver (DCMTK
+//! `storescp`), and nothing it may not read or to anywhere else.
 
 mod common;
 
@@ -17,7 +19,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 use telerad_fixtures::SyntheticStudy;
 
-on_every_backend!(workstations_and_sites_query_within_their_scope);
+on_every_backend!(
+    workstations_and_sites_query_within_their_scope,
+    a_workstation_retrieves_what_it_may_read
+);
 
 /// A Wednesday night in Paris: both radiologists are on duty.
 const NIGHT: &str = "2026-03-18T03:00:00+01:00";
@@ -129,6 +134,23 @@ fn findscu(server: &TestServer, calling: &str, keys: &[&str]) -> Answer {
     }
 }
 
+/// (patient, reader) of the worklist, once its `n` studies are all given.
+fn readers(server: &TestServer, admin: &str, n: usize) -> Vec<(String, String)> {
+    eventually("the studies given", Duration::from_secs(30), || {
+        let (status, page) = server.get_as(Some(admin), "/api/worklist?status=all");
+        assert_eq!(status, 200, "{page}");
+        let items = page["items"].as_array().cloned().unwrap_or_default();
+        let readers: Vec<(String, String)> = items
+            .iter()
+            .map(|i| {
+                let text = |v: &Value| v.as_str().unwrap_or("").to_string();
+                (text(&i["patient"]["id"]), text(&i["reader"]["id"]))
+            })
+            .collect();
+        (readers.len() == n && readers.iter().all(|(_, r)| !r.is_empty())).then_some(readers)
+    })
+}
+
 fn sorted(mut values: Vec<String>) -> Vec<String> {
     values.sort();
     values
@@ -166,19 +188,7 @@ fn workstations_and_sites_query_within_their_scope(backend: &Backend) {
     storescu_push(&server, &stroke, "SITE_A");
     storescu_push(&server, &other, "SITE_A");
     storescu_push(&server, &far, "SITE_B");
-    let readers = eventually("the three studies given", Duration::from_secs(30), || {
-        let (status, page) = server.get_as(Some(&admin), "/api/worklist?status=all");
-        assert_eq!(status, 200, "{page}");
-        let items = page["items"].as_array().cloned().unwrap_or_default();
-        let readers: Vec<(String, String)> = items
-            .iter()
-            .map(|i| {
-                let text = |v: &Value| v.as_str().unwrap_or("").to_string();
-                (text(&i["patient"]["id"]), text(&i["reader"]["id"]))
-            })
-            .collect();
-        (readers.len() == 3 && readers.iter().all(|(_, r)| !r.is_empty())).then_some(readers)
-    });
+    let readers = readers(&server, &admin, 3);
     assert!(
         readers.contains(&("P-STROKE".into(), "dr-neuro".into()))
             && readers.contains(&("P-OTHER".into(), "dr-general".into())),
@@ -373,4 +383,168 @@ fn workstations_and_sites_query_within_their_scope(backend: &Backend) {
         "{workstation_finds:?}"
     );
     assert_eq!(finds("SITE_A").len(), 6);
+}
+
+/// An audit record's detail, as JSON.
+fn detail(record: &Value) -> Value {
+    match &record["detail"] {
+        Value::String(text) => serde_json::from_str(text).unwrap_or(Value::Null),
+        other => other.clone(),
+    }
+}
+
+/// What `movescu` said: whether it ended well, and its output (which
+/// names the final status).
+fn movescu(server: &TestServer, destination: &str, keys: &[&str]) -> (bool, String) {
+    let mut command = telerad_fixtures::dcmtk::command("movescu");
+    command.args([
+        "-v",
+        "-S",
+        "-aet",
+        "NEURO_WS",
+        "-aem",
+        destination,
+        "-aec",
+        SERVER_AE,
+    ]);
+    for key in keys {
+        command.args(["-k", key]);
+    }
+    command.args(["127.0.0.1", &server.dicom_port.to_string()]);
+    let out = run(&mut command);
+    (out.status.success(), text(&out))
+}
+
+fn a_workstation_retrieves_what_it_may_read(backend: &Backend) {
+    let workstation_port = free_port();
+    let workstation = Workstation::start("NEURO_WS", workstation_port);
+    let server = TestServer::start_with(
+        backend,
+        ServerOptions {
+            quiet_period_secs: 1,
+            extra_config: config(workstation_port),
+            clock_start: Some(NIGHT.into()),
+            ..ServerOptions::default()
+        },
+    );
+    let tech = server.user_token("tech-a", &["--role", "technician", "--site", "site-a"]);
+    let admin = server.admin_token();
+    let stroke = study("DOE^JANE", "P-STROKE", 3);
+    let other = study("DUPONT^MARC", "P-OTHER", 2);
+    let form = json!({
+        "patient_id": "P-STROKE",
+        "accession_number": "ACC-P-STROKE",
+        "study_date": "20260318",
+        "urgency": "stroke",
+        "symptom_onset": "2026-03-18T01:40:00+01:00",
+        "nihss": 12,
+        "clinical_question": "Thrombolysis?",
+        "requested_examination": "CT head stroke protocol",
+        "requesting_physician": "Dr Urgences",
+        "callback_number": "1234",
+    });
+    let (status, body) = server.post_as(Some(&tech), "/api/forms", &form.to_string());
+    assert_eq!(status, 201, "{body}");
+    storescu_push(&server, &stroke, "SITE_A");
+    storescu_push(&server, &other, "SITE_A");
+    assert!(readers(&server, &admin, 2).contains(&("P-OTHER".into(), "dr-general".into())));
+    // The router sends the stroke to Dr Neuro's workstation by itself.
+    workstation.wait_for(3, Duration::from_secs(30));
+    let received = |uid: &str| {
+        files_under(workstation.dir.path())
+            .iter()
+            .filter(|f| f.to_string_lossy().contains(uid))
+            .count()
+    };
+    let forget = || {
+        for file in files_under(workstation.dir.path()) {
+            std::fs::remove_file(&file).expect("the workstation loses its copy");
+        }
+    };
+    forget();
+
+    // The whole study again, asked by the workstation.
+    let of_study = format!("StudyInstanceUID={}", stroke.study_instance_uid);
+    let (ok, out) = movescu(
+        &server,
+        "NEURO_WS",
+        &["QueryRetrieveLevel=STUDY", &of_study],
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("Final Move Response (Success)"), "{out}");
+    // The final response comes once each image was acknowledged there.
+    assert_eq!(workstation.received(), 3, "{out}");
+    for i in 0..3 {
+        assert_eq!(received(&stroke.sop_instance_uid(i)), 1, "slice {i}");
+    }
+
+    // One image (the receiver keeps one file per instance: emptied first).
+    forget();
+    let of_series = format!("SeriesInstanceUID={}", stroke.series_instance_uid);
+    let one = format!("SOPInstanceUID={}", stroke.sop_instance_uid(1));
+    let (ok, out) = movescu(
+        &server,
+        "NEURO_WS",
+        &["QueryRetrieveLevel=IMAGE", &of_study, &of_series, &one],
+    );
+    assert!(ok && out.contains("Final Move Response (Success)"), "{out}");
+    assert_eq!(workstation.received(), 1, "{out}");
+    assert_eq!(received(&stroke.sop_instance_uid(1)), 1);
+
+    // Dr General's study is not Dr Neuro's to retrieve: nothing is sent.
+    let colleague = format!("StudyInstanceUID={}", other.study_instance_uid);
+    let (_, out) = movescu(
+        &server,
+        "NEURO_WS",
+        &["QueryRetrieveLevel=STUDY", &colleague],
+    );
+    assert!(out.contains("Final Move Response (Success)"), "{out}");
+    assert_eq!(workstation.received(), 1, "{out}");
+    // Elsewhere than its own receiver, or without naming what: refused.
+    let (_, out) = movescu(
+        &server,
+        "SOMEWHERE",
+        &["QueryRetrieveLevel=STUDY", &of_study],
+    );
+    assert!(out.contains("MoveDestinationUnknown"), "{out}");
+    let (_, out) = movescu(
+        &server,
+        "NEURO_WS",
+        &["QueryRetrieveLevel=STUDY", "PatientID=P-STROKE"],
+    );
+    assert!(out.contains("DataSetDoesNotMatchSOPClass"), "{out}");
+    assert_eq!(workstation.received(), 1);
+    // A site's system may query, not retrieve (no C-MOVE context for it).
+    let mut site = telerad_fixtures::dcmtk::command("movescu");
+    site.args([
+        "-v", "-S", "-aet", "SITE_A", "-aem", "NEURO_WS", "-aec", SERVER_AE,
+    ])
+    .args(["-k", "QueryRetrieveLevel=STUDY", "-k", &of_study])
+    .args(["127.0.0.1", &server.dicom_port.to_string()]);
+    let refused = text(&run(&mut site));
+    assert!(
+        refused.contains("No valid Presentation Context"),
+        "{refused}"
+    );
+    assert_eq!(workstation.received(), 1);
+
+    let (status, trail) = server.get_as(Some(&admin), "/api/audit?user=dicom:NEURO_WS&limit=1000");
+    assert_eq!(status, 200, "{trail}");
+    let moves: Vec<&Value> = trail["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter(|r| r["action"] == "dicom.move")
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(moves.len(), 3, "{moves:?}");
+    assert!(
+        moves
+            .iter()
+            .any(|r| r["study_uid"] == stroke.study_instance_uid.as_str()
+                && detail(r)["sent"] == 3),
+        "{moves:?}"
+    );
 }

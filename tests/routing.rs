@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 use telerad_fixtures::SyntheticStudy;
 
@@ -112,50 +112,6 @@ routine = {{ acknowledge_secs = 3600, preliminary_secs = 43200 }}
 chain = ["dr-general"]
 "#
     )
-}
-
-/// DCMTK's storescp as a radiologist's workstation.
-struct Workstation {
-    child: Child,
-    pub dir: tempfile::TempDir,
-}
-
-impl Workstation {
-    fn start(ae_title: &str, port: u16) -> Workstation {
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let child = telerad_fixtures::dcmtk::command("storescp")
-            .args(["-aet", ae_title, "-od"])
-            .arg(dir.path())
-            .arg(port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start storescp (is DCMTK installed?)");
-        Workstation { child, dir }
-    }
-
-    fn received(&self) -> usize {
-        files_under(self.dir.path()).len()
-    }
-
-    fn wait_for(&self, count: usize, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        while self.received() < count {
-            assert!(
-                Instant::now() < deadline,
-                "workstation got {} of {count} images",
-                self.received()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Workstation {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn push_study(server: &TestServer, study: &SyntheticStudy, calling: &str) {

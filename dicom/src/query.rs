@@ -1,5 +1,6 @@
 //! Query/Retrieve identifiers (PS3.4 Annex C): what a workstation asks in a
-//! C-FIND, and the identifier of each match it is answered with.
+//! C-FIND (or names in a C-MOVE), and the identifier of each match it is
+//! answered with.
 //!
 //! A request's identifier holds matching keys (a value to match) and return
 //! keys (an empty value: "tell me"); the answer carries every key asked,
@@ -14,6 +15,8 @@ use dicom_object::InMemDicomObject;
 
 /// Study Root Query/Retrieve Information Model – FIND (PS3.4 C.6.2.1).
 pub const STUDY_ROOT_FIND: &str = "1.2.840.10008.5.1.4.1.2.2.1";
+/// Study Root Query/Retrieve Information Model – MOVE (PS3.4 C.6.2.1).
+pub const STUDY_ROOT_MOVE: &str = "1.2.840.10008.5.1.4.1.2.2.2";
 
 /// Query/Retrieve Level (0008,0052) of the Study Root model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,7 +17,7 @@ use std::time::Duration;
 use telerad_dicom::commitment::STORAGE_COMMITMENT_PUSH_MODEL;
 use telerad_dicom::mpps::MODALITY_PERFORMED_PROCEDURE_STEP;
 use telerad_dicom::part10::InstanceHeader;
-use telerad_dicom::query::STUDY_ROOT_FIND;
+use telerad_dicom::query::{STUDY_ROOT_FIND, STUDY_ROOT_MOVE};
 use telerad_store::audit::{AuditRecord, Outcome};
 use telerad_store::{Archive, PendingInstance, StoreFailure, Stored};
 use tokio::sync::watch;
@@ -35,6 +35,8 @@ pub struct AssociationContext {
     pub idle_timeout: Duration,
     /// Open associations per site, for sites that complete on release.
     pub sites: crate::release::SiteAssociations,
+    /// Where C-MOVEs put their images, for the forwarder to send.
+    pub outbox: Arc<telerad_store::outbox::Outbox>,
 }
 
 /// What is being received on the association right now.
@@ -70,6 +72,8 @@ struct Association {
     site: String,
     /// What this caller's queries may see.
     scope: telerad_store::Scope,
+    /// Where its C-MOVEs send: a workstation's own receiver.
+    receiver: Option<telerad_store::outbox::Destination>,
     contexts: HashMap<u8, AcceptedContext>,
     ctx: Arc<AssociationContext>,
     read_buf: Vec<u8>,
@@ -148,6 +152,7 @@ pub async fn serve(
                 ac,
                 site,
                 scope,
+                receiver,
                 contexts,
                 peer_max_pdu,
             } => {
@@ -165,6 +170,7 @@ pub async fn serve(
                     calling_ae_title: calling,
                     site,
                     scope,
+                    receiver,
                     contexts,
                     ctx,
                     read_buf: buf,
@@ -521,7 +527,8 @@ impl Association {
                     self.answer_normalized(context_id, command, None).await
                 }
             }
-            dimse::C_FIND_RQ => self.begin_find(command, context_id).await,
+            dimse::C_FIND_RQ => self.begin_query(command, context_id, STUDY_ROOT_FIND).await,
+            dimse::C_MOVE_RQ => self.begin_query(command, context_id, STUDY_ROOT_MOVE).await,
             dimse::N_EVENT_REPORT_RSP => {
                 // The requester's answer to a storage commitment report.
                 if command.status == status::SUCCESS {
@@ -560,22 +567,23 @@ impl Association {
         }
     }
 
-    /// A C-FIND on its Query/Retrieve context collects its identifier;
-    /// anything else is refused once its data set (if any) is read.
-    async fn begin_find(&mut self, command: Command, context_id: u8) -> Flow {
+    /// A C-FIND or C-MOVE on its Query/Retrieve context (`sop_class`)
+    /// collects its identifier; anything else is refused once its data set
+    /// (if any) is read.
+    async fn begin_query(&mut self, command: Command, context_id: u8, sop_class: &str) -> Flow {
         let on_its_context = self.contexts.get(&context_id).is_some_and(|c| {
-            c.abstract_syntax == STUDY_ROOT_FIND
-                && telerad_dicom::uid::trim_uid(&command.affected_sop_class_uid) == STUDY_ROOT_FIND
+            c.abstract_syntax == sop_class
+                && telerad_dicom::uid::trim_uid(&command.affected_sop_class_uid) == sop_class
         });
         let refusal = if !on_its_context {
             Some((
                 status::SOP_CLASS_NOT_SUPPORTED,
-                "only Study Root queries are answered here",
+                "only the Study Root model is answered here, on its own context",
             ))
         } else if !command.has_data_set {
             Some((
                 status::IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS,
-                "a C-FIND needs an identifier",
+                "an identifier is needed",
             ))
         } else {
             None
@@ -813,6 +821,14 @@ impl Association {
                 data.unwrap_or_default(),
             )
             .await
+        } else if command.command_field == dimse::C_MOVE_RQ {
+            self.answer_move(
+                context_id,
+                command,
+                &transfer_syntax,
+                data.unwrap_or_default(),
+            )
+            .await
         } else {
             self.answer_step(context_id, command, &transfer_syntax, data)
                 .await
@@ -1039,6 +1055,196 @@ impl Association {
         }
         self.respond(context_id, &command, status::SUCCESS, None)
             .await
+    }
+
+    /// Answers a C-MOVE: the images it names (within the caller's scope)
+    /// are put in the outbox for the caller's own receiver, pending
+    /// responses follow their progress, the final status says how it
+    /// ended; audited.
+    async fn answer_move(
+        &mut self,
+        context_id: u8,
+        command: Command,
+        transfer_syntax: &str,
+        data: &[u8],
+    ) -> Flow {
+        use crate::dimse::SubOperations;
+        let none = SubOperations::default();
+        let Some(receiver) = self
+            .receiver
+            .clone()
+            .filter(|r| r.ae_title == command.move_destination.trim())
+        else {
+            let comment = format!(
+                "{:?} is not this workstation's receiver",
+                command.move_destination
+            );
+            return self
+                .respond_move(
+                    context_id,
+                    &command,
+                    status::MOVE_DESTINATION_UNKNOWN,
+                    none,
+                    Some(&comment),
+                )
+                .await;
+        };
+        let search = telerad_dicom::query::read(data, transfer_syntax)
+            .map_err(|e| e.to_string())
+            .and_then(|query| crate::retrieve::search_of(&query));
+        let search = match search {
+            Ok(search) => search,
+            Err(why) => {
+                tracing::warn!("C-MOVE refused: {why}");
+                return self
+                    .respond_move(
+                        context_id,
+                        &command,
+                        status::IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS,
+                        none,
+                        Some(&why),
+                    )
+                    .await;
+            }
+        };
+        let wanted = crate::retrieve::wanted(self.ctx.archive.index(), &search, &self.scope).await;
+        let wanted = match wanted {
+            Ok(wanted) => wanted,
+            Err(why) => {
+                tracing::warn!("C-MOVE refused: {why}");
+                return self
+                    .respond_move(
+                        context_id,
+                        &command,
+                        status::UNABLE_TO_PROCESS,
+                        none,
+                        Some(&why),
+                    )
+                    .await;
+            }
+        };
+        for (study, instances) in &wanted {
+            if let Err(e) = self
+                .ctx
+                .outbox
+                .enqueue_retrieval(study, &receiver, instances)
+                .await
+            {
+                tracing::error!("C-MOVE: cannot enqueue {study}: {e}");
+                return self
+                    .respond_move(
+                        context_id,
+                        &command,
+                        status::UNABLE_TO_PROCESS,
+                        none,
+                        Some("the images could not be queued"),
+                    )
+                    .await;
+            }
+        }
+        // Followed on the outbox's state until every job is sent or has
+        // failed once (it goes on retrying), or nothing moves for the
+        // idle timeout.
+        let mut last = None;
+        let mut last_change = tokio::time::Instant::now();
+        let progress = loop {
+            let mut progress = telerad_store::outbox::RetrievalProgress::default();
+            for (study, instances) in &wanted {
+                match self
+                    .ctx
+                    .outbox
+                    .retrieval_progress(study, &receiver, instances)
+                    .await
+                {
+                    Ok(p) => {
+                        progress.remaining += p.remaining;
+                        progress.sent += p.sent;
+                        progress.failed += p.failed;
+                    }
+                    Err(e) => tracing::warn!("C-MOVE: cannot read the progress of {study}: {e}"),
+                }
+            }
+            if progress.remaining == 0 {
+                break progress;
+            }
+            if last != Some(progress) {
+                last = Some(progress);
+                last_change = tokio::time::Instant::now();
+                let pending = crate::retrieve::sub_operations(progress);
+                if let Flow::Close = self
+                    .respond_move(context_id, &command, status::PENDING, pending, None)
+                    .await
+                {
+                    return Flow::Close;
+                }
+            } else if last_change.elapsed() > self.ctx.idle_timeout {
+                tracing::warn!(
+                    remaining = progress.remaining,
+                    "C-MOVE: no progress for {:?}: ended, the outbox goes on",
+                    self.ctx.idle_timeout
+                );
+                progress.failed += progress.remaining;
+                progress.remaining = 0;
+                break progress;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        };
+        let status = match (progress.sent, progress.failed) {
+            (_, 0) => status::SUCCESS,
+            (0, _) => status::UNABLE_TO_PERFORM_SUBOPERATIONS,
+            _ => status::SUBOPERATIONS_FAILED,
+        };
+        let (calling, site, peer) = (self.calling_ae_title.clone(), self.site.clone(), self.peer);
+        let studies: Vec<&String> = wanted.keys().collect();
+        audit(&self.ctx, &calling, &site, peer, |record| {
+            record.action = "dicom.move".into();
+            record.object = format!("destination/{}", receiver.ae_title);
+            record.study_uid = (studies.len() == 1).then(|| studies[0].clone());
+            record.detail = serde_json::json!({
+                "studies": studies,
+                "sent": progress.sent,
+                "failed": progress.failed,
+                "destination": receiver.to_string(),
+            })
+            .to_string();
+        })
+        .await;
+        let done = crate::retrieve::sub_operations(progress);
+        let comment = (progress.failed > 0).then(|| {
+            format!(
+                "{} images not delivered yet: they are retried",
+                progress.failed
+            )
+        });
+        self.respond_move(context_id, &command, status, done, comment.as_deref())
+            .await
+    }
+
+    async fn respond_move(
+        &mut self,
+        context_id: u8,
+        request: &Command,
+        status: u16,
+        progress: crate::dimse::SubOperations,
+        comment: Option<&str>,
+    ) -> Flow {
+        let response = dimse::move_response(request, status, progress, comment);
+        match pdu_io::write_pdata(
+            &mut self.stream,
+            context_id,
+            true,
+            true,
+            &response,
+            &mut self.write_buf,
+        )
+        .await
+        {
+            Ok(()) => Flow::Continue,
+            Err(e) => {
+                tracing::warn!(peer = %self.peer, "cannot send a C-MOVE response: {e}");
+                Flow::Close
+            }
+        }
     }
 
     /// Answers an N-CREATE or N-SET of a performed procedure step, and

@@ -13,8 +13,9 @@ pub const C_STORE_RSP: u16 = 0x8001;
 pub const C_ECHO_RQ: u16 = 0x0030;
 pub const C_ECHO_RSP: u16 = 0x8030;
 pub const C_CANCEL_RQ: u16 = 0x0FFF;
-/// Query/Retrieve's query (PS3.7 §9.3.2).
+/// Query/Retrieve's query (PS3.7 §9.3.2) and move (§9.3.4).
 pub const C_FIND_RQ: u16 = 0x0020;
+pub const C_MOVE_RQ: u16 = 0x0021;
 /// DIMSE-N operations of the Modality Performed Procedure Step service
 /// (PS3.7 §10.3.5, §10.3.3).
 pub const N_CREATE_RQ: u16 = 0x0140;
@@ -54,6 +55,13 @@ pub mod status {
     pub const UNABLE_TO_PROCESS: u16 = 0xC001;
     /// C-FIND: matching ended by a C-CANCEL (PS3.4 C.4.1.1.4).
     pub const CANCELLED: u16 = 0xFE00;
+    /// C-MOVE: the destination is not one this caller may move to
+    /// (PS3.4 C.4.2.1.5).
+    pub const MOVE_DESTINATION_UNKNOWN: u16 = 0xA801;
+    /// C-MOVE: no sub-operation could be performed.
+    pub const UNABLE_TO_PERFORM_SUBOPERATIONS: u16 = 0xA702;
+    /// C-MOVE: sub-operations complete, one or more failed (a warning).
+    pub const SUBOPERATIONS_FAILED: u16 = 0xB000;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +81,8 @@ pub struct Command {
     pub requested_sop_instance_uid: String,
     /// An N-ACTION's Action Type ID (0000,1008).
     pub action_type_id: Option<u16>,
+    /// A C-MOVE's Move Destination (0000,0600).
+    pub move_destination: String,
     pub has_data_set: bool,
     pub status: u16,
     pub error_comment: String,
@@ -94,6 +104,7 @@ const COMMAND_GROUP_LENGTH: u32 = 0x0000_0000;
 const AFFECTED_SOP_CLASS_UID: u32 = 0x0000_0002;
 const REQUESTED_SOP_CLASS_UID: u32 = 0x0000_0003;
 const COMMAND_FIELD: u32 = 0x0000_0100;
+const MOVE_DESTINATION: u32 = 0x0000_0600;
 const MESSAGE_ID: u32 = 0x0000_0110;
 const MESSAGE_ID_BEING_RESPONDED_TO: u32 = 0x0000_0120;
 const COMMAND_DATA_SET_TYPE: u32 = 0x0000_0800;
@@ -206,6 +217,7 @@ pub fn decode(bytes: &[u8]) -> Result<Command, CommandError> {
             REQUESTED_SOP_CLASS_UID => command.requested_sop_class_uid = text(),
             REQUESTED_SOP_INSTANCE_UID => command.requested_sop_instance_uid = text(),
             ACTION_TYPE_ID => command.action_type_id = Some(number()?),
+            MOVE_DESTINATION => command.move_destination = text(),
             _ => {}
         }
     }
@@ -421,12 +433,61 @@ pub fn pending_with_identifier(request: &Command) -> Vec<u8> {
     response_with(request, status::PENDING, None, true)
 }
 
+/// Where a C-MOVE's sub-operations stand (PS3.7 §9.3.4.2).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SubOperations {
+    pub remaining: u16,
+    pub completed: u16,
+    pub failed: u16,
+    pub warning: u16,
+}
+
+/// A C-MOVE response: pending with its progress, or final.
+pub fn move_response(
+    request: &Command,
+    status: u16,
+    progress: SubOperations,
+    comment: Option<&str>,
+) -> Vec<u8> {
+    let mut elements = response_elements(request, status, comment, false);
+    // Remaining is only sent while pending (PS3.7 Table 9.3-4).
+    if status == self::status::PENDING {
+        elements.push(DataElement::new(
+            tags::NUMBER_OF_REMAINING_SUBOPERATIONS,
+            VR::US,
+            PrimitiveValue::from(progress.remaining),
+        ));
+    }
+    for (tag, n) in [
+        (tags::NUMBER_OF_COMPLETED_SUBOPERATIONS, progress.completed),
+        (tags::NUMBER_OF_FAILED_SUBOPERATIONS, progress.failed),
+        (tags::NUMBER_OF_WARNING_SUBOPERATIONS, progress.warning),
+    ] {
+        elements.push(DataElement::new(tag, VR::US, PrimitiveValue::from(n)));
+    }
+    encode(elements)
+}
+
 fn response_with(
     request: &Command,
     status: u16,
     comment: Option<&str>,
     data_set_follows: bool,
 ) -> Vec<u8> {
+    encode(response_elements(
+        request,
+        status,
+        comment,
+        data_set_follows,
+    ))
+}
+
+fn response_elements(
+    request: &Command,
+    status: u16,
+    comment: Option<&str>,
+    data_set_follows: bool,
+) -> Vec<DataElement<InMemDicomObject>> {
     // Any value but NO_DATA_SET says a data set follows (PS3.7 E.1-1).
     let data_set_type = if data_set_follows {
         0x0000
@@ -470,7 +531,7 @@ fn response_with(
             text(&error_comment(comment)),
         ));
     }
-    encode(elements)
+    elements
 }
 
 #[cfg(test)]

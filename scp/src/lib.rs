@@ -2,7 +2,7 @@
 //! storage SCP (C-ECHO, C-STORE), the Modality Performed Procedure Step
 //! SCP (N-CREATE, N-SET), the Storage Commitment Push Model SCP (N-ACTION,
 //! N-EVENT-REPORT), the Study Root C-FIND SCP for workstations and sites,
-//! and telerad's own SCU.
+//! the Study Root C-MOVE SCP for workstations, and telerad's own SCU.
 //!
 //! PDUs are encoded and decoded by `dicom-ul`; this crate owns what it does
 //! not: association policy (which AE titles, from where, which SOP classes),
@@ -18,6 +18,7 @@ pub mod mpps;
 pub mod negotiation;
 pub mod pdu_io;
 pub mod release;
+pub mod retrieve;
 pub mod scu;
 pub mod server;
 pub mod socket;

@@ -14,7 +14,7 @@ use telerad_config::Config;
 use telerad_dicom::commitment::STORAGE_COMMITMENT_PUSH_MODEL;
 use telerad_dicom::mpps::MODALITY_PERFORMED_PROCEDURE_STEP;
 use telerad_dicom::part10::{IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME};
-use telerad_dicom::query::STUDY_ROOT_FIND;
+use telerad_dicom::query::{STUDY_ROOT_FIND, STUDY_ROOT_MOVE};
 use telerad_dicom::sop_class::{VERIFICATION, default_storage_sop_classes};
 use telerad_dicom::transfer_syntax::{self, EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN};
 use telerad_dicom::uid::trim_uid;
@@ -42,6 +42,8 @@ pub struct WorkstationCaller {
     pub addresses: Vec<IpAddr>,
     pub radiologist: String,
     pub sites: Vec<String>,
+    /// Its storage SCP, where a C-MOVE it asks for sends the images.
+    pub receiver: telerad_store::outbox::Destination,
 }
 
 impl WorkstationCaller {
@@ -70,6 +72,12 @@ impl WorkstationCaller {
                     addresses,
                     radiologist: r.id.clone(),
                     sites: r.sites.clone(),
+                    receiver: telerad_store::outbox::Destination {
+                        name: r.id.clone(),
+                        ae_title: ws.ae_title.trim().to_string(),
+                        host: ws.host.clone(),
+                        port: ws.port,
+                    },
                 })
             })
             .collect()
@@ -110,6 +118,9 @@ pub enum Decision {
         /// What the caller's queries may see: its site, or for a
         /// radiologist's workstation what the radiologist may read.
         scope: Scope,
+        /// Where the caller's C-MOVEs may send: a workstation's own
+        /// receiver; `None` for a site.
+        receiver: Option<telerad_store::outbox::Destination>,
         contexts: HashMap<u8, AcceptedContext>,
         /// The peer's maximum P-DATA length; 0 means no limit (PS3.8 D.1.1).
         peer_max_pdu: u32,
@@ -231,8 +242,7 @@ pub fn negotiate(
     accept(
         rq,
         policy,
-        site.name.clone(),
-        Scope::site(&site.name),
+        (site.name.clone(), Scope::site(&site.name), None),
         |abstract_syntax| {
             abstract_syntax == MODALITY_PERFORMED_PROCEDURE_STEP
                 || abstract_syntax == STORAGE_COMMITMENT_PUSH_MODEL
@@ -242,8 +252,9 @@ pub fn negotiate(
     )
 }
 
-/// A radiologist's workstation, from its host only: it may verify and
-/// query what its radiologist may read, and store nothing.
+/// A radiologist's workstation, from its host only: it may verify, query
+/// what its radiologist may read and have it sent to itself, and store
+/// nothing.
 fn accept_workstation(
     rq: &AssociationRQ,
     peer: IpAddr,
@@ -265,12 +276,15 @@ fn accept_workstation(
     accept(
         rq,
         policy,
-        String::new(),
-        Scope::Reader {
-            radiologist: workstation.radiologist.clone(),
-            sites: workstation.sites.clone(),
-        },
-        |abstract_syntax| abstract_syntax == STUDY_ROOT_FIND,
+        (
+            String::new(),
+            Scope::Reader {
+                radiologist: workstation.radiologist.clone(),
+                sites: workstation.sites.clone(),
+            },
+            Some(workstation.receiver.clone()),
+        ),
+        |abstract_syntax| abstract_syntax == STUDY_ROOT_FIND || abstract_syntax == STUDY_ROOT_MOVE,
     )
 }
 
@@ -279,18 +293,18 @@ fn accept_workstation(
 fn accept(
     rq: &AssociationRQ,
     policy: &Policy,
-    site: String,
-    scope: Scope,
+    (site, scope, receiver): (String, Scope, Option<telerad_store::outbox::Destination>),
     offered: impl Fn(&str) -> bool,
 ) -> Decision {
     let mut results = Vec::with_capacity(rq.presentation_contexts.len());
     let mut contexts = HashMap::new();
     for pc in &rq.presentation_contexts {
         let abstract_syntax = trim_uid(&pc.abstract_syntax);
-        // DIMSE-N data sets and C-FIND identifiers are read in memory.
+        // DIMSE-N data sets and query identifiers are read in memory.
         let normalized = abstract_syntax == MODALITY_PERFORMED_PROCEDURE_STEP
             || abstract_syntax == STORAGE_COMMITMENT_PUSH_MODEL
-            || abstract_syntax == STUDY_ROOT_FIND;
+            || abstract_syntax == STUDY_ROOT_FIND
+            || abstract_syntax == STUDY_ROOT_MOVE;
         let known = abstract_syntax == VERIFICATION || offered(abstract_syntax);
         // The sender's order is its preference; the first one we can store
         // unchanged wins. The small data sets of a DIMSE-N service are
@@ -365,6 +379,7 @@ fn accept(
         }),
         site,
         scope,
+        receiver,
         contexts,
         peer_max_pdu,
     }

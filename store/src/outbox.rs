@@ -445,6 +445,17 @@ impl Outbox {
         study_instance_uid: &str,
         destination: &Destination,
     ) -> Result<u64, OutboxError> {
+        self.insert_jobs(study_instance_uid, destination, &[]).await
+    }
+
+    /// [`Outbox::enqueue_study`] for the instances named in `only` (all
+    /// when empty).
+    async fn insert_jobs(
+        &self,
+        study_instance_uid: &str,
+        destination: &Destination,
+        only: &[String],
+    ) -> Result<u64, OutboxError> {
         if let Some(reason) = destination.problem() {
             return Err(OutboxError::InvalidDestination {
                 destination: destination.to_string(),
@@ -459,6 +470,14 @@ impl Outbox {
         if known.is_none() {
             return Err(OutboxError::UnknownStudy(study_instance_uid.to_string()));
         }
+        let named = if only.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "AND i.sop_instance_uid IN ({})",
+                placeholders(7, only.len())
+            )
+        };
         // One statement: the set of instances and the insertion are one
         // atomic step, and the unique key makes a repeated or concurrent
         // call add nothing twice. The latest version is taken within the
@@ -477,21 +496,22 @@ impl Outbox {
              JOIN series se ON se.id = i.series_id \
              WHERE st.study_instance_uid = $1 AND i.version = \
              (SELECT MAX(v.version) FROM instances v \
-              WHERE v.sop_instance_uid = i.sop_instance_uid AND v.study_id = i.study_id) \
+              WHERE v.sop_instance_uid = i.sop_instance_uid AND v.study_id = i.study_id) {named} \
              ORDER BY i.series_id, i.instance_number, i.id \
              ON CONFLICT (destination_ae_title, destination_host, destination_port, \
              sop_instance_uid, version) DO NOTHING"
         );
-        let added = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(study_instance_uid)
             .bind(&destination.name)
             .bind(destination.ae_title.trim())
             .bind(destination.host.trim())
             .bind(i64::from(destination.port))
-            .bind(self.now_ms())
-            .execute(&self.db.pool)
-            .await?
-            .rows_affected();
+            .bind(self.now_ms());
+        for uid in only {
+            query = query.bind(uid);
+        }
+        let added = query.execute(&self.db.pool).await?.rows_affected();
         if added > 0 {
             tracing::info!(
                 study_instance_uid,
@@ -503,6 +523,86 @@ impl Outbox {
             self.work.notify_one();
         }
         Ok(added)
+    }
+
+    /// A retrieval (C-MOVE) of these instances of a study to
+    /// `destination`, which asks because it does not have them: jobs are
+    /// added for those never enqueued for it, and those already sent,
+    /// given up or waiting for a retry are due again now.
+    pub async fn enqueue_retrieval(
+        &self,
+        study_instance_uid: &str,
+        destination: &Destination,
+        sop_instance_uids: &[String],
+    ) -> Result<(), OutboxError> {
+        if sop_instance_uids.is_empty() {
+            return Ok(());
+        }
+        self.insert_jobs(study_instance_uid, destination, sop_instance_uids)
+            .await?;
+        let n = sop_instance_uids.len();
+        let sql = format!(
+            "UPDATE forward_jobs SET state = 'pending', attempts = 0, next_attempt_at = ${}, \
+             sent_at = NULL WHERE {} \
+             AND (state IN ('sent', 'dead') OR (state = 'pending' AND attempts > 0))",
+            n + 5,
+            retrieval_jobs(n)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(study_instance_uid)
+            .bind(destination.ae_title.trim())
+            .bind(destination.host.trim())
+            .bind(i64::from(destination.port));
+        for uid in sop_instance_uids {
+            query = query.bind(uid);
+        }
+        let again = query
+            .bind(self.now_ms())
+            .execute(&self.db.pool)
+            .await?
+            .rows_affected();
+        if again > 0 {
+            self.enqueues.fetch_add(1, Ordering::Release);
+            self.work.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Where a retrieval enqueued by [`Outbox::enqueue_retrieval`] stands.
+    pub async fn retrieval_progress(
+        &self,
+        study_instance_uid: &str,
+        destination: &Destination,
+        sop_instance_uids: &[String],
+    ) -> Result<RetrievalProgress, OutboxError> {
+        let mut progress = RetrievalProgress::default();
+        if sop_instance_uids.is_empty() {
+            return Ok(progress);
+        }
+        let sql = format!(
+            "SELECT state, attempts FROM forward_jobs WHERE {}",
+            retrieval_jobs(sop_instance_uids.len())
+        );
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(study_instance_uid)
+            .bind(destination.ae_title.trim())
+            .bind(destination.host.trim())
+            .bind(i64::from(destination.port));
+        for uid in sop_instance_uids {
+            query = query.bind(uid);
+        }
+        let rows: Vec<(String, i64)> = query.fetch_all(&self.db.pool).await?;
+        for (state, attempts) in rows {
+            match state.as_str() {
+                "sent" => progress.sent += 1,
+                "dead" => progress.failed += 1,
+                // Tried and waiting for its retry: failed as far as this
+                // retrieval goes; the outbox keeps trying.
+                "pending" if attempts > 0 => progress.failed += 1,
+                _ => progress.remaining += 1,
+            }
+        }
+        Ok(progress)
     }
 
     /// Jobs, newest first, optionally only those in `state`.
@@ -1010,6 +1110,37 @@ impl Outbox {
         }
         Ok(out)
     }
+}
+
+/// `$first, $first+1, …` for `n` parameters.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// How a retrieval's jobs stand.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetrievalProgress {
+    pub remaining: u64,
+    pub sent: u64,
+    pub failed: u64,
+}
+
+/// The jobs of a retrieval: the latest version of each of `n` named
+/// instances of the study, for the destination. Parameters: the study
+/// ($1), the destination's AE title, host and port ($2–$4), the instances
+/// from $5.
+fn retrieval_jobs(n: usize) -> String {
+    format!(
+        "study_instance_uid = $1 AND destination_ae_title = $2 AND destination_host = $3 \
+         AND destination_port = $4 AND sop_instance_uid IN ({}) AND version = \
+         (SELECT MAX(v.version) FROM instances v JOIN studies s ON s.id = v.study_id \
+          WHERE s.study_instance_uid = forward_jobs.study_instance_uid \
+          AND v.sop_instance_uid = forward_jobs.sop_instance_uid)",
+        placeholders(5, n)
+    )
 }
 
 #[cfg(test)]

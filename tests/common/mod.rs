@@ -665,3 +665,47 @@ pub fn text(output: &Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     )
 }
+
+/// DCMTK's storescp as a radiologist's workstation.
+pub struct Workstation {
+    child: Child,
+    pub dir: tempfile::TempDir,
+}
+
+impl Workstation {
+    pub fn start(ae_title: &str, port: u16) -> Workstation {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let child = telerad_fixtures::dcmtk::command("storescp")
+            .args(["-aet", ae_title, "-od"])
+            .arg(dir.path())
+            .arg(port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start storescp (is DCMTK installed?)");
+        Workstation { child, dir }
+    }
+
+    pub fn received(&self) -> usize {
+        files_under(self.dir.path()).len()
+    }
+
+    pub fn wait_for(&self, count: usize, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while self.received() < count {
+            assert!(
+                Instant::now() < deadline,
+                "workstation got {} of {count} images",
+                self.received()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Workstation {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
