@@ -1,5 +1,5 @@
 //! Workstations and sites query telerad over DIMSE (Study Root C-FIND,
-//! DICOM PS3.4 C.4.1), with DCMTK `findscu` as the peer. A site's AE sees
+//! DICOM PS3.4 C.4.1), with DCMTK `findscu` (and pynetdicom) as the peer. A site's AE sees
 //! its site's studies only; a radiologist's workstation sees what its
 //! radiologist may read (the study given to them, the pool of their
 //! sites), not a colleague's study nor another site's. Studies, series and
@@ -8,7 +8,8 @@
 //! a status, unknown AE titles with an association rejection; each query
 //! is audited. The workstation then retrieves (C-MOVE, PS3.4 C.4.2, DCMTK
 //! `movescu`) studies, series and images into its own receiver (DCMTK
-//! `storescp`), and nothing it may not read or to anywhere else.
+//! `storescp`) or on its own association (C-GET, C.4.3, DCMTK `getscu`),
+//! and nothing it may not read or to anywhere else.
 
 mod common;
 
@@ -149,6 +150,68 @@ fn readers(server: &TestServer, admin: &str, n: usize) -> Vec<(String, String)> 
             .collect();
         (readers.len() == n && readers.iter().all(|(_, r)| !r.is_empty())).then_some(readers)
     })
+}
+
+/// pynetdicom as Dr Neuro's workstation: the PatientIDs of a study level
+/// C-FIND, and how many images a C-GET of `study` brought.
+fn pynetdicom_workstation(server: &TestServer, study: &str) -> (Vec<String>, usize) {
+    let script = r#"
+import json, sys
+from pydicom.dataset import Dataset
+from pynetdicom import AE, evt, build_role
+from pynetdicom.sop_class import (
+    CTImageStorage,
+    StudyRootQueryRetrieveInformationModelFind as FIND,
+    StudyRootQueryRetrieveInformationModelGet as GET,
+)
+
+port, study = int(sys.argv[1]), sys.argv[2]
+received = []
+def on_store(event):
+    received.append(event.dataset.SOPInstanceUID)
+    return 0x0000
+
+ae = AE(ae_title="NEURO_WS")
+ae.add_requested_context(FIND)
+ae.add_requested_context(GET)
+ae.add_requested_context(CTImageStorage)
+assoc = ae.associate(
+    "127.0.0.1", port, ae_title="TELERAD",
+    ext_neg=[build_role(CTImageStorage, scp_role=True)],
+    evt_handlers=[(evt.EVT_C_STORE, on_store)],
+)
+assert assoc.is_established, "association refused"
+query = Dataset()
+query.QueryRetrieveLevel = "STUDY"
+query.PatientID = ""
+found = [ident.PatientID for status, ident in assoc.send_c_find(query, FIND)
+         if status and status.Status == 0xFF00]
+get = Dataset()
+get.QueryRetrieveLevel = "STUDY"
+get.StudyInstanceUID = study
+statuses = [status.Status for status, _ in assoc.send_c_get(get, GET) if status]
+assoc.release()
+assert statuses and statuses[-1] == 0, statuses
+print(json.dumps({"found": found, "got": len(received)}))
+"#;
+    let out = run(std::process::Command::new("python3").args([
+        "-c",
+        script,
+        &server.dicom_port.to_string(),
+        study,
+    ]));
+    assert!(out.status.success(), "pynetdicom: {}", text(&out));
+    let answer: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    let found = answer["found"]
+        .as_array()
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|i| i.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    (found, answer["got"].as_u64().unwrap_or(0) as usize)
 }
 
 fn sorted(mut values: Vec<String>) -> Vec<String> {
@@ -331,6 +394,11 @@ fn workstations_and_sites_query_within_their_scope(backend: &Backend) {
     );
     assert!(colleagues.matches.is_empty(), "{}", colleagues.output);
 
+    // pynetdicom's workstation sees the same, and gets the images.
+    let (found, got) = pynetdicom_workstation(&server, &stroke.study_instance_uid);
+    assert_eq!(found, ["P-STROKE"]);
+    assert_eq!(got, 3);
+
     // Refusals: a level Study Root does not have, a date that is not one,
     // an AE title nobody configured.
     for keys in [
@@ -375,7 +443,9 @@ fn workstations_and_sites_query_within_their_scope(backend: &Backend) {
             .unwrap_or_default()
     };
     let workstation_finds = finds("NEURO_WS");
-    assert_eq!(workstation_finds.len(), 2, "{workstation_finds:?}");
+    // findscu's two, pynetdicom's one.
+    assert_eq!(workstation_finds.len(), 3, "{workstation_finds:?}");
+    assert!(workstation_finds.iter().all(|r| r["role"] == "workstation"));
     assert!(
         workstation_finds
             .iter()
@@ -383,6 +453,24 @@ fn workstations_and_sites_query_within_their_scope(backend: &Backend) {
         "{workstation_finds:?}"
     );
     assert_eq!(finds("SITE_A").len(), 6);
+}
+
+/// What `getscu` received (file names) and said.
+fn getscu(server: &TestServer, calling: &str, keys: &[&str]) -> (Vec<String>, String) {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let mut command = telerad_fixtures::dcmtk::command("getscu");
+    command.args(["-v", "-S", "-aet", calling, "-aec", SERVER_AE, "-od"]);
+    command.arg(dir.path());
+    for key in keys {
+        command.args(["-k", key]);
+    }
+    command.args(["127.0.0.1", &server.dicom_port.to_string()]);
+    let out = text(&run(&mut command));
+    let files = files_under(dir.path())
+        .iter()
+        .map(|f| f.to_string_lossy().into_owned())
+        .collect();
+    (files, out)
 }
 
 /// An audit record's detail, as JSON.
@@ -528,6 +616,48 @@ fn a_workstation_retrieves_what_it_may_read(backend: &Backend) {
     );
     assert_eq!(workstation.received(), 1);
 
+    // C-GET, for a workstation that cannot take connections: the images
+    // come back on its own association.
+    let (files, out) = getscu(
+        &server,
+        "NEURO_WS",
+        &["QueryRetrieveLevel=STUDY", &of_study],
+    );
+    assert_eq!(files.len(), 3, "{out}");
+    assert!(
+        files
+            .iter()
+            .all(|f| f.contains(&stroke.series_instance_uid)),
+        "{files:?}"
+    );
+    let (files, out) = getscu(
+        &server,
+        "NEURO_WS",
+        &["QueryRetrieveLevel=STUDY", &colleague],
+    );
+    assert!(files.is_empty(), "{out}");
+    let (files, out) = getscu(&server, "SITE_A", &["QueryRetrieveLevel=STUDY", &of_study]);
+    assert!(files.is_empty(), "{out}");
+    assert!(
+        out.contains("No adequate Presentation Contexts for sending C-GET"),
+        "{out}"
+    );
+
+    // Nor does a workstation store anything here.
+    let dir = tempfile::tempdir().expect("a temp dir");
+    study("INTRUDER^X", "P-X", 1)
+        .write_to(dir.path())
+        .expect("generate");
+    let push = run(telerad_fixtures::dcmtk::command("storescu")
+        .args(["-aet", "NEURO_WS", "-aec", SERVER_AE, "+sd", "127.0.0.1"])
+        .arg(server.dicom_port.to_string())
+        .arg(dir.path()));
+    assert!(!push.status.success(), "{}", text(&push));
+    let (status, found) = server.get_as(Some(&admin), "/api/studies?limit=1000");
+    assert_eq!(status, 200, "{found}");
+    assert!(!found.to_string().contains("\"P-X\""), "{found}");
+    assert!(found.to_string().contains("\"P-STROKE\""), "{found}");
+
     let (status, trail) = server.get_as(Some(&admin), "/api/audit?user=dicom:NEURO_WS&limit=1000");
     assert_eq!(status, 200, "{trail}");
     let moves: Vec<&Value> = trail["items"]
@@ -540,6 +670,11 @@ fn a_workstation_retrieves_what_it_may_read(backend: &Backend) {
         })
         .unwrap_or_default();
     assert_eq!(moves.len(), 3, "{moves:?}");
+    let gets = trail["items"]
+        .as_array()
+        .map(|items| items.iter().filter(|r| r["action"] == "dicom.get").count())
+        .unwrap_or(0);
+    assert_eq!(gets, 2);
     assert!(
         moves
             .iter()

@@ -1,5 +1,5 @@
 //! Query/Retrieve identifiers (PS3.4 Annex C): what a workstation asks in a
-//! C-FIND (or names in a C-MOVE), and the identifier of each match it is
+//! C-FIND (or names in a C-MOVE or C-GET), and the identifier of each match it is
 //! answered with.
 //!
 //! A request's identifier holds matching keys (a value to match) and return
@@ -17,6 +17,8 @@ use dicom_object::InMemDicomObject;
 pub const STUDY_ROOT_FIND: &str = "1.2.840.10008.5.1.4.1.2.2.1";
 /// Study Root Query/Retrieve Information Model – MOVE (PS3.4 C.6.2.1).
 pub const STUDY_ROOT_MOVE: &str = "1.2.840.10008.5.1.4.1.2.2.2";
+/// Study Root Query/Retrieve Information Model – GET (PS3.4 C.6.2.1).
+pub const STUDY_ROOT_GET: &str = "1.2.840.10008.5.1.4.1.2.2.3";
 
 /// Query/Retrieve Level (0008,0052) of the Study Root model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

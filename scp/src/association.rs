@@ -17,7 +17,7 @@ use std::time::Duration;
 use telerad_dicom::commitment::STORAGE_COMMITMENT_PUSH_MODEL;
 use telerad_dicom::mpps::MODALITY_PERFORMED_PROCEDURE_STEP;
 use telerad_dicom::part10::InstanceHeader;
-use telerad_dicom::query::{STUDY_ROOT_FIND, STUDY_ROOT_MOVE};
+use telerad_dicom::query::{STUDY_ROOT_FIND, STUDY_ROOT_GET, STUDY_ROOT_MOVE};
 use telerad_store::audit::{AuditRecord, Outcome};
 use telerad_store::{Archive, PendingInstance, StoreFailure, Stored};
 use tokio::sync::watch;
@@ -97,6 +97,18 @@ enum Flow {
     Close,
 }
 
+/// How one C-GET sub-operation ended.
+enum SubOperation {
+    /// The workstation answered with this status.
+    Stored(u16),
+    /// It answered, after asking to cancel the C-GET.
+    Cancelled(u16),
+    /// It could not be sent (no context for it, a file unreadable).
+    NotSent(String),
+    /// The association failed.
+    Lost(String),
+}
+
 enum Incoming {
     /// P-DATA-TF, its values in `read_buf`.
     PData(Vec<Pdv>),
@@ -162,7 +174,15 @@ pub async fn serve(
                     return;
                 }
                 tracing::info!(site = %site, contexts = contexts.len(), "association accepted");
-                audit(&ctx, &calling, &site, peer, |_| {}).await;
+                let role = if receiver.is_some() {
+                    "workstation"
+                } else {
+                    "modality"
+                };
+                audit(&ctx, &calling, &site, peer, |record| {
+                    record.role = role.into()
+                })
+                .await;
                 ctx.sites.opened(&site);
                 let mut association = Association {
                     stream,
@@ -386,6 +406,15 @@ impl Association {
         }
     }
 
+    /// Who this peer is, for the audit trail.
+    fn role(&self) -> &'static str {
+        if self.receiver.is_some() {
+            "workstation"
+        } else {
+            "modality"
+        }
+    }
+
     fn log_lost_instance(&self, why: &str) {
         if let Receiving::Instance { command, .. } = &self.receiving {
             tracing::warn!(
@@ -471,6 +500,17 @@ impl Association {
                 self.respond(context_id, &command, status::SUCCESS, None)
                     .await
             }
+            // A workstation's storage contexts are for receiving a C-GET's
+            // images: it stores nothing here.
+            dimse::C_STORE_RQ if self.receiver.is_some() => {
+                self.receiving = Receiving::Refused {
+                    command,
+                    context_id,
+                    status: status::NOT_AUTHORIZED,
+                    comment: "a workstation stores nothing here".into(),
+                };
+                Flow::Continue
+            }
             dimse::C_STORE_RQ => {
                 self.receiving = self.begin_store(command, context_id);
                 Flow::Continue
@@ -529,6 +569,7 @@ impl Association {
             }
             dimse::C_FIND_RQ => self.begin_query(command, context_id, STUDY_ROOT_FIND).await,
             dimse::C_MOVE_RQ => self.begin_query(command, context_id, STUDY_ROOT_MOVE).await,
+            dimse::C_GET_RQ => self.begin_query(command, context_id, STUDY_ROOT_GET).await,
             dimse::N_EVENT_REPORT_RSP => {
                 // The requester's answer to a storage commitment report.
                 if command.status == status::SUCCESS {
@@ -829,6 +870,14 @@ impl Association {
                 data.unwrap_or_default(),
             )
             .await
+        } else if command.command_field == dimse::C_GET_RQ {
+            self.answer_get(
+                context_id,
+                command,
+                &transfer_syntax,
+                data.unwrap_or_default(),
+            )
+            .await
         } else {
             self.answer_step(context_id, command, &transfer_syntax, data)
                 .await
@@ -1027,8 +1076,10 @@ impl Association {
             _ => format!("site {}", self.site),
         };
         let (calling, site, peer) = (self.calling_ae_title.clone(), self.site.clone(), self.peer);
+        let role = self.role();
         audit(&self.ctx, &calling, &site, peer, |record| {
             record.action = "dicom.find".into();
+            record.role = role.into();
             record.object = "query".into();
             record.detail = serde_json::json!({
                 "level": query.level.as_str(),
@@ -1195,9 +1246,11 @@ impl Association {
             _ => status::SUBOPERATIONS_FAILED,
         };
         let (calling, site, peer) = (self.calling_ae_title.clone(), self.site.clone(), self.peer);
+        let role = self.role();
         let studies: Vec<&String> = wanted.keys().collect();
         audit(&self.ctx, &calling, &site, peer, |record| {
             record.action = "dicom.move".into();
+            record.role = role.into();
             record.object = format!("destination/{}", receiver.ae_title);
             record.study_uid = (studies.len() == 1).then(|| studies[0].clone());
             record.detail = serde_json::json!({
@@ -1243,6 +1296,280 @@ impl Association {
             Err(e) => {
                 tracing::warn!(peer = %self.peer, "cannot send a C-MOVE response: {e}");
                 Flow::Close
+            }
+        }
+    }
+
+    /// Answers a C-GET: the images it names (within the caller's scope)
+    /// are sent on this association, each a C-STORE on a context the
+    /// workstation accepted to receive on, in their stored syntax or, for
+    /// uncompressed data, re-encoded in the one it took; a pending response
+    /// after each, then the final status; audited. A C-CANCEL stops it
+    /// after the image under way.
+    async fn answer_get(
+        &mut self,
+        context_id: u8,
+        command: Command,
+        transfer_syntax: &str,
+        data: &[u8],
+    ) -> Flow {
+        use crate::dimse::SubOperations;
+        let none = SubOperations::default();
+        let search = telerad_dicom::query::read(data, transfer_syntax)
+            .map_err(|e| e.to_string())
+            .and_then(|query| crate::retrieve::search_of(&query));
+        let hits = match search {
+            Ok(search) => {
+                crate::retrieve::instances(self.ctx.archive.index(), &search, &self.scope).await
+            }
+            Err(why) => Err(why),
+        };
+        let hits = match hits {
+            Ok(hits) => hits,
+            Err(why) => {
+                tracing::warn!("C-GET refused: {why}");
+                return self
+                    .respond_move(
+                        context_id,
+                        &command,
+                        status::IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS,
+                        none,
+                        Some(&why),
+                    )
+                    .await;
+            }
+        };
+        let total = u16::try_from(hits.len()).unwrap_or(u16::MAX);
+        let mut done = SubOperations {
+            remaining: total,
+            ..none
+        };
+        let mut cancelled = false;
+        for hit in &hits {
+            if cancelled {
+                break;
+            }
+            let sent = self.send_sub_operation(hit).await;
+            done.remaining = done.remaining.saturating_sub(1);
+            match sent {
+                SubOperation::Stored(code) if code == status::SUCCESS => done.completed += 1,
+                // Warnings (coercion, elements discarded) still delivered it.
+                SubOperation::Stored(code) if code & 0xF000 == 0xB000 => done.warning += 1,
+                SubOperation::Stored(code) => {
+                    tracing::warn!(sop_instance_uid = %hit.sop_instance_uid, "C-GET: the workstation refused an image: 0x{code:04X}");
+                    done.failed += 1;
+                }
+                SubOperation::NotSent(why) => {
+                    tracing::warn!(sop_instance_uid = %hit.sop_instance_uid, "C-GET: not sent: {why}");
+                    done.failed += 1;
+                }
+                SubOperation::Cancelled(code) => {
+                    if code == status::SUCCESS {
+                        done.completed += 1;
+                    } else {
+                        done.failed += 1;
+                    }
+                    cancelled = true;
+                }
+                SubOperation::Lost(why) => {
+                    tracing::warn!(peer = %self.peer, "C-GET: association lost: {why}");
+                    return Flow::Close;
+                }
+            }
+            if !cancelled
+                && done.remaining > 0
+                && let Flow::Close = self
+                    .respond_move(context_id, &command, status::PENDING, done, None)
+                    .await
+            {
+                return Flow::Close;
+            }
+        }
+        let final_status = match (cancelled, done.completed + done.warning, done.failed) {
+            (true, _, _) => status::CANCELLED,
+            (false, _, 0) => status::SUCCESS,
+            (false, 0, _) => status::UNABLE_TO_PERFORM_SUBOPERATIONS,
+            _ => status::SUBOPERATIONS_FAILED,
+        };
+        let (calling, site, peer) = (self.calling_ae_title.clone(), self.site.clone(), self.peer);
+        let role = self.role();
+        let mut studies: Vec<&str> = hits.iter().map(|h| h.study_instance_uid.as_str()).collect();
+        studies.dedup();
+        audit(&self.ctx, &calling, &site, peer, |record| {
+            record.action = "dicom.get".into();
+            record.role = role.into();
+            record.object = "association".into();
+            record.study_uid = (studies.len() == 1).then(|| studies[0].to_string());
+            record.detail = serde_json::json!({
+                "studies": studies,
+                "sent": done.completed + done.warning,
+                "failed": done.failed,
+                "cancelled": cancelled,
+            })
+            .to_string();
+        })
+        .await;
+        self.respond_move(context_id, &command, final_status, done, None)
+            .await
+    }
+
+    /// One C-GET sub-operation: a C-STORE of `hit` to the workstation on
+    /// this association, and its response.
+    async fn send_sub_operation(&mut self, hit: &telerad_store::qido::InstanceHit) -> SubOperation {
+        let stored = telerad_dicom::uid::trim_uid(&hit.transfer_syntax_uid).to_string();
+        let uncompressed = telerad_dicom::transcode::is_uncompressed(&stored);
+        let mut candidates: Vec<&AcceptedContext> = self
+            .contexts
+            .values()
+            .filter(|c| c.abstract_syntax == hit.sop_class_uid)
+            .filter(|c| {
+                c.transfer_syntax == stored
+                    || (uncompressed
+                        && telerad_dicom::transcode::is_uncompressed(&c.transfer_syntax))
+            })
+            .collect();
+        // The stored syntax first: sent as it is on disk.
+        candidates.sort_by_key(|c| (c.transfer_syntax != stored, c.id));
+        let Some(context) = candidates.first().map(|c| (*c).clone()) else {
+            return SubOperation::NotSent(format!(
+                "no context accepted for {} in {stored} or, uncompressed, another syntax",
+                hit.sop_class_uid
+            ));
+        };
+        let path = self.ctx.archive.layout().absolute(&hit.path);
+        let header = match crate::scu::FileToSend::read(&path) {
+            Ok(found) => found,
+            Err(e) => return SubOperation::NotSent(e.to_string()),
+        };
+        let data = if context.transfer_syntax == stored {
+            None
+        } else {
+            match telerad_dicom::transcode::reencode(
+                &header.path,
+                header.dataset_offset,
+                &stored,
+                &context.transfer_syntax,
+            ) {
+                Ok(bytes) => Some(bytes),
+                Err(e) => return SubOperation::NotSent(e.to_string()),
+            }
+        };
+        self.next_message_id = self.next_message_id.wrapping_add(1).max(1);
+        let id = self.next_message_id;
+        let command = dimse::store_rq(id, &hit.sop_class_uid, &hit.sop_instance_uid);
+        let sent = match &data {
+            Some(bytes) => self.send_with_data(context.id, &command, bytes).await,
+            None => {
+                self.send_file_with_command(context.id, &command, &header)
+                    .await
+            }
+        };
+        if let Err(e) = sent {
+            return SubOperation::Lost(e.to_string());
+        }
+        self.read_store_response(id).await
+    }
+    /// Sends a command, then the data set of `file` streamed from disk in
+    /// PDUs the peer accepts.
+    async fn send_file_with_command(
+        &mut self,
+        context_id: u8,
+        command: &[u8],
+        file: &crate::scu::FileToSend,
+    ) -> Result<(), PduError> {
+        use std::io::{Read as _, Seek as _};
+        let chunk = match self.peer_max_pdu {
+            0 => 64 * 1024,
+            n => (n as usize).clamp(1024, 1024 * 1024) - 6,
+        };
+        pdu_io::write_pdata(
+            &mut self.stream,
+            context_id,
+            true,
+            true,
+            command,
+            &mut self.write_buf,
+        )
+        .await?;
+        let mut reader = std::fs::File::open(&file.path)?;
+        reader.seek(std::io::SeekFrom::Start(file.dataset_offset))?;
+        let mut remaining = file.size.saturating_sub(file.dataset_offset);
+        let mut buf = vec![0u8; chunk];
+        while remaining > 0 {
+            let n = usize::try_from(remaining).unwrap_or(usize::MAX).min(chunk);
+            reader.read_exact(&mut buf[..n])?;
+            remaining -= n as u64;
+            pdu_io::write_pdata(
+                &mut self.stream,
+                context_id,
+                false,
+                remaining == 0,
+                &buf[..n],
+                &mut self.write_buf,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Reads until the response to the C-STORE `id` sent to the peer; a
+    /// C-CANCEL of the C-GET met on the way is remembered.
+    async fn read_store_response(&mut self, id: u16) -> SubOperation {
+        let mut cancelled = false;
+        let mut command_bytes = Vec::new();
+        loop {
+            let read = tokio::time::timeout(
+                self.ctx.idle_timeout,
+                pdu_io::read_raw(
+                    &mut self.stream,
+                    self.ctx.policy.max_pdu_length,
+                    &mut self.read_buf,
+                ),
+            )
+            .await;
+            match read {
+                Err(_) => return SubOperation::Lost("no C-STORE response in time".into()),
+                Ok(Err(e)) => return SubOperation::Lost(e.to_string()),
+                Ok(Ok(pdu_io::P_DATA_TF)) => {}
+                Ok(Ok(other)) => {
+                    return SubOperation::Lost(format!("PDU type 0x{other:02X} during a C-GET"));
+                }
+            }
+            let values = match pdu_io::pdata_values(&self.read_buf) {
+                Ok(values) => values,
+                Err(e) => return SubOperation::Lost(e.to_string()),
+            };
+            for value in values {
+                if !value.is_command {
+                    // No data set is expected from the peer here.
+                    continue;
+                }
+                if command_bytes.len() + value.data.len() > MAX_COMMAND_BYTES {
+                    return SubOperation::Lost("command set too large".into());
+                }
+                command_bytes.extend_from_slice(&self.read_buf[value.data.clone()]);
+                if !value.is_last {
+                    continue;
+                }
+                let command = match dimse::decode(&std::mem::take(&mut command_bytes)) {
+                    Ok(command) => command,
+                    Err(e) => return SubOperation::Lost(e.to_string()),
+                };
+                match command.command_field {
+                    dimse::C_CANCEL_RQ => cancelled = true,
+                    dimse::C_STORE_RSP if command.message_id_being_responded_to == id => {
+                        return if cancelled {
+                            SubOperation::Cancelled(command.status)
+                        } else {
+                            SubOperation::Stored(command.status)
+                        };
+                    }
+                    other => {
+                        return SubOperation::Lost(format!(
+                            "command 0x{other:04X} while waiting for a C-STORE response"
+                        ));
+                    }
+                }
             }
         }
     }

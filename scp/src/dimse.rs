@@ -16,6 +16,9 @@ pub const C_CANCEL_RQ: u16 = 0x0FFF;
 /// Query/Retrieve's query (PS3.7 §9.3.2) and move (§9.3.4).
 pub const C_FIND_RQ: u16 = 0x0020;
 pub const C_MOVE_RQ: u16 = 0x0021;
+/// Query/Retrieve's get (PS3.7 §9.3.3), answered by C-STOREs on the same
+/// association.
+pub const C_GET_RQ: u16 = 0x0010;
 /// DIMSE-N operations of the Modality Performed Procedure Step service
 /// (PS3.7 §10.3.5, §10.3.3).
 pub const N_CREATE_RQ: u16 = 0x0140;

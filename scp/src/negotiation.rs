@@ -6,7 +6,7 @@
 use dicom_ul::pdu::{
     AssociationAC, AssociationRJ, AssociationRJResult, AssociationRJServiceProviderASCEReason,
     AssociationRJServiceUserReason, AssociationRJSource, AssociationRQ, PresentationContextResult,
-    PresentationContextResultReason, UserVariableItem,
+    PresentationContextResultReason, RequestorRoles, UserVariableItem,
 };
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -14,7 +14,7 @@ use telerad_config::Config;
 use telerad_dicom::commitment::STORAGE_COMMITMENT_PUSH_MODEL;
 use telerad_dicom::mpps::MODALITY_PERFORMED_PROCEDURE_STEP;
 use telerad_dicom::part10::{IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME};
-use telerad_dicom::query::{STUDY_ROOT_FIND, STUDY_ROOT_MOVE};
+use telerad_dicom::query::{STUDY_ROOT_FIND, STUDY_ROOT_GET, STUDY_ROOT_MOVE};
 use telerad_dicom::sop_class::{VERIFICATION, default_storage_sop_classes};
 use telerad_dicom::transfer_syntax::{self, EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN};
 use telerad_dicom::uid::trim_uid;
@@ -284,7 +284,9 @@ fn accept_workstation(
             },
             Some(workstation.receiver.clone()),
         ),
-        |abstract_syntax| abstract_syntax == STUDY_ROOT_FIND || abstract_syntax == STUDY_ROOT_MOVE,
+        |abstract_syntax| {
+            [STUDY_ROOT_FIND, STUDY_ROOT_MOVE, STUDY_ROOT_GET].contains(&abstract_syntax)
+        },
     )
 }
 
@@ -296,6 +298,24 @@ fn accept(
     (site, scope, receiver): (String, Scope, Option<telerad_store::outbox::Destination>),
     offered: impl Fn(&str) -> bool,
 ) -> Decision {
+    // A workstation that retrieves with C-GET receives the images on this
+    // association: its storage contexts are accepted only where it asked
+    // to be their SCP (role selection, PS3.7 D.3.3.4), never to store here.
+    let receives_here: HashSet<&str> = if receiver.is_some() {
+        rq.user_variables
+            .iter()
+            .filter_map(|v| match v {
+                UserVariableItem::ScuScpRoleSelectionSubItem(uid, roles) if roles.scp => {
+                    Some(trim_uid(uid))
+                }
+                _ => None,
+            })
+            .filter(|uid| policy.storage_sop_classes.contains(*uid))
+            .collect()
+    } else {
+        HashSet::new()
+    };
+    let mut roles = Vec::new();
     let mut results = Vec::with_capacity(rq.presentation_contexts.len());
     let mut contexts = HashMap::new();
     for pc in &rq.presentation_contexts {
@@ -304,8 +324,10 @@ fn accept(
         let normalized = abstract_syntax == MODALITY_PERFORMED_PROCEDURE_STEP
             || abstract_syntax == STORAGE_COMMITMENT_PUSH_MODEL
             || abstract_syntax == STUDY_ROOT_FIND
-            || abstract_syntax == STUDY_ROOT_MOVE;
-        let known = abstract_syntax == VERIFICATION || offered(abstract_syntax);
+            || abstract_syntax == STUDY_ROOT_MOVE
+            || abstract_syntax == STUDY_ROOT_GET;
+        let reversed = receives_here.contains(abstract_syntax);
+        let known = abstract_syntax == VERIFICATION || offered(abstract_syntax) || reversed;
         // The sender's order is its preference; the first one we can store
         // unchanged wins. The small data sets of a DIMSE-N service are
         // read in memory, in a little-endian uncompressed syntax.
@@ -336,6 +358,9 @@ fn accept(
                     .unwrap_or_default(),
             ),
             (true, Some(ts)) => {
+                if reversed && !roles.contains(&abstract_syntax) {
+                    roles.push(abstract_syntax);
+                }
                 contexts.insert(
                     pc.id,
                     AcceptedContext {
@@ -369,13 +394,24 @@ fn accept(
             called_ae_title: rq.called_ae_title.clone(),
             application_context_name: DICOM_APPLICATION_CONTEXT.to_string(),
             presentation_contexts: results,
-            user_variables: vec![
+            user_variables: [
                 UserVariableItem::MaxLength(policy.max_pdu_length),
                 UserVariableItem::ImplementationClassUID(IMPLEMENTATION_CLASS_UID.to_string()),
                 UserVariableItem::ImplementationVersionName(
                     IMPLEMENTATION_VERSION_NAME.to_string(),
                 ),
-            ],
+            ]
+            .into_iter()
+            .chain(roles.into_iter().map(|uid| {
+                UserVariableItem::ScuScpRoleSelectionSubItem(
+                    uid.to_string(),
+                    RequestorRoles {
+                        scu: false,
+                        scp: true,
+                    },
+                )
+            }))
+            .collect(),
         }),
         site,
         scope,

@@ -1,6 +1,8 @@
-//! The Study Root C-MOVE SCP (DICOM PS3.4 C.4.2): a radiologist's
-//! workstation asks for studies, series or images it found with C-FIND,
-//! to be sent to its own storage SCP. The images go through the outbox,
+//! The Study Root C-MOVE and C-GET SCP (DICOM PS3.4 C.4.2, C.4.3): a
+//! radiologist's workstation asks for studies, series or images it found
+//! with C-FIND. A C-GET receives them on its own association (for a
+//! workstation that cannot accept connections); a C-MOVE has them sent to
+//! its own storage SCP. The images of a C-MOVE go through the outbox,
 //! as every delivery to a workstation does (retries, DICOM TLS, lossless
 //! compression on the way, several associations, surviving a restart);
 //! the C-MOVE reports the jobs' progress as its sub-operations.
@@ -9,7 +11,7 @@ use std::collections::BTreeMap;
 use telerad_dicom::query::{Identifier, Level};
 use telerad_store::StudyIndex;
 use telerad_store::outbox::RetrievalProgress;
-use telerad_store::qido::InstanceSearch;
+use telerad_store::qido::{InstanceHit, InstanceSearch};
 use telerad_store::scope::Scope;
 
 /// Instances one C-MOVE may ask for at most (a few large studies).
@@ -54,12 +56,13 @@ pub fn search_of(query: &Identifier) -> Result<InstanceSearch, String> {
     Ok(search)
 }
 
-/// The instances `search` finds within `scope`, by study.
-pub async fn wanted(
+/// The instances `search` finds within `scope` (the newest version of
+/// each), in study, series and instance order.
+pub async fn instances(
     index: &StudyIndex,
     search: &InstanceSearch,
     scope: &Scope,
-) -> Result<Wanted, String> {
+) -> Result<Vec<InstanceHit>, String> {
     let hits = index
         .search_instances(search, scope)
         .await
@@ -69,6 +72,16 @@ pub async fn wanted(
             "more than {MAX_INSTANCES} images asked at once: ask for fewer studies"
         ));
     }
+    Ok(hits)
+}
+
+/// [`instances`] by study: what a C-MOVE puts in the outbox.
+pub async fn wanted(
+    index: &StudyIndex,
+    search: &InstanceSearch,
+    scope: &Scope,
+) -> Result<Wanted, String> {
+    let hits = instances(index, search, scope).await?;
     let mut wanted = Wanted::new();
     for hit in hits {
         wanted
