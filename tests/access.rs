@@ -217,6 +217,35 @@ fn every_role_gets_exactly_its_answers_on_every_endpoint(backend: &Backend) {
         assert_eq!(status, 200, "{who}: {me}");
     }
 
+    // A viewer token: the caller's own DICOMweb reads, in a URL, for a
+    // viewer that cannot set headers; nothing else, and no other token is
+    // taken from a URL.
+    for (who, token, expected) in &sees {
+        let (status, minted) = server.post_as(Some(token), "/api/viewer-tokens", "");
+        assert_eq!(status, 201, "{who}: {minted}");
+        let viewer = minted["token"].as_str().unwrap_or_default().to_string();
+        assert!(viewer.starts_with("trv_"), "{minted}");
+        for study in [&study_a, &study_b] {
+            let (status, found) = server.get_as(
+                None,
+                &format!("/dicom-web/studies?StudyInstanceUID={study}&access_token={viewer}"),
+            );
+            assert_eq!(status, 200, "{who} searches {study} by URL: {found}");
+            assert_eq!(
+                found.as_array().map_or(0, Vec::len),
+                usize::from(expected.contains(study.as_str())),
+                "{who} searches {study} by URL: {found}"
+            );
+        }
+        let (status, body) = server.get_as(Some(&viewer), &format!("/api/studies/{study_a}"));
+        assert_eq!(status, 401, "{who}'s viewer token on the API: {body}");
+        let (status, body) = server.post_as(Some(&viewer), "/api/viewer-tokens", "");
+        assert_eq!(status, 401, "{who}'s viewer token makes another: {body}");
+        let (status, body) =
+            server.get_as(None, &format!("/dicom-web/studies?access_token={token}"));
+        assert_eq!(status, 401, "{who}'s API token in a URL: {body}");
+    }
+
     // Assigning is an administrator's; refused before anything is looked at.
     for (who, token, _) in &sees[1..] {
         for study in [&study_a, &study_b] {
@@ -397,6 +426,7 @@ fn every_role_gets_exactly_its_answers_on_every_endpoint(backend: &Backend) {
         ("GET", "/api/audit/fhir".to_string()),
         ("GET", "/api/me".to_string()),
         ("POST", "/api/logout".to_string()),
+        ("POST", "/api/viewer-tokens".to_string()),
     ] {
         for token in [None, Some("trd_0000"), Some("not even a token")] {
             let (status, body) = server

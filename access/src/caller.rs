@@ -103,6 +103,18 @@ fn presented(headers: &HeaderMap) -> Option<(String, bool)> {
         .map(|(_, token)| (token.to_string(), true))
 }
 
+/// A viewer token in the URL (`access_token`, as RFC 6750 §2.3 names
+/// it); no other kind of token is taken from a URL, where logs and
+/// browser histories keep it.
+fn in_query(query: Option<&str>) -> Option<String> {
+    query?
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(name, _)| *name == "access_token")
+        .map(|(_, value)| value.to_string())
+        .filter(|token| token::is_viewer(token))
+}
+
 impl<S> FromRequestParts<S> for Caller
 where
     Arc<Access>: FromRef<S>,
@@ -113,11 +125,24 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Caller, ApiError> {
         let access = Arc::<Access>::from_ref(state);
         let source = source_of(parts);
-        let Some((token, from_cookie)) = presented(&parts.headers) else {
+        let reads_dicomweb = matches!(parts.method, Method::GET | Method::HEAD)
+            && parts.uri.path().starts_with("/dicom-web/");
+        let presented = presented(&parts.headers).or_else(|| {
+            reads_dicomweb
+                .then(|| in_query(parts.uri.query()))
+                .flatten()
+                .map(|token| (token, false))
+        });
+        let Some((token, from_cookie)) = presented else {
             return Err(ApiError::Unauthorized(
                 "sign in: send a session cookie or an Authorization: Bearer token".into(),
             ));
         };
+        if token::is_viewer(&token) && !reads_dicomweb {
+            return Err(ApiError::Unauthorized(
+                "a viewer token opens DICOMweb reads only".into(),
+            ));
+        }
         let who = match access.authenticate(&token).await {
             Ok(who) => who,
             Err(AuthError::Database(e)) => return Err(ApiError::Database(e)),

@@ -31,6 +31,7 @@ where
         .routes(routes!(me))
         .routes(routes!(list_users, create_user))
         .routes(routes!(create_token))
+        .routes(routes!(create_viewer_token))
         .routes(routes!(audit_page))
         .routes(routes!(audit_fhir))
 }
@@ -299,6 +300,38 @@ struct CreatedToken {
     /// `Authorization: Bearer <token>`; shown once, stored hashed.
     token: String,
     name: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct ViewerToken {
+    /// For `?access_token=<token>` on DICOMweb GETs (or a Bearer header
+    /// there); shown once, stored hashed.
+    token: String,
+    #[serde(serialize_with = "telerad_store::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    expires_at: i64,
+}
+
+/// A short-lived token for a DICOMweb viewer.
+///
+/// For a viewer that cannot set an Authorization header on every request
+/// (images in `<img>` tags, some DICOMweb clients): the token is accepted
+/// in the URL of DICOMweb GETs (`access_token`), with the caller's own
+/// access, for ten minutes, and nowhere else.
+#[utoipa::path(
+    post,
+    path = "/api/viewer-tokens",
+    tag = "access",
+    responses((status = 201, description = "The token, shown once", body = ViewerToken))
+)]
+async fn create_viewer_token(caller: Caller) -> Result<(StatusCode, Json<ViewerToken>), ApiError> {
+    caller.allow(Action::ReadStudies).await?;
+    let (token, expires_at) = caller
+        .access()
+        .create_viewer_token(&caller.who, &caller.source)
+        .await
+        .map_err(ApiError::Database)?;
+    Ok((StatusCode::CREATED, Json(ViewerToken { token, expires_at })))
 }
 
 /// Creates an API token for an account (administrators).

@@ -18,6 +18,9 @@ use tokio::sync::Semaphore;
 
 /// A session lasts a night shift and then some.
 pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+/// How long a viewer token opens DICOMweb: long enough to load a study,
+/// short enough that one left in a log or a browser's history is stale.
+pub const VIEWER_TOKEN_TTL: Duration = Duration::from_secs(10 * 60);
 /// Failures allowed per account, and per address, within [`THROTTLE_WINDOW`].
 pub const FAILURES_PER_ACCOUNT: usize = 5;
 pub const FAILURES_PER_ADDRESS: usize = 20;
@@ -557,6 +560,42 @@ impl Access {
             Outcome::Success,
         );
         Ok(self.commit_revocation(tx, &record).await?)
+    }
+
+    /// A viewer token for the caller, returned once: valid for
+    /// [`VIEWER_TOKEN_TTL`], for DICOMweb reads only (what a viewer that
+    /// cannot set headers puts in its URLs), with the caller's own access.
+    pub async fn create_viewer_token(
+        &self,
+        who: &Authenticated,
+        source: &str,
+    ) -> Result<(String, i64), sqlx::Error> {
+        let now = self.now();
+        let expires_at = now + i64::try_from(VIEWER_TOKEN_TTL.as_millis()).unwrap_or(i64::MAX);
+        let token = token::generate_viewer();
+        let mut tx = self.db.begin_write().await?;
+        accounts::add_credential(
+            &mut tx,
+            &NewCredential {
+                user_id: who.principal.user.id,
+                kind: CredentialKind::Session,
+                token_hash: &token::hash(&token),
+                name: "viewer",
+                expires_at: Some(expires_at),
+            },
+            now,
+        )
+        .await?;
+        let mut record = actor_of(&who.principal, source).record(
+            now,
+            "viewer_token.create",
+            format!("user/{}", who.principal.user.login),
+            Outcome::Success,
+        );
+        record.detail = serde_json::json!({ "expires_at": expires_at }).to_string();
+        audit::append(&mut tx, &record).await?;
+        tx.commit().await?;
+        Ok((token, expires_at))
     }
 
     /// A new API token for `login`, returned once.

@@ -6,12 +6,32 @@ use rand::RngCore;
 /// chat) is recognisable and can be searched for.
 pub const PREFIX: &str = "trd_";
 
+/// Viewer tokens start with this: short-lived, for DICOMweb reads only,
+/// the one kind of token accepted in a URL (for viewers that cannot set
+/// an Authorization header). The prefix is part of what is hashed, so no
+/// other token can pass for one.
+pub const VIEWER_PREFIX: &str = "trv_";
+
 /// A new token: 256 random bits.
 pub fn generate() -> String {
+    with_prefix(PREFIX)
+}
+
+/// A new viewer token: 256 random bits.
+pub fn generate_viewer() -> String {
+    with_prefix(VIEWER_PREFIX)
+}
+
+/// Whether `token` is a viewer token.
+pub fn is_viewer(token: &str) -> bool {
+    token.starts_with(VIEWER_PREFIX)
+}
+
+fn with_prefix(prefix: &str) -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    let mut token = String::with_capacity(PREFIX.len() + 64);
-    token.push_str(PREFIX);
+    let mut token = String::with_capacity(prefix.len() + 64);
+    token.push_str(prefix);
     for byte in bytes {
         token.push_str(&format!("{byte:02x}"));
     }

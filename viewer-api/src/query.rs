@@ -99,6 +99,10 @@ fn parse<T>(
     checked(pairs)?;
     let mut unsupported = Vec::new();
     for (name, value) in pairs {
+        // A viewer token, which the caller's extractor has read already.
+        if name == "access_token" {
+            continue;
+        }
         let (limit, offset) = paging_of(&mut search);
         if paging(name, value, limit, offset)? || key(&mut search, name, value)? {
             continue;
