@@ -427,6 +427,7 @@ fn every_role_gets_exactly_its_answers_on_every_endpoint(backend: &Backend) {
         ("GET", "/api/me".to_string()),
         ("POST", "/api/logout".to_string()),
         ("POST", "/api/viewer-tokens".to_string()),
+        ("POST", "/dicom-web/studies".to_string()),
     ] {
         for token in [None, Some("trd_0000"), Some("not even a token")] {
             let (status, body) = server

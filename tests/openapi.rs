@@ -175,6 +175,10 @@ fn run_schemathesis(server: &TestServer, spec: &std::path::Path, token: &str, wh
         // event stream stays open for minutes by design.
         .args(["--exclude-path", "/api/logout"])
         .args(["--exclude-path", "/api/events/stream"])
+        // STOW-RS bodies (multipart/related of Part 10 files) have no
+        // serializer in schemathesis; tests/stow.rs sends good and bad ones.
+        .args(["--exclude-operation-id", "post_dicom_web_studies"])
+        .args(["--exclude-operation-id", "post_dicom_web_studies_study"])
         // One worker: hypothesis, under schemathesis's threads, sometimes
         // fails in Python's own parser (an error of the tool, not a finding).
         .args(["--max-examples", "12", "--workers", "1"])

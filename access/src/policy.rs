@@ -30,6 +30,8 @@ pub enum Action {
     AssignStudy,
     /// File a request form for a site's patient.
     FileForm,
+    /// Send a site's images over HTTP (STOW-RS).
+    StoreImages,
     /// Write, issue and sign the report of a study one has claimed.
     WriteReport,
     /// Read and write a study's message thread.
@@ -76,6 +78,7 @@ fn describe(action: Action) -> &'static str {
         Action::AcknowledgeStudy => "acknowledge studies",
         Action::AssignStudy => "assign studies",
         Action::FileForm => "file request forms",
+        Action::StoreImages => "send images",
         Action::WriteReport => "write reports",
         Action::Message => "exchange messages",
         Action::AcknowledgeCritical => "acknowledge critical results",
@@ -115,6 +118,11 @@ pub fn decide(principal: &Principal, action: Action) -> Result<Scope, Refused> {
             Role::Clinician | Role::Technician | Role::Integration,
             Action::ReadStudies | Action::FileForm | Action::Message,
         ) => Ok(Scope::Sites(user.sites.clone())),
+        // Images come from the site's staff and systems, as its modalities
+        // send them over DICOM.
+        (Role::Technician | Role::Integration, Action::StoreImages) => {
+            Ok(Scope::Sites(user.sites.clone()))
+        }
         // The site's physicians receive critical results.
         (Role::Clinician, Action::AcknowledgeCritical) => Ok(Scope::Sites(user.sites.clone())),
         _ => Err(refused()),
@@ -149,6 +157,7 @@ mod tests {
             AcknowledgeStudy,
             AssignStudy,
             FileForm,
+            StoreImages,
             WriteReport,
             Message,
             AcknowledgeCritical,
@@ -166,6 +175,7 @@ mod tests {
                     ReadStudies,
                     AssignStudy,
                     FileForm,
+                    StoreImages,
                     Message,
                     Operate,
                     ManageUsers,
@@ -173,7 +183,7 @@ mod tests {
                 ],
                 Role::Radiologist => &[ReadStudies, AcknowledgeStudy, WriteReport, Message],
                 Role::Clinician => &[ReadStudies, FileForm, Message, AcknowledgeCritical],
-                _ => &[ReadStudies, FileForm, Message],
+                _ => &[ReadStudies, FileForm, StoreImages, Message],
             };
             assert_eq!(allowed, expected, "{role}");
         }

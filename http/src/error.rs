@@ -31,6 +31,9 @@ pub enum ApiError {
     NotAcceptable(String),
     #[error("{0}")]
     TooLarge(String),
+    /// The body is not of a type the resource takes.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     #[error("internal error: {0}")]
     Internal(String),
     #[error("database error")]
@@ -70,6 +73,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             // Two requests raced to make the same thing (a login, a
             // report version): the loser is told to look again, as if it

@@ -52,8 +52,11 @@ fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get(CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        // A page's error is a page (telerad-pages): left as it is.
+        // A page's error is a page (telerad-pages), and a STOW-RS failure
+        // its DICOM JSON response data set: left as they are.
         .is_some_and(|value| {
-            value.starts_with("application/json") || value.starts_with("text/html")
+            value.starts_with("application/json")
+                || value.starts_with("application/dicom+json")
+                || value.starts_with("text/html")
         })
 }

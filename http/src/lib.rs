@@ -12,6 +12,7 @@
 //! reaching sideways into another. Conversions from a domain's errors to
 //! [`ApiError`] live with the routes that call that domain.
 
+pub mod body_limit;
 pub mod error;
 pub mod headers;
 pub mod json_errors;
@@ -20,7 +21,6 @@ pub mod openapi;
 pub mod paging;
 
 use axum::Router;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
@@ -29,7 +29,8 @@ pub use error::ApiError;
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 
 /// `routes`, every API's merged and given their state, answering unknown
-/// paths with a JSON 404, refusing bodies over [`MAX_BODY_BYTES`] and
+/// paths with a JSON 404, refusing bodies over [`MAX_BODY_BYTES`] (but
+/// for STOW-RS, [`body_limit`]) and
 /// requests carrying a NUL character ([`nul_guard`]), with
 /// every error body JSON, the security headers on every answer (HSTS when
 /// served over `https`) and every request traced.
@@ -38,7 +39,7 @@ pub fn with_common_layers(routes: Router, https: bool) -> Router {
         .fallback(not_found)
         // Inside the body limit, which it relies on to buffer a JSON body.
         .layer(axum::middleware::from_fn(nul_guard::refuse_nul))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(body_limit::limit))
         // Outside the body limit, so that its 413 is JSON too.
         .layer(axum::middleware::from_fn(json_errors::json_errors));
     headers::with_security_headers(routes, https).layer(TraceLayer::new_for_http())

@@ -68,9 +68,17 @@ pub struct PendingInstance {
     hasher: blake3::Hasher,
     write_error: Option<std::io::Error>,
     writeback: Writeback,
+    /// The study the sender said the instance belongs to (STOW-RS to
+    /// `/studies/{study}`), checked against the data set.
+    expected_study: Option<String>,
 }
 
 impl PendingInstance {
+    /// Refuse the instance at commit if its data set is of another study.
+    pub fn expect_study(&mut self, study_instance_uid: &str) {
+        self.expected_study = Some(study_instance_uid.to_string());
+    }
+
     /// Appends data set bytes. A write error is kept and reported by
     /// [`Archive::commit`]: the association must still read the rest of the
     /// instance before it can answer.
@@ -227,6 +235,7 @@ impl Archive {
             hasher: blake3::Hasher::new(),
             write_error: None,
             writeback: Writeback::default(),
+            expected_study: None,
         })
     }
 
@@ -481,6 +490,14 @@ fn place_durably(
         e => StoreError::cannot_understand(e.to_string()),
     })?;
     check_against_command(&attributes, &pending.header)?;
+    if let Some(expected) = &pending.expected_study
+        && attributes.study_instance_uid != *expected
+    {
+        return Err(StoreError::does_not_match(format!(
+            "the data set's Study Instance UID {} is not the study {expected} it was sent to",
+            attributes.study_instance_uid
+        )));
+    }
     let (versions, claimed) = versions
         .blocking_recv()
         .map_err(|_| StoreError::out_of_resources("the index could not be read"))?;

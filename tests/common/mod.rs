@@ -494,6 +494,29 @@ time_zone = "Europe/Paris"
         Ok((status, json))
     }
 
+    /// A POST of raw bytes of `content_type`: (status, JSON body, or the
+    /// text as a JSON string).
+    pub fn post_bytes(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: &[u8],
+    ) -> (u16, Value) {
+        let url = format!("http://127.0.0.1:{}{path}", self.http_port);
+        let mut request = Self::agent()
+            .post(&url)
+            .header("content-type", content_type);
+        if let Some(token) = token {
+            request = request.header("authorization", &format!("Bearer {token}"));
+        }
+        let mut response = request.send(body).expect("an answer");
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().expect("a body");
+        let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, json)
+    }
+
     /// GET as an administrator (`/healthz` without a token: it is open,
     /// and polled before the first account exists).
     pub fn try_get(&self, path: &str) -> Result<(u16, Value), String> {

@@ -20,6 +20,7 @@ pub mod qido;
 pub mod query;
 pub mod render;
 pub mod rendered;
+pub mod stow;
 pub mod target;
 pub mod wado;
 pub mod window;
@@ -42,6 +43,7 @@ where
         .merge(metadata::routes())
         .merge(frames::routes())
         .merge(rendered::routes())
+        .merge(stow::routes())
 }
 
 /// Lets the pages of `origins` (a viewer served elsewhere) call these
