@@ -214,17 +214,22 @@ print(json.dumps({"found": found, "got": len(received)}))
     (found, answer["got"].as_u64().unwrap_or(0) as usize)
 }
 
-fn sorted(mut values: Vec<String>) -> Vec<String> {
-    values.sort();
-    values
+/// A night with Dr Neuro's workstation at `workstation_port`: a stroke
+/// (with its form, for Dr Neuro) and another study (Dr General's) pushed
+/// by site A.
+struct Night {
+    server: TestServer,
+    admin: String,
+    stroke: SyntheticStudy,
+    other: SyntheticStudy,
 }
 
-fn workstations_and_sites_query_within_their_scope(backend: &Backend) {
+fn night(backend: &Backend, workstation_port: u16) -> Night {
     let server = TestServer::start_with(
         backend,
         ServerOptions {
             quiet_period_secs: 1,
-            extra_config: config(free_port()),
+            extra_config: config(workstation_port),
             clock_start: Some(NIGHT.into()),
             ..ServerOptions::default()
         },
@@ -233,7 +238,6 @@ fn workstations_and_sites_query_within_their_scope(backend: &Backend) {
     let admin = server.admin_token();
     let stroke = study("DOE^JANE", "P-STROKE", 3);
     let other = study("DUPONT^MARC", "P-OTHER", 2);
-    let far = study("DOE^JOHN", "P-FAR", 1);
     let form = json!({
         "patient_id": "P-STROKE",
         "accession_number": "ACC-P-STROKE",
@@ -250,6 +254,27 @@ fn workstations_and_sites_query_within_their_scope(backend: &Backend) {
     assert_eq!(status, 201, "{body}");
     storescu_push(&server, &stroke, "SITE_A");
     storescu_push(&server, &other, "SITE_A");
+    Night {
+        server,
+        admin,
+        stroke,
+        other,
+    }
+}
+
+fn sorted(mut values: Vec<String>) -> Vec<String> {
+    values.sort();
+    values
+}
+
+fn workstations_and_sites_query_within_their_scope(backend: &Backend) {
+    let Night {
+        server,
+        admin,
+        stroke,
+        other,
+    } = night(backend, free_port());
+    let far = study("DOE^JOHN", "P-FAR", 1);
     storescu_push(&server, &far, "SITE_B");
     let readers = readers(&server, &admin, 3);
     assert!(
@@ -506,35 +531,12 @@ fn movescu(server: &TestServer, destination: &str, keys: &[&str]) -> (bool, Stri
 fn a_workstation_retrieves_what_it_may_read(backend: &Backend) {
     let workstation_port = free_port();
     let workstation = Workstation::start("NEURO_WS", workstation_port);
-    let server = TestServer::start_with(
-        backend,
-        ServerOptions {
-            quiet_period_secs: 1,
-            extra_config: config(workstation_port),
-            clock_start: Some(NIGHT.into()),
-            ..ServerOptions::default()
-        },
-    );
-    let tech = server.user_token("tech-a", &["--role", "technician", "--site", "site-a"]);
-    let admin = server.admin_token();
-    let stroke = study("DOE^JANE", "P-STROKE", 3);
-    let other = study("DUPONT^MARC", "P-OTHER", 2);
-    let form = json!({
-        "patient_id": "P-STROKE",
-        "accession_number": "ACC-P-STROKE",
-        "study_date": "20260318",
-        "urgency": "stroke",
-        "symptom_onset": "2026-03-18T01:40:00+01:00",
-        "nihss": 12,
-        "clinical_question": "Thrombolysis?",
-        "requested_examination": "CT head stroke protocol",
-        "requesting_physician": "Dr Urgences",
-        "callback_number": "1234",
-    });
-    let (status, body) = server.post_as(Some(&tech), "/api/forms", &form.to_string());
-    assert_eq!(status, 201, "{body}");
-    storescu_push(&server, &stroke, "SITE_A");
-    storescu_push(&server, &other, "SITE_A");
+    let Night {
+        server,
+        admin,
+        stroke,
+        other,
+    } = night(backend, workstation_port);
     assert!(readers(&server, &admin, 2).contains(&("P-OTHER".into(), "dr-general".into())));
     // The router sends the stroke to Dr Neuro's workstation by itself.
     workstation.wait_for(3, Duration::from_secs(30));

@@ -76,12 +76,7 @@ pub async fn instances(
 }
 
 /// [`instances`] by study: what a C-MOVE puts in the outbox.
-pub async fn wanted(
-    index: &StudyIndex,
-    search: &InstanceSearch,
-    scope: &Scope,
-) -> Result<Wanted, String> {
-    let hits = instances(index, search, scope).await?;
+pub fn by_study(hits: Vec<InstanceHit>) -> Wanted {
     let mut wanted = Wanted::new();
     for hit in hits {
         wanted
@@ -89,7 +84,7 @@ pub async fn wanted(
             .or_default()
             .push(hit.sop_instance_uid);
     }
-    Ok(wanted)
+    wanted
 }
 
 /// The sub-operations' counts of a progress (PS3.7 §9.3.4.2 has them
