@@ -699,8 +699,17 @@ fn the_first_administrator_signs_in_with_the_printed_password() {
     assert_eq!(status, 403, "{body}");
     let (status, body) = cookie_request(&server, "POST", "/api/logout", &cookie, Some("wrong"));
     assert_eq!(status, 403, "{body}");
+    // A viewer token made in the session opens DICOMweb until sign-out.
+    let (status, minted) =
+        cookie_request(&server, "POST", "/api/viewer-tokens", &cookie, Some(&csrf));
+    assert_eq!(status, 201, "{minted}");
+    let viewer = minted["token"].as_str().unwrap_or_default().to_string();
+    let dicomweb = format!("/dicom-web/studies?access_token={viewer}");
+    assert_eq!(server.get_as(None, &dicomweb).0, 200);
     let (status, _) = cookie_request(&server, "POST", "/api/logout", &cookie, Some(&csrf));
     assert_eq!(status, 204);
+    let (status, body) = server.get_as(None, &dicomweb);
+    assert_eq!(status, 401, "the viewer token outlived the session: {body}");
     let (status, body) = server.get_as(Some(&token), "/api/me");
     assert_eq!(status, 401, "{body}");
     assert!(

@@ -18,6 +18,9 @@ use tokio::sync::Semaphore;
 
 /// A session lasts a night shift and then some.
 pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+/// The name viewer tokens are kept under.
+const VIEWER_TOKEN_NAME: &str = "viewer";
+
 /// How long a viewer token opens DICOMweb: long enough to load a study,
 /// short enough that one left in a log or a browser's history is stale.
 pub const VIEWER_TOKEN_TTL: Duration = Duration::from_secs(10 * 60);
@@ -403,6 +406,11 @@ impl Access {
         let now = self.now();
         let mut tx = self.db.begin_write().await?;
         accounts::revoke_credential(&mut tx, who.credential, now).await?;
+        // The viewer tokens made while signed in go with the session (a
+        // viewer left open in another tab included).
+        if who.kind == CredentialKind::Session {
+            accounts::revoke_named(&mut tx, who.principal.user.id, VIEWER_TOKEN_NAME, now).await?;
+        }
         let record = actor_of(&who.principal, source).record(
             now,
             "logout",
@@ -580,7 +588,7 @@ impl Access {
                 user_id: who.principal.user.id,
                 kind: CredentialKind::Session,
                 token_hash: &token::hash(&token),
-                name: "viewer",
+                name: VIEWER_TOKEN_NAME,
                 expires_at: Some(expires_at),
             },
             now,

@@ -484,6 +484,27 @@ pub async fn revoke_credential(
     Ok(done.rows_affected() == 1)
 }
 
+/// Revokes the unexpired credentials of `user` named `name` (a signed-out
+/// user's viewer tokens); how many.
+pub async fn revoke_named(
+    tx: &mut Tx<'_>,
+    user: UserId,
+    name: &str,
+    now: i64,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE credentials SET revoked_at = $1 WHERE user_id = $2 AND name = $3 \
+         AND kind = 'session' AND revoked_at IS NULL AND expires_at > $1",
+    )
+    .bind(now)
+    .bind(user)
+    .bind(name)
+    .execute(&mut **tx)
+    .await?;
+    bump_epoch(tx).await?;
+    Ok(done.rows_affected())
+}
+
 /// Moves [`credentials_epoch`] on: every change that takes away a
 /// credential's use, or changes what it stands for, calls it in its own
 /// transaction, so that servers caching verified credentials forget them.
