@@ -163,7 +163,8 @@ pub fn read_small(
     data_set: &[u8],
     transfer_syntax_uid: &str,
 ) -> Result<dicom_object::InMemDicomObject, Unreadable> {
-    // Fewer bytes than one element header read as an empty data set.
+    // Fewer bytes than one element header would parse as an empty data
+    // set: refused instead.
     if data_set.len() < 8 {
         return Err(Unreadable(format!(
             "{} bytes cannot hold an element",

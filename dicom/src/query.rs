@@ -20,6 +20,13 @@ pub const STUDY_ROOT_MOVE: &str = "1.2.840.10008.5.1.4.1.2.2.2";
 /// Study Root Query/Retrieve Information Model – GET (PS3.4 C.6.2.1).
 pub const STUDY_ROOT_GET: &str = "1.2.840.10008.5.1.4.1.2.2.3";
 
+/// A query identifier's size at most: a few dozen keys take a few hundred
+/// bytes; every key asked is repeated in every match.
+pub const MAX_IDENTIFIER_BYTES: usize = 64 * 1024;
+
+/// Keys one identifier may hold at most.
+pub const MAX_KEYS: usize = 100;
+
 /// Query/Retrieve Level (0008,0052) of the Study Root model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
@@ -44,6 +51,18 @@ pub enum QueryError {
     Unreadable(String),
     #[error("Query/Retrieve Level {0:?}: expected STUDY, SERIES or IMAGE (Study Root)")]
     Level(String),
+    #[error("an identifier of {0} keys: at most {MAX_KEYS} are answered")]
+    TooManyKeys(usize),
+}
+
+impl QueryError {
+    /// The C-FIND status of the refusal (PS3.4 C.4.1.1.4).
+    pub fn status(&self) -> u16 {
+        match self {
+            QueryError::TooManyKeys(_) => 0xA700,
+            QueryError::Unreadable(_) | QueryError::Level(_) => 0xA900,
+        }
+    }
 }
 
 /// A received C-FIND identifier.
@@ -57,8 +76,18 @@ pub struct Identifier {
 /// uncompressed syntax), through the same bounded walk as every received
 /// data set.
 pub fn read(data_set: &[u8], transfer_syntax_uid: &str) -> Result<Identifier, QueryError> {
+    if data_set.len() > MAX_IDENTIFIER_BYTES {
+        return Err(QueryError::Unreadable(format!(
+            "an identifier of {} bytes: at most {MAX_IDENTIFIER_BYTES}",
+            data_set.len()
+        )));
+    }
     let object = crate::inspect::read_small(data_set, transfer_syntax_uid)
         .map_err(|e| QueryError::Unreadable(e.to_string()))?;
+    let keys = object.iter().count();
+    if keys > MAX_KEYS {
+        return Err(QueryError::TooManyKeys(keys));
+    }
     let level = text_of(&object, tags::QUERY_RETRIEVE_LEVEL).unwrap_or_default();
     let level = match level.as_str() {
         "STUDY" => Level::Study,
@@ -274,6 +303,21 @@ mod tests {
             read(&patient, EXPLICIT_VR_LITTLE_ENDIAN).err(),
             Some(QueryError::Level("PATIENT".into()))
         );
+        // More keys than any workstation asks: each would be repeated in
+        // every match.
+        let mut many = vec![text(tags::QUERY_RETRIEVE_LEVEL, VR::CS, "STUDY")];
+        many.extend((0..MAX_KEYS as u16).map(|i| text(Tag(0x0011, 0x1000 + i), VR::LO, "")));
+        let many = identifier(many);
+        let refused = read(&many, EXPLICIT_VR_LITTLE_ENDIAN).err();
+        assert_eq!(refused, Some(QueryError::TooManyKeys(MAX_KEYS + 1)));
+        assert_eq!(refused.map(|e| e.status()), Some(0xA700));
+        assert!(matches!(
+            read(
+                &vec![0u8; MAX_IDENTIFIER_BYTES + 1],
+                EXPLICIT_VR_LITTLE_ENDIAN
+            ),
+            Err(QueryError::Unreadable(_))
+        ));
         // An element claiming more bytes than were sent.
         let mut hostile = identifier(vec![text(tags::QUERY_RETRIEVE_LEVEL, VR::CS, "STUDY")]);
         hostile.extend_from_slice(&[0x10, 0x00, 0x10, 0x00, b'P', b'N', 0xF0, 0xFF]);

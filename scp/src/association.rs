@@ -718,9 +718,11 @@ impl Association {
                 }
             }
             Receiving::Normalized {
-                data: collected, ..
+                data: collected,
+                command,
+                ..
             } => {
-                if collected.len() + data.len() > MAX_NORMALIZED_DATA_SET_BYTES {
+                if collected.len() + data.len() > data_set_limit(command.command_field) {
                     self.refuse_normalized();
                 } else {
                     collected.extend_from_slice(data);
@@ -817,14 +819,19 @@ impl Association {
         else {
             return;
         };
-        tracing::warn!(
-            "performed procedure step data set over {MAX_NORMALIZED_DATA_SET_BYTES} bytes: refusing it"
-        );
+        let limit = data_set_limit(command.command_field);
+        tracing::warn!("a data set over {limit} bytes: refusing it");
+        // A query's failure is A700 (PS3.4 C.4.1.1.4), a DIMSE-N's 0213.
+        let status = if is_query(command.command_field) {
+            status::OUT_OF_RESOURCES
+        } else {
+            status::RESOURCE_LIMITATION
+        };
         self.receiving = Receiving::Refused {
             command,
             context_id,
-            status: status::RESOURCE_LIMITATION,
-            comment: format!("data set over the {MAX_NORMALIZED_DATA_SET_BYTES}-byte limit"),
+            status,
+            comment: format!("data set over the {limit}-byte limit"),
         };
     }
 
@@ -1088,6 +1095,24 @@ impl Association {
                 Flow::Close
             }
         }
+    }
+}
+
+/// A Query/Retrieve request (C-FIND, C-MOVE, C-GET).
+fn is_query(command_field: u16) -> bool {
+    matches!(
+        command_field,
+        dimse::C_FIND_RQ | dimse::C_MOVE_RQ | dimse::C_GET_RQ
+    )
+}
+
+/// How much of a request's data set is collected in memory: a query's
+/// identifier is a few dozen keys.
+fn data_set_limit(command_field: u16) -> usize {
+    if is_query(command_field) {
+        telerad_dicom::query::MAX_IDENTIFIER_BYTES
+    } else {
+        MAX_NORMALIZED_DATA_SET_BYTES
     }
 }
 

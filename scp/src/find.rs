@@ -9,7 +9,9 @@ use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 use telerad_dicom::query::{Identifier, Level};
 use telerad_store::StudyIndex;
-use telerad_store::qido::{DateRange, InstanceSearch, SeriesSearch, StudySearch, Text};
+use telerad_store::qido::{
+    DateRange, InstanceHit, InstanceSearch, SeriesHit, SeriesSearch, StudyHit, StudySearch, Text,
+};
 use telerad_store::scope::Scope;
 
 /// Matches answered to one query at most: past it the query ends with
@@ -24,11 +26,18 @@ pub enum Search {
     Instances(InstanceSearch),
 }
 
-/// The matches of a query, and whether there were more than
-/// [`MAX_MATCHES`].
+/// The matches of a query (at most [`MAX_MATCHES`]), and whether there
+/// were more. Each match's identifier is built when it is sent, so that
+/// no more than one is held at a time.
 pub struct Found {
-    pub identifiers: Vec<InMemDicomObject>,
+    hits: Hits,
     pub truncated: bool,
+}
+
+enum Hits {
+    Studies(Vec<StudyHit>),
+    Series(Vec<SeriesHit>),
+    Instances(Vec<InstanceHit>),
 }
 
 fn text(query: &Identifier, tag: Tag) -> Option<Text> {
@@ -92,22 +101,67 @@ fn some(value: &str) -> Option<String> {
     Some(value.to_string())
 }
 
-/// Runs `search` within `scope`: the identifier of each match, as
-/// `query` asked for it.
-pub async fn run(
-    index: &StudyIndex,
-    query: &Identifier,
-    search: &Search,
-    scope: &Scope,
-    retrieve_ae_title: &str,
-) -> Result<Found, String> {
-    let mut identifiers: Vec<InMemDicomObject> = match search {
-        Search::Studies(search) => index
-            .search_studies(search, scope)
-            .await
-            .map_err(|e| e.to_string())?
-            .iter()
-            .map(|hit| {
+/// Runs `search` within `scope`.
+pub async fn run(index: &StudyIndex, search: &Search, scope: &Scope) -> Result<Found, String> {
+    let mut hits = match search {
+        Search::Studies(search) => Hits::Studies(
+            index
+                .search_studies(search, scope)
+                .await
+                .map_err(|e| e.to_string())?,
+        ),
+        Search::Series(search) => Hits::Series(
+            index
+                .search_series(search, scope)
+                .await
+                .map_err(|e| e.to_string())?,
+        ),
+        Search::Instances(search) => Hits::Instances(
+            index
+                .search_instances(search, scope)
+                .await
+                .map_err(|e| e.to_string())?,
+        ),
+    };
+    let limit = MAX_MATCHES as usize;
+    let truncated = match &mut hits {
+        Hits::Studies(h) => cut(h, limit),
+        Hits::Series(h) => cut(h, limit),
+        Hits::Instances(h) => cut(h, limit),
+    };
+    Ok(Found { hits, truncated })
+}
+
+/// Keeps the first `limit`; whether there were more.
+fn cut<T>(hits: &mut Vec<T>, limit: usize) -> bool {
+    let more = hits.len() > limit;
+    hits.truncate(limit);
+    more
+}
+
+impl Found {
+    pub fn len(&self) -> usize {
+        match &self.hits {
+            Hits::Studies(h) => h.len(),
+            Hits::Series(h) => h.len(),
+            Hits::Instances(h) => h.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The identifier of match `i`, with the keys `query` asked.
+    pub fn answer(
+        &self,
+        i: usize,
+        query: &Identifier,
+        retrieve_ae_title: &str,
+    ) -> Option<InMemDicomObject> {
+        Some(match &self.hits {
+            Hits::Studies(hits) => {
+                let hit = hits.get(i)?;
                 let s = &hit.study;
                 query.answer(
                     |tag| match tag {
@@ -130,14 +184,9 @@ pub async fn run(
                     },
                     retrieve_ae_title,
                 )
-            })
-            .collect(),
-        Search::Series(search) => index
-            .search_series(search, scope)
-            .await
-            .map_err(|e| e.to_string())?
-            .iter()
-            .map(|hit| {
+            }
+            Hits::Series(hits) => {
+                let hit = hits.get(i)?;
                 let s = &hit.series;
                 query.answer(
                     |tag| match tag {
@@ -154,14 +203,9 @@ pub async fn run(
                     },
                     retrieve_ae_title,
                 )
-            })
-            .collect(),
-        Search::Instances(search) => index
-            .search_instances(search, scope)
-            .await
-            .map_err(|e| e.to_string())?
-            .iter()
-            .map(|hit| {
+            }
+            Hits::Instances(hits) => {
+                let hit = hits.get(i)?;
                 query.answer(
                     |tag| match tag {
                         tags::STUDY_INSTANCE_UID => some(&hit.study_instance_uid),
@@ -173,13 +217,7 @@ pub async fn run(
                     },
                     retrieve_ae_title,
                 )
-            })
-            .collect(),
-    };
-    let truncated = identifiers.len() as i64 > MAX_MATCHES;
-    identifiers.truncate(MAX_MATCHES as usize);
-    Ok(Found {
-        identifiers,
-        truncated,
-    })
+            }
+        })
+    }
 }

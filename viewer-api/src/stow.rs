@@ -30,6 +30,7 @@ const MAX_HEADER_BYTES: usize = 64 * 1024;
 
 /// Failure Reason (0008,1197) values, PS3.4 B.2.3 and PS3.18 10.5.3.
 const NOT_AUTHORIZED: u16 = 0x0124;
+const SOP_CLASS_NOT_SUPPORTED: u16 = 0x0122;
 const OUT_OF_RESOURCES: u16 = 0xA700;
 const DOES_NOT_MATCH: u16 = 0xA900;
 const CANNOT_UNDERSTAND: u16 = 0xC000;
@@ -193,13 +194,38 @@ async fn store(
         multer::Constraints::new().size_limit(multer::SizeLimit::new().per_field(limit));
     let mut parts =
         multer::Multipart::with_constraints(body.into_data_stream(), boundary, constraints);
+    let classes = telerad_dicom::sop_class::default_storage_sop_classes();
     let mut outcomes = Vec::new();
     loop {
-        let part = parts.next_field().await.map_err(|e| {
-            ApiError::BadRequest(format!("the multipart body could not be read: {e}"))
-        })?;
-        let Some(part) = part else { break };
-        let outcome = receive(archive, part, &site, study.as_deref()).await?;
+        // A body that breaks off after some parts were stored is answered
+        // with those (they are durable) and the break as a failure.
+        let read = match parts.next_field().await {
+            Ok(Some(part)) => receive(archive, part, &site, study.as_deref(), &classes).await,
+            Ok(None) => break,
+            Err(e) => Err(e),
+        };
+        let outcome = match read {
+            Ok(outcome) => outcome,
+            Err(e) if outcomes.is_empty() => {
+                return Err(ApiError::BadRequest(format!(
+                    "the multipart body could not be read: {e}"
+                )));
+            }
+            Err(e) => {
+                let too_large = matches!(e, multer::Error::FieldSizeExceeded { .. });
+                outcomes.push(Outcome::Failed {
+                    class: String::new(),
+                    instance: String::new(),
+                    reason: if too_large {
+                        OUT_OF_RESOURCES
+                    } else {
+                        CANNOT_UNDERSTAND
+                    },
+                    why: format!("the multipart body could not be read further: {e}"),
+                });
+                break;
+            }
+        };
         if let Outcome::Failed { instance, why, .. } = &outcome {
             tracing::warn!(sop_instance_uid = %instance, "STOW-RS: instance refused: {why}");
         }
@@ -222,7 +248,8 @@ async fn receive(
     mut part: multer::Field<'static>,
     site: &str,
     study: Option<&str>,
-) -> Result<Outcome, ApiError> {
+    classes: &[String],
+) -> Result<Outcome, multer::Error> {
     let failed = |class: &str, instance: &str, reason: u16, why: String| Outcome::Failed {
         class: class.to_string(),
         instance: instance.to_string(),
@@ -242,11 +269,7 @@ async fn receive(
             "a part that is not application/dicom".into(),
         )
     });
-    while let Some(chunk) = part
-        .chunk()
-        .await
-        .map_err(|e| ApiError::BadRequest(format!("the multipart body could not be read: {e}")))?
-    {
+    while let Some(chunk) = part.chunk().await? {
         if refusal.is_some() {
             continue;
         }
@@ -266,6 +289,29 @@ async fn receive(
                 ));
             }
             Err(why) => refusal = Some(failed("", "", CANNOT_UNDERSTAND, why)),
+            // What the DICOM receiver accepts, and nothing else: a class
+            // it stores, in a syntax it reads.
+            Ok(Some((header, _))) if !classes.contains(&header.sop_class_uid) => {
+                refusal = Some(failed(
+                    &header.sop_class_uid,
+                    &header.sop_instance_uid,
+                    SOP_CLASS_NOT_SUPPORTED,
+                    format!("SOP class {} is not stored here", header.sop_class_uid),
+                ));
+            }
+            Ok(Some((header, _)))
+                if !telerad_dicom::transfer_syntax::is_supported(&header.transfer_syntax_uid) =>
+            {
+                refusal = Some(failed(
+                    &header.sop_class_uid,
+                    &header.sop_instance_uid,
+                    CANNOT_UNDERSTAND,
+                    format!(
+                        "transfer syntax {} is not read here",
+                        header.transfer_syntax_uid
+                    ),
+                ));
+            }
             Ok(Some((header, offset))) => {
                 let (class, instance) = (
                     header.sop_class_uid.clone(),

@@ -18,6 +18,20 @@ pub(super) enum SubOperation {
     Lost(String),
 }
 
+/// A received identifier, or the status and words of its refusal.
+fn read_identifier(
+    data: &[u8],
+    transfer_syntax: &str,
+) -> Result<telerad_dicom::query::Identifier, (u16, String)> {
+    telerad_dicom::query::read(data, transfer_syntax).map_err(|e| (e.status(), e.to_string()))
+}
+
+/// A search an identifier names, or its refusal: the identifier does not
+/// match the SOP class (A900).
+fn identified<T>(search: Result<T, String>) -> Result<T, (u16, String)> {
+    search.map_err(|why| (status::IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, why))
+}
+
 impl Association {
     /// Answers a C-FIND: a pending response with each match's identifier,
     /// then the final status; audited (what was asked, how many matched).
@@ -28,32 +42,17 @@ impl Association {
         transfer_syntax: &str,
         data: &[u8],
     ) -> Flow {
-        let query = match telerad_dicom::query::read(data, transfer_syntax)
-            .map_err(|e| e.to_string())
-            .and_then(|query| crate::find::search_of(&query).map(|search| (query, search)))
+        let query = match read_identifier(data, transfer_syntax)
+            .and_then(|query| identified(crate::find::search_of(&query)).map(|s| (query, s)))
         {
             Ok(query) => query,
-            Err(why) => {
+            Err((status, why)) => {
                 tracing::warn!("C-FIND refused: {why}");
-                return self
-                    .respond(
-                        context_id,
-                        &command,
-                        status::IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS,
-                        Some(&why),
-                    )
-                    .await;
+                return self.respond(context_id, &command, status, Some(&why)).await;
             }
         };
         let (query, search) = query;
-        let found = crate::find::run(
-            self.ctx.archive.index(),
-            &query,
-            &search,
-            &self.scope,
-            &self.ctx.policy.ae_title,
-        )
-        .await;
+        let found = crate::find::run(self.ctx.archive.index(), &search, &self.scope).await;
         let found = match found {
             Ok(found) => found,
             Err(e) => {
@@ -70,8 +69,12 @@ impl Association {
         };
         let pending = dimse::pending_with_identifier(&command);
         let mut sent = 0usize;
-        for identifier in &found.identifiers {
-            let bytes = match telerad_dicom::query::encode(identifier, transfer_syntax) {
+        let ae_title = self.ctx.policy.ae_title.clone();
+        for i in 0..found.len() {
+            let Some(identifier) = found.answer(i, &query, &ae_title) else {
+                break;
+            };
+            let bytes = match telerad_dicom::query::encode(&identifier, transfer_syntax) {
                 Ok(bytes) => bytes,
                 Err(e) => {
                     tracing::error!("C-FIND: a match could not be encoded: {e}");
@@ -199,7 +202,12 @@ impl Association {
                         progress.sent += p.sent;
                         progress.failed += p.failed;
                     }
-                    Err(e) => tracing::warn!("C-MOVE: cannot read the progress of {study}: {e}"),
+                    // Unknown is not done: the study waits, and the idle
+                    // timeout ends the move if the outbox stays unreadable.
+                    Err(e) => {
+                        tracing::warn!("C-MOVE: cannot read the progress of {study}: {e}");
+                        progress.remaining += instances.len() as u64;
+                    }
                 }
             }
             if progress.remaining == 0 {
@@ -270,9 +278,8 @@ impl Association {
         transfer_syntax: &str,
         data: &[u8],
     ) -> Result<Vec<telerad_store::qido::InstanceHit>, Flow> {
-        let search = telerad_dicom::query::read(data, transfer_syntax)
-            .map_err(|e| e.to_string())
-            .and_then(|query| crate::retrieve::search_of(&query));
+        let search = read_identifier(data, transfer_syntax)
+            .and_then(|query| identified(crate::retrieve::search_of(&query)));
         let (status, why) = match search {
             Ok(search) => {
                 let index = self.ctx.archive.index();
@@ -281,7 +288,7 @@ impl Association {
                     Err(why) => (status::UNABLE_TO_PROCESS, why),
                 }
             }
-            Err(why) => (status::IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, why),
+            Err(refusal) => refusal,
         };
         tracing::warn!("retrieval refused: {why}");
         Err(self
