@@ -7,6 +7,9 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(telerad_postgres)");
     println!("cargo::rerun-if-env-changed=TELERAD_TEST_POSTGRES_URL");
     println!("cargo::rerun-if-changed=build.rs");
+    // sqlx::migrate! embeds the migrations folders at compile time but does
+    // not tell cargo about files added to them.
+    println!("cargo::rerun-if-changed=migrations");
     if std::env::var_os("TELERAD_TEST_POSTGRES_URL").is_some_and(|url| !url.is_empty()) {
         println!("cargo::rustc-cfg=telerad_postgres");
     }

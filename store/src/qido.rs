@@ -300,12 +300,26 @@ impl StudyIndex {
                 "('\\' || st.modalities || '\\') LIKE {p} ESCAPE '{LIKE_ESCAPE}'"
             ));
         }
+        // A key that names a few studies is looked up by its own index and
+        // the few sorted; only a list of a whole site's studies walks
+        // `studies_site_recent` in order. The unary `+` keeps the ORDER BY
+        // from choosing the index (SQLite, which telerad does not ANALYZE,
+        // otherwise walks a site's studies in date order looking for one
+        // patient: 140 ms instead of 7 at 100,000 studies).
+        let selective = !search.study_instance_uids.is_empty()
+            || matches!(search.patient_id, Some(Text::Exact(_)))
+            || matches!(search.accession_number, Some(Text::Exact(_)));
+        let order = if selective {
+            "+st.last_received_at DESC, +st.id DESC"
+        } else {
+            "st.last_received_at DESC, st.id DESC"
+        };
         let n = c.values.len();
         let sql = format!(
             "SELECT {STUDY_COLUMNS}, \
              (SELECT COUNT(*) FROM series se WHERE se.study_id = st.id) AS series_count \
              FROM studies st WHERE {} AND {} \
-             ORDER BY st.last_received_at DESC, st.id DESC LIMIT ${} OFFSET ${}",
+             ORDER BY {order} LIMIT ${} OFFSET ${}",
             c.where_clause(),
             scope.condition("st", n + 3),
             n + 1,

@@ -440,14 +440,24 @@ impl Association {
         let data = if context.transfer_syntax == stored {
             None
         } else {
-            match telerad_dicom::transcode::reencode(
-                &header.path,
+            // Re-encoding reads and parses the whole data set: off the
+            // runtime's threads.
+            let (path, offset, to) = (
+                header.path.clone(),
                 header.dataset_offset,
-                &stored,
-                &context.transfer_syntax,
-            ) {
+                context.transfer_syntax.clone(),
+            );
+            let from = stored.clone();
+            let encoded = tokio::task::spawn_blocking(move || {
+                telerad_dicom::transcode::reencode(&path, offset, &from, &to)
+                    .map_err(|e| e.to_string())
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|encoded| encoded);
+            match encoded {
                 Ok(bytes) => Some(bytes),
-                Err(e) => return SubOperation::NotSent(e.to_string()),
+                Err(why) => return SubOperation::NotSent(why),
             }
         };
         self.next_message_id = self.next_message_id.wrapping_add(1).max(1);
