@@ -21,7 +21,7 @@ use telerad_dicom::mpps::MODALITY_PERFORMED_PROCEDURE_STEP;
 use telerad_dicom::part10::InstanceHeader;
 use telerad_dicom::query::{STUDY_ROOT_FIND, STUDY_ROOT_GET, STUDY_ROOT_MOVE};
 use telerad_store::audit::{AuditRecord, Outcome};
-use telerad_store::{Archive, PendingInstance, StoreFailure, Stored};
+use telerad_store::{Archive, PendingInstance, Stored};
 use tokio::sync::watch;
 use tracing::Instrument;
 
@@ -684,7 +684,7 @@ impl Association {
                 context_id,
                 pending: Box::new(pending),
             },
-            Err(e) => refuse(failure_status(e.failure), e.message),
+            Err(e) => refuse(e.failure.status(), e.message),
         }
     }
 
@@ -754,7 +754,7 @@ impl Association {
                     }
                     Err(e) => {
                         tracing::warn!(sop_instance_uid = %sop, "instance refused: {}", e.message);
-                        let status = failure_status(e.failure);
+                        let status = e.failure.status();
                         self.respond(context_id, &command, status, Some(&e.message))
                             .await
                     }
@@ -1113,14 +1113,5 @@ fn data_set_limit(command_field: u16) -> usize {
         telerad_dicom::query::MAX_IDENTIFIER_BYTES
     } else {
         MAX_NORMALIZED_DATA_SET_BYTES
-    }
-}
-
-fn failure_status(failure: StoreFailure) -> u16 {
-    match failure {
-        StoreFailure::OutOfResources => status::OUT_OF_RESOURCES,
-        StoreFailure::DataSetDoesNotMatch => status::DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
-        StoreFailure::CannotUnderstand => status::CANNOT_UNDERSTAND,
-        StoreFailure::Refused => status::NOT_AUTHORIZED,
     }
 }

@@ -17,6 +17,19 @@ pub enum StoreFailure {
     Refused,
 }
 
+impl StoreFailure {
+    /// The status a C-STORE response (PS3.4 B.2.3) or a STOW-RS Failure
+    /// Reason (PS3.18 10.5.3) gives it.
+    pub fn status(self) -> u16 {
+        match self {
+            StoreFailure::OutOfResources => 0xA700,
+            StoreFailure::DataSetDoesNotMatch => 0xA900,
+            StoreFailure::CannotUnderstand => 0xC000,
+            StoreFailure::Refused => 0x0124,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct StoreError {

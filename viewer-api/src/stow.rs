@@ -19,7 +19,7 @@ use telerad_access::{Access, Action, Caller};
 use telerad_dicom::part10::InstanceHeader;
 use telerad_dicom::uid::{trim_uid, validate_uid};
 use telerad_http::ApiError;
-use telerad_store::{Archive, PendingInstance, Scope, StoreFailure, Stored};
+use telerad_store::{Archive, PendingInstance, Scope, Stored};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -29,10 +29,8 @@ use utoipa_axum::routes;
 const MAX_HEADER_BYTES: usize = 64 * 1024;
 
 /// Failure Reason (0008,1197) values, PS3.4 B.2.3 and PS3.18 10.5.3.
-const NOT_AUTHORIZED: u16 = 0x0124;
 const SOP_CLASS_NOT_SUPPORTED: u16 = 0x0122;
 const OUT_OF_RESOURCES: u16 = 0xA700;
-const DOES_NOT_MATCH: u16 = 0xA900;
 const CANNOT_UNDERSTAND: u16 = 0xC000;
 
 pub fn routes<S>() -> OpenApiRouter<S>
@@ -326,7 +324,7 @@ async fn receive(
                         pending = Some(started);
                     }
                     Err(e) => {
-                        refusal = Some(failed(&class, &instance, reason(e.failure), e.message))
+                        refusal = Some(failed(&class, &instance, e.failure.status(), e.message))
                     }
                 }
             }
@@ -358,7 +356,7 @@ async fn receive(
                 Stored::Duplicate { .. } => None,
             },
         },
-        Err(e) => failed(&class, &instance, reason(e.failure), e.message),
+        Err(e) => failed(&class, &instance, e.failure.status(), e.message),
     })
 }
 
@@ -409,15 +407,6 @@ fn header_of(head: &[u8]) -> Result<Option<(InstanceHeader, usize)>, String> {
         },
         end,
     )))
-}
-
-fn reason(failure: StoreFailure) -> u16 {
-    match failure {
-        StoreFailure::OutOfResources => OUT_OF_RESOURCES,
-        StoreFailure::DataSetDoesNotMatch => DOES_NOT_MATCH,
-        StoreFailure::CannotUnderstand => CANNOT_UNDERSTAND,
-        StoreFailure::Refused => NOT_AUTHORIZED,
-    }
 }
 
 /// One audit record per request: what was stored, for which studies.
