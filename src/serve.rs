@@ -9,6 +9,7 @@ use telerad_access::Access;
 use telerad_config::Config;
 use telerad_router::rota::Rota;
 use telerad_scp::{AssociationContext, Policy, Scp};
+use telerad_store::commitment_reports::CommitmentReports;
 use telerad_store::outbox::{Outbox, RetryPolicy};
 use telerad_store::{Archive, Clock, DatabaseClock};
 use tokio::net::TcpListener;
@@ -139,6 +140,12 @@ pub async fn serve(
         )
         .with_clock(archive.clock().clone()),
     );
+    // Storage commitment reports for requesters that take them on an
+    // association of their own, kept in the index database.
+    let commitment_reports = Arc::new(CommitmentReports::new(
+        archive.index().database().clone(),
+        archive.clock().clone(),
+    ));
     let association_context = Arc::new(AssociationContext {
         policy: Policy::from_config(config.clone()),
         archive: archive.clone(),
@@ -146,6 +153,7 @@ pub async fn serve(
         idle_timeout: Duration::from_secs(config.dicom.idle_timeout_secs),
         sites: Default::default(),
         outbox: outbox.clone(),
+        commitment_reports: commitment_reports.clone(),
     });
     let scp = Scp::sharing(
         dicom_listener,
@@ -180,6 +188,18 @@ pub async fn serve(
         config.forwarding.associations_per_destination,
         shutdown_rx.clone(),
     ));
+    let commitment_task = tokio::spawn(
+        telerad_forward::commitment::ReportSender::new(
+            commitment_reports,
+            &config.dicom.ae_title,
+            telerad_store::events::RetryPolicy {
+                max_attempts: i64::from(config.forwarding.max_attempts),
+                first_delay: config.forwarding.retry_base(),
+                max_delay: config.forwarding.retry_max_delay(),
+            },
+        )
+        .run(shutdown_rx.clone()),
+    );
     let router = Arc::new(
         telerad_router::service::Router::new(&config, archive.clone(), outbox.clone())
             .context("cannot start the router")?,
@@ -242,6 +262,7 @@ pub async fn serve(
     let _ = retention_task.await;
     // After the SCP: a C-STORE under way to a workstation is finished.
     let _ = forwarder_task.await;
+    let _ = commitment_task.await;
     if let Ok(Err(e)) = http_task.await {
         tracing::warn!("HTTP server stopped with an error: {e}");
     }

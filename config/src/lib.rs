@@ -49,7 +49,7 @@ pub use crate::rota::{
     parse_clock_time, parse_day, parse_instant, resolve_local, time_zone,
 };
 pub use crate::rule::{DEFAULT_RULE_NAME, RuleConfig, description_regex_error};
-pub use crate::site::Site;
+pub use crate::site::{CommitmentRequester, Site};
 pub use crate::sla::{SlaConfig, SlaTargets};
 pub use crate::storage::{StorageConfig, redact_password};
 pub use crate::studies::StudiesConfig;

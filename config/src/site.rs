@@ -55,6 +55,23 @@ pub struct Site {
     /// The hospital's endpoint for issued reports and critical results.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub webhook: Option<crate::Webhook>,
+    /// Requesters of storage commitment whose reports go to an address of
+    /// theirs, on an association telerad opens, rather than on the one
+    /// that asked (which a modality may release at once).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commitment_requesters: Vec<CommitmentRequester>,
+}
+
+/// Where a storage commitment requester of a site takes its reports (DICOM
+/// PS3.4 J.3.3.1.2: an association that telerad requests, as the SCP of
+/// the Storage Commitment Push Model).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommitmentRequester {
+    /// One of the site's AE titles.
+    pub ae_title: String,
+    pub host: String,
+    pub port: u16,
 }
 
 impl Site {
@@ -100,6 +117,15 @@ impl Site {
         self.complete_on_release_secs.map(Duration::from_secs)
     }
 
+    /// Where the reports of `calling_ae_title`'s storage commitment
+    /// requests go, when not on its own association.
+    pub fn commitment_requester(&self, calling_ae_title: &str) -> Option<&CommitmentRequester> {
+        let wanted = trim_ae_title(calling_ae_title);
+        self.commitment_requesters
+            .iter()
+            .find(|r| trim_ae_title(&r.ae_title) == wanted)
+    }
+
     /// Whether `calling_ae_title` is one of this site's AE titles. DICOM
     /// pads AE titles with spaces and some senders with NULs, neither of
     /// which is significant.
@@ -136,6 +162,8 @@ pub(crate) struct SiteEntry {
     tls_client_names: Vec<String>,
     email: Option<String>,
     webhook: Option<crate::Webhook>,
+    #[serde(default)]
+    commitment_requesters: Vec<CommitmentRequester>,
 }
 
 impl SiteEntry {
@@ -175,6 +203,29 @@ impl SiteEntry {
                 (TimeZone::UTC, self.time_zone)
             }
         };
+        for (n, requester) in self.commitment_requesters.iter().enumerate() {
+            let path = format!("sites[{index}].commitment_requesters[{n}]");
+            if !self
+                .ae_titles
+                .iter()
+                .any(|title| trim_ae_title(title) == trim_ae_title(&requester.ae_title))
+            {
+                problems.push(Problem::new(
+                    format!("{path}.ae_title"),
+                    format!(
+                        "{:?} is not one of the site's ae_titles: a report goes only to a \
+                         requester of this site",
+                        requester.ae_title
+                    ),
+                ));
+            }
+            if requester.host.trim().is_empty() || requester.port == 0 {
+                problems.push(Problem::new(
+                    path,
+                    "a host and a port (1-65535) where the requester listens".to_string(),
+                ));
+            }
+        }
         let site = Site {
             name: self.name,
             ae_titles: self.ae_titles,
@@ -187,6 +238,7 @@ impl SiteEntry {
             tls_client_names: self.tls_client_names,
             email: self.email,
             webhook: self.webhook,
+            commitment_requesters: self.commitment_requesters,
         };
         (site, problems)
     }
@@ -222,6 +274,7 @@ mod tests {
             tls_client_names: Vec::new(),
             email: None,
             webhook: None,
+            commitment_requesters: Vec::new(),
         }
     }
 
@@ -301,7 +354,48 @@ mod tests {
             tls_client_names: Vec::new(),
             email: None,
             webhook: None,
+            commitment_requesters: Vec::new(),
         }
+    }
+
+    #[test]
+    fn commitment_requesters_are_the_sites_own_with_an_address() {
+        let mut good = entry(&[], "Europe/Paris");
+        good.commitment_requesters = vec![CommitmentRequester {
+            ae_title: "CT1".into(),
+            host: "10.1.2.3".into(),
+            port: 104,
+        }];
+        let (site, problems) = good.into_site(0);
+        assert_eq!(problems, vec![]);
+        assert_eq!(
+            site.commitment_requester("CT1   ").map(|r| r.port),
+            Some(104)
+        );
+        assert!(site.commitment_requester("MR1").is_none());
+
+        let mut bad = entry(&[], "Europe/Paris");
+        bad.commitment_requesters = vec![
+            CommitmentRequester {
+                ae_title: "OTHER_PACS".into(),
+                host: "10.1.2.3".into(),
+                port: 104,
+            },
+            CommitmentRequester {
+                ae_title: "CT1".into(),
+                host: " ".into(),
+                port: 0,
+            },
+        ];
+        let (_, problems) = bad.into_site(2);
+        let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "sites[2].commitment_requesters[0].ae_title",
+                "sites[2].commitment_requesters[1]"
+            ]
+        );
     }
 
     #[test]

@@ -210,6 +210,47 @@ pub fn report(
     Ok((event_type, out))
 }
 
+/// A request and what became of each instance it named, kept until its
+/// report goes out on an association of its own.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Outcomes {
+    pub transaction_uid: String,
+    /// SOP Class UID, SOP Instance UID, `None` when committed or the
+    /// failure reason.
+    pub instances: Vec<(String, String, Option<u16>)>,
+}
+
+impl Outcomes {
+    pub fn new(request: &CommitmentRequest, outcomes: &[Option<u16>]) -> Outcomes {
+        Outcomes {
+            transaction_uid: request.transaction_uid.clone(),
+            instances: request
+                .references
+                .iter()
+                .zip(outcomes)
+                .map(|(r, o)| (r.sop_class_uid.clone(), r.sop_instance_uid.clone(), *o))
+                .collect(),
+        }
+    }
+
+    /// The report's Event Type ID and data set in `transfer_syntax_uid`.
+    pub fn report(&self, transfer_syntax_uid: &str) -> Result<(u16, Vec<u8>), CommitmentError> {
+        let request = CommitmentRequest {
+            transaction_uid: self.transaction_uid.clone(),
+            references: self
+                .instances
+                .iter()
+                .map(|(class, instance, _)| Reference {
+                    sop_class_uid: class.clone(),
+                    sop_instance_uid: instance.clone(),
+                })
+                .collect(),
+        };
+        let outcomes: Vec<Option<u16>> = self.instances.iter().map(|(_, _, o)| *o).collect();
+        report(&request, &outcomes, transfer_syntax_uid)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,6 +327,22 @@ mod tests {
         );
         let (event, _) = report(&request, &[None, None], IMPLICIT_LE).unwrap();
         assert_eq!(event, ALL_COMMITTED);
+    }
+
+    #[test]
+    fn outcomes_kept_as_json_give_the_same_report() {
+        let bytes = request_bytes(&[
+            ("1.2.840.10008.5.1.4.1.1.2", "1.2.3.1"),
+            ("1.2.840.10008.5.1.4.1.1.4", "1.2.3.2"),
+        ]);
+        let request = read_request(&bytes, IMPLICIT_LE).unwrap();
+        let outcomes = [None, Some(reason::CLASS_INSTANCE_CONFLICT)];
+        let kept = serde_json::to_string(&Outcomes::new(&request, &outcomes)).unwrap();
+        let back: Outcomes = serde_json::from_str(&kept).unwrap();
+        assert_eq!(
+            back.report(IMPLICIT_LE).unwrap(),
+            report(&request, &outcomes, IMPLICIT_LE).unwrap()
+        );
     }
 
     #[test]

@@ -39,6 +39,8 @@ pub struct AssociationContext {
     pub sites: crate::release::SiteAssociations,
     /// Where C-MOVEs put their images, for the forwarder to send.
     pub outbox: Arc<telerad_store::outbox::Outbox>,
+    /// Storage commitment reports that go out on associations of their own.
+    pub commitment_reports: Arc<telerad_store::commitment_reports::CommitmentReports>,
 }
 
 /// What is being received on the association right now.
@@ -243,6 +245,28 @@ async fn audit(
     {
         tracing::error!("cannot write the audit record of an association: {e}");
     }
+}
+
+/// Keeps a storage commitment report for the requester's own address.
+async fn keep_report(
+    ctx: &AssociationContext,
+    site: &str,
+    requester: &telerad_config::CommitmentRequester,
+    address: &str,
+    outcomes: &telerad_dicom::commitment::Outcomes,
+) -> Result<(), String> {
+    let new = telerad_store::commitment_reports::NewReport {
+        site: site.to_string(),
+        ae_title: requester.ae_title.trim().to_string(),
+        address: address.to_string(),
+        transaction_uid: outcomes.transaction_uid.clone(),
+        outcomes: serde_json::to_string(outcomes).map_err(|e| e.to_string())?,
+    };
+    ctx.commitment_reports
+        .enqueue(&new)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 async fn send_abort(stream: &mut Box<dyn DicomStream>, error: &PduError, buf: &mut Vec<u8>) {
@@ -882,7 +906,8 @@ impl Association {
     }
 
     /// Answers a storage commitment request, then sends its report on the
-    /// same association; both audited.
+    /// same association, or keeps it for an association of its own when
+    /// the site gives the requester's address; audited.
     async fn answer_commitment(
         &mut self,
         context_id: u8,
@@ -890,7 +915,7 @@ impl Association {
         transfer_syntax: &str,
         data: Option<&[u8]>,
     ) -> Flow {
-        let answer = crate::commitment::answer(
+        let mut answer = crate::commitment::answer(
             &self.ctx.archive,
             &self.site,
             &command,
@@ -898,10 +923,35 @@ impl Association {
             data,
         )
         .await;
+        let requester = self
+            .ctx
+            .policy
+            .config
+            .sites
+            .iter()
+            .find(|s| s.name == self.site)
+            .and_then(|s| s.commitment_requester(&self.calling_ae_title))
+            .cloned();
+        let mut kept_for = None;
+        if let (Some(requester), Some(outcomes)) = (&requester, &answer.outcomes) {
+            // Kept before the request is answered: a commitment accepted is
+            // reported, whatever happens to this process afterwards.
+            let address = format!("{}:{}", requester.host, requester.port);
+            match keep_report(&self.ctx, &self.site, requester, &address, outcomes).await {
+                Ok(()) => kept_for = Some(address),
+                Err(e) => {
+                    tracing::error!("storage commitment: cannot keep the report: {e}");
+                    answer.status = status::PROCESSING_FAILURE;
+                    answer.comment = Some("the report cannot be kept for sending".into());
+                    answer.outcomes = None;
+                }
+            }
+        }
         if answer.status == status::SUCCESS {
             tracing::info!(
                 committed = answer.committed,
                 failed = answer.failed,
+                report_to = kept_for.as_deref().unwrap_or("this association"),
                 "storage commitment requested"
             );
         } else {
@@ -926,6 +976,7 @@ impl Association {
                 "committed": answer.committed,
                 "failed": answer.failed,
                 "comment": answer.comment,
+                "report_to": kept_for,
             })
             .to_string();
         })
@@ -938,13 +989,19 @@ impl Association {
                 answer.comment.as_deref(),
             )
             .await;
-        let Some((event_type, report)) = answer.report else {
+        let Some(outcomes) = answer.outcomes else {
             return flow;
         };
-        if matches!(flow, Flow::Close) {
+        if matches!(flow, Flow::Close) || kept_for.is_some() {
             return flow;
         }
-        self.send_report(context_id, event_type, &report).await
+        match outcomes.report(transfer_syntax) {
+            Ok((event_type, report)) => self.send_report(context_id, event_type, &report).await,
+            Err(e) => {
+                tracing::error!("storage commitment: cannot encode the report: {e}");
+                flow
+            }
+        }
     }
 
     /// Sends an N-EVENT-REPORT-RQ and its data set, in PDUs the peer

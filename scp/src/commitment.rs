@@ -4,11 +4,13 @@
 //! association lists those committed and those not, with reasons. The
 //! answer is known at once (an instance is acknowledged only once durable
 //! and indexed), so the report is sent right after the response, while the
-//! requester is still associated.
+//! requester is still associated; or, for a requester whose address the
+//! site's configuration gives, kept and sent on an association of telerad's
+//! own (`forward::commitment`).
 
 use crate::dimse::{Command, status};
 use telerad_dicom::commitment::{
-    self, CommitmentError, REQUEST_COMMITMENT, STORAGE_COMMITMENT_INSTANCE,
+    self, CommitmentError, Outcomes, REQUEST_COMMITMENT, STORAGE_COMMITMENT_INSTANCE,
 };
 use telerad_store::Archive;
 
@@ -18,8 +20,8 @@ pub struct Answer {
     pub subject: Command,
     pub status: u16,
     pub comment: Option<String>,
-    /// The report to send after the response: Event Type ID and data set.
-    pub report: Option<(u16, Vec<u8>)>,
+    /// What the report says, on success.
+    pub outcomes: Option<Outcomes>,
     pub transaction_uid: Option<String>,
     pub committed: usize,
     pub failed: usize,
@@ -31,7 +33,7 @@ impl Answer {
             subject,
             status,
             comment: Some(comment.into()),
-            report: None,
+            outcomes: None,
             transaction_uid: None,
             committed: 0,
             failed: 0,
@@ -91,15 +93,11 @@ pub async fn answer(
         }
     };
     let failed = outcomes.iter().filter(|o| o.is_some()).count();
-    let report = match commitment::report(&request, &outcomes, transfer_syntax) {
-        Ok(report) => report,
-        Err(e) => return Answer::failure(subject, status::PROCESSING_FAILURE, e.to_string()),
-    };
     Answer {
         subject,
         status: status::SUCCESS,
         comment: None,
-        report: Some(report),
+        outcomes: Some(Outcomes::new(&request, &outcomes)),
         transaction_uid: Some(request.transaction_uid),
         committed: outcomes.len() - failed,
         failed,

@@ -174,6 +174,9 @@ pub struct ClientAssociation {
     write_buf: Vec<u8>,
     chunk: usize,
     contexts: Vec<(u8, String, String)>,
+    /// SOP classes for which the peer accepted us as SCP (role selection,
+    /// PS3.7 D.3.3.4); `None` where it did not answer the proposal.
+    scp_roles: Vec<(String, Option<bool>)>,
     next_message_id: u16,
     timeout: Duration,
 }
@@ -196,6 +199,22 @@ impl ClientAssociation {
         calling_ae_title: &str,
         destination: &Destination,
         proposals: &[(String, String)],
+        timeout: Duration,
+        tls: Option<&crate::tls::TlsClient>,
+    ) -> Result<ClientAssociation, ScuError> {
+        ClientAssociation::connect_as(calling_ae_title, destination, proposals, &[], timeout, tls)
+            .await
+    }
+
+    /// As [`ClientAssociation::connect_over`], asking to be the SCP (and
+    /// not the SCU) of the SOP classes of `scp_roles` (role selection,
+    /// PS3.7 D.3.3.4): how a storage commitment SCP that opens the
+    /// association sends its report.
+    pub async fn connect_as(
+        calling_ae_title: &str,
+        destination: &Destination,
+        proposals: &[(String, String)],
+        scp_roles: &[&str],
         timeout: Duration,
         tls: Option<&crate::tls::TlsClient>,
     ) -> Result<ClientAssociation, ScuError> {
@@ -233,19 +252,27 @@ impl ClientAssociation {
                 transfer_syntaxes: vec![ts.clone()],
             })
             .collect();
+        let mut user_variables = vec![
+            UserVariableItem::MaxLength(OWN_MAX_PDU),
+            UserVariableItem::ImplementationClassUID(IMPLEMENTATION_CLASS_UID.to_string()),
+            UserVariableItem::ImplementationVersionName(IMPLEMENTATION_VERSION_NAME.to_string()),
+        ];
+        user_variables.extend(scp_roles.iter().map(|uid| {
+            UserVariableItem::ScuScpRoleSelectionSubItem(
+                uid.to_string(),
+                dicom_ul::pdu::RequestorRoles {
+                    scu: false,
+                    scp: true,
+                },
+            )
+        }));
         let rq = Pdu::AssociationRQ(AssociationRQ {
             protocol_version: 1,
             calling_ae_title: calling_ae_title.to_string(),
             called_ae_title: destination.ae_title.clone(),
             application_context_name: DICOM_APPLICATION_CONTEXT.to_string(),
             presentation_contexts: presentation_contexts.clone(),
-            user_variables: vec![
-                UserVariableItem::MaxLength(OWN_MAX_PDU),
-                UserVariableItem::ImplementationClassUID(IMPLEMENTATION_CLASS_UID.to_string()),
-                UserVariableItem::ImplementationVersionName(
-                    IMPLEMENTATION_VERSION_NAME.to_string(),
-                ),
-            ],
+            user_variables,
         });
         let mut association = ClientAssociation {
             stream,
@@ -253,6 +280,10 @@ impl ClientAssociation {
             write_buf: Vec::new(),
             chunk: 0,
             contexts: Vec::new(),
+            scp_roles: scp_roles
+                .iter()
+                .map(|uid| (uid.to_string(), None))
+                .collect(),
             next_message_id: 1,
             timeout,
         };
@@ -268,6 +299,16 @@ impl ClientAssociation {
                     })
                     .unwrap_or(0);
                 association.chunk = send_chunk(peer_max);
+                for variable in &ac.user_variables {
+                    if let UserVariableItem::ScuScpRoleSelectionSubItem(uid, roles) = variable {
+                        let uid = trim_uid(uid);
+                        if let Some(asked) =
+                            association.scp_roles.iter_mut().find(|(a, _)| a == uid)
+                        {
+                            asked.1 = Some(roles.scp);
+                        }
+                    }
+                }
                 for result in ac.presentation_contexts {
                     if result.reason != PresentationContextResultReason::Acceptance {
                         continue;
@@ -293,6 +334,50 @@ impl ClientAssociation {
 
     pub fn accepted_contexts(&self) -> &[(u8, String, String)] {
         &self.contexts
+    }
+
+    /// Whether the peer took us as SCP of `sop_class`: `Some(false)` if it
+    /// refused, `None` if it did not answer (or it was not asked).
+    pub fn scp_role_accepted(&self, sop_class: &str) -> Option<bool> {
+        self.scp_roles
+            .iter()
+            .find(|(uid, _)| uid == sop_class)
+            .and_then(|(_, accepted)| *accepted)
+    }
+
+    /// Sends an N-EVENT-REPORT-RQ with its data set (in the context
+    /// accepted for `sop_class` in `transfer_syntax`) and waits for the
+    /// response: its status (PS3.7 §10.1.1).
+    pub async fn event_report(
+        &mut self,
+        sop_class: &str,
+        sop_instance: &str,
+        event_type: u16,
+        transfer_syntax: &str,
+        data: &[u8],
+    ) -> Result<u16, ScuError> {
+        let context_id = self.context_for(sop_class, transfer_syntax)?;
+        let id = self.message_id();
+        self.send_command(
+            context_id,
+            dimse::event_report_rq(id, sop_class, sop_instance, event_type),
+        )
+        .await?;
+        let mut pieces = data.chunks(self.chunk.max(1)).peekable();
+        while let Some(piece) = pieces.next() {
+            let last = pieces.peek().is_none();
+            self.send_data(context_id, piece, last).await?;
+        }
+        let response = self.read_response().await?;
+        if response.command_field != dimse::N_EVENT_REPORT_RSP
+            || response.message_id_being_responded_to != id
+        {
+            return Err(ScuError::Unexpected(format!(
+                "command 0x{:04X} answering message {} while waiting for the report's response",
+                response.command_field, response.message_id_being_responded_to
+            )));
+        }
+        Ok(response.status)
     }
 
     async fn read_pdu(&mut self) -> Result<Pdu, ScuError> {

@@ -12,6 +12,7 @@ pub mod audit;
 pub mod board;
 pub mod clock;
 pub mod commitment;
+pub mod commitment_reports;
 pub mod completion;
 pub mod consults;
 pub mod critical;
