@@ -323,6 +323,11 @@ fn sender(config: &Config) -> anyhow::Result<telerad_forward::forwarder::Sender>
                 .with_context(|| format!("DICOM TLS to the workstation of {}", radiologist.id))?;
             sender = sender.with_tls(&workstation.host, workstation.port, client);
         }
+        sender = sender.with_operations_window(
+            &workstation.host,
+            workstation.port,
+            workstation.operations_window,
+        );
         if workstation.compression == telerad_config::TransferCompression::JpegLs {
             sender = sender.with_compression(&workstation.host, workstation.port);
         }

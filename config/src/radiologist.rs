@@ -81,6 +81,20 @@ pub struct Workstation {
     /// where the encoding costs more than the bytes it saves.
     #[serde(default)]
     pub compression: TransferCompression,
+    /// C-STOREs that may be outstanding at once on one association, where
+    /// the workstation negotiates an asynchronous operations window (DICOM
+    /// PS3.7 D.3.3.3): on a long link each image then no longer waits a
+    /// round trip for the one before. 1 proposes no window (for the rare
+    /// receiver that cannot take the proposal).
+    #[serde(default = "default_operations_window")]
+    pub operations_window: u16,
+}
+
+/// The largest operations window a workstation may be given.
+pub const MAX_OPERATIONS_WINDOW: u16 = 64;
+
+fn default_operations_window() -> u16 {
+    16
 }
 
 /// How images travel to a workstation.
@@ -241,6 +255,15 @@ pub(crate) fn problems(config: &Config, unread: &Unread) -> Vec<Problem> {
                 report(
                     format!("{path}.workstation.host"),
                     "must not be empty: give the workstation's address or host name".to_owned(),
+                );
+            }
+            if !(1..=MAX_OPERATIONS_WINDOW).contains(&workstation.operations_window) {
+                report(
+                    format!("{path}.workstation.operations_window"),
+                    format!(
+                        "{} is out of range: 1 (no window) to {MAX_OPERATIONS_WINDOW}",
+                        workstation.operations_window
+                    ),
                 );
             }
             if workstation.port == 0 {
@@ -426,7 +449,8 @@ mod tests {
             "id = \"dr-x\"\nname = \" \"\nsubspecialties = [\"neuro\", \"nuero\", \"neuro\"]\n\
              sites = [\"ch-a\", \"ch-z\", \"ch-a\"]\nmax_open_studies = 0\nphone = \"\"\n\
              email = \"06 12 34 56 78\"\n\
-             [radiologists.workstation]\nae_title = \"A_WORKSTATION_TOO_LONG\"\nhost = \"\"\nport = 0",
+             [radiologists.workstation]\nae_title = \"A_WORKSTATION_TOO_LONG\"\nhost = \"\"\nport = 0\n\
+             operations_window = 0",
         );
         let problems = problems(&text);
         assert_eq!(
@@ -442,6 +466,7 @@ mod tests {
                 "radiologists[3].email",
                 "radiologists[3].workstation.ae_title",
                 "radiologists[3].workstation.host",
+                "radiologists[3].workstation.operations_window",
                 "radiologists[3].workstation.port",
             ],
             "{problems:#?}"

@@ -13,6 +13,7 @@ use telerad_dicom::commitment::{
     Outcomes, STORAGE_COMMITMENT_INSTANCE, STORAGE_COMMITMENT_PUSH_MODEL,
 };
 use telerad_dicom::transfer_syntax::{EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN};
+use telerad_scp::scu::Negotiation;
 use telerad_scp::{ClientAssociation, Destination};
 use telerad_store::commitment_reports::{CommitmentReports, Report};
 use telerad_store::deliveries::Outcome;
@@ -154,7 +155,10 @@ impl ReportSender {
             &self.calling_ae_title,
             &destination,
             &proposals,
-            &[STORAGE_COMMITMENT_PUSH_MODEL],
+            Negotiation {
+                scp_roles: &[STORAGE_COMMITMENT_PUSH_MODEL],
+                ..Negotiation::default()
+            },
             NETWORK_TIMEOUT,
             None,
         )

@@ -33,7 +33,8 @@ use telerad_dicom::compress::{self, CompressError, JPEG_LS_LOSSLESS};
 use telerad_dicom::sop_class::{self, VERIFICATION};
 use telerad_dicom::transcode::{is_uncompressed, reencode, syntaxes_to_offer};
 use telerad_dicom::transfer_syntax::{self, EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN};
-use telerad_scp::scu::{DataSetSource, StoreAttemptError};
+use telerad_scp::StoreResponse;
+use telerad_scp::scu::{DataSetSource, Negotiation, StoreAttemptError};
 use telerad_scp::{ClientAssociation, FileToSend};
 use telerad_store::outbox::{Destination, Failure, ForwardJob, Outbox};
 use telerad_store::{Archive, Backend, ForwardJobId};
@@ -54,6 +55,9 @@ const CLAIM_PER_ASSOCIATION: i64 = 128;
 /// batch costs two durable database writes, and a crash during it re-sends
 /// at most this many instances per association, all flagged.
 const SEND_BATCH: usize = 16;
+/// The asynchronous operations window proposed to a workstation whose
+/// configuration says nothing else.
+pub const DEFAULT_OPERATIONS_WINDOW: u16 = 16;
 /// Connecting, and waiting for each answer of the destination.
 const NETWORK_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a stop waits for the C-STORE under way on each association:
@@ -110,6 +114,7 @@ pub struct Sender {
     pub calling_ae_title: String,
     tls: HashMap<(String, u16), telerad_scp::tls::TlsClient>,
     compress: HashSet<(String, u16)>,
+    windows: HashMap<(String, u16), u16>,
 }
 
 impl Sender {
@@ -119,7 +124,23 @@ impl Sender {
             calling_ae_title: calling_ae_title.to_string(),
             tls: HashMap::new(),
             compress: HashSet::new(),
+            windows: HashMap::new(),
         }
+    }
+
+    /// Propose an asynchronous operations window of `window` C-STOREs to
+    /// the workstation at `host`:`port` (1: none; the default is
+    /// [`DEFAULT_OPERATIONS_WINDOW`]).
+    pub fn with_operations_window(mut self, host: &str, port: u16, window: u16) -> Sender {
+        self.windows.insert((host.to_string(), port), window.max(1));
+        self
+    }
+
+    fn operations_window_for(&self, destination: &Destination) -> u16 {
+        self.windows
+            .get(&(destination.host.clone(), destination.port))
+            .copied()
+            .unwrap_or(DEFAULT_OPERATIONS_WINDOW)
     }
 
     /// Offer JPEG-LS Lossless first to the workstation at `host`:`port`,
@@ -620,10 +641,14 @@ async fn association_worker(
         ae_title: destination.ae_title.clone(),
         address: destination.address(),
     };
-    let connect = ClientAssociation::connect_over(
+    let connect = ClientAssociation::connect_as(
         &context.sender.calling_ae_title,
         &scu_destination,
         proposals,
+        Negotiation {
+            operations_window: context.sender.operations_window_for(destination),
+            ..Negotiation::default()
+        },
         NETWORK_TIMEOUT,
         context.sender.tls_for(destination),
     );
@@ -723,70 +748,130 @@ async fn send_batch(
             "claim taken over by another forwarder before sending: skipped"
         );
     }
+    // Up to the negotiated window of C-STOREs go out before the first
+    // response is read (1 where the workstation negotiated none): on a
+    // long link the images then follow each other without a round trip
+    // between two.
+    let window = usize::from(association.operations_window()).max(1);
     let mut sent = Vec::new();
+    let mut in_flight: VecDeque<InFlight> = VecDeque::new();
     let mut jobs = mine.into_iter().peekable();
     let mut stopping = false;
+    let mut abandoned = false;
     let mut broken = None;
     let mut overtaken = false;
     let mut preparing = None;
-    while let Some(job) = jobs.peek() {
-        if shared.overtaken(context, destination, job).await {
-            overtaken = true;
+    'batch: loop {
+        while broken.is_none() && !stopping && !overtaken && in_flight.len() < window {
+            let Some(job) = jobs.peek() else { break };
+            if shared.overtaken(context, destination, job).await {
+                overtaken = true;
+                break;
+            }
+            let Some(job) = jobs.next() else { break };
+            let current = preparing
+                .take()
+                .unwrap_or_else(|| start_preparing(context, association, destination, &job));
+            // The next file is read while this one is sent: the hop to a
+            // blocking thread is then off the path between two C-STOREs.
+            preparing = jobs
+                .peek()
+                .map(|next| start_preparing(context, association, destination, next));
+            let request = tokio::select! {
+                request = send_request(association, destination, &job, current) => request,
+                () = grace_after_stop(context.shutdown.clone()) => {
+                    // Still claimed and marked, as those in flight: re-sent,
+                    // flagged, at the next start, since their C-STOREs had
+                    // begun. The rest of the batch is unmarked below and
+                    // given back by the stop.
+                    tracing::warn!(
+                        job = %job.id,
+                        sop_instance_uid = %job.sop_instance_uid,
+                        in_flight = in_flight.len(),
+                        "stopping: C-STORE abandoned after {STOP_GRACE:?}"
+                    );
+                    abandoned = true;
+                    break 'batch;
+                }
+            };
+            match request {
+                Ok(request) => in_flight.push_back(InFlight {
+                    job,
+                    transfer_syntax_uid: request.0,
+                    message_id: request.1,
+                }),
+                Err((failure, association_broken)) => {
+                    let message = failure.message.clone();
+                    record_failure(context, &job, failure).await;
+                    if association_broken {
+                        broken = Some(message);
+                    }
+                }
+            }
+            stopping = context.stopping();
+        }
+        if in_flight.is_empty() || broken.is_some() {
             break;
         }
-        let Some(job) = jobs.next() else { break };
-        let current = preparing
-            .take()
-            .unwrap_or_else(|| start_preparing(context, association, destination, &job));
-        // The next file is read while this one is sent: the hop to a
-        // blocking thread is then off the path between two C-STOREs.
-        preparing = jobs
-            .peek()
-            .map(|next| start_preparing(context, association, destination, next));
-        let outcome = tokio::select! {
-            outcome = send(association, destination, &job, current) => outcome,
+        let answer = tokio::select! {
+            answer = association.read_store_response() => answer,
             () = grace_after_stop(context.shutdown.clone()) => {
-                // Still claimed and marked: re-sent, flagged, at the next
-                // start, since its C-STORE had begun. The rest of the batch
-                // is unmarked below and given back by the stop.
                 tracing::warn!(
-                    job = %job.id,
-                    sop_instance_uid = %job.sop_instance_uid,
-                    "stopping: C-STORE abandoned after {STOP_GRACE:?} without an answer"
+                    in_flight = in_flight.len(),
+                    "stopping: no C-STORE response within {STOP_GRACE:?}"
                 );
-                stopping = true;
+                abandoned = true;
                 break;
             }
         };
-        match outcome {
-            Outcome::Sent {
-                transfer_syntax_uid,
-            } => {
-                tracing::debug!(
-                    job = %job.id,
-                    sop_instance_uid = %job.sop_instance_uid,
-                    transfer_syntax = %transfer_syntax_uid,
-                    "instance forwarded"
-                );
-                sent.push(job.id);
-            }
-            Outcome::Failed {
-                failure,
-                broken: association_broken,
-            } => {
-                let message = failure.message.clone();
-                record_failure(context, &job, failure).await;
-                if association_broken {
-                    broken = Some(message);
+        match answer {
+            Ok((message_id, response)) => {
+                let Some(done) = in_flight
+                    .iter()
+                    .position(|f| f.message_id == message_id)
+                    .and_then(|at| in_flight.remove(at))
+                else {
+                    broken = Some(format!(
+                        "{} answered message {message_id}, which no C-STORE in flight has",
+                        destination.ae_title
+                    ));
                     break;
+                };
+                match judge(destination, &done, response) {
+                    Ok(()) => {
+                        tracing::debug!(
+                            job = %done.job.id,
+                            sop_instance_uid = %done.job.sop_instance_uid,
+                            transfer_syntax = %done.transfer_syntax_uid,
+                            "instance forwarded"
+                        );
+                        sent.push(done.job.id);
+                    }
+                    Err(failure) => record_failure(context, &done.job, failure).await,
                 }
             }
+            Err(error) => {
+                broken = Some(format!(
+                    "no C-STORE response from {}: {error}",
+                    destination.ae_title
+                ));
+                break;
+            }
         }
-        if context.stopping() {
-            stopping = true;
-            break;
+        stopping = stopping || context.stopping();
+    }
+    if let Some(message) = &broken {
+        // Their data sets went out whole: the workstation may hold them.
+        for done in in_flight.drain(..) {
+            let failure = Failure {
+                message: format!("{message} (the data set was sent; it may have been stored)"),
+                hopeless: false,
+                possibly_delivered: true,
+            };
+            record_failure(context, &done.job, failure).await;
         }
     }
+    let stopping = stopping || abandoned;
     record_sent(context, &sent).await;
     let unsent: Vec<ForwardJob> = jobs.collect();
     let unsent_ids: Vec<ForwardJobId> = unsent.iter().map(|job| job.id).collect();
@@ -856,17 +941,6 @@ async fn stop_requested(mut shutdown: watch::Receiver<bool>) {
 async fn grace_after_stop(shutdown: watch::Receiver<bool>) {
     stop_requested(shutdown).await;
     tokio::time::sleep(STOP_GRACE).await;
-}
-
-enum Outcome {
-    Sent {
-        transfer_syntax_uid: String,
-    },
-    Failed {
-        failure: Failure,
-        /// The association cannot be used any more.
-        broken: bool,
-    },
 }
 
 /// How one job's data set goes out.
@@ -980,31 +1054,38 @@ fn start_preparing(
     }
 }
 
-async fn send(
+/// A C-STORE whose data set has gone out, waiting for its response.
+struct InFlight {
+    job: ForwardJob,
+    transfer_syntax_uid: String,
+    message_id: u16,
+}
+
+/// Sends a job's C-STORE request and data set: the transfer syntax it went
+/// in and its message ID; or the failure, and whether the association is
+/// broken.
+async fn send_request(
     association: &mut ClientAssociation,
     destination: &Destination,
     job: &ForwardJob,
     preparing: Preparing,
-) -> Outcome {
-    let failed = |message: String, hopeless: bool| Outcome::Failed {
-        failure: Failure {
-            message,
-            hopeless,
-            possibly_delivered: false,
-        },
-        broken: false,
+) -> Result<(String, u16), (Failure, bool)> {
+    let failed = |message: String, hopeless: bool| {
+        (
+            Failure {
+                message,
+                hopeless,
+                possibly_delivered: false,
+            },
+            false,
+        )
     };
     let prepared = match preparing {
-        Preparing::Refused(failure) => {
-            return Outcome::Failed {
-                failure,
-                broken: false,
-            };
-        }
+        Preparing::Refused(failure) => return Err((failure, false)),
         Preparing::Reading(reading) => match reading.await {
             Ok(Ok(prepared)) => prepared,
-            Ok(Err(PrepareError { message, hopeless })) => return failed(message, hopeless),
-            Err(e) => return failed(format!("reading task failed: {e}"), false),
+            Ok(Err(PrepareError { message, hopeless })) => return Err(failed(message, hopeless)),
+            Err(e) => return Err(failed(format!("reading task failed: {e}"), false)),
         },
     };
     let source = match &prepared {
@@ -1022,61 +1103,59 @@ async fn send(
             ..
         } => (*transfer_syntax_uid).to_string(),
     };
-    let answer = association
-        .store_data_set(
+    match association
+        .send_store(
             &job.sop_class_uid,
             &job.sop_instance_uid,
             &transfer_syntax_uid,
             source,
         )
-        .await;
-    match answer {
-        Ok(response) if response.is_success() => {
-            if response.status != 0 {
-                tracing::info!(
-                    job = %job.id,
-                    status = format!("0x{:04X}", response.status),
-                    comment = %response.error_comment,
-                    "destination stored the instance with a warning"
-                );
-            }
-            Outcome::Sent {
-                transfer_syntax_uid,
-            }
-        }
-        Ok(response) => failed(
-            format!(
-                "destination {} answered the C-STORE with status 0x{:04X}{}",
-                destination.ae_title,
-                response.status,
-                if response.error_comment.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", response.error_comment)
-                }
-            ),
-            false,
-        ),
-        Err(StoreAttemptError {
-            error,
-            data_set_sent,
-        }) => Outcome::Failed {
-            failure: Failure {
-                message: if data_set_sent {
-                    format!(
-                        "no C-STORE response from {} after the data set was sent (it may \
-                         have been stored): {error}",
-                        destination.ae_title
-                    )
-                } else {
-                    format!("C-STORE to {} failed: {error}", destination.ae_title)
-                },
+        .await
+    {
+        Ok(message_id) => Ok((transfer_syntax_uid, message_id)),
+        // Not all of the data set went out: the workstation cannot hold it.
+        Err(StoreAttemptError { error, .. }) => Err((
+            Failure {
+                message: format!("C-STORE to {} failed: {error}", destination.ae_title),
                 hopeless: false,
-                possibly_delivered: data_set_sent,
+                possibly_delivered: false,
             },
-            broken: true,
-        },
+            true,
+        )),
     }
+}
+
+/// What a C-STORE response says of its job.
+fn judge(
+    destination: &Destination,
+    done: &InFlight,
+    response: StoreResponse,
+) -> Result<(), Failure> {
+    if response.is_success() {
+        if response.status != 0 {
+            tracing::info!(
+                job = %done.job.id,
+                status = format!("0x{:04X}", response.status),
+                comment = %response.error_comment,
+                "destination stored the instance with a warning"
+            );
+        }
+        return Ok(());
+    }
+    Err(Failure {
+        message: format!(
+            "destination {} answered the C-STORE with status 0x{:04X}{}",
+            destination.ae_title,
+            response.status,
+            if response.error_comment.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", response.error_comment)
+            }
+        ),
+        hopeless: false,
+        possibly_delivered: false,
+    })
 }
 
 enum Prepared {

@@ -402,6 +402,7 @@ fn accept(
                 ),
             ]
             .into_iter()
+            .chain(operations_window(rq))
             .chain(roles.into_iter().map(|uid| {
                 UserVariableItem::ScuScpRoleSelectionSubItem(
                     uid.to_string(),
@@ -419,6 +420,36 @@ fn accept(
         contexts,
         peer_max_pdu,
     }
+}
+
+/// Requests a peer may have outstanding on one association when it asks
+/// for an asynchronous operations window: they are performed in order, one
+/// at a time (each instance durable before the next), but the peer need not
+/// wait a round trip between two.
+const OPERATIONS_PERFORMED: u16 = 16;
+
+/// The answer to a requester's Asynchronous Operations Window sub-item
+/// (PS3.7 D.3.3.3.1), none when it sent none: telerad invokes one
+/// operation at a time (C-GET's images) and performs up to
+/// [`OPERATIONS_PERFORMED`] of the requester's.
+fn operations_window(rq: &AssociationRQ) -> Option<UserVariableItem> {
+    rq.user_variables.iter().find_map(|v| match v {
+        UserVariableItem::Unknown(crate::scu::ASYNC_OPERATIONS_WINDOW_ITEM, data)
+            if data.len() == 4 =>
+        {
+            let invoked = u16::from_be_bytes([data[0], data[1]]);
+            let performed = match invoked {
+                0 => OPERATIONS_PERFORMED,
+                n => n.min(OPERATIONS_PERFORMED),
+            };
+            let [high, low] = performed.to_be_bytes();
+            Some(UserVariableItem::Unknown(
+                crate::scu::ASYNC_OPERATIONS_WINDOW_ITEM,
+                vec![0, 1, high, low],
+            ))
+        }
+        _ => None,
+    })
 }
 
 #[cfg(test)]
@@ -469,6 +500,33 @@ mod tests {
         };
         assert_eq!(contexts[&1].transfer_syntax, EXPLICIT_VR_LITTLE_ENDIAN);
         assert!(!contexts.contains_key(&3), "JPEG 2000 for an MPPS data set");
+    }
+
+    /// An asynchronous operations window is answered only when asked,
+    /// bounded by what telerad performs.
+    #[test]
+    fn an_operations_window_is_answered_when_asked() {
+        let policy = Policy::from_config(std::sync::Arc::new(Config::example()));
+        let window = |rq: &AssociationRQ| {
+            let Decision::Accept { ac, .. } =
+                negotiate(rq, "127.0.0.1".parse().expect("an address"), None, &policy)
+            else {
+                panic!("refused");
+            };
+            ac.user_variables.iter().find_map(|v| match v {
+                UserVariableItem::Unknown(0x53, data) => Some(data.clone()),
+                _ => None,
+            })
+        };
+        let mut rq = echo_request("STORESCU");
+        assert_eq!(window(&rq), None);
+        rq.user_variables
+            .push(UserVariableItem::Unknown(0x53, vec![0, 8, 0, 1]));
+        assert_eq!(window(&rq), Some(vec![0, 1, 0, 8]));
+        rq.user_variables.pop();
+        rq.user_variables
+            .push(UserVariableItem::Unknown(0x53, vec![0, 0, 0, 1]));
+        assert_eq!(window(&rq), Some(vec![0, 1, 0, 16]));
     }
 
     /// A radiologist's workstation may query, from its host only, and

@@ -65,6 +65,29 @@ pub enum ScuError {
     File { path: PathBuf, reason: String },
 }
 
+/// What an association asks for beyond its presentation contexts.
+#[derive(Debug, Clone, Copy)]
+pub struct Negotiation<'a> {
+    /// SOP classes for which telerad asks to be the SCP and not the SCU
+    /// (role selection, PS3.7 D.3.3.4).
+    pub scp_roles: &'a [&'a str],
+    /// C-STOREs telerad would have outstanding at once (the asynchronous
+    /// operations window, PS3.7 D.3.3.3); 1 proposes nothing.
+    pub operations_window: u16,
+}
+
+impl Default for Negotiation<'_> {
+    fn default() -> Self {
+        Negotiation {
+            scp_roles: &[],
+            operations_window: 1,
+        }
+    }
+}
+
+/// The Asynchronous Operations Window sub-item's type (PS3.7 D.3.3.3.1).
+pub const ASYNC_OPERATIONS_WINDOW_ITEM: u8 = 0x53;
+
 /// The remote application entity: `AE@HOST:PORT`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Destination {
@@ -177,6 +200,9 @@ pub struct ClientAssociation {
     /// SOP classes for which the peer accepted us as SCP (role selection,
     /// PS3.7 D.3.3.4); `None` where it did not answer the proposal.
     scp_roles: Vec<(String, Option<bool>)>,
+    /// Operations that may be outstanding at once: what we proposed,
+    /// bounded by what the peer performs; 1 where it did not answer.
+    window: u16,
     next_message_id: u16,
     timeout: Duration,
 }
@@ -202,22 +228,30 @@ impl ClientAssociation {
         timeout: Duration,
         tls: Option<&crate::tls::TlsClient>,
     ) -> Result<ClientAssociation, ScuError> {
-        ClientAssociation::connect_as(calling_ae_title, destination, proposals, &[], timeout, tls)
-            .await
+        ClientAssociation::connect_as(
+            calling_ae_title,
+            destination,
+            proposals,
+            Negotiation::default(),
+            timeout,
+            tls,
+        )
+        .await
     }
 
-    /// As [`ClientAssociation::connect_over`], asking to be the SCP (and
-    /// not the SCU) of the SOP classes of `scp_roles` (role selection,
-    /// PS3.7 D.3.3.4): how a storage commitment SCP that opens the
-    /// association sends its report.
+    /// As [`ClientAssociation::connect_over`], with roles or an operations
+    /// window to negotiate: how a storage commitment SCP that opens the
+    /// association sends its report, how the forwarder keeps a long link
+    /// busy.
     pub async fn connect_as(
         calling_ae_title: &str,
         destination: &Destination,
         proposals: &[(String, String)],
-        scp_roles: &[&str],
+        negotiation: Negotiation<'_>,
         timeout: Duration,
         tls: Option<&crate::tls::TlsClient>,
     ) -> Result<ClientAssociation, ScuError> {
+        let scp_roles = negotiation.scp_roles;
         let stream = tokio::time::timeout(timeout, TcpStream::connect(&destination.address))
             .await
             .map_err(|_| ScuError::Timeout(timeout))?
@@ -257,6 +291,15 @@ impl ClientAssociation {
             UserVariableItem::ImplementationClassUID(IMPLEMENTATION_CLASS_UID.to_string()),
             UserVariableItem::ImplementationVersionName(IMPLEMENTATION_VERSION_NAME.to_string()),
         ];
+        if negotiation.operations_window > 1 {
+            // Invoked: the window; performed: one at a time (telerad
+            // performs nothing asked of it on its own associations).
+            let [high, low] = negotiation.operations_window.to_be_bytes();
+            user_variables.push(UserVariableItem::Unknown(
+                ASYNC_OPERATIONS_WINDOW_ITEM,
+                vec![high, low, 0, 1],
+            ));
+        }
         user_variables.extend(scp_roles.iter().map(|uid| {
             UserVariableItem::ScuScpRoleSelectionSubItem(
                 uid.to_string(),
@@ -284,6 +327,7 @@ impl ClientAssociation {
                 .iter()
                 .map(|uid| (uid.to_string(), None))
                 .collect(),
+            window: 1,
             next_message_id: 1,
             timeout,
         };
@@ -299,6 +343,8 @@ impl ClientAssociation {
                     })
                     .unwrap_or(0);
                 association.chunk = send_chunk(peer_max);
+                association.window =
+                    accepted_window(negotiation.operations_window, &ac.user_variables);
                 for variable in &ac.user_variables {
                     if let UserVariableItem::ScuScpRoleSelectionSubItem(uid, roles) = variable {
                         let uid = trim_uid(uid);
@@ -334,6 +380,11 @@ impl ClientAssociation {
 
     pub fn accepted_contexts(&self) -> &[(u8, String, String)] {
         &self.contexts
+    }
+
+    /// How many C-STOREs may be outstanding at once on this association.
+    pub fn operations_window(&self) -> u16 {
+        self.window
     }
 
     /// Whether the peer took us as SCP of `sop_class`: `Some(false)` if it
@@ -492,6 +543,36 @@ impl ClientAssociation {
         transfer_syntax_uid: &str,
         data_set: DataSetSource<'_>,
     ) -> Result<StoreResponse, StoreAttemptError> {
+        let id = self
+            .send_store(
+                sop_class_uid,
+                sop_instance_uid,
+                transfer_syntax_uid,
+                data_set,
+            )
+            .await?;
+        let sent = |error: ScuError| StoreAttemptError {
+            error,
+            data_set_sent: true,
+        };
+        let (answered, response) = self.read_store_response().await.map_err(sent)?;
+        if answered != id {
+            return Err(sent(ScuError::Unexpected(format!(
+                "response to message {answered} while waiting for {id}"
+            ))));
+        }
+        Ok(response)
+    }
+
+    /// Sends a C-STORE request and its data set without waiting for the
+    /// response (within the operations window); the request's message ID.
+    pub async fn send_store(
+        &mut self,
+        sop_class_uid: &str,
+        sop_instance_uid: &str,
+        transfer_syntax_uid: &str,
+        data_set: DataSetSource<'_>,
+    ) -> Result<u16, StoreAttemptError> {
         let not_sent = |error: ScuError| StoreAttemptError {
             error,
             data_set_sent: false,
@@ -541,21 +622,25 @@ impl ClientAssociation {
                 }
             }
         }
-        let sent = |error: ScuError| StoreAttemptError {
-            error,
-            data_set_sent: true,
-        };
-        let response = self.read_response().await.map_err(sent)?;
-        if response.message_id_being_responded_to != id {
-            return Err(sent(ScuError::Unexpected(format!(
-                "response to message {} while waiting for {id}",
-                response.message_id_being_responded_to
-            ))));
+        Ok(id)
+    }
+
+    /// The next C-STORE response: the message it answers, and what it says.
+    pub async fn read_store_response(&mut self) -> Result<(u16, StoreResponse), ScuError> {
+        let response = self.read_response().await?;
+        if response.command_field != dimse::C_STORE_RSP {
+            return Err(ScuError::Unexpected(format!(
+                "command 0x{:04X} while waiting for a C-STORE response",
+                response.command_field
+            )));
         }
-        Ok(StoreResponse {
-            status: response.status,
-            error_comment: response.error_comment,
-        })
+        Ok((
+            response.message_id_being_responded_to,
+            StoreResponse {
+                status: response.status,
+                error_comment: response.error_comment,
+            },
+        ))
     }
 
     async fn send_data(
@@ -586,6 +671,29 @@ impl ClientAssociation {
     }
 }
 
+/// The window a peer's A-ASSOCIATE-AC leaves of the `proposed` one: its
+/// Maximum Number Operations Performed bounds ours (0 means no bound,
+/// PS3.7 D.3.3.3.1); without the item, operations are synchronous.
+fn accepted_window(proposed: u16, variables: &[UserVariableItem]) -> u16 {
+    if proposed <= 1 {
+        return 1;
+    }
+    variables
+        .iter()
+        .find_map(|v| match v {
+            UserVariableItem::Unknown(ASYNC_OPERATIONS_WINDOW_ITEM, data) if data.len() == 4 => {
+                let performed = u16::from_be_bytes([data[2], data[3]]);
+                Some(if performed == 0 {
+                    proposed
+                } else {
+                    performed.min(proposed)
+                })
+            }
+            _ => None,
+        })
+        .unwrap_or(1)
+}
+
 /// Convenience for `telerad echo`: associate, C-ECHO, release.
 pub async fn echo(
     calling_ae_title: &str,
@@ -606,6 +714,36 @@ pub async fn echo(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_window_is_what_both_sides_allow() {
+        let item = |invoked: u16, performed: u16| {
+            let mut data = invoked.to_be_bytes().to_vec();
+            data.extend(performed.to_be_bytes());
+            vec![UserVariableItem::Unknown(
+                ASYNC_OPERATIONS_WINDOW_ITEM,
+                data,
+            )]
+        };
+        assert_eq!(accepted_window(16, &item(1, 8)), 8);
+        assert_eq!(accepted_window(16, &item(1, 64)), 16);
+        // 0: the peer sets no bound.
+        assert_eq!(accepted_window(16, &item(1, 0)), 16);
+        // No answer: synchronous, as without negotiation.
+        assert_eq!(accepted_window(16, &[]), 1);
+        assert_eq!(accepted_window(1, &item(1, 8)), 1);
+        // A malformed item is no answer.
+        assert_eq!(
+            accepted_window(
+                16,
+                &[UserVariableItem::Unknown(
+                    ASYNC_OPERATIONS_WINDOW_ITEM,
+                    vec![0, 4]
+                )]
+            ),
+            1
+        );
+    }
 
     #[test]
     fn the_peer_maximum_bounds_the_send_buffer_but_never_sizes_it_past_ours() {
