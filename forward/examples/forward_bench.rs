@@ -5,7 +5,7 @@
 //! job is `sent`. Prints the seconds on standard output.
 //!
 //! cargo run --release -p telerad-forward --example forward_bench -- \
-//!     --to AE@HOST:PORT [--associations N] [--compress] FOLDER
+//!     --to AE@HOST:PORT [--associations N] [--compress] [--window N] FOLDER
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,6 +24,8 @@ struct Args {
     port: u16,
     associations: usize,
     compress: bool,
+    /// The asynchronous operations window proposed (1: none).
+    window: u16,
     folder: PathBuf,
 }
 
@@ -31,6 +33,7 @@ fn parse() -> Result<Args, String> {
     let mut to = None;
     let mut associations = 2;
     let mut compress = false;
+    let mut window = telerad_forward::forwarder::DEFAULT_OPERATIONS_WINDOW;
     let mut folder = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -43,6 +46,12 @@ fn parse() -> Result<Args, String> {
                     .ok_or("--associations takes a number")?
             }
             "--compress" => compress = true,
+            "--window" => {
+                window = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .ok_or("--window takes a number")?
+            }
             other => folder = Some(PathBuf::from(other)),
         }
     }
@@ -55,6 +64,7 @@ fn parse() -> Result<Args, String> {
         port: port.parse().map_err(|_| "a port number")?,
         associations,
         compress,
+        window,
         folder: folder.ok_or("a folder of DICOM files")?,
     })
 }
@@ -131,7 +141,8 @@ async fn main() {
         .enqueue_study(&study, &destination)
         .await
         .expect("enqueue");
-    let mut sender = Sender::plain("TELERAD");
+    let mut sender =
+        Sender::plain("TELERAD").with_operations_window(&args.host, args.port, args.window);
     if args.compress {
         sender = sender.with_compression(&args.host, args.port);
     }
