@@ -6,6 +6,7 @@
 //! attempts are used up; a worker that dies mid-way hands its report back
 //! after the lease.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,7 +60,7 @@ impl ReportSender {
     /// Sends reports as they are kept, until shutdown.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         loop {
-            if let Err(e) = self.send_due().await {
+            if let Err(e) = self.send_due(&shutdown).await {
                 tracing::error!("storage commitment reports: cannot read the queue: {e}");
             }
             let wait = match self.reports.next_due().await {
@@ -76,8 +77,10 @@ impl ReportSender {
         }
     }
 
-    /// Sends every due report, one at a time; how many were tried.
-    pub async fn send_due(&self) -> Result<usize, sqlx::Error> {
+    /// Sends every due report, one at a time, until a stop is asked; how
+    /// many were tried. A requester that cannot be reached is not tried
+    /// again in the same round: its other reports wait for their retry.
+    pub async fn send_due(&self, shutdown: &watch::Receiver<bool>) -> Result<usize, sqlx::Error> {
         let reclaimed = self
             .reports
             .reclaim_expired(self.retry.max_attempts)
@@ -89,12 +92,32 @@ impl ReportSender {
             );
         }
         let mut tried = 0;
-        while let Some(report) = self.reports.claim_due(&self.name, LEASE_MS).await? {
-            tried += 1;
-            let result = match tokio::time::timeout(SEND_LIMIT, self.send(&report)).await {
-                Ok(result) => result,
-                Err(_) => Err(format!("no end within {} s", SEND_LIMIT.as_secs())),
+        let mut unreachable: HashMap<String, String> = HashMap::new();
+        while !*shutdown.borrow() {
+            let Some(report) = self.reports.claim_due(&self.name, LEASE_MS).await? else {
+                break;
             };
+            tried += 1;
+            let result = match unreachable.get(&report.address) {
+                Some(error) => Err(format!("not tried: {error}")),
+                None => {
+                    let mut stop = shutdown.clone();
+                    tokio::select! {
+                        sent = tokio::time::timeout(SEND_LIMIT, self.send(&report)) => match sent {
+                            Ok(result) => result,
+                            Err(_) => Err(format!("no end within {} s", SEND_LIMIT.as_secs())),
+                        },
+                        // Left claimed: after its lease it is due again,
+                        // flagged, since it may have arrived.
+                        _ = stop.wait_for(|stop| *stop) => return Ok(tried),
+                    }
+                }
+            };
+            if let Err(error) = &result
+                && !error.starts_with("not tried")
+            {
+                unreachable.insert(report.address.clone(), error.clone());
+            }
             match result {
                 Ok(()) => {
                     if !self.reports.mark_sent(&report, &self.name).await? {
@@ -164,9 +187,20 @@ impl ReportSender {
         )
         .await
         .map_err(|e| e.to_string())?;
-        if association.scp_role_accepted(STORAGE_COMMITMENT_PUSH_MODEL) == Some(false) {
-            let _ = association.release().await;
-            return Err("the requester refused telerad as the SCP of storage commitment".into());
+        match association.scp_role_accepted(STORAGE_COMMITMENT_PUSH_MODEL) {
+            Some(true) => {}
+            Some(false) => {
+                let _ = association.release().await;
+                return Err(
+                    "the requester refused telerad as the SCP of storage commitment".into(),
+                );
+            }
+            // Without an answer the default roles hold (PS3.7 D.3.3.4);
+            // many requesters take the report all the same.
+            None => tracing::warn!(
+                requester = %report.ae_title,
+                "the requester did not answer the role selection: sending the report anyway"
+            ),
         }
         // Explicit VR first: both were proposed, and some requesters take
         // the first they like.

@@ -60,6 +60,9 @@ const SEND_BATCH: usize = 16;
 pub const DEFAULT_OPERATIONS_WINDOW: u16 = 16;
 /// Connecting, and waiting for each answer of the destination.
 const NETWORK_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the responses already on their way are still read once a
+/// C-STORE could not be sent on the association.
+const DRAIN_AFTER_BREAK: Duration = Duration::from_secs(2);
 /// How long a stop waits for the C-STORE under way on each association:
 /// finishing it spares a possible duplicate, but a peer that stopped
 /// answering must not hold `telerad serve` up.
@@ -761,6 +764,9 @@ async fn send_batch(
     let mut broken = None;
     let mut overtaken = false;
     let mut preparing = None;
+    // One grace for the whole batch, from the moment a stop is asked.
+    let grace = grace_after_stop(context.shutdown.clone());
+    tokio::pin!(grace);
     'batch: loop {
         while broken.is_none() && !stopping && !overtaken && in_flight.len() < window {
             let Some(job) = jobs.peek() else { break };
@@ -779,7 +785,7 @@ async fn send_batch(
                 .map(|next| start_preparing(context, association, destination, next));
             let request = tokio::select! {
                 request = send_request(association, destination, &job, current) => request,
-                () = grace_after_stop(context.shutdown.clone()) => {
+                () = &mut grace => {
                     // Still claimed and marked, as those in flight: re-sent,
                     // flagged, at the next start, since their C-STOREs had
                     // begun. The rest of the batch is unmarked below and
@@ -810,12 +816,19 @@ async fn send_batch(
             }
             stopping = context.stopping();
         }
-        if in_flight.is_empty() || broken.is_some() {
+        if in_flight.is_empty() {
             break;
         }
+        // After a failed send the responses already on their way are still
+        // read, briefly: what the workstation answered is not sent again.
+        let wait = if broken.is_some() {
+            DRAIN_AFTER_BREAK
+        } else {
+            NETWORK_TIMEOUT
+        };
         let answer = tokio::select! {
-            answer = association.read_store_response() => answer,
-            () = grace_after_stop(context.shutdown.clone()) => {
+            answer = tokio::time::timeout(wait, association.read_store_response()) => answer,
+            () = &mut grace => {
                 tracing::warn!(
                     in_flight = in_flight.len(),
                     "stopping: no C-STORE response within {STOP_GRACE:?}"
@@ -825,16 +838,18 @@ async fn send_batch(
             }
         };
         match answer {
-            Ok((message_id, response)) => {
+            Ok(Ok((message_id, response))) => {
                 let Some(done) = in_flight
                     .iter()
                     .position(|f| f.message_id == message_id)
                     .and_then(|at| in_flight.remove(at))
                 else {
-                    broken = Some(format!(
-                        "{} answered message {message_id}, which no C-STORE in flight has",
-                        destination.ae_title
-                    ));
+                    broken.get_or_insert_with(|| {
+                        format!(
+                            "{} answered message {message_id}, which no C-STORE in flight has",
+                            destination.ae_title
+                        )
+                    });
                     break;
                 };
                 match judge(destination, &done, response) {
@@ -850,11 +865,19 @@ async fn send_batch(
                     Err(failure) => record_failure(context, &done.job, failure).await,
                 }
             }
-            Err(error) => {
-                broken = Some(format!(
-                    "no C-STORE response from {}: {error}",
-                    destination.ae_title
-                ));
+            Ok(Err(error)) => {
+                broken.get_or_insert_with(|| {
+                    format!("no C-STORE response from {}: {error}", destination.ae_title)
+                });
+                break;
+            }
+            Err(_) => {
+                broken.get_or_insert_with(|| {
+                    format!(
+                        "no C-STORE response from {} within {wait:?}",
+                        destination.ae_title
+                    )
+                });
                 break;
             }
         }

@@ -53,7 +53,8 @@ fn synthetic_ct(dir: &Path) -> (SyntheticStudy, Vec<PathBuf>) {
     (study, files)
 }
 
-/// pynetdicom as a storage SCP answering a window of 16: writes each data
+/// pynetdicom as a storage SCP answering a window of 16 (the requester may
+/// invoke 16, PS3.7 D.3.3.3.1): writes each data
 /// set as received, and notes how many complete requests were already
 /// queued behind the one it is handling (the first waits up to 5 s for
 /// one to arrive). Exits after `count` images.
@@ -68,8 +69,8 @@ asked, queued, received, done = [], [], [], threading.Event()
 def window(self):
     asked.append(list(self.requestor.asynchronous_operations))
     item = AsynchronousOperationsWindowNegotiation()
-    item.maximum_number_operations_invoked = 1
-    item.maximum_number_operations_performed = 16
+    item.maximum_number_operations_invoked = 16
+    item.maximum_number_operations_performed = 1
     return item
 acse.ACSE._check_async_ops = window
 

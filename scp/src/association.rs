@@ -936,7 +936,12 @@ impl Association {
         if let (Some(requester), Some(outcomes)) = (&requester, &answer.outcomes) {
             // Kept before the request is answered: a commitment accepted is
             // reported, whatever happens to this process afterwards.
-            let address = format!("{}:{}", requester.host, requester.port);
+            let address = if requester.host.contains(':') {
+                // An IPv6 literal.
+                format!("[{}]:{}", requester.host, requester.port)
+            } else {
+                format!("{}:{}", requester.host, requester.port)
+            };
             match keep_report(&self.ctx, &self.site, requester, &address, outcomes).await {
                 Ok(()) => kept_for = Some(address),
                 Err(e) => {

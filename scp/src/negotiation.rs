@@ -402,7 +402,10 @@ fn accept(
                 ),
             ]
             .into_iter()
-            .chain(operations_window(rq))
+            // Storage associations only: a workstation's C-GET waits for
+            // each image's response on its association, a request in
+            // between would be taken for a lost response.
+            .chain(operations_window(rq).filter(|_| receiver.is_none()))
             .chain(roles.into_iter().map(|uid| {
                 UserVariableItem::ScuScpRoleSelectionSubItem(
                     uid.to_string(),
@@ -422,30 +425,33 @@ fn accept(
     }
 }
 
-/// Requests a peer may have outstanding on one association when it asks
-/// for an asynchronous operations window: they are performed in order, one
-/// at a time (each instance durable before the next), but the peer need not
-/// wait a round trip between two.
+/// Requests a storage requester may have outstanding on one association
+/// when it asks for an asynchronous operations window: they are performed
+/// in order, one at a time (each instance durable before its response), but
+/// the requester need not wait a round trip between two.
 const OPERATIONS_PERFORMED: u16 = 16;
 
 /// The answer to a requester's Asynchronous Operations Window sub-item
-/// (PS3.7 D.3.3.3.1), none when it sent none: telerad invokes one
-/// operation at a time (C-GET's images) and performs up to
-/// [`OPERATIONS_PERFORMED`] of the requester's.
+/// (PS3.7 D.3.3.3.1), none when it sent none. Both fields of the answer
+/// speak of the requester, each at most what it proposed (0: no limit):
+/// the operations it may invoke, up to the [`OPERATIONS_PERFORMED`] here,
+/// and those it may perform, one (telerad invokes one at a time).
 fn operations_window(rq: &AssociationRQ) -> Option<UserVariableItem> {
     rq.user_variables.iter().find_map(|v| match v {
         UserVariableItem::Unknown(crate::scu::ASYNC_OPERATIONS_WINDOW_ITEM, data)
             if data.len() == 4 =>
         {
-            let invoked = u16::from_be_bytes([data[0], data[1]]);
-            let performed = match invoked {
-                0 => OPERATIONS_PERFORMED,
-                n => n.min(OPERATIONS_PERFORMED),
+            let at_most = |proposed: u16, ours: u16| match proposed {
+                0 => ours,
+                n => n.min(ours),
             };
-            let [high, low] = performed.to_be_bytes();
+            let invoked = at_most(u16::from_be_bytes([data[0], data[1]]), OPERATIONS_PERFORMED);
+            let performed = at_most(u16::from_be_bytes([data[2], data[3]]), 1);
+            let mut answer = invoked.to_be_bytes().to_vec();
+            answer.extend(performed.to_be_bytes());
             Some(UserVariableItem::Unknown(
                 crate::scu::ASYNC_OPERATIONS_WINDOW_ITEM,
-                vec![0, 1, high, low],
+                answer,
             ))
         }
         _ => None,
@@ -520,13 +526,16 @@ mod tests {
         };
         let mut rq = echo_request("STORESCU");
         assert_eq!(window(&rq), None);
+        // (invoked, performed) of the requester, each at most what it
+        // proposed: 8 invoked, as many as telerad performs; one performed.
         rq.user_variables
-            .push(UserVariableItem::Unknown(0x53, vec![0, 8, 0, 1]));
-        assert_eq!(window(&rq), Some(vec![0, 1, 0, 8]));
+            .push(UserVariableItem::Unknown(0x53, vec![0, 8, 0, 4]));
+        assert_eq!(window(&rq), Some(vec![0, 8, 0, 1]));
         rq.user_variables.pop();
+        // 0: no limit proposed; telerad's own bound then.
         rq.user_variables
-            .push(UserVariableItem::Unknown(0x53, vec![0, 0, 0, 1]));
-        assert_eq!(window(&rq), Some(vec![0, 1, 0, 16]));
+            .push(UserVariableItem::Unknown(0x53, vec![0, 0, 0, 0]));
+        assert_eq!(window(&rq), Some(vec![0, 16, 0, 1]));
     }
 
     /// A radiologist's workstation may query, from its host only, and

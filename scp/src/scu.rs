@@ -203,6 +203,9 @@ pub struct ClientAssociation {
     /// Operations that may be outstanding at once: what we proposed,
     /// bounded by what the peer performs; 1 where it did not answer.
     window: u16,
+    /// Values of a P-DATA-TF read past the response they ended (at most
+    /// one PDU's worth).
+    received: std::collections::VecDeque<PDataValue>,
     next_message_id: u16,
     timeout: Duration,
 }
@@ -328,6 +331,7 @@ impl ClientAssociation {
                 .map(|uid| (uid.to_string(), None))
                 .collect(),
             window: 1,
+            received: std::collections::VecDeque::new(),
             next_message_id: 1,
             timeout,
         };
@@ -471,30 +475,33 @@ impl ClientAssociation {
         Ok(())
     }
 
-    /// Reads until a complete command set arrives.
+    /// Reads until a complete command set arrives. What follows it in the
+    /// same P-DATA-TF (the next responses, with a window) is kept for the
+    /// next call.
     async fn read_response(&mut self) -> Result<Command, ScuError> {
         let mut command = Vec::new();
         loop {
-            match self.read_pdu().await? {
-                Pdu::PData { data } => {
-                    for value in data {
-                        if value.value_type != PDataValueType::Command {
-                            return Err(ScuError::Unexpected("data set in a response".into()));
-                        }
-                        if command.len() + value.data.len() > dimse::MAX_COMMAND_BYTES {
-                            return Err(ScuError::Unexpected(format!(
-                                "a response command set over {} bytes",
-                                dimse::MAX_COMMAND_BYTES
-                            )));
-                        }
-                        command.extend_from_slice(&value.data);
-                        if value.is_last {
-                            return dimse::decode(&command)
-                                .map_err(|e| ScuError::Unexpected(e.to_string()));
-                        }
+            let Some(value) = self.received.pop_front() else {
+                match self.read_pdu().await? {
+                    Pdu::PData { data } => self.received.extend(data),
+                    other => {
+                        return Err(ScuError::Unexpected(other.short_description().to_string()));
                     }
                 }
-                other => return Err(ScuError::Unexpected(other.short_description().to_string())),
+                continue;
+            };
+            if value.value_type != PDataValueType::Command {
+                return Err(ScuError::Unexpected("data set in a response".into()));
+            }
+            if command.len() + value.data.len() > dimse::MAX_COMMAND_BYTES {
+                return Err(ScuError::Unexpected(format!(
+                    "a response command set over {} bytes",
+                    dimse::MAX_COMMAND_BYTES
+                )));
+            }
+            command.extend_from_slice(&value.data);
+            if value.is_last {
+                return dimse::decode(&command).map_err(|e| ScuError::Unexpected(e.to_string()));
             }
         }
     }
@@ -672,8 +679,9 @@ impl ClientAssociation {
 }
 
 /// The window a peer's A-ASSOCIATE-AC leaves of the `proposed` one: its
-/// Maximum Number Operations Performed bounds ours (0 means no bound,
-/// PS3.7 D.3.3.3.1); without the item, operations are synchronous.
+/// Maximum Number Operations Invoked, the operations we may invoke (0
+/// means no bound, PS3.7 D.3.3.3.1), never more than we proposed; without
+/// the item, operations are synchronous.
 fn accepted_window(proposed: u16, variables: &[UserVariableItem]) -> u16 {
     if proposed <= 1 {
         return 1;
@@ -682,11 +690,11 @@ fn accepted_window(proposed: u16, variables: &[UserVariableItem]) -> u16 {
         .iter()
         .find_map(|v| match v {
             UserVariableItem::Unknown(ASYNC_OPERATIONS_WINDOW_ITEM, data) if data.len() == 4 => {
-                let performed = u16::from_be_bytes([data[2], data[3]]);
-                Some(if performed == 0 {
+                let invoked = u16::from_be_bytes([data[0], data[1]]);
+                Some(if invoked == 0 {
                     proposed
                 } else {
-                    performed.min(proposed)
+                    invoked.min(proposed)
                 })
             }
             _ => None,
@@ -725,13 +733,16 @@ mod tests {
                 data,
             )]
         };
-        assert_eq!(accepted_window(16, &item(1, 8)), 8);
-        assert_eq!(accepted_window(16, &item(1, 64)), 16);
+        // The answer's first field: what we may invoke.
+        assert_eq!(accepted_window(16, &item(8, 1)), 8);
+        assert_eq!(accepted_window(16, &item(64, 1)), 16);
         // 0: the peer sets no bound.
-        assert_eq!(accepted_window(16, &item(1, 0)), 16);
+        assert_eq!(accepted_window(16, &item(0, 1)), 16);
+        // A peer that performs many but lets us invoke one.
+        assert_eq!(accepted_window(16, &item(1, 16)), 1);
         // No answer: synchronous, as without negotiation.
         assert_eq!(accepted_window(16, &[]), 1);
-        assert_eq!(accepted_window(1, &item(1, 8)), 1);
+        assert_eq!(accepted_window(1, &item(8, 1)), 1);
         // A malformed item is no answer.
         assert_eq!(
             accepted_window(
