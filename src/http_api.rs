@@ -14,6 +14,7 @@ use telerad_access::{Access, Caller};
 use telerad_router::service::Router as RouterService;
 use telerad_store::Archive;
 use telerad_store::outbox::Outbox;
+use telerad_viewer_api::render_cache::RenderCache;
 use utoipa::openapi::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -29,6 +30,7 @@ pub struct AppState {
     access: Arc<Access>,
     description: Arc<DescriptionJson>,
     pages: Arc<telerad_pages::Settings>,
+    render_cache: Arc<RenderCache>,
 }
 
 /// [`description`], serialised once.
@@ -52,7 +54,14 @@ impl AppState {
                 initial_password_file: std::path::PathBuf::new(),
                 sites: Vec::new(),
             }),
+            render_cache: Arc::new(RenderCache::default()),
         }
+    }
+
+    /// The rendered frames the DICOMweb routes keep, for the task that
+    /// prepares them as studies complete.
+    pub fn render_cache(&self) -> Arc<RenderCache> {
+        self.render_cache.clone()
     }
 
     /// The pages' settings (the first administrator's password file).
@@ -65,6 +74,12 @@ impl AppState {
 impl FromRef<AppState> for Arc<telerad_pages::Settings> {
     fn from_ref(state: &AppState) -> Arc<telerad_pages::Settings> {
         state.pages.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<RenderCache> {
+    fn from_ref(state: &AppState) -> Arc<RenderCache> {
+        state.render_cache.clone()
     }
 }
 

@@ -221,30 +221,32 @@ pub async fn serve(
     )
     .context("cannot set up notifications")?;
     let notifier_task = tokio::spawn(notifier.run(shutdown_rx.clone()));
-    let app = crate::http_api::app(
-        crate::http_api::AppState::new(archive.clone(), outbox.clone(), router, access).with_pages(
-            telerad_pages::Settings {
-                initial_password_file: config.storage.data_dir.join(INITIAL_PASSWORD_FILE),
-                sites: config
-                    .sites
-                    .iter()
-                    .map(|site| telerad_pages::SiteSummary {
-                        name: site.name.clone(),
-                        ae_titles: site.ae_titles.join(", "),
-                        networks: site
-                            .allowed_networks
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                        time_zone: site.time_zone_name.clone(),
-                    })
-                    .collect(),
-            },
-        ),
-        tls.is_some(),
-        &config.http.cors_allowed_origins,
-    );
+    let state = crate::http_api::AppState::new(archive.clone(), outbox.clone(), router, access)
+        .with_pages(telerad_pages::Settings {
+            initial_password_file: config.storage.data_dir.join(INITIAL_PASSWORD_FILE),
+            sites: config
+                .sites
+                .iter()
+                .map(|site| telerad_pages::SiteSummary {
+                    name: site.name.clone(),
+                    ae_titles: site.ae_titles.join(", "),
+                    networks: site
+                        .allowed_networks
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    time_zone: site.time_zone_name.clone(),
+                })
+                .collect(),
+        });
+    // The first frames of each study rendered as it completes.
+    let prerender_task = tokio::spawn(telerad_viewer_api::prerender::run(
+        archive.clone(),
+        state.render_cache(),
+        shutdown_rx.clone(),
+    ));
+    let app = crate::http_api::app(state, tls.is_some(), &config.http.cors_allowed_origins);
     let http_task = tokio::spawn(serve_http(http_listener, app, tls, shutdown_rx.clone()));
 
     wait_for_signal().await?;
@@ -259,6 +261,7 @@ pub async fn serve(
     let _ = completion_task.await;
     let _ = router_task.await;
     let _ = notifier_task.await;
+    let _ = prerender_task.await;
     let _ = retention_task.await;
     // After the SCP: a C-STORE under way to a workstation is finished.
     let _ = forwarder_task.await;

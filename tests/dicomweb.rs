@@ -16,7 +16,8 @@ use telerad_fixtures::SyntheticStudy;
 on_every_backend!(
     a_viewer_searches_studies_series_and_instances,
     a_viewer_retrieves_instances_as_stored,
-    a_viewer_reads_metadata_written_when_the_images_were_stored
+    a_viewer_reads_metadata_written_when_the_images_were_stored,
+    a_completed_study_is_rendered_ahead_and_a_new_version_anew
 );
 
 fn push(server: &TestServer, calling: &str, study: &SyntheticStudy) {
@@ -906,4 +907,66 @@ fn a_viewer_of_a_configured_origin_may_call_from_the_browser() {
     assert_eq!(allowed, None);
     let (_, allowed) = call("OPTIONS", "/api/studies", viewer);
     assert_eq!(allowed, None);
+}
+
+/// When a study completes its first frames are rendered ahead (the log
+/// says how many) and answered as asked; an instance sent again with other
+/// pixels is a new stored version, rendered anew rather than answered
+/// from what was kept of the first.
+fn a_completed_study_is_rendered_ahead_and_a_new_version_anew(backend: &Backend) {
+    let server = TestServer::start(backend);
+    let token = server.admin_token();
+    let study = SyntheticStudy::ct(3);
+    push(&server, "STORESCU", &study);
+    let uid = &study.study_instance_uid;
+    server.wait_for_study(uid, "complete", 3, Duration::from_secs(30));
+    eventually("the frames rendered ahead", Duration::from_secs(30), || {
+        let log = server.log();
+        log.lines()
+            .any(|l| {
+                l.contains("first frames rendered ahead")
+                    && l.contains(uid)
+                    && l.contains("frames=3")
+            })
+            .then_some(())
+    });
+    let path = format!(
+        "/dicom-web/studies/{uid}/series/{}/instances/{}/rendered",
+        study.series_instance_uid,
+        study.sop_instance_uid(0)
+    );
+    let (status, media, first) = get_bytes(&server, &token, &path, "image/jpeg");
+    assert_eq!((status, media.as_str()), (200, "image/jpeg"));
+    let picture =
+        image::load_from_memory_with_format(&first, image::ImageFormat::Jpeg).expect("a JPEG");
+    assert_eq!((picture.width(), picture.height()), (512, 512));
+    // The same picture by its frame, and again.
+    let framed = format!("{}/frames/1/rendered", path.trim_end_matches("/rendered"));
+    assert_eq!(get_bytes(&server, &token, &framed, "image/jpeg").2, first);
+    assert_eq!(get_bytes(&server, &token, &path, "image/jpeg").2, first);
+
+    // Slice 1's pixels sent as slice 0: version 2 of the same instance.
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let mut other = study.instance(1);
+    let sop = study.sop_instance_uid(0);
+    other.put(dicom_core::DataElement::new(
+        dicom_dictionary_std::tags::SOP_INSTANCE_UID,
+        dicom_core::VR::UI,
+        dicom_core::PrimitiveValue::from(sop.as_str()),
+    ));
+    other.meta_mut().media_storage_sop_instance_uid = sop.clone();
+    other.meta_mut().update_information_group_length();
+    other
+        .write_to_file(dir.path().join("again.dcm"))
+        .expect("write the file");
+    let destination = format!("{SERVER_AE}@{}", server.dicom_address());
+    let out = run(Command::new(telerad_bin())
+        .args(["push", "--to", &destination, "--calling-ae", "STORESCU"])
+        .arg(dir.path()));
+    assert!(out.status.success(), "{}", text(&out));
+    let again = eventually("the new version answered", Duration::from_secs(30), || {
+        let (status, _, body) = get_bytes(&server, &token, &path, "image/jpeg");
+        (status == 200 && body != first).then_some(body)
+    });
+    image::load_from_memory_with_format(&again, image::ImageFormat::Jpeg).expect("a JPEG");
 }

@@ -581,6 +581,33 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// The newest event's id (0 for an empty log): where a reader that only
+/// wants what happens from now on starts.
+pub async fn newest_event_id(db: &Database) -> Result<EventId, sqlx::Error> {
+    let (id,): (Option<i64>,) = sqlx::query_as("SELECT MAX(id) FROM study_events")
+        .fetch_one(&db.pool)
+        .await?;
+    Ok(EventId(id.unwrap_or(0)))
+}
+
+/// Studies that completed after event `after`, oldest first, at most
+/// `limit`: each completion's event id and Study Instance UID.
+pub async fn completions_after(
+    db: &Database,
+    after: EventId,
+    limit: i64,
+) -> Result<Vec<(EventId, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT e.id, s.study_instance_uid FROM study_events e \
+         JOIN studies s ON s.id = e.study_id \
+         WHERE e.id > $1 AND e.kind = 'complete' ORDER BY e.id LIMIT $2",
+    )
+    .bind(after)
+    .bind(limit.max(1))
+    .fetch_all(&db.pool)
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

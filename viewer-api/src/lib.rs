@@ -3,7 +3,8 @@
 //! WADO-RS retrieval of whole instances, streamed from the stored files,
 //! of their metadata, written in the index when they were stored, of
 //! their frames and bulk data as stored, and of frames rendered as JPEG or
-//! PNG (decoded, windowed with CT presets or automatically for MR).
+//! PNG (decoded, windowed with CT presets or automatically for MR), kept
+//! in a bounded cache and prepared for each study as it completes.
 //! It answers through `telerad-http` (errors, the common layers) and
 //! `telerad-access` (the caller, the scope, the audit trail), beside
 //! `telerad-worklist`, not on it.
@@ -16,9 +17,11 @@ pub mod decode;
 pub mod dicom_json;
 pub mod frames;
 pub mod metadata;
+pub mod prerender;
 pub mod qido;
 pub mod query;
 pub mod render;
+pub mod render_cache;
 pub mod rendered;
 pub mod stow;
 pub mod target;
@@ -36,6 +39,7 @@ pub fn routes<S>() -> OpenApiRouter<S>
 where
     Arc<Archive>: FromRef<S>,
     Arc<Access>: FromRef<S>,
+    Arc<render_cache::RenderCache>: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
     qido::routes()

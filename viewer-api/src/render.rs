@@ -23,6 +23,9 @@ impl Format {
     }
 }
 
+/// The JPEG quality when none is asked for.
+pub const DEFAULT_QUALITY: u8 = 90;
+
 #[derive(Debug, Clone, Copy)]
 pub struct Rendering {
     /// Asked for (a window or a preset); else the stored one, else
@@ -34,6 +37,17 @@ pub struct Rendering {
     /// JPEG quality, 1–100.
     pub quality: u8,
     pub format: Format,
+}
+
+impl Rendering {
+    /// What `/rendered` without parameters gives: JPEG, the stored (or
+    /// computed) window, full size.
+    pub const DEFAULT: Rendering = Rendering {
+        window: None,
+        viewport: None,
+        quality: DEFAULT_QUALITY,
+        format: Format::Jpeg,
+    };
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -9,7 +9,8 @@
 //! series.
 
 use crate::decode::{DecodeError, decode};
-use crate::render::{Format, Rendering, render};
+use crate::render::{DEFAULT_QUALITY, Format, Rendering, render};
+use crate::render_cache::RenderCache;
 use crate::target::{Opened, Target};
 use crate::window::Window;
 use axum::extract::{FromRef, Path, Query, State};
@@ -30,6 +31,7 @@ pub fn routes<S>() -> OpenApiRouter<S>
 where
     Arc<Archive>: FromRef<S>,
     Arc<Access>: FromRef<S>,
+    Arc<RenderCache>: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
     OpenApiRouter::new()
@@ -85,7 +87,7 @@ impl RenderQuery {
                 .ok_or_else(|| {
                     ApiError::BadRequest(format!("quality {raw:?}: a whole number from 1 to 100"))
                 })?,
-            None => 90,
+            None => DEFAULT_QUALITY,
         };
         Ok(Rendering {
             window,
@@ -158,6 +160,7 @@ fn pick(hits: Vec<InstanceHit>, how: Pick) -> Option<InstanceHit> {
 async fn rendered(
     caller: Caller,
     archive: &Archive,
+    cache: &RenderCache,
     headers: &HeaderMap,
     query: &RenderQuery,
     target: Target<'_>,
@@ -176,16 +179,24 @@ async fn rendered(
     let Some(hit) = pick(hits, how) else {
         return Err(ApiError::Internal("instances found and then not".into()));
     };
-    let path = archive.layout().absolute(&hit.path);
-    let picture = tokio::task::spawn_blocking(move || {
-        decode(&path, frame).map(|decoded| render(&decoded, &rendering))
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("the rendering task failed: {e}")))?;
-    let picture = match picture {
-        Ok(Ok(picture)) => picture,
-        Ok(Err(e)) => return Err(ApiError::Internal(e.to_string())),
-        Err(e) => return Err(refused(&caller, &opened, e).await),
+    let key = RenderCache::key(&hit.path, frame, &rendering);
+    let picture = match cache.get(&key) {
+        Some(picture) => picture,
+        None => {
+            let path = archive.layout().absolute(&hit.path);
+            let picture = tokio::task::spawn_blocking(move || {
+                decode(&path, frame).map(|decoded| render(&decoded, &rendering))
+            })
+            .await
+            .map_err(|e| ApiError::Internal(format!("the rendering task failed: {e}")))?;
+            let picture = match picture {
+                Ok(Ok(picture)) => bytes::Bytes::from(picture),
+                Ok(Err(e)) => return Err(ApiError::Internal(e.to_string())),
+                Err(e) => return Err(refused(&caller, &opened, e).await),
+            };
+            cache.insert(key, picture.clone());
+            picture
+        }
     };
     caller.audit(&opened.record).await?;
     Ok((
@@ -230,6 +241,7 @@ async fn refused(caller: &Caller, opened: &Opened, error: DecodeError) -> ApiErr
 async fn instance_rendered(
     caller: Caller,
     State(archive): State<Arc<Archive>>,
+    State(cache): State<Arc<RenderCache>>,
     Path((raw_study, raw_series, raw_instance)): Path<(String, String, String)>,
     Query(query): Query<RenderQuery>,
     headers: HeaderMap,
@@ -238,6 +250,7 @@ async fn instance_rendered(
     rendered(
         caller,
         &archive,
+        &cache,
         &headers,
         &query,
         target,
@@ -268,6 +281,7 @@ async fn instance_rendered(
 async fn frame_rendered(
     caller: Caller,
     State(archive): State<Arc<Archive>>,
+    State(cache): State<Arc<RenderCache>>,
     Path((raw_study, raw_series, raw_instance, raw_frame)): Path<(String, String, String, String)>,
     Query(query): Query<RenderQuery>,
     headers: HeaderMap,
@@ -286,6 +300,7 @@ async fn frame_rendered(
     rendered(
         caller,
         &archive,
+        &cache,
         &headers,
         &query,
         target,
@@ -315,6 +330,7 @@ async fn frame_rendered(
 async fn instance_thumbnail(
     caller: Caller,
     State(archive): State<Arc<Archive>>,
+    State(cache): State<Arc<RenderCache>>,
     Path((raw_study, raw_series, raw_instance)): Path<(String, String, String)>,
     Query(query): Query<RenderQuery>,
     headers: HeaderMap,
@@ -323,6 +339,7 @@ async fn instance_thumbnail(
     rendered(
         caller,
         &archive,
+        &cache,
         &headers,
         &query,
         target,
@@ -351,6 +368,7 @@ async fn instance_thumbnail(
 async fn series_thumbnail(
     caller: Caller,
     State(archive): State<Arc<Archive>>,
+    State(cache): State<Arc<RenderCache>>,
     Path((raw_study, raw_series)): Path<(String, String)>,
     Query(query): Query<RenderQuery>,
     headers: HeaderMap,
@@ -359,6 +377,7 @@ async fn series_thumbnail(
     rendered(
         caller,
         &archive,
+        &cache,
         &headers,
         &query,
         target,
@@ -386,6 +405,7 @@ async fn series_thumbnail(
 async fn study_thumbnail(
     caller: Caller,
     State(archive): State<Arc<Archive>>,
+    State(cache): State<Arc<RenderCache>>,
     Path(raw_study): Path<String>,
     Query(query): Query<RenderQuery>,
     headers: HeaderMap,
@@ -394,6 +414,7 @@ async fn study_thumbnail(
     rendered(
         caller,
         &archive,
+        &cache,
         &headers,
         &query,
         target,
