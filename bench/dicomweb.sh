@@ -6,7 +6,9 @@
 #      SLICES-slice synthetic CT (512x512, 16-bit, uncompressed);
 #   2. starts telerad (SQLite, fresh data folder) and Orthanc (Debian's
 #      `orthanc` and `orthanc-dicomweb`, default DICOMweb settings, fresh
-#      storage), and pushes the CT to each with DCMTK storescu;
+#      storage), and pushes the CT to each with DCMTK storescu; waits until
+#      telerad has the study complete and its first frames rendered ahead
+#      (what a radiologist opening it finds);
 #   3. ROUNDS times, alternating the servers so that noise hits both alike:
 #      - `/metadata` of the series (DICOM JSON of every instance), one
 #        request, timed by curl;
@@ -46,7 +48,11 @@ REPO=$(cd "$BENCH_DIR/.." && pwd)
 # shellcheck source=bench/lib.sh
 source "$BENCH_DIR/lib.sh"
 
-require_tools storescu cargo curl jq ss Orthanc
+require_tools cargo curl jq ss Orthanc dcmdump
+# DCMTK's, by path: pynetdicom installs a storescu of the same name.
+STORESCU=/usr/bin/storescu
+banner=$("$STORESCU" --version 2>&1 || true)
+grep -q '^\$dcmtk:' <<<"$banner" || die "$STORESCU is not DCMTK's (apt-get install dcmtk)"
 DICOMWEB_PLUGIN=${DICOMWEB_PLUGIN:-/usr/share/orthanc/plugins/libOrthancDicomWeb.so}
 [[ -f $DICOMWEB_PLUGIN ]] || die "Orthanc's DICOMweb plugin is not installed (apt-get install orthanc-dicomweb)"
 require_free_ports "$TELERAD_DICOM" "$TELERAD_HTTP" "$ORTHANC_DICOM" "$ORTHANC_HTTP"
@@ -95,7 +101,7 @@ ae_titles = ["STORESCU"]
 allowed_networks = ["127.0.0.0/8"]
 time_zone = "Europe/Paris"
 TOML
-RUST_LOG=warn "$TELERAD" serve --config "$WORK/telerad/telerad.toml" >"$WORK/telerad/stdout" 2>"$WORK/telerad/log" &
+RUST_LOG=warn,telerad_viewer_api=info "$TELERAD" serve --config "$WORK/telerad/telerad.toml" >"$WORK/telerad/stdout" 2>"$WORK/telerad/log" &
 TELERAD_PID=$!
 wait_listening "$TELERAD_HTTP" "$TELERAD_PID" || die "telerad did not start: $(cat "$WORK/telerad/log")"
 TOKEN=$("$TELERAD" token create admin --name bench --config "$WORK/telerad/telerad.toml")
@@ -122,8 +128,8 @@ wait_listening "$ORTHANC_HTTP" "$ORTHANC_PID" || die "Orthanc did not start: $(t
 wait_listening "$ORTHANC_DICOM" "$ORTHANC_PID" || die "Orthanc's DICOM port did not open"
 
 log "pushing the CT to both"
-storescu -aet STORESCU -aec TELERAD 127.0.0.1 "$TELERAD_DICOM" "${CT_FILES[@]}" >"$WORK/push-telerad.log" 2>&1
-storescu -aet STORESCU -aec ORTHANC 127.0.0.1 "$ORTHANC_DICOM" "${CT_FILES[@]}" >"$WORK/push-orthanc.log" 2>&1
+"$STORESCU" -aet STORESCU -aec TELERAD 127.0.0.1 "$TELERAD_DICOM" "${CT_FILES[@]}" >"$WORK/push-telerad.log" 2>&1
+"$STORESCU" -aet STORESCU -aec ORTHANC 127.0.0.1 "$ORTHANC_DICOM" "${CT_FILES[@]}" >"$WORK/push-orthanc.log" 2>&1
 
 STUDY=$(dcmdump +P 0020,000d "${CT_FILES[0]}" | sed -E 's/.*\[([0-9.]+)\].*/\1/')
 SERIES=$(dcmdump +P 0020,000e "${CT_FILES[0]}" | sed -E 's/.*\[([0-9.]+)\].*/\1/')
@@ -141,6 +147,14 @@ until [[ $(count "$TELERAD_URL" "${AUTH[@]}" || echo 0) == "$SLICES" ]]; do
     sleep 0.1
 done
 [[ $(count "$ORTHANC_URL") == "$SLICES" ]] || die "Orthanc does not have the $SLICES instances"
+# As a radiologist would open it: after the completion, once telerad has
+# rendered the first frames ahead (its log says so).
+tries=0
+until grep -q "first frames rendered ahead" "$WORK/telerad/log"; do
+    ((++tries < 600)) || die "telerad never rendered the study ahead"
+    sleep 0.1
+done
+log "telerad: $(grep -o 'frames=[0-9]* ms=[0-9]*' "$WORK/telerad/log" | tail -1) rendered ahead"
 
 # A curl configuration that fetches RESOURCE of every instance in turn
 # with ACCEPT.

@@ -255,6 +255,7 @@ echo
 echo "$(uname -n), $(nproc) cores; $SLICES-slice 512x512 CT, link $RATE each way + $ONE_WAY_MS ms each way (tbf + delay proxy); $RUNS runs each, medians."
 echo "The link's own limit: uncompressed $(bytes_of "$WORK/ct") bytes, $(limit "$(bytes_of "$WORK/ct")") s; JPEG 2000 $(bytes_of "$WORK/ct-j2k") bytes, $(limit "$(bytes_of "$WORK/ct-j2k")") s."
 echo
+if [[ " $RECEIVERS " == *" storescp "* ]]; then
 echo "| CT as stored | sender | seconds (median) | images/s | bytes received |"
 echo "|---|---|---|---|---|"
 for name in storescu-1 storescu-4 telerad-4 telerad-4-jpeg-ls j2k-storescu-1 j2k-storescu-4 j2k-telerad-4; do
@@ -263,6 +264,8 @@ for name in storescu-1 storescu-4 telerad-4 telerad-4-jpeg-ls j2k-storescu-1 j2k
     case $name in j2k-*) set_name="JPEG 2000" ;; *) set_name=uncompressed ;; esac
     echo "| $set_name | ${name#j2k-} | $m | $(awk -v s="$SLICES" -v m="$m" 'BEGIN { if (m > 0) printf "%.0f", s / m }') | $b |"
 done
+fi
+if [[ " $RECEIVERS " == *" telerad "* ]]; then
 echo
 echo "To a telerad receiver (uncompressed CT; w: the operations window telerad proposes):"
 echo
@@ -273,3 +276,4 @@ for name in hub-storescu-1 hub-storescu-4 hub-telerad-1-w1 hub-telerad-1-w16 hub
     m=$(awk -F'\t' -v n="$name" '$1 == n { print $2 }' "$RESULTS" | median)
     echo "| ${name#hub-} | $m | $(awk -v s="$SLICES" -v m="$m" 'BEGIN { if (m > 0) printf "%.0f", s / m }') |"
 done
+fi

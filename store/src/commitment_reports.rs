@@ -209,19 +209,8 @@ impl CommitmentReports {
         retry: &RetryPolicy,
     ) -> Result<Outcome, sqlx::Error> {
         let now = self.now_ms();
-        let outcome = if report.attempts >= retry.max_attempts {
-            Outcome::Dead
-        } else {
-            let delay = i64::try_from(retry.delay_after(report.attempts).as_millis())
-                .unwrap_or(i64::MAX / 4);
-            Outcome::Retrying {
-                next_attempt_at: now.saturating_add(delay),
-            }
-        };
-        let (state, next) = match outcome {
-            Outcome::Retrying { next_attempt_at } => ("pending", Some(next_attempt_at)),
-            _ => ("dead", None),
-        };
+        let outcome = Outcome::after_failure(report.attempts, retry, now);
+        let (state, next) = outcome.state();
         let error: String = error.chars().take(500).collect();
         let done = sqlx::query(
             "UPDATE commitment_reports SET state = $3, next_attempt_at = $4, last_error = $5, \

@@ -221,6 +221,28 @@ pub enum Outcome {
     Superseded,
 }
 
+impl Outcome {
+    /// What the `attempts`-th failed attempt leads to: a retry after the
+    /// policy's delay, or dead once the attempts are used up.
+    pub fn after_failure(attempts: i64, retry: &RetryPolicy, now: i64) -> Outcome {
+        if attempts >= retry.max_attempts {
+            return Outcome::Dead;
+        }
+        let delay = i64::try_from(retry.delay_after(attempts).as_millis()).unwrap_or(i64::MAX / 4);
+        Outcome::Retrying {
+            next_attempt_at: now.saturating_add(delay),
+        }
+    }
+
+    /// The row's state and next attempt for this outcome.
+    pub fn state(self) -> (&'static str, Option<i64>) {
+        match self {
+            Outcome::Retrying { next_attempt_at } => ("pending", Some(next_attempt_at)),
+            _ => ("dead", None),
+        }
+    }
+}
+
 /// The attempt failed: retried after the policy's delay, or dead once its
 /// attempts are used up.
 pub async fn mark_failed(
@@ -232,19 +254,8 @@ pub async fn mark_failed(
     retry: &RetryPolicy,
     now: i64,
 ) -> Result<Outcome, sqlx::Error> {
-    let outcome = if delivery.attempts >= retry.max_attempts {
-        Outcome::Dead
-    } else {
-        let delay =
-            i64::try_from(retry.delay_after(delivery.attempts).as_millis()).unwrap_or(i64::MAX / 4);
-        Outcome::Retrying {
-            next_attempt_at: now.saturating_add(delay),
-        }
-    };
-    let (state, next) = match outcome {
-        Outcome::Retrying { next_attempt_at } => ("pending", Some(next_attempt_at)),
-        _ => ("dead", None),
-    };
+    let outcome = Outcome::after_failure(delivery.attempts, retry, now);
+    let (state, next) = outcome.state();
     // Bounded: a misbehaving endpoint's answer is not stored whole.
     let error: String = error.chars().take(500).collect();
     let done = sqlx::query(
