@@ -45,7 +45,7 @@ pub async fn run(
                     let more = done.len() == 16;
                     for (id, study) in done {
                         after = Some(id);
-                        prerender(&archive, &cache, &study).await;
+                        prerender(&archive, &cache, &study, &shutdown).await;
                         if *shutdown.borrow() {
                             return;
                         }
@@ -65,8 +65,14 @@ pub async fn run(
     }
 }
 
-/// Renders what is not in the cache yet of `study`'s instances.
-pub async fn prerender(archive: &Archive, cache: &Arc<RenderCache>, study: &str) {
+/// Renders what is not in the cache yet of the newest version of each of
+/// `study`'s instances, until a stop is asked.
+pub async fn prerender(
+    archive: &Archive,
+    cache: &Arc<RenderCache>,
+    study: &str,
+    shutdown: &watch::Receiver<bool>,
+) {
     let instances = match archive.index().instances_of(study, &Scope::All).await {
         Ok(instances) => instances,
         Err(e) => {
@@ -74,19 +80,35 @@ pub async fn prerender(archive: &Archive, cache: &Arc<RenderCache>, study: &str)
             return;
         }
     };
+    // Older versions are never asked for: `/rendered` shows the newest.
+    let mut newest: std::collections::HashMap<String, (i64, usize)> = Default::default();
+    for (at, instance) in instances.iter().enumerate() {
+        let entry = newest
+            .entry(instance.sop_instance_uid.clone())
+            .or_insert((instance.version, at));
+        if instance.version > entry.0 {
+            *entry = (instance.version, at);
+        }
+    }
     let todo: Vec<(String, std::path::PathBuf)> = instances
         .into_iter()
+        .enumerate()
+        .filter(|(at, i)| newest.get(&i.sop_instance_uid).map(|n| n.1) == Some(*at))
         .take(MAX_INSTANCES)
-        .map(|i| {
+        .map(|(_, i)| {
             let absolute = archive.layout().absolute(&i.path);
             (i.path, absolute)
         })
         .collect();
     let cache = cache.clone();
+    let stop = shutdown.clone();
     let started = std::time::Instant::now();
     let rendered = tokio::task::spawn_blocking(move || {
         let mut rendered = 0usize;
         for (path, absolute) in todo {
+            if *stop.borrow() {
+                break;
+            }
             let key = RenderCache::key(&path, 1, &Rendering::DEFAULT);
             if cache.contains(&key) {
                 continue;
@@ -95,7 +117,7 @@ pub async fn prerender(archive: &Archive, cache: &Arc<RenderCache>, study: &str)
             // syntaxes not decoded here are simply left for the request.
             match decode(&absolute, 1).map(|d| render(&d, &Rendering::DEFAULT)) {
                 Ok(Ok(picture)) => {
-                    cache.insert(key, bytes::Bytes::from(picture));
+                    cache.insert(key, RenderCache::picture(picture));
                     rendered += 1;
                 }
                 Ok(Err(e)) => tracing::debug!(path, "prerendering: {e}"),

@@ -15,6 +15,8 @@ use quick_cache::sync::Cache;
 /// What the cache holds at most, in bytes of encoded pictures: a
 /// 300-slice CT rendered as JPEG at quality 90 takes 10 to 40 MB.
 pub const DEFAULT_CAPACITY: u64 = 256 * 1024 * 1024;
+/// The cache's shards (each with its own lock).
+const SHARDS: usize = 8;
 
 #[derive(Clone)]
 struct ByBytes;
@@ -44,9 +46,30 @@ impl RenderCache {
         let estimated = usize::try_from(capacity_bytes / (32 * 1024))
             .unwrap_or(usize::MAX)
             .max(16);
-        RenderCache {
-            pictures: Cache::with_weighter(estimated, capacity_bytes, ByBytes),
-        }
+        // Few shards, whatever the cores: each holds its share of the
+        // bytes, and a share too small would never keep a full-size
+        // radiograph's picture.
+        let options = quick_cache::OptionsBuilder::new()
+            .estimated_items_capacity(estimated)
+            .weight_capacity(capacity_bytes)
+            .shards(SHARDS)
+            .build();
+        let pictures = match options {
+            Ok(options) => Cache::with_options(
+                options,
+                ByBytes,
+                quick_cache::DefaultHashBuilder::default(),
+                quick_cache::sync::DefaultLifecycle::default(),
+            ),
+            Err(_) => Cache::with_weighter(estimated, capacity_bytes, ByBytes),
+        };
+        RenderCache { pictures }
+    }
+
+    /// A picture as kept: its buffer cut to its length, so that what the
+    /// cache weighs is what it holds.
+    pub fn picture(encoded: Vec<u8>) -> bytes::Bytes {
+        bytes::Bytes::from(encoded.into_boxed_slice())
     }
 
     /// The key of `frame` of the stored file at `path` (relative to the

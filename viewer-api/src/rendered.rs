@@ -190,7 +190,7 @@ async fn rendered(
             .await
             .map_err(|e| ApiError::Internal(format!("the rendering task failed: {e}")))?;
             let picture = match picture {
-                Ok(Ok(picture)) => bytes::Bytes::from(picture),
+                Ok(Ok(picture)) => RenderCache::picture(picture),
                 Ok(Err(e)) => return Err(ApiError::Internal(e.to_string())),
                 Err(e) => return Err(refused(&caller, &opened, e).await),
             };
@@ -428,6 +428,19 @@ async fn study_thumbnail(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the study's completion prepares is what `/rendered` without
+    /// parameters asks for: else the cache would never be hit.
+    #[test]
+    fn the_prepared_rendering_is_the_one_asked_without_parameters() {
+        let asked = RenderQuery::default()
+            .rendering(Format::Jpeg, None)
+            .expect("a rendering");
+        assert_eq!(
+            RenderCache::key("studies/a/b/c.dcm", 1, &asked),
+            RenderCache::key("studies/a/b/c.dcm", 1, &crate::render::Rendering::DEFAULT)
+        );
+    }
 
     #[test]
     fn viewports_are_two_sides_within_bounds() {
