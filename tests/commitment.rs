@@ -20,15 +20,17 @@ const MR: &str = "1.2.840.10008.5.1.4.1.1.4";
 /// listens for the report on its association and, when given a port, on
 /// that port too) or `listen` (only takes reports on the port for a while).
 const REQUESTER: &str = r#"
-import json, sys, threading
+import json, sys, threading, time
 from pydicom.dataset import Dataset
 from pynetdicom import AE, evt
 from pynetdicom.sop_class import StorageCommitmentPushModel as COMMITMENT
 
-mode, calling, port, listen, action, references, wait = (
+mode, calling, port, listen, action, references, wait, transaction = (
     sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]),
-    json.loads(sys.argv[6]), float(sys.argv[7]))
-reports, done = [], threading.Event()
+    json.loads(sys.argv[6]), float(sys.argv[7]), sys.argv[8])
+# Reports of this request's transaction; others (an earlier request's
+# report sent again, its answer lost when that requester went away) apart.
+reports, others, done = [], [], threading.Event()
 asking = []
 
 def on_report(event):
@@ -39,15 +41,19 @@ def on_report(event):
              "reason": int(item.FailureReason) if "FailureReason" in item else None}
             for item in info.get(name, [])
         ]
-    reports.append({
+    report = {
         "event_type": event.event_type,
         "transaction": info.TransactionUID,
         "committed": uids("ReferencedSOPSequence"),
         "failed": uids("FailedSOPSequence"),
         "on_its_own_association": any(event.assoc is a for a in asking),
         "calling_ae": event.assoc.requestor.ae_title,
-    })
-    done.set()
+    }
+    if info.TransactionUID == transaction:
+        reports.append(report)
+        done.set()
+    else:
+        others.append(report)
     return 0x0000
 
 handlers = [(evt.EVT_N_EVENT_REPORT, on_report)]
@@ -64,7 +70,7 @@ if mode == "request":
     assert assoc.is_established, "association refused"
     asking.append(assoc)
     ds = Dataset()
-    ds.TransactionUID = "1.2.826.0.1.3680043.8.498.4242"
+    ds.TransactionUID = transaction
     items = []
     for cls, sop in references:
         item = Dataset()
@@ -80,8 +86,13 @@ if mode == "request":
 else:
     done.wait(wait)
 if server:
+    # telerad's association ends once it has the report's answer: going
+    # away before would lose that answer, and telerad would send again.
+    deadline = time.time() + 5
+    while server.active_associations and time.time() < deadline:
+        time.sleep(0.02)
     server.shutdown()
-print(json.dumps({"status": status, "reports": reports}))
+print(json.dumps({"status": status, "reports": reports, "others": others}))
 "#;
 
 struct Requester<'a> {
@@ -107,7 +118,8 @@ impl Requester<'_> {
     /// action type `action`, and waits up to `wait` seconds for a report:
     /// the N-ACTION status and the reports received.
     fn request(&self, action: u16, references: Value, wait: f64) -> Value {
-        self.python(&[
+        let transaction = telerad_fixtures::new_uid();
+        let mut answer = self.python(&[
             "request".into(),
             self.ae_title.into(),
             self.server.dicom_port.to_string(),
@@ -115,11 +127,15 @@ impl Requester<'_> {
             action.to_string(),
             references.to_string(),
             wait.to_string(),
-        ])
+            transaction.clone(),
+        ]);
+        answer["transaction"] = Value::String(transaction);
+        answer
     }
 
-    /// Only listens, until a report comes or `wait` seconds pass.
-    fn listen(&self, wait: f64) -> Value {
+    /// Only listens, until the report of `transaction` comes or `wait`
+    /// seconds pass.
+    fn listen(&self, transaction: &str, wait: f64) -> Value {
         self.python(&[
             "listen".into(),
             self.ae_title.into(),
@@ -128,6 +144,7 @@ impl Requester<'_> {
             "0".into(),
             "[]".into(),
             wait.to_string(),
+            transaction.into(),
         ])
     }
 }
@@ -206,7 +223,7 @@ fn only_held_instances_of_the_site_are_committed(backend: &common::Backend) {
     assert_eq!(report["on_its_own_association"], false, "{answer}");
     assert_eq!(report["calling_ae"], "TELERAD", "{answer}");
     assert_eq!(report["event_type"], 2, "some failed: {answer}");
-    assert_eq!(report["transaction"], "1.2.826.0.1.3680043.8.498.4242");
+    assert_eq!(report["transaction"], answer["transaction"]);
     let mut held = vec![sop(0), sop(1)];
     held.sort();
     assert_eq!(committed(report), held);
@@ -296,10 +313,11 @@ fn a_report_waits_for_its_requester_across_a_restart(backend: &common::Backend) 
         ae_title: "STORESCU",
         listen: port,
     };
-    let heard = listening.listen(30.0);
+    let transaction = answer["transaction"].as_str().unwrap_or_default();
+    let heard = listening.listen(transaction, 30.0);
     let report = &heard["reports"][0];
     assert_eq!(report["event_type"], 1, "{heard}\n{}", server.log());
-    assert_eq!(report["transaction"], "1.2.826.0.1.3680043.8.498.4242");
+    assert_eq!(report["transaction"], answer["transaction"]);
     let mut held = vec![study.sop_instance_uid(0), study.sop_instance_uid(1)];
     held.sort();
     assert_eq!(committed(report), held);
