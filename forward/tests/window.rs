@@ -95,7 +95,11 @@ server = ae.start_server(("127.0.0.1", port), block=False,
                          evt_handlers=[(evt.EVT_C_STORE, on_store)])
 print("ready", flush=True)
 done.wait(60)
-time.sleep(0.5)
+# Until telerad has had the last answers and released: going away first
+# would lose them, and telerad would send those images again.
+deadline = time.time() + 10
+while server.active_associations and time.time() < deadline:
+    time.sleep(0.02)
 server.shutdown()
 print(json.dumps({"asked": asked, "max_queued": max(queued or [0]), "received": len(received)}))
 "#;
