@@ -1035,10 +1035,7 @@ impl Association {
         command: &[u8],
         data: &[u8],
     ) -> Result<(), PduError> {
-        let chunk = match self.peer_max_pdu {
-            0 => 64 * 1024,
-            n => (n as usize).clamp(1024, 1024 * 1024) - 6,
-        };
+        let chunk = crate::scu::send_chunk(self.peer_max_pdu);
         pdu_io::write_pdata(
             &mut self.stream,
             context_id,

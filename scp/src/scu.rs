@@ -30,8 +30,9 @@ const DEFAULT_SEND_PDU: u32 = 128 * 1024;
 const MIN_SEND_PDU: u32 = 1024;
 
 /// The data carried by each P-DATA-TF we send to a peer announcing
-/// `peer_max`: a PDV item adds 6 bytes to its data (PS3.8 §9.3.5.1).
-fn send_chunk(peer_max: u32) -> usize {
+/// `peer_max`: a PDV item adds 6 bytes to its data (PS3.8 §9.3.5.1). The
+/// same bound serves telerad's own associations as SCU and as SCP.
+pub(crate) fn send_chunk(peer_max: u32) -> usize {
     let pdu = match peer_max {
         0 => DEFAULT_SEND_PDU,
         n => n.clamp(MIN_SEND_PDU, MAX_SEND_PDU),

@@ -484,10 +484,7 @@ impl Association {
         file: &crate::scu::FileToSend,
     ) -> Result<(), PduError> {
         use std::io::{Read as _, Seek as _};
-        let chunk = match self.peer_max_pdu {
-            0 => 64 * 1024,
-            n => (n as usize).clamp(1024, 1024 * 1024) - 6,
-        };
+        let chunk = crate::scu::send_chunk(self.peer_max_pdu);
         pdu_io::write_pdata(
             &mut self.stream,
             context_id,
