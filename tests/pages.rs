@@ -868,13 +868,17 @@ fn a_radiologist_reads_and_signs_in_the_reading_room() {
         );
         browser.click("#issue-preliminary").await;
         browser.report_status_is("preliminary").await;
-        // A wrong password: not signed, and the page says so.
+        // A wrong password: not signed, and the page says so, in its
+        // language to the end (the API answers the page's language).
         browser.sign_final("not the password").await;
         browser
             .wait_js(
                 "const s = document.getElementById('report-status'); \
                  return s && s.className === 'error' ? s.textContent : null",
-                json!("Refusé (403) : wrong password: signing the report was not done"),
+                json!(
+                    "Refusé (403) : mot de passe incorrect : la signature du compte rendu \
+                     n'a pas eu lieu"
+                ),
             )
             .await;
         assert_eq!(
@@ -1198,10 +1202,15 @@ fn a_technician_files_a_request_form_from_the_page() {
         browser.fill("requested_examination", "Scanner cérébral AVC").await;
         browser.fill("requesting_physician", "Dr Urgences").await;
         browser.fill("callback_number", "1234").await;
-        // A stroke request without its onset and NIHSS: refused, by field.
+        // A stroke request without its onset and NIHSS: refused, by the
+        // field's label, in French.
         browser.click("#request-form button[type='submit']").await;
         let refusal = browser.text("#flash").await;
-        assert!(refusal.contains("symptom_onset") || refusal.contains("nihss"), "{refusal}");
+        assert_eq!(
+            refusal,
+            "Saisie refusée (400) : Début des symptômes : obligatoire pour une demande AVC \
+             (la fenêtre de thrombolyse en part)"
+        );
         browser
             .js("document.querySelector(\"input[name='symptom_onset']\").value = '2026-03-18T01:40'; return null")
             .await;

@@ -118,6 +118,27 @@ fn a_report_goes_from_draft_to_addendum_and_frees_the_reader(backend: &Backend) 
     assert_eq!(assignment["radiologist"]["id"], "dr-neuro", "{assignment}");
     assert_eq!(assignment["priority"], "stat", "{assignment}");
     let report = format!("/api/studies/{uid}/report");
+    // A refusal in the language the request prefers: French where it is
+    // preferred (telerad's pages send their own), English otherwise.
+    let said_in = |language: &str, method: &str, path: &str, body: Option<&Value>| {
+        let body = body.map(Value::to_string);
+        let (status, headers, answer) = server
+            .request_with(
+                method,
+                path,
+                Some(&rad),
+                body.as_deref(),
+                &[("accept-language", language)],
+            )
+            .expect("an answer");
+        let content_language = headers
+            .get("content-language")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let error = answer["error"].as_str().unwrap_or_default().to_string();
+        (status, content_language, error)
+    };
 
     // Not claimed yet: nothing may be written.
     let partial = json!({
@@ -129,6 +150,32 @@ fn a_report_goes_from_draft_to_addendum_and_frees_the_reader(backend: &Backend) 
     assert!(
         body["error"].as_str().unwrap_or("").contains("acknowledge"),
         "{body}"
+    );
+    let draft = format!("{report}/draft");
+    let french = said_in("fr-FR,fr;q=0.9,en;q=0.8", "PUT", &draft, Some(&partial));
+    assert_eq!(
+        french,
+        (
+            409,
+            "fr".to_string(),
+            "acceptez l'examen avant d'en rédiger le compte rendu".to_string()
+        )
+    );
+    let english = said_in("de-DE,en;q=0.5", "PUT", &draft, Some(&partial));
+    assert_eq!(
+        english,
+        (
+            409,
+            "en".to_string(),
+            "acknowledge the study before writing its report".to_string()
+        )
+    );
+    // A role the policy refuses, and a field the template refuses, too.
+    let (status, language, error) = said_in("fr", "POST", "/api/forms", Some(&json!({})));
+    assert_eq!((status, language.as_str()), (403, "fr"), "{error}");
+    assert_eq!(
+        error, "un compte radiologue ne peut pas déposer des demandes d'examen",
+        "{error}"
     );
     let (status, body) = call(
         &rad,
@@ -197,6 +244,10 @@ fn a_report_goes_from_draft_to_addendum_and_frees_the_reader(backend: &Backend) 
             "{body}"
         );
     }
+    let aspects = json!({"template": "ct-head-stroke", "fields": {"aspects": 12}});
+    let (status, language, error) = said_in("fr", "PUT", &draft, Some(&aspects));
+    assert_eq!((status, language.as_str()), (400, "fr"), "{error}");
+    assert_eq!(error, "fields.aspects : doit être entre 0 et 10", "{error}");
     assert_eq!(call(&rad, "GET", &report, None).0, 404);
 
     // A draft: the author's alone.

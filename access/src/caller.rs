@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, Method, header};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use telerad_http::ApiError;
+use telerad_lang::said;
 use telerad_store::Scope;
 use telerad_store::accounts::CredentialKind;
 use telerad_store::audit::{AuditRecord, Outcome};
@@ -134,13 +135,21 @@ where
                 .map(|token| (token, false))
         });
         let Some((token, from_cookie)) = presented else {
-            return Err(ApiError::Unauthorized(
-                "sign in: send a session cookie or an Authorization: Bearer token".into(),
+            return Err(ApiError::said(
+                ApiError::Unauthorized,
+                said!(
+                    "sign in: send a session cookie or an Authorization: Bearer token",
+                    "connectez-vous : envoyez un cookie de session ou un jeton Authorization: Bearer"
+                ),
             ));
         };
         if token::is_viewer(&token) && !reads_dicomweb {
-            return Err(ApiError::Unauthorized(
-                "a viewer token opens DICOMweb reads only".into(),
+            return Err(ApiError::said(
+                ApiError::Unauthorized,
+                said!(
+                    "a viewer token opens DICOMweb reads only",
+                    "un jeton de visionneuse n'ouvre que les lectures DICOMweb"
+                ),
             ));
         }
         let who = match access.authenticate(&token).await {
@@ -161,7 +170,7 @@ where
                 );
                 record.detail = serde_json::json!({ "reason": refusal.to_string() }).to_string();
                 write(&access, record).await?;
-                return Err(ApiError::Unauthorized(refusal.to_string()));
+                return Err(ApiError::said(ApiError::Unauthorized, refusal.said()));
             }
         };
         let changes = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
@@ -178,9 +187,12 @@ where
                 record.detail =
                     serde_json::json!({ "reason": "missing or wrong X-CSRF-Token" }).to_string();
                 write(&access, record).await?;
-                return Err(ApiError::Forbidden(
-                    "a request that changes something needs the session's X-CSRF-Token header"
-                        .into(),
+                return Err(ApiError::said(
+                    ApiError::Forbidden,
+                    said!(
+                        "a request that changes something needs the session's X-CSRF-Token header",
+                        "une requête qui modifie quelque chose doit porter l'en-tête X-CSRF-Token de la session"
+                    ),
                 ));
             }
         }
@@ -215,7 +227,7 @@ impl Caller {
                 record.outcome = Outcome::Refused;
                 record.detail = serde_json::json!({ "reason": refused.to_string() }).to_string();
                 self.audit(&record).await?;
-                Err(ApiError::Forbidden(refused.to_string()))
+                Err(ApiError::said(ApiError::Forbidden, refused.said()))
             }
         }
     }
@@ -262,13 +274,14 @@ impl Caller {
         }
     }
 
-    /// Checks the caller's password again before `what` (a signature):
-    /// a wrong one is a 403 naming what was not done, audited as refused.
+    /// Checks the caller's password again before `what` (a signature,
+    /// `quoi` in French): a wrong one is a 403 naming what was not done,
+    /// audited as refused.
     pub async fn reauthenticate(
         &self,
         password: &str,
         record: &AuditRecord,
-        what: &str,
+        (what, quoi): (&str, &str),
     ) -> Result<(), ApiError> {
         let error = match self
             .access
@@ -276,16 +289,23 @@ impl Caller {
             .await
         {
             Ok(()) => return Ok(()),
-            Err(LoginError::Invalid) => {
-                ApiError::Forbidden(format!("wrong password: {what} was not done"))
-            }
-            Err(LoginError::Throttled(wait)) => ApiError::TooManyRequests {
-                message: format!(
-                    "too many wrong passwords: try again in {} s",
-                    wait.as_secs().max(1)
+            Err(LoginError::Invalid) => ApiError::said(
+                ApiError::Forbidden,
+                said!(
+                    "wrong password: {what} was not done",
+                    "mot de passe incorrect : {quoi} n'a pas eu lieu"
                 ),
-                retry_after_secs: wait.as_secs().max(1),
-            },
+            ),
+            Err(LoginError::Throttled(wait)) => {
+                let secs = wait.as_secs().max(1);
+                ApiError::TooManyRequests {
+                    message: format!("too many wrong passwords: try again in {secs} s"),
+                    retry_after_secs: secs,
+                }
+                .french(format!(
+                    "trop de mots de passe incorrects : réessayez dans {secs} s"
+                ))
+            }
             Err(LoginError::Database(e)) => return Err(ApiError::Database(e)),
             Err(LoginError::Internal(m)) => return Err(ApiError::Internal(m)),
         };

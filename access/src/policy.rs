@@ -16,6 +16,7 @@
 //! that another site's patients cannot even be probed; an action the role
 //! never has is a 403.
 
+use telerad_lang::Said;
 use telerad_store::Scope;
 use telerad_store::accounts::{Role, User};
 
@@ -66,25 +67,48 @@ impl Principal {
 
 /// The action may not be performed by this role at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("a {role} account may not {action}")]
+#[error("a {role} account may not {}", .action.0)]
 pub struct Refused {
     pub role: Role,
-    pub action: &'static str,
+    /// The action in English and in French.
+    pub action: (&'static str, &'static str),
 }
 
-fn describe(action: Action) -> &'static str {
+impl Refused {
+    pub fn said(&self) -> Said {
+        let role = match self.role {
+            Role::Admin => "administrateur",
+            Role::Radiologist => "radiologue",
+            Role::Clinician => "clinicien",
+            Role::Technician => "manipulateur",
+            Role::Integration => "d'intégration",
+        };
+        Said::new(
+            self.to_string(),
+            format!("un compte {role} ne peut pas {}", self.action.1),
+        )
+    }
+}
+
+fn describe(action: Action) -> (&'static str, &'static str) {
     match action {
-        Action::ReadStudies => "read studies",
-        Action::AcknowledgeStudy => "acknowledge studies",
-        Action::AssignStudy => "assign studies",
-        Action::FileForm => "file request forms",
-        Action::StoreImages => "send images",
-        Action::WriteReport => "write reports",
-        Action::Message => "exchange messages",
-        Action::AcknowledgeCritical => "acknowledge critical results",
-        Action::Operate => "use the operators' endpoints",
-        Action::ManageUsers => "manage accounts",
-        Action::ReadAudit => "read the audit trail",
+        Action::ReadStudies => ("read studies", "lire les examens"),
+        Action::AcknowledgeStudy => ("acknowledge studies", "accepter des examens"),
+        Action::AssignStudy => ("assign studies", "attribuer des examens"),
+        Action::FileForm => ("file request forms", "déposer des demandes d'examen"),
+        Action::StoreImages => ("send images", "envoyer des images"),
+        Action::WriteReport => ("write reports", "rédiger des comptes rendus"),
+        Action::Message => ("exchange messages", "échanger des messages"),
+        Action::AcknowledgeCritical => (
+            "acknowledge critical results",
+            "accuser réception de résultats critiques",
+        ),
+        Action::Operate => (
+            "use the operators' endpoints",
+            "utiliser les fonctions d'exploitation",
+        ),
+        Action::ManageUsers => ("manage accounts", "gérer les comptes"),
+        Action::ReadAudit => ("read the audit trail", "lire la piste d'audit"),
     }
 }
 

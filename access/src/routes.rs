@@ -223,17 +223,17 @@ struct Created {
 
 pub fn manage_error(e: ManageError) -> ApiError {
     match e {
-        ManageError::Account(AccountError::LoginTaken(l)) => {
-            ApiError::Conflict(format!("login {l:?} is taken"))
+        ManageError::Account(AccountError::LoginTaken(_)) => {
+            ApiError::said(ApiError::Conflict, e.said())
         }
-        ManageError::Account(AccountError::UnknownUser(l)) => {
-            ApiError::NotFound(format!("no user {l:?}"))
+        ManageError::Account(AccountError::UnknownUser(_)) => {
+            ApiError::said(ApiError::NotFound, e.said())
         }
         ManageError::Account(AccountError::Database(e)) | ManageError::Database(e) => {
             ApiError::Database(e)
         }
         ManageError::Internal(m) => ApiError::Internal(m),
-        other => ApiError::BadRequest(other.to_string()),
+        other => ApiError::said(ApiError::BadRequest, other.said()),
     }
 }
 

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use telerad_config::Config;
+use telerad_lang::{Said, said};
 use telerad_store::accounts::{
     self, AccountError, CredentialKind, CredentialRefusal, NewCredential, NewUser, Role, User,
 };
@@ -47,6 +48,28 @@ pub enum LoginError {
     Internal(String),
 }
 
+impl AuthError {
+    /// What the caller is told, in both languages.
+    pub fn said(&self) -> Said {
+        match self {
+            AuthError::Unknown => Said::new(
+                self.to_string(),
+                "la session ou le jeton est inconnu : reconnectez-vous",
+            ),
+            AuthError::Expired => Said::new(
+                self.to_string(),
+                "la session ou le jeton a expiré : reconnectez-vous",
+            ),
+            AuthError::Revoked => Said::new(
+                self.to_string(),
+                "la session ou le jeton a été révoqué : reconnectez-vous",
+            ),
+            AuthError::Disabled => Said::new(self.to_string(), "le compte est désactivé"),
+            AuthError::Database(_) => Said::english(self.to_string()),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     #[error("the session or token is not known")]
@@ -61,6 +84,53 @@ pub enum AuthError {
     Database(#[from] sqlx::Error),
 }
 
+fn no_password() -> Said {
+    said!(
+        "an integration account has no password: create an API token",
+        "un compte d'intégration n'a pas de mot de passe : créez un jeton d'API"
+    )
+}
+
+impl ManageError {
+    /// What the administrator is told, in both languages.
+    pub fn said(&self) -> Said {
+        use password::PasswordError;
+        let en = self.to_string();
+        match self {
+            ManageError::Invalid(said) => said.clone(),
+            ManageError::Account(AccountError::LoginTaken(l)) => {
+                Said::new(en, format!("l'identifiant {l:?} est déjà pris"))
+            }
+            ManageError::Account(AccountError::UnknownUser(l)) => {
+                Said::new(en, format!("aucun compte {l:?}"))
+            }
+            ManageError::Account(AccountError::UnknownSite(s)) => Said::new(
+                en,
+                format!("aucun site {s:?} dans la configuration de ce démarrage"),
+            ),
+            ManageError::Account(AccountError::UnknownRadiologist(r)) => Said::new(
+                en,
+                format!("aucun radiologue {r:?} dans la configuration de ce démarrage"),
+            ),
+            ManageError::Password(PasswordError::TooShort) => Said::new(
+                en,
+                format!(
+                    "un mot de passe compte au moins {} caractères",
+                    password::MIN_LENGTH
+                ),
+            ),
+            ManageError::Password(PasswordError::TooLong) => Said::new(
+                en,
+                format!(
+                    "un mot de passe compte au plus {} caractères",
+                    password::MAX_LENGTH
+                ),
+            ),
+            _ => Said::english(en),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ManageError {
     #[error(transparent)]
@@ -68,7 +138,7 @@ pub enum ManageError {
     #[error(transparent)]
     Password(#[from] password::PasswordError),
     #[error("{0}")]
-    Invalid(String),
+    Invalid(Said),
     /// The password could not be hashed (the hashing pool is gone).
     #[error("{0}")]
     Internal(String),
@@ -444,20 +514,23 @@ impl Access {
     ) -> Result<(User, Option<String>), ManageError> {
         check_login(&account.login)?;
         if account.name.chars().count() > 200 {
-            return Err(ManageError::Invalid(
-                "a name has at most 200 characters".into(),
-            ));
+            return Err(ManageError::Invalid(said!(
+                "a name has at most 200 characters",
+                "un nom compte au plus 200 caractères"
+            )));
         }
         match (account.role, &account.radiologist_id) {
             (Role::Radiologist, None) => {
-                return Err(ManageError::Invalid(
-                    "a radiologist account needs --radiologist (an id of [[radiologists]])".into(),
-                ));
+                return Err(ManageError::Invalid(said!(
+                    "a radiologist account needs --radiologist (an id of [[radiologists]])",
+                    "un compte radiologue doit être lié à un radiologue (un id de [[radiologists]])"
+                )));
             }
             (role, Some(_)) if role != Role::Radiologist => {
-                return Err(ManageError::Invalid(
-                    "only a radiologist account is linked to a radiologist".into(),
-                ));
+                return Err(ManageError::Invalid(said!(
+                    "only a radiologist account is linked to a radiologist",
+                    "seul un compte radiologue est lié à un radiologue"
+                )));
             }
             _ => {}
         }
@@ -466,28 +539,31 @@ impl Access {
             Role::Clinician | Role::Technician | Role::Integration
         );
         if bound && account.sites.is_empty() {
-            return Err(ManageError::Invalid(format!(
-                "a {} account needs at least one --site",
-                account.role
+            let role = account.role;
+            return Err(ManageError::Invalid(said!(
+                "a {role} account needs at least one --site",
+                "un compte {role} a besoin d'au moins un site"
             )));
         }
         if !bound && !account.sites.is_empty() {
-            return Err(ManageError::Invalid(format!(
-                "a {} account is not bound to sites ({})",
-                account.role,
-                if account.role == Role::Admin {
-                    "it sees every site"
-                } else {
-                    "a radiologist's sites are their licence in [[radiologists]]"
-                }
+            let role = account.role;
+            let (why, pourquoi) = if role == Role::Admin {
+                ("it sees every site", "il voit tous les sites")
+            } else {
+                (
+                    "a radiologist's sites are their licence in [[radiologists]]",
+                    "les sites d'un radiologue sont ceux de son habilitation dans [[radiologists]]",
+                )
+            };
+            return Err(ManageError::Invalid(said!(
+                "a {role} account is not bound to sites ({why})",
+                "un compte {role} n'est pas lié à des sites ({pourquoi})"
             )));
         }
         let (password, generated) = match (account.role, password) {
             (Role::Integration, None) => (None, None),
             (Role::Integration, Some(_)) => {
-                return Err(ManageError::Invalid(
-                    "an integration account has no password: create an API token".into(),
-                ));
+                return Err(ManageError::Invalid(no_password()));
             }
             (_, Some(p)) => (Some(p.to_string()), None),
             (_, None) => {
@@ -537,9 +613,7 @@ impl Access {
         match accounts::user_by_login(&self.db, login).await? {
             None => return Err(AccountError::UnknownUser(login.to_string()).into()),
             Some((user, _)) if user.role == Role::Integration => {
-                return Err(ManageError::Invalid(
-                    "an integration account has no password: create an API token".into(),
-                ));
+                return Err(ManageError::Invalid(no_password()));
             }
             Some(_) => {}
         }
@@ -615,15 +689,19 @@ impl Access {
         by: &Actor,
     ) -> Result<String, ManageError> {
         if name.trim().is_empty() || name.chars().count() > 100 {
-            return Err(ManageError::Invalid(
-                "a token needs a name of 1 to 100 characters".into(),
-            ));
+            return Err(ManageError::Invalid(said!(
+                "a token needs a name of 1 to 100 characters",
+                "un jeton a besoin d'un nom de 1 à 100 caractères"
+            )));
         }
         let (user, _) = accounts::user_by_login(&self.db, login)
             .await?
             .ok_or_else(|| AccountError::UnknownUser(login.to_string()))?;
         if user.disabled {
-            return Err(ManageError::Invalid(format!("account {login} is disabled")));
+            return Err(ManageError::Invalid(said!(
+                "account {login} is disabled",
+                "le compte {login} est désactivé"
+            )));
         }
         let now = self.now();
         let expires_at = expires_in
@@ -713,8 +791,9 @@ pub fn check_login(login: &str) -> Result<(), ManageError> {
     if valid {
         Ok(())
     } else {
-        Err(ManageError::Invalid(format!(
-            "login {login:?}: 1 to 64 letters, digits, '.', '_' or '-'"
+        Err(ManageError::Invalid(said!(
+            "login {login:?}: 1 to 64 letters, digits, '.', '_' or '-'",
+            "identifiant {login:?} : de 1 à 64 lettres, chiffres, « . », « _ » ou « - »"
         )))
     }
 }

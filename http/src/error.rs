@@ -6,6 +6,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use telerad_lang::Said;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -38,9 +39,43 @@ pub enum ApiError {
     Internal(String),
     #[error("database error")]
     Database(#[from] sqlx::Error),
+    /// A refusal with its French words, answered in French to a request
+    /// that prefers it ([`crate::language`]).
+    #[error("{error}")]
+    Translated {
+        error: Box<ApiError>,
+        french: String,
+    },
 }
 
 impl ApiError {
+    /// `kind` (a variant taking its message, `ApiError::Conflict`) saying
+    /// `said`, in French too where it was written.
+    pub fn said(kind: fn(String) -> ApiError, said: Said) -> ApiError {
+        let (en, fr) = said.into_parts();
+        let error = kind(en);
+        match fr {
+            Some(french) => error.french(french),
+            None => error,
+        }
+    }
+
+    /// This refusal with its French words.
+    pub fn french(self, french: String) -> ApiError {
+        ApiError::Translated {
+            error: Box::new(self),
+            french,
+        }
+    }
+
+    /// The refusal itself, without its translation.
+    fn core(&self) -> &ApiError {
+        match self {
+            ApiError::Translated { error, .. } => error.core(),
+            other => other,
+        }
+    }
+
     /// A request body over [`crate::MAX_BODY_BYTES`].
     pub fn too_large() -> ApiError {
         ApiError::TooLarge(format!(
@@ -85,12 +120,13 @@ impl ApiError {
                 StatusCode::CONFLICT
             }
             ApiError::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Translated { error, .. } => error.status(),
         }
     }
 
     /// Writes what the client is not told to the log.
     pub fn log(&self) {
-        match self {
+        match self.core() {
             ApiError::Internal(m) => tracing::error!("internal error while serving a request: {m}"),
             ApiError::Database(e) if self.status() == StatusCode::CONFLICT => {
                 tracing::warn!("a concurrent change conflicted: {e}")
@@ -107,15 +143,20 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         self.log();
         let status = self.status();
-        let message = match &self {
+        let message = match self.core() {
             ApiError::Database(_) if status == StatusCode::CONFLICT => {
                 "a concurrent change conflicted with this one: read again, then retry".to_owned()
             }
             _ => self.to_string(),
         };
         let mut response = (status, Json(json!({ "error": message }))).into_response();
+        if let ApiError::Translated { french, .. } = &self {
+            response
+                .extensions_mut()
+                .insert(crate::language::French(french.clone()));
+        }
         let headers = response.headers_mut();
-        match &self {
+        match self.core() {
             ApiError::Unauthorized(_) => {
                 headers.insert(
                     axum::http::header::WWW_AUTHENTICATE,

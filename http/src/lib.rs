@@ -16,6 +16,7 @@ pub mod body_limit;
 pub mod error;
 pub mod headers;
 pub mod json_errors;
+pub mod language;
 pub mod nul_guard;
 pub mod openapi;
 pub mod paging;
@@ -32,7 +33,7 @@ pub const MAX_BODY_BYTES: usize = 1 << 20;
 /// paths with a JSON 404, refusing bodies over [`MAX_BODY_BYTES`] (but
 /// for STOW-RS, [`body_limit`]) and
 /// requests carrying a NUL character ([`nul_guard`]), with
-/// every error body JSON, the security headers on every answer (HSTS when
+/// every error body JSON (in French to a request preferring it), the security headers on every answer (HSTS when
 /// served over `https`) and every request traced.
 pub fn with_common_layers(routes: Router, https: bool) -> Router {
     let routes = routes
@@ -41,7 +42,8 @@ pub fn with_common_layers(routes: Router, https: bool) -> Router {
         .layer(axum::middleware::from_fn(nul_guard::refuse_nul))
         .layer(axum::middleware::from_fn(body_limit::limit))
         // Outside the body limit, so that its 413 is JSON too.
-        .layer(axum::middleware::from_fn(json_errors::json_errors));
+        .layer(axum::middleware::from_fn(json_errors::json_errors))
+        .layer(axum::middleware::from_fn(language::french_errors));
     headers::with_security_headers(routes, https).layer(TraceLayer::new_for_http())
 }
 

@@ -11,7 +11,10 @@ use utoipa::{PartialSchema, ToSchema};
 /// The body of every error answer (see [`crate::ApiError`]).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
-    /// What was wrong with the request, in a sentence.
+    /// What was wrong with the request, in a sentence: in French when the
+    /// request's `Accept-Language` prefers French and the refusal has
+    /// French words (the answer's `Content-Language` says which), else in
+    /// English.
     pub error: String,
 }
 

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use telerad_access::{Access, Action, Caller};
 use telerad_http::ApiError;
 use telerad_http::paging::{self, Page};
+use telerad_lang::said;
 use telerad_store::audit::{self, Outcome};
 use telerad_store::deliveries::{self, Delivery};
 use utoipa_axum::router::OpenApiRouter;
@@ -110,11 +111,20 @@ async fn retry(caller: Caller, Path(raw): Path<String>) -> Result<Json<Delivery>
     if !retried {
         tx.rollback().await?;
         let error = match deliveries::by_id(db, id).await? {
-            None => ApiError::NotFound(format!("no delivery {id}")),
-            Some(d) => ApiError::Conflict(format!(
-                "delivery {id} is {}: only a dead delivery is retried by hand",
-                d.state
-            )),
+            None => ApiError::said(
+                ApiError::NotFound,
+                said!("no delivery {id}", "aucune notification {id}"),
+            ),
+            Some(d) => {
+                let state = d.state;
+                ApiError::said(
+                    ApiError::Conflict,
+                    said!(
+                        "delivery {id} is {state}: only a dead delivery is retried by hand",
+                        "la notification {id} est {state} : seule une notification abandonnée (dead) se relance à la main"
+                    ),
+                )
+            }
         };
         return Err(caller.not_done(record, Outcome::Failed, error).await);
     }

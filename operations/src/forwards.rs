@@ -12,6 +12,7 @@ use std::sync::Arc;
 use telerad_access::{Access, Action, Caller};
 use telerad_http::ApiError;
 use telerad_http::paging::{self, Page};
+use telerad_lang::said;
 use telerad_store::ForwardJobId;
 use telerad_store::audit::Outcome;
 use telerad_store::outbox::{ForwardJob, Outbox, OutboxError, RetryScope};
@@ -166,7 +167,10 @@ async fn retry(
     let record = caller.record("forward.retry", format!("forward/{id}"));
     let error = match outbox.retry(ForwardJobId(id), &record).await {
         Ok(Some(job)) => return Ok(Json(job)),
-        Ok(None) => ApiError::NotFound(format!("no forward job {id}")),
+        Ok(None) => ApiError::said(
+            ApiError::NotFound,
+            said!("no forward job {id}", "aucun envoi {id}"),
+        ),
         Err(e) => api_error(e),
     };
     Err(caller.not_done(record, Outcome::Failed, error).await)
@@ -176,7 +180,12 @@ fn api_error(e: OutboxError) -> ApiError {
     match e {
         OutboxError::Database(e) => ApiError::Database(e),
         OutboxError::InvalidState(_) => ApiError::BadRequest(e.to_string()),
-        OutboxError::NotRetryable { .. } => ApiError::Conflict(e.to_string()),
+        OutboxError::NotRetryable { ref id, ref state } => {
+            let french = format!(
+                "l'envoi {id} est {state} : seuls les envois abandonnés (dead) ou en attente se relancent"
+            );
+            ApiError::Conflict(e.to_string()).french(french)
+        }
         OutboxError::UnknownStudy(_)
         | OutboxError::InvalidDestination { .. }
         | OutboxError::Corrupt { .. } => ApiError::Internal(e.to_string()),

@@ -171,9 +171,9 @@ async fn show(
 /// rather than a shared `From`, as `telerad-http` does not know the router.
 pub(crate) fn router_error(e: RouterError) -> ApiError {
     match e {
-        RouterError::NotFound(m) => ApiError::NotFound(m),
-        RouterError::Conflict(m) => ApiError::Conflict(m),
-        RouterError::BadRequest(m) => ApiError::BadRequest(m),
+        RouterError::NotFound(m) => ApiError::said(ApiError::NotFound, m),
+        RouterError::Conflict(m) => ApiError::said(ApiError::Conflict, m),
+        RouterError::BadRequest(m) => ApiError::said(ApiError::BadRequest, m),
         RouterError::Database(e) => ApiError::Database(e),
         RouterError::Config(m) | RouterError::Corrupt(m) => ApiError::Internal(m),
         RouterError::Events(e) => ApiError::Internal(e.to_string()),

@@ -33,7 +33,7 @@
 
   // A JSON API call: the answer's body, or a rejection with its message.
   function api(method, path, body) {
-    var headers = { "Accept": "application/json" };
+    var headers = { "Accept": "application/json", "Accept-Language": window.teleradLang || "fr" };
     if (method !== "GET") headers["X-CSRF-Token"] = csrf;
     if (body !== undefined) headers["Content-Type"] = "application/json";
     return fetch(path, {

@@ -117,6 +117,11 @@
       });
   }
 
+  // The API answers its refusals in the page's language, whatever the
+  // browser's own preference (the page is French when it names neither).
+  var pageLang = document.documentElement.lang || "fr";
+  window.teleradLang = pageLang;
+
   // A refusal in the page's language, then the API's own words.
   var KINDS = { 400: "Input", 413: "Input", 422: "Input", 403: "Forbidden", 404: "Missing",
     409: "State", 429: "Busy", 503: "Busy" };
@@ -134,7 +139,7 @@
     fetch(button.dataset.post, {
       method: "POST",
       credentials: "same-origin",
-      headers: { "X-CSRF-Token": csrf, "Accept": "application/json" }
+      headers: { "X-CSRF-Token": csrf, "Accept": "application/json", "Accept-Language": pageLang }
     }).then(function (response) {
       if (response.status === 401) { signIn(); return; }
       if (!response.ok) {
@@ -190,7 +195,8 @@
     fetch(address, {
       method: "POST",
       credentials: "same-origin",
-      headers: { "X-CSRF-Token": csrf, "Content-Type": "application/json", "Accept": "application/json" },
+      headers: { "X-CSRF-Token": csrf, "Content-Type": "application/json", "Accept": "application/json",
+        "Accept-Language": pageLang },
       body: JSON.stringify(body)
     }).then(function (response) {
       if (response.status === 401) { signIn(); return null; }

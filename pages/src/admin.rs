@@ -7,6 +7,7 @@
 //! policy for its own action and is audited as its API is.
 
 use crate::html;
+use crate::lang::PageLang as _;
 use crate::lang::Text;
 use crate::visitor::{Refusal, Visitor};
 use askama::Template;

@@ -7,48 +7,26 @@
 use axum::http::HeaderMap;
 use axum::http::header::ACCEPT_LANGUAGE;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lang {
-    Fr,
-    En,
+pub use telerad_lang::Lang;
+
+/// The pages' use of [`Lang`]: French when the browser names neither (the
+/// hospitals are French), and each language's words.
+pub trait PageLang {
+    /// The language the browser prefers among ours.
+    fn of(headers: &HeaderMap) -> Lang;
+    fn text(self) -> &'static Text;
 }
 
-impl Lang {
-    /// The language the browser prefers among ours (`q` weights honoured,
-    /// the first listed winning a tie).
-    pub fn of(headers: &HeaderMap) -> Lang {
-        let Some(header) = headers.get(ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()) else {
-            return Lang::Fr;
-        };
-        let mut best: Option<(f32, Lang)> = None;
-        for item in header.split(',').take(32) {
-            let mut parts = item.split(';');
-            let tag = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-            let q = parts
-                .filter_map(|p| p.trim().strip_prefix("q="))
-                .find_map(|q| q.parse::<f32>().ok())
-                .unwrap_or(1.0);
-            let primary = tag.split('-').next().unwrap_or("");
-            let lang = match primary {
-                "fr" => Lang::Fr,
-                "en" => Lang::En,
-                _ => continue,
-            };
-            if q > 0.0 && best.is_none_or(|(b, _)| q > b) {
-                best = Some((q, lang));
-            }
-        }
-        best.map_or(Lang::Fr, |(_, lang)| lang)
+impl PageLang for Lang {
+    fn of(headers: &HeaderMap) -> Lang {
+        headers
+            .get(ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(Lang::preferred)
+            .unwrap_or(Lang::Fr)
     }
 
-    pub fn code(self) -> &'static str {
-        match self {
-            Lang::Fr => "fr",
-            Lang::En => "en",
-        }
-    }
-
-    pub fn text(self) -> &'static Text {
+    fn text(self) -> &'static Text {
         match self {
             Lang::Fr => &FR,
             Lang::En => &EN,

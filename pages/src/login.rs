@@ -8,6 +8,7 @@
 //! says where it is, and signing in with it leads to choosing a new one
 //! (the file is then removed).
 
+use crate::lang::PageLang as _;
 use crate::lang::{Lang, Text};
 use crate::visitor::{Refusal, Visitor, session_cookie};
 use crate::{Settings, html, url};

@@ -10,6 +10,7 @@
 
 use crate::clock::span;
 use crate::html;
+use crate::lang::PageLang as _;
 use crate::lang::Text;
 use crate::visitor::{Refusal, Visitor};
 use askama::Template;

@@ -5,6 +5,7 @@
 //! caller's own sites.
 
 use crate::html;
+use crate::lang::PageLang as _;
 use crate::lang::Text;
 use crate::visitor::{Refusal, Visitor};
 use askama::Template;

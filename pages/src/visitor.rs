@@ -6,6 +6,7 @@
 //! the answer is the login page, which brings them back afterwards.
 
 use crate::lang::Lang;
+use crate::lang::PageLang as _;
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
@@ -100,7 +101,8 @@ where
                 lang,
                 csrf: telerad_access::token::csrf(&token),
             }),
-            Err(ApiError::Unauthorized(_)) => Err(Refusal::SignIn {
+            // By status: the refusal may carry its French words.
+            Err(e) if e.status() == StatusCode::UNAUTHORIZED => Err(Refusal::SignIn {
                 next,
                 expired: true,
             }),

@@ -8,6 +8,7 @@
 //! the event stream says something changed.
 
 use crate::clock::span;
+use crate::lang::PageLang as _;
 use crate::lang::Text;
 use crate::visitor::Visitor;
 use crate::{html, url};

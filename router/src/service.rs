@@ -19,6 +19,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use telerad_config::{Config, SlaConfig};
+use telerad_lang::{Said, said};
 use telerad_store::audit::{self, AuditRecord};
 use telerad_store::events::{Consumer, Event, EventError, EventKind, Failure, RetryPolicy};
 use telerad_store::forms::{self, Urgency};
@@ -43,11 +44,11 @@ pub enum RouterError {
     #[error("invalid routing configuration: {0}")]
     Config(String),
     #[error("{0}")]
-    NotFound(String),
+    NotFound(Said),
     #[error("{0}")]
-    Conflict(String),
+    Conflict(Said),
     #[error("{0}")]
-    BadRequest(String),
+    BadRequest(Said),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("study event log: {0}")]
@@ -58,6 +59,14 @@ pub enum RouterError {
     /// default (a corrupt STAT must not become routine).
     #[error("corrupt data: {0}")]
     Corrupt(String),
+}
+
+/// Two forms raced for one study: the second is refused.
+pub(crate) fn study_has_form() -> Said {
+    said!(
+        "the study was given another request form meanwhile: file it again",
+        "l'examen a reçu une autre demande entre-temps : déposez celle-ci à nouveau"
+    )
 }
 
 impl RouterError {
@@ -459,9 +468,10 @@ impl Router {
         // from it: a hand-on or an acknowledgement committed meanwhile is
         // then read, not overwritten.
         if !assignment::claim(tx, seen.id, seen.state, seen.escalation_level, now).await? {
-            return Err(RouterError::Conflict(
-                "the study's assignment changed while the form was filed: file it again".into(),
-            ));
+            return Err(RouterError::Conflict(said!(
+                "the study's assignment changed while the form was filed: file it again",
+                "l'attribution de l'examen a changé pendant le dépôt de la demande : déposez-la à nouveau"
+            )));
         }
         let row = assignment::by_id(tx, seen.id)
             .await?
@@ -883,7 +893,9 @@ impl Router {
         study_rows::by_uid(tx, study_uid, scope)
             .await?
             .map(|s| (s.id, s.site, s.instance_count))
-            .ok_or_else(|| RouterError::NotFound(format!("no study {study_uid}")))
+            .ok_or_else(|| {
+                RouterError::NotFound(said!("no study {study_uid}", "aucun examen {study_uid}"))
+            })
     }
 
     /// The newest unresolved alerts (for the coordinators).
@@ -947,7 +959,7 @@ impl Router {
     ) -> Result<FiledForm, RouterError> {
         let mut tx = self.archive.index().database().begin_write().await?;
         let (id, study_id) = forms::insert(&mut tx, form).await.map_err(|e| match e {
-            forms::FormError::StudyHasForm => RouterError::Conflict(e.to_string()),
+            forms::FormError::StudyHasForm => RouterError::Conflict(study_has_form()),
             forms::FormError::Database(e) => RouterError::Database(e),
         })?;
         let (study_instance_uid, reprioritised) = match study_id {
@@ -989,23 +1001,33 @@ impl Router {
         let row = assignment::by_study(&mut tx, study_id)
             .await?
             .ok_or_else(|| {
-                RouterError::Conflict(format!("study {study_uid} is not assigned yet"))
+                RouterError::Conflict(said!(
+                    "study {study_uid} is not assigned yet",
+                    "l'examen {study_uid} n'est pas encore attribué"
+                ))
             })?;
         match (row.state, row.radiologist_id.as_deref()) {
             (AssignmentState::Assigned, Some(r)) if r == radiologist_id => {}
             (AssignmentState::Acknowledged, Some(r)) => {
-                return Err(RouterError::Conflict(format!(
-                    "already acknowledged by {r}"
+                return Err(RouterError::Conflict(said!(
+                    "already acknowledged by {r}",
+                    "déjà accepté par {r}"
                 )));
             }
             (AssignmentState::Unassigned, _) => {
-                return Err(RouterError::Conflict("the study is unassigned".into()));
+                return Err(RouterError::Conflict(said!(
+                    "the study is unassigned",
+                    "l'examen n'est attribué à personne"
+                )));
             }
             (_, r) => {
-                return Err(RouterError::Conflict(format!(
-                    "the study is assigned to {}, not to {radiologist_id}",
-                    r.unwrap_or("nobody")
-                )));
+                return Err({
+                    let to = r.unwrap_or("nobody");
+                    RouterError::Conflict(said!(
+                        "the study is assigned to {to}, not to {radiologist_id}",
+                        "l'examen est attribué à {to}, pas à {radiologist_id}"
+                    ))
+                });
             }
         }
         let done = sqlx::query(
@@ -1019,9 +1041,10 @@ impl Router {
         .await?
         .rows_affected();
         if done != 1 {
-            return Err(RouterError::Conflict(
-                "the assignment changed meanwhile; reload it".into(),
-            ));
+            return Err(RouterError::Conflict(said!(
+                "the assignment changed meanwhile; reload it",
+                "l'attribution a changé entre-temps : rechargez-la"
+            )));
         }
         timers::cancel(&mut tx, TimerKind::Acknowledgement, row.id.0).await?;
         assignment::record(
@@ -1035,9 +1058,12 @@ impl Router {
         .await?;
         audit::append(&mut tx, acting.audit).await?;
         tx.commit().await?;
-        self.assignment(study_uid)
-            .await?
-            .ok_or_else(|| RouterError::NotFound(format!("no assignment for {study_uid}")))
+        self.assignment(study_uid).await?.ok_or_else(|| {
+            RouterError::NotFound(said!(
+                "no assignment for {study_uid}",
+                "aucune attribution pour {study_uid}"
+            ))
+        })
     }
 
     /// A human gives the study to a radiologist, on duty or not; the licence
@@ -1049,15 +1075,19 @@ impl Router {
         acting: &Acting<'_>,
     ) -> Result<AssignmentView, RouterError> {
         let reader = self.readers.get(radiologist_id).ok_or_else(|| {
-            RouterError::BadRequest(format!("unknown radiologist {radiologist_id:?}"))
+            RouterError::BadRequest(said!(
+                "unknown radiologist {radiologist_id:?}",
+                "radiologue inconnu : {radiologist_id:?}"
+            ))
         })?;
         let now = self.now();
         let mut tx = self.archive.index().database().begin_write().await?;
         let (study_id, site, instance_count) =
             self.study_row_in(&mut tx, study_uid, acting.scope).await?;
         if !reader.sites.contains(&site) {
-            return Err(RouterError::Conflict(format!(
-                "{radiologist_id} is not licensed for site {site}"
+            return Err(RouterError::Conflict(said!(
+                "{radiologist_id} is not licensed for site {site}",
+                "{radiologist_id} n'a pas d'habilitation pour le site {site}"
             )));
         }
         let existing = assignment::by_study(&mut tx, study_id).await?;
@@ -1065,10 +1095,10 @@ impl Router {
             .as_ref()
             .is_some_and(|row| row.reported_at.is_some())
         {
-            return Err(RouterError::Conflict(
-                "the final report is signed: the study is done (a correction is an addendum by its reader)"
-                    .into(),
-            ));
+            return Err(RouterError::Conflict(said!(
+                "the final report is signed: the study is done (a correction is an addendum by its reader)",
+                "le compte rendu définitif est signé : l'examen est terminé (une correction est un addendum de son radiologue)"
+            )));
         }
         let (classification, previous) = match &existing {
             Some(row) => (
@@ -1160,9 +1190,12 @@ impl Router {
             radiologist_id: radiologist_id.to_string(),
         })
         .await;
-        self.assignment(study_uid)
-            .await?
-            .ok_or_else(|| RouterError::NotFound(format!("no assignment for {study_uid}")))
+        self.assignment(study_uid).await?.ok_or_else(|| {
+            RouterError::NotFound(said!(
+                "no assignment for {study_uid}",
+                "aucune attribution pour {study_uid}"
+            ))
+        })
     }
 
     pub async fn assignment(&self, study_uid: &str) -> Result<Option<AssignmentView>, RouterError> {

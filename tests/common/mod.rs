@@ -455,6 +455,20 @@ time_zone = "Europe/Paris"
         token: Option<&str>,
         body: Option<&str>,
     ) -> Result<(u16, Value), String> {
+        self.request_with(method, path, token, body, &[])
+            .map(|(status, _, json)| (status, json))
+    }
+
+    /// [`Self::request`] with more request headers; the answer's headers
+    /// too.
+    pub fn request_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Result<(u16, ureq::http::HeaderMap, Value), String> {
         let url = format!("http://127.0.0.1:{}{path}", self.http_port);
         let agent = Self::agent();
         let bearer = token.map(|t| format!("Bearer {t}"));
@@ -463,6 +477,9 @@ time_zone = "Europe/Paris"
                 let mut request = agent.get(&url);
                 if let Some(b) = &bearer {
                     request = request.header("authorization", b);
+                }
+                for (name, value) in headers {
+                    request = request.header(*name, *value);
                 }
                 request.call()
             }
@@ -475,6 +492,9 @@ time_zone = "Europe/Paris"
                 };
                 if let Some(b) = &bearer {
                     request = request.header("authorization", b);
+                }
+                for (name, value) in headers {
+                    request = request.header(*name, *value);
                 }
                 match body {
                     Some(json) => request
@@ -491,7 +511,7 @@ time_zone = "Europe/Paris"
             .read_to_string()
             .map_err(|e| e.to_string())?;
         let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Ok((status, json))
+        Ok((status, response.headers().clone(), json))
     }
 
     /// A POST of raw bytes of `content_type`: (status, JSON body, or the

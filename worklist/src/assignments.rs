@@ -14,6 +14,7 @@ use serde::Deserialize;
 use std::sync::Arc;
 use telerad_access::{Access, Action, Caller};
 use telerad_http::ApiError;
+use telerad_lang::said;
 use telerad_router::service::{Acting, AssignmentView, Router as RouterService, RouterError};
 use telerad_store::audit::Outcome;
 use utoipa_axum::router::OpenApiRouter;
@@ -46,9 +47,9 @@ use crate::study_uid;
 /// the same way for a study's detail).
 pub(crate) fn api_error(e: RouterError) -> ApiError {
     match e {
-        RouterError::NotFound(m) => ApiError::NotFound(m),
-        RouterError::Conflict(m) => ApiError::Conflict(m),
-        RouterError::BadRequest(m) => ApiError::BadRequest(m),
+        RouterError::NotFound(m) => ApiError::said(ApiError::NotFound, m),
+        RouterError::Conflict(m) => ApiError::said(ApiError::Conflict, m),
+        RouterError::BadRequest(m) => ApiError::said(ApiError::BadRequest, m),
         RouterError::Database(e) => ApiError::Database(e),
         RouterError::Config(m) | RouterError::Corrupt(m) => ApiError::Internal(m),
         RouterError::Events(e) => ApiError::Internal(e.to_string()),
@@ -90,8 +91,12 @@ async fn acknowledge(
     let scope = caller.allow(Action::AcknowledgeStudy).await?;
     let uid = study_uid(&raw_uid)?;
     let Some(radiologist) = caller.principal().user.radiologist_id.clone() else {
-        return Err(ApiError::Forbidden(
-            "only a radiologist's account acknowledges a study".into(),
+        return Err(ApiError::said(
+            ApiError::Forbidden,
+            said!(
+                "only a radiologist's account acknowledges a study",
+                "seul le compte d'un radiologue accepte un examen"
+            ),
         ));
     };
     let record = caller.study_record("study.acknowledge", uid, None);
@@ -146,13 +151,21 @@ async fn assign(
 }
 
 /// The caller's radiologist, for the actions only a reader takes.
-fn own_radiologist(caller: &Caller, what: &str) -> Result<String, ApiError> {
+fn own_radiologist(caller: &Caller, what: &str, quoi: &str) -> Result<String, ApiError> {
     caller
         .principal()
         .user
         .radiologist_id
         .clone()
-        .ok_or_else(|| ApiError::Forbidden(format!("only a radiologist's account {what}")))
+        .ok_or_else(|| {
+            ApiError::said(
+                ApiError::Forbidden,
+                said!(
+                    "only a radiologist's account {what}",
+                    "seul le compte d'un radiologue {quoi}"
+                ),
+            )
+        })
 }
 
 /// Claims a study: the claim is the acknowledgement.
@@ -176,7 +189,7 @@ async fn claim(
 ) -> Result<Json<AssignmentView>, ApiError> {
     let scope = caller.allow(Action::AcknowledgeStudy).await?;
     let uid = study_uid(&raw_uid)?;
-    let radiologist = own_radiologist(&caller, "claims a study")?;
+    let radiologist = own_radiologist(&caller, "claims a study", "prend un examen")?;
     let record = caller.study_record("study.claim", uid, None);
     let acting = Acting {
         scope: &scope,
@@ -226,7 +239,7 @@ async fn release(
 ) -> Result<Json<AssignmentView>, ApiError> {
     let scope = caller.allow(Action::AcknowledgeStudy).await?;
     let uid = study_uid(&raw_uid)?;
-    let radiologist = own_radiologist(&caller, "releases a study")?;
+    let radiologist = own_radiologist(&caller, "releases a study", "rend un examen")?;
     let body: ReleaseBody = if body.iter().all(u8::is_ascii_whitespace) {
         ReleaseBody::default()
     } else {
@@ -235,9 +248,13 @@ async fn release(
         })?
     };
     if body.reason.chars().count() > MAX_REASON_CHARS {
-        return Err(ApiError::BadRequest(format!(
-            "reason: at most {MAX_REASON_CHARS} characters"
-        )));
+        return Err(ApiError::said(
+            ApiError::BadRequest,
+            said!(
+                "reason: at most {MAX_REASON_CHARS} characters",
+                "motif : au plus {MAX_REASON_CHARS} caractères"
+            ),
+        ));
     }
     let mut record = caller.study_record("study.release", uid, None);
     record.detail = serde_json::json!({ "reason": body.reason }).to_string();

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use telerad_access::{Access, Action, Caller};
 use telerad_http::ApiError;
 use telerad_http::openapi::ErrorBody;
+use telerad_lang::said;
 use telerad_router::service::{Acting, Router as RouterService};
 use telerad_store::audit::{self, Outcome};
 use telerad_store::consults::{self, Answer, Consult};
@@ -44,13 +45,21 @@ where
         .routes(routes!(answer))
 }
 
-fn radiologist_of(caller: &Caller, what: &str) -> Result<String, ApiError> {
+fn radiologist_of(caller: &Caller, what: &str, quoi: &str) -> Result<String, ApiError> {
     caller
         .principal()
         .user
         .radiologist_id
         .clone()
-        .ok_or_else(|| ApiError::Forbidden(format!("only a radiologist's account {what}")))
+        .ok_or_else(|| {
+            ApiError::said(
+                ApiError::Forbidden,
+                said!(
+                    "only a radiologist's account {what}",
+                    "seul le compte d'un radiologue {quoi}"
+                ),
+            )
+        })
 }
 
 /// A second opinion to ask.
@@ -89,7 +98,7 @@ async fn request(
     json: Result<Json<Request>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Consult>), ApiError> {
     let scope = caller.allow(Action::WriteReport).await?;
-    let radiologist = radiologist_of(&caller, "asks a second opinion")?;
+    let radiologist = radiologist_of(&caller, "asks a second opinion", "demande un second avis")?;
     let uid = study_uid(&raw_uid)?;
     let Json(body) = json.map_err(|e| {
         ApiError::from_json_rejection(
@@ -143,7 +152,7 @@ async fn of_study(caller: Caller, Path(raw_uid): Path<String>) -> Result<Json<Co
     let mut tx = db.begin_write().await?;
     let Some(study) = study_rows::by_uid(&mut tx, uid, &scope).await? else {
         tx.rollback().await?;
-        let error = ApiError::NotFound(format!("no study {uid}"));
+        let error = crate::no_study(uid);
         return Err(caller.not_done(record, Outcome::Failed, error).await);
     };
     let items = consults::of_study(&mut tx, study.id).await?;
@@ -163,7 +172,11 @@ async fn of_study(caller: Caller, Path(raw_uid): Path<String>) -> Result<Json<Co
 )]
 async fn mine(caller: Caller) -> Result<Json<Consults>, ApiError> {
     caller.allow(Action::WriteReport).await?;
-    let radiologist = radiologist_of(&caller, "is asked for second opinions")?;
+    let radiologist = radiologist_of(
+        &caller,
+        "is asked for second opinions",
+        "reçoit des demandes de second avis",
+    )?;
     let db = caller.access().database();
     let mut tx = db.begin_write().await?;
     let items = consults::open_for(&mut tx, &radiologist).await?;
@@ -213,7 +226,11 @@ async fn answer(
     json: Result<Json<Answering>, JsonRejection>,
 ) -> Result<Json<Consult>, ApiError> {
     caller.allow(Action::WriteReport).await?;
-    let radiologist = radiologist_of(&caller, "answers second opinions")?;
+    let radiologist = radiologist_of(
+        &caller,
+        "answers second opinions",
+        "répond aux seconds avis",
+    )?;
     let id = telerad_http::paging::row_id(&raw_id, "a consult id")?;
     let Json(body) = json.map_err(|e| {
         ApiError::from_json_rejection(&e, "expected {\"text\": \"...\", \"password\": \"...\"}")
@@ -223,7 +240,11 @@ async fn answer(
         return Err(caller.not_done(record, Outcome::Failed, error).await);
     }
     caller
-        .reauthenticate(&body.password, &record, "signing the answer")
+        .reauthenticate(
+            &body.password,
+            &record,
+            ("signing the answer", "la signature de la réponse"),
+        )
         .await?;
     let db = caller.access().database();
     let mut tx = db.begin_write().await?;
@@ -232,7 +253,13 @@ async fn answer(
         Some(c) if c.consultant == radiologist => c,
         _ => {
             tx.rollback().await?;
-            let error = ApiError::NotFound(format!("no consult {id} asked of you"));
+            let error = ApiError::said(
+                ApiError::NotFound,
+                said!(
+                    "no consult {id} asked of you",
+                    "aucune demande d'avis {id} qui vous soit adressée"
+                ),
+            );
             return Err(caller.not_done(record, Outcome::Failed, error).await);
         }
     };
@@ -253,7 +280,13 @@ async fn answer(
     .await?;
     if !answered {
         tx.rollback().await?;
-        let error = ApiError::Conflict(format!("consult {id} is answered already"));
+        let error = ApiError::said(
+            ApiError::Conflict,
+            said!(
+                "consult {id} is answered already",
+                "la demande d'avis {id} a déjà sa réponse"
+            ),
+        );
         return Err(caller.not_done(record, Outcome::Failed, error).await);
     }
     audit::append(&mut tx, &record).await?;

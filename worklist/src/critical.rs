@@ -24,6 +24,7 @@ use std::sync::Arc;
 use telerad_access::{Access, Action, Caller};
 use telerad_http::ApiError;
 use telerad_http::openapi::ErrorBody;
+use telerad_lang::said;
 use telerad_router::assignment;
 use telerad_router::service::Router as RouterService;
 use telerad_store::audit::{self, AuditRecord, Outcome};
@@ -291,24 +292,36 @@ async fn flag(
     let scope = caller.allow(Action::WriteReport).await?;
     let uid = study_uid(&raw_uid)?;
     let Some(radiologist) = caller.principal().user.radiologist_id.clone() else {
-        return Err(ApiError::Forbidden(
-            "only a radiologist's account flags critical results".into(),
+        return Err(ApiError::said(
+            ApiError::Forbidden,
+            said!(
+                "only a radiologist's account flags critical results",
+                "seul le compte d'un radiologue signale des résultats critiques"
+            ),
         ));
     };
     let Json(body) = json.map_err(|e| {
         ApiError::from_json_rejection(&e, "expected {\"category\": 1, \"finding\": \"...\"}")
     })?;
     let delay = router.critical_delay(body.category).ok_or_else(|| {
-        ApiError::BadRequest(format!(
-            "category: {} is not an ACR category (1, 2 or 3)",
-            body.category
-        ))
+        let category = &body.category;
+        ApiError::said(
+            ApiError::BadRequest,
+            said!(
+                "category: {category} is not an ACR category (1, 2 or 3)",
+                "catégorie : {category} n'est pas une catégorie ACR (1, 2 ou 3)"
+            ),
+        )
     })?;
     let finding = body.finding.trim();
     if finding.is_empty() || finding.chars().count() > MAX_FINDING_CHARS {
-        return Err(ApiError::BadRequest(format!(
-            "finding: from 1 to {MAX_FINDING_CHARS} characters"
-        )));
+        return Err(ApiError::said(
+            ApiError::BadRequest,
+            said!(
+                "finding: from 1 to {MAX_FINDING_CHARS} characters",
+                "constatation : de 1 à {MAX_FINDING_CHARS} caractères"
+            ),
+        ));
     }
     let mut record = caller.study_record("critical.flag", uid, None);
     record.detail = serde_json::json!({ "category": body.category }).to_string();
@@ -347,10 +360,16 @@ async fn close(
     let row = critical::by_id(tx, id)
         .await?
         .filter(|row| row.study_id == study_id)
-        .ok_or_else(|| DeskError::NotFound(format!("no critical result {id} on this study")))?;
+        .ok_or_else(|| {
+            DeskError::NotFound(said!(
+                "no critical result {id} on this study",
+                "aucun résultat critique {id} sur cet examen"
+            ))
+        })?;
     if !critical::acknowledge(tx, row.id, receipt).await? {
-        return Err(DeskError::Conflict(format!(
-            "critical result {id} was acknowledged already"
+        return Err(DeskError::Conflict(said!(
+            "critical result {id} was acknowledged already",
+            "le résultat critique {id} a déjà été accusé"
         )));
     }
     timers::cancel(tx, TimerKind::CriticalResult, row.id).await?;
@@ -437,8 +456,12 @@ async fn communicated(
     let scope = caller.allow(Action::WriteReport).await?;
     let uid = study_uid(&raw_uid)?;
     let Some(radiologist) = caller.principal().user.radiologist_id.clone() else {
-        return Err(ApiError::Forbidden(
-            "only a radiologist's account records a call".into(),
+        return Err(ApiError::said(
+            ApiError::Forbidden,
+            said!(
+                "only a radiologist's account records a call",
+                "seul le compte d'un radiologue enregistre un appel"
+            ),
         ));
     };
     let Json(call) = json.map_err(|e| {
@@ -450,15 +473,22 @@ async fn communicated(
     for (field, value) in [("to", &call.to), ("role", &call.role)] {
         let length = value.trim().chars().count();
         if length == 0 || length > MAX_NAME_CHARS {
-            return Err(ApiError::BadRequest(format!(
-                "{field}: from 1 to {MAX_NAME_CHARS} characters"
-            )));
+            return Err(ApiError::said(
+                ApiError::BadRequest,
+                said!(
+                    "{field}: from 1 to {MAX_NAME_CHARS} characters",
+                    "{field} : de 1 à {MAX_NAME_CHARS} caractères"
+                ),
+            ));
         }
     }
     if call.means == Means::Telerad {
-        return Err(ApiError::BadRequest(
-            "means: a call is \"phone\" or \"in person\"; the site acknowledges in telerad itself"
-                .into(),
+        return Err(ApiError::said(
+            ApiError::BadRequest,
+            said!(
+                "means: a call is \"phone\" or \"in person\"; the site acknowledges in telerad itself",
+                "moyen : un appel est « phone » (téléphone) ou « in person » (de vive voix) ; le site accuse réception dans telerad même"
+            ),
         ));
     }
     let record = caller.study_record("critical.communicated", uid, None);

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use telerad_access::{Access, Action, Caller};
 use telerad_http::ApiError;
+use telerad_lang::said;
 use telerad_router::service::{Acting, FiledForm, Router as RouterService};
 use telerad_store::audit::Outcome;
 use telerad_store::forms::{Amendment, Revision, StoredForm};
@@ -217,7 +218,13 @@ async fn amend(
         Err(e) => return Err(caller.not_done(record, Outcome::Failed, api_error(e)).await),
     };
     if form.site.as_ref().is_some_and(|s| *s != site) {
-        let error = invalid("site", "a form stays with its site: file a new one");
+        let error = invalid(
+            "site",
+            said!(
+                "a form stays with its site: file a new one",
+                "une demande reste à son site : déposez-en une nouvelle"
+            ),
+        );
         return Err(caller.not_done(record, Outcome::Failed, error).await);
     }
     let Some(zone) = router.site_time_zone(&site).cloned() else {

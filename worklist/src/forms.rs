@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use telerad_access::{Access, Action, Caller};
 use telerad_http::ApiError;
+use telerad_lang::{Said, said};
 use telerad_router::service::{Acting, FiledForm, Router as RouterService};
 use telerad_store::Scope;
 use telerad_store::audit::Outcome;
@@ -97,23 +98,58 @@ pub(crate) const EXPECTED: &str = "expected a request form: patient_id, urgency,
 const SHORT: usize = 200;
 const LONG: usize = 4_000;
 
-/// A field and what is wrong with it.
-pub(crate) fn invalid(field: &str, message: impl std::fmt::Display) -> ApiError {
-    ApiError::BadRequest(format!("{field}: {message}"))
+/// A field and what is wrong with it: the field by its JSON name in
+/// English, by the label the form page shows in French.
+pub(crate) fn invalid(field: &str, message: Said) -> ApiError {
+    let message = message.prefixed(&format!("{field}: "), &format!("{} : ", label(field)));
+    ApiError::said(ApiError::BadRequest, message)
+}
+
+/// A field's label on the French form page.
+fn label(field: &str) -> &str {
+    match field {
+        "site" => "Site",
+        "patient_id" => "Identifiant patient (IPP)",
+        "accession_number" => "Numéro d'examen (accession)",
+        "study_date" => "Date de l'examen",
+        "urgency" => "Urgence",
+        "clinical_question" => "Question clinique",
+        "requested_examination" => "Examen demandé",
+        "requesting_physician" => "Médecin demandeur",
+        "callback_number" => "Numéro de rappel",
+        "symptom_onset" => "Début des symptômes",
+        "nihss" => "NIHSS",
+        "anticoagulants" => "Anticoagulants",
+        "creatinine_umol_l" => "Créatinine (µmol/L)",
+        "egfr" => "DFG",
+        "implants" => "Pacemaker, implants",
+        "history" => "Antécédents",
+        "result_to" => "Résultat à",
+        other => other,
+    }
 }
 
 pub(crate) fn text(field: &str, value: &str, max: usize, required: bool) -> Result<(), ApiError> {
     if required && value.trim().is_empty() {
-        return Err(invalid(field, "required"));
+        return Err(invalid(field, said!("required", "obligatoire")));
     }
     if value.chars().count() > max {
-        return Err(invalid(field, format!("at most {max} characters")));
+        return Err(invalid(
+            field,
+            said!("at most {max} characters", "au plus {max} caractères"),
+        ));
     }
     if value
         .chars()
         .any(|c| c.is_control() && c != '\n' && c != '\t')
     {
-        return Err(invalid(field, "control characters are not allowed"));
+        return Err(invalid(
+            field,
+            said!(
+                "control characters are not allowed",
+                "les caractères de contrôle ne sont pas admis"
+            ),
+        ));
     }
     Ok(())
 }
@@ -138,13 +174,19 @@ fn site_of(
         (None, _) => {
             return Err(invalid(
                 "site",
-                "required (the account is not bound to one site)",
+                said!(
+                    "required (the account is not bound to one site)",
+                    "obligatoire (le compte n'est pas lié à un seul site)"
+                ),
             ));
         }
     };
     match site_zone(&site).filter(|_| scope.covers_site(&site)) {
         Some(zone) => Ok((site, zone)),
-        None => Err(invalid("site", format!("no site {site:?}"))),
+        None => Err(invalid(
+            "site",
+            said!("no site {site:?}", "aucun site {site:?}"),
+        )),
     }
 }
 
@@ -181,7 +223,10 @@ fn check(
                 && date.bytes().all(|b| b.is_ascii_digit())
                 && jiff::civil::Date::strptime("%Y%m%d", date).is_ok();
             if !valid {
-                return Err(invalid("study_date", "a date as YYYYMMDD"));
+                return Err(invalid(
+                    "study_date",
+                    said!("a date as YYYYMMDD", "une date AAAAMMJJ"),
+                ));
             }
             date.clone()
         }
@@ -196,12 +241,18 @@ fn check(
             let at: jiff::Timestamp = onset.parse().map_err(|_| {
                 invalid(
                     "symptom_onset",
-                    "a time with its offset, e.g. 2026-11-26T02:10:00+01:00",
+                    said!(
+                        "a time with its offset, e.g. 2026-11-26T02:10:00+01:00",
+                        "une heure avec son décalage, par exemple 2026-11-26T02:10:00+01:00"
+                    ),
                 )
             })?;
             let ms = at.as_millisecond();
             if ms > now_ms + 5 * 60_000 {
-                return Err(invalid("symptom_onset", "in the future"));
+                return Err(invalid(
+                    "symptom_onset",
+                    said!("in the future", "dans le futur"),
+                ));
             }
             Some(ms)
         }
@@ -210,17 +261,26 @@ fn check(
     if let Some(nihss) = form.nihss
         && nihss > 42
     {
-        return Err(invalid("nihss", "0 to 42"));
+        return Err(invalid("nihss", said!("0 to 42", "de 0 à 42")));
     }
     if form.urgency == Urgency::Stroke {
         if symptom_onset_at.is_none() {
             return Err(invalid(
                 "symptom_onset",
-                "required for a stroke request (the thrombolysis window runs from it)",
+                said!(
+                    "required for a stroke request (the thrombolysis window runs from it)",
+                    "obligatoire pour une demande AVC (la fenêtre de thrombolyse en part)"
+                ),
             ));
         }
         if form.nihss.is_none() {
-            return Err(invalid("nihss", "required for a stroke request"));
+            return Err(invalid(
+                "nihss",
+                said!(
+                    "required for a stroke request",
+                    "obligatoire pour une demande AVC"
+                ),
+            ));
         }
     }
     for (field, value, max) in [
@@ -230,7 +290,7 @@ fn check(
         if let Some(v) = value
             && !(v.is_finite() && (0.0..=max).contains(&v))
         {
-            return Err(invalid(field, format!("0 to {max}")));
+            return Err(invalid(field, said!("0 to {max}", "de 0 à {max}")));
         }
     }
     Ok(Checked {
@@ -386,9 +446,13 @@ async fn show(
             record.patient_id = Some(form.patient_id.clone());
             shown(uid, form)
         }
-        Ok(None) => Err(ApiError::NotFound(format!(
-            "study {uid} has no request form (form missing)"
-        ))),
+        Ok(None) => Err(ApiError::said(
+            ApiError::NotFound,
+            said!(
+                "study {uid} has no request form (form missing)",
+                "l'examen {uid} n'a pas de demande d'examen"
+            ),
+        )),
         Err(e) => Err(crate::assignments::api_error(e)),
     };
     match shown {

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use telerad_access::{Access, Action, Caller};
 use telerad_http::ApiError;
+use telerad_lang::said;
 use telerad_store::audit::{self, Outcome};
 use telerad_store::forms::{self, Indication};
 use telerad_store::{messages, study_rows};
@@ -74,8 +75,12 @@ async fn decide(
 ) -> Result<Json<Checked>, ApiError> {
     let scope = caller.allow(Action::WriteReport).await?;
     let Some(radiologist) = caller.principal().user.radiologist_id.clone() else {
-        return Err(ApiError::Forbidden(
-            "only the study's radiologist checks its indication".into(),
+        return Err(ApiError::said(
+            ApiError::Forbidden,
+            said!(
+                "only the study's radiologist checks its indication",
+                "seul le radiologue de l'examen vérifie son indication"
+            ),
         ));
     };
     let uid = study_uid(&raw_uid)?;
@@ -96,12 +101,13 @@ async fn decide(
     let checked = async {
         let study = study_rows::by_uid(&mut tx, uid, &scope)
             .await?
-            .ok_or_else(|| DeskError::NotFound(format!("no study {uid}")))?;
+            .ok_or_else(|| DeskError::NotFound(said!("no study {uid}", "aucun examen {uid}")))?;
         require_reader(&mut tx, study.id, &radiologist).await?;
         let form = forms::of_study(&mut tx, study.id).await?.ok_or_else(|| {
-            DeskError::Conflict(
-                "the study has no request form (form missing): ask the site in its messages".into(),
-            )
+            DeskError::Conflict(said!(
+                "the study has no request form (form missing): ask the site in its messages",
+                "l'examen n'a pas de demande d'examen : demandez-la au site dans ses messages"
+            ))
         })?;
         let checked = forms::check_indication(
             &mut tx,
@@ -113,9 +119,10 @@ async fn decide(
         )
         .await?;
         if !checked {
-            return Err(DeskError::Conflict(
-                "the site corrected the form meanwhile: read it again".into(),
-            ));
+            return Err(DeskError::Conflict(said!(
+                "the site corrected the form meanwhile: read it again",
+                "le site a corrigé la demande entre-temps : relisez-la"
+            )));
         }
         let message = match body.decision {
             Indication::Accepted => None,
@@ -151,7 +158,9 @@ async fn decide(
         Err(e) => {
             tx.rollback().await?;
             let error = match e {
-                DeskError::NotFound(m) => ApiError::NotFound(m),
+                DeskError::NotFound(m) => ApiError::said(ApiError::NotFound, m),
+                DeskError::Conflict(m) => ApiError::said(ApiError::Conflict, m),
+                DeskError::Illegal(e) => ApiError::said(ApiError::Conflict, e.said()),
                 DeskError::Database(e) => ApiError::Database(e),
                 other => ApiError::Conflict(other.to_string()),
             };

@@ -56,3 +56,12 @@ where
 pub(crate) fn study_uid(raw: &str) -> Result<&str, ApiError> {
     telerad_dicom::uid::validate_uid(raw).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
+
+/// No study `uid` within the caller's sites (another site's is the same
+/// answer).
+pub(crate) fn no_study(uid: &str) -> ApiError {
+    ApiError::said(
+        ApiError::NotFound,
+        telerad_lang::said!("no study {uid}", "aucun examen {uid}"),
+    )
+}

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use telerad_access::{Access, Action, Caller};
 use telerad_http::ApiError;
+use telerad_lang::said;
 use telerad_store::audit::{self, Outcome};
 use telerad_store::messages::{self, Receipt};
 use telerad_store::study_rows;
@@ -95,7 +96,7 @@ async fn thread(caller: Caller, Path(raw_uid): Path<String>) -> Result<Json<Thre
     let mut tx = caller.access().database().begin_write().await?;
     let Some(study) = study_rows::by_uid(&mut tx, uid, &scope).await? else {
         tx.rollback().await?;
-        let error = ApiError::NotFound(format!("no study {uid}"));
+        let error = crate::no_study(uid);
         return Err(caller.not_done(record, Outcome::Failed, error).await);
     };
     let reader = caller.principal().user.id;
@@ -152,15 +153,19 @@ async fn post(
         json.map_err(|e| ApiError::from_json_rejection(&e, "expected {\"body\": \"...\"}"))?;
     let body = message.body.trim();
     if body.is_empty() || body.chars().count() > MAX_MESSAGE_CHARS {
-        return Err(ApiError::BadRequest(format!(
-            "body: from 1 to {MAX_MESSAGE_CHARS} characters"
-        )));
+        return Err(ApiError::said(
+            ApiError::BadRequest,
+            said!(
+                "body: from 1 to {MAX_MESSAGE_CHARS} characters",
+                "message : de 1 à {MAX_MESSAGE_CHARS} caractères"
+            ),
+        ));
     }
     let record = caller.study_record("message.post", uid, None);
     let mut tx = caller.access().database().begin_write().await?;
     let Some(study) = study_rows::by_uid(&mut tx, uid, &scope).await? else {
         tx.rollback().await?;
-        let error = ApiError::NotFound(format!("no study {uid}"));
+        let error = crate::no_study(uid);
         return Err(caller.not_done(record, Outcome::Failed, error).await);
     };
     let id = messages::post(

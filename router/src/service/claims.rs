@@ -12,6 +12,7 @@
 use super::{Acting, AssignmentView, Forward, Router, RouterError, ms};
 use crate::assignment::{self, AssignmentState, HistoryAction};
 use crate::sla::sla_for;
+use telerad_lang::said;
 use telerad_store::audit;
 use telerad_store::timers::{self, TimerKind};
 
@@ -24,7 +25,10 @@ impl Router {
         acting: &Acting<'_>,
     ) -> Result<AssignmentView, RouterError> {
         let reader = self.readers.get(radiologist_id).ok_or_else(|| {
-            RouterError::BadRequest(format!("unknown radiologist {radiologist_id:?}"))
+            RouterError::BadRequest(said!(
+                "unknown radiologist {radiologist_id:?}",
+                "radiologue inconnu : {radiologist_id:?}"
+            ))
         })?;
         let now = self.now();
         let mut tx = self.db().begin_write().await?;
@@ -32,7 +36,10 @@ impl Router {
         let row = assignment::by_study(&mut tx, study_id)
             .await?
             .ok_or_else(|| {
-                RouterError::Conflict(format!("study {study_uid} is not classified yet"))
+                RouterError::Conflict(said!(
+                    "study {study_uid} is not classified yet",
+                    "l'examen {study_uid} n'est pas encore classé"
+                ))
             })?;
         let mine = row.radiologist_id.as_deref() == Some(radiologist_id);
         let from_pool = match (row.state, mine) {
@@ -44,24 +51,28 @@ impl Router {
                 return self.view_of(study_uid).await;
             }
             (AssignmentState::Acknowledged, false) => {
-                return Err(RouterError::Conflict(format!(
-                    "already claimed by {}",
-                    row.radiologist_id.as_deref().unwrap_or("someone")
-                )));
+                return Err({
+                    let by = row.radiologist_id.as_deref().unwrap_or("someone");
+                    RouterError::Conflict(said!("already claimed by {by}", "déjà pris par {by}"))
+                });
             }
             (AssignmentState::Assigned, true) => false,
             (AssignmentState::Unassigned, _) => true,
             (AssignmentState::Assigned, false) if row.escalation_level > 0 => true,
             (AssignmentState::Assigned, false) => {
-                return Err(RouterError::Conflict(format!(
-                    "the study is assigned to {}: a coordinator reassigns it",
-                    row.radiologist_id.as_deref().unwrap_or("someone")
-                )));
+                return Err({
+                    let to = row.radiologist_id.as_deref().unwrap_or("someone");
+                    RouterError::Conflict(said!(
+                        "the study is assigned to {to}: a coordinator reassigns it",
+                        "l'examen est attribué à {to} : un coordinateur peut le réattribuer"
+                    ))
+                });
             }
         };
         if from_pool && !reader.sites.contains(&site) {
-            return Err(RouterError::Conflict(format!(
-                "{radiologist_id} is not licensed for site {site}"
+            return Err(RouterError::Conflict(said!(
+                "{radiologist_id} is not licensed for site {site}",
+                "{radiologist_id} n'a pas d'habilitation pour le site {site}"
             )));
         }
         let taken = sqlx::query(
@@ -78,9 +89,10 @@ impl Router {
         .await?
         .rows_affected();
         if taken != 1 {
-            return Err(RouterError::Conflict(
-                "the assignment changed meanwhile; reload it".into(),
-            ));
+            return Err(RouterError::Conflict(said!(
+                "the assignment changed meanwhile; reload it",
+                "l'attribution a changé entre-temps : rechargez-la"
+            )));
         }
         timers::cancel(&mut tx, TimerKind::Acknowledgement, row.id.0).await?;
         assignment::mark_tried(&mut tx, row.id, radiologist_id).await?;
@@ -140,14 +152,16 @@ impl Router {
                     && r.radiologist_id.as_deref() == Some(radiologist_id)
             })
             .ok_or_else(|| {
-                RouterError::Conflict(format!(
-                    "{radiologist_id} has not claimed study {study_uid}: nothing to release"
+                RouterError::Conflict(said!(
+                    "{radiologist_id} has not claimed study {study_uid}: nothing to release",
+                    "{radiologist_id} n'a pas pris l'examen {study_uid} : rien à rendre"
                 ))
             })?;
         if row.reported_at.is_some() {
-            return Err(RouterError::Conflict(
-                "the report is signed: the study is done".into(),
-            ));
+            return Err(RouterError::Conflict(said!(
+                "the report is signed: the study is done",
+                "le compte rendu est signé : l'examen est terminé"
+            )));
         }
         let (ack, _) = sla_for(&self.sla, row.priority);
         let due = now + ms(ack);
@@ -165,9 +179,10 @@ impl Router {
         .await?
         .rows_affected();
         if released != 1 {
-            return Err(RouterError::Conflict(
-                "the assignment changed meanwhile (signed or taken); reload it".into(),
-            ));
+            return Err(RouterError::Conflict(said!(
+                "the assignment changed meanwhile (signed or taken); reload it",
+                "l'attribution a changé entre-temps (signé ou pris) : rechargez-la"
+            )));
         }
         timers::schedule(&mut tx, TimerKind::Acknowledgement, row.id.0, due).await?;
         assignment::mark_tried(&mut tx, row.id, radiologist_id).await?;
@@ -192,8 +207,11 @@ impl Router {
     }
 
     async fn view_of(&self, study_uid: &str) -> Result<AssignmentView, RouterError> {
-        self.assignment(study_uid)
-            .await?
-            .ok_or_else(|| RouterError::NotFound(format!("no assignment for {study_uid}")))
+        self.assignment(study_uid).await?.ok_or_else(|| {
+            RouterError::NotFound(said!(
+                "no assignment for {study_uid}",
+                "aucune attribution pour {study_uid}"
+            ))
+        })
     }
 }

@@ -8,6 +8,7 @@
 use super::{Acting, Router, RouterError};
 use crate::assignment::{self, AssignmentState};
 use telerad_config::{Role, SUBSPECIALTIES};
+use telerad_lang::said;
 use telerad_store::audit;
 use telerad_store::consults::{self, Consult, NewConsult};
 
@@ -21,10 +22,13 @@ impl Router {
         acting: &Acting<'_>,
     ) -> Result<Consult, RouterError> {
         if !SUBSPECIALTIES.contains(&subspecialty) {
-            return Err(RouterError::BadRequest(format!(
-                "subspecialty: {subspecialty:?} is not one of {}",
-                SUBSPECIALTIES.join(", ")
-            )));
+            return Err({
+                let known = SUBSPECIALTIES.join(", ");
+                RouterError::BadRequest(said!(
+                    "subspecialty: {subspecialty:?} is not one of {known}",
+                    "surspécialité : {subspecialty:?} n'est pas l'une de {known}"
+                ))
+            });
         }
         let now = self.now();
         let mut tx = self.db().begin_write().await?;
@@ -36,9 +40,10 @@ impl Router {
                     && row.radiologist_id.as_deref() == Some(requester)
             });
         if !claimed {
-            return Err(RouterError::Conflict(
-                "claim the study before asking a colleague's opinion".into(),
-            ));
+            return Err(RouterError::Conflict(said!(
+                "claim the study before asking a colleague's opinion",
+                "prenez l'examen avant de demander l'avis d'un confrère"
+            )));
         }
         let mut candidates = Vec::new();
         for duty in self.duties_at(now) {
@@ -55,8 +60,9 @@ impl Router {
         }
         candidates.sort();
         let Some((_, _, consultant)) = candidates.into_iter().next() else {
-            return Err(RouterError::Conflict(format!(
-                "nobody on duty reads {subspecialty} for site {site} now"
+            return Err(RouterError::Conflict(said!(
+                "nobody on duty reads {subspecialty} for site {site} now",
+                "personne de garde ne lit en {subspecialty} pour le site {site} en ce moment"
             )));
         };
         let id = consults::request(

@@ -5,7 +5,8 @@
 //! is signed. A form still waiting for its images can be cancelled. Each in
 //! one transaction with its audit record.
 
-use super::{Acting, FiledForm, Reprioritised, Router, RouterError};
+use super::{Acting, FiledForm, Reprioritised, Router, RouterError, study_has_form};
+use telerad_lang::said;
 use telerad_store::forms::{self, Amendment, FormError, Revision, StoredForm};
 use telerad_store::{Backend, Scope, audit, reports, study_rows};
 
@@ -21,7 +22,10 @@ impl Router {
         let postgres = self.db().backend == Backend::Postgres;
         match forms::by_id_for_update(tx, id, postgres).await? {
             Some(form) if scope.covers_site(&form.site) => Ok(form),
-            _ => Err(RouterError::NotFound(format!("no request form {id}"))),
+            _ => Err(RouterError::NotFound(said!(
+                "no request form {id}",
+                "aucune demande d'examen {id}"
+            ))),
         }
     }
 
@@ -35,8 +39,9 @@ impl Router {
         let mut tx = self.db().begin_write().await?;
         let current = self.form_in(&mut tx, id, acting.scope).await?;
         if current.cancelled_at.is_some() {
-            return Err(RouterError::Conflict(format!(
-                "request form {id} was cancelled: file a new one"
+            return Err(RouterError::Conflict(said!(
+                "request form {id} was cancelled: file a new one",
+                "la demande d'examen {id} a été annulée : déposez-en une nouvelle"
             )));
         }
         // The report's row is locked (on PostgreSQL) before its status is
@@ -46,14 +51,15 @@ impl Router {
                 .await?
                 .is_some_and(|status| status.is_signed())
         {
-            return Err(RouterError::Conflict(
-                "the report is signed: the form can no longer change (ask for an addendum)".into(),
-            ));
+            return Err(RouterError::Conflict(said!(
+                "the report is signed: the form can no longer change (ask for an addendum)",
+                "le compte rendu est signé : la demande ne peut plus changer (demandez un addendum)"
+            )));
         }
         let study_id = forms::amend(&mut tx, &current, amendment)
             .await
             .map_err(|e| match e {
-                FormError::StudyHasForm => RouterError::Conflict(e.to_string()),
+                FormError::StudyHasForm => RouterError::Conflict(study_has_form()),
                 FormError::Database(e) => RouterError::Database(e),
             })?;
         let (study_instance_uid, reprioritised) = match study_id {
@@ -94,12 +100,18 @@ impl Router {
         let mut tx = self.db().begin_write().await?;
         let current = self.form_in(&mut tx, id, acting.scope).await?;
         if !forms::cancel(&mut tx, id, by, reason, now).await? {
-            let why = if current.cancelled_at.is_some() {
-                "was cancelled already"
+            let (why, pourquoi) = if current.cancelled_at.is_some() {
+                ("was cancelled already", "est déjà annulée")
             } else {
-                "has its study: amend it instead"
+                (
+                    "has its study: amend it instead",
+                    "a son examen : modifiez-la plutôt",
+                )
             };
-            return Err(RouterError::Conflict(format!("request form {id} {why}")));
+            return Err(RouterError::Conflict(said!(
+                "request form {id} {why}",
+                "la demande d'examen {id} {pourquoi}"
+            )));
         }
         let mut record = acting.audit.clone();
         record.object = format!("form/{id}");
@@ -132,7 +144,12 @@ impl Router {
         let mut tx = self.db().begin().await?;
         let form = match forms::by_id_for_update(&mut tx, id, false).await? {
             Some(form) if scope.covers_site(&form.site) => form,
-            _ => return Err(RouterError::NotFound(format!("no request form {id}"))),
+            _ => {
+                return Err(RouterError::NotFound(said!(
+                    "no request form {id}",
+                    "aucune demande d'examen {id}"
+                )));
+            }
         };
         let revisions = forms::revisions(&mut tx, id).await?;
         let uid = match form.study_id {

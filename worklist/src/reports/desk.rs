@@ -9,6 +9,7 @@ use super::templates::{self, Content, ContentError, MAX_TEXT_CHARS, Rule};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use telerad_lang::{Said, said};
 use telerad_router::assignment::{self, AssignmentState};
 use telerad_router::service::Router as RouterService;
 use telerad_store::audit::{self, AuditRecord};
@@ -20,9 +21,9 @@ type Tx = sqlx::Transaction<'static, sqlx::Any>;
 #[derive(Debug, thiserror::Error)]
 pub enum DeskError {
     #[error("{0}")]
-    NotFound(String),
+    NotFound(Said),
     #[error("{0}")]
-    Conflict(String),
+    Conflict(Said),
     #[error(transparent)]
     Illegal(#[from] Illegal),
     #[error(transparent)]
@@ -36,7 +37,10 @@ pub enum DeskError {
 impl From<ReportError> for DeskError {
     fn from(e: ReportError) -> DeskError {
         match e {
-            ReportError::Changed => DeskError::Conflict(e.to_string()),
+            ReportError::Changed => DeskError::Conflict(said!(
+                "the report changed meanwhile; reload it",
+                "le compte rendu a changé entre-temps : rechargez-le"
+            )),
             ReportError::Database(e) => DeskError::Database(e),
         }
     }
@@ -133,7 +137,7 @@ pub(crate) async fn study_in(
 ) -> Result<study_rows::StudyRef, DeskError> {
     study_rows::by_uid(tx, uid, scope)
         .await?
-        .ok_or_else(|| DeskError::NotFound(format!("no study {uid}")))
+        .ok_or_else(|| DeskError::NotFound(said!("no study {uid}", "aucun examen {uid}")))
 }
 
 /// Only the reader who claimed the study writes its report. The check is
@@ -150,22 +154,30 @@ pub(crate) async fn require_reader(
     }
     let row = assignment::by_study(tx, study_id).await?;
     let Some(row) = row else {
-        return Err(DeskError::Conflict(
-            "the study is not assigned yet: claim it before writing its report".into(),
-        ));
+        return Err(DeskError::Conflict(said!(
+            "the study is not assigned yet: claim it before writing its report",
+            "l'examen n'est pas encore attribué : prenez-le avant d'en rédiger le compte rendu"
+        )));
     };
     match (row.state, row.radiologist_id.as_deref()) {
         (AssignmentState::Acknowledged, Some(r)) if r == radiologist => Ok(()),
-        (AssignmentState::Assigned, Some(r)) if r == radiologist => Err(DeskError::Conflict(
-            "acknowledge the study before writing its report".into(),
-        )),
-        (AssignmentState::Unassigned, _) => Err(DeskError::Conflict(
-            "the study is unassigned: claim it before writing its report".into(),
-        )),
-        (_, r) => Err(DeskError::Conflict(format!(
-            "the study is read by {}, not by {radiologist}",
-            r.unwrap_or("nobody")
+        (AssignmentState::Assigned, Some(r)) if r == radiologist => {
+            Err(DeskError::Conflict(said!(
+                "acknowledge the study before writing its report",
+                "acceptez l'examen avant d'en rédiger le compte rendu"
+            )))
+        }
+        (AssignmentState::Unassigned, _) => Err(DeskError::Conflict(said!(
+            "the study is unassigned: claim it before writing its report",
+            "l'examen n'est attribué à personne : prenez-le avant d'en rédiger le compte rendu"
         ))),
+        (_, r) => {
+            let by = r.unwrap_or("nobody");
+            Err(DeskError::Conflict(said!(
+                "the study is read by {by}, not by {radiologist}",
+                "l'examen est lu par {by}, pas par {radiologist}"
+            )))
+        }
     }
 }
 
@@ -230,8 +242,9 @@ pub async fn read(
     let visible = report
         .filter(|r| r.versions > 0 || (viewer.is_some() && r.draft_author.as_deref() == viewer));
     let Some(report) = visible else {
-        return Err(DeskError::NotFound(format!(
-            "no report issued yet for {uid}"
+        return Err(DeskError::NotFound(said!(
+            "no report issued yet for {uid}",
+            "aucun compte rendu émis pour {uid}"
         )));
     };
     let view = view(&mut tx, uid, &report, viewer, Vec::new()).await?;
@@ -274,7 +287,10 @@ pub async fn save_draft(
     )
     .await?
     .ok_or_else(|| {
-        DeskError::Conflict("the report was signed meanwhile: write an addendum".into())
+        DeskError::Conflict(said!(
+            "the report was signed meanwhile: write an addendum",
+            "le compte rendu a été signé entre-temps : rédigez un addendum"
+        ))
     })?;
     audit::append(&mut tx, record).await?;
     let warn = owned(template.unfilled(content, Rule::Warn));
@@ -338,10 +354,12 @@ pub async fn issue(
     if let Some(read) = read_hash
         && !read.eq_ignore_ascii_case(&content_hash(&text))
     {
-        return Err(DeskError::Conflict(format!(
+        let hash = content_hash(&text);
+        return Err(DeskError::Conflict(said!(
             "the text changed since you read it (read_hash {read} is not the text's \
-             {}): read it again before signing",
-            content_hash(&text)
+             {hash}): read it again before signing",
+            "le texte a changé depuis votre lecture (read_hash {read} n'est pas celui du \
+             texte, {hash}) : relisez-le avant de signer"
         )));
     }
     let mut content: Content =
@@ -358,14 +376,19 @@ pub async fn issue(
     // required fields as the final.
     let missing = template.unfilled(&content, Rule::Required);
     if !missing.is_empty() {
-        return Err(DeskError::Conflict(format!(
-            "cannot issue the {}: required fields are empty: {}",
-            kind.as_str(),
-            missing
-                .iter()
-                .map(|f| format!("fields.{f}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+        let fields = missing
+            .iter()
+            .map(|f| format!("fields.{f}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let (kind, genre) = match kind {
+            VersionKind::Preliminary => ("preliminary", "le compte rendu préliminaire"),
+            VersionKind::Final => ("final", "le compte rendu définitif"),
+            VersionKind::Addendum => ("addendum", "l'addendum"),
+        };
+        return Err(DeskError::Conflict(said!(
+            "cannot issue the {kind}: required fields are empty: {fields}",
+            "impossible d'émettre {genre} : des champs obligatoires sont vides : {fields}"
         )));
     }
     let now = record.at;
@@ -406,10 +429,18 @@ pub async fn add_addendum(
     record: &AuditRecord,
 ) -> Result<ReportView, DeskError> {
     if addendum.text.trim().is_empty() {
-        return Err(ContentError("text: an addendum says something".into()).into());
+        return Err(ContentError(said!(
+            "text: an addendum says something",
+            "texte : un addendum ne peut pas être vide"
+        ))
+        .into());
     }
     if addendum.text.chars().count() > MAX_TEXT_CHARS {
-        return Err(ContentError(format!("text: at most {MAX_TEXT_CHARS} characters")).into());
+        return Err(ContentError(said!(
+            "text: at most {MAX_TEXT_CHARS} characters",
+            "texte : au plus {MAX_TEXT_CHARS} caractères"
+        ))
+        .into());
     }
     let mut tx = db.begin_write().await?;
     let study = study_in(&mut tx, uid, author.scope).await?;

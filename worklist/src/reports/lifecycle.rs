@@ -18,10 +18,17 @@ pub enum Step {
     Issue(VersionKind),
 }
 
-/// A step the report's status does not allow: a 409 with this reason.
+/// A step the report's status does not allow: a 409 with this reason, in
+/// English and in French.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct Illegal(pub &'static str);
+pub struct Illegal(pub &'static str, pub &'static str);
+
+impl Illegal {
+    pub fn said(&self) -> telerad_lang::Said {
+        telerad_lang::Said::new(self.0, self.1)
+    }
+}
 
 /// Whether `step` may be taken from `status` (`None`: no report yet), and
 /// whether there is a working copy to issue.
@@ -34,23 +41,28 @@ pub fn check(status: Option<Status>, has_draft: bool, step: Step) -> Result<(), 
         (Step::SaveDraft, None | Some(Draft | Preliminary)) => Ok(()),
         (Step::SaveDraft, Some(Final | Addendum)) => Err(Illegal(
             "the report is signed and cannot change: write an addendum",
+            "le compte rendu est signé et ne peut plus changer : rédigez un addendum",
         )),
         (Step::Issue(PreliminaryKind), Some(Draft | Preliminary)) if has_draft => Ok(()),
         (Step::Issue(PreliminaryKind), None | Some(Draft | Preliminary)) => Err(Illegal(
             "nothing to issue: save a draft of the report first",
+            "rien à émettre : enregistrez d'abord un brouillon du compte rendu",
         )),
-        (Step::Issue(PreliminaryKind | FinalKind), Some(Final | Addendum)) => {
-            Err(Illegal("the report is already signed: write an addendum"))
-        }
+        (Step::Issue(PreliminaryKind | FinalKind), Some(Final | Addendum)) => Err(Illegal(
+            "the report is already signed: write an addendum",
+            "le compte rendu est déjà signé : rédigez un addendum",
+        )),
         // The final signs the working copy, or else the preliminary as it was issued.
         (Step::Issue(FinalKind), Some(Preliminary)) => Ok(()),
         (Step::Issue(FinalKind), Some(Draft)) if has_draft => Ok(()),
-        (Step::Issue(FinalKind), None | Some(Draft)) => {
-            Err(Illegal("nothing to sign: save a draft of the report first"))
-        }
+        (Step::Issue(FinalKind), None | Some(Draft)) => Err(Illegal(
+            "nothing to sign: save a draft of the report first",
+            "rien à signer : enregistrez d'abord un brouillon du compte rendu",
+        )),
         (Step::Issue(AddendumKind), Some(Final | Addendum)) => Ok(()),
         (Step::Issue(AddendumKind), None | Some(Draft | Preliminary)) => Err(Illegal(
             "an addendum follows a signed final report: sign the report first",
+            "un addendum suit un compte rendu définitif signé : signez d'abord le compte rendu",
         )),
     }
 }

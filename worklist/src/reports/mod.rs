@@ -35,6 +35,7 @@ use std::sync::Arc;
 use telerad_access::{Access, Action, Caller};
 use telerad_http::ApiError;
 use telerad_http::openapi::ErrorBody;
+use telerad_lang::said;
 use telerad_router::service::Router as RouterService;
 use telerad_store::Archive;
 use telerad_store::audit::{AuditRecord, Outcome};
@@ -67,10 +68,10 @@ where
 
 pub(crate) fn api_error(e: DeskError) -> ApiError {
     match e {
-        DeskError::NotFound(m) => ApiError::NotFound(m),
-        DeskError::Conflict(m) => ApiError::Conflict(m),
-        DeskError::Illegal(e) => ApiError::Conflict(e.to_string()),
-        DeskError::Content(e) => ApiError::BadRequest(e.to_string()),
+        DeskError::NotFound(m) => ApiError::said(ApiError::NotFound, m),
+        DeskError::Conflict(m) => ApiError::said(ApiError::Conflict, m),
+        DeskError::Illegal(e) => ApiError::said(ApiError::Conflict, e.said()),
+        DeskError::Content(e) => ApiError::said(ApiError::BadRequest, e.0),
         DeskError::Corrupt(m) => ApiError::Internal(m),
         DeskError::Database(e) => ApiError::Database(e),
     }
@@ -131,8 +132,12 @@ impl Writing {
         let scope = caller.allow(Action::WriteReport).await?;
         let uid = study_uid(raw_uid)?.to_string();
         let Some(radiologist) = caller.principal().user.radiologist_id.clone() else {
-            return Err(ApiError::Forbidden(
-                "only a radiologist's account writes reports".into(),
+            return Err(ApiError::said(
+                ApiError::Forbidden,
+                said!(
+                    "only a radiologist's account writes reports",
+                    "seul le compte d'un radiologue rédige des comptes rendus"
+                ),
             ));
         };
         Ok(Writing {
@@ -302,7 +307,11 @@ async fn sign(
         json.map_err(|e| ApiError::from_json_rejection(&e, "expected {\"password\": \"...\"}"))?;
     let record = caller.study_record("report.final", &writing.uid, None);
     caller
-        .reauthenticate(&body.password, &record, "signing the report")
+        .reauthenticate(
+            &body.password,
+            &record,
+            ("signing the report", "la signature du compte rendu"),
+        )
         .await?;
     issue(
         &caller,
@@ -354,7 +363,11 @@ async fn addendum(
     })?;
     let record = caller.study_record("report.addendum", &writing.uid, None);
     caller
-        .reauthenticate(&body.password, &record, "signing the addendum")
+        .reauthenticate(
+            &body.password,
+            &record,
+            ("signing the addendum", "la signature de l'addendum"),
+        )
         .await?;
     let db = caller.access().database();
     let result = desk::add_addendum(
@@ -473,7 +486,7 @@ async fn printable(
         .index()
         .study(uid, &scope)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no study {uid}")))?;
+        .ok_or_else(|| crate::no_study(uid))?;
     let form = router
         .form(uid, &scope)
         .await

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
+use telerad_lang::{Said, said};
 
 /// Longest text of one field, and of the free text, in characters: a
 /// report is read by a person, and the body limit applies anyway.
@@ -109,7 +110,7 @@ pub struct Content {
 /// Why content does not fit its template; the message names the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct ContentError(pub String);
+pub struct ContentError(pub Said);
 
 /// Every template, in the order they are offered.
 pub fn all() -> &'static [Template] {
@@ -198,56 +199,75 @@ fn filled(value: Option<&Value>) -> bool {
 /// type; empty fields are allowed until signing.
 pub fn check(content: &Content) -> Result<&'static Template, ContentError> {
     let template = find(&content.template).ok_or_else(|| {
-        ContentError(format!(
-            "template: unknown template {:?} (known: {})",
-            content.template,
+        let (id, known) = (
+            &content.template,
             all()
                 .iter()
                 .map(|t| t.id.as_str())
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+        );
+        ContentError(said!(
+            "template: unknown template {id:?} (known: {known})",
+            "modèle : modèle inconnu {id:?} (connus : {known})"
         ))
     })?;
     if content.text.chars().count() > MAX_TEXT_CHARS {
-        return Err(ContentError(format!(
-            "text: at most {MAX_TEXT_CHARS} characters"
+        return Err(ContentError(said!(
+            "text: at most {MAX_TEXT_CHARS} characters",
+            "texte : au plus {MAX_TEXT_CHARS} caractères"
         )));
     }
     for (id, value) in &content.fields {
         let field = template.field(id).ok_or_else(|| {
-            ContentError(format!(
-                "fields.{id}: template {} has no such field",
-                template.id
+            let template = &template.id;
+            ContentError(said!(
+                "fields.{id}: template {template} has no such field",
+                "fields.{id} : le modèle {template} n'a pas ce champ"
             ))
         })?;
-        check_value(field, value).map_err(|why| ContentError(format!("fields.{id}: {why}")))?;
+        check_value(field, value).map_err(|why| {
+            ContentError(why.prefixed(&format!("fields.{id}: "), &format!("fields.{id} : ")))
+        })?;
     }
     Ok(template)
 }
 
-fn check_value(field: &Field, value: &Value) -> Result<(), String> {
+fn check_value(field: &Field, value: &Value) -> Result<(), Said> {
     if value.is_null() {
         return Ok(());
     }
     match field.kind {
         FieldKind::Text => match value.as_str() {
             Some(s) if s.chars().count() <= MAX_FIELD_CHARS => Ok(()),
-            Some(_) => Err(format!("at most {MAX_FIELD_CHARS} characters")),
-            None => Err("must be text".into()),
+            Some(_) => Err(said!(
+                "at most {MAX_FIELD_CHARS} characters",
+                "au plus {MAX_FIELD_CHARS} caractères"
+            )),
+            None => Err(said!("must be text", "doit être du texte")),
         },
         FieldKind::Choice => match value.as_str() {
             Some(s) if field.options.iter().any(|o| o == s) => Ok(()),
-            _ => Err(format!("must be one of: {}", field.options.join(", "))),
+            _ => {
+                let options = field.options.join(", ");
+                Err(said!(
+                    "must be one of: {options}",
+                    "doit être l'un de : {options}"
+                ))
+            }
         },
         FieldKind::Number => {
-            let n = value.as_f64().ok_or("must be a number")?;
+            let n = value
+                .as_f64()
+                .ok_or_else(|| said!("must be a number", "doit être un nombre"))?;
             let below = field.min.is_some_and(|min| n < min);
             let above = field.max.is_some_and(|max| n > max);
             if below || above {
-                Err(format!(
-                    "must be from {} to {}",
-                    field.min.map_or("-∞".into(), |m| m.to_string()),
-                    field.max.map_or("∞".into(), |m| m.to_string())
+                let min = field.min.map_or("-∞".into(), |m| m.to_string());
+                let max = field.max.map_or("∞".into(), |m| m.to_string());
+                Err(said!(
+                    "must be from {min} to {max}",
+                    "doit être entre {min} et {max}"
                 ))
             } else {
                 Ok(())
@@ -257,13 +277,18 @@ fn check_value(field: &Field, value: &Value) -> Result<(), String> {
             .as_str()
             .and_then(|s| s.parse::<jiff::civil::Date>().ok())
             .map(|_| ())
-            .ok_or_else(|| "must be a date, YYYY-MM-DD".into()),
+            .ok_or_else(|| {
+                said!(
+                    "must be a date, YYYY-MM-DD",
+                    "doit être une date AAAA-MM-JJ"
+                )
+            }),
         FieldKind::Time => value
             .as_str()
             .filter(|s| s.len() == 5)
             .and_then(|s| s.parse::<jiff::civil::Time>().ok())
             .map(|_| ())
-            .ok_or_else(|| "must be a time, HH:MM".into()),
+            .ok_or_else(|| said!("must be a time, HH:MM", "doit être une heure HH:MM")),
     }
 }
 
@@ -379,7 +404,7 @@ mod tests {
             (json!({"territory": 3}), "fields.territory: must be text"),
         ] {
             let error = check(&content(fields)).expect_err("refused");
-            assert!(error.0.starts_with(expected), "{error}");
+            assert!(error.0.en().starts_with(expected), "{error}");
         }
         let unknown = Content {
             template: "ct-knee".into(),
@@ -391,6 +416,7 @@ mod tests {
             check(&unknown)
                 .expect_err("refused")
                 .0
+                .en()
                 .starts_with("template: unknown")
         );
     }
