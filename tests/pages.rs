@@ -521,7 +521,7 @@ fn the_night_of_a_stroke_through_the_pages() {
         assert!(reader.text("#overlay-slice").await.starts_with("Coupe 10 / 20\n"));
         reader.click("button.preset[data-preset='stroke']").await;
         reader.stack_ready().await;
-        assert_eq!(reader.text("#overlay-window").await, "W 40 / L 40");
+        assert_eq!(reader.text("#overlay-window").await, "F 40 / N 40");
 
         // Claimed, reported, signed.
         reader
@@ -845,7 +845,7 @@ fn a_radiologist_reads_and_signs_in_the_reading_room() {
         // A named window: the whole stack again, rendered at 40/40.
         browser.click("button.preset[data-preset='stroke']").await;
         browser.stack_ready().await;
-        assert_eq!(browser.text("#overlay-window").await, "W 40 / L 40");
+        assert_eq!(browser.text("#overlay-window").await, "F 40 / N 40");
 
         // The request form, as filed.
         assert!(

@@ -158,7 +158,7 @@ fn a_report_goes_from_draft_to_addendum_and_frees_the_reader(backend: &Backend) 
         (
             409,
             "fr".to_string(),
-            "acceptez l'examen avant d'en rédiger le compte rendu".to_string()
+            "prenez l'examen avant d'en rédiger le compte rendu".to_string()
         )
     );
     let english = said_in("de-DE,en;q=0.5", "PUT", &draft, Some(&partial));
@@ -174,7 +174,7 @@ fn a_report_goes_from_draft_to_addendum_and_frees_the_reader(backend: &Backend) 
     let (status, language, error) = said_in("fr", "POST", "/api/forms", Some(&json!({})));
     assert_eq!((status, language.as_str()), (403, "fr"), "{error}");
     assert_eq!(
-        error, "un compte radiologue ne peut pas déposer des demandes d'examen",
+        error, "un compte radiologue ne peut pas déposer de demandes d'examen",
         "{error}"
     );
     let (status, body) = call(

@@ -76,29 +76,37 @@ pub struct Refused {
 
 impl Refused {
     pub fn said(&self) -> Said {
-        let role = match self.role {
-            Role::Admin => "administrateur",
-            Role::Radiologist => "radiologue",
-            Role::Clinician => "clinicien",
-            Role::Technician => "manipulateur",
-            Role::Integration => "d'intégration",
-        };
         Said::new(
             self.to_string(),
-            format!("un compte {role} ne peut pas {}", self.action.1),
+            format!(
+                "un compte {} ne peut pas {}",
+                role_fr(self.role),
+                self.action.1
+            ),
         )
+    }
+}
+
+/// A role as the French pages name an account of it ("un compte …").
+pub fn role_fr(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "administrateur",
+        Role::Radiologist => "radiologue",
+        Role::Clinician => "clinicien",
+        Role::Technician => "manipulateur",
+        Role::Integration => "d'intégration",
     }
 }
 
 fn describe(action: Action) -> (&'static str, &'static str) {
     match action {
         Action::ReadStudies => ("read studies", "lire les examens"),
-        Action::AcknowledgeStudy => ("acknowledge studies", "accepter des examens"),
-        Action::AssignStudy => ("assign studies", "attribuer des examens"),
-        Action::FileForm => ("file request forms", "déposer des demandes d'examen"),
-        Action::StoreImages => ("send images", "envoyer des images"),
-        Action::WriteReport => ("write reports", "rédiger des comptes rendus"),
-        Action::Message => ("exchange messages", "échanger des messages"),
+        Action::AcknowledgeStudy => ("acknowledge studies", "prendre d'examens"),
+        Action::AssignStudy => ("assign studies", "attribuer d'examens"),
+        Action::FileForm => ("file request forms", "déposer de demandes d'examen"),
+        Action::StoreImages => ("send images", "envoyer d'images"),
+        Action::WriteReport => ("write reports", "rédiger de comptes rendus"),
+        Action::Message => ("exchange messages", "échanger de messages"),
         Action::AcknowledgeCritical => (
             "acknowledge critical results",
             "accuser réception de résultats critiques",

@@ -106,11 +106,15 @@ impl ManageError {
             }
             ManageError::Account(AccountError::UnknownSite(s)) => Said::new(
                 en,
-                format!("aucun site {s:?} dans la configuration de ce démarrage"),
+                format!(
+                    "aucun site {s:?} dans la configuration du dernier démarrage de `telerad serve`"
+                ),
             ),
             ManageError::Account(AccountError::UnknownRadiologist(r)) => Said::new(
                 en,
-                format!("aucun radiologue {r:?} dans la configuration de ce démarrage"),
+                format!(
+                    "aucun radiologue {r:?} dans la configuration du dernier démarrage de `telerad serve`"
+                ),
             ),
             ManageError::Password(PasswordError::TooShort) => Said::new(
                 en,
@@ -539,14 +543,14 @@ impl Access {
             Role::Clinician | Role::Technician | Role::Integration
         );
         if bound && account.sites.is_empty() {
-            let role = account.role;
+            let (role, rôle) = (account.role, crate::policy::role_fr(account.role));
             return Err(ManageError::Invalid(said!(
                 "a {role} account needs at least one --site",
-                "un compte {role} a besoin d'au moins un site"
+                "un compte {rôle} a besoin d'au moins un site"
             )));
         }
         if !bound && !account.sites.is_empty() {
-            let role = account.role;
+            let (role, rôle) = (account.role, crate::policy::role_fr(account.role));
             let (why, pourquoi) = if role == Role::Admin {
                 ("it sees every site", "il voit tous les sites")
             } else {
@@ -557,7 +561,7 @@ impl Access {
             };
             return Err(ManageError::Invalid(said!(
                 "a {role} account is not bound to sites ({why})",
-                "un compte {role} n'est pas lié à des sites ({pourquoi})"
+                "un compte {rôle} n'est pas lié à des sites ({pourquoi})"
             )));
         }
         let (password, generated) = match (account.role, password) {

@@ -68,6 +68,38 @@ impl ApiError {
         }
     }
 
+    /// What the answer says, in `lang` where it has words in it (a
+    /// database failure's detail is the log's, never the answer's).
+    pub fn message_in(&self, lang: telerad_lang::Lang) -> String {
+        if lang == telerad_lang::Lang::Fr
+            && let Some(french) = self.french_words()
+        {
+            return french;
+        }
+        match self.core() {
+            ApiError::Database(_) if self.status() == StatusCode::CONFLICT => {
+                "a concurrent change conflicted with this one: read again, then retry".to_owned()
+            }
+            other => other.to_string(),
+        }
+    }
+
+    /// The French of the answer, where there is one: the refusal's own,
+    /// or for a database failure the answer's fixed words.
+    fn french_words(&self) -> Option<String> {
+        match self {
+            ApiError::Translated { french, .. } => Some(french.clone()),
+            ApiError::Database(_) if self.status() == StatusCode::CONFLICT => Some(
+                "une modification concurrente est entrée en conflit avec celle-ci : relisez, puis réessayez"
+                    .to_owned(),
+            ),
+            ApiError::Database(_) => {
+                Some("la base de données est indisponible : réessayez dans un instant".to_owned())
+            }
+            _ => None,
+        }
+    }
+
     /// The refusal itself, without its translation.
     fn core(&self) -> &ApiError {
         match self {
@@ -143,17 +175,12 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         self.log();
         let status = self.status();
-        let message = match self.core() {
-            ApiError::Database(_) if status == StatusCode::CONFLICT => {
-                "a concurrent change conflicted with this one: read again, then retry".to_owned()
-            }
-            _ => self.to_string(),
-        };
+        let message = self.message_in(telerad_lang::Lang::En);
         let mut response = (status, Json(json!({ "error": message }))).into_response();
-        if let ApiError::Translated { french, .. } = &self {
+        if let Some(french) = self.french_words() {
             response
                 .extensions_mut()
-                .insert(crate::language::French(french.clone()));
+                .insert(crate::language::French(french));
         }
         let headers = response.headers_mut();
         match self.core() {

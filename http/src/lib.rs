@@ -31,10 +31,10 @@ pub const MAX_BODY_BYTES: usize = 1 << 20;
 
 /// `routes`, every API's merged and given their state, answering unknown
 /// paths with a JSON 404, refusing bodies over [`MAX_BODY_BYTES`] (but
-/// for STOW-RS, [`body_limit`]) and
-/// requests carrying a NUL character ([`nul_guard`]), with
-/// every error body JSON (in French to a request preferring it), the security headers on every answer (HSTS when
-/// served over `https`) and every request traced.
+/// for STOW-RS, [`body_limit`]) and requests carrying a NUL character
+/// ([`nul_guard`]), with every error body JSON (in French to a request
+/// preferring it, [`language`]), the security headers on every answer
+/// (HSTS when served over `https`) and every request traced.
 pub fn with_common_layers(routes: Router, https: bool) -> Router {
     let routes = routes
         .fallback(not_found)

@@ -13,7 +13,7 @@ use utoipa::{PartialSchema, ToSchema};
 pub struct ErrorBody {
     /// What was wrong with the request, in a sentence: in French when the
     /// request's `Accept-Language` prefers French and the refusal has
-    /// French words (the answer's `Content-Language` says which), else in
+    /// French words (the answer then says `Content-Language: fr`), else in
     /// English.
     pub error: String,
 }

@@ -5,7 +5,9 @@ use std::fmt;
 
 /// A message to a person. English is always there (it is also what the
 /// logs and the API's clients without a language preference read); the
-/// French is written beside it, at the place the message is decided.
+/// French is written beside it, at the place the message is decided. No
+/// conversion from a string: a message without French says so
+/// ([`Said::english`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Said {
     en: String,
@@ -67,18 +69,6 @@ impl fmt::Display for Said {
     }
 }
 
-impl From<String> for Said {
-    fn from(en: String) -> Said {
-        Said::english(en)
-    }
-}
-
-impl From<&str> for Said {
-    fn from(en: &str) -> Said {
-        Said::english(en)
-    }
-}
-
 /// `said!("no study {uid}", "aucun examen {uid}")`: both formatted from
 /// the same arguments in scope.
 #[macro_export]
@@ -97,7 +87,7 @@ mod tests {
         let both = Said::new("no study", "aucun examen");
         assert_eq!(both.in_lang(Lang::Fr), "aucun examen");
         assert_eq!(both.in_lang(Lang::En), "no study");
-        let english: Said = "bad limit".into();
+        let english = Said::english("bad limit");
         assert_eq!(english.in_lang(Lang::Fr), "bad limit");
         assert_eq!(english.to_string(), "bad limit");
     }

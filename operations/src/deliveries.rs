@@ -121,7 +121,7 @@ async fn retry(caller: Caller, Path(raw): Path<String>) -> Result<Json<Delivery>
                     ApiError::Conflict,
                     said!(
                         "delivery {id} is {state}: only a dead delivery is retried by hand",
-                        "la notification {id} est {state} : seule une notification abandonnée (dead) se relance à la main"
+                        "la notification {id} est à l'état « {state} » : seule une notification abandonnée (dead) se relance à la main"
                     ),
                 )
             }

@@ -182,7 +182,7 @@ fn api_error(e: OutboxError) -> ApiError {
         OutboxError::InvalidState(_) => ApiError::BadRequest(e.to_string()),
         OutboxError::NotRetryable { ref id, ref state } => {
             let french = format!(
-                "l'envoi {id} est {state} : seuls les envois abandonnés (dead) ou en attente se relancent"
+                "l'envoi {id} est à l'état « {state} » : seuls les envois abandonnés (dead) ou en attente (pending) se relancent"
             );
             ApiError::Conflict(e.to_string()).french(french)
         }

@@ -41,8 +41,11 @@
       credentials: "same-origin",
       headers: headers,
       body: body === undefined ? undefined : JSON.stringify(body)
+    }, function () {
+      // The browser's own words for a lost connection are English.
+      throw new Error(L.network_error);
     }).then(function (response) {
-      if (response.status === 401) { signIn(); throw new Error("signed out"); }
+      if (response.status === 401) { signIn(); throw new Error(L.signed_out); }
       return response.text().then(function (text) {
         var json = null;
         try { json = text ? JSON.parse(text) : null; } catch (e) { json = null; }
@@ -109,7 +112,7 @@
     document.getElementById("overlay-slice").textContent = text;
     var shown = view.window || view.stored;
     document.getElementById("overlay-window").textContent = shown
-      ? "W " + Math.round(shown[1]) + " / L " + Math.round(shown[0]) : "";
+      ? L.window_letters[0] + " " + Math.round(shown[1]) + " / " + L.window_letters[1] + " " + Math.round(shown[0]) : "";
     document.getElementById("overlay-progress").textContent = view.loaded < n
       ? L.loading + " " + view.loaded + " / " + n : "";
     stage.dataset.slice = String(view.index + 1);
@@ -327,7 +330,7 @@
       var scale = Math.max(1, drag.width / 200);
       drag.window = [Math.round(drag.center + dy * scale), Math.max(1, Math.round(drag.width + dx * scale))];
       document.getElementById("overlay-window").textContent =
-        "W " + drag.window[1] + " / L " + drag.window[0];
+        L.window_letters[0] + " " + drag.window[1] + " / " + L.window_letters[1] + " " + drag.window[0];
       preview.wanted = drag.window;
       previewWindow();
     }
@@ -353,6 +356,9 @@
         if (value === null || value === undefined || value === "") return;
         if (key === "symptom_onset") value = when(Date.parse(value));
         if (typeof value === "boolean") value = value ? "✓" : "✗";
+        if (typeof value === "number") value = value.toLocaleString(document.documentElement.lang || undefined);
+        var answer = (L.form_values || []).filter(function (pair) { return pair[0] === value; })[0];
+        if (answer && (key === "urgency" || key === "pregnancy")) value = answer[1];
         list.appendChild(el("dt", { text: L.form_fields[key] }));
         list.appendChild(el("dd", { text: String(value) }));
       });

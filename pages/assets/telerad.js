@@ -278,7 +278,7 @@
       // No patient on a lock screen: the site and the examination only.
       var cells = row.querySelectorAll("td");
       var what = cells.length > 3 ? cells[3].innerText + " · " + cells[2].innerText.split("\n")[0] : "";
-      new Notification("telerad STAT", { body: what });
+      new Notification(document.body.dataset.statTitle || "telerad", { body: what });
     }
   }
 

@@ -232,7 +232,7 @@ pub async fn page(
     let search = search.map(|Query(s)| s).unwrap_or_default();
     match render(&visitor, &router, &outbox, &settings.sites, search).await {
         Ok(response) => response,
-        Err(e) => Refusal::Failed(e).into_response(),
+        Err(e) => Refusal::Failed(e, visitor.lang).into_response(),
     }
 }
 

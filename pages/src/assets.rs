@@ -16,7 +16,12 @@ pub async fn serve(Path(name): Path<String>) -> Response {
         "reading.js" => (READING, "text/javascript; charset=utf-8"),
         "telerad.css" => (STYLE, "text/css; charset=utf-8"),
         _ => {
-            return crate::plain_page(StatusCode::NOT_FOUND, "no such asset").into_response();
+            return crate::plain_page(
+                crate::lang::Lang::En,
+                StatusCode::NOT_FOUND,
+                "no such asset",
+            )
+            .into_response();
         }
     };
     // Revalidated at each page: a new release's script is never mixed with

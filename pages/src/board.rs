@@ -188,7 +188,7 @@ async fn read(
 pub async fn page(visitor: Visitor, State(router): State<Arc<RouterService>>) -> Response {
     let (rows, criticals) = match read(&visitor, &router).await {
         Ok(read) => read,
-        Err(e) => return Refusal::Failed(e).into_response(),
+        Err(e) => return Refusal::Failed(e, visitor.lang).into_response(),
     };
     let user = &visitor.caller.principal().user;
     html(&BoardPage {
@@ -210,6 +210,6 @@ pub async fn rows(visitor: Visitor, State(router): State<Arc<RouterService>>) ->
             rows,
             criticals,
         }),
-        Err(e) => Refusal::Failed(e).into_response(),
+        Err(e) => Refusal::Failed(e, visitor.lang).into_response(),
     }
 }

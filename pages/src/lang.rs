@@ -34,6 +34,37 @@ impl PageLang for Lang {
     }
 }
 
+/// A DICOM date (DA, `YYYYMMDD`) as the language writes dates: 12/03/1954
+/// in French, 1954-03-12 in English; anything else as it came.
+pub fn dicom_date(lang: Lang, raw: &str) -> String {
+    let digits = raw.len() == 8 && raw.bytes().all(|b| b.is_ascii_digit());
+    if !digits {
+        return raw.to_string();
+    }
+    let (year, month, day) = (&raw[0..4], &raw[4..6], &raw[6..8]);
+    match lang {
+        Lang::Fr => format!("{day}/{month}/{year}"),
+        Lang::En => format!("{year}-{month}-{day}"),
+    }
+}
+
+/// An error page's title.
+pub fn status_title(lang: Lang, status: axum::http::StatusCode) -> &'static str {
+    match lang {
+        Lang::En => status.canonical_reason().unwrap_or("Error"),
+        Lang::Fr => match status.as_u16() {
+            400 | 413 | 422 => "Requête refusée",
+            401 => "Non connecté",
+            403 => "Accès refusé",
+            404 => "Introuvable",
+            409 => "Refusé dans l'état actuel",
+            429 => "Trop de requêtes",
+            503 => "Service indisponible",
+            _ => "Erreur",
+        },
+    }
+}
+
 /// What the pages say, in one language.
 #[derive(Debug)]
 pub struct Text {
@@ -391,6 +422,15 @@ mod tests {
         assert_eq!(lang("de-DE,en;q=0.5,fr;q=0.7"), Lang::Fr);
         assert_eq!(lang("de-DE,en;q=0.5"), Lang::En);
         assert_eq!(lang("fr;q=0,en"), Lang::En);
+    }
+
+    #[test]
+    fn dicom_dates_are_written_the_language_s_way() {
+        assert_eq!(dicom_date(Lang::Fr, "19540312"), "12/03/1954");
+        assert_eq!(dicom_date(Lang::En, "19540312"), "1954-03-12");
+        assert_eq!(dicom_date(Lang::Fr, ""), "");
+        assert_eq!(dicom_date(Lang::Fr, "1954"), "1954");
+        assert_eq!(dicom_date(Lang::Fr, "1954031é"), "1954031é");
     }
 
     #[test]

@@ -105,7 +105,11 @@ pub fn html(template: &impl Template) -> Response {
             tracing::error!("a page failed to render: {e}");
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                plain_page(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+                plain_page(
+                    lang::Lang::En,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error",
+                ),
             )
                 .into_response()
         }
@@ -115,16 +119,22 @@ pub fn html(template: &impl Template) -> Response {
 #[derive(Template)]
 #[template(path = "message.html")]
 struct Message<'a> {
+    lang: &'a str,
     title: &'a str,
     text: &'a str,
 }
 
-/// A page that says one thing (an error), with the HTML content type.
-pub fn plain_page(status: StatusCode, text: &str) -> impl IntoResponse + use<> {
-    let title = status.canonical_reason().unwrap_or("error");
-    let body = Message { title, text }
-        .render()
-        .unwrap_or_else(|_| text.to_string());
+/// A page that says one thing (an error) in `lang`, with the HTML content
+/// type.
+pub fn plain_page(lang: lang::Lang, status: StatusCode, text: &str) -> impl IntoResponse + use<> {
+    let title = lang::status_title(lang, status);
+    let body = Message {
+        lang: lang.code(),
+        title,
+        text,
+    }
+    .render()
+    .unwrap_or_else(|_| text.to_string());
     ([(CONTENT_TYPE, "text/html; charset=utf-8")], body)
 }
 

@@ -216,13 +216,13 @@ pub async fn change_password(
     // The CSRF token comes as a form field: the form works without the
     // page's script, which alone could set the header the API asks for.
     if !same_site(&headers, &uri) || !telerad_access::token::csrf_matches(&token, &form.csrf) {
-        return crate::plain_page(StatusCode::FORBIDDEN, t.action_failed).into_response();
+        return crate::plain_page(lang, StatusCode::FORBIDDEN, t.action_failed).into_response();
     }
     let who = match access.authenticate(&token).await {
         Ok(who) => who,
         Err(AuthError::Database(e)) => {
             tracing::error!("password change from a page: {e}");
-            return crate::plain_page(StatusCode::SERVICE_UNAVAILABLE, t.action_failed)
+            return crate::plain_page(lang, StatusCode::SERVICE_UNAVAILABLE, t.action_failed)
                 .into_response();
         }
         Err(_) => return sign_in(),

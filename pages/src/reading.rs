@@ -53,12 +53,12 @@ struct ReadingPage<'a> {
     patient_name: String,
     patient_id: &'a str,
     patient_sex: &'a str,
-    patient_birth_date: &'a str,
+    patient_birth_date: String,
     site: &'a str,
     description: &'a str,
     modalities: String,
     instance_count: i64,
-    study_date: &'a str,
+    study_date: String,
     priority: &'a str,
     priority_label: &'static str,
     state: &'a str,
@@ -96,7 +96,7 @@ pub async fn page(
 ) -> Response {
     match render(&visitor, &archive, &router, &raw_uid).await {
         Ok(response) => response,
-        Err(e) => Refusal::Failed(e).into_response(),
+        Err(e) => Refusal::Failed(e, visitor.lang).into_response(),
     }
 }
 
@@ -119,7 +119,7 @@ async fn render(
         caller.audit(&record).await?;
         return Ok((
             StatusCode::NOT_FOUND,
-            crate::plain_page(StatusCode::NOT_FOUND, t.reading.no_such_study),
+            crate::plain_page(visitor.lang, StatusCode::NOT_FOUND, t.reading.no_such_study),
         )
             .into_response());
     };
@@ -167,7 +167,12 @@ async fn render(
                 .iter()
                 .map(|h| Step {
                     at: h.at,
-                    action: h.action.as_str(),
+                    action: t
+                        .reading
+                        .history_actions
+                        .iter()
+                        .find(|(id, _)| *id == h.action.as_str())
+                        .map_or(h.action.as_str(), |(_, shown)| shown),
                     who: h.radiologist_id.as_deref().map(name_of).unwrap_or_default(),
                     detail: h.detail.clone(),
                 })
@@ -185,12 +190,12 @@ async fn render(
         patient_name: study.patient_name.replace('^', " ").trim().to_string(),
         patient_id: &study.patient_id,
         patient_sex: &study.patient_sex,
-        patient_birth_date: &study.patient_birth_date,
+        patient_birth_date: crate::lang::dicom_date(visitor.lang, &study.patient_birth_date),
         site: &study.site,
         description: &study.study_description,
         modalities: study.modalities.replace('\\', " "),
         instance_count: study.instance_count,
-        study_date: &study.study_date,
+        study_date: crate::lang::dicom_date(visitor.lang, &study.study_date),
         priority,
         priority_label: if priority.is_empty() {
             ""

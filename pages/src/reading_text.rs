@@ -46,6 +46,20 @@ pub struct ReadingText {
     pub kinds: [(&'static str, &'static str); 3],
     pub form_fields: FormLabels,
     pub presets_names: [(&'static str, &'static str); 8],
+    /// The request form's urgency and pregnancy answers, as the API names
+    /// them and as shown.
+    pub form_values: [(&'static str, &'static str); 9],
+    /// The assignment history's actions.
+    pub history_actions: [(&'static str, &'static str); 7],
+    /// The subspecialties a second opinion is asked of.
+    pub subspecialties: [(&'static str, &'static str); 9],
+    /// A call that did not reach the server (the browser's own words
+    /// would be English).
+    pub network_error: &'static str,
+    /// The session ended: on the way to the login page.
+    pub signed_out: &'static str,
+    /// The window overlay's letters: width, level.
+    pub window_letters: (&'static str, &'static str),
 }
 
 #[derive(Debug, Serialize)]
@@ -139,6 +153,40 @@ pub static FR: ReadingText = ReadingText {
         ("abdomen", "Abdomen"),
         ("liver", "Foie"),
     ],
+    form_values: [
+        ("stroke", "AVC"),
+        ("trauma", "traumatisme"),
+        ("stat", "extrême urgence"),
+        ("urgent", "urgent"),
+        ("routine", "normal"),
+        ("no", "non"),
+        ("yes", "oui"),
+        ("unknown", "inconnu"),
+        ("not_applicable", "sans objet"),
+    ],
+    history_actions: [
+        ("assigned", "attribué à"),
+        ("unassigned", "sans radiologue"),
+        ("escalated", "escaladé vers"),
+        ("reassigned", "réattribué à"),
+        ("acknowledged", "accepté par"),
+        ("new_images", "nouvelles images"),
+        ("reprioritised", "priorité changée"),
+    ],
+    subspecialties: [
+        ("neuro", "neuroradiologie"),
+        ("body", "imagerie abdominale"),
+        ("chest", "imagerie thoracique"),
+        ("msk", "ostéo-articulaire"),
+        ("paediatric", "pédiatrie"),
+        ("breast", "sénologie"),
+        ("cardiac", "cardiaque"),
+        ("interventional", "interventionnelle"),
+        ("general", "générale"),
+    ],
+    network_error: "Le serveur n'a pas pu être joint : vérifiez la connexion, puis réessayez.",
+    signed_out: "Session terminée : retour à la connexion…",
+    window_letters: ("F", "N"),
 };
 
 pub static EN: ReadingText = ReadingText {
@@ -212,4 +260,38 @@ pub static EN: ReadingText = ReadingText {
         ("abdomen", "Abdomen"),
         ("liver", "Liver"),
     ],
+    form_values: [
+        ("stroke", "stroke"),
+        ("trauma", "trauma"),
+        ("stat", "STAT"),
+        ("urgent", "urgent"),
+        ("routine", "routine"),
+        ("no", "no"),
+        ("yes", "yes"),
+        ("unknown", "unknown"),
+        ("not_applicable", "not applicable"),
+    ],
+    history_actions: [
+        ("assigned", "assigned to"),
+        ("unassigned", "unassigned"),
+        ("escalated", "escalated to"),
+        ("reassigned", "reassigned to"),
+        ("acknowledged", "acknowledged by"),
+        ("new_images", "new images"),
+        ("reprioritised", "reprioritised"),
+    ],
+    subspecialties: [
+        ("neuro", "neuroradiology"),
+        ("body", "body imaging"),
+        ("chest", "chest imaging"),
+        ("msk", "musculoskeletal"),
+        ("paediatric", "paediatric"),
+        ("breast", "breast imaging"),
+        ("cardiac", "cardiac"),
+        ("interventional", "interventional"),
+        ("general", "general"),
+    ],
+    network_error: "The server could not be reached: check the connection, then try again.",
+    signed_out: "Signed out: on the way to the login page…",
+    window_letters: ("W", "L"),
 };

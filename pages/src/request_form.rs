@@ -26,7 +26,7 @@ struct FormPage<'a> {
 
 pub async fn page(visitor: Visitor) -> Response {
     if let Err(e) = visitor.caller.allow(Action::FileForm).await {
-        return Refusal::Failed(e).into_response();
+        return Refusal::Failed(e, visitor.lang).into_response();
     }
     let principal = visitor.caller.principal();
     html(&FormPage {

@@ -38,11 +38,9 @@ pub fn session_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
 pub enum Refusal {
     /// To the login page, then back to `next`; `expired` when a session
     /// was presented and is no longer valid.
-    SignIn {
-        next: String,
-        expired: bool,
-    },
-    Failed(ApiError),
+    SignIn { next: String, expired: bool },
+    /// An error page, in the page's language.
+    Failed(ApiError, Lang),
 }
 
 impl IntoResponse for Refusal {
@@ -55,19 +53,11 @@ impl IntoResponse for Refusal {
                 }
                 Redirect::to(&target).into_response()
             }
-            Refusal::Failed(error) => {
+            Refusal::Failed(error, lang) => {
                 error.log();
                 let status = error.status();
-                // The detail of a database failure is the log's, as in the
-                // API's answers.
-                let text = match error {
-                    ApiError::Database(_) => status
-                        .canonical_reason()
-                        .unwrap_or("unavailable")
-                        .to_string(),
-                    other => other.to_string(),
-                };
-                (status, crate::plain_page(status, &text)).into_response()
+                let text = error.message_in(lang);
+                (status, crate::plain_page(lang, status, &text)).into_response()
             }
         }
     }
@@ -106,7 +96,7 @@ where
                 next,
                 expired: true,
             }),
-            Err(other) => Err(Refusal::Failed(other)),
+            Err(other) => Err(Refusal::Failed(other, lang)),
         }
     }
 }
@@ -115,7 +105,7 @@ impl Refusal {
     pub fn status(&self) -> StatusCode {
         match self {
             Refusal::SignIn { .. } => StatusCode::SEE_OTHER,
-            Refusal::Failed(e) => e.status(),
+            Refusal::Failed(e, _) => e.status(),
         }
     }
 }

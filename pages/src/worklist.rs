@@ -178,8 +178,9 @@ async fn read(
     landing: bool,
 ) -> Result<(Filters, Vec<Row>, Option<String>), Response> {
     let t = visitor.lang.text();
-    let Query(filters) = query
-        .map_err(|e| crate::plain_page(StatusCode::BAD_REQUEST, &e.body_text()).into_response())?;
+    let Query(filters) = query.map_err(|e| {
+        crate::plain_page(visitor.lang, StatusCode::BAD_REQUEST, &e.body_text()).into_response()
+    })?;
     let mut filters = cleaned(filters);
     let radiologist = visitor.caller.principal().user.radiologist_id.as_deref();
     if landing && radiologist.is_some() {
@@ -187,7 +188,7 @@ async fn read(
     }
     let (items, _, next) = queue::read(&visitor.caller, router, &filters)
         .await
-        .map_err(|e| crate::visitor::Refusal::Failed(e).into_response())?;
+        .map_err(|e| crate::visitor::Refusal::Failed(e, visitor.lang).into_response())?;
     let now = visitor.caller.now();
     let rows = items
         .into_iter()

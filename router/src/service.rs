@@ -1011,7 +1011,7 @@ impl Router {
             (AssignmentState::Acknowledged, Some(r)) => {
                 return Err(RouterError::Conflict(said!(
                     "already acknowledged by {r}",
-                    "déjà accepté par {r}"
+                    "déjà pris par {r}"
                 )));
             }
             (AssignmentState::Unassigned, _) => {
@@ -1022,10 +1022,10 @@ impl Router {
             }
             (_, r) => {
                 return Err({
-                    let to = r.unwrap_or("nobody");
+                    let (to, à) = (r.unwrap_or("nobody"), r.unwrap_or("personne"));
                     RouterError::Conflict(said!(
                         "the study is assigned to {to}, not to {radiologist_id}",
-                        "l'examen est attribué à {to}, pas à {radiologist_id}"
+                        "l'examen est attribué à {à}, pas à {radiologist_id}"
                     ))
                 });
             }

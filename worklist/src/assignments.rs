@@ -95,7 +95,7 @@ async fn acknowledge(
             ApiError::Forbidden,
             said!(
                 "only a radiologist's account acknowledges a study",
-                "seul le compte d'un radiologue accepte un examen"
+                "seul le compte d'un radiologue prend un examen"
             ),
         ));
     };

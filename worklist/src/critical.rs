@@ -319,7 +319,7 @@ async fn flag(
             ApiError::BadRequest,
             said!(
                 "finding: from 1 to {MAX_FINDING_CHARS} characters",
-                "constatation : de 1 à {MAX_FINDING_CHARS} caractères"
+                "constat : de 1 à {MAX_FINDING_CHARS} caractères"
             ),
         ));
     }
@@ -369,7 +369,7 @@ async fn close(
     if !critical::acknowledge(tx, row.id, receipt).await? {
         return Err(DeskError::Conflict(said!(
             "critical result {id} was acknowledged already",
-            "le résultat critique {id} a déjà été accusé"
+            "la réception du résultat critique {id} a déjà été accusée"
         )));
     }
     timers::cancel(tx, TimerKind::CriticalResult, row.id).await?;

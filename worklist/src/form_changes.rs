@@ -222,7 +222,7 @@ async fn amend(
             "site",
             said!(
                 "a form stays with its site: file a new one",
-                "une demande reste à son site : déposez-en une nouvelle"
+                "une demande reste attachée à son site : déposez-en une nouvelle"
             ),
         );
         return Err(caller.not_done(record, Outcome::Failed, error).await);

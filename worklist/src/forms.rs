@@ -125,6 +125,9 @@ fn label(field: &str) -> &str {
         "implants" => "Pacemaker, implants",
         "history" => "Antécédents",
         "result_to" => "Résultat à",
+        "question" => "Question",
+        "text" => "Texte",
+        "reason" => "Motif",
         other => other,
     }
 }
@@ -450,7 +453,7 @@ async fn show(
             ApiError::NotFound,
             said!(
                 "study {uid} has no request form (form missing)",
-                "l'examen {uid} n'a pas de demande d'examen"
+                "l'examen {uid} n'a pas de demande d'examen (sans demande)"
             ),
         )),
         Err(e) => Err(crate::assignments::api_error(e)),

@@ -38,7 +38,7 @@ impl Router {
             .ok_or_else(|| {
                 RouterError::Conflict(said!(
                     "study {study_uid} is not classified yet",
-                    "l'examen {study_uid} n'est pas encore classé"
+                    "l'examen {study_uid} n'a pas encore été trié"
                 ))
             })?;
         let mine = row.radiologist_id.as_deref() == Some(radiologist_id);
@@ -52,8 +52,9 @@ impl Router {
             }
             (AssignmentState::Acknowledged, false) => {
                 return Err({
-                    let by = row.radiologist_id.as_deref().unwrap_or("someone");
-                    RouterError::Conflict(said!("already claimed by {by}", "déjà pris par {by}"))
+                    let r = row.radiologist_id.as_deref();
+                    let (by, par) = (r.unwrap_or("someone"), r.unwrap_or("quelqu'un"));
+                    RouterError::Conflict(said!("already claimed by {by}", "déjà pris par {par}"))
                 });
             }
             (AssignmentState::Assigned, true) => false,
@@ -61,10 +62,11 @@ impl Router {
             (AssignmentState::Assigned, false) if row.escalation_level > 0 => true,
             (AssignmentState::Assigned, false) => {
                 return Err({
-                    let to = row.radiologist_id.as_deref().unwrap_or("someone");
+                    let r = row.radiologist_id.as_deref();
+                    let (to, à) = (r.unwrap_or("someone"), r.unwrap_or("quelqu'un"));
                     RouterError::Conflict(said!(
                         "the study is assigned to {to}: a coordinator reassigns it",
-                        "l'examen est attribué à {to} : un coordinateur peut le réattribuer"
+                        "l'examen est attribué à {à} : un coordinateur peut le réattribuer"
                     ))
                 });
             }
@@ -181,7 +183,7 @@ impl Router {
         if released != 1 {
             return Err(RouterError::Conflict(said!(
                 "the assignment changed meanwhile (signed or taken); reload it",
-                "l'attribution a changé entre-temps (signé ou pris) : rechargez-la"
+                "l'attribution a changé entre-temps (compte rendu signé ou examen pris) : rechargez-la"
             )));
         }
         timers::schedule(&mut tx, TimerKind::Acknowledgement, row.id.0, due).await?;

@@ -105,7 +105,7 @@ impl Router {
             } else {
                 (
                     "has its study: amend it instead",
-                    "a son examen : modifiez-la plutôt",
+                    "est déjà rattachée à son examen : modifiez-la plutôt",
                 )
             };
             return Err(RouterError::Conflict(said!(

@@ -37,9 +37,9 @@ pub enum DeskError {
 impl From<ReportError> for DeskError {
     fn from(e: ReportError) -> DeskError {
         match e {
-            ReportError::Changed => DeskError::Conflict(said!(
-                "the report changed meanwhile; reload it",
-                "le compte rendu a changé entre-temps : rechargez-le"
+            ReportError::Changed => DeskError::Conflict(Said::new(
+                e.to_string(),
+                "le compte rendu a changé entre-temps : rechargez-le",
             )),
             ReportError::Database(e) => DeskError::Database(e),
         }
@@ -164,7 +164,7 @@ pub(crate) async fn require_reader(
         (AssignmentState::Assigned, Some(r)) if r == radiologist => {
             Err(DeskError::Conflict(said!(
                 "acknowledge the study before writing its report",
-                "acceptez l'examen avant d'en rédiger le compte rendu"
+                "prenez l'examen avant d'en rédiger le compte rendu"
             )))
         }
         (AssignmentState::Unassigned, _) => Err(DeskError::Conflict(said!(
@@ -172,10 +172,10 @@ pub(crate) async fn require_reader(
             "l'examen n'est attribué à personne : prenez-le avant d'en rédiger le compte rendu"
         ))),
         (_, r) => {
-            let by = r.unwrap_or("nobody");
+            let (by, par) = (r.unwrap_or("nobody"), r.unwrap_or("personne"));
             Err(DeskError::Conflict(said!(
                 "the study is read by {by}, not by {radiologist}",
-                "l'examen est lu par {by}, pas par {radiologist}"
+                "l'examen est lu par {par}, pas par {radiologist}"
             )))
         }
     }
@@ -382,13 +382,13 @@ pub async fn issue(
             .collect::<Vec<_>>()
             .join(", ");
         let (kind, genre) = match kind {
-            VersionKind::Preliminary => ("preliminary", "le compte rendu préliminaire"),
-            VersionKind::Final => ("final", "le compte rendu définitif"),
-            VersionKind::Addendum => ("addendum", "l'addendum"),
+            VersionKind::Preliminary => ("preliminary", "d'émettre le compte rendu préliminaire"),
+            VersionKind::Final => ("final", "de signer le compte rendu définitif"),
+            VersionKind::Addendum => ("addendum", "de signer l'addendum"),
         };
         return Err(DeskError::Conflict(said!(
             "cannot issue the {kind}: required fields are empty: {fields}",
-            "impossible d'émettre {genre} : des champs obligatoires sont vides : {fields}"
+            "impossible {genre} : des champs obligatoires sont vides : {fields}"
         )));
     }
     let now = record.at;
