@@ -396,6 +396,25 @@ fn a_report_goes_from_draft_to_addendum_and_frees_the_reader(backend: &Backend) 
             && statement.contains("(Europe/Paris) by acknowledgement in telerad"),
         "{statement}"
     );
+    // The same loop read in French: the statement as a French report
+    // would carry it.
+    let (status, _, french) = server
+        .request_with(
+            "GET",
+            &critical,
+            Some(&clin_a),
+            None,
+            &[("accept-language", "fr")],
+        )
+        .expect("an answer");
+    assert_eq!(status, 200, "{french}");
+    let statement = french[0]["statement"].as_str().unwrap_or("").to_string();
+    assert!(
+        statement.starts_with("Résultat critique (catégorie ACR ")
+            && statement.contains("médecin urgentiste, le 18/03/2026 à 03:")
+            && statement.ends_with("(Europe/Paris) par accusé de réception dans telerad."),
+        "{statement}"
+    );
     let (status, body) = call(
         &clin_a,
         "POST",
@@ -622,6 +641,47 @@ fn a_report_goes_from_draft_to_addendum_and_frees_the_reader(backend: &Backend) 
         assert!(page.contains(expected), "{expected:?} missing from\n{page}");
     }
     assert!(!page.contains("<at 03:20>"), "unescaped text");
+    // In French, as the pages link it (and as a browser preferring French
+    // asks): the words around the content and the template's own.
+    let (status, french) = call(&clin_a, "GET", &format!("{print}?lang=fr"), None);
+    assert_eq!(status, 200, "{french}");
+    let french = french.as_str().unwrap_or("").to_string();
+    for expected in [
+        "<html lang=\"fr\">",
+        "Compte rendu définitif, avec addenda",
+        "Scanner cérébral, suspicion d&#39;AVC",
+        "Hémorragie intracrânienne",
+        "<dd>absente</dd>",
+        "Signé par dr-neuro (rad) le ",
+        "Date de naissance",
+        "<strong>AVC</strong>",
+        "Right hemiparesis since 01:40",
+    ] {
+        assert!(
+            french.contains(expected),
+            "{expected:?} missing from\n{french}"
+        );
+    }
+    let (status, _, asked) = server
+        .request_with(
+            "GET",
+            &print,
+            Some(&clin_a),
+            None,
+            &[("accept-language", "fr-FR,fr;q=0.9")],
+        )
+        .expect("an answer");
+    assert_eq!(status, 200);
+    assert!(
+        asked
+            .as_str()
+            .unwrap_or("")
+            .contains("Compte rendu définitif")
+    );
+    assert_eq!(
+        call(&clin_a, "GET", &format!("{print}?lang=de"), None).0,
+        400
+    );
     let hash = seen["versions"][1]["content_hash"]
         .as_str()
         .expect("the final's content hash");
@@ -646,6 +706,23 @@ fn a_report_goes_from_draft_to_addendum_and_frees_the_reader(backend: &Backend) 
         assert!(
             pdf_words.contains(&words(expected)),
             "{expected:?} missing from the PDF:\n{pdf}"
+        );
+    }
+
+    let pdf_french = words(&pdf_text(
+        &server,
+        &clin_a,
+        &format!("{report}/pdf?lang=fr"),
+    ));
+    for expected in [
+        "Compte rendu définitif, avec addenda",
+        "Hémorragie intracrânienne",
+        "Signé par dr-neuro (rad)",
+        "Empreinte SHA-256 du contenu :",
+    ] {
+        assert!(
+            pdf_french.contains(&words(expected)),
+            "{expected:?} missing from the French PDF:\n{pdf_french}"
         );
     }
 

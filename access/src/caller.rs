@@ -41,6 +41,8 @@ pub struct Caller {
     pub who: Authenticated,
     /// The peer's address.
     pub source: String,
+    /// The language the request prefers among telerad's, if it names one.
+    pub lang: Option<telerad_lang::Lang>,
     access: Arc<Access>,
 }
 
@@ -196,9 +198,15 @@ where
                 ));
             }
         }
+        let lang = parts
+            .headers
+            .get(axum::http::header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(telerad_lang::Lang::preferred);
         Ok(Caller {
             who,
             source,
+            lang,
             access,
         })
     }

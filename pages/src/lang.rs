@@ -68,6 +68,8 @@ pub fn status_title(lang: Lang, status: axum::http::StatusCode) -> &'static str 
 /// What the pages say, in one language.
 #[derive(Debug)]
 pub struct Text {
+    /// The language's tag, for links that carry it (the printed report).
+    pub code: &'static str,
     pub login_title: &'static str,
     pub login: &'static str,
     pub password: &'static str,
@@ -175,6 +177,7 @@ pub struct Text {
 }
 
 pub static FR: Text = Text {
+    code: "fr",
     login_title: "Connexion",
     login: "Identifiant",
     password: "Mot de passe",
@@ -280,6 +283,7 @@ pub static FR: Text = Text {
 };
 
 pub static EN: Text = Text {
+    code: "en",
     login_title: "Sign in",
     login: "Login",
     password: "Password",

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use telerad_access::{Access, Action, Caller};
 use telerad_http::ApiError;
 use telerad_http::openapi::ErrorBody;
-use telerad_lang::said;
+use telerad_lang::{Lang, said};
 use telerad_router::assignment;
 use telerad_router::service::Router as RouterService;
 use telerad_store::audit::{self, AuditRecord, Outcome};
@@ -96,28 +96,51 @@ pub struct CriticalView {
 }
 
 /// "Communicated to Dr Urgences, emergency physician, on 2026-03-18 at
-/// 03:25 (Europe/Paris) by phone." in the site's time.
-pub fn statement(row: &CriticalRow, zone: &jiff::tz::TimeZone) -> Option<String> {
+/// 03:25 (Europe/Paris) by phone." in the site's time and in `lang`.
+pub fn statement(row: &CriticalRow, zone: &jiff::tz::TimeZone, lang: Lang) -> Option<String> {
     let at = row.acknowledged_at?;
     let local = jiff::Timestamp::from_millisecond(at)
         .ok()?
         .to_zoned(zone.clone());
-    let means = match row.means.as_deref() {
-        Some("telerad") => "acknowledgement in telerad",
-        Some(other) => other,
-        None => "an unrecorded means",
-    };
-    Some(format!(
-        "Critical result (ACR category {}): {}. Communicated to {}, {}, on {} at {} ({}) by {}.",
-        row.category,
-        row.finding.trim_end_matches('.'),
-        row.acknowledged_by.as_deref().unwrap_or("?"),
-        row.acknowledged_role.as_deref().unwrap_or("?"),
-        local.strftime("%Y-%m-%d"),
-        local.strftime("%H:%M"),
-        zone.iana_name().unwrap_or("UTC"),
-        means
-    ))
+    let category = row.category;
+    let finding = row.finding.trim_end_matches('.');
+    let to = row.acknowledged_by.as_deref().unwrap_or("?");
+    let role = row.acknowledged_role.as_deref().unwrap_or("?");
+    let zone_name = zone.iana_name().unwrap_or("UTC");
+    let time = local.strftime("%H:%M");
+    Some(match lang {
+        Lang::En => {
+            let means = match row.means.as_deref() {
+                Some("telerad") => "acknowledgement in telerad",
+                Some(other) => other,
+                None => "an unrecorded means",
+            };
+            let day = local.strftime("%Y-%m-%d");
+            format!(
+                "Critical result (ACR category {category}): {finding}. Communicated to {to}, \
+                 {role}, on {day} at {time} ({zone_name}) by {means}."
+            )
+        }
+        Lang::Fr => {
+            let means = match row.means.as_deref() {
+                Some("telerad") => "accusé de réception dans telerad",
+                Some("phone") => "téléphone",
+                Some("in person") => "de vive voix",
+                Some(other) => other,
+                None => "un moyen non enregistré",
+            };
+            let role = match role {
+                "emergency physician" => "médecin urgentiste",
+                other => other,
+            };
+            let day = local.strftime("%d/%m/%Y");
+            let by = if means == "de vive voix" { "" } else { "par " };
+            format!(
+                "Résultat critique (catégorie ACR {category}) : {finding}. Communiqué à {to}, \
+                 {role}, le {day} à {time} ({zone_name}) {by}{means}."
+            )
+        }
+    })
 }
 
 /// The statements of the study's closed loops, for its report.
@@ -125,11 +148,12 @@ pub(crate) async fn statements(
     tx: &mut Tx,
     study_id: StudyId,
     zone: &jiff::tz::TimeZone,
+    lang: Lang,
 ) -> Result<Vec<String>, sqlx::Error> {
     Ok(critical::of_study(tx, study_id)
         .await?
         .iter()
-        .filter_map(|row| statement(row, zone))
+        .filter_map(|row| statement(row, zone, lang))
         .collect())
 }
 
@@ -146,7 +170,7 @@ async fn views(
     tx: &mut Tx,
     router: &RouterService,
     study: &telerad_store::study_rows::StudyRef,
-    now: i64,
+    (now, lang): (i64, Lang),
 ) -> Result<Vec<CriticalView>, sqlx::Error> {
     let zone = zone_of(router, &study.site);
     let callback = forms::of_study(tx, study.id).await?.and_then(|f| {
@@ -158,7 +182,7 @@ async fn views(
         .await?
         .into_iter()
         .map(|row| CriticalView {
-            statement: statement(&row, &zone),
+            statement: statement(&row, &zone, lang),
             overdue: row.state != Loop::Acknowledged && now > row.due_at,
             acknowledgement: row.acknowledged_at.map(|at| Acknowledgement {
                 by: row.acknowledged_by.clone().unwrap_or_default(),
@@ -197,9 +221,11 @@ async fn commit(
     router: &RouterService,
     study: &telerad_store::study_rows::StudyRef,
     record: &AuditRecord,
+    lang: Option<Lang>,
 ) -> Result<Vec<CriticalView>, DeskError> {
     audit::append(&mut tx, record).await?;
-    let views = views(&mut tx, router, study, record.at).await?;
+    let lang = lang.unwrap_or(Lang::En);
+    let views = views(&mut tx, router, study, (record.at, lang)).await?;
     tx.commit().await?;
     Ok(views)
 }
@@ -252,7 +278,8 @@ async fn list(
                 .await);
         }
     };
-    let views = views(&mut tx, &router, &study, caller.now()).await?;
+    let at = (caller.now(), caller.lang.unwrap_or(Lang::En));
+    let views = views(&mut tx, &router, &study, at).await?;
     tx.rollback().await?;
     caller.audit(&record).await?;
     Ok(Json(views))
@@ -343,7 +370,7 @@ async fn flag(
         )
         .await?;
         timers::schedule(&mut tx, TimerKind::CriticalResult, id, due_at).await?;
-        commit(tx, &router, &study, &record).await
+        commit(tx, &router, &study, &record, caller.lang).await
     }
     .await;
     let views = answer(&caller, record, result).await?;
@@ -412,7 +439,7 @@ async fn acknowledge(
     let result = async {
         let (mut tx, study) = begin(&caller, uid, &scope).await?;
         close(&mut tx, study.id, id, &receipt).await?;
-        commit(tx, &router, &study, &record).await
+        commit(tx, &router, &study, &record, caller.lang).await
     }
     .await;
     let views = answer(&caller, record, result).await?;
@@ -503,7 +530,7 @@ async fn communicated(
         let (mut tx, study) = begin(&caller, uid, &scope).await?;
         desk::require_reader(&mut tx, study.id, &radiologist).await?;
         close(&mut tx, study.id, id, &receipt).await?;
-        commit(tx, &router, &study, &record).await
+        commit(tx, &router, &study, &record, caller.lang).await
     }
     .await;
     let views = answer(&caller, record, result).await?;

@@ -9,7 +9,7 @@ use super::templates::{self, Content, ContentError, MAX_TEXT_CHARS, Rule};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use telerad_lang::{Said, said};
+use telerad_lang::{Lang, Said, said};
 use telerad_router::assignment::{self, AssignmentState};
 use telerad_router::service::Router as RouterService;
 use telerad_store::audit::{self, AuditRecord};
@@ -52,6 +52,9 @@ pub struct Author<'a> {
     pub radiologist: &'a str,
     pub login: &'a str,
     pub scope: &'a Scope,
+    /// The report's language: what telerad writes into it (the critical
+    /// results' statements) is in it.
+    pub lang: Lang,
 }
 
 /// An addendum: text appended after the final.
@@ -370,7 +373,8 @@ pub async fn issue(
         .site_time_zone(&study.site)
         .cloned()
         .unwrap_or(jiff::tz::TimeZone::UTC);
-    content.communications = crate::critical::statements(&mut tx, study.id, &zone).await?;
+    content.communications =
+        crate::critical::statements(&mut tx, study.id, &zone, author.lang).await?;
     let text = serde_json::to_string(&content).map_err(|e| DeskError::Corrupt(e.to_string()))?;
     // The site acts on a preliminary at once: it answers the same
     // required fields as the final.
@@ -462,7 +466,7 @@ pub async fn add_addendum(
         .unwrap_or(jiff::tz::TimeZone::UTC);
     let signed = AddendumContent {
         text: addendum.text.clone(),
-        communications: crate::critical::statements(&mut tx, study.id, &zone).await?,
+        communications: crate::critical::statements(&mut tx, study.id, &zone, author.lang).await?,
     };
     let text = serde_json::to_string(&signed).map_err(|e| DeskError::Corrupt(e.to_string()))?;
     reports::issue(

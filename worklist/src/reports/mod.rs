@@ -23,11 +23,12 @@ pub mod desk;
 pub mod lifecycle;
 pub mod pdf;
 pub mod print;
+pub mod print_words;
 pub mod templates;
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRef, Path, State};
+use axum::extract::{FromRef, Path, Query, State};
 use axum::routing::get;
 use desk::{AddendumContent, Author, DeskError, ReportView};
 use serde::Deserialize;
@@ -35,7 +36,7 @@ use std::sync::Arc;
 use telerad_access::{Access, Action, Caller};
 use telerad_http::ApiError;
 use telerad_http::openapi::ErrorBody;
-use telerad_lang::said;
+use telerad_lang::{Lang, said};
 use telerad_router::service::Router as RouterService;
 use telerad_store::Archive;
 use telerad_store::audit::{AuditRecord, Outcome};
@@ -152,6 +153,7 @@ impl Writing {
             radiologist: &self.radiologist,
             login: &caller.principal().user.login,
             scope: &self.scope,
+            lang: caller.lang.unwrap_or(Lang::En),
         }
     }
 }
@@ -403,7 +405,7 @@ async fn stylesheet() -> impl axum::response::IntoResponse {
     get,
     path = "/api/studies/{study_uid}/report/print",
     tag = "reports",
-    params(("study_uid" = String, Path, description = "Study Instance UID", pattern = r"^[0-9]+(\.[0-9]+)*$", max_length = 64)),
+    params(("study_uid" = String, Path, description = "Study Instance UID", pattern = r"^[0-9]+(\.[0-9]+)*$", max_length = 64), PrintQuery),
     responses((status = 200, description = "The printable page", content_type = "text/html", body = String))
 )]
 async fn print_page(
@@ -411,10 +413,14 @@ async fn print_page(
     State(router): State<Arc<RouterService>>,
     State(archive): State<Arc<Archive>>,
     Path(raw_uid): Path<String>,
+    Query(asked): Query<PrintQuery>,
+    headers: axum::http::HeaderMap,
 ) -> Result<axum::response::Response, ApiError> {
     use askama::Template as _;
     use axum::response::IntoResponse as _;
-    let (page, record) = printable(&caller, &router, &archive, &raw_uid, "report.print").await?;
+    let lang = asked.lang(&headers)?;
+    let (page, record) =
+        printable(&caller, (&router, &archive), &raw_uid, "report.print", lang).await?;
     let html = page
         .render()
         .map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -434,7 +440,7 @@ async fn print_page(
     get,
     path = "/api/studies/{study_uid}/report/pdf",
     tag = "reports",
-    params(("study_uid" = String, Path, description = "Study Instance UID", pattern = r"^[0-9]+(\.[0-9]+)*$", max_length = 64)),
+    params(("study_uid" = String, Path, description = "Study Instance UID", pattern = r"^[0-9]+(\.[0-9]+)*$", max_length = 64), PrintQuery),
     responses((status = 200, description = "The report", content_type = "application/pdf", body = String))
 )]
 async fn pdf_file(
@@ -442,9 +448,13 @@ async fn pdf_file(
     State(router): State<Arc<RouterService>>,
     State(archive): State<Arc<Archive>>,
     Path(raw_uid): Path<String>,
+    Query(asked): Query<PrintQuery>,
+    headers: axum::http::HeaderMap,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse as _;
-    let (page, record) = printable(&caller, &router, &archive, &raw_uid, "report.pdf").await?;
+    let lang = asked.lang(&headers)?;
+    let (page, record) =
+        printable(&caller, (&router, &archive), &raw_uid, "report.pdf", lang).await?;
     let bytes = pdf::render(&page);
     caller.audit(&record).await?;
     let disposition = format!(
@@ -466,12 +476,38 @@ async fn pdf_file(
 
 /// What a printed report shows, and the audit record of printing it (to
 /// append once the answer is made); a refusal is audited here.
+/// The printed report's language: `?lang=fr|en`, else the one the request's
+/// `Accept-Language` prefers, else English.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct PrintQuery {
+    /// `fr` or `en`.
+    lang: Option<String>,
+}
+
+impl PrintQuery {
+    fn lang(&self, headers: &axum::http::HeaderMap) -> Result<Lang, ApiError> {
+        match self.lang.as_deref() {
+            Some("fr") => Ok(Lang::Fr),
+            Some("en") => Ok(Lang::En),
+            Some(other) => Err(ApiError::BadRequest(format!(
+                "lang {other:?}: expected fr or en"
+            ))),
+            None => Ok(headers
+                .get(axum::http::header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(Lang::preferred)
+                .unwrap_or(Lang::En)),
+        }
+    }
+}
+
 async fn printable(
     caller: &Caller,
-    router: &RouterService,
-    archive: &Archive,
+    (router, archive): (&RouterService, &Archive),
     raw_uid: &str,
     action: &str,
+    lang: Lang,
 ) -> Result<(print::Printable, telerad_store::audit::AuditRecord), ApiError> {
     let scope = caller.allow(Action::ReadStudies).await?;
     let uid = study_uid(raw_uid)?;
@@ -495,7 +531,7 @@ async fn printable(
         .site_time_zone(&study.site)
         .cloned()
         .unwrap_or(jiff::tz::TimeZone::UTC);
-    let page = print::printable(&report, &study, form.as_ref(), &zone, caller.now())
+    let page = print::printable(&report, &study, form.as_ref(), (&zone, caller.now()), lang)
         .ok_or_else(|| ApiError::Internal(format!("the report of {uid} cannot be read")))?;
     Ok((page, record))
 }

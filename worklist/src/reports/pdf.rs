@@ -78,26 +78,31 @@ fn layout(page: &Printable) -> Vec<Line> {
     out.push(Style::Title, 0.0, &page.title);
     out.push(Style::Bold, 0.0, page.status_label);
     out.gap(6.0);
+    let words = page.words;
+    let colon = words.colon;
     for (label, value) in [
-        ("Patient", &page.patient_name),
-        ("Patient ID", &page.patient_id),
-        ("Birth date", &page.birth_date),
-        ("Sex", &page.sex),
-        ("Examination", &page.examination),
-        ("Accession", &page.accession),
-        ("Study date", &page.study_date),
-        ("Study UID", &page.study_instance_uid),
+        (words.patient, &page.patient_name),
+        (words.patient_id, &page.patient_id),
+        (words.birth_date, &page.birth_date),
+        (words.sex, &page.sex),
+        (words.examination, &page.examination),
+        (words.accession, &page.accession),
+        (words.study_date, &page.study_date),
+        (words.study_uid, &page.study_instance_uid),
     ] {
-        out.push(Style::Body, 0.0, &format!("{label}: {value}"));
+        out.push(Style::Body, 0.0, &format!("{label}{colon} {value}"));
     }
     if let Some(request) = &page.request {
-        out.push(Style::Heading, 0.0, "Request");
+        out.push(Style::Heading, 0.0, words.request);
         out.push(
             Style::Body,
             0.0,
             &format!(
-                "{} — {}, requested by {}",
-                request.urgency, request.requested_examination, request.requesting_physician
+                "{} — {}, {} {}",
+                request.urgency,
+                request.requested_examination,
+                words.requested_by,
+                request.requesting_physician
             ),
         );
         out.paragraphs(&request.clinical_question);
@@ -112,11 +117,11 @@ fn layout(page: &Printable) -> Vec<Line> {
         }
     }
     if !page.text.is_empty() {
-        out.push(Style::Heading, 0.0, "Comment");
+        out.push(Style::Heading, 0.0, words.comment);
         out.paragraphs(&page.text);
     }
     if !page.communications.is_empty() {
-        out.push(Style::Heading, 0.0, "Critical results");
+        out.push(Style::Heading, 0.0, words.critical_results);
         for statement in &page.communications {
             out.paragraphs(statement);
         }
@@ -126,19 +131,19 @@ fn layout(page: &Printable) -> Vec<Line> {
     out.push(
         Style::Small,
         0.0,
-        &format!("Content SHA-256: {}", page.content_hash),
+        &format!("{}{colon} {}", words.content_hash, page.content_hash),
     );
     for addendum in &page.addenda {
         out.push(
             Style::Heading,
             0.0,
-            &format!("Addendum — {}", addendum.line),
+            &format!("{} — {}", words.addendum, addendum.line),
         );
         out.paragraphs(&addendum.text);
         out.push(
             Style::Small,
             0.0,
-            &format!("Content SHA-256: {}", addendum.content_hash),
+            &format!("{}{colon} {}", words.content_hash, addendum.content_hash),
         );
     }
     out.gap(10.0);
@@ -146,8 +151,8 @@ fn layout(page: &Printable) -> Vec<Line> {
         Style::Small,
         0.0,
         &format!(
-            "Printed {} · FHIR DiagnosticReport.status {} · HL7 v2 OBR-25 {}",
-            page.printed_at, page.fhir, page.hl7
+            "{} {} · FHIR DiagnosticReport.status {} · HL7 v2 OBR-25 {}",
+            words.printed, page.printed_at, page.fhir, page.hl7
         ),
     );
     out.lines

@@ -6,7 +6,8 @@
 //! Whoever may read the report may print it; drafts are never printed.
 
 use super::desk::{ReportView, VersionView};
-use super::templates::{self, Content};
+use super::print_words::PrintWords;
+use super::templates::{self, Content, Translation};
 use askama::Template;
 use jiff::tz::TimeZone;
 use serde_json::Value;
@@ -38,6 +39,8 @@ pub struct AddendumOut {
 #[derive(Template)]
 #[template(path = "report.html")]
 pub struct Printable {
+    /// The words around the content, in the page's language.
+    pub words: &'static PrintWords,
     pub site: String,
     pub title: String,
     pub status: &'static str,
@@ -71,21 +74,60 @@ fn person_name(dicom: &str) -> String {
         .join(" ")
 }
 
-/// "20260318" as "2026-03-18"; anything else as it is.
-fn dicom_date(date: &str) -> String {
-    match (date.get(0..4), date.get(4..6), date.get(6..8)) {
-        (Some(y), Some(m), Some(d)) if date.len() == 8 => format!("{y}-{m}-{d}"),
+/// "20260318" as the language writes dates; anything else as it is.
+fn dicom_date(date: &str, words: &PrintWords) -> String {
+    match jiff::civil::Date::strptime("%Y%m%d", date) {
+        Ok(day) if date.len() == 8 => day.strftime(words.date_format).to_string(),
         _ => date.to_string(),
     }
 }
 
-fn local(ms: i64, zone: &TimeZone) -> String {
+fn local(ms: i64, zone: &TimeZone, words: &PrintWords) -> String {
     match jiff::Timestamp::from_millisecond(ms) {
         Ok(t) => t
             .to_zoned(zone.clone())
-            .strftime("%Y-%m-%d %H:%M %Z")
+            .strftime(words.time_format)
             .to_string(),
         Err(_) => ms.to_string(),
+    }
+}
+
+/// The template's words in the printed language: its translation's where
+/// there is one, else its own.
+struct Wording<'a> {
+    template: &'a templates::Template,
+    translation: Option<&'a Translation>,
+}
+
+impl Wording<'_> {
+    fn title(&self) -> String {
+        self.translation
+            .map_or(&self.template.title, |t| &t.title)
+            .clone()
+    }
+
+    fn section(&self, section: &templates::Section) -> String {
+        self.translation
+            .and_then(|t| t.sections.get(&section.id))
+            .unwrap_or(&section.title)
+            .clone()
+    }
+
+    fn label(&self, field: &templates::Field) -> String {
+        self.translation
+            .and_then(|t| t.fields.get(&field.id))
+            .map_or(&field.label, |w| &w.label)
+            .clone()
+    }
+
+    /// A choice's value as shown: the option at the same place in the
+    /// translation.
+    fn value(&self, field: &templates::Field, value: &Value) -> Value {
+        let shown = value.as_str().and_then(|chosen| {
+            let at = field.options.iter().position(|o| o == chosen)?;
+            self.translation?.fields.get(&field.id)?.options.get(at)
+        });
+        shown.map_or_else(|| value.clone(), |s| Value::String(s.clone()))
     }
 }
 
@@ -101,26 +143,27 @@ fn value_text(value: &Value, unit: Option<&str>) -> String {
     }
 }
 
-fn request_of(form: &StoredForm) -> Option<Request> {
+fn request_of(form: &StoredForm, words: &PrintWords) -> Option<Request> {
     let form: Value = serde_json::from_str(&form.form).ok()?;
     let field = |name: &str| form[name].as_str().unwrap_or_default().to_string();
     Some(Request {
-        urgency: field("urgency"),
+        urgency: words.urgency(&field("urgency")).to_string(),
         requested_examination: field("requested_examination"),
         requesting_physician: field("requesting_physician"),
         clinical_question: field("clinical_question"),
     })
 }
 
-/// Builds the page from what the caller may read. `None` when nothing is
-/// issued yet.
+/// Builds the page from what the caller may read, in `lang`. `None` when
+/// nothing is issued yet.
 pub fn printable(
     report: &ReportView,
     study: &StudySummary,
     form: Option<&StoredForm>,
-    zone: &TimeZone,
-    now: i64,
+    (zone, now): (&TimeZone, i64),
+    lang: telerad_lang::Lang,
 ) -> Option<Printable> {
+    let words = PrintWords::of(lang);
     // The signed final, else the newest preliminary.
     let main: &VersionView = report
         .versions
@@ -130,75 +173,75 @@ pub fn printable(
         .or_else(|| report.versions.last())?;
     let content: Content = serde_json::from_value(main.content.clone()).ok()?;
     let template = templates::find(&content.template)?;
+    let wording = Wording {
+        template,
+        translation: match lang {
+            telerad_lang::Lang::Fr => templates::french()
+                .iter()
+                .find(|t| t.template == template.id),
+            telerad_lang::Lang::En => None,
+        },
+    };
     let sections = template
         .sections
         .iter()
         .map(|section| SectionOut {
-            title: section.title.clone(),
+            title: wording.section(section),
             rows: section
                 .fields
                 .iter()
                 .filter_map(|field| {
-                    let value = content.fields.get(&field.id)?;
-                    let text = value_text(value, field.unit.as_deref());
-                    (!text.is_empty()).then(|| (field.label.clone(), text))
+                    let value = wording.value(field, content.fields.get(&field.id)?);
+                    let text = value_text(&value, field.unit.as_deref());
+                    (!text.is_empty()).then(|| (wording.label(field), text))
                 })
                 .collect(),
         })
         .filter(|s| !s.rows.is_empty())
         .collect();
     let (status, status_label) = match report.status {
-        Status::Draft | Status::Preliminary => {
-            ("preliminary", "Preliminary report — not signed, may change")
-        }
-        Status::Final => ("final", "Final report"),
-        Status::Addendum => ("final", "Final report, with addenda"),
+        Status::Draft | Status::Preliminary => ("preliminary", words.preliminary),
+        Status::Final => ("final", words.final_report),
+        Status::Addendum => ("final", words.final_with_addenda),
     };
+    let at = local(main.at, zone, words);
     let issued_line = match main.kind {
-        VersionKind::Final => format!(
-            "Signed by {} ({}) on {}.",
-            main.radiologist,
-            main.signed_by,
-            local(main.at, zone)
-        ),
-        _ => format!(
-            "Preliminary, issued by {} on {}; not signed.",
-            main.radiologist,
-            local(main.at, zone)
-        ),
+        VersionKind::Final => words.signed(&main.radiologist, &main.signed_by, &at),
+        _ => words.issued(&main.radiologist, &at),
     };
     let addenda = report
         .versions
         .iter()
         .filter(|v| v.kind == VersionKind::Addendum)
         .map(|v| AddendumOut {
-            line: format!("signed by {} on {}", v.radiologist, local(v.at, zone)),
+            line: words.addendum_signed(&v.radiologist, &local(v.at, zone, words)),
             text: v.content["text"].as_str().unwrap_or_default().to_string(),
             content_hash: v.content_hash.clone(),
         })
         .collect();
     let interop = super::lifecycle::interop(report.status);
     Some(Printable {
+        words,
         site: study.site.clone(),
-        title: template.title.clone(),
+        title: wording.title(),
         status,
         status_label,
         patient_name: person_name(&study.patient_name),
         patient_id: study.patient_id.clone(),
-        birth_date: dicom_date(&study.patient_birth_date),
+        birth_date: dicom_date(&study.patient_birth_date, words),
         sex: study.patient_sex.clone(),
         examination: study.study_description.clone(),
         accession: study.accession_number.clone(),
-        study_date: dicom_date(&study.study_date),
+        study_date: dicom_date(&study.study_date, words),
         study_instance_uid: study.study_instance_uid.clone(),
-        request: form.and_then(request_of),
+        request: form.and_then(|form| request_of(form, words)),
         sections,
         text: content.text.clone(),
         communications: content.communications.clone(),
         issued_line,
         content_hash: main.content_hash.clone(),
         addenda,
-        printed_at: local(now, zone),
+        printed_at: local(now, zone, words),
         fhir: interop.fhir,
         hl7: interop.hl7v2.unwrap_or("-"),
     })
@@ -211,8 +254,19 @@ mod tests {
     #[test]
     fn dicom_values_read_as_people_write_them() {
         assert_eq!(person_name("DOE^JANE^^"), "DOE JANE");
-        assert_eq!(dicom_date("20260318"), "2026-03-18");
-        assert_eq!(dicom_date("2026"), "2026");
+        assert_eq!(
+            dicom_date("20260318", &super::super::print_words::EN),
+            "2026-03-18"
+        );
+        assert_eq!(
+            dicom_date("20260318", &super::super::print_words::FR),
+            "18/03/2026"
+        );
+        assert_eq!(dicom_date("2026", &super::super::print_words::FR), "2026");
+        assert_eq!(
+            dicom_date("20261399", &super::super::print_words::FR),
+            "20261399"
+        );
         assert_eq!(value_text(&Value::from(8), Some("mm")), "8 mm");
         assert_eq!(value_text(&Value::Null, Some("mm")), "");
     }
