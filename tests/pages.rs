@@ -814,6 +814,16 @@ fn a_radiologist_reads_and_signs_in_the_reading_room() {
             overlay.starts_with("Coupe 1 / 20\n") && overlay.ends_with(" mm"),
             "{overlay}"
         );
+        // The history says how the study came to its reader, in French.
+        let history = browser
+            .js("return document.querySelector('#history-panel ol').textContent")
+            .await;
+        let history = history.as_str().unwrap_or_default();
+        assert!(
+            history.contains("attribué à") && history.contains("la règle "),
+            "{history}"
+        );
+        assert!(!history.contains(" rule "), "{history}");
         let lit = browser
             .js("const c = document.getElementById('frame'); \
                  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; \

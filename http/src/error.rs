@@ -96,6 +96,9 @@ impl ApiError {
             ApiError::Database(_) => {
                 Some("la base de données est indisponible : réessayez dans un instant".to_owned())
             }
+            ApiError::Internal(_) => {
+                Some("erreur interne du serveur : son journal en dit le détail".to_owned())
+            }
             _ => None,
         }
     }

@@ -108,7 +108,8 @@
     var n = view.slices.length;
     var slice = view.slices[view.index];
     var text = n ? (L.slice + " " + (view.index + 1) + " / " + n) : "";
-    if (slice && slice.location !== null) text += "\n" + slice.location.toFixed(1) + " mm";
+    if (slice && slice.location !== null) text += "\n" + slice.location.toLocaleString(document.documentElement.lang || undefined,
+      { minimumFractionDigits: 1, maximumFractionDigits: 1 }) + " mm";
     document.getElementById("overlay-slice").textContent = text;
     var shown = view.window || view.stored;
     document.getElementById("overlay-window").textContent = shown
@@ -600,7 +601,7 @@
           });
         });
         children.push(el("div", { "class": "stack" }, [
-          el("label", { text: "ACR" }, [category]), el("label", { text: L.finding }, [finding]), flag]));
+          el("label", { text: L.acr_category }, [category]), el("label", { text: L.finding }, [finding]), flag]));
       }
       criticalBox.replaceChildren.apply(criticalBox, children);
     }).catch(function (error) { criticalBox.replaceChildren(el("p", { "class": "error", text: error.message })); });

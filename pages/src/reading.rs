@@ -174,7 +174,10 @@ async fn render(
                         .find(|(id, _)| *id == h.action.as_str())
                         .map_or(h.action.as_str(), |(_, shown)| shown),
                     who: h.radiologist_id.as_deref().map(name_of).unwrap_or_default(),
-                    detail: h.detail.clone(),
+                    detail: match (visitor.lang, &h.detail_fr) {
+                        (crate::lang::Lang::Fr, Some(french)) => french.clone(),
+                        _ => h.detail.clone(),
+                    },
                 })
                 .collect()
         })

@@ -58,6 +58,8 @@ pub struct ReadingText {
     pub network_error: &'static str,
     /// The session ended: on the way to the login page.
     pub signed_out: &'static str,
+    /// The critical-result form's category field.
+    pub acr_category: &'static str,
     /// The window overlay's letters: width, level.
     pub window_letters: (&'static str, &'static str),
 }
@@ -187,6 +189,7 @@ pub static FR: ReadingText = ReadingText {
     network_error: "Le serveur n'a pas pu être joint : vérifiez la connexion, puis réessayez.",
     signed_out: "Session terminée : retour à la connexion…",
     window_letters: ("F", "N"),
+    acr_category: "Catégorie ACR",
 };
 
 pub static EN: ReadingText = ReadingText {
@@ -294,4 +297,5 @@ pub static EN: ReadingText = ReadingText {
     network_error: "The server could not be reached: check the connection, then try again.",
     signed_out: "Signed out: on the way to the login page…",
     window_letters: ("W", "L"),
+    acr_category: "ACR category",
 };

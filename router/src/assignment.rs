@@ -11,6 +11,7 @@ use crate::rules::Priority;
 use serde::Serialize;
 use sqlx::{Any, FromRow, Transaction};
 use std::collections::{HashMap, HashSet};
+use telerad_lang::Said;
 use telerad_store::events::{self, EventKind};
 use telerad_store::timers::{self, TimerKind};
 use telerad_store::{AssignmentId, StudyId};
@@ -180,6 +181,10 @@ pub struct HistoryEntry {
     pub action: HistoryAction,
     pub radiologist_id: Option<String>,
     pub detail: String,
+    /// The detail in French, where telerad wrote it (for the pages; the
+    /// API's clients read the English).
+    #[serde(skip)]
+    pub detail_fr: Option<String>,
 }
 
 /// When `radiologist` was given the study: the last step of `history` that
@@ -280,17 +285,18 @@ pub async fn record(
     at: i64,
     action: HistoryAction,
     radiologist_id: Option<&str>,
-    detail: &str,
+    detail: &Said,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO assignment_history (study_id, at, action, radiologist_id, detail) \
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO assignment_history (study_id, at, action, radiologist_id, detail, detail_fr) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(study_id)
     .bind(at)
     .bind(action.as_str())
     .bind(radiologist_id)
-    .bind(detail)
+    .bind(detail.en())
+    .bind(detail.fr())
     .execute(&mut **tx)
     .await?;
     // People are told of who reads the study now; acknowledgements, new
@@ -371,7 +377,7 @@ pub async fn resolve_critical_alerts(
 
 pub async fn history(tx: &mut Tx<'_>, study_id: StudyId) -> Result<Vec<HistoryEntry>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT at, action, radiologist_id, detail FROM assignment_history \
+        "SELECT at, action, radiologist_id, detail, detail_fr FROM assignment_history \
          WHERE study_id = $1 ORDER BY id",
     )
     .bind(study_id)
@@ -615,6 +621,7 @@ mod tests {
             action: HistoryAction::try_from(action.to_owned()).expect("a history action"),
             radiologist_id: radiologist.map(str::to_owned),
             detail: String::new(),
+            detail_fr: None,
         }
     }
 

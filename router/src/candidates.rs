@@ -7,6 +7,7 @@ use crate::rota::{Duty, Role};
 use crate::rules::{Classification, Priority};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use telerad_lang::Said;
 
 /// Open work of one radiologist.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -57,6 +58,18 @@ pub struct Decision {
     pub pool: String,
     pub why: String,
     pub considered: Vec<Considered>,
+    /// `pool` and `why` in French, for the pages' history.
+    #[serde(skip)]
+    pub pool_fr: String,
+    #[serde(skip)]
+    pub why_fr: String,
+}
+
+impl Decision {
+    /// `why` in both languages.
+    pub fn said(&self) -> Said {
+        Said::new(self.why.clone(), self.why_fr.clone())
+    }
 }
 
 /// The fixed facts a choice is made against.
@@ -155,14 +168,30 @@ pub fn choose(classification: &Classification, duties: &[Duty], ctx: &Context<'_
         let chosen = best_of(&pool, classification.priority).cloned();
         considered.extend(pool.into_iter().map(|(_, c)| c));
         if let Some(chosen) = chosen {
-            let pool_name = if fallback {
-                format!(
-                    "general on duty (no {} radiologist available)",
-                    classification.subspecialty
+            let asked = &classification.subspecialty;
+            let (pool_name, pool_fr) = if fallback {
+                (
+                    format!("general on duty (no {asked} radiologist available)"),
+                    format!("radiologie générale de garde (aucun radiologue {asked} disponible)"),
                 )
             } else {
-                format!("{subspecialty} on duty")
+                (
+                    format!("{subspecialty} on duty"),
+                    format!("{subspecialty} de garde"),
+                )
             };
+            let why_fr = format!(
+                "la règle {:?} donne {} / {} ; {} choisi parmi : {}, rôle {}, {} en cours ({} extrême urgence), habilité pour {}",
+                classification.rule,
+                classification.subspecialty,
+                classification.priority.as_str(),
+                chosen.radiologist_id,
+                pool_fr,
+                chosen.role,
+                chosen.open,
+                chosen.stat_open,
+                ctx.site
+            );
             let why = format!(
                 "rule {:?} gives {} / {}; {} chosen from {}: {} role, {} open ({} STAT), licensed for {}",
                 classification.rule,
@@ -183,27 +212,41 @@ pub fn choose(classification: &Classification, duties: &[Duty], ctx: &Context<'_
                 pool: pool_name,
                 why,
                 considered,
+                pool_fr,
+                why_fr,
             };
         }
     }
+    // General is the fallback of every other subspecialty: name it once
+    // when it was the one asked for.
+    let (wanted, voulu) = if classification.subspecialty == "general" {
+        ("general".to_owned(), "de radiologie générale".to_owned())
+    } else {
+        (
+            format!("{} or general", classification.subspecialty),
+            format!("{} ni de radiologie générale", classification.subspecialty),
+        )
+    };
     Decision {
         rule: classification.rule.clone(),
         subspecialty: classification.subspecialty.clone(),
         priority: classification.priority.as_str().to_string(),
         chosen: None,
         pool: "nobody".to_string(),
+        pool_fr: "personne".to_string(),
+        why_fr: format!(
+            "la règle {:?} donne {} / {} ; aucun radiologue {voulu} de garde ne peut prendre un examen de {}",
+            classification.rule,
+            classification.subspecialty,
+            classification.priority.as_str(),
+            ctx.site
+        ),
         why: format!(
             "rule {:?} gives {} / {}; no {} radiologist on duty can take a study from {}",
             classification.rule,
             classification.subspecialty,
             classification.priority.as_str(),
-            // General is the fallback of every other subspecialty: name it
-            // once when it was the one asked for.
-            if classification.subspecialty == "general" {
-                "general".to_owned()
-            } else {
-                format!("{} or general", classification.subspecialty)
-            },
+            wanted,
             ctx.site
         ),
         considered,

@@ -506,13 +506,22 @@ impl Router {
         if let (true, Some(due)) = (waiting, acknowledge_by) {
             timers::schedule(tx, TimerKind::Acknowledgement, row.id.0, due).await?;
         }
-        let detail = format!(
-            "request form ({}): priority {} → {} by rule {}",
-            if facts.stroke { "stroke" } else { "urgency" },
+        let (from, to, rule) = (
             row.priority.as_str(),
             classification.priority.as_str(),
-            classification.rule
+            &classification.rule,
         );
+        let detail = if facts.stroke {
+            said!(
+                "request form (stroke): priority {from} → {to} by rule {rule}",
+                "demande d'examen (AVC) : priorité {from} → {to} par la règle {rule}"
+            )
+        } else {
+            said!(
+                "request form (urgency): priority {from} → {to} by rule {rule}",
+                "demande d'examen (urgence) : priorité {from} → {to} par la règle {rule}"
+            )
+        };
         assignment::record(
             tx,
             study_id,
@@ -557,19 +566,27 @@ impl Router {
             .await?;
             let added = (instance_count - row.assigned_instance_count).max(0);
             let corrected = versions_since - added;
+            let (new, nouvelles) = (images(added, "new image"), images(added, "nouvelle image"));
             let detail = match (added, corrected) {
-                (_, 0) => format!(
-                    "{} after assignment ({instance_count} in all)",
-                    images(added, "new image")
+                (_, 0) => said!(
+                    "{new} after assignment ({instance_count} in all)",
+                    "{nouvelles} après l'attribution ({instance_count} en tout)"
                 ),
-                (0, _) => format!(
-                    "{} with corrected content after assignment",
-                    images(corrected, "image re-sent")
-                ),
-                _ => format!(
-                    "{} and {corrected} re-sent with corrected content after assignment \
+                (0, _) => {
+                    let (resent, renvoyees) = (
+                        images(corrected, "image re-sent"),
+                        images(corrected, "image renvoyée"),
+                    );
+                    said!(
+                        "{resent} with corrected content after assignment",
+                        "{renvoyees} au contenu corrigé après l'attribution"
+                    )
+                }
+                _ => said!(
+                    "{new} and {corrected} re-sent with corrected content after assignment \
                      ({instance_count} in all)",
-                    images(added, "new image")
+                    "{nouvelles} et {corrected} renvoyées au contenu corrigé après l'attribution \
+                     ({instance_count} en tout)"
                 ),
             };
             assignment::record(
@@ -636,7 +653,7 @@ impl Router {
                     now,
                     HistoryAction::Assigned,
                     Some(radiologist),
-                    &decision.why,
+                    &decision.said(),
                 )
                 .await?;
             }
@@ -648,7 +665,7 @@ impl Router {
                     now,
                     HistoryAction::Unassigned,
                     None,
-                    &decision.why,
+                    &decision.said(),
                 )
                 .await?;
                 assignment::raise_alert(tx, study_id, now, "unassigned", &decision.why).await?;
@@ -804,7 +821,10 @@ impl Router {
         if let Some(next) = next_in_chain(&self.chain, &ctx).filter(|_| chain_called) {
             decision.chosen = Some(next.to_string());
             decision.pool = "escalation chain".to_string();
+            decision.pool_fr = "chaîne d'escalade".to_string();
             decision.why = format!("nobody left on duty; {next} is next in the escalation chain");
+            decision.why_fr =
+                format!("plus personne de garde ; {next} est le suivant de la chaîne d'escalade");
         }
         if state == AssignmentState::Unassigned && decision.chosen.is_none() {
             // Still nobody: leave the row (and its alert) as it is.
@@ -822,25 +842,29 @@ impl Router {
             now,
         )
         .await?;
+        let within = human_duration(ack);
+        let (pool, pool_fr) = (&decision.pool, &decision.pool_fr);
+        let (why, why_fr) = (&decision.why, &decision.why_fr);
         let detail = match (state, &row.radiologist_id, &decision.chosen) {
-            (AssignmentState::Assigned, Some(previous), Some(next)) => format!(
-                "{previous} did not acknowledge within {}; given to {next} ({})",
-                human_duration(ack),
-                decision.pool
+            (AssignmentState::Assigned, Some(previous), Some(next)) => said!(
+                "{previous} did not acknowledge within {within}; given to {next} ({pool})",
+                "{previous} n'a pas pris l'examen dans les {within} ; donné à {next} ({pool_fr})"
             ),
-            (AssignmentState::Assigned, Some(previous), None) => format!(
-                "{previous} did not acknowledge within {} and nobody is left to call: alert raised",
-                human_duration(ack)
+            (AssignmentState::Assigned, Some(previous), None) => said!(
+                "{previous} did not acknowledge within {within} and nobody is left to call: alert raised",
+                "{previous} n'a pas pris l'examen dans les {within} et il ne reste personne à appeler : alerte levée"
             ),
-            (AssignmentState::Unassigned, _, Some(next)) if chain_called => format!(
+            (AssignmentState::Unassigned, _, Some(next)) if chain_called => said!(
                 "nobody on duty could take it before its acknowledgement deadline; \
-                 {next} is next in the escalation chain"
+                 {next} is next in the escalation chain",
+                "personne de garde n'a pu le prendre avant son échéance ; \
+                 {next} est le suivant de la chaîne d'escalade"
             ),
-            (_, _, Some(next)) => format!(
-                "{next} is now on duty ({}): {}",
-                decision.pool, decision.why
+            (_, _, Some(next)) => said!(
+                "{next} is now on duty ({pool}): {why}",
+                "{next} est maintenant de garde ({pool_fr}) : {why_fr}"
             ),
-            _ => decision.why.clone(),
+            _ => decision.said(),
         };
         let action = match (state, &decision.chosen) {
             (AssignmentState::Unassigned, _) if chain_called => HistoryAction::Escalated,
@@ -858,7 +882,7 @@ impl Router {
         )
         .await?;
         if decision.chosen.is_none() {
-            assignment::raise_alert(&mut tx, row.study_id, now, "unassigned", &detail).await?;
+            assignment::raise_alert(&mut tx, row.study_id, now, "unassigned", detail.en()).await?;
         } else if state == AssignmentState::Unassigned {
             assignment::resolve_alerts(&mut tx, row.study_id, now).await?;
         }
@@ -1053,7 +1077,7 @@ impl Router {
             now,
             HistoryAction::Acknowledged,
             Some(radiologist_id),
-            "acknowledged",
+            &said!("acknowledged", "pris"),
         )
         .await?;
         audit::append(&mut tx, acting.audit).await?;
@@ -1115,12 +1139,17 @@ impl Router {
             }
         };
         let (ack, preliminary) = sla_for(&self.sla, classification.priority);
-        let why = format!(
-            "manual assignment to {radiologist_id}{}",
-            previous
-                .as_deref()
-                .map(|p| format!(" (was {p})"))
-                .unwrap_or_default()
+        let was = previous
+            .as_deref()
+            .map(|p| format!(" (was {p})"))
+            .unwrap_or_default();
+        let avant = previous
+            .as_deref()
+            .map(|p| format!(" (auparavant {p})"))
+            .unwrap_or_default();
+        let why = said!(
+            "manual assignment to {radiologist_id}{was}",
+            "attribution manuelle à {radiologist_id}{avant}"
         );
         let explanation = serde_json::to_string(&Decision {
             rule: classification.rule.clone(),
@@ -1128,8 +1157,10 @@ impl Router {
             priority: classification.priority.as_str().to_string(),
             chosen: Some(radiologist_id.to_string()),
             pool: "manual".into(),
-            why: why.clone(),
+            why: why.en().to_owned(),
             considered: Vec::new(),
+            pool_fr: "manuelle".into(),
+            why_fr: why.fr().unwrap_or_default().to_owned(),
         })
         .unwrap_or_default();
         match existing {

@@ -99,10 +99,12 @@ impl Router {
         timers::cancel(&mut tx, TimerKind::Acknowledgement, row.id.0).await?;
         assignment::mark_tried(&mut tx, row.id, radiologist_id).await?;
         if from_pool {
-            let was = row
-                .radiologist_id
-                .as_deref()
+            let previous = row.radiologist_id.as_deref();
+            let was = previous
                 .map(|r| format!(" (was {r}, escalated)"))
+                .unwrap_or_default();
+            let avant = previous
+                .map(|r| format!(" (auparavant {r}, escaladé)"))
                 .unwrap_or_default();
             assignment::record(
                 &mut tx,
@@ -110,7 +112,10 @@ impl Router {
                 now,
                 HistoryAction::Reassigned,
                 Some(radiologist_id),
-                &format!("claimed by {radiologist_id} from the pool{was}"),
+                &said!(
+                    "claimed by {radiologist_id} from the pool{was}",
+                    "pris par {radiologist_id} parmi les examens à prendre{avant}"
+                ),
             )
             .await?;
             assignment::resolve_alerts(&mut tx, study_id, now).await?;
@@ -121,7 +126,7 @@ impl Router {
             now,
             HistoryAction::Acknowledged,
             Some(radiologist_id),
-            "claimed",
+            &said!("claimed", "pris"),
         )
         .await?;
         audit::append(&mut tx, acting.audit).await?;
@@ -189,9 +194,12 @@ impl Router {
         timers::schedule(&mut tx, TimerKind::Acknowledgement, row.id.0, due).await?;
         assignment::mark_tried(&mut tx, row.id, radiologist_id).await?;
         let detail = if reason.is_empty() {
-            format!("released by {radiologist_id}")
+            said!("released by {radiologist_id}", "rendu par {radiologist_id}")
         } else {
-            format!("released by {radiologist_id}: {reason}")
+            said!(
+                "released by {radiologist_id}: {reason}",
+                "rendu par {radiologist_id} : {reason}"
+            )
         };
         assignment::record(
             &mut tx,
@@ -202,7 +210,7 @@ impl Router {
             &detail,
         )
         .await?;
-        assignment::raise_alert(&mut tx, study_id, now, "released", &detail).await?;
+        assignment::raise_alert(&mut tx, study_id, now, "released", detail.en()).await?;
         audit::append(&mut tx, acting.audit).await?;
         tx.commit().await?;
         self.view_of(study_uid).await
