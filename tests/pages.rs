@@ -999,15 +999,25 @@ fn the_administrator_sees_the_rota_creates_an_account_and_searches_the_audit() {
             "{now}"
         );
         assert_eq!(browser.count("#week .day").await, 7);
-        assert!(browser.text("#health").await.contains("instances"));
+        let health = browser.text("#health").await;
+        assert!(
+            health.contains("images") && health.contains("escalades"),
+            "{health}"
+        );
         let short = browser.text("#week .day[data-hours='23']").await;
         assert!(short.starts_with("dim. 29/03"), "{short}");
         assert!(
-            short.contains("00:00–08:00 Dr Body (titulaire body), Dr Neuro (titulaire neuro)"),
+            short.contains(
+                "00:00–08:00 Dr Body (titulaire imagerie abdominale), \
+                 Dr Neuro (titulaire neuroradiologie)"
+            ),
             "{short}"
         );
         assert!(
-            short.contains("20:00–00:00 Dr Body (titulaire body), Dr Neuro (titulaire neuro)"),
+            short.contains(
+                "20:00–00:00 Dr Body (titulaire imagerie abdominale), \
+                 Dr Neuro (titulaire neuroradiologie)"
+            ),
             "{short}"
         );
 
@@ -1072,6 +1082,13 @@ fn the_administrator_sees_the_rota_creates_an_account_and_searches_the_audit() {
             "{audit}"
         );
         assert!(audit.contains("token.create"), "{audit}");
+        // Outcomes and roles in French, times in the rota's zone.
+        assert!(
+            audit.contains("réussi") && audit.contains("administrateur"),
+            "{audit}"
+        );
+        assert!(audit.contains("CET") || audit.contains("CEST"), "{audit}");
+        assert!(!audit.contains(" UTC"), "{audit}");
         browser.close().await;
     });
 }

@@ -148,7 +148,7 @@ fn day(
                     "{} ({} {})",
                     router.name_of(&d.radiologist_id),
                     t.admin.role(d.role.as_str()),
-                    d.subspecialty
+                    t.subspecialty(&d.subspecialty)
                 )
             })
             .collect();
@@ -188,6 +188,7 @@ struct AdminPage<'a> {
     user_name: &'a str,
     role: &'a str,
     zone: String,
+    time_zone: TimeZone,
     on_duty: Vec<OnDuty>,
     week: Vec<Day>,
     users: Vec<User>,
@@ -202,7 +203,11 @@ struct AdminPage<'a> {
 impl AdminPage<'_> {
     fn when(&self, ms: &i64) -> String {
         Timestamp::from_millisecond(*ms)
-            .map(|t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
+            .map(|at| {
+                at.to_zoned(self.time_zone.clone())
+                    .strftime(self.t.admin.time_format)
+                    .to_string()
+            })
             .unwrap_or_default()
     }
 }
@@ -286,7 +291,8 @@ async fn render<'a>(
     caller.audit(&record).await?;
     let turnaround = intervals(&times);
     let counts = telerad_store::turnaround::counts(db).await?;
-    let mut health = vec![("instances".to_string(), counts.instances)];
+    let a = t.admin;
+    let mut health = vec![(a.counter("instances").to_string(), counts.instances)];
     for (what, rows) in [
         ("studies", &counts.studies_by_status),
         ("assignments", &counts.assignments_by_state),
@@ -296,10 +302,10 @@ async fn render<'a>(
     ] {
         health.extend(
             rows.iter()
-                .map(|(state, n)| (format!("{what}: {state}"), *n)),
+                .map(|(state, n)| (format!("{} : {}", a.counter(what), a.state(state)), *n)),
         );
     }
-    health.push(("escalations".into(), counts.escalations));
+    health.push((a.counter("escalations").to_string(), counts.escalations));
     let (rota, zone) = router.rota();
     let now_at = Timestamp::from_millisecond(now).map_err(|e| ApiError::Internal(e.to_string()))?;
     let local = |at: Timestamp| {
@@ -313,7 +319,7 @@ async fn render<'a>(
         .map(|d| OnDuty {
             name: router.name_of(&d.radiologist_id).to_string(),
             role: t.admin.role(d.role.as_str()),
-            subspecialty: d.subspecialty.clone(),
+            subspecialty: t.subspecialty(&d.subspecialty).to_string(),
             until: local(d.ends),
             why: why(&d.source, t, router),
         })
@@ -332,6 +338,7 @@ async fn render<'a>(
         user_name: &user.name,
         role: user.role.as_str(),
         zone: zone.iana_name().unwrap_or("UTC").to_string(),
+        time_zone: zone.clone(),
         on_duty,
         week,
         users,

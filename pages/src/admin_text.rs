@@ -48,9 +48,44 @@ pub struct AdminText {
     pub token_name: &'static str,
     pub token_days: &'static str,
     pub backup: &'static str,
+    /// Account roles, as stored and as shown.
+    pub account_roles: [(&'static str, &'static str); 5],
+    /// The health counters' subjects.
+    pub counters: [(&'static str, &'static str); 7],
+    /// States and outcomes the page lists (studies, assignments, forwards,
+    /// deliveries, critical results, audit records).
+    pub states: [(&'static str, &'static str); 17],
+    /// The turnaround intervals.
+    pub intervals: [(&'static str, &'static str); 8],
+    /// strftime format of an audit record's time.
+    pub time_format: &'static str,
+}
+
+/// The shown word of `id` in `pairs`, or `id` itself.
+fn shown<'a>(pairs: &'a [(&'static str, &'static str)], id: &'a str) -> &'a str {
+    pairs
+        .iter()
+        .find(|(known, _)| *known == id)
+        .map_or(id, |(_, shown)| shown)
 }
 
 impl AdminText {
+    pub fn account_role<'a>(&'a self, role: &'a str) -> &'a str {
+        shown(&self.account_roles, role)
+    }
+
+    pub fn counter<'a>(&'a self, what: &'a str) -> &'a str {
+        shown(&self.counters, what)
+    }
+
+    pub fn state<'a>(&'a self, state: &'a str) -> &'a str {
+        shown(&self.states, state)
+    }
+
+    pub fn interval<'a>(&'a self, name: &'a str) -> &'a str {
+        shown(&self.intervals, name)
+    }
+
     /// A rota role (`primary`, `backup`) in words.
     pub fn role(&self, role: &str) -> &'static str {
         if role == "backup" {
@@ -106,6 +141,55 @@ pub static FR: AdminText = AdminText {
     token_name: "Nom du jeton",
     token_days: "Expire dans (jours)",
     backup: "second",
+    account_roles: [
+        ("radiologist", "radiologue"),
+        ("clinician", "clinicien (urgences)"),
+        ("technician", "manipulateur"),
+        ("integration", "intégration (jeton d'API)"),
+        ("admin", "administrateur"),
+    ],
+    counters: [
+        ("instances", "images"),
+        ("studies", "examens"),
+        ("assignments", "attributions"),
+        ("forwards", "envois aux stations"),
+        ("deliveries", "notifications"),
+        ("critical results", "résultats critiques"),
+        ("escalations", "escalades"),
+    ],
+    states: [
+        ("receiving", "en réception"),
+        ("complete", "complets"),
+        ("assigned", "attribués"),
+        ("acknowledged", "pris"),
+        ("unassigned", "sans radiologue"),
+        ("reported", "signés"),
+        ("pending", "en attente"),
+        ("sending", "en cours d'envoi"),
+        ("sent", "envoyés"),
+        ("delivered", "remises"),
+        ("dead", "abandonnés"),
+        ("open", "ouverts"),
+        ("escalated", "escaladés"),
+        ("failed", "échec"),
+        ("success", "réussi"),
+        ("refused", "refusé"),
+        ("done", "faits"),
+    ],
+    intervals: [
+        ("complete_to_assigned", "examen complet → attribué"),
+        ("assigned_to_claimed", "attribué → pris"),
+        ("complete_to_preliminary", "examen complet → préliminaire"),
+        (
+            "first_image_to_preliminary",
+            "première image → préliminaire",
+        ),
+        ("complete_to_final", "examen complet → définitif"),
+        ("first_image_to_final", "première image → définitif"),
+        ("form_to_preliminary", "demande → préliminaire"),
+        ("critical_to_communicated", "résultat critique → communiqué"),
+    ],
+    time_format: "%d/%m/%Y %H:%M:%S %Z",
 };
 
 pub static EN: AdminText = AdminText {
@@ -153,4 +237,50 @@ pub static EN: AdminText = AdminText {
     token_name: "Token name",
     token_days: "Expires in (days)",
     backup: "backup",
+    account_roles: [
+        ("radiologist", "radiologist"),
+        ("clinician", "clinician"),
+        ("technician", "technician"),
+        ("integration", "integration (API token)"),
+        ("admin", "administrator"),
+    ],
+    counters: [
+        ("instances", "instances"),
+        ("studies", "studies"),
+        ("assignments", "assignments"),
+        ("forwards", "forwards"),
+        ("deliveries", "deliveries"),
+        ("critical results", "critical results"),
+        ("escalations", "escalations"),
+    ],
+    states: [
+        ("receiving", "receiving"),
+        ("complete", "complete"),
+        ("assigned", "assigned"),
+        ("acknowledged", "acknowledged"),
+        ("unassigned", "unassigned"),
+        ("reported", "reported"),
+        ("pending", "pending"),
+        ("sending", "sending"),
+        ("sent", "sent"),
+        ("delivered", "delivered"),
+        ("dead", "dead"),
+        ("open", "open"),
+        ("escalated", "escalated"),
+        ("failed", "failed"),
+        ("success", "success"),
+        ("refused", "refused"),
+        ("done", "done"),
+    ],
+    intervals: [
+        ("complete_to_assigned", "complete → assigned"),
+        ("assigned_to_claimed", "assigned → claimed"),
+        ("complete_to_preliminary", "complete → preliminary"),
+        ("first_image_to_preliminary", "first image → preliminary"),
+        ("complete_to_final", "complete → final"),
+        ("first_image_to_final", "first image → final"),
+        ("form_to_preliminary", "request → preliminary"),
+        ("critical_to_communicated", "critical result → communicated"),
+    ],
+    time_format: "%Y-%m-%d %H:%M:%S %Z",
 };

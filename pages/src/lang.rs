@@ -397,6 +397,15 @@ impl Text {
         }
     }
 
+    /// A subspecialty as the reading room names it.
+    pub fn subspecialty<'a>(&'a self, id: &'a str) -> &'a str {
+        self.reading
+            .subspecialties
+            .iter()
+            .find(|(known, _)| *known == id)
+            .map_or(id, |(_, shown)| shown)
+    }
+
     pub fn report_status(&self, status: &str) -> &'static str {
         match status {
             "draft" => self.report_draft,
