@@ -685,3 +685,91 @@ fn a_workstation_retrieves_what_it_may_read(backend: &Backend) {
         "{moves:?}"
     );
 }
+
+/// A workstation is told which images did not reach it (the Failed SOP
+/// Instance UID List of the final response, PS3.4 C.4.3.1.3.1 and
+/// C.4.2.1.4.1): pynetdicom refuses one image of a C-GET, then asks a
+/// C-MOVE to its receiver, which is down.
+#[test]
+fn a_workstation_is_told_which_images_failed() {
+    // Nothing listens at the workstation's receiver.
+    let Night {
+        server,
+        admin,
+        stroke,
+        ..
+    } = night(&Backend::Sqlite, free_port());
+    // The stroke is Dr Neuro's, so their workstation may retrieve it.
+    assert!(readers(&server, &admin, 2).contains(&("P-STROKE".into(), "dr-neuro".into())));
+    let script = r#"
+import json, sys
+from pydicom.dataset import Dataset
+from pynetdicom import AE, build_role
+from pynetdicom import evt
+from pynetdicom.sop_class import (
+    CTImageStorage,
+    StudyRootQueryRetrieveInformationModelGet as GET,
+    StudyRootQueryRetrieveInformationModelMove as MOVE,
+)
+
+port, study, refused = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+def on_store(event):
+    return 0xA700 if event.request.AffectedSOPInstanceUID == refused else 0x0000
+
+def failed_list(identifier):
+    if identifier is None or "FailedSOPInstanceUIDList" not in identifier:
+        return None
+    value = identifier.FailedSOPInstanceUIDList
+    return [value] if isinstance(value, str) else list(value)
+
+ae = AE(ae_title="NEURO_WS")
+ae.add_requested_context(GET)
+ae.add_requested_context(MOVE)
+ae.add_requested_context(CTImageStorage)
+assoc = ae.associate(
+    "127.0.0.1", port, ae_title="TELERAD",
+    ext_neg=[build_role(CTImageStorage, scp_role=True)],
+    evt_handlers=[(evt.EVT_C_STORE, on_store)],
+)
+assert assoc.is_established, "association refused"
+query = Dataset()
+query.QueryRetrieveLevel = "STUDY"
+query.StudyInstanceUID = study
+get = [(s.Status, failed_list(i)) for s, i in assoc.send_c_get(query, GET) if s]
+move = [(s.Status, failed_list(i)) for s, i in assoc.send_c_move(query, "NEURO_WS", MOVE) if s]
+assoc.release()
+print(json.dumps({"get": get[-1], "move": move[-1]}))
+"#;
+    let refused = stroke.sop_instance_uid(1);
+    let out = run(std::process::Command::new("python3").args([
+        "-c",
+        script,
+        &server.dicom_port.to_string(),
+        &stroke.study_instance_uid,
+        &refused,
+    ]));
+    assert!(out.status.success(), "pynetdicom: {}", text(&out));
+    let answer: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    // C-GET: two of three stored, a warning, the refused one named.
+    assert_eq!(answer["get"], json!([0xB000, [refused]]), "{answer}");
+    // C-MOVE: none delivered (the outbox goes on trying), all named.
+    let all: Vec<String> = (0..stroke.slices)
+        .map(|i| stroke.sop_instance_uid(i))
+        .collect();
+    assert_eq!(answer["move"][0], 0xA702, "{answer}");
+    assert_eq!(
+        sorted(
+            answer["move"][1]
+                .as_array()
+                .map(|uids| {
+                    uids.iter()
+                        .filter_map(|u| u.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default()
+        ),
+        sorted(all),
+        "{answer}"
+    );
+}

@@ -451,8 +451,9 @@ pub fn move_response(
     status: u16,
     progress: SubOperations,
     comment: Option<&str>,
+    identifier_follows: bool,
 ) -> Vec<u8> {
-    let mut elements = response_elements(request, status, comment, false);
+    let mut elements = response_elements(request, status, comment, identifier_follows);
     // Remaining is only sent while pending (PS3.7 Table 9.3-4).
     if status == self::status::PENDING {
         elements.push(DataElement::new(

@@ -87,6 +87,36 @@ pub fn by_study(hits: Vec<InstanceHit>) -> Wanted {
     wanted
 }
 
+/// The identifier of a final C-MOVE or C-GET response whose
+/// sub-operations did not all succeed: the Failed SOP Instance UID List
+/// (0008,0058; PS3.4 C.4.2.1.4.1, C.4.3.1.3.1). A UI value holds at most
+/// 64 KiB in explicit VR, so a longer list is cut there (the counts still
+/// say how many failed). `None` when nothing failed.
+pub fn failed_identifier(failed: &[String]) -> Option<dicom_object::InMemDicomObject> {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    const MAX_VALUE: usize = 0xFFFE;
+    let mut listed = Vec::new();
+    let mut length = 0;
+    for uid in failed {
+        let added = uid.len() + usize::from(!listed.is_empty());
+        if length + added > MAX_VALUE {
+            break;
+        }
+        length += added;
+        listed.push(uid.clone());
+    }
+    if listed.is_empty() {
+        return None;
+    }
+    let mut identifier = dicom_object::InMemDicomObject::new_empty();
+    identifier.put(DataElement::new(
+        dicom_dictionary_std::tags::FAILED_SOP_INSTANCE_UID_LIST,
+        VR::UI,
+        PrimitiveValue::Strs(listed.into()),
+    ));
+    Some(identifier)
+}
+
 /// The sub-operations' counts of a progress (PS3.7 §9.3.4.2 has them
 /// as US: a C-MOVE is bounded far below).
 pub fn sub_operations(progress: RetrievalProgress) -> crate::dimse::SubOperations {
@@ -96,5 +126,27 @@ pub fn sub_operations(progress: RetrievalProgress) -> crate::dimse::SubOperation
         completed: count(progress.sent),
         failed: count(progress.failed),
         warning: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_failed_list_names_what_fits_in_one_ui_value() {
+        assert!(failed_identifier(&[]).is_none());
+        let uid = |i: usize| format!("1.2.826.0.1.3680043.10.1.{i:039}");
+        let many: Vec<String> = (0..2_000).map(uid).collect();
+        let set = failed_identifier(&many).expect("a list");
+        let listed = set
+            .element(dicom_dictionary_std::tags::FAILED_SOP_INSTANCE_UID_LIST)
+            .expect("the list")
+            .strings()
+            .expect("UIDs")
+            .len();
+        // 64 characters each and a backslash between: 1,008 fit in 64 KiB.
+        assert_eq!(listed, (0xFFFE + 1) / 65);
+        assert_eq!(uid(0).len(), 64);
     }
 }

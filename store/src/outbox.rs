@@ -605,6 +605,33 @@ impl Outbox {
         Ok(progress)
     }
 
+    /// Which of `sop_instance_uids` a retrieval has delivered to
+    /// `destination` (the newest version of each).
+    pub async fn retrieval_sent(
+        &self,
+        study_instance_uid: &str,
+        destination: &Destination,
+        sop_instance_uids: &[String],
+    ) -> Result<Vec<String>, OutboxError> {
+        if sop_instance_uids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT sop_instance_uid FROM forward_jobs WHERE {} AND state = 'sent'",
+            retrieval_jobs(sop_instance_uids.len())
+        );
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(study_instance_uid)
+            .bind(destination.ae_title.trim())
+            .bind(destination.host.trim())
+            .bind(i64::from(destination.port));
+        for uid in sop_instance_uids {
+            query = query.bind(uid);
+        }
+        let rows: Vec<(String,)> = query.fetch_all(&self.db.pool).await?;
+        Ok(rows.into_iter().map(|(uid,)| uid).collect())
+    }
+
     /// Jobs, newest first, optionally only those in `state`.
     pub async fn list(
         &self,

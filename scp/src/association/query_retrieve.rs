@@ -264,8 +264,27 @@ impl Association {
                 progress.failed
             )
         });
-        self.respond_move(context_id, &command, status, done, comment.as_deref())
-            .await
+        let mut failed = Vec::new();
+        if progress.failed > 0 {
+            for (study, instances) in &wanted {
+                let sent = self
+                    .ctx
+                    .outbox
+                    .retrieval_sent(study, &receiver, instances)
+                    .await
+                    .unwrap_or_default();
+                failed.extend(instances.iter().filter(|uid| !sent.contains(uid)).cloned());
+            }
+        }
+        self.respond_final(
+            context_id,
+            &command,
+            (status, done),
+            comment.as_deref(),
+            &failed,
+            transfer_syntax,
+        )
+        .await
     }
 
     /// The instances a C-MOVE or C-GET identifier names within the
@@ -310,8 +329,45 @@ impl Association {
         progress: SubOperations,
         comment: Option<&str>,
     ) -> Flow {
-        let response = dimse::move_response(request, status, progress, comment);
+        let response = dimse::move_response(request, status, progress, comment, false);
         self.send_response(context_id, &response).await
+    }
+
+    /// A final response with the Failed SOP Instance UID List of `failed`
+    /// (none: a plain final response).
+    async fn respond_final(
+        &mut self,
+        context_id: u8,
+        request: &Command,
+        (status, progress): (u16, SubOperations),
+        comment: Option<&str>,
+        failed: &[String],
+        transfer_syntax: &str,
+    ) -> Flow {
+        let identifier = crate::retrieve::failed_identifier(failed)
+            .map(|set| telerad_dicom::query::encode(&set, transfer_syntax));
+        let bytes = match identifier {
+            Some(Ok(bytes)) => bytes,
+            Some(Err(e)) => {
+                tracing::error!("the failed SOP instance list could not be encoded: {e}");
+                return self
+                    .respond_move(context_id, request, status, progress, comment)
+                    .await;
+            }
+            None => {
+                return self
+                    .respond_move(context_id, request, status, progress, comment)
+                    .await;
+            }
+        };
+        let response = dimse::move_response(request, status, progress, comment, true);
+        match self.send_with_data(context_id, &response, &bytes).await {
+            Ok(()) => Flow::Continue,
+            Err(e) => {
+                tracing::warn!(peer = %self.peer, "cannot send a retrieval's final response: {e}");
+                Flow::Close
+            }
+        }
     }
 
     /// Answers a C-GET: the images it names (within the caller's scope)
@@ -341,6 +397,7 @@ impl Association {
             ..none
         };
         let mut cancelled = false;
+        let mut failed = Vec::new();
         for hit in &hits {
             if cancelled {
                 break;
@@ -354,16 +411,19 @@ impl Association {
                 SubOperation::Stored(code) => {
                     tracing::warn!(sop_instance_uid = %hit.sop_instance_uid, "C-GET: the workstation refused an image: 0x{code:04X}");
                     done.failed += 1;
+                    failed.push(hit.sop_instance_uid.clone());
                 }
                 SubOperation::NotSent(why) => {
                     tracing::warn!(sop_instance_uid = %hit.sop_instance_uid, "C-GET: not sent: {why}");
                     done.failed += 1;
+                    failed.push(hit.sop_instance_uid.clone());
                 }
                 SubOperation::Cancelled(code) => {
                     if code == status::SUCCESS {
                         done.completed += 1;
                     } else {
                         done.failed += 1;
+                        failed.push(hit.sop_instance_uid.clone());
                     }
                     cancelled = true;
                 }
@@ -405,8 +465,15 @@ impl Association {
             .to_string();
         })
         .await;
-        self.respond_move(context_id, &command, final_status, done, None)
-            .await
+        self.respond_final(
+            context_id,
+            &command,
+            (final_status, done),
+            None,
+            &failed,
+            transfer_syntax,
+        )
+        .await
     }
 
     /// One C-GET sub-operation: a C-STORE of `hit` to the workstation on
