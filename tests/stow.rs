@@ -199,3 +199,35 @@ fn a_hospital_pushes_a_study_over_http(backend: &Backend) {
     assert_eq!(stores.len(), 1, "{trail}");
     assert_eq!(stores[0]["actor"], "tech-a");
 }
+
+/// A hospital whose telerad stores CT only (`[dicom] accepted_sop_classes`)
+/// gets the same answer over HTTP as over DIMSE: an MR is refused with
+/// 0122 (SOP class not supported), the CT beside it stored.
+#[test]
+fn stow_rs_stores_the_sop_classes_the_configuration_accepts() {
+    let server = TestServer::start_with(
+        &Backend::Sqlite,
+        ServerOptions {
+            extra_dicom: "accepted_sop_classes = [\"1.2.840.10008.5.1.4.1.1.2\"]".into(),
+            ..ServerOptions::default()
+        },
+    );
+    let tech_a = server.user_token("tech-a", &["--role", "technician", "--site", "site-a"]);
+    let (ct, mr) = (SyntheticStudy::ct(1), SyntheticStudy::mr(1));
+    let ((_ct_dir, ct_files), (_mr_dir, mr_files)) = (files(&ct), files(&mr));
+    let read = |path: &std::path::PathBuf| std::fs::read(path).expect("a file");
+    let (ct_bytes, mr_bytes) = (read(&ct_files[0]), read(&mr_files[0]));
+    let (kind, body) = multipart(&[
+        ("application/dicom", &ct_bytes),
+        ("application/dicom", &mr_bytes),
+    ]);
+    let (status, answer) = server.post_bytes("/dicom-web/studies", Some(&tech_a), &kind, &body);
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(items(&answer, "00081199"), [(ct.sop_instance_uid(0), 0)]);
+    assert_eq!(
+        items(&answer, "00081198"),
+        [(mr.sop_instance_uid(0), 0x0122)],
+        "{answer}"
+    );
+    assert_eq!(server.stored_files().len(), 1);
+}

@@ -46,6 +46,16 @@ pub struct DicomConfig {
     pub tls_client_ca: Option<PathBuf>,
 }
 
+impl DicomConfig {
+    /// The SOP classes stored, by DIMSE and STOW-RS alike: those configured,
+    /// else the built-in list.
+    pub fn storage_sop_classes(&self) -> Vec<String> {
+        self.accepted_sop_classes
+            .clone()
+            .unwrap_or_else(telerad_dicom::sop_class::default_storage_sop_classes)
+    }
+}
+
 impl Default for DicomConfig {
     fn default() -> DicomConfig {
         DicomConfig {

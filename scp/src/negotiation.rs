@@ -15,7 +15,7 @@ use telerad_dicom::commitment::STORAGE_COMMITMENT_PUSH_MODEL;
 use telerad_dicom::mpps::MODALITY_PERFORMED_PROCEDURE_STEP;
 use telerad_dicom::part10::{IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME};
 use telerad_dicom::query::{STUDY_ROOT_FIND, STUDY_ROOT_GET, STUDY_ROOT_MOVE};
-use telerad_dicom::sop_class::{VERIFICATION, default_storage_sop_classes};
+use telerad_dicom::sop_class::VERIFICATION;
 use telerad_dicom::transfer_syntax::{self, EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN};
 use telerad_dicom::uid::trim_uid;
 use telerad_store::scope::Scope;
@@ -86,11 +86,7 @@ impl WorkstationCaller {
 
 impl Policy {
     pub fn from_config(config: std::sync::Arc<Config>) -> Policy {
-        let classes = config
-            .dicom
-            .accepted_sop_classes
-            .clone()
-            .unwrap_or_else(default_storage_sop_classes);
+        let classes = config.dicom.storage_sop_classes();
         Policy {
             ae_title: config.dicom.ae_title.trim().to_string(),
             max_pdu_length: config.dicom.max_pdu_length,

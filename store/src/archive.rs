@@ -46,6 +46,8 @@ pub struct Archive {
     /// `[dicom] max_instance_bytes`: the largest data set accepted, as
     /// received and once inflated.
     max_instance_bytes: u64,
+    /// The SOP classes stored ([`telerad_config::DicomConfig::storage_sop_classes`]).
+    storage_sop_classes: std::collections::HashSet<String>,
     /// Signalled when study events are recorded, here or (PostgreSQL) by
     /// another process, so that their consumer (the router) need not wait
     /// for its next poll.
@@ -184,6 +186,7 @@ impl Archive {
             _event_listener,
             _metadata,
             max_instance_bytes: config.dicom.max_instance_bytes,
+            storage_sop_classes: config.dicom.storage_sop_classes().into_iter().collect(),
         })
     }
 
@@ -197,6 +200,11 @@ impl Archive {
 
     pub fn max_instance_bytes(&self) -> u64 {
         self.max_instance_bytes
+    }
+
+    /// Whether instances of `sop_class_uid` are stored here.
+    pub fn stores_sop_class(&self, sop_class_uid: &str) -> bool {
+        self.storage_sop_classes.contains(sop_class_uid)
     }
 
     pub fn clock(&self) -> &Arc<dyn Clock> {

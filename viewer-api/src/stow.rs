@@ -192,13 +192,12 @@ async fn store(
         multer::Constraints::new().size_limit(multer::SizeLimit::new().per_field(limit));
     let mut parts =
         multer::Multipart::with_constraints(body.into_data_stream(), boundary, constraints);
-    let classes = telerad_dicom::sop_class::default_storage_sop_classes();
     let mut outcomes = Vec::new();
     loop {
         // A body that breaks off after some parts were stored is answered
         // with those (they are durable) and the break as a failure.
         let read = match parts.next_field().await {
-            Ok(Some(part)) => receive(archive, part, &site, study.as_deref(), &classes).await,
+            Ok(Some(part)) => receive(archive, part, &site, study.as_deref()).await,
             Ok(None) => break,
             Err(e) => Err(e),
         };
@@ -246,7 +245,6 @@ async fn receive(
     mut part: multer::Field<'static>,
     site: &str,
     study: Option<&str>,
-    classes: &[String],
 ) -> Result<Outcome, multer::Error> {
     let failed = |class: &str, instance: &str, reason: u16, why: String| Outcome::Failed {
         class: class.to_string(),
@@ -289,7 +287,7 @@ async fn receive(
             Err(why) => refusal = Some(failed("", "", CANNOT_UNDERSTAND, why)),
             // What the DICOM receiver accepts, and nothing else: a class
             // it stores, in a syntax it reads.
-            Ok(Some((header, _))) if !classes.contains(&header.sop_class_uid) => {
+            Ok(Some((header, _))) if !archive.stores_sop_class(&header.sop_class_uid) => {
                 refusal = Some(failed(
                     &header.sop_class_uid,
                     &header.sop_instance_uid,
