@@ -51,6 +51,16 @@ pub struct Decoded {
     pub modality: String,
 }
 
+impl Decoded {
+    /// What the frame's pixels take in memory.
+    pub fn bytes(&self) -> usize {
+        match &self.pixels {
+            Pixels::Grey(values) => std::mem::size_of_val(values.as_slice()),
+            Pixels::Rgb(rgb) => rgb.len(),
+        }
+    }
+}
+
 fn text(object: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<String> {
     object
         .element_opt(tag)

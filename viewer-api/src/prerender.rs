@@ -8,7 +8,6 @@
 //! rendered at their first request), on one blocking thread at a time, so
 //! that a scanner sending meanwhile keeps the other core.
 
-use crate::decode::decode;
 use crate::render::{Rendering, render};
 use crate::render_cache::RenderCache;
 use std::sync::Arc;
@@ -115,7 +114,12 @@ pub async fn prerender(
             }
             // Objects without pixels (reports, presentation states) and
             // syntaxes not decoded here are simply left for the request.
-            match decode(&absolute, 1).map(|d| render(&d, &Rendering::DEFAULT)) {
+            // Decoded frames are kept too: the reader's first new window
+            // on this study costs no decoding either.
+            match cache
+                .decoded(&path, &absolute, 1)
+                .map(|d| render(&d, &Rendering::DEFAULT))
+            {
                 Ok(Ok(picture)) => {
                     cache.insert(key, RenderCache::picture(picture));
                     rendered += 1;

@@ -8,7 +8,7 @@
 //! middle instance of a series, or of the middle of a study's first
 //! series.
 
-use crate::decode::{DecodeError, decode};
+use crate::decode::DecodeError;
 use crate::render::{DEFAULT_QUALITY, Format, Rendering, render};
 use crate::render_cache::RenderCache;
 use crate::target::{Opened, Target};
@@ -160,7 +160,7 @@ fn pick(hits: Vec<InstanceHit>, how: Pick) -> Option<InstanceHit> {
 async fn rendered(
     caller: Caller,
     archive: &Archive,
-    cache: &RenderCache,
+    cache: &Arc<RenderCache>,
     headers: &HeaderMap,
     query: &RenderQuery,
     target: Target<'_>,
@@ -183,9 +183,12 @@ async fn rendered(
     let picture = match cache.get(&key) {
         Some(picture) => picture,
         None => {
-            let path = archive.layout().absolute(&hit.path);
+            let absolute = archive.layout().absolute(&hit.path);
+            let kept = cache.clone();
+            let path = hit.path.clone();
             let picture = tokio::task::spawn_blocking(move || {
-                decode(&path, frame).map(|decoded| render(&decoded, &rendering))
+                kept.decoded(&path, &absolute, frame)
+                    .map(|decoded| render(&decoded, &rendering))
             })
             .await
             .map_err(|e| ApiError::Internal(format!("the rendering task failed: {e}")))?;
