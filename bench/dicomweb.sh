@@ -17,6 +17,9 @@
 #      - one rendered frame (JPEG, the middle slice), one request: the wait
 #        for a viewer's first picture;
 #      - every instance rendered as JPEG, one connection, timed whole;
+#      - every instance rendered at a window asked for the first time
+#        (`window=C,80,linear`, C new at each round): what dragging the
+#        window over a stack costs once its slices are decoded;
 #   4. prints the machine and a markdown table of medians, with the ratio
 #      Orthanc ÷ telerad (above 1: telerad is faster).
 #
@@ -172,6 +175,10 @@ each_config "$TELERAD_URL" "authorization: Bearer $TOKEN" frames/1 "$OCTETS" >"$
 each_config "$ORTHANC_URL" "" frames/1 "$OCTETS" >"$WORK/frames-orthanc.curl"
 each_config "$TELERAD_URL" "authorization: Bearer $TOKEN" rendered image/jpeg >"$WORK/rendered-telerad.curl"
 each_config "$ORTHANC_URL" "" rendered image/jpeg >"$WORK/rendered-orthanc.curl"
+# Round R's window: a center never asked before, so no picture is cached.
+window_config() { # URL AUTH_HEADER ROUND
+    each_config "$1" "$2" "rendered?window=$((100 + $3)),80,linear" image/jpeg
+}
 MIDDLE=${SOPS[$((SLICES / 2))]}
 
 # --- 3. rounds --------------------------------------------------------------
@@ -187,18 +194,23 @@ timed() {
 }
 
 # One round on one server (NAME telerad or orthanc):
-# "metadata_ms frames_s frames_bytes first_rendered_ms rendered_s".
+# "metadata_ms frames_s frames_bytes first_rendered_ms rendered_s window_s".
+# ROUND_NO (set by the caller: round runs in a subshell) picks the window.
+ROUND_NO=0
 round() { # URL NAME [curl args]
-    local meta first
+    local meta first auth=""
+    [[ $2 == telerad ]] && auth="authorization: Bearer $TOKEN"
+    window_config "$1" "$auth" "$ROUND_NO" >"$WORK/window-$2.curl"
     meta=$(curl -sf "${@:3}" -o /dev/null -w '%{time_total}' -H 'accept: application/dicom+json' \
         "$1/studies/$STUDY/series/$SERIES/metadata")
     first=$(curl -sf "${@:3}" -o /dev/null -w '%{time_total}' -H 'accept: image/jpeg' \
         "$1/studies/$STUDY/series/$SERIES/instances/$MIDDLE/rendered")
-    local frames rendered
+    local frames rendered windowed
     frames=$(timed "$WORK/frames-$2.curl")
     rendered=$(timed "$WORK/rendered-$2.curl")
-    awk -v m="$meta" -v f="$frames" -v r1="$first" -v r="$rendered" \
-        'BEGIN { split(f, fa, " "); split(r, ra, " "); printf "%.2f %s %s %.2f %s\n", m * 1000, fa[1], fa[2], r1 * 1000, ra[1] }'
+    windowed=$(timed "$WORK/window-$2.curl")
+    awk -v m="$meta" -v f="$frames" -v r1="$first" -v r="$rendered" -v w="$windowed" \
+        'BEGIN { split(f, fa, " "); split(r, ra, " "); split(w, wa, " "); printf "%.2f %s %s %.2f %s %s\n", m * 1000, fa[1], fa[2], r1 * 1000, ra[1], wa[1] }'
 }
 
 declare -a T O
@@ -207,6 +219,7 @@ round "$TELERAD_URL" telerad "${AUTH[@]}" >/dev/null
 round "$ORTHANC_URL" orthanc >/dev/null
 for ((r = 0; r < ROUNDS; r++)); do
     log "round $((r + 1))/$ROUNDS"
+    ROUND_NO=$((r + 1))
     if ((r % 2 == 0)); then
         T+=("$(round "$TELERAD_URL" telerad "${AUTH[@]}")")
         O+=("$(round "$ORTHANC_URL" orthanc)")
@@ -228,6 +241,8 @@ t_first=$(column 4 "${T[@]}")
 o_first=$(column 4 "${O[@]}")
 t_rendered=$(column 5 "${T[@]}")
 o_rendered=$(column 5 "${O[@]}")
+t_window=$(column 6 "${T[@]}")
+o_window=$(column 6 "${O[@]}")
 fps() { awk -v n="$SLICES" -v s="$1" 'BEGIN { printf "%.0f", n / s }'; }
 mbps() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.0f", b / s / 1e6 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
@@ -244,3 +259,4 @@ echo "| frame 1 of every instance, one connection: frames/s | $(fps "$t_frames")
 echo "| same, MB/s of frames | $(mbps "$t_bytes" "$t_frames") | $(mbps "$o_bytes" "$o_frames") | |"
 echo "| one rendered frame (JPEG, middle slice), ms | $t_first | $o_first | **$(ratio "$o_first" "$t_first")×** |"
 echo "| every instance rendered (JPEG), one connection: frames/s | $(fps "$t_rendered") | $(fps "$o_rendered") | **$(ratio "$o_rendered" "$t_rendered")×** |"
+echo "| every instance at a new window (JPEG), one connection: frames/s | $(fps "$t_window") | $(fps "$o_window") | **$(ratio "$o_window" "$t_window")×** |"

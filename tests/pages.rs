@@ -999,6 +999,11 @@ fn the_administrator_sees_the_rota_creates_an_account_and_searches_the_audit() {
             "{now}"
         );
         assert_eq!(browser.count("#week .day").await, 7);
+        // Notifications given up are listed beside the forwards (none here).
+        assert_eq!(
+            browser.text("#deliveries").await,
+            "Notifications abandonnées\nAucun."
+        );
         let health = browser.text("#health").await;
         assert!(
             health.contains("images") && health.contains("escalades"),

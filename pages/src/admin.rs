@@ -193,6 +193,7 @@ struct AdminPage<'a> {
     week: Vec<Day>,
     users: Vec<User>,
     dead: Vec<ForwardJob>,
+    dead_deliveries: Vec<telerad_store::deliveries::Delivery>,
     audit: Vec<StoredRecord>,
     search: AuditSearch,
     turnaround: Vec<Interval>,
@@ -264,6 +265,10 @@ async fn render<'a>(
         .jobs;
     caller
         .audit(&caller.record("forward.list", "forwards".into()))
+        .await?;
+    let dead_deliveries = telerad_store::deliveries::list(db, Some("dead"), None, 100).await?;
+    caller
+        .audit(&caller.record("delivery.list", "deliveries".into()))
         .await?;
     caller.allow(Action::ReadAudit).await?;
     let query = AuditQuery {
@@ -343,6 +348,7 @@ async fn render<'a>(
         week,
         users,
         dead,
+        dead_deliveries,
         audit: records,
         search,
         turnaround,
