@@ -66,36 +66,6 @@ pub fn default_window(decoded: &Decoded, values: &[f32]) -> Window {
 }
 
 /// The encoded picture.
-/// Modality values shown through `window` (inverted for MONOCHROME1).
-/// Values that are all whole numbers within 64 Ki of each other (CT's
-/// Hounsfield units, most MR) go through a table of the window's value
-/// for each: two light passes instead of the window's arithmetic per
-/// pixel.
-fn grey(values: &[f32], window: &Window, invert: bool) -> Vec<u8> {
-    let shown = |v: f32| {
-        let shown = window.apply(v);
-        if invert { 255 - shown } else { shown }
-    };
-    let mut whole = true;
-    let (mut low, mut high) = (i32::MAX, i32::MIN);
-    for &v in values {
-        // A cast both ways, not `fract()`: no call per pixel.
-        let n = v as i32;
-        whole &= n as f32 == v;
-        low = low.min(n);
-        high = high.max(n);
-    }
-    let span = i64::from(high) - i64::from(low);
-    if !whole || values.len() < 4096 || !(0..=65_535).contains(&span) {
-        return values.iter().map(|&v| shown(v)).collect();
-    }
-    let table: Vec<u8> = (low..=high).map(|n| shown(n as f32)).collect();
-    values
-        .iter()
-        .map(|&v| table[(v as i32 - low) as usize])
-        .collect()
-}
-
 pub fn render(decoded: &Decoded, rendering: &Rendering) -> Result<Vec<u8>, RenderError> {
     let (width, height) = (decoded.width, decoded.height);
     let (bytes, colour) = match &decoded.pixels {
@@ -103,10 +73,15 @@ pub fn render(decoded: &Decoded, rendering: &Rendering) -> Result<Vec<u8>, Rende
             let window = rendering
                 .window
                 .unwrap_or_else(|| default_window(decoded, values));
-            (
-                grey(values, &window, decoded.monochrome1),
-                ExtendedColorType::L8,
-            )
+            let invert = decoded.monochrome1;
+            let grey: Vec<u8> = values
+                .iter()
+                .map(|&v| {
+                    let shown = window.apply(v);
+                    if invert { 255 - shown } else { shown }
+                })
+                .collect();
+            (grey, ExtendedColorType::L8)
         }
         Pixels::Rgb(rgb) => (rgb.clone(), ExtendedColorType::Rgb8),
     };
@@ -174,38 +149,6 @@ fn fit(
 mod tests {
     use super::*;
     use crate::window::Function;
-
-    #[test]
-    fn whole_values_through_the_table_show_as_the_window_says() {
-        let window = Window {
-            center: 40.0,
-            width: 80.0,
-            function: Function::Linear,
-        };
-        let direct = |values: &[f32], invert: bool| -> Vec<u8> {
-            values
-                .iter()
-                .map(|&v| {
-                    let shown = window.apply(v);
-                    if invert { 255 - shown } else { shown }
-                })
-                .collect()
-        };
-        // Hounsfield units, enough of them for the table.
-        let ct: Vec<f32> = (0..8192).map(|i| (i % 4096 - 1024) as f32).collect();
-        for invert in [false, true] {
-            assert_eq!(grey(&ct, &window, invert), direct(&ct, invert));
-        }
-        // Fractions, a NaN, a span past the table, too few: arithmetic.
-        let mr: Vec<f32> = (0..8192).map(|i| i as f32 * 0.37).collect();
-        assert_eq!(grey(&mr, &window, false), direct(&mr, false));
-        let mut odd = ct.clone();
-        odd[7] = f32::NAN;
-        assert_eq!(grey(&odd, &window, false), direct(&odd, false));
-        let wide: Vec<f32> = (0..8192).map(|i| (i * 40) as f32 - 100_000.0).collect();
-        assert_eq!(grey(&wide, &window, false), direct(&wide, false));
-        assert_eq!(grey(&ct[..10], &window, false), direct(&ct[..10], false));
-    }
 
     fn ramp(monochrome1: bool) -> Decoded {
         Decoded {
