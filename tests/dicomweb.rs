@@ -20,21 +20,6 @@ on_every_backend!(
     a_completed_study_is_rendered_ahead_and_a_new_version_anew
 );
 
-fn push(server: &TestServer, calling: &str, study: &SyntheticStudy) {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    study.write_to(dir.path()).expect("generate");
-    let destination = format!("{SERVER_AE}@{}", server.dicom_address());
-    let out = run(Command::new(telerad_bin())
-        .args(["push", "--to", &destination, "--calling-ae", calling])
-        .arg(dir.path()));
-    assert!(out.status.success(), "{}", text(&out));
-    let uid = &study.study_instance_uid;
-    eventually("the study indexed", Duration::from_secs(30), || {
-        let (status, body) = server.get(&format!("/api/studies/{uid}"));
-        (status == 200 && body["instance_count"] == study.slices).then_some(())
-    });
-}
-
 /// Runs `dicomweb-client` with `token` against the server: `calls` is a
 /// Python expression over `client` whose value is printed as JSON.
 fn dicomweb_client(server: &TestServer, token: &str, calls: &str) -> Value {
@@ -66,9 +51,9 @@ fn a_viewer_searches_studies_series_and_instances(backend: &Backend) {
     ct.patient_name = "DUPONT^JEANNE".into();
     let mr = SyntheticStudy::mr(2);
     let other_site = SyntheticStudy::ct(2);
-    push(&server, "SITE_A", &ct);
-    push(&server, "SITE_A", &mr);
-    push(&server, "SITE_B", &other_site);
+    telerad_push(&server, "SITE_A", &ct);
+    telerad_push(&server, "SITE_A", &mr);
+    telerad_push(&server, "SITE_B", &other_site);
     let clinician = server.user_token("clin-a", &["--role", "clinician", "--site", "site-a"]);
 
     // Studies: every one the clinician may see, and only those.
@@ -333,8 +318,8 @@ fn a_viewer_retrieves_instances_as_stored(backend: &Backend) {
     let server = TestServer::start(backend);
     let ct = SyntheticStudy::ct(3);
     let other_site = SyntheticStudy::ct(1);
-    push(&server, "SITE_A", &ct);
-    push(&server, "SITE_B", &other_site);
+    telerad_push(&server, "SITE_A", &ct);
+    telerad_push(&server, "SITE_B", &other_site);
     let clinician = server.user_token("clin-a", &["--role", "clinician", "--site", "site-a"]);
     let (study, series) = (&ct.study_instance_uid, &ct.series_instance_uid);
 
@@ -423,8 +408,8 @@ fn a_viewer_reads_metadata_written_when_the_images_were_stored(backend: &Backend
     let server = TestServer::start(backend);
     let ct = SyntheticStudy::ct(3);
     let other_site = SyntheticStudy::ct(1);
-    push(&server, "SITE_A", &ct);
-    push(&server, "SITE_B", &other_site);
+    telerad_push(&server, "SITE_A", &ct);
+    telerad_push(&server, "SITE_B", &other_site);
     let clinician = server.user_token("clin-a", &["--role", "clinician", "--site", "site-a"]);
     let (study, series) = (&ct.study_instance_uid, &ct.series_instance_uid);
 
@@ -606,7 +591,7 @@ fn push_sample(server: &TestServer, name: &str) {
 fn a_viewer_retrieves_frames_as_stored() {
     let server = TestServer::start(&Backend::Sqlite);
     let ct = SyntheticStudy::ct(2);
-    push(&server, "SITE_A", &ct);
+    telerad_push(&server, "SITE_A", &ct);
     let (_, j2k_study, j2k_series, j2k_sop) = sample("MR_small_jp2klossless.dcm");
     push_sample(&server, "MR_small_jp2klossless.dcm");
     let clinician = server.user_token("clin-a", &["--role", "clinician", "--site", "site-a"]);
@@ -917,7 +902,7 @@ fn a_completed_study_is_rendered_ahead_and_a_new_version_anew(backend: &Backend)
     let server = TestServer::start(backend);
     let token = server.admin_token();
     let study = SyntheticStudy::ct(3);
-    push(&server, "STORESCU", &study);
+    telerad_push(&server, "STORESCU", &study);
     let uid = &study.study_instance_uid;
     server.wait_for_study(uid, "complete", 3, Duration::from_secs(30));
     eventually("the frames rendered ahead", Duration::from_secs(30), || {

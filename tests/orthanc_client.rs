@@ -107,21 +107,6 @@ impl Orthanc {
     }
 }
 
-fn push(server: &TestServer, calling: &str, study: &SyntheticStudy) {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    study.write_to(dir.path()).expect("generate");
-    let destination = format!("{SERVER_AE}@{}", server.dicom_address());
-    let out = run(Command::new(telerad_bin())
-        .args(["push", "--to", &destination, "--calling-ae", calling])
-        .arg(dir.path()));
-    assert!(out.status.success(), "{}", text(&out));
-    let uid = &study.study_instance_uid;
-    eventually("the study indexed", Duration::from_secs(30), || {
-        let (status, body) = server.get(&format!("/api/studies/{uid}"));
-        (status == 200 && body["instance_count"] == study.slices).then_some(())
-    });
-}
-
 /// A tag's first value in a data set as Orthanc's plugin hands it back
 /// (its own rendering of the DICOM JSON telerad sent: a single value is a
 /// string, not an array).
@@ -151,8 +136,8 @@ fn orthanc_searches_and_retrieves_through_its_dicomweb_plugin() {
     let server = TestServer::start(&Backend::Sqlite);
     let ct = SyntheticStudy::ct(3);
     let other_site = SyntheticStudy::ct(1);
-    push(&server, "SITE_A", &ct);
-    push(&server, "SITE_B", &other_site);
+    telerad_push(&server, "SITE_A", &ct);
+    telerad_push(&server, "SITE_B", &other_site);
     let site_a = server.user_token("clin-a", &["--role", "clinician", "--site", "site-a"]);
     let site_c = server.user_token("clin-c", &["--role", "clinician", "--site", "site-c"]);
     let orthanc = Orthanc::start(

@@ -579,19 +579,14 @@ impl Outbox {
         if sop_instance_uids.is_empty() {
             return Ok(progress);
         }
-        let sql = format!(
-            "SELECT state, attempts FROM forward_jobs WHERE {}",
-            retrieval_jobs(sop_instance_uids.len())
-        );
-        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(study_instance_uid)
-            .bind(destination.ae_title.trim())
-            .bind(destination.host.trim())
-            .bind(i64::from(destination.port));
-        for uid in sop_instance_uids {
-            query = query.bind(uid);
-        }
-        let rows: Vec<(String, i64)> = query.fetch_all(&self.db.pool).await?;
+        let rows: Vec<(String, i64)> = self
+            .retrieval_rows(
+                "state, attempts",
+                "",
+                (study_instance_uid, destination),
+                sop_instance_uids,
+            )
+            .await?;
         for (state, attempts) in rows {
             match state.as_str() {
                 "sent" => progress.sent += 1,
@@ -616,8 +611,31 @@ impl Outbox {
         if sop_instance_uids.is_empty() {
             return Ok(Vec::new());
         }
+        let rows: Vec<(String,)> = self
+            .retrieval_rows(
+                "sop_instance_uid",
+                " AND state = 'sent'",
+                (study_instance_uid, destination),
+                sop_instance_uids,
+            )
+            .await?;
+        Ok(rows.into_iter().map(|(uid,)| uid).collect())
+    }
+
+    /// `columns` of the jobs of a retrieval of `sop_instance_uids` to
+    /// `destination` ([`retrieval_jobs`]), `and` added to the condition.
+    async fn retrieval_rows<T>(
+        &self,
+        columns: &str,
+        and: &str,
+        (study_instance_uid, destination): (&str, &Destination),
+        sop_instance_uids: &[String],
+    ) -> Result<Vec<T>, OutboxError>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    {
         let sql = format!(
-            "SELECT sop_instance_uid FROM forward_jobs WHERE {} AND state = 'sent'",
+            "SELECT {columns} FROM forward_jobs WHERE {}{and}",
             retrieval_jobs(sop_instance_uids.len())
         );
         let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -628,8 +646,7 @@ impl Outbox {
         for uid in sop_instance_uids {
             query = query.bind(uid);
         }
-        let rows: Vec<(String,)> = query.fetch_all(&self.db.pool).await?;
-        Ok(rows.into_iter().map(|(uid,)| uid).collect())
+        Ok(query.fetch_all(&self.db.pool).await?)
     }
 
     /// Jobs, newest first, optionally only those in `state`.

@@ -662,6 +662,27 @@ pub fn storescu_push(
     assert!(out.status.success(), "storescu: {}", text(&out));
 }
 
+/// Pushes `study` with `telerad push` as the scanner `calling_ae`, and
+/// waits until the study is indexed whole.
+pub fn telerad_push(
+    server: &TestServer,
+    calling_ae: &str,
+    study: &telerad_fixtures::SyntheticStudy,
+) {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    study.write_to(dir.path()).expect("generate");
+    let destination = format!("{SERVER_AE}@{}", server.dicom_address());
+    let out = run(Command::new(telerad_bin())
+        .args(["push", "--to", &destination, "--calling-ae", calling_ae])
+        .arg(dir.path()));
+    assert!(out.status.success(), "{}", text(&out));
+    let uid = &study.study_instance_uid;
+    eventually("the study indexed", Duration::from_secs(30), || {
+        let (status, body) = server.get(&format!("/api/studies/{uid}"));
+        (status == 200 && body["instance_count"] == study.slices).then_some(())
+    });
+}
+
 /// Polls `check` every 20 ms until it returns `Some`, and returns that; fails
 /// the test with `what` (and the value `check` last saw, through `what`'s
 /// caller) once `timeout` has passed.

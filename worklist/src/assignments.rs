@@ -150,24 +150,6 @@ async fn assign(
     }
 }
 
-/// The caller's radiologist, for the actions only a reader takes.
-fn own_radiologist(caller: &Caller, what: &str, quoi: &str) -> Result<String, ApiError> {
-    caller
-        .principal()
-        .user
-        .radiologist_id
-        .clone()
-        .ok_or_else(|| {
-            ApiError::said(
-                ApiError::Forbidden,
-                said!(
-                    "only a radiologist's account {what}",
-                    "seul le compte d'un radiologue {quoi}"
-                ),
-            )
-        })
-}
-
 /// Claims a study: the claim is the acknowledgement.
 ///
 /// The study the router gave the caller, or one from the pool of their
@@ -189,7 +171,7 @@ async fn claim(
 ) -> Result<Json<AssignmentView>, ApiError> {
     let scope = caller.allow(Action::AcknowledgeStudy).await?;
     let uid = study_uid(&raw_uid)?;
-    let radiologist = own_radiologist(&caller, "claims a study", "prend un examen")?;
+    let radiologist = crate::radiologist_of(&caller, "claims a study", "prend un examen")?;
     let record = caller.study_record("study.claim", uid, None);
     let acting = Acting {
         scope: &scope,
@@ -239,7 +221,7 @@ async fn release(
 ) -> Result<Json<AssignmentView>, ApiError> {
     let scope = caller.allow(Action::AcknowledgeStudy).await?;
     let uid = study_uid(&raw_uid)?;
-    let radiologist = own_radiologist(&caller, "releases a study", "rend un examen")?;
+    let radiologist = crate::radiologist_of(&caller, "releases a study", "rend un examen")?;
     let body: ReleaseBody = if body.iter().all(u8::is_ascii_whitespace) {
         ReleaseBody::default()
     } else {

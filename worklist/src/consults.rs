@@ -45,23 +45,6 @@ where
         .routes(routes!(answer))
 }
 
-fn radiologist_of(caller: &Caller, what: &str, quoi: &str) -> Result<String, ApiError> {
-    caller
-        .principal()
-        .user
-        .radiologist_id
-        .clone()
-        .ok_or_else(|| {
-            ApiError::said(
-                ApiError::Forbidden,
-                said!(
-                    "only a radiologist's account {what}",
-                    "seul le compte d'un radiologue {quoi}"
-                ),
-            )
-        })
-}
-
 /// A second opinion to ask.
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(as = ConsultRequest)]
@@ -98,7 +81,8 @@ async fn request(
     json: Result<Json<Request>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Consult>), ApiError> {
     let scope = caller.allow(Action::WriteReport).await?;
-    let radiologist = radiologist_of(&caller, "asks a second opinion", "demande un second avis")?;
+    let radiologist =
+        crate::radiologist_of(&caller, "asks a second opinion", "demande un second avis")?;
     let uid = study_uid(&raw_uid)?;
     let Json(body) = json.map_err(|e| {
         ApiError::from_json_rejection(
@@ -172,7 +156,7 @@ async fn of_study(caller: Caller, Path(raw_uid): Path<String>) -> Result<Json<Co
 )]
 async fn mine(caller: Caller) -> Result<Json<Consults>, ApiError> {
     caller.allow(Action::WriteReport).await?;
-    let radiologist = radiologist_of(
+    let radiologist = crate::radiologist_of(
         &caller,
         "is asked for second opinions",
         "reçoit des demandes de second avis",
@@ -226,7 +210,7 @@ async fn answer(
     json: Result<Json<Answering>, JsonRejection>,
 ) -> Result<Json<Consult>, ApiError> {
     caller.allow(Action::WriteReport).await?;
-    let radiologist = radiologist_of(
+    let radiologist = crate::radiologist_of(
         &caller,
         "answers second opinions",
         "répond aux seconds avis",

@@ -65,3 +65,26 @@ pub(crate) fn no_study(uid: &str) -> ApiError {
         telerad_lang::said!("no study {uid}", "aucun examen {uid}"),
     )
 }
+
+/// The caller's radiologist, for the actions only a reader takes (`what`
+/// they are, `quoi` in French); any other account is refused.
+pub(crate) fn radiologist_of(
+    caller: &telerad_access::Caller,
+    what: &str,
+    quoi: &str,
+) -> Result<String, ApiError> {
+    caller
+        .principal()
+        .user
+        .radiologist_id
+        .clone()
+        .ok_or_else(|| {
+            ApiError::said(
+                ApiError::Forbidden,
+                telerad_lang::said!(
+                    "only a radiologist's account {what}",
+                    "seul le compte d'un radiologue {quoi}"
+                ),
+            )
+        })
+}
