@@ -773,3 +773,73 @@ print(json.dumps({"get": get[-1], "move": move[-1]}))
         "{answer}"
     );
 }
+
+/// A C-CANCEL during a C-MOVE ends it (PS3.4 C.4.2.3.1): the workstation's
+/// receiver takes the connection and never answers, so the move stays
+/// pending until pynetdicom cancels it; the final status is Cancel (FE00)
+/// with the sub-operations still remaining.
+#[test]
+fn a_workstation_cancels_a_move_that_does_not_progress() {
+    // A receiver that holds connections and says nothing.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let port = silent.local_addr().expect("its address").port();
+    let held = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in silent.incoming().take(4).flatten() {
+            held.push(stream);
+        }
+        held
+    });
+    let Night {
+        server,
+        admin,
+        stroke,
+        ..
+    } = night(&Backend::Sqlite, port);
+    assert!(readers(&server, &admin, 2).contains(&("P-STROKE".into(), "dr-neuro".into())));
+    let script = r#"
+import json, sys
+from pydicom.dataset import Dataset
+from pynetdicom import AE
+from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove as MOVE
+
+port, study = int(sys.argv[1]), sys.argv[2]
+ae = AE(ae_title="NEURO_WS")
+ae.add_requested_context(MOVE)
+assoc = ae.associate("127.0.0.1", port, ae_title="TELERAD")
+assert assoc.is_established, "association refused"
+context = [c.context_id for c in assoc.accepted_contexts if c.abstract_syntax == MOVE][0]
+query = Dataset()
+query.QueryRetrieveLevel = "STUDY"
+query.StudyInstanceUID = study
+statuses = []
+for status, _ in assoc.send_c_move(query, "NEURO_WS", MOVE, msg_id=7):
+    if not status:
+        break
+    statuses.append(status.Status)
+    if status.Status == 0xFF00 and len(statuses) == 1:
+        assoc.send_c_cancel(7, context)
+    if status.Status != 0xFF00:
+        remaining = status.get("NumberOfRemainingSuboperations")
+assoc.release()
+print(json.dumps({"statuses": statuses, "remaining": remaining}))
+"#;
+    let out = run(std::process::Command::new("python3").args([
+        "-c",
+        script,
+        &server.dicom_port.to_string(),
+        &stroke.study_instance_uid,
+    ]));
+    assert!(out.status.success(), "pynetdicom: {}", text(&out));
+    let answer: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    let statuses = answer["statuses"].as_array().cloned().unwrap_or_default();
+    assert_eq!(statuses.first(), Some(&json!(0xFF00)), "{answer}");
+    assert_eq!(statuses.last(), Some(&json!(0xFE00)), "{answer}");
+    assert!(
+        answer["remaining"].as_u64().is_some_and(|n| n > 0),
+        "{answer}"
+    );
+    drop(server);
+    drop(held);
+}

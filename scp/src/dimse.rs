@@ -454,8 +454,9 @@ pub fn move_response(
     identifier_follows: bool,
 ) -> Vec<u8> {
     let mut elements = response_elements(request, status, comment, identifier_follows);
-    // Remaining is only sent while pending (PS3.7 Table 9.3-4).
-    if status == self::status::PENDING {
+    // Remaining is only sent while pending, and when cancelled (PS3.7
+    // Table 9.3-4, PS3.4 C.4.2.1.6).
+    if status == self::status::PENDING || status == self::status::CANCELLED {
         elements.push(DataElement::new(
             tags::NUMBER_OF_REMAINING_SUBOPERATIONS,
             VR::US,

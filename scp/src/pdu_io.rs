@@ -57,8 +57,26 @@ pub async fn read_raw<S: DicomStream + ?Sized>(
     max_pdata: u32,
     buf: &mut Vec<u8>,
 ) -> Result<u8, PduError> {
+    read_raw_from(stream, max_pdata, buf, None).await
+}
+
+/// [`read_raw`] when the PDU's first byte was already read (`first`): a
+/// wait that must stay cancel-safe reads one byte, then the rest here.
+pub async fn read_raw_from<S: DicomStream + ?Sized>(
+    stream: &mut S,
+    max_pdata: u32,
+    buf: &mut Vec<u8>,
+    first: Option<u8>,
+) -> Result<u8, PduError> {
     let mut header = [0u8; 6];
-    match stream.read_exact(&mut header).await {
+    let from = match first {
+        Some(byte) => {
+            header[0] = byte;
+            1
+        }
+        None => 0,
+    };
+    match stream.read_exact(&mut header[from..]).await {
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(PduError::Closed),
         Err(e) => return Err(e.into()),

@@ -6,6 +6,15 @@ use super::{AcceptedContext, Association, Flow, audit};
 use crate::dimse::{self, Command, MAX_COMMAND_BYTES, SubOperations, status};
 use crate::pdu_io::{self, PduError};
 
+/// What a workstation said while its C-MOVE was followed.
+enum Heard {
+    Nothing,
+    Cancel,
+    /// The association cannot go on (closed, aborted, or a PDU that has
+    /// no place here).
+    Gone(String),
+}
+
 /// How one C-GET sub-operation ended.
 pub(super) enum SubOperation {
     /// The workstation answered with this status.
@@ -188,6 +197,7 @@ impl Association {
         // idle timeout.
         let mut last = None;
         let mut last_change = tokio::time::Instant::now();
+        let mut cancelled = false;
         let progress = loop {
             let mut progress = telerad_store::outbox::RetrievalProgress::default();
             for (study, instances) in &wanted {
@@ -233,11 +243,27 @@ impl Association {
                 progress.remaining = 0;
                 break progress;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            // Between two looks at the outbox, the workstation is listened
+            // to: a C-CANCEL ends the wait, a closed association the move.
+            match self
+                .listen_during_move(std::time::Duration::from_millis(100))
+                .await
+            {
+                Heard::Nothing => {}
+                Heard::Cancel => {
+                    cancelled = true;
+                    break progress;
+                }
+                Heard::Gone(why) => {
+                    tracing::warn!(peer = %self.peer, "C-MOVE: {why}; the outbox goes on");
+                    return Flow::Close;
+                }
+            }
         };
-        let status = match (progress.sent, progress.failed) {
-            (_, 0) => status::SUCCESS,
-            (0, _) => status::UNABLE_TO_PERFORM_SUBOPERATIONS,
+        let status = match (cancelled, progress.sent, progress.failed) {
+            (true, _, _) => status::CANCELLED,
+            (false, _, 0) => status::SUCCESS,
+            (false, 0, _) => status::UNABLE_TO_PERFORM_SUBOPERATIONS,
             _ => status::SUBOPERATIONS_FAILED,
         };
         let (calling, site, peer) = (self.calling_ae_title.clone(), self.site.clone(), self.peer);
@@ -252,6 +278,7 @@ impl Association {
                 "studies": studies,
                 "sent": progress.sent,
                 "failed": progress.failed,
+                "cancelled": cancelled,
                 "destination": receiver.to_string(),
             })
             .to_string();
@@ -285,6 +312,65 @@ impl Association {
             transfer_syntax,
         )
         .await
+    }
+
+    /// Waits `wait` for the workstation to say something during a C-MOVE.
+    /// One byte is read in the race with the timer (a read of the socket
+    /// is cancel-safe; a whole PDU is not), then the rest of its PDU.
+    async fn listen_during_move(&mut self, wait: std::time::Duration) -> Heard {
+        use tokio::io::AsyncReadExt;
+        let mut first = [0u8; 1];
+        let read = tokio::select! {
+            _ = tokio::time::sleep(wait) => return Heard::Nothing,
+            read = self.stream.read(&mut first) => read,
+        };
+        match read {
+            Ok(0) => return Heard::Gone("the workstation closed the connection".into()),
+            Ok(_) => {}
+            Err(e) => return Heard::Gone(e.to_string()),
+        }
+        let max = self.ctx.policy.max_pdu_length;
+        let mut command_bytes = Vec::new();
+        let mut first = Some(first[0]);
+        loop {
+            let read = tokio::time::timeout(
+                self.ctx.idle_timeout,
+                pdu_io::read_raw_from(&mut self.stream, max, &mut self.read_buf, first.take()),
+            )
+            .await;
+            match read {
+                Err(_) => return Heard::Gone("a PDU begun and never finished".into()),
+                Ok(Err(e)) => return Heard::Gone(e.to_string()),
+                Ok(Ok(pdu_io::P_DATA_TF)) => {}
+                Ok(Ok(other)) => {
+                    return Heard::Gone(format!("PDU type 0x{other:02X} during a C-MOVE"));
+                }
+            }
+            let values = match pdu_io::pdata_values(&self.read_buf) {
+                Ok(values) => values,
+                Err(e) => return Heard::Gone(e.to_string()),
+            };
+            for value in values {
+                if !value.is_command {
+                    return Heard::Gone("a data set during a C-MOVE".into());
+                }
+                if command_bytes.len() + value.data.len() > MAX_COMMAND_BYTES {
+                    return Heard::Gone("command set too large".into());
+                }
+                command_bytes.extend_from_slice(&self.read_buf[value.data.clone()]);
+                if !value.is_last {
+                    continue;
+                }
+                return match dimse::decode(&command_bytes) {
+                    Ok(command) if command.command_field == dimse::C_CANCEL_RQ => Heard::Cancel,
+                    Ok(command) => Heard::Gone(format!(
+                        "command 0x{:04X} during a C-MOVE",
+                        command.command_field
+                    )),
+                    Err(e) => Heard::Gone(e.to_string()),
+                };
+            }
+        }
     }
 
     /// The instances a C-MOVE or C-GET identifier names within the
