@@ -197,7 +197,7 @@ impl Association {
         // idle timeout.
         let mut last = None;
         let mut last_change = tokio::time::Instant::now();
-        let mut cancelled = false;
+        let mut ended = Heard::Nothing;
         let progress = loop {
             let mut progress = telerad_store::outbox::RetrievalProgress::default();
             for (study, instances) in &wanted {
@@ -231,7 +231,8 @@ impl Association {
                     .respond_move(context_id, &command, status::PENDING, pending, None)
                     .await
                 {
-                    return Flow::Close;
+                    ended = Heard::Gone("a pending response could not be sent".into());
+                    break progress;
                 }
             } else if last_change.elapsed() > self.ctx.idle_timeout {
                 tracing::warn!(
@@ -246,20 +247,17 @@ impl Association {
             // Between two looks at the outbox, the workstation is listened
             // to: a C-CANCEL ends the wait, a closed association the move.
             match self
-                .listen_during_move(std::time::Duration::from_millis(100))
+                .listen_during_move(command.message_id, std::time::Duration::from_millis(100))
                 .await
             {
                 Heard::Nothing => {}
-                Heard::Cancel => {
-                    cancelled = true;
+                heard => {
+                    ended = heard;
                     break progress;
-                }
-                Heard::Gone(why) => {
-                    tracing::warn!(peer = %self.peer, "C-MOVE: {why}; the outbox goes on");
-                    return Flow::Close;
                 }
             }
         };
+        let cancelled = matches!(ended, Heard::Cancel);
         let status = match (cancelled, progress.sent, progress.failed) {
             (true, _, _) => status::CANCELLED,
             (false, _, 0) => status::SUCCESS,
@@ -269,7 +267,16 @@ impl Association {
         let (calling, site, peer) = (self.calling_ae_title.clone(), self.site.clone(), self.peer);
         let role = self.role();
         let studies: Vec<&String> = wanted.keys().collect();
+        let gone = match &ended {
+            Heard::Gone(why) => Some(why.clone()),
+            _ => None,
+        };
+        // Audited however it ended: the outbox delivers what was queued
+        // even when the workstation has gone.
         audit(&self.ctx, &calling, &site, peer, |record| {
+            if gone.is_some() {
+                record.outcome = telerad_store::audit::Outcome::Failed;
+            }
             record.action = "dicom.move".into();
             record.role = role.into();
             record.object = format!("destination/{}", receiver.ae_title);
@@ -279,11 +286,16 @@ impl Association {
                 "sent": progress.sent,
                 "failed": progress.failed,
                 "cancelled": cancelled,
+                "association_lost": gone,
                 "destination": receiver.to_string(),
             })
             .to_string();
         })
         .await;
+        if let Some(why) = gone {
+            tracing::warn!(peer = %self.peer, "C-MOVE: {why}; the outbox goes on");
+            return Flow::Close;
+        }
         let done = crate::retrieve::sub_operations(progress);
         let comment = (progress.failed > 0).then(|| {
             format!(
@@ -294,13 +306,20 @@ impl Association {
         let mut failed = Vec::new();
         if progress.failed > 0 {
             for (study, instances) in &wanted {
-                let sent = self
+                match self
                     .ctx
                     .outbox
                     .retrieval_sent(study, &receiver, instances)
                     .await
-                    .unwrap_or_default();
-                failed.extend(instances.iter().filter(|uid| !sent.contains(uid)).cloned());
+                {
+                    Ok(sent) => {
+                        let sent: std::collections::HashSet<String> = sent.into_iter().collect();
+                        failed.extend(instances.iter().filter(|uid| !sent.contains(*uid)).cloned());
+                    }
+                    // The counts still say how many failed; the list is
+                    // left without this study's rather than guessed.
+                    Err(e) => tracing::warn!("C-MOVE: cannot list what {study} delivered: {e}"),
+                }
             }
         }
         self.respond_final(
@@ -317,7 +336,7 @@ impl Association {
     /// Waits `wait` for the workstation to say something during a C-MOVE.
     /// One byte is read in the race with the timer (a read of the socket
     /// is cancel-safe; a whole PDU is not), then the rest of its PDU.
-    async fn listen_during_move(&mut self, wait: std::time::Duration) -> Heard {
+    async fn listen_during_move(&mut self, move_id: u16, wait: std::time::Duration) -> Heard {
         use tokio::io::AsyncReadExt;
         let mut first = [0u8; 1];
         let read = tokio::select! {
@@ -362,7 +381,14 @@ impl Association {
                     continue;
                 }
                 return match dimse::decode(&command_bytes) {
-                    Ok(command) if command.command_field == dimse::C_CANCEL_RQ => Heard::Cancel,
+                    Ok(command)
+                        if command.command_field == dimse::C_CANCEL_RQ
+                            && command.message_id_being_responded_to == move_id =>
+                    {
+                        Heard::Cancel
+                    }
+                    // A late C-CANCEL of an operation already answered.
+                    Ok(command) if command.command_field == dimse::C_CANCEL_RQ => Heard::Nothing,
                     Ok(command) => Heard::Gone(format!(
                         "command 0x{:04X} during a C-MOVE",
                         command.command_field
@@ -432,19 +458,13 @@ impl Association {
     ) -> Flow {
         let identifier = crate::retrieve::failed_identifier(failed)
             .map(|set| telerad_dicom::query::encode(&set, transfer_syntax));
-        let bytes = match identifier {
-            Some(Ok(bytes)) => bytes,
-            Some(Err(e)) => {
+        let Some(Ok(bytes)) = identifier else {
+            if let Some(Err(e)) = identifier {
                 tracing::error!("the failed SOP instance list could not be encoded: {e}");
-                return self
-                    .respond_move(context_id, request, status, progress, comment)
-                    .await;
             }
-            None => {
-                return self
-                    .respond_move(context_id, request, status, progress, comment)
-                    .await;
-            }
+            return self
+                .respond_move(context_id, request, status, progress, comment)
+                .await;
         };
         let response = dimse::move_response(request, status, progress, comment, true);
         match self.send_with_data(context_id, &response, &bytes).await {
