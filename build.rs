@@ -22,7 +22,17 @@ fn main() {
     }
     for (paths, cfg) in [(CHROMIUM, "telerad_chromium"), (ORTHANC, "telerad_orthanc")] {
         for path in paths {
-            println!("cargo::rerun-if-changed={path}");
+            // A path that does not exist is always stale to cargo (it would
+            // rebuild the tests at every run): watch its folder instead,
+            // which changes when the package installs it.
+            let path = std::path::Path::new(path);
+            let watched = match path.parent() {
+                Some(folder) if !path.exists() => folder,
+                _ => path,
+            };
+            if watched.exists() {
+                println!("cargo::rerun-if-changed={}", watched.display());
+            }
         }
         if paths.iter().all(|path| std::path::Path::new(path).exists()) {
             println!("cargo::rustc-cfg={cfg}");
