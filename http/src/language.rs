@@ -20,16 +20,17 @@ pub struct French(pub String);
 
 /// Middleware: the French body for a request that prefers French.
 pub async fn french_errors(request: Request, next: Next) -> Response {
-    let wants_french = request
-        .headers()
-        .get(ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(Lang::preferred)
-        == Some(Lang::Fr);
+    // Kept aside, read only for a refusal that has French words.
+    let asked = request.headers().get(ACCEPT_LANGUAGE).cloned();
     let mut response = next.run(request).await;
     let Some(French(french)) = response.extensions_mut().remove::<French>() else {
         return response;
     };
+    let wants_french = asked
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .and_then(Lang::preferred)
+        == Some(Lang::Fr);
     // The body depends on the request's language from here on.
     response
         .headers_mut()

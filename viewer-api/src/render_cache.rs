@@ -16,7 +16,6 @@ use quick_cache::Weighter;
 use quick_cache::sync::Cache;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What the cache holds at most, in bytes of encoded pictures: a
 /// 300-slice CT rendered as JPEG at quality 90 takes 10 to 40 MB.
@@ -50,8 +49,6 @@ pub struct RenderCache {
     pictures: Cache<String, bytes::Bytes, ByBytes>,
     /// By stored file and frame.
     decoded: Cache<(String, u32), Arc<Decoded>, ByPixels>,
-    /// Frames decoded since start-up (those found decoded not counted).
-    decodes: AtomicU64,
 }
 
 impl std::fmt::Debug for RenderCache {
@@ -99,7 +96,6 @@ impl RenderCache {
             // Pictures of about 32 KiB, frames of about 1 MiB.
             pictures: bounded(capacity_bytes, 32 * 1024, ByBytes),
             decoded: bounded(decoded_bytes, 1024 * 1024, ByPixels),
-            decodes: AtomicU64::new(0),
         }
     }
 
@@ -112,19 +108,12 @@ impl RenderCache {
         absolute: &Path,
         frame: u32,
     ) -> Result<Arc<Decoded>, DecodeError> {
-        let key = (path.to_string(), frame);
-        if let Some(decoded) = self.decoded.get(&key) {
-            return Ok(decoded);
-        }
-        let decoded = Arc::new(decode(absolute, frame)?);
-        self.decodes.fetch_add(1, Ordering::Relaxed);
-        self.decoded.insert(key, decoded.clone());
-        Ok(decoded)
-    }
-
-    /// Frames decoded since start-up.
-    pub fn decodes(&self) -> u64 {
-        self.decodes.load(Ordering::Relaxed)
+        // A request and the prerendering asking for the same frame at
+        // once: one decodes, the other waits for it.
+        self.decoded
+            .get_or_insert_with(&(path.to_string(), frame), || {
+                decode(absolute, frame).map(Arc::new)
+            })
     }
 
     /// A picture as kept: its buffer cut to its length, so that what the
@@ -176,7 +165,6 @@ mod tests {
         std::fs::remove_file(file).expect("remove");
         let again = cache.decoded("a/1.dcm", file, 1).expect("kept");
         assert!(Arc::ptr_eq(&first, &again));
-        assert_eq!(cache.decodes(), 1);
         let mut rendering = Rendering::DEFAULT;
         rendering.window = Some(crate::window::Window {
             center: 40.0,

@@ -414,11 +414,10 @@ async fn print_page(
     State(archive): State<Arc<Archive>>,
     Path(raw_uid): Path<String>,
     Query(asked): Query<PrintQuery>,
-    headers: axum::http::HeaderMap,
 ) -> Result<axum::response::Response, ApiError> {
     use askama::Template as _;
     use axum::response::IntoResponse as _;
-    let lang = asked.lang(&headers)?;
+    let lang = asked.lang(caller.lang)?;
     let (page, record) =
         printable(&caller, (&router, &archive), &raw_uid, "report.print", lang).await?;
     let html = page
@@ -449,10 +448,9 @@ async fn pdf_file(
     State(archive): State<Arc<Archive>>,
     Path(raw_uid): Path<String>,
     Query(asked): Query<PrintQuery>,
-    headers: axum::http::HeaderMap,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse as _;
-    let lang = asked.lang(&headers)?;
+    let lang = asked.lang(caller.lang)?;
     let (page, record) =
         printable(&caller, (&router, &archive), &raw_uid, "report.pdf", lang).await?;
     let bytes = pdf::render(&page);
@@ -474,8 +472,6 @@ async fn pdf_file(
         .into_response())
 }
 
-/// What a printed report shows, and the audit record of printing it (to
-/// append once the answer is made); a refusal is audited here.
 /// The printed report's language: `?lang=fr|en`, else the one the request's
 /// `Accept-Language` prefers, else English.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -486,22 +482,20 @@ struct PrintQuery {
 }
 
 impl PrintQuery {
-    fn lang(&self, headers: &axum::http::HeaderMap) -> Result<Lang, ApiError> {
+    fn lang(&self, preferred: Option<Lang>) -> Result<Lang, ApiError> {
         match self.lang.as_deref() {
             Some("fr") => Ok(Lang::Fr),
             Some("en") => Ok(Lang::En),
             Some(other) => Err(ApiError::BadRequest(format!(
                 "lang {other:?}: expected fr or en"
             ))),
-            None => Ok(headers
-                .get(axum::http::header::ACCEPT_LANGUAGE)
-                .and_then(|v| v.to_str().ok())
-                .and_then(Lang::preferred)
-                .unwrap_or(Lang::En)),
+            None => Ok(preferred.unwrap_or(Lang::En)),
         }
     }
 }
 
+/// What a printed report shows, and the audit record of printing it (to
+/// append once the answer is made); a refusal is audited here.
 async fn printable(
     caller: &Caller,
     (router, archive): (&RouterService, &Archive),
