@@ -37,6 +37,10 @@ pub const TRANSFER_SYNTAXES: &[(&str, &str)] = &[
         "High-Throughput JPEG 2000 (Lossless Only)",
     ),
     (
+        "1.2.840.10008.1.2.4.202",
+        "High-Throughput JPEG 2000 with RPCL Options Image Compression (Lossless Only)",
+    ),
+    (
         "1.2.840.10008.1.2.4.203",
         "High-Throughput JPEG 2000 Image Compression",
     ),

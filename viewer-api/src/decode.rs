@@ -495,6 +495,85 @@ mod tests {
         );
     }
 
+    /// OpenJPH's HTJ2K encoder (`ojph_compress`, reversible, its default
+    /// RPCL progression) on the uncompressed CT's signed samples, stored as
+    /// High-Throughput JPEG 2000 with RPCL Options (Lossless Only), PS3.5
+    /// §A.4.11, 1.2.840.10008.1.2.4.202: telerad decodes it to the
+    /// original pixels bit for bit, and so does OpenJPEG's own
+    /// `opj_decompress`.
+    #[test]
+    fn htj2k_from_openjph_decodes_to_the_original_pixels() {
+        use dicom_core::value::{PixelFragmentSequence, Value};
+        use dicom_core::{DataElement, VR};
+        let original = sample("CT_small.dcm");
+        let stored = telerad_dicom::frames::StoredPixels::open(&original)
+            .and_then(|pixels| pixels.frames(&[1]))
+            .expect("the original's frame")
+            .remove(0)
+            .bytes;
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let (raw, code_stream) = (dir.path().join("ct.raw"), dir.path().join("ct.j2c"));
+        std::fs::write(&raw, &stored).expect("write the samples");
+        // 128 × 128 signed 16-bit samples, little endian, one component.
+        let out = std::process::Command::new("/usr/bin/ojph_compress")
+            .arg("-i")
+            .arg(&raw)
+            .arg("-o")
+            .arg(&code_stream)
+            .args([
+                "-reversible",
+                "true",
+                "-dims",
+                "{128,128}",
+                "-num_comps",
+                "1",
+            ])
+            .args(["-signed", "true", "-bit_depth", "16", "-downsamp", "{1,1}"])
+            .output()
+            .expect("run ojph_compress (apt-get install openjph-tools)");
+        assert!(out.status.success(), "{out:?}");
+        let encoded = std::fs::read(&code_stream).expect("the code stream");
+        // The SIZ marker's capabilities (Rsiz) say HTJ2K (ISO/IEC 15444-15):
+        // this is not a Part 1 stream by another name.
+        assert_eq!(&encoded[..4], &[0xFF, 0x4F, 0xFF, 0x51]);
+        assert_ne!(encoded[6] & 0x40, 0, "Rsiz has no HT bit");
+
+        let mut object = dicom_object::open_file(&original).expect("the CT");
+        object.put(DataElement::new(
+            tags::PIXEL_DATA,
+            VR::OB,
+            Value::PixelSequence(PixelFragmentSequence::new(vec![], vec![encoded])),
+        ));
+        object.update_meta(|meta| meta.transfer_syntax = "1.2.840.10008.1.2.4.202".into());
+        let htj2k = dir.path().join("ct-htj2k.dcm");
+        object.write_to_file(&htj2k).expect("write the HTJ2K copy");
+
+        let decoded = decode(&htj2k, 1).expect("the HTJ2K copy decoded");
+        assert_eq!(
+            decoded.pixels,
+            decode(&original, 1).expect("original").pixels
+        );
+        let reopened = dicom_object::open_file(&htj2k).expect("reopened");
+        let frame = reopened
+            .decode_pixel_data_frame(0)
+            .expect("decoded as stored");
+        assert!(
+            frame.frame_data(0).expect("samples") == &stored[..],
+            "bit for bit"
+        );
+
+        let theirs = dir.path().join("theirs.rawl");
+        let out = std::process::Command::new("/usr/bin/opj_decompress")
+            .arg("-i")
+            .arg(&code_stream)
+            .arg("-o")
+            .arg(&theirs)
+            .output()
+            .expect("run opj_decompress (apt-get install libopenjp2-tools)");
+        assert!(out.status.success(), "{out:?}");
+        assert!(std::fs::read(&theirs).expect("their samples") == stored);
+    }
+
     #[test]
     fn stored_bits_are_masked_sign_extended_and_rescaled() {
         let twelve_signed = StoredValues {
