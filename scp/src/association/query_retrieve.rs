@@ -508,7 +508,7 @@ impl Association {
             if cancelled {
                 break;
             }
-            let sent = self.send_sub_operation(hit).await;
+            let sent = self.send_sub_operation(hit, command.message_id).await;
             done.remaining = done.remaining.saturating_sub(1);
             match sent {
                 SubOperation::Stored(code) if code == status::SUCCESS => done.completed += 1,
@@ -584,7 +584,11 @@ impl Association {
 
     /// One C-GET sub-operation: a C-STORE of `hit` to the workstation on
     /// this association, and its response.
-    async fn send_sub_operation(&mut self, hit: &telerad_store::qido::InstanceHit) -> SubOperation {
+    async fn send_sub_operation(
+        &mut self,
+        hit: &telerad_store::qido::InstanceHit,
+        get_id: u16,
+    ) -> SubOperation {
         let stored = telerad_dicom::uid::trim_uid(&hit.transfer_syntax_uid).to_string();
         let uncompressed = telerad_dicom::transcode::is_uncompressed(&stored);
         let mut candidates: Vec<&AcceptedContext> = self
@@ -646,7 +650,7 @@ impl Association {
         if let Err(e) = sent {
             return SubOperation::Lost(e.to_string());
         }
-        self.read_store_response(id).await
+        self.read_store_response(id, get_id).await
     }
     /// Sends a command, then the data set of `file` streamed from disk in
     /// PDUs the peer accepts.
@@ -689,8 +693,9 @@ impl Association {
     }
 
     /// Reads until the response to the C-STORE `id` sent to the peer; a
-    /// C-CANCEL of the C-GET met on the way is remembered.
-    async fn read_store_response(&mut self, id: u16) -> SubOperation {
+    /// C-CANCEL of the C-GET `get_id` met on the way is remembered (one
+    /// naming another message is not this C-GET's, PS3.7 §9.3.2.3).
+    async fn read_store_response(&mut self, id: u16, get_id: u16) -> SubOperation {
         let mut cancelled = false;
         let mut command_bytes = Vec::new();
         loop {
@@ -732,7 +737,9 @@ impl Association {
                     Err(e) => return SubOperation::Lost(e.to_string()),
                 };
                 match command.command_field {
-                    dimse::C_CANCEL_RQ => cancelled = true,
+                    dimse::C_CANCEL_RQ => {
+                        cancelled |= command.message_id_being_responded_to == get_id;
+                    }
                     dimse::C_STORE_RSP if command.message_id_being_responded_to == id => {
                         return if cancelled {
                             SubOperation::Cancelled(command.status)
