@@ -131,6 +131,8 @@ pub struct InstanceHit {
     /// Where the file is, relative to the storage root (for WADO-RS; never
     /// shown).
     pub path: String,
+    /// The study's, for the audit record of a retrieval.
+    pub patient_id: String,
 }
 
 /// An instance with its stored WADO-RS metadata.
@@ -419,7 +421,8 @@ impl StudyIndex {
         let n = c.values.len();
         let sql = format!(
             "SELECT st.study_instance_uid, se.series_instance_uid, i.sop_instance_uid, \
-             i.sop_class_uid, i.transfer_syntax_uid, i.instance_number, i.path{more_columns} \
+             i.sop_class_uid, i.transfer_syntax_uid, i.instance_number, i.path, \
+             st.patient_id{more_columns} \
              FROM instances i JOIN series se ON se.id = i.series_id \
              JOIN studies st ON st.id = i.study_id \
              WHERE {} AND i.version = (SELECT MAX(v.version) FROM instances v \

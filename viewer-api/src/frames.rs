@@ -86,12 +86,7 @@ async fn serve(
     target: Target<'_>,
     wanted: Wanted,
 ) -> Result<Response, ApiError> {
-    let opened = target.open(&caller, archive, "dicomweb.retrieve").await?;
-    let hits = archive
-        .index()
-        .search_instances(&target.search(), &opened.scope)
-        .await?;
-    target.check_found(&caller, &opened, hits.len()).await?;
+    let (opened, hits) = target.found(&caller, archive, "dicomweb.retrieve").await?;
     let Some(hit) = hits.into_iter().next() else {
         return Err(ApiError::Internal("an instance found and then not".into()));
     };

@@ -170,12 +170,7 @@ async fn rendered(
 ) -> Result<Response, ApiError> {
     let format = format(headers)?;
     let rendering = query.rendering(format, default_viewport)?;
-    let opened = target.open(&caller, archive, "dicomweb.retrieve").await?;
-    let hits = archive
-        .index()
-        .search_instances(&target.search(), &opened.scope)
-        .await?;
-    target.check_found(&caller, &opened, hits.len()).await?;
+    let (opened, hits) = target.found(&caller, archive, "dicomweb.retrieve").await?;
     let Some(hit) = pick(hits, how) else {
         return Err(ApiError::Internal("instances found and then not".into()));
     };

@@ -6,7 +6,7 @@
 use telerad_access::{Action, Caller};
 use telerad_http::ApiError;
 use telerad_store::audit::{AuditRecord, Outcome};
-use telerad_store::qido::InstanceSearch;
+use telerad_store::qido::{InstanceHit, InstanceSearch};
 use telerad_store::{Archive, Scope};
 
 /// Instances in one answer: a study of 20,000 images is retrieved by
@@ -70,6 +70,33 @@ impl<'a> Target<'a> {
             limit: MAX_INSTANCES + 1,
             ..InstanceSearch::default()
         }
+    }
+
+    /// The instances it names within the caller's scope, for `action`,
+    /// with the retrieval's audit record: one search, which also proves
+    /// the study in scope. Only when nothing is found is the study looked
+    /// up, to tell an unknown study from an unknown series or instance
+    /// (each a 404, audited as failed).
+    pub async fn found(
+        &self,
+        caller: &Caller,
+        archive: &Archive,
+        action: &str,
+    ) -> Result<(Opened, Vec<InstanceHit>), ApiError> {
+        let scope = caller.allow(Action::ReadStudies).await?;
+        let hits = archive
+            .index()
+            .search_instances(&self.search(), &scope)
+            .await?;
+        let Some(first) = hits.first() else {
+            let opened = self.open(caller, archive, action).await?;
+            self.check_found(caller, &opened, 0).await?;
+            return Err(ApiError::Internal("nothing found and then found".into()));
+        };
+        let record = caller.study_record(action, self.study, Some(&first.patient_id));
+        let opened = Opened { scope, record };
+        self.check_found(caller, &opened, hits.len()).await?;
+        Ok((opened, hits))
     }
 
     /// The 404 when nothing matched, audited as failed; the 400 when too
