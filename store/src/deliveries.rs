@@ -225,12 +225,9 @@ impl Outcome {
     /// What the `attempts`-th failed attempt leads to: a retry after the
     /// policy's delay, or dead once the attempts are used up.
     pub fn after_failure(attempts: i64, retry: &RetryPolicy, now: i64) -> Outcome {
-        if attempts >= retry.max_attempts {
-            return Outcome::Dead;
-        }
-        let delay = i64::try_from(retry.delay_after(attempts).as_millis()).unwrap_or(i64::MAX / 4);
-        Outcome::Retrying {
-            next_attempt_at: now.saturating_add(delay),
+        match retry.next_attempt(attempts, now) {
+            None => Outcome::Dead,
+            Some(next_attempt_at) => Outcome::Retrying { next_attempt_at },
         }
     }
 

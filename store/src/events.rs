@@ -273,6 +273,16 @@ impl RetryPolicy {
             .saturating_mul(1u32 << doublings)
             .min(self.max_delay)
     }
+
+    /// When to try again after the `attempts`-th failure at `now` (Unix
+    /// milliseconds), or `None` once the attempts are used up (dead).
+    pub fn next_attempt(&self, attempts: i64, now: i64) -> Option<i64> {
+        if attempts >= self.max_attempts {
+            return None;
+        }
+        let delay = i64::try_from(self.delay_after(attempts).as_millis()).unwrap_or(i64::MAX / 4);
+        Some(now.saturating_add(delay))
+    }
 }
 
 /// What became of a failed event.
@@ -466,15 +476,12 @@ impl Consumer {
         .fetch_optional(&mut *tx)
         .await?;
         let attempts = previous.map_or(1, |(n,)| n + 1);
-        let outcome = if attempts >= self.retry.max_attempts {
-            Failure::Dead { attempts }
-        } else {
-            let delay =
-                i64::try_from(self.retry.delay_after(attempts).as_millis()).unwrap_or(i64::MAX / 4);
-            Failure::Retrying {
+        let outcome = match self.retry.next_attempt(attempts, now) {
+            None => Failure::Dead { attempts },
+            Some(next_attempt_at) => Failure::Retrying {
                 attempts,
-                next_attempt_at: now.saturating_add(delay),
-            }
+                next_attempt_at,
+            },
         };
         let (next_attempt_at, dead_at) = match outcome {
             Failure::Retrying {
@@ -621,6 +628,8 @@ mod tests {
         };
         let delays: Vec<u64> = (1..=6).map(|n| policy.delay_after(n).as_secs()).collect();
         assert_eq!(delays, [1, 2, 4, 8, 10, 10]);
+        assert_eq!(policy.next_attempt(9, 500), Some(10_500));
+        assert_eq!(policy.next_attempt(10, 500), None);
     }
 
     #[test]

@@ -169,6 +169,16 @@ impl RetryPolicy {
             .unwrap_or(self.max_delay)
             .min(self.max_delay)
     }
+
+    /// When to try again after the `attempt`-th failed attempt at `now`
+    /// (Unix milliseconds), or `None` once the attempts are used up.
+    pub fn next_attempt(&self, attempt: u32, now: i64) -> Option<i64> {
+        if attempt >= self.max_attempts {
+            return None;
+        }
+        let delay = i64::try_from(self.delay_after(attempt).as_millis()).unwrap_or(i64::MAX / 4);
+        Some(now.saturating_add(delay))
+    }
 }
 
 /// One instance version to deliver to one destination.
@@ -1051,14 +1061,15 @@ impl Outbox {
         );
         for (job, failure) in failures {
             let attempts = u32::try_from(job.attempts.saturating_add(1)).unwrap_or(u32::MAX);
-            let dead = failure.hopeless || attempts >= self.policy.max_attempts;
-            let delay = i64::try_from(self.policy.delay_after(attempts).as_millis())
-                .unwrap_or(i64::MAX / 4);
+            let next = self
+                .policy
+                .next_attempt(attempts, now)
+                .filter(|_| !failure.hopeless);
             let row: Option<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
                 .bind(job.id)
                 .bind(worker)
-                .bind(if dead { "dead" } else { "pending" })
-                .bind(if dead { now } else { now.saturating_add(delay) })
+                .bind(if next.is_some() { "pending" } else { "dead" })
+                .bind(next.unwrap_or(now))
                 .bind(&failure.message)
                 .bind(failure.possibly_delivered)
                 .fetch_optional(&mut *tx)
@@ -1202,6 +1213,9 @@ mod tests {
         assert_eq!(delays, [10, 20, 40, 60, 60, 60]);
         assert_eq!(policy.delay_after(0).as_secs(), 10);
         assert_eq!(policy.delay_after(u32::MAX).as_secs(), 60);
+        // The third failure waits 40 s; the fifth is the last.
+        assert_eq!(policy.next_attempt(3, 1_000), Some(41_000));
+        assert_eq!(policy.next_attempt(5, 1_000), None);
     }
 
     #[test]
