@@ -689,7 +689,8 @@ fn a_workstation_retrieves_what_it_may_read(backend: &Backend) {
 /// A workstation is told which images did not reach it (the Failed SOP
 /// Instance UID List of the final response, PS3.4 C.4.3.1.3.1 and
 /// C.4.2.1.4.1): pynetdicom refuses one image of a C-GET, then asks a
-/// C-MOVE to its receiver, which is down.
+/// C-MOVE to its receiver, which is down. During the C-GET it also sends
+/// a C-CANCEL naming another message, which must not cancel it.
 #[test]
 fn a_workstation_is_told_which_images_failed() {
     // Nothing listens at the workstation's receiver.
@@ -713,7 +714,14 @@ from pynetdicom.sop_class import (
 )
 
 port, study, refused = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+cancelled_another = []
 def on_store(event):
+    # Before answering the first image, a C-CANCEL naming another message
+    # than the C-GET (ID 1): it must not cancel the C-GET (PS3.7 9.3.2.3).
+    if not cancelled_another:
+        context = [c.context_id for c in assoc.accepted_contexts if c.abstract_syntax == GET][0]
+        assoc.send_c_cancel(99, context)
+        cancelled_another.append(99)
     return 0xA700 if event.request.AffectedSOPInstanceUID == refused else 0x0000
 
 def failed_list(identifier):
@@ -735,10 +743,10 @@ assert assoc.is_established, "association refused"
 query = Dataset()
 query.QueryRetrieveLevel = "STUDY"
 query.StudyInstanceUID = study
-get = [(s.Status, failed_list(i)) for s, i in assoc.send_c_get(query, GET) if s]
+get = [(s.Status, failed_list(i)) for s, i in assoc.send_c_get(query, GET, msg_id=1) if s]
 move = [(s.Status, failed_list(i)) for s, i in assoc.send_c_move(query, "NEURO_WS", MOVE) if s]
 assoc.release()
-print(json.dumps({"get": get[-1], "move": move[-1]}))
+print(json.dumps({"get": get[-1], "move": move[-1], "cancelled_another": cancelled_another}))
 "#;
     let refused = stroke.sop_instance_uid(1);
     let out = run(std::process::Command::new("python3").args([
@@ -751,7 +759,9 @@ print(json.dumps({"get": get[-1], "move": move[-1]}))
     assert!(out.status.success(), "pynetdicom: {}", text(&out));
     let answer: Value =
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
-    // C-GET: two of three stored, a warning, the refused one named.
+    // C-GET: two of three stored, a warning, the refused one named; the
+    // C-CANCEL of message 99 sent during it changed nothing.
+    assert_eq!(answer["cancelled_another"], json!([99]), "{answer}");
     assert_eq!(answer["get"], json!([0xB000, [refused]]), "{answer}");
     // C-MOVE: none delivered (the outbox goes on trying), all named.
     let all: Vec<String> = (0..stroke.slices)
