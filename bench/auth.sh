@@ -115,14 +115,23 @@ for ((r = 0; r < rounds; r++)); do
         if [[ $i == 0 ]]; then results0+=("$line"); else results1+=("$line"); fi
     done
 done
-# A BEFORE with accounts must be the unaudited build: its trail holds the
-# start-up's few records, not one per request.
+# Records in server $1's audit trail ("" when it cannot be read).
+trail_records() {
+    local trail
+    trail="$("$2" audit verify --config "$WORK/server-$1/telerad.toml" 2>&1 || true)"
+    grep -o '[0-9]* records' <<<"$trail" | awk '{print $1}' || true
+}
+# A BEFORE with accounts must be the unaudited build (its trail holds the
+# start-up's few records, not one per request), and AFTER must audit (a
+# copy of the unaudited build would give a ratio near 1).
 if [[ -n ${tokens[0]} ]]; then
-    trail="$("$before" audit verify --config "$WORK/server-0/telerad.toml")"
-    records="$(grep -o '[0-9]* records' <<<"$trail" | awk '{print $1}')"
+    records="$(trail_records 0 "$before")"
     [[ -n $records && $records -lt 1000 ]] ||
-        die "$before audits its reads ($trail): give bench/unaudited.sh's build"
+        die "$before audits its reads (${records:-no} records): give bench/unaudited.sh's build"
 fi
+records="$(trail_records 1 "$after")"
+[[ -n $records && $records -ge 1000 ]] ||
+    die "$after did not audit its reads (${records:-no} records): give a build of this commit"
 rps0="$(column 1 "${results0[@]}")"; rps1="$(column 1 "${results1[@]}")"
 p500="$(column 2 "${results0[@]}")"; p501="$(column 2 "${results1[@]}")"
 p990="$(column 3 "${results0[@]}")"; p991="$(column 3 "${results1[@]}")"

@@ -14,7 +14,10 @@ source "$here/lib.sh"
 output="${1:?usage: bench/unaudited.sh OUTPUT_BINARY}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/tmp/target-bench}"
 # A fixed place, so that cargo finds its earlier build of these crates.
-tree=/tmp/telerad-unaudited
+tree=/tmp/telerad-unaudited-worktree
+case "$(realpath -m "$output")/" in
+"$tree"/*) die "$output is inside the worktree, which is removed at the end" ;;
+esac
 cleanup() { git -C "$here/.." worktree remove --force "$tree" >/dev/null 2>&1 || rm -rf "$tree"; }
 cleanup
 trap cleanup EXIT
@@ -23,4 +26,4 @@ git -C "$tree" apply "$here/unaudited.patch" || die "bench/unaudited.patch no lo
 log "building $(git -C "$tree" rev-parse --short HEAD) without authentication and audit"
 (cd "$tree" && cargo build --release --quiet -p telerad)
 cp "$CARGO_TARGET_DIR/release/telerad" "$output"
-log "built $output"
+log "built $output; $CARGO_TARGET_DIR/release/telerad is this build too until the next release build"

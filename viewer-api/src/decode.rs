@@ -495,10 +495,13 @@ mod tests {
         );
     }
 
-    /// OpenJPH's HTJ2K encoder (`ojph_compress`, reversible, its default
-    /// RPCL progression) on the uncompressed CT's signed samples, stored as
-    /// High-Throughput JPEG 2000 with RPCL Options (Lossless Only), PS3.5
-    /// §A.4.11, 1.2.840.10008.1.2.4.202: telerad decodes it to the
+    /// OpenJPH's HTJ2K encoder (`ojph_compress`, reversible) on the
+    /// uncompressed CT's samples (declared signed; this sample's values are
+    /// all positive, and OpenJPH 0.9 reads raw input as unsigned, so the
+    /// sign itself is not exercised), stored as High-Throughput JPEG 2000
+    /// Image Compression (Lossless Only), PS3.5 §A.4.11,
+    /// 1.2.840.10008.1.2.4.201 (the stream has no TLM markers, which the
+    /// RPCL Options syntax .202 asks for): telerad decodes it to the
     /// original pixels bit for bit, and so does OpenJPEG's own
     /// `opj_decompress`.
     #[test]
@@ -544,7 +547,7 @@ mod tests {
             VR::OB,
             Value::PixelSequence(PixelFragmentSequence::new(vec![], vec![encoded])),
         ));
-        object.update_meta(|meta| meta.transfer_syntax = "1.2.840.10008.1.2.4.202".into());
+        object.update_meta(|meta| meta.transfer_syntax = "1.2.840.10008.1.2.4.201".into());
         let htj2k = dir.path().join("ct-htj2k.dcm");
         object.write_to_file(&htj2k).expect("write the HTJ2K copy");
 

@@ -49,8 +49,13 @@ async fn retrieve(
     headers: &HeaderMap,
     target: Target<'_>,
 ) -> Result<Response, ApiError> {
-    let (opened, hits) = target.found(&caller, archive, "dicomweb.retrieve").await?;
+    let opened = target.open(&caller, archive, "dicomweb.retrieve").await?;
     let wanted = accept::dicom(headers)?;
+    let hits = archive
+        .index()
+        .search_instances(&target.search(), &opened.scope)
+        .await?;
+    target.check_found(&caller, &opened, hits.len()).await?;
     if let Some(refused) = hits
         .iter()
         .find(|hit| !wanted.allows(&hit.transfer_syntax_uid))
