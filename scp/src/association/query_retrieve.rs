@@ -348,9 +348,35 @@ impl Association {
             Ok(_) => {}
             Err(e) => return Heard::Gone(e.to_string()),
         }
+        let heard = self
+            .read_commands(Some(first[0]), "C-MOVE", |command| {
+                match command.command_field {
+                    dimse::C_CANCEL_RQ if command.message_id_being_responded_to == move_id => {
+                        Ok(Some(Heard::Cancel))
+                    }
+                    // A late C-CANCEL of an operation already answered.
+                    dimse::C_CANCEL_RQ => Ok(Some(Heard::Nothing)),
+                    other => Err(format!("command 0x{other:04X} during a C-MOVE")),
+                }
+            })
+            .await;
+        heard.unwrap_or_else(Heard::Gone)
+    }
+
+    /// Reads P-DATA PDUs from the peer (the first one's first byte already
+    /// read, if `first`) and hands each complete command set to
+    /// `on_command`, until it returns something or refuses one; data sets
+    /// are not expected from the peer while telerad answers a retrieval,
+    /// and are skipped. Both the C-MOVE's listening and the C-GET's wait
+    /// for each C-STORE response read this way.
+    async fn read_commands<T>(
+        &mut self,
+        mut first: Option<u8>,
+        during: &str,
+        mut on_command: impl FnMut(Command) -> Result<Option<T>, String>,
+    ) -> Result<T, String> {
         let max = self.ctx.policy.max_pdu_length;
         let mut command_bytes = Vec::new();
-        let mut first = Some(first[0]);
         loop {
             let read = tokio::time::timeout(
                 self.ctx.idle_timeout,
@@ -358,43 +384,28 @@ impl Association {
             )
             .await;
             match read {
-                Err(_) => return Heard::Gone("a PDU begun and never finished".into()),
-                Ok(Err(e)) => return Heard::Gone(e.to_string()),
+                Err(_) => return Err(format!("nothing complete from the peer during a {during}")),
+                Ok(Err(e)) => return Err(e.to_string()),
                 Ok(Ok(pdu_io::P_DATA_TF)) => {}
-                Ok(Ok(other)) => {
-                    return Heard::Gone(format!("PDU type 0x{other:02X} during a C-MOVE"));
-                }
+                Ok(Ok(other)) => return Err(format!("PDU type 0x{other:02X} during a {during}")),
             }
-            let values = match pdu_io::pdata_values(&self.read_buf) {
-                Ok(values) => values,
-                Err(e) => return Heard::Gone(e.to_string()),
-            };
+            let values = pdu_io::pdata_values(&self.read_buf).map_err(|e| e.to_string())?;
             for value in values {
                 if !value.is_command {
-                    return Heard::Gone("a data set during a C-MOVE".into());
+                    continue;
                 }
                 if command_bytes.len() + value.data.len() > MAX_COMMAND_BYTES {
-                    return Heard::Gone("command set too large".into());
+                    return Err("command set too large".into());
                 }
                 command_bytes.extend_from_slice(&self.read_buf[value.data.clone()]);
                 if !value.is_last {
                     continue;
                 }
-                return match dimse::decode(&command_bytes) {
-                    Ok(command)
-                        if command.command_field == dimse::C_CANCEL_RQ
-                            && command.message_id_being_responded_to == move_id =>
-                    {
-                        Heard::Cancel
-                    }
-                    // A late C-CANCEL of an operation already answered.
-                    Ok(command) if command.command_field == dimse::C_CANCEL_RQ => Heard::Nothing,
-                    Ok(command) => Heard::Gone(format!(
-                        "command 0x{:04X} during a C-MOVE",
-                        command.command_field
-                    )),
-                    Err(e) => Heard::Gone(e.to_string()),
-                };
+                let command = dimse::decode(&std::mem::take(&mut command_bytes))
+                    .map_err(|e| e.to_string())?;
+                if let Some(done) = on_command(command)? {
+                    return Ok(done);
+                }
             }
         }
     }
@@ -697,63 +708,24 @@ impl Association {
     /// naming another message is not this C-GET's, PS3.7 §9.3.2.3).
     async fn read_store_response(&mut self, id: u16, get_id: u16) -> SubOperation {
         let mut cancelled = false;
-        let mut command_bytes = Vec::new();
-        loop {
-            let read = tokio::time::timeout(
-                self.ctx.idle_timeout,
-                pdu_io::read_raw(
-                    &mut self.stream,
-                    self.ctx.policy.max_pdu_length,
-                    &mut self.read_buf,
-                ),
-            )
+        let answer = self
+            .read_commands(None, "C-GET", |command| match command.command_field {
+                dimse::C_CANCEL_RQ => {
+                    cancelled |= command.message_id_being_responded_to == get_id;
+                    Ok(None)
+                }
+                dimse::C_STORE_RSP if command.message_id_being_responded_to == id => {
+                    Ok(Some(command.status))
+                }
+                other => Err(format!(
+                    "command 0x{other:04X} while waiting for a C-STORE response"
+                )),
+            })
             .await;
-            match read {
-                Err(_) => return SubOperation::Lost("no C-STORE response in time".into()),
-                Ok(Err(e)) => return SubOperation::Lost(e.to_string()),
-                Ok(Ok(pdu_io::P_DATA_TF)) => {}
-                Ok(Ok(other)) => {
-                    return SubOperation::Lost(format!("PDU type 0x{other:02X} during a C-GET"));
-                }
-            }
-            let values = match pdu_io::pdata_values(&self.read_buf) {
-                Ok(values) => values,
-                Err(e) => return SubOperation::Lost(e.to_string()),
-            };
-            for value in values {
-                if !value.is_command {
-                    // No data set is expected from the peer here.
-                    continue;
-                }
-                if command_bytes.len() + value.data.len() > MAX_COMMAND_BYTES {
-                    return SubOperation::Lost("command set too large".into());
-                }
-                command_bytes.extend_from_slice(&self.read_buf[value.data.clone()]);
-                if !value.is_last {
-                    continue;
-                }
-                let command = match dimse::decode(&std::mem::take(&mut command_bytes)) {
-                    Ok(command) => command,
-                    Err(e) => return SubOperation::Lost(e.to_string()),
-                };
-                match command.command_field {
-                    dimse::C_CANCEL_RQ => {
-                        cancelled |= command.message_id_being_responded_to == get_id;
-                    }
-                    dimse::C_STORE_RSP if command.message_id_being_responded_to == id => {
-                        return if cancelled {
-                            SubOperation::Cancelled(command.status)
-                        } else {
-                            SubOperation::Stored(command.status)
-                        };
-                    }
-                    other => {
-                        return SubOperation::Lost(format!(
-                            "command 0x{other:04X} while waiting for a C-STORE response"
-                        ));
-                    }
-                }
-            }
+        match answer {
+            Ok(status) if cancelled => SubOperation::Cancelled(status),
+            Ok(status) => SubOperation::Stored(status),
+            Err(why) => SubOperation::Lost(why),
         }
     }
 }
