@@ -87,7 +87,8 @@ async fn open(args: &DatabaseArgs) -> anyhow::Result<(Database, Access)> {
     let db = Database::connect(&config.database_url())
         .await
         .context("cannot open the database")?;
-    let access = Access::new(db.clone(), Arc::new(SystemClock), &config);
+    let access = Access::new(db.clone(), Arc::new(SystemClock), &config)
+        .context("cannot start the audit spool")?;
     Ok((db, access))
 }
 

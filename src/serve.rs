@@ -43,11 +43,14 @@ pub async fn serve(
             );
         }
     }
-    let access = Arc::new(Access::new(
-        archive.index().database().clone(),
-        archive.clock().clone(),
-        &config,
-    ));
+    let access = Arc::new(
+        Access::new(
+            archive.index().database().clone(),
+            archive.clock().clone(),
+            &config,
+        )
+        .context("cannot start the audit spool")?,
+    );
     first_admin(&access, &config.storage.data_dir).await?;
     let dicom_addr = (config.dicom.bind, config.dicom.port);
     let dicom_listener = TcpListener::bind(dicom_addr).await.with_context(|| {

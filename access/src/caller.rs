@@ -15,7 +15,7 @@ use telerad_http::ApiError;
 use telerad_lang::said;
 use telerad_store::Scope;
 use telerad_store::accounts::CredentialKind;
-use telerad_store::audit::{AuditRecord, Outcome};
+use telerad_store::audit::{self, AuditQuery, AuditRecord, Outcome, StoredRecord};
 
 /// The cookie of a page session.
 pub const SESSION_COOKIE: &str = "telerad_session";
@@ -46,15 +46,13 @@ pub struct Caller {
     access: Arc<Access>,
 }
 
-/// Writes a record through the batching writer, returning once it is
-/// committed: a flood of bad tokens costs one transaction per batch, not
-/// one each.
-async fn write(access: &Access, record: AuditRecord) -> Result<(), ApiError> {
+/// Writes a record to the audit spool, returning once a crash of telerad
+/// would not lose it: a flood of bad tokens costs a line each, and one
+/// transaction per move.
+fn write(access: &Access, record: &AuditRecord) -> Result<(), ApiError> {
     access
-        .audit_writer()
+        .audit_spool()
         .append(record)
-        .await
-        .map(|_| ())
         .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
@@ -171,7 +169,7 @@ where
                     Outcome::Refused,
                 );
                 record.detail = serde_json::json!({ "reason": refusal.to_string() }).to_string();
-                write(&access, record).await?;
+                write(&access, &record)?;
                 return Err(ApiError::said(ApiError::Unauthorized, refusal.said()));
             }
         };
@@ -188,7 +186,7 @@ where
                 );
                 record.detail =
                     serde_json::json!({ "reason": "missing or wrong X-CSRF-Token" }).to_string();
-                write(&access, record).await?;
+                write(&access, &record)?;
                 return Err(ApiError::said(
                     ApiError::Forbidden,
                     said!(
@@ -323,6 +321,22 @@ impl Caller {
     /// Writes `record`, returning once it is committed (reads and
     /// refusals; the records of other requests share its transaction).
     pub async fn audit(&self, record: &AuditRecord) -> Result<(), ApiError> {
-        write(&self.access, record.clone()).await
+        write(&self.access, record)
+    }
+
+    /// A page of the audit trail, once every record this process has
+    /// spooled is in it (another node's reach it within
+    /// `audit_spool::MOVE_EVERY`). The caller's right to read it is the
+    /// caller's to check.
+    pub async fn audit_trail(
+        &self,
+        query: &AuditQuery,
+    ) -> Result<(Vec<StoredRecord>, Option<i64>), ApiError> {
+        self.access
+            .audit_spool()
+            .flush()
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok(audit::page(self.access.database(), query).await?)
     }
 }

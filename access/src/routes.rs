@@ -16,7 +16,7 @@ use std::sync::Arc;
 use telerad_http::ApiError;
 use telerad_http::paging::{self, Page};
 use telerad_store::accounts::{self, AccountError, Role, User};
-use telerad_store::audit::{self, AuditQuery, StoredRecord};
+use telerad_store::audit::{AuditQuery, StoredRecord};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -431,7 +431,7 @@ async fn audit_records(
         before,
         limit,
     };
-    let (records, next) = audit::page(caller.access().database(), &query).await?;
+    let (records, next) = caller.audit_trail(&query).await?;
     let mut record = caller.record("audit.read", "audit".into());
     record.detail = serde_json::json!({
         "user": params.user, "study": params.study, "patient": params.patient, "format": format,

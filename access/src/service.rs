@@ -6,6 +6,7 @@ use crate::throttle::Throttle;
 use crate::token;
 use crate::verified::{self, Verified};
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use telerad_config::Config;
@@ -13,7 +14,8 @@ use telerad_lang::{Said, said};
 use telerad_store::accounts::{
     self, AccountError, CredentialKind, CredentialRefusal, NewCredential, NewUser, Role, User,
 };
-use telerad_store::audit::{self, AuditRecord, AuditWriter, Outcome};
+use telerad_store::audit::{self, AuditRecord, Outcome};
+use telerad_store::audit_spool::{AuditSpool, SpoolError};
 use telerad_store::{Clock, CredentialId, Database};
 use tokio::sync::Semaphore;
 
@@ -31,6 +33,8 @@ pub const FAILURES_PER_ADDRESS: usize = 20;
 pub const THROTTLE_WINDOW: Duration = Duration::from_secs(15 * 60);
 /// Password checks at once: each holds 64 MiB for 0.1 s.
 const CONCURRENT_HASHES: usize = 2;
+/// The audit spool's folder, in the data folder.
+pub const AUDIT_SPOOL: &str = "audit-spool";
 /// Logins are audited with what was typed, cut to this many characters.
 const MAX_LOGIN_IN_AUDIT: usize = 64;
 
@@ -217,8 +221,8 @@ pub struct NewAccount {
 #[derive(Debug)]
 pub struct Access {
     db: Database,
-    /// Reads' records, committed in batches.
-    audit: AuditWriter,
+    /// Reads' and refusals' records, spooled then chained in batches.
+    audit: AuditSpool,
     clock: Arc<dyn Clock>,
     /// Radiologist id → the sites their licence covers.
     licences: HashMap<String, Vec<String>>,
@@ -230,7 +234,9 @@ pub struct Access {
 }
 
 impl Access {
-    pub fn new(db: Database, clock: Arc<dyn Clock>, config: &Config) -> Access {
+    /// Access on `db`, spooling reads' records in the data folder's
+    /// `audit-spool`.
+    pub fn new(db: Database, clock: Arc<dyn Clock>, config: &Config) -> Result<Access, SpoolError> {
         Access::with_licences(
             db,
             clock,
@@ -239,27 +245,30 @@ impl Access {
                 .iter()
                 .map(|r| (r.id.clone(), r.sites.clone()))
                 .collect(),
+            config.storage.data_dir.join(AUDIT_SPOOL),
         )
     }
 
-    /// As [`Access::new`], given each radiologist's licensed sites.
+    /// As [`Access::new`], given each radiologist's licensed sites and the
+    /// audit spool's folder.
     pub fn with_licences(
         db: Database,
         clock: Arc<dyn Clock>,
         licences: HashMap<String, Vec<String>>,
-    ) -> Access {
+        audit_spool: PathBuf,
+    ) -> Result<Access, SpoolError> {
         let verified = Arc::new(Verified::default());
         tokio::spawn(verified::watch(db.clone(), Arc::downgrade(&verified)));
-        Access {
+        Ok(Access {
             verified,
-            audit: AuditWriter::start(db.clone()),
+            audit: AuditSpool::start(db.clone(), audit_spool)?,
             db,
             clock,
             licences,
             by_account: Throttle::new(FAILURES_PER_ACCOUNT, THROTTLE_WINDOW),
             by_address: Throttle::new(FAILURES_PER_ADDRESS, THROTTLE_WINDOW),
             hashing: Semaphore::new(CONCURRENT_HASHES),
-        }
+        })
     }
 
     pub fn database(&self) -> &Database {
@@ -267,7 +276,7 @@ impl Access {
     }
 
     /// Where reads and refusals append their records.
-    pub fn audit_writer(&self) -> &AuditWriter {
+    pub fn audit_spool(&self) -> &AuditSpool {
         &self.audit
     }
 
@@ -350,10 +359,7 @@ impl Access {
                 .inspect_err(|_| self.by_account.forgive(&account_key))
         });
         if let Err(wait) = admitted {
-            self.audit
-                .append(refuse("throttled"))
-                .await
-                .map_err(internal)?;
+            self.audit.append(&refuse("throttled")).map_err(internal)?;
             return Err(LoginError::Throttled(wait));
         }
         let account = accounts::user_by_login(&self.db, login).await?;
@@ -380,7 +386,7 @@ impl Access {
             }
         };
         if let Some(reason) = reason {
-            self.audit.append(refuse(reason)).await.map_err(internal)?;
+            self.audit.append(&refuse(reason)).map_err(internal)?;
             return Err(LoginError::Invalid);
         }
         let Some(user) = user else {

@@ -351,11 +351,15 @@ mod tests {
     /// The forward routes on a free port; their base URL, and an
     /// administrator's token.
     async fn serve(archive: &Archive, outbox: Arc<Outbox>) -> (String, String) {
-        let access = Arc::new(Access::with_licences(
-            archive.index().database().clone(),
-            Arc::new(SystemClock),
-            Default::default(),
-        ));
+        let access = Arc::new(
+            Access::with_licences(
+                archive.index().database().clone(),
+                Arc::new(SystemClock),
+                Default::default(),
+                archive.layout().root().join("audit-spool"),
+            )
+            .expect("the audit spool"),
+        );
         let token = telerad_access::testing::admin_token(&access).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

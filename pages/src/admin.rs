@@ -22,7 +22,7 @@ use telerad_http::ApiError;
 use telerad_router::rota::{DutySource, Rota};
 use telerad_router::service::Router as RouterService;
 use telerad_store::accounts::{self, User};
-use telerad_store::audit::{self, AuditQuery, StoredRecord};
+use telerad_store::audit::{AuditQuery, StoredRecord};
 use telerad_store::outbox::{ForwardJob, Outbox};
 
 pub struct OnDuty {
@@ -280,7 +280,7 @@ async fn render<'a>(
         before: None,
         limit: 50,
     };
-    let (records, _) = audit::page(db, &query).await?;
+    let (records, _) = caller.audit_trail(&query).await?;
     let mut record = caller.record("audit.read", "audit".into());
     record.detail = serde_json::json!({
         "user": query.actor, "study": query.study_uid, "patient": query.patient_id, "format": "page",

@@ -10,14 +10,14 @@
 //! breaks the chain where it happened, which [`verify`] reports.
 
 use crate::Database;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 type Tx<'c> = sqlx::Transaction<'c, sqlx::Any>;
 
 /// The hash before the first record.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     Success,
@@ -51,7 +51,7 @@ impl TryFrom<String> for Outcome {
 }
 
 /// One record, before it is chained.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditRecord {
     pub at: i64,
     /// A login, `dicom:AE_TITLE` for a DICOM peer, or `telerad` itself.
@@ -144,7 +144,7 @@ pub async fn append_all(
     let first = last - count + 1;
     let chained = Chained::new(records, first, prev_hash);
     for chunk in chained.chunks() {
-        chunk.query(0).execute(&mut **tx).await?;
+        chunk.query().execute(&mut **tx).await?;
     }
     sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
         .bind(chained.last_hash())
@@ -179,10 +179,6 @@ impl Chained {
         }
     }
 
-    fn last_seq(&self) -> i64 {
-        self.first + self.rows.len() as i64 - 1
-    }
-
     fn last_hash(&self) -> &str {
         self.rows
             .last()
@@ -212,12 +208,12 @@ struct ChainedChunk<'a> {
 const VALUES_PER_RECORD: usize = 14;
 
 impl<'a> ChainedChunk<'a> {
-    /// `INSERT` of these rows, numbering its parameters from `offset + 1`.
-    fn sql(&self, offset: usize) -> String {
+    /// `INSERT` of these rows.
+    fn sql(&self) -> String {
         let rows: Vec<String> = (0..self.rows.len())
             .map(|i| {
                 let values: Vec<String> = (1..=VALUES_PER_RECORD)
-                    .map(|k| format!("${}", offset + i * VALUES_PER_RECORD + k))
+                    .map(|k| format!("${}", i * VALUES_PER_RECORD + k))
                     .collect();
                 format!("({})", values.join(", "))
             })
@@ -228,8 +224,8 @@ impl<'a> ChainedChunk<'a> {
         )
     }
 
-    fn query(self, offset: usize) -> sqlx::query::Query<'a, sqlx::Any, sqlx::any::AnyArguments> {
-        self.bind(sqlx::query(sqlx::AssertSqlSafe(self.sql(offset))))
+    fn query(self) -> sqlx::query::Query<'a, sqlx::Any, sqlx::any::AnyArguments> {
+        self.bind(sqlx::query(sqlx::AssertSqlSafe(self.sql())))
     }
 
     fn bind(
@@ -295,190 +291,8 @@ pub async fn append_now(db: &Database, record: &AuditRecord) -> Result<i64, sqlx
     Ok(seq)
 }
 
-/// Appends records in batches: each caller waits until its record is
-/// committed, and the records that queue while one batch commits go in the
-/// next, in one transaction, on a connection of the writer's own whose
-/// commits do not wait for the disk ([`Database::relaxed_connection`]).
-/// A read's record is thus committed before the read is answered and
-/// survives a crash of telerad; only a crash of the machine could lose the
-/// last few milliseconds of read records (records of changes are written
-/// in the change's own, fully durable, transaction).
-#[derive(Debug, Clone)]
-pub struct AuditWriter {
-    queue: tokio::sync::mpsc::Sender<Queued>,
-}
-
-type Queued = (
-    AuditRecord,
-    tokio::sync::oneshot::Sender<Result<i64, String>>,
-);
-
-/// Records per transaction at most.
-const BATCH: usize = 256;
 /// Records per INSERT statement at most.
 const INSERT_CHUNK: usize = 64;
-
-#[derive(Debug, thiserror::Error)]
-pub enum AuditWriteError {
-    #[error("cannot write the audit record: {0}")]
-    Write(String),
-    #[error("the audit writer has stopped")]
-    Stopped,
-}
-
-impl AuditWriter {
-    /// Starts the writer's task on the current runtime; it ends when the
-    /// last `AuditWriter` is dropped.
-    pub fn start(db: Database) -> AuditWriter {
-        let (queue, mut incoming) = tokio::sync::mpsc::channel::<Queued>(4 * BATCH);
-        tokio::spawn(async move {
-            let mut batch = Vec::with_capacity(BATCH);
-            let mut connection: Option<Writer> = None;
-            while incoming.recv_many(&mut batch, BATCH).await > 0 {
-                let (records, replies): (Vec<AuditRecord>, Vec<_>) = batch.drain(..).unzip();
-                let result = write_batch(&db, &mut connection, records).await;
-                if result.is_err() {
-                    // Broken or not: the next batch starts on a new one.
-                    connection = None;
-                }
-                for (i, reply) in replies.into_iter().enumerate() {
-                    let answer = match &result {
-                        Ok(first) => Ok(first + i as i64),
-                        Err(e) => Err(e.to_string()),
-                    };
-                    let _ = reply.send(answer);
-                }
-            }
-        });
-        AuditWriter { queue }
-    }
-
-    /// Appends `record`, returning once it is committed.
-    pub async fn append(&self, record: AuditRecord) -> Result<i64, AuditWriteError> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        self.queue
-            .send((record, reply))
-            .await
-            .map_err(|_| AuditWriteError::Stopped)?;
-        answer
-            .await
-            .map_err(|_| AuditWriteError::Stopped)?
-            .map_err(AuditWriteError::Write)
-    }
-}
-
-/// The writer's connection, and on SQLite the chain's head as its last
-/// batch left it.
-struct Writer {
-    connection: sqlx::AnyConnection,
-    head: Option<(i64, String)>,
-}
-
-/// One transaction for the batch; the first record's sequence number.
-async fn write_batch(
-    db: &Database,
-    writer: &mut Option<Writer>,
-    mut records: Vec<AuditRecord>,
-) -> Result<i64, sqlx::Error> {
-    use sqlx::Connection;
-    let writer = match writer {
-        Some(writer) => writer,
-        None => writer.insert(Writer {
-            connection: db.relaxed_connection().await?,
-            head: None,
-        }),
-    };
-    if db.backend == crate::Backend::Sqlite {
-        fill_patients(&mut writer.connection, &mut records).await?;
-        // Once more from a fresh head if another transaction appended
-        // since; then the general way.
-        for _ in 0..2 {
-            if let Some(first) = write_sqlite(writer, &records).await? {
-                return Ok(first);
-            }
-        }
-    }
-    let mut tx = match db.backend {
-        // The write lock at once, as `Database::begin_write` takes it.
-        crate::Backend::Sqlite => writer.connection.begin_with("BEGIN IMMEDIATE").await?,
-        crate::Backend::Postgres => writer.connection.begin().await?,
-    };
-    let first = append_all(&mut tx, records).await?;
-    tx.commit().await?;
-    Ok(first)
-}
-
-/// A batch in two calls to SQLite instead of five: every statement through
-/// sqlx is a hand-off to the connection's thread and back, which at
-/// thousands of reads a second costs more than the statements. The head
-/// is the one this writer left, unless another transaction appended since:
-/// then the first record's sequence number is taken (the `UNIQUE` on
-/// `seq` refuses it) or the head's `seq` differs (the update returns no
-/// row); the batch is rolled back and `None` returned, the head forgotten.
-async fn write_sqlite(
-    writer: &mut Writer,
-    records: &[AuditRecord],
-) -> Result<Option<i64>, sqlx::Error> {
-    let (seq, hash) = match writer.head.take() {
-        Some(head) => head,
-        None => {
-            sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
-                .fetch_one(&mut writer.connection)
-                .await?
-        }
-    };
-    let chained = Chained::new(records.to_vec(), seq + 1, hash);
-    let mut sql = String::from("BEGIN IMMEDIATE; ");
-    let mut offset = 0;
-    for chunk in chained.chunks() {
-        sql.push_str(&chunk.sql(offset));
-        sql.push_str("; ");
-        offset += chunk.rows.len() * VALUES_PER_RECORD;
-    }
-    sql.push_str(&format!(
-        "UPDATE audit_head SET seq = ${}, hash = ${} WHERE id = 1 AND seq = ${} RETURNING seq",
-        offset + 1,
-        offset + 2,
-        offset + 3
-    ));
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for chunk in chained.chunks() {
-        query = chunk.bind(query);
-    }
-    let query = query
-        .bind(chained.last_seq())
-        .bind(chained.last_hash())
-        .bind(seq);
-    let outcome = query.fetch_all(&mut writer.connection).await;
-    let moved_on = match outcome {
-        Ok(rows) => rows.len() == 1,
-        Err(e)
-            if e.as_database_error()
-                .is_some_and(|d| d.is_unique_violation()) =>
-        {
-            false
-        }
-        Err(e) => {
-            rollback(&mut writer.connection).await;
-            return Err(e);
-        }
-    };
-    if !moved_on {
-        rollback(&mut writer.connection).await;
-        return Ok(None);
-    }
-    sqlx::query("COMMIT")
-        .execute(&mut writer.connection)
-        .await?;
-    writer.head = Some((chained.last_seq(), chained.last_hash().to_string()));
-    Ok(Some(chained.first))
-}
-
-/// Ends a transaction begun by hand, if one is open (a failed `BEGIN`
-/// leaves none, and `ROLLBACK` then fails: nothing to undo).
-async fn rollback(connection: &mut sqlx::AnyConnection) {
-    let _ = sqlx::query("ROLLBACK").execute(connection).await;
-}
 
 /// What [`verify`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -122,23 +122,6 @@ impl Database {
         }
     }
 
-    /// A connection of its own, out of the pool, whose commits do not wait
-    /// for the disk: SQLite's `synchronous = NORMAL` in WAL mode (a commit
-    /// survives a crash of the process, not of the machine, until the next
-    /// synced commit of any connection, which syncs the log up to it),
-    /// PostgreSQL's `synchronous_commit = off` (the same, within the WAL
-    /// writer's delay). For the audit records of reads, batched by
-    /// `audit::AuditWriter`; changes keep full durability.
-    pub async fn relaxed_connection(&self) -> Result<sqlx::AnyConnection, sqlx::Error> {
-        let mut connection = self.pool.acquire().await?.detach();
-        let pragma = match self.backend {
-            Backend::Sqlite => "PRAGMA synchronous = NORMAL",
-            Backend::Postgres => "SET synchronous_commit = off",
-        };
-        sqlx::query(pragma).execute(&mut connection).await?;
-        Ok(connection)
-    }
-
     /// Connects and applies pending migrations.
     pub async fn connect(url: &str) -> Result<Database, DbError> {
         install_default_drivers();

@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod archive;
 pub mod audit;
+pub mod audit_spool;
 pub mod board;
 pub mod clock;
 pub mod commitment;

@@ -1,17 +1,23 @@
-//! The audit chain on both backends: appended one by one and in batches,
-//! verified, pruned for retention without breaking it, and broken where a
-//! row is changed; the batching writer and the transactions of changes
-//! append to the one chain in any interleaving.
+//! The audit chain on both backends: appended one by one and from the
+//! spool, verified, pruned for retention without breaking it, and broken
+//! where a row is changed; the spool's moves and the transactions of
+//! changes append to the one chain in any interleaving; a spool left by a
+//! crash is chained once, whatever point the crash came at.
 
 mod common;
 
 use common::open;
+use std::io::Write;
 use telerad_fixtures::database::Backend;
-use telerad_store::audit::{self, AuditRecord, AuditWriter, Outcome};
+use telerad_store::Database;
+use telerad_store::audit::{self, AuditRecord, Outcome};
+use telerad_store::audit_spool::AuditSpool;
 
 telerad_fixtures::on_every_backend!(
     records_chain_across_batches_and_retention,
-    the_writer_and_other_transactions_interleave
+    spool_moves_and_other_transactions_interleave,
+    a_spool_left_by_a_crash_is_chained_once,
+    a_file_another_process_writes_is_left_to_it
 );
 
 fn record(at: i64, actor: &str) -> AuditRecord {
@@ -30,34 +36,58 @@ fn record(at: i64, actor: &str) -> AuditRecord {
     }
 }
 
+async fn count(db: &Database, actor: &str) -> i64 {
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM audit_log WHERE actor = $1")
+        .bind(actor)
+        .fetch_one(db.pool())
+        .await
+        .expect("count");
+    n
+}
+
+fn spool_files(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("the spool folder")
+        .map(|e| {
+            e.expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
 async fn records_chain_across_batches_and_retention(backend: &Backend) {
-    let (db, _pg, _dir) = open(backend).await;
+    let (db, _pg, dir) = open(backend).await;
     for at in 1..=3 {
         audit::append_now(&db, &record(at, "alone"))
             .await
             .expect("append");
     }
-    // Concurrent callers: the writer commits them in batches.
-    let writer = AuditWriter::start(db.clone());
+    // Concurrent callers: the spool chains them in batches.
+    let spool = AuditSpool::start(db.clone(), dir.path().join("spool")).expect("spool");
     let mut tasks = Vec::new();
     for at in 4..=40 {
-        let writer = writer.clone();
+        let spool = spool.clone();
         tasks.push(tokio::spawn(async move {
-            // One time for all: their order in the chain is the writer's.
-            writer
-                .append(record(100 + at % 2, "batched"))
-                .await
+            spool
+                .append(&record(100 + at % 2, "batched"))
                 .expect("append")
         }));
     }
-    let mut seqs = Vec::new();
     for task in tasks {
-        seqs.push(task.await.expect("a task"));
+        task.await.expect("a task");
     }
-    seqs.sort();
-    assert_eq!(seqs, (4..=40).collect::<Vec<i64>>());
+    spool.flush().await.expect("flush");
+    assert_eq!(count(&db, "batched").await, 37);
     let verified = audit::verify(&db).await.expect("verify");
     assert_eq!((verified.records, verified.broken), (40, None));
+    assert!(
+        spool_files(&dir.path().join("spool")).is_empty(),
+        "moved files are removed"
+    );
 
     // Retention removes the oldest and the rest still verifies.
     let removed = audit::prune(&db, 50).await.expect("prune");
@@ -83,50 +113,136 @@ async fn records_chain_across_batches_and_retention(backend: &Backend) {
     assert_eq!(broken.seq, seq);
 }
 
-/// The writer remembers the head its last batch left; records appended
-/// meanwhile by changes' own transactions must not fork the chain. Batches
-/// larger than one INSERT statement's rows, and records whose patient is
-/// looked up, go the same way.
-async fn the_writer_and_other_transactions_interleave(backend: &Backend) {
-    let (db, _pg, _dir) = open(backend).await;
-    let writer = AuditWriter::start(db.clone());
-    // In turn: the writer's second batch finds its head taken.
-    assert_eq!(
-        writer.append(record(1, "batched")).await.expect("append"),
-        1
-    );
-    audit::append_now(&db, &record(2, "change"))
-        .await
-        .expect("append");
-    assert_eq!(
-        writer.append(record(3, "batched")).await.expect("append"),
-        3
-    );
-    // At once.
+/// The spool's moves (on its timer, when a file fills, and when asked)
+/// and changes' own transactions append to one chain without forking it;
+/// records whose patient is looked up (here, of a study
+/// not in the index) go the same way.
+async fn spool_moves_and_other_transactions_interleave(backend: &Backend) {
+    let (db, _pg, dir) = open(backend).await;
+    let spool = AuditSpool::start(db.clone(), dir.path().join("spool")).expect("spool");
     let mut tasks = Vec::new();
     for round in 0..6_i64 {
-        for i in 0..150_i64 {
-            let writer = writer.clone();
-            let mut batched = record(round * 1_000 + i, "batched");
+        for i in 0..1_000_i64 {
+            let spool = spool.clone();
+            let mut spooled = record(round * 10_000 + i, "spooled");
             if i % 7 == 0 {
-                batched.patient_id = None;
+                spooled.patient_id = None;
             }
             tasks.push(tokio::spawn(async move {
-                writer.append(batched).await.expect("append")
+                spool.append(&spooled).expect("append")
             }));
         }
-        // A change's record, in a transaction of its own, between batches.
-        audit::append_now(&db, &record(round * 1_000 + 500, "change"))
+        // A change's record, in a transaction of its own, between moves.
+        audit::append_now(&db, &record(round * 10_000 + 500, "change"))
             .await
             .expect("append");
+        if round == 2 {
+            spool.flush().await.expect("flush");
+        }
     }
-    let mut seqs = Vec::new();
     for task in tasks {
-        seqs.push(task.await.expect("a task"));
+        task.await.expect("a task");
     }
-    seqs.sort();
-    seqs.dedup();
-    assert_eq!(seqs.len(), 900, "every batched record has its own seq");
+    spool.flush().await.expect("flush");
+    assert_eq!(count(&db, "spooled").await, 6_000);
     let verified = audit::verify(&db).await.expect("verify");
-    assert_eq!((verified.records, verified.broken), (909, None));
+    assert_eq!((verified.records, verified.broken), (6_006, None));
+}
+
+/// A process that stops without moving its spool leaves the records to the
+/// next one; whatever moves happened before the stop, each record is
+/// chained exactly once. A file whose records were committed but which
+/// was not removed (a crash between the two) is removed, not chained
+/// again; a line cut short by the machine's stop is skipped.
+async fn a_spool_left_by_a_crash_is_chained_once(backend: &Backend) {
+    let (db, pg, dir) = open(backend).await;
+    let folder = dir.path().join("spool");
+    let url = match &pg {
+        Some(pg) => pg.url.clone(),
+        None => format!("sqlite://{}", dir.path().join("index.db").display()),
+    };
+    // The first process, on a runtime of its own that stops at once, as
+    // a process ends: its mover is cut wherever it is.
+    let first_folder = folder.clone();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            let db = Database::connect(&url).await.expect("connect");
+            let first = AuditSpool::start(db, first_folder).expect("spool");
+            for at in 0..300 {
+                first.append(&record(at, "before")).expect("append");
+                if at == 99 {
+                    first.flush().await.expect("flush");
+                }
+                if at % 50 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+        });
+    })
+    .join()
+    .expect("the first process");
+
+    // Committed, not removed: a file of three records whose name is known.
+    let committed = "1-committed.jsonl";
+    let mut file = std::fs::File::create(folder.join(committed)).expect("a file");
+    for at in 0..3 {
+        let mut line = serde_json::to_vec(&record(at, "twice")).expect("json");
+        line.push(b'\n');
+        file.write_all(&line).expect("write");
+    }
+    sqlx::query("INSERT INTO audit_spool_moved (name, moved_at) VALUES ($1, $2)")
+        .bind(committed)
+        .bind(0_i64)
+        .execute(db.pool())
+        .await
+        .expect("insert");
+    // Cut short: one whole record and half of another.
+    let mut torn = std::fs::File::create(folder.join("2-torn.jsonl")).expect("a file");
+    let whole = serde_json::to_vec(&record(1, "torn")).expect("json");
+    torn.write_all(&whole).expect("write");
+    torn.write_all(b"\n").expect("write");
+    torn.write_all(&whole[..whole.len() / 2]).expect("write");
+    drop((file, torn));
+
+    let second = AuditSpool::start(db.clone(), folder.clone()).expect("spool");
+    second.flush().await.expect("flush");
+    assert_eq!(count(&db, "before").await, 300);
+    assert_eq!(count(&db, "twice").await, 0);
+    assert_eq!(count(&db, "torn").await, 1);
+    assert!(
+        spool_files(&folder).is_empty(),
+        "{:?}",
+        spool_files(&folder)
+    );
+    let verified = audit::verify(&db).await.expect("verify");
+    assert_eq!((verified.records, verified.broken), (301, None));
+}
+
+/// A spool file locked by its writer (another process: `flock` locks of
+/// two opens conflict as two processes' do) is not moved until it is let
+/// go.
+async fn a_file_another_process_writes_is_left_to_it(backend: &Backend) {
+    let (db, _pg, dir) = open(backend).await;
+    let folder = dir.path().join("spool");
+    std::fs::create_dir_all(&folder).expect("a folder");
+    let path = folder.join("1-other.jsonl");
+    let mut other = std::fs::File::create(&path).expect("a file");
+    other.try_lock().expect("the other writer's lock");
+    let mut line = serde_json::to_vec(&record(1, "other")).expect("json");
+    line.push(b'\n');
+    other.write_all(&line).expect("write");
+
+    let spool = AuditSpool::start(db.clone(), folder.clone()).expect("spool");
+    spool.flush().await.expect("flush");
+    assert_eq!(count(&db, "other").await, 0);
+    assert!(path.exists());
+
+    drop(other);
+    spool.flush().await.expect("flush");
+    assert_eq!(count(&db, "other").await, 1);
+    assert!(!path.exists());
 }
