@@ -2,7 +2,8 @@
 # Cost of authentication and audit on GET /api/studies/{uid}: the same
 # request, with wrk on loopback, to telerad before accounts existed (no
 # token checked, nothing audited) and to telerad now (a Bearer token looked
-# up and an audit record chained and committed per request), alternately,
+# up, and an audit record per request, written to the spool before the
+# answer and chained in batches), alternately,
 # in one run. Then the cost of a login (argon2id), timed one at a time.
 #
 # Usage:  bench/auth.sh BEFORE_BINARY AFTER_BINARY

@@ -20,6 +20,7 @@ on_every_backend!(
     sigterm_lets_running_associations_finish,
     full_disk_answers_out_of_resources,
     an_instance_that_cannot_be_placed_leaves_no_index_row,
+    kill_9_after_reads_keeps_each_read_audited_once,
 );
 
 /// Every indexed instance has its file, complete (the indexed checksum
@@ -322,4 +323,36 @@ fn an_instance_that_cannot_be_placed_leaves_no_index_row(backend: &Backend) {
     let indexed = assert_index_matches_disk(&server, &study.study_instance_uid);
     assert_eq!(indexed.len(), 3);
     assert_eq!(server.study(&study.study_instance_uid)["instance_count"], 3);
+}
+
+/// A read is answered only once its record is safe: reads answered up to
+/// the SIGKILL are all in the trail after the restart, each once (their
+/// records are spooled before the answer and chained later, some before
+/// the kill, the rest by the next start).
+fn kill_9_after_reads_keeps_each_read_audited_once(backend: &Backend) {
+    let mut server = TestServer::start(backend);
+    let admin = server.admin_token();
+    let reads = 40;
+    let object = |i: usize| format!("study/1.2.826.0.1.3680043.10.999.{i}");
+    for i in 0..reads {
+        let (status, _) = server.get_as(
+            Some(&admin),
+            &format!("/api/studies/1.2.826.0.1.3680043.10.999.{i}"),
+        );
+        assert_eq!(status, 404, "no such study");
+    }
+    server.kill9();
+    server.restart();
+    let (status, trail) = server.get_as(Some(&admin), "/api/audit?user=admin&limit=1000");
+    assert_eq!(status, 200, "{trail}");
+    let objects: Vec<&str> = trail["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|record| record["object"].as_str())
+        .collect();
+    for i in 0..reads {
+        let found = objects.iter().filter(|o| **o == object(i)).count();
+        assert_eq!(found, 1, "read {i} audited {found} times: {objects:?}");
+    }
 }

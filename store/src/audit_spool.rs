@@ -23,6 +23,7 @@ use crate::Database;
 use crate::audit::{self, AuditRecord};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -91,7 +92,12 @@ impl AuditSpool {
     /// ends when the last `AuditSpool` is dropped, and its first pass
     /// moves what earlier processes left.
     pub fn start(db: Database, dir: PathBuf) -> Result<AuditSpool, SpoolError> {
-        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        // Its lines name patients: the owner's alone.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(io(&dir))?;
         let shared = Arc::new(Shared {
             dir,
             db,
