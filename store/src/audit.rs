@@ -193,15 +193,24 @@ impl Chained {
 
     /// Several records per statement: one round trip to the database for
     /// many, not one each (14 values a record, far under SQLite's 32,766
-    /// and PostgreSQL's 65,535 parameters).
+    /// and PostgreSQL's 65,535 parameters). Each statement holds a power
+    /// of two of records, so that the few statements there are stay in
+    /// the connection's cache of prepared statements whatever the batch's
+    /// size, instead of a new one for each remainder.
     fn chunks(&self) -> impl Iterator<Item = ChainedChunk<'_>> {
-        self.rows
-            .chunks(INSERT_CHUNK)
-            .enumerate()
-            .map(|(i, rows)| ChainedChunk {
-                first: self.first + (i * INSERT_CHUNK) as i64,
-                rows,
-            })
+        let mut rest = self.rows.as_slice();
+        let mut first = self.first;
+        std::iter::from_fn(move || {
+            if rest.is_empty() {
+                return None;
+            }
+            let size = INSERT_CHUNK.min(1 << rest.len().ilog2());
+            let (rows, after) = rest.split_at(size);
+            let chunk = ChainedChunk { first, rows };
+            rest = after;
+            first += size as i64;
+            Some(chunk)
+        })
     }
 }
 
@@ -518,6 +527,27 @@ mod tests {
             source: "127.0.0.1".into(),
             detail: "{}".into(),
         }
+    }
+
+    #[test]
+    fn statements_hold_powers_of_two_of_records_in_order() {
+        let records = (0..203).map(|i| record(&format!("u{i}"))).collect();
+        let chained = Chained::new(records, 10, GENESIS.into());
+        let chunks: Vec<(i64, usize, String)> = chained
+            .chunks()
+            .map(|c| (c.first, c.rows.len(), c.rows[0].0.actor.clone()))
+            .collect();
+        assert_eq!(
+            chunks,
+            vec![
+                (10, 64, "u0".into()),
+                (74, 64, "u64".into()),
+                (138, 64, "u128".into()),
+                (202, 8, "u192".into()),
+                (210, 2, "u200".into()),
+                (212, 1, "u202".into()),
+            ]
+        );
     }
 
     #[test]
