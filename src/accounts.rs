@@ -12,6 +12,7 @@ use std::time::Duration;
 use telerad_access::Access;
 use telerad_access::service::{Actor, NewAccount};
 use telerad_store::accounts::{self, Role};
+use telerad_store::audit_spool::Orphans;
 use telerad_store::{Database, SystemClock, audit};
 
 #[derive(Debug, Subcommand)]
@@ -87,7 +88,7 @@ async fn open(args: &DatabaseArgs) -> anyhow::Result<(Database, Access)> {
     let db = Database::connect(&config.database_url())
         .await
         .context("cannot open the database")?;
-    let access = Access::new(db.clone(), Arc::new(SystemClock), &config)
+    let access = Access::new(db.clone(), Arc::new(SystemClock), &config, Orphans::Leave)
         .context("cannot start the audit spool")?;
     Ok((db, access))
 }

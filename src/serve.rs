@@ -9,6 +9,7 @@ use telerad_access::Access;
 use telerad_config::Config;
 use telerad_router::rota::Rota;
 use telerad_scp::{AssociationContext, Policy, Scp};
+use telerad_store::audit_spool::Orphans;
 use telerad_store::commitment_reports::CommitmentReports;
 use telerad_store::outbox::{Outbox, RetryPolicy};
 use telerad_store::{Archive, Clock, DatabaseClock};
@@ -48,6 +49,7 @@ pub async fn serve(
             archive.index().database().clone(),
             archive.clock().clone(),
             &config,
+            Orphans::Adopt,
         )
         .context("cannot start the audit spool")?,
     );

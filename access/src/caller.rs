@@ -318,8 +318,10 @@ impl Caller {
         Err(self.not_done(record.clone(), Outcome::Refused, error).await)
     }
 
-    /// Writes `record`, returning once it is committed (reads and
-    /// refusals; the records of other requests share its transaction).
+    /// Writes `record` to the audit spool, returning once a crash of
+    /// telerad would not lose it; it joins the chain within
+    /// `audit_spool::MOVE_EVERY` (reads and refusals; the records of
+    /// changes share the change's transaction).
     pub async fn audit(&self, record: &AuditRecord) -> Result<(), ApiError> {
         write(&self.access, record)
     }

@@ -15,7 +15,7 @@ use telerad_store::accounts::{
     self, AccountError, CredentialKind, CredentialRefusal, NewCredential, NewUser, Role, User,
 };
 use telerad_store::audit::{self, AuditRecord, Outcome};
-use telerad_store::audit_spool::{AuditSpool, SpoolError};
+use telerad_store::audit_spool::{AuditSpool, Orphans, SpoolError};
 use telerad_store::{Clock, CredentialId, Database};
 use tokio::sync::Semaphore;
 
@@ -235,8 +235,14 @@ pub struct Access {
 
 impl Access {
     /// Access on `db`, spooling reads' records in the data folder's
-    /// `audit-spool`.
-    pub fn new(db: Database, clock: Arc<dyn Clock>, config: &Config) -> Result<Access, SpoolError> {
+    /// `audit-spool/NODE_ID`; `orphans` says whether the spool chains what
+    /// a crash left there (the server) or not (a command).
+    pub fn new(
+        db: Database,
+        clock: Arc<dyn Clock>,
+        config: &Config,
+        orphans: Orphans,
+    ) -> Result<Access, SpoolError> {
         Access::with_licences(
             db,
             clock,
@@ -245,7 +251,12 @@ impl Access {
                 .iter()
                 .map(|r| (r.id.clone(), r.sites.clone()))
                 .collect(),
-            config.storage.data_dir.join(AUDIT_SPOOL),
+            config
+                .storage
+                .data_dir
+                .join(AUDIT_SPOOL)
+                .join(config.storage.node_id()),
+            orphans,
         )
     }
 
@@ -256,12 +267,13 @@ impl Access {
         clock: Arc<dyn Clock>,
         licences: HashMap<String, Vec<String>>,
         audit_spool: PathBuf,
+        orphans: Orphans,
     ) -> Result<Access, SpoolError> {
         let verified = Arc::new(Verified::default());
         tokio::spawn(verified::watch(db.clone(), Arc::downgrade(&verified)));
         Ok(Access {
             verified,
-            audit: AuditSpool::start(db.clone(), audit_spool)?,
+            audit: AuditSpool::start(db.clone(), audit_spool, orphans)?,
             db,
             clock,
             licences,

@@ -357,6 +357,7 @@ mod tests {
                 Arc::new(SystemClock),
                 Default::default(),
                 archive.layout().root().join("audit-spool"),
+                telerad_store::audit_spool::Orphans::Adopt,
             )
             .expect("the audit spool"),
         );

@@ -482,9 +482,10 @@ pub async fn prune(db: &Database, before: i64) -> Result<u64, sqlx::Error> {
     let mut tx = db.begin_write().await?;
     // The cut is at a sequence number, so that the remaining chain is
     // contiguous: the last record older than `before`, and all before it.
-    // Records are appended in about their time order (a batch may hold
-    // them a few milliseconds out of it), which a retention counted in
-    // months does not notice.
+    // Records are appended in about their time order (a read's record
+    // joins the chain up to 200 ms after it, or, after a crash or while
+    // the database was away, when the spool is moved again, oldest files
+    // first), which a retention counted in months does not notice.
     let last: Option<(i64, String)> = sqlx::query_as(
         "SELECT seq, hash FROM audit_log WHERE seq = \
          (SELECT MAX(seq) FROM audit_log WHERE at < $1)",

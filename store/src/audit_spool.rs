@@ -13,11 +13,14 @@
 //! file in `audit_spool_moved` (migration 0028). A file found again after
 //! a crash is chained then removed, or only removed if its name is
 //! already there: never chained twice. Records of changes do not come
-//! here: they are appended in the change's own transaction.
+//! here as a rule: they are appended in the change's own transaction.
 //!
 //! Each process writes a file of its own, locked (`flock`) for as long as
 //! it writes to it; files that no live process holds are moved by the
-//! next pass of any process that spools in the same folder.
+//! server's next pass ([`Orphans::Adopt`]); a command run beside it
+//! (`telerad user …`, perhaps on another database) leaves them. Each node
+//! spools in a folder of its own, so that the locks are never asked to
+//! hold across machines on shared storage.
 
 use crate::Database;
 use crate::audit::{self, AuditRecord};
@@ -25,6 +28,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -32,7 +36,9 @@ use std::time::Duration;
 /// the trail in this process moves it first.
 pub const MOVE_EVERY: Duration = Duration::from_millis(200);
 /// A file with this many records is moved without waiting.
-const MOVE_AT: usize = 2_048;
+pub const MOVE_AT: usize = 2_048;
+/// Files waiting to be chained beyond which appends are refused.
+pub const MAX_PENDING_FILES: usize = 64;
 /// Names in `audit_spool_moved` older than this, whose file is gone, are
 /// forgotten.
 const FORGET_AFTER_MS: i64 = 24 * 3_600 * 1_000;
@@ -40,6 +46,12 @@ const FORGET_AFTER_MS: i64 = 24 * 3_600 * 1_000;
 /// file long before ([`MOVE_AT`] records of under a few kilobytes).
 const MAX_FILE: u64 = 256 << 20;
 const EXTENSION: &str = "jsonl";
+/// A file being created, until it is locked.
+const CREATING: &str = "new";
+/// Time after which a file still being created was left by a crash.
+const CREATION_TIME: Duration = Duration::from_secs(60);
+/// A file set aside for a person to look at.
+const SET_ASIDE: &str = "rejected";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
@@ -52,6 +64,20 @@ pub enum SpoolError {
     Database(#[from] sqlx::Error),
     #[error("the audit spool lock is poisoned")]
     Poisoned,
+    #[error(
+        "the audit spool {0} is full: its records cannot be chained (is the database reachable?)"
+    )]
+    Full(PathBuf),
+}
+
+/// Whether a spool takes over the files no live process holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Orphans {
+    /// The server: it chains what a crash left in its folder.
+    Adopt,
+    /// A command run beside it (perhaps on another database): its own
+    /// files only.
+    Leave,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SpoolError + '_ {
@@ -73,6 +99,9 @@ struct Shared {
     db: Database,
     /// The file being written, opened at the first record after a move.
     current: Mutex<Option<Current>>,
+    orphans: Orphans,
+    /// Files let go and not chained yet, as the last pass left them.
+    pending: AtomicUsize,
     /// One move at a time: the task's and a search's.
     moving: tokio::sync::Mutex<()>,
     /// Wakes the mover when a file fills.
@@ -91,7 +120,7 @@ impl AuditSpool {
     /// moves the records into the chain, on the current runtime; the task
     /// ends when the last `AuditSpool` is dropped, and its first pass
     /// moves what earlier processes left.
-    pub fn start(db: Database, dir: PathBuf) -> Result<AuditSpool, SpoolError> {
+    pub fn start(db: Database, dir: PathBuf, orphans: Orphans) -> Result<AuditSpool, SpoolError> {
         // Its lines name patients: the owner's alone.
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -102,6 +131,8 @@ impl AuditSpool {
             dir,
             db,
             current: Mutex::new(None),
+            orphans,
+            pending: AtomicUsize::new(0),
             moving: tokio::sync::Mutex::new(()),
             due: Arc::new(tokio::sync::Notify::new()),
         });
@@ -122,20 +153,32 @@ impl AuditSpool {
             .current
             .lock()
             .map_err(|_| SpoolError::Poisoned)?;
+        if current.is_none() && self.shared.pending.load(Ordering::Relaxed) >= MAX_PENDING_FILES {
+            // The chain has not taken the spool for a while (the database
+            // is away): refuse, as a failed commit did, rather than let
+            // the disk fill.
+            return Err(SpoolError::Full(self.shared.dir.clone()));
+        }
         let file = match current.as_mut() {
             Some(file) => file,
             None => current.insert(self.shared.create()?),
         };
         // One `write` of the whole line: a crash leaves it whole or absent.
-        file.file
-            .write_all(&line)
-            .map_err(io(&self.shared.dir.join(&file.name)))?;
+        if let Err(e) = file.file.write_all(&line) {
+            // Part of the line may be written (a full disk): the next
+            // record must not be glued to it. The file is let go; its
+            // reader skips the cut line.
+            let path = self.shared.dir.join(&file.name);
+            *current = None;
+            return Err(io(&path)(e));
+        }
         file.records += 1;
         if file.records >= MOVE_AT {
             // Let go: the file is the mover's now, and the next record
             // starts another (a file stays small while the database is
             // away).
             *current = None;
+            self.shared.pending.fetch_add(1, Ordering::Relaxed);
             self.shared.due.notify_one();
         }
         Ok(())
@@ -170,7 +213,7 @@ impl Shared {
         let base = random_name();
         let name = format!("{base}.{EXTENSION}");
         let path = self.dir.join(&name);
-        let new = self.dir.join(format!("{base}.new"));
+        let new = self.dir.join(format!("{base}.{CREATING}"));
         let file = OpenOptions::new()
             .append(true)
             .read(true)
@@ -189,40 +232,57 @@ impl Shared {
         })
     }
 
+    /// Moves the files left (oldest first, so that the chain keeps about
+    /// the order of time) then this process's own, taken out so that
+    /// writers start another. A file that cannot be read is reported and
+    /// skipped, and tried again at the next pass; a database error ends
+    /// the pass (the other files would meet it too).
     async fn flush(&self) -> Result<usize, SpoolError> {
         let _moving = self.moving.lock().await;
-        // This process's file first, taken out so that writers start
-        // another; if it cannot be moved now, it is an orphan for the next
-        // pass.
+        let mut files = match self.orphans {
+            Orphans::Adopt => self.orphans()?,
+            Orphans::Leave => Vec::new(),
+        };
         let taken = self
             .current
             .lock()
             .map_err(|_| SpoolError::Poisoned)?
             .take();
-        let mut files: Vec<(File, String)> = taken.map(|c| (c.file, c.name)).into_iter().collect();
-        files.extend(self.orphans()?);
+        files.extend(taken.map(|c| (c.file, c.name)));
         let mut chained = 0;
-        let mut first_error = None;
+        let mut outcome = Ok(());
+        let mut left = 0;
         for (file, name) in files {
-            // One file that cannot be moved does not hold the others back.
+            if outcome.is_err() {
+                left += 1;
+                continue;
+            }
             match self.move_file(file, &name).await {
                 Ok(count) => chained += count,
+                Err(e @ SpoolError::Database(_)) => {
+                    left += 1;
+                    outcome = Err(e);
+                }
                 Err(e) => {
+                    left += 1;
                     tracing::error!(file = %name, error = %e, "audit spool file not moved");
-                    first_error.get_or_insert(e);
                 }
             }
         }
-        first_error.map_or(Ok(chained), Err)
+        self.pending.store(left, Ordering::Relaxed);
+        outcome.map(|()| chained)
     }
 
-    /// Spool files that no process holds, locked by this one.
+    /// Spool files that no process holds, locked by this one, oldest
+    /// first (names begin with the time). A file being created that its
+    /// creator did not live to name is removed: it holds nothing.
     fn orphans(&self) -> Result<Vec<(File, String)>, SpoolError> {
         let mut found = Vec::new();
         for entry in std::fs::read_dir(&self.dir).map_err(io(&self.dir))? {
-            let entry = entry.map_err(io(&self.dir))?;
+            let Ok(entry) = entry else { continue };
             let path = entry.path();
-            if path.extension().and_then(|e| e.to_str()) != Some(EXTENSION) {
+            let extension = path.extension().and_then(|e| e.to_str());
+            if extension != Some(EXTENSION) && extension != Some(CREATING) {
                 continue;
             }
             let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
@@ -232,12 +292,30 @@ impl Shared {
                 Ok(file) => file,
                 // Moved and removed by another process meanwhile.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(io(&path)(e)),
+                Err(e) => {
+                    tracing::error!(file = %path.display(), error = %e, "audit spool file unreadable");
+                    continue;
+                }
             };
-            if file.try_lock().is_ok() {
-                found.push((file, name.to_string()));
+            if extension == Some(CREATING) {
+                // Its creator locks it at once: only an old one is dead.
+                let old = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > CREATION_TIME);
+                if old && file.try_lock().is_ok() {
+                    let _ = std::fs::remove_file(&path);
+                }
+                continue;
             }
+            if file.try_lock().is_err() {
+                continue;
+            }
+            found.push((file, name.to_string()));
         }
+        found.sort_by(|a, b| a.1.cmp(&b.1));
         Ok(found)
     }
 
@@ -307,10 +385,12 @@ impl Shared {
 fn read_records(mut file: &File, path: &Path) -> Result<Vec<AuditRecord>, SpoolError> {
     let size = file.metadata().map_err(io(path))?.len();
     if size > MAX_FILE {
-        // Never written by telerad; left for a person to look at rather
-        // than chained in part and removed.
-        return Err(io(path)(std::io::Error::other(format!(
-            "{size} bytes, more than a spool file holds"
+        // Never written by telerad: set aside for a person to look at,
+        // rather than chained in part and removed, or read at every pass.
+        let aside = path.with_extension(SET_ASIDE);
+        std::fs::rename(path, &aside).map_err(io(path))?;
+        return Err(io(&aside)(std::io::Error::other(format!(
+            "{size} bytes, more than a spool file holds: set aside"
         ))));
     }
     let mut bytes = Vec::new();
@@ -351,5 +431,5 @@ fn random_name() -> String {
     } else {
         format!("{}-{:p}", std::process::id(), &bytes)
     };
-    format!("{}-{random}", now_ms())
+    format!("{:016}-{random}", now_ms())
 }

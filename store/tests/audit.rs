@@ -11,13 +11,14 @@ use std::io::Write;
 use telerad_fixtures::database::Backend;
 use telerad_store::Database;
 use telerad_store::audit::{self, AuditRecord, Outcome};
-use telerad_store::audit_spool::AuditSpool;
+use telerad_store::audit_spool::{AuditSpool, MAX_PENDING_FILES, MOVE_AT, Orphans, SpoolError};
 
 telerad_fixtures::on_every_backend!(
     records_chain_across_batches_and_retention,
     spool_moves_and_other_transactions_interleave,
     a_spool_left_by_a_crash_is_chained_once,
-    a_file_another_process_writes_is_left_to_it
+    a_file_another_process_writes_is_left_to_it,
+    a_spool_the_chain_cannot_take_refuses_records_then_gives_them_all
 );
 
 fn record(at: i64, actor: &str) -> AuditRecord {
@@ -66,8 +67,9 @@ async fn records_chain_across_batches_and_retention(backend: &Backend) {
             .await
             .expect("append");
     }
-    // Concurrent callers: the spool chains them in batches.
-    let spool = AuditSpool::start(db.clone(), dir.path().join("spool")).expect("spool");
+    // From several tasks: the spool chains them in batches.
+    let spool =
+        AuditSpool::start(db.clone(), dir.path().join("spool"), Orphans::Adopt).expect("spool");
     let mut tasks = Vec::new();
     for at in 4..=40 {
         let spool = spool.clone();
@@ -119,7 +121,8 @@ async fn records_chain_across_batches_and_retention(backend: &Backend) {
 /// not in the index) go the same way.
 async fn spool_moves_and_other_transactions_interleave(backend: &Backend) {
     let (db, _pg, dir) = open(backend).await;
-    let spool = AuditSpool::start(db.clone(), dir.path().join("spool")).expect("spool");
+    let spool =
+        AuditSpool::start(db.clone(), dir.path().join("spool"), Orphans::Adopt).expect("spool");
     let mut tasks = Vec::new();
     for round in 0..6_i64 {
         for i in 0..1_000_i64 {
@@ -171,7 +174,7 @@ async fn a_spool_left_by_a_crash_is_chained_once(backend: &Backend) {
             .expect("a runtime");
         runtime.block_on(async {
             let db = Database::connect(&url).await.expect("connect");
-            let first = AuditSpool::start(db, first_folder).expect("spool");
+            let first = AuditSpool::start(db, first_folder, Orphans::Adopt).expect("spool");
             for at in 0..300 {
                 first.append(&record(at, "before")).expect("append");
                 if at == 99 {
@@ -207,12 +210,24 @@ async fn a_spool_left_by_a_crash_is_chained_once(backend: &Backend) {
     torn.write_all(b"\n").expect("write");
     torn.write_all(&whole[..whole.len() / 2]).expect("write");
     drop((file, torn));
+    // Being created when its process stopped: empty, unnamed, old.
+    let creating = std::fs::File::create(folder.join("3-creating.new")).expect("a file");
+    creating
+        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3_600))
+        .expect("an old time");
+    drop(creating);
 
-    let second = AuditSpool::start(db.clone(), folder.clone()).expect("spool");
+    let second = AuditSpool::start(db.clone(), folder.clone(), Orphans::Adopt).expect("spool");
     second.flush().await.expect("flush");
     assert_eq!(count(&db, "before").await, 300);
     assert_eq!(count(&db, "twice").await, 0);
     assert_eq!(count(&db, "torn").await, 1);
+    let (last,): (String,) =
+        sqlx::query_as("SELECT actor FROM audit_log ORDER BY seq DESC LIMIT 1")
+            .fetch_one(db.pool())
+            .await
+            .expect("the last record");
+    assert_eq!(last, "torn", "files are chained oldest first");
     assert!(
         spool_files(&folder).is_empty(),
         "{:?}",
@@ -236,13 +251,72 @@ async fn a_file_another_process_writes_is_left_to_it(backend: &Backend) {
     line.push(b'\n');
     other.write_all(&line).expect("write");
 
-    let spool = AuditSpool::start(db.clone(), folder.clone()).expect("spool");
+    let spool = AuditSpool::start(db.clone(), folder.clone(), Orphans::Adopt).expect("spool");
     spool.flush().await.expect("flush");
     assert_eq!(count(&db, "other").await, 0);
     assert!(path.exists());
 
     drop(other);
+    // A command's spool leaves it to the server.
+    let command = AuditSpool::start(db.clone(), folder.clone(), Orphans::Leave).expect("spool");
+    command.flush().await.expect("flush");
+    assert_eq!(count(&db, "other").await, 0);
+    assert!(path.exists());
     spool.flush().await.expect("flush");
     assert_eq!(count(&db, "other").await, 1);
     assert!(!path.exists());
+}
+
+/// While the chain cannot take the spool (the database is away), records
+/// are still accepted up to a bound, then refused rather than left to fill
+/// the disk; once the database is back, every accepted record is chained.
+async fn a_spool_the_chain_cannot_take_refuses_records_then_gives_them_all(backend: &Backend) {
+    let (db, pg, dir) = open(backend).await;
+    let folder = dir.path().join("spool");
+    let url = match &pg {
+        Some(pg) => pg.url.clone(),
+        None => format!("sqlite://{}", dir.path().join("index.db").display()),
+    };
+    // A process of its own (a runtime that stops at the end, its mover
+    // with it), whose database went away.
+    let away_folder = folder.clone();
+    let (accepted, refusal) = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            let away = Database::connect(&url).await.expect("connect");
+            away.pool().close().await;
+            let spool = AuditSpool::start(away, away_folder, Orphans::Adopt).expect("spool");
+            let bound = MAX_PENDING_FILES * MOVE_AT;
+            let mut accepted = 0;
+            loop {
+                match spool.append(&record(accepted, "waiting")) {
+                    Ok(()) => accepted += 1,
+                    Err(e) => return (accepted, e),
+                }
+                assert!(
+                    accepted <= (bound + MOVE_AT) as i64,
+                    "still accepting after {accepted} records"
+                );
+            }
+        })
+    })
+    .join()
+    .expect("the process whose database went away");
+    assert!(matches!(refusal, SpoolError::Full(_)), "{refusal}");
+    // The bound is on files (the mover's passes start new ones too).
+    let files = spool_files(&folder).len();
+    assert!(
+        (MAX_PENDING_FILES..=MAX_PENDING_FILES + 1).contains(&files),
+        "{files} files for {accepted} records"
+    );
+
+    let back = AuditSpool::start(db.clone(), folder.clone(), Orphans::Adopt).expect("spool");
+    back.flush().await.expect("flush");
+    assert_eq!(count(&db, "waiting").await, accepted);
+    let verified = audit::verify(&db).await.expect("verify");
+    assert_eq!((verified.records, verified.broken), (accepted as u64, None));
 }
