@@ -8,7 +8,7 @@ mod common;
 
 use common::open;
 use std::io::Write;
-use telerad_fixtures::database::Backend;
+use telerad_fixtures::database::{Backend, PgDatabase};
 use telerad_store::Database;
 use telerad_store::audit::{self, AuditRecord, Outcome};
 use telerad_store::audit_spool::{AuditSpool, MAX_PENDING_FILES, MOVE_AT, Orphans, SpoolError};
@@ -44,6 +44,34 @@ async fn count(db: &Database, actor: &str) -> i64 {
         .await
         .expect("count");
     n
+}
+
+/// The URL of the database `open` made, for another connection to it.
+fn url_of(pg: Option<&PgDatabase>, dir: &std::path::Path) -> String {
+    match pg {
+        Some(pg) => pg.url.clone(),
+        None => format!("sqlite://{}", dir.join("index.db").display()),
+    }
+}
+
+/// `work` on a runtime of its own in a thread of its own, as another
+/// process: when it returns, the runtime stops, and its tasks (a spool's
+/// mover) are cut wherever they are, as a process's end cuts them.
+fn as_another_process<T, F>(work: impl FnOnce() -> F + Send + 'static) -> T
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = T>,
+{
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(work())
+    })
+    .join()
+    .expect("the other process")
 }
 
 fn spool_files(dir: &std::path::Path) -> Vec<String> {
@@ -160,34 +188,23 @@ async fn spool_moves_and_other_transactions_interleave(backend: &Backend) {
 async fn a_spool_left_by_a_crash_is_chained_once(backend: &Backend) {
     let (db, pg, dir) = open(backend).await;
     let folder = dir.path().join("spool");
-    let url = match &pg {
-        Some(pg) => pg.url.clone(),
-        None => format!("sqlite://{}", dir.path().join("index.db").display()),
-    };
+    let url = url_of(pg.as_ref(), dir.path());
     // The first process, on a runtime of its own that stops at once, as
     // a process ends: its mover is cut wherever it is.
     let first_folder = folder.clone();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime");
-        runtime.block_on(async {
-            let db = Database::connect(&url).await.expect("connect");
-            let first = AuditSpool::start(db, first_folder, Orphans::Adopt).expect("spool");
-            for at in 0..300 {
-                first.append(&record(at, "before")).expect("append");
-                if at == 99 {
-                    first.flush().await.expect("flush");
-                }
-                if at % 50 == 0 {
-                    tokio::task::yield_now().await;
-                }
+    as_another_process(move || async move {
+        let db = Database::connect(&url).await.expect("connect");
+        let first = AuditSpool::start(db, first_folder, Orphans::Adopt).expect("spool");
+        for at in 0..300 {
+            first.append(&record(at, "before")).expect("append");
+            if at == 99 {
+                first.flush().await.expect("flush");
             }
-        });
-    })
-    .join()
-    .expect("the first process");
+            if at % 50 == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+    });
 
     // Committed, not removed: a file of three records whose name is known.
     let committed = "1-committed.jsonl";
@@ -273,39 +290,27 @@ async fn a_file_another_process_writes_is_left_to_it(backend: &Backend) {
 async fn a_spool_the_chain_cannot_take_refuses_records_then_gives_them_all(backend: &Backend) {
     let (db, pg, dir) = open(backend).await;
     let folder = dir.path().join("spool");
-    let url = match &pg {
-        Some(pg) => pg.url.clone(),
-        None => format!("sqlite://{}", dir.path().join("index.db").display()),
-    };
+    let url = url_of(pg.as_ref(), dir.path());
     // A process of its own (a runtime that stops at the end, its mover
     // with it), whose database went away.
     let away_folder = folder.clone();
-    let (accepted, refusal) = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("a runtime");
-        runtime.block_on(async {
-            let away = Database::connect(&url).await.expect("connect");
-            away.pool().close().await;
-            let spool = AuditSpool::start(away, away_folder, Orphans::Adopt).expect("spool");
-            let bound = MAX_PENDING_FILES * MOVE_AT;
-            let mut accepted = 0;
-            loop {
-                match spool.append(&record(accepted, "waiting")) {
-                    Ok(()) => accepted += 1,
-                    Err(e) => return (accepted, e),
-                }
-                assert!(
-                    accepted <= (bound + MOVE_AT) as i64,
-                    "still accepting after {accepted} records"
-                );
+    let (accepted, refusal) = as_another_process(move || async move {
+        let away = Database::connect(&url).await.expect("connect");
+        away.pool().close().await;
+        let spool = AuditSpool::start(away, away_folder, Orphans::Adopt).expect("spool");
+        let bound = MAX_PENDING_FILES * MOVE_AT;
+        let mut accepted = 0;
+        loop {
+            match spool.append(&record(accepted, "waiting")) {
+                Ok(()) => accepted += 1,
+                Err(e) => return (accepted, e),
             }
-        })
-    })
-    .join()
-    .expect("the process whose database went away");
+            assert!(
+                accepted <= (bound + MOVE_AT) as i64,
+                "still accepting after {accepted} records"
+            );
+        }
+    });
     assert!(matches!(refusal, SpoolError::Full(_)), "{refusal}");
     // The bound is on files (the mover's passes start new ones too).
     let files = spool_files(&folder).len();
