@@ -442,15 +442,7 @@ mod tests {
             let dir = tempfile::tempdir().expect("a temp dir");
             let (input, output) = (dir.path().join("frame.j2k"), dir.path().join("frame.rawl"));
             std::fs::write(&input, &code_stream).expect("write");
-            let out = std::process::Command::new("/usr/bin/opj_decompress")
-                .arg("-i")
-                .arg(&input)
-                .arg("-o")
-                .arg(&output)
-                .output()
-                .expect("run opj_decompress (apt-get install libopenjp2-tools)");
-            assert!(out.status.success(), "{name}: {out:?}");
-            let theirs = std::fs::read(&output).expect("their samples");
+            let theirs = opj_decompress(&input, &output);
             let object = dicom_object::open_file(&path).expect(name);
             let decoded = object.decode_pixel_data_frame(0).expect("decoded");
             let ours = decoded.frame_data(0).expect("frame data");
@@ -565,16 +557,23 @@ mod tests {
             "bit for bit"
         );
 
-        let theirs = dir.path().join("theirs.rawl");
+        let theirs = opj_decompress(&code_stream, &dir.path().join("theirs.rawl"));
+        assert!(theirs == stored, "opj_decompress: the samples differ");
+    }
+
+    /// The samples OpenJPEG's `opj_decompress` decodes from the code
+    /// stream in `input`, by way of the raw file `output` (`.rawl`: little
+    /// endian).
+    fn opj_decompress(input: &Path, output: &Path) -> Vec<u8> {
         let out = std::process::Command::new("/usr/bin/opj_decompress")
             .arg("-i")
-            .arg(&code_stream)
+            .arg(input)
             .arg("-o")
-            .arg(&theirs)
+            .arg(output)
             .output()
             .expect("run opj_decompress (apt-get install libopenjp2-tools)");
-        assert!(out.status.success(), "{out:?}");
-        assert!(std::fs::read(&theirs).expect("their samples") == stored);
+        assert!(out.status.success(), "{}: {out:?}", input.display());
+        std::fs::read(output).expect("their samples")
     }
 
     #[test]
