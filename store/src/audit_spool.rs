@@ -62,6 +62,8 @@ pub enum SpoolError {
     },
     #[error("cannot chain the audit spool's records: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("cannot write an audit record as JSON: {0}")]
+    Encode(#[from] serde_json::Error),
     #[error("the audit spool lock is poisoned")]
     Poisoned,
     #[error(
@@ -102,6 +104,10 @@ struct Shared {
     orphans: Orphans,
     /// Files let go and not chained yet, as the last pass left them.
     pending: AtomicUsize,
+    /// What a file's name is prefixed with in `audit_spool_moved`: the
+    /// folder's own name (a node's id), so that each node forgets only
+    /// its own files' names.
+    key_prefix: String,
     /// One move at a time: the task's and a search's.
     moving: tokio::sync::Mutex<()>,
     /// Wakes the mover when a file fills.
@@ -127,7 +133,14 @@ impl AuditSpool {
             .mode(0o700)
             .create(&dir)
             .map_err(io(&dir))?;
+        let key_prefix = format!(
+            "{}/",
+            dir.file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default()
+        );
         let shared = Arc::new(Shared {
+            key_prefix,
             dir,
             db,
             current: Mutex::new(None),
@@ -143,10 +156,7 @@ impl AuditSpool {
     /// Writes `record` to the spool file; once this returns, a crash of
     /// telerad does not lose it.
     pub fn append(&self, record: &AuditRecord) -> Result<(), SpoolError> {
-        let mut line = serde_json::to_vec(record).map_err(|e| SpoolError::Io {
-            path: self.shared.dir.clone(),
-            source: e.into(),
-        })?;
+        let mut line = serde_json::to_vec(record)?;
         line.push(b'\n');
         let mut current = self
             .shared
@@ -323,12 +333,13 @@ impl Shared {
     /// name says it was chained already, then removes it.
     async fn move_file(&self, file: File, name: &str) -> Result<usize, SpoolError> {
         let path = self.dir.join(name);
+        let key = format!("{}{name}", self.key_prefix);
         let records = read_records(&file, &path)?;
         let now = now_ms();
         let mut tx = self.db.begin_write().await?;
         let known: Option<(i64,)> =
             sqlx::query_as("SELECT moved_at FROM audit_spool_moved WHERE name = $1")
-                .bind(name)
+                .bind(&key)
                 .fetch_optional(&mut *tx)
                 .await?;
         let chained = if known.is_some() || records.is_empty() {
@@ -337,7 +348,7 @@ impl Shared {
             let count = records.len();
             audit::append_all(&mut tx, records).await?;
             sqlx::query("INSERT INTO audit_spool_moved (name, moved_at) VALUES ($1, $2)")
-                .bind(name)
+                .bind(&key)
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
@@ -354,23 +365,27 @@ impl Shared {
         Ok(chained)
     }
 
-    /// Forgets old names whose file is gone: a file still there (its
-    /// removal failed) keeps its name, lest it be chained again.
+    /// Forgets old names of this folder whose file is gone: a file still
+    /// there (its removal failed) keeps its name, lest it be chained
+    /// again; another node's names are that node's to forget.
     async fn forget_removed(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         now: i64,
     ) -> Result<(), sqlx::Error> {
         let old: Vec<(String,)> = sqlx::query_as(
-            "SELECT name FROM audit_spool_moved WHERE moved_at < $1 ORDER BY moved_at LIMIT 64",
+            "SELECT name FROM audit_spool_moved WHERE moved_at < $1 \
+             AND substr(name, 1, length($2)) = $2 ORDER BY moved_at LIMIT 64",
         )
         .bind(now - FORGET_AFTER_MS)
+        .bind(&self.key_prefix)
         .fetch_all(&mut **tx)
         .await?;
-        for (name,) in old {
-            if !self.dir.join(&name).exists() {
+        for (key,) in old {
+            let name = &key[self.key_prefix.len()..];
+            if !self.dir.join(name).exists() {
                 sqlx::query("DELETE FROM audit_spool_moved WHERE name = $1")
-                    .bind(&name)
+                    .bind(&key)
                     .execute(&mut **tx)
                     .await?;
             }
@@ -420,16 +435,8 @@ fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// A name no other process picks: the time and 16 random bytes.
+/// A name no other process picks: the time (so that names sort as files
+/// were begun) and 128 random bits.
 fn random_name() -> String {
-    let mut bytes = [0u8; 16];
-    // SAFETY: the buffer is valid for its length; getrandom(2) writes at
-    // most that many bytes.
-    let got = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
-    let random = if got == bytes.len() as isize {
-        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    } else {
-        format!("{}-{:p}", std::process::id(), &bytes)
-    };
-    format!("{:016}-{random}", now_ms())
+    format!("{:016}-{:032x}", now_ms(), rand::random::<u128>())
 }

@@ -215,7 +215,7 @@ async fn a_spool_left_by_a_crash_is_chained_once(backend: &Backend) {
         file.write_all(&line).expect("write");
     }
     sqlx::query("INSERT INTO audit_spool_moved (name, moved_at) VALUES ($1, $2)")
-        .bind(committed)
+        .bind(format!("spool/{committed}"))
         .bind(0_i64)
         .execute(db.pool())
         .await
