@@ -93,28 +93,45 @@ start_server 0 "$before"
 start_server 1 "$after"
 [[ -n ${tokens[1]} ]] || die "$after made no first administrator"
 
-# wrk's summary as "req/s p50_ms p99_ms".
+# CPU time (user + system, in clock ticks) used so far by process $1, all
+# its threads.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+ticks_per_second="$(getconf CLK_TCK)"
+
+# wrk's summary as "req/s p50_ms p99_ms cpu_us", cpu_us being the server's
+# own CPU time per answered request (the database server's not included:
+# with PostgreSQL it works in processes of its own).
 measure() {
     local i=$1 header=()
     [[ -n ${tokens[$i]} ]] && header=(-H "authorization: Bearer ${tokens[$i]}")
-    local out
+    local out cpu_before cpu_after
+    cpu_before="$(cpu_ticks "${pids[$i]}")"
     out="$(wrk -t2 -c"$connections" -d"${duration}s" --latency "${header[@]}" \
         "http://127.0.0.1:${ports[$i]}/api/studies/${uids[$i]}")"
+    cpu_after="$(cpu_ticks "${pids[$i]}")"
     grep -q "Non-2xx" <<<"$out" && die "non-2xx answers from server $i: $out"
-    local rps p50 p99
+    local rps p50 p99 requests
     rps="$(awk '/^Requests\/sec/ {print $2}' <<<"$out")"
     p50="$(awk '$1 == "50%" {print $2}' <<<"$out")"
     p99="$(awk '$1 == "99%" {print $2}' <<<"$out")"
-    echo "$rps $(to_ms "$p50") $(to_ms "$p99")"
+    requests="$(awk '/requests in/ {print $1}' <<<"$out")"
+    echo "$rps $(to_ms "$p50") $(to_ms "$p99") $(awk -v t=$((cpu_after - cpu_before)) \
+        -v hz="$ticks_per_second" -v n="$requests" 'BEGIN {printf "%.1f", t / hz * 1e6 / n}')"
 }
 
-declare -a results0 results1
+# Each round runs both servers, in turn, the first of a round alternating
+# (ABBA...), so that a drift of the machine's speed during the run weighs on
+# both alike; a round's ratio compares two runs seconds apart.
+declare -a results0 results1 ratios
 for ((r = 0; r < rounds; r++)); do
-    for i in 0 1; do
+    order=(0 1)
+    ((r % 2 == 1)) && order=(1 0)
+    for i in "${order[@]}"; do
         log "round $((r + 1))/$rounds, server $i"
         line="$(measure "$i")"
         if [[ $i == 0 ]]; then results0+=("$line"); else results1+=("$line"); fi
     done
+    ratios+=("$(awk -v a="${results1[r]%% *}" -v b="${results0[r]%% *}" 'BEGIN {printf "%.3f", a / b}')")
 done
 # Records in server $1's audit trail ("" when it cannot be read).
 trail_records() {
@@ -136,6 +153,7 @@ records="$(trail_records 1 "$after")"
 rps0="$(column 1 "${results0[@]}")"; rps1="$(column 1 "${results1[@]}")"
 p500="$(column 2 "${results0[@]}")"; p501="$(column 2 "${results1[@]}")"
 p990="$(column 3 "${results0[@]}")"; p991="$(column 3 "${results1[@]}")"
+cpu0="$(column 4 "${results0[@]}")"; cpu1="$(column 4 "${results1[@]}")"
 
 # Logins, one at a time: each checks an argon2id hash.
 password="$(cat "$WORK/server-1/data/initial-admin-password")"
@@ -148,13 +166,15 @@ done
 login_median="$(printf '%s\n' "${login_ms[@]}" | median)"
 
 echo "database: ${postgres:+PostgreSQL }${postgres:-SQLite}"
-echo "| GET /api/studies/{uid} | requests/s | p50 (ms) | p99 (ms) |"
-echo "|---|---|---|---|"
-echo "| without authentication and audit ($before) | $rps0 | $p500 | $p990 |"
-echo "| token checked + audit record ($after) | $rps1 | $p501 | $p991 |"
-awk -v a="$rps1" -v b="$rps0" 'BEGIN {printf "| ratio (with / without) | %.2f | | |\n", a / b}'
+echo "| GET /api/studies/{uid}, medians of $rounds runs of ${duration} s, $connections connections | requests/s | p50 (ms) | p99 (ms) | telerad CPU µs / request |"
+echo "|---|---|---|---|---|"
+echo "| without authentication and audit ($before) | $rps0 | $p500 | $p990 | $cpu0 |"
+echo "| token checked + audit record ($after) | $rps1 | $p501 | $p991 | $cpu1 |"
+awk -v a="$rps1" -v b="$rps0" -v c="$cpu1" -v d="$cpu0" \
+    'BEGIN {printf "| ratio (with / without) | %.2f | | | %.2f |\n", a / b, c / d}'
 echo
-echo "runs (req/s p50 p99), without: ${results0[*]}"
-echo "runs (req/s p50 p99), with: ${results1[*]}"
+echo "ratio of each round's two runs (requests/s, with / without): ${ratios[*]}; median $(printf '%s\n' "${ratios[@]}" | median)"
+echo "runs (req/s p50 p99 cpu_us), without: ${results0[*]}"
+echo "runs (req/s p50 p99 cpu_us), with: ${results1[*]}"
 echo "login (POST /api/login, argon2id m=64 MiB t=3 p=1), median of $logins: $login_median ms"
 set_aside "$WORK/server-0" "$WORK/server-1"

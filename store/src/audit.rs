@@ -11,6 +11,7 @@
 
 use crate::{Backend, Database};
 use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
 
 type Tx<'c> = sqlx::Transaction<'c, sqlx::Any>;
 
@@ -223,27 +224,27 @@ struct ChainedChunk<'a> {
 const VALUES_PER_RECORD: usize = 14;
 
 impl<'a> ChainedChunk<'a> {
-    /// `INSERT` of these rows. SQLite gets anonymous `?` parameters:
-    /// sqlx binds a numbered one by asking SQLite its name, which SQLite
-    /// finds by a walk along the statement's parameters, so numbered
-    /// parameters cost the square of their count (a 64-record statement
-    /// spent 30 µs a record there).
-    fn sql(&self, backend: Backend) -> String {
-        let rows: Vec<String> = (0..self.rows.len())
-            .map(|i| {
-                let values: Vec<String> = (1..=VALUES_PER_RECORD)
-                    .map(|k| match backend {
-                        Backend::Sqlite => "?".to_string(),
-                        Backend::Postgres => format!("${}", i * VALUES_PER_RECORD + k),
-                    })
-                    .collect();
-                format!("({})", values.join(", "))
-            })
-            .collect();
-        format!(
-            "INSERT INTO audit_log ({COLUMNS}) VALUES {}",
-            rows.join(", ")
-        )
+    /// `INSERT` of these rows, made once for each size and backend (a
+    /// 64-record statement is 896 parameters long). SQLite gets anonymous
+    /// `?` parameters: sqlx binds a numbered one by asking SQLite its
+    /// name, which SQLite finds by a walk along the statement's
+    /// parameters, so numbered parameters cost the square of their count
+    /// (a 64-record statement spent 30 µs a record there). And `OR FAIL`:
+    /// with the default `ABORT`, SQLite keeps a statement journal of every
+    /// page a many-row statement changes, so as to undo that statement
+    /// alone; a failed append ends its whole transaction anyway, and the
+    /// journal was a fifth of the chain's cost once reads spread over many
+    /// studies (`store/benches/audit_chain.rs`).
+    fn sql(&self, backend: Backend) -> &'static str {
+        static SQL: [OnceLock<String>; 2 * CHUNK_SIZES] =
+            [const { OnceLock::new() }; 2 * CHUNK_SIZES];
+        let size = self.rows.len();
+        debug_assert!(size.is_power_of_two() && size <= INSERT_CHUNK);
+        let slot = match backend {
+            Backend::Sqlite => 0,
+            Backend::Postgres => CHUNK_SIZES,
+        } + size.ilog2() as usize;
+        SQL[slot].get_or_init(|| insert_sql(backend, size))
     }
 
     fn query(self, backend: Backend) -> sqlx::query::Query<'a, sqlx::Any, sqlx::any::AnyArguments> {
@@ -273,6 +274,29 @@ impl<'a> ChainedChunk<'a> {
         }
         query
     }
+}
+
+/// The `INSERT` of `size` records (see [`ChainedChunk::sql`]).
+fn insert_sql(backend: Backend, size: usize) -> String {
+    let rows: Vec<String> = (0..size)
+        .map(|i| {
+            let values: Vec<String> = (1..=VALUES_PER_RECORD)
+                .map(|k| match backend {
+                    Backend::Sqlite => "?".to_string(),
+                    Backend::Postgres => format!("${}", i * VALUES_PER_RECORD + k),
+                })
+                .collect();
+            format!("({})", values.join(", "))
+        })
+        .collect();
+    let verb = match backend {
+        Backend::Sqlite => "INSERT OR FAIL",
+        Backend::Postgres => "INSERT",
+    };
+    format!(
+        "{verb} INTO audit_log ({COLUMNS}) VALUES {}",
+        rows.join(", ")
+    )
 }
 
 /// Sets the patient ID of records that name a study without it, from the
@@ -315,6 +339,8 @@ pub async fn append_now(db: &Database, record: &AuditRecord) -> Result<i64, sqlx
 
 /// Records per INSERT statement at most.
 const INSERT_CHUNK: usize = 64;
+/// Statement sizes: the powers of two up to [`INSERT_CHUNK`].
+const CHUNK_SIZES: usize = INSERT_CHUNK.ilog2() as usize + 1;
 
 /// What [`verify`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -527,6 +553,25 @@ mod tests {
             outcome: Outcome::Success,
             source: "127.0.0.1".into(),
             detail: "{}".into(),
+        }
+    }
+
+    #[test]
+    fn each_statement_has_the_parameters_of_its_records() {
+        let records: Vec<AuditRecord> = (0..127).map(|i| record(&format!("u{i}"))).collect();
+        let chained = Chained::new(records, 1, GENESIS.into());
+        for chunk in chained.chunks() {
+            let values = chunk.rows.len() * VALUES_PER_RECORD;
+            let sqlite = chunk.sql(Backend::Sqlite);
+            assert!(
+                sqlite.starts_with("INSERT OR FAIL INTO audit_log"),
+                "{sqlite}"
+            );
+            assert_eq!(sqlite.matches('?').count(), values);
+            let postgres = chunk.sql(Backend::Postgres);
+            assert!(postgres.starts_with("INSERT INTO audit_log"), "{postgres}");
+            assert!(postgres.ends_with(&format!("${values})")), "{postgres}");
+            assert!(!postgres.contains(&format!("${}", values + 1)));
         }
     }
 
