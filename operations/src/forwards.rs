@@ -356,7 +356,10 @@ mod tests {
                 archive.index().database().clone(),
                 Arc::new(SystemClock),
                 Default::default(),
-                archive.layout().root().join("audit-spool"),
+                archive
+                    .layout()
+                    .root()
+                    .join(telerad_access::service::AUDIT_SPOOL),
                 telerad_store::audit_spool::Orphans::Adopt,
             )
             .expect("the audit spool"),
