@@ -95,7 +95,9 @@ start_server 1 "$after"
 
 # CPU time (user + system, in clock ticks) used so far by process $1, all
 # its threads.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# The fields are counted after the name's closing parenthesis: a name may
+# hold spaces.
+cpu_ticks() { awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$1/stat"; }
 ticks_per_second="$(getconf CLK_TCK)"
 
 # wrk's summary as "req/s p50_ms p99_ms cpu_us", cpu_us being the server's
@@ -115,6 +117,9 @@ measure() {
     p50="$(awk '$1 == "50%" {print $2}' <<<"$out")"
     p99="$(awk '$1 == "99%" {print $2}' <<<"$out")"
     requests="$(awk '/requests in/ {print $1}' <<<"$out")"
+    # measure runs in $(...), where a failed command does not stop the script.
+    [[ -n $rps && -n $p50 && -n $p99 && ${requests:-0} -gt 0 && -n $cpu_before && -n $cpu_after ]] ||
+        die "server $i: no usable wrk output: $out"
     echo "$rps $(to_ms "$p50") $(to_ms "$p99") $(awk -v t=$((cpu_after - cpu_before)) \
         -v hz="$ticks_per_second" -v n="$requests" 'BEGIN {printf "%.1f", t / hz * 1e6 / n}')"
 }

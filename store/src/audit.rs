@@ -122,13 +122,16 @@ fn chain_hash(seq: i64, record: &AuditRecord, prev_hash: &str) -> String {
 /// Appends `record` in the caller's transaction; returns its sequence
 /// number. The head row is updated first, which takes its lock on both
 /// backends: appends are serialised, and a transaction that rolls back
-/// leaves no gap.
+/// leaves no gap. On an error the caller must roll the transaction back
+/// (drop it), never commit it: on SQLite the rows of a failed statement
+/// that came before the failing one stay (`INSERT OR FAIL`).
 pub async fn append(tx: &mut Tx<'_>, record: &AuditRecord) -> Result<i64, sqlx::Error> {
     append_all(tx, vec![record.clone()]).await
 }
 
 /// Appends `records` in order, in the caller's transaction; returns the
-/// first one's sequence number (the head is read and written once). A
+/// first one's sequence number (the head is read and written once). On
+/// an error the transaction must be rolled back, as for [`append`]. A
 /// record that names a study but not its patient gets the study's patient
 /// ID, so that a search by patient finds every action on their studies.
 pub async fn append_all(
@@ -236,15 +239,20 @@ impl<'a> ChainedChunk<'a> {
     /// journal was a fifth of the chain's cost once reads spread over many
     /// studies (`store/benches/audit_chain.rs`).
     fn sql(&self, backend: Backend) -> &'static str {
-        static SQL: [OnceLock<String>; 2 * CHUNK_SIZES] =
-            [const { OnceLock::new() }; 2 * CHUNK_SIZES];
+        static SQL: [[OnceLock<String>; CHUNK_SIZES]; 2] =
+            [const { [const { OnceLock::new() }; CHUNK_SIZES] }; 2];
         let size = self.rows.len();
-        debug_assert!(size.is_power_of_two() && size <= INSERT_CHUNK);
-        let slot = match backend {
-            Backend::Sqlite => 0,
-            Backend::Postgres => CHUNK_SIZES,
-        } + size.ilog2() as usize;
-        SQL[slot].get_or_init(|| insert_sql(backend, size))
+        // Another size would get a statement with fewer values than bound,
+        // and SQLite drops the rest without a word.
+        assert!(
+            size.is_power_of_two() && size <= INSERT_CHUNK,
+            "{size} records in one statement"
+        );
+        let by_backend = match backend {
+            Backend::Sqlite => &SQL[0],
+            Backend::Postgres => &SQL[1],
+        };
+        by_backend[size.ilog2() as usize].get_or_init(|| insert_sql(backend, size))
     }
 
     fn query(self, backend: Backend) -> sqlx::query::Query<'a, sqlx::Any, sqlx::any::AnyArguments> {
